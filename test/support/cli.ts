@@ -22,20 +22,49 @@ export interface CliOptions {
   input?: string
 }
 
+/** The environment of a user with a fresh HOME and none of the MLflow, Databricks or AWS settings of this machine. */
+function cliEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(MLFLOW_|DATABRICKS_|AWS_|NODE_OPTIONS|NODE_TEST)/.test(key))),
+    HOME: home,
+    NO_COLOR: '1',
+    ...extra,
+  }
+}
+
 /** Runs mlflowctl as a user would, in its own process, and returns its exit code and output. */
 export async function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
   const home = options.home ?? (await mkdtemp(join(tmpdir(), 'mlflowctl-home-')))
-  const env: NodeJS.ProcessEnv = {
-    ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(MLFLOW_|DATABRICKS_|AWS_|NODE_OPTIONS)/.test(key))),
-    HOME: home,
-    NO_COLOR: '1',
-    ...options.env,
-  }
+  const env = cliEnv(home, options.env)
   return new Promise((resolve) => {
     const child = execFile(process.execPath, [options.bin ?? CLI, ...args], {env, timeout: 60_000}, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
       resolve({code, stderr, stdout})
     })
     child.stdin!.end(options.input ?? '')
+  })
+}
+
+const PTY_RUN = join(REPO_ROOT, 'test', 'support', 'py', 'pty_run.py')
+
+export interface PtyStep {
+  expect: string
+  send: string
+}
+
+/** Runs mlflowctl on a pseudo-terminal (stdin, stdout and stderr are a TTY) and answers prompts. */
+export async function runCliOnTerminal(args: string[], steps: PtyStep[], options: Omit<CliOptions, 'input'> = {}): Promise<{code: number; output: string; unmatched: null | string}> {
+  const home = options.home ?? (await mkdtemp(join(tmpdir(), 'mlflowctl-home-')))
+  const env = {...cliEnv(home, options.env), TERM: 'xterm'}
+  const request = JSON.stringify({argv: [process.execPath, options.bin ?? CLI, ...args], env, steps, timeout: 40})
+  return new Promise((resolve, reject) => {
+    const child = execFile('python3', [PTY_RUN], {maxBuffer: 16 * 1024 * 1024, timeout: 60_000}, (error, stdout, stderr) => {
+      if (error) reject(new Error(`pty_run failed: ${error.message}\n${stderr}`))
+      else {
+        const result = JSON.parse(stdout) as {exit: number; output: string; unmatched: null | string}
+        resolve({code: result.exit, output: result.output, unmatched: result.unmatched})
+      }
+    })
+    child.stdin!.end(request)
   })
 }

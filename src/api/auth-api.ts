@@ -1,0 +1,306 @@
+/**
+ * MLflow's auth REST API (the basic-auth app, and `mlflowctl serve`), typed, for both surfaces:
+ * - legacy: per-resource permission endpoints (/api/2.0/mlflow/experiments/permissions/*, …),
+ *   served up to MLflow 3.12;
+ * - unified: /api/3.0/mlflow/users/permissions/{grant,revoke,get,list}, MLflow 3.13 and later.
+ * The surface is detected from the server's answers, never asked of the user: the unified call is
+ * tried first and a missing endpoint falls back to the legacy one (and is remembered).
+ */
+import {MlflowApiError, type MlflowHttp} from '../client/http.js'
+import {ExitCode, UserError} from '../lib/errors.js'
+
+export const PERMISSION_LEVELS = ['READ', 'USE', 'EDIT', 'MANAGE', 'NO_PERMISSIONS', 'DENY'] as const
+export type PermissionLevel = (typeof PERMISSION_LEVELS)[number]
+
+export type ResourceKind = 'experiment' | 'model' | 'scorer'
+
+/** What a permission is on. `scorer` is the scorer `name` within experiment `id`. */
+export type Resource = {id: string; kind: 'experiment'} | {id: string; kind: 'model'} | {experimentId: string; kind: 'scorer'; name: string}
+
+export interface User {
+  experiment_permissions?: Array<{experiment_id: string; permission: string}>
+  id: number
+  is_admin: boolean
+  registered_model_permissions?: Array<{name: string; permission: string}>
+  scorer_permissions?: Array<{experiment_id: string; permission: string; scorer_name: string}>
+  username: string
+}
+
+export interface UserSummary {
+  id: number
+  is_admin?: boolean
+  username: string
+}
+
+export interface PermissionRow {
+  kind: ResourceKind | string
+  permission: string
+  /** Experiment id, model name, or `<experiment id>/<scorer name>`. */
+  resource: string
+  /** 'direct' for a grant to the user; otherwise the role it comes from. */
+  via: string
+}
+
+export type Surface = 'legacy' | 'unified'
+
+const UNIFIED_TYPE: Record<ResourceKind, string> = {experiment: 'experiment', model: 'registered_model', scorer: 'scorer'}
+const KIND_OF_TYPE: Record<string, ResourceKind> = {experiment: 'experiment', registered_model: 'model', scorer: 'scorer'}
+
+const LEGACY = {
+  experiment: {key: 'experiment_permission', path: '/api/2.0/mlflow/experiments/permissions'},
+  model: {key: 'registered_model_permission', path: '/api/2.0/mlflow/registered-models/permissions'},
+  scorer: {key: 'scorer_permission', path: '/api/3.0/mlflow/scorers/permissions'},
+} as const
+
+const UNIFIED = '/api/3.0/mlflow/users/permissions'
+
+/** Python's urllib.parse.quote(name, safe=''), which MLflow uses in scorer resource ids. */
+export function quoteScorerName(name: string): string {
+  return encodeURIComponent(name).replaceAll(/[!'()*]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`)
+}
+
+export function describeResource(resource: Resource): string {
+  switch (resource.kind) {
+    case 'experiment': {
+      return `experiment ${resource.id}`
+    }
+
+    case 'model': {
+      return `registered model ${resource.id}`
+    }
+
+    case 'scorer': {
+      return `scorer ${resource.name} of experiment ${resource.experimentId}`
+    }
+  }
+}
+
+function unifiedId(resource: Resource): string {
+  return resource.kind === 'scorer' ? `${resource.experimentId}/${quoteScorerName(resource.name)}` : resource.id
+}
+
+function legacyParams(resource: Resource): Record<string, string> {
+  switch (resource.kind) {
+    case 'experiment': {
+      return {experiment_id: resource.id}
+    }
+
+    case 'model': {
+      return {name: resource.id}
+    }
+
+    case 'scorer': {
+      return {experiment_id: resource.experimentId, scorer_name: resource.name}
+    }
+  }
+}
+
+interface UnifiedRow {
+  permission: string
+  resource_pattern: string
+  resource_type: string
+  role_id?: number
+  role_name?: string
+}
+
+/** MLflow stores a user's own grants in a hidden role named `__user_<id>__`. */
+function isDirect(row: UnifiedRow): boolean {
+  return !row.role_name || row.role_name.startsWith('__user_')
+}
+
+function isCode(error: unknown, code: string): error is MlflowApiError {
+  return error instanceof MlflowApiError && error.errorCode === code
+}
+
+export class AuthApi {
+  private surfaceKnown: Surface | undefined
+
+  constructor(private readonly http: MlflowHttp) {}
+
+  // ---- users ----
+
+  async createUser(username: string, password: string): Promise<User> {
+    return (await this.http.post<{user: User}>('/api/2.0/mlflow/users/create', {password, username})).user
+  }
+
+  async getUser(username: string): Promise<User> {
+    return (await this.http.get<{user: User}>('/api/2.0/mlflow/users/get', {username})).user
+  }
+
+  /** The caller, where the server has users/current (MLflow 3.13+ and serve); else undefined. */
+  async currentUser(): Promise<undefined | UserSummary> {
+    try {
+      return (await this.http.get<{user: UserSummary}>('/api/2.0/mlflow/users/current')).user
+    } catch (error) {
+      if (error instanceof MlflowApiError && error.endpointMissing) return undefined
+      throw error
+    }
+  }
+
+  async listUsers(): Promise<UserSummary[]> {
+    try {
+      return (await this.http.get<{users?: UserSummary[]}>('/api/2.0/mlflow/users/list')).users ?? []
+    } catch (error) {
+      if (error instanceof MlflowApiError && error.endpointMissing) {
+        throw new UserError('This server cannot list users (MLflow added users/list in 3.10)', {code: 'UNSUPPORTED', exit: ExitCode.Unsupported, hint: 'Use `mlflowctl users get USERNAME` for a known user.'})
+      }
+
+      throw error
+    }
+  }
+
+  /** `currentPassword` is required by MLflow 3.13+ when users change their own password. */
+  async updatePassword(username: string, password: string, currentPassword?: string): Promise<void> {
+    await this.http.patch('/api/2.0/mlflow/users/update-password', {
+      password,
+      username,
+      ...(currentPassword === undefined ? {} : {current_password: currentPassword}),
+    })
+  }
+
+  async setAdmin(username: string, isAdmin: boolean): Promise<void> {
+    await this.http.patch('/api/2.0/mlflow/users/update-admin', {is_admin: isAdmin, username})
+  }
+
+  async deleteUser(username: string): Promise<void> {
+    await this.http.delete('/api/2.0/mlflow/users/delete', {username})
+  }
+
+  // ---- permissions ----
+
+  /** Creates the permission, or updates the existing one. */
+  async grant(resource: Resource, username: string, level: string): Promise<'created' | 'updated'> {
+    try {
+      await this.create(resource, username, level)
+      return 'created'
+    } catch (error) {
+      if (!isCode(error, 'RESOURCE_ALREADY_EXISTS')) throw error
+    }
+
+    await this.update(resource, username, level)
+    return 'updated'
+  }
+
+  async create(resource: Resource, username: string, level: string): Promise<void> {
+    await this.bySurface(
+      () => this.http.post(`${UNIFIED}/grant`, {permission: level, resource_id: unifiedId(resource), resource_type: UNIFIED_TYPE[resource.kind], username}),
+      () => this.http.post(`${LEGACY[resource.kind].path}/create`, {...legacyParams(resource), permission: level, username}),
+    )
+  }
+
+  /** Changes an existing permission; NotFound when the user has none on the resource. */
+  async update(resource: Resource, username: string, level: string): Promise<void> {
+    await this.bySurface(
+      () => this.updateUnified(resource, username, level),
+      () => this.http.patch(`${LEGACY[resource.kind].path}/update`, {...legacyParams(resource), permission: level, username}),
+    )
+  }
+
+  async revoke(resource: Resource, username: string): Promise<void> {
+    await this.bySurface(
+      () => this.http.post(`${UNIFIED}/revoke`, {resource_id: unifiedId(resource), resource_type: UNIFIED_TYPE[resource.kind], username}),
+      () => this.http.delete(`${LEGACY[resource.kind].path}/delete`, {...legacyParams(resource), username}),
+    )
+  }
+
+  /** The user's explicit permission on the resource; NotFound when there is none. */
+  async get(resource: Resource, username: string): Promise<string> {
+    return this.bySurface(
+      async () => {
+        const row = await this.directRow(resource, username)
+        if (!row) throw this.noPermission(resource, username)
+        return row.permission
+      },
+      async () => {
+        const response = await this.http.get<Record<string, {permission: string}>>(`${LEGACY[resource.kind].path}/get`, {...legacyParams(resource), username})
+        return response[LEGACY[resource.kind].key].permission
+      },
+    )
+  }
+
+  /** Everything the user holds explicitly (and, on the unified surface, through roles). */
+  async list(username: string): Promise<PermissionRow[]> {
+    return this.bySurface(
+      async () => {
+        const {permissions = []} = await this.http.get<{permissions?: UnifiedRow[]}>(`${UNIFIED}/list`, {username})
+        return permissions.map((row) => ({
+          kind: KIND_OF_TYPE[row.resource_type] ?? row.resource_type,
+          permission: row.permission,
+          resource: row.resource_pattern,
+          via: isDirect(row) ? 'direct' : `role ${row.role_name}`,
+        }))
+      },
+      async () => {
+        const user = await this.getUser(username)
+        return [
+          ...(user.experiment_permissions ?? []).map((row) => ({kind: 'experiment', permission: row.permission, resource: row.experiment_id, via: 'direct'})),
+          ...(user.registered_model_permissions ?? []).map((row) => ({kind: 'model', permission: row.permission, resource: row.name, via: 'direct'})),
+          ...(user.scorer_permissions ?? []).map((row) => ({kind: 'scorer', permission: row.permission, resource: `${row.experiment_id}/${quoteScorerName(row.scorer_name)}`, via: 'direct'})),
+        ]
+      },
+    )
+  }
+
+  private async bySurface<T>(unified: () => Promise<T>, legacy: () => Promise<T>): Promise<T> {
+    if (this.surfaceKnown === 'legacy') return legacy()
+    try {
+      const result = await unified()
+      this.surfaceKnown = 'unified'
+      return result
+    } catch (error) {
+      if (!(error instanceof MlflowApiError && error.endpointMissing && this.surfaceKnown === undefined)) throw error
+      this.surfaceKnown = 'legacy'
+      return legacy()
+    }
+  }
+
+  /** The user's own grant on the resource (unified surface), with the synthetic role holding it. */
+  private async directRow(resource: Resource, username: string): Promise<(PermissionRow & {roleId?: number}) | undefined> {
+    const type = UNIFIED_TYPE[resource.kind]
+    const id = unifiedId(resource)
+    const {permissions = []} = await this.http.get<{permissions?: UnifiedRow[]}>(`${UNIFIED}/list`, {username})
+    const row = permissions.find((candidate) => candidate.resource_type === type && candidate.resource_pattern === id && isDirect(candidate))
+    return row && {kind: resource.kind, permission: row.permission, resource: id, roleId: row.role_id, via: 'direct'}
+  }
+
+  /**
+   * The unified API has grant and revoke but no update, and grant refuses an existing row. MLflow
+   * keeps a user's grants in a hidden per-user role, whose row an admin can update in place. Where
+   * that is not allowed (a non-admin manager), update is revoke then grant, and a failed grant puts
+   * the previous permission back, so a failed update never leaves the user with less than before.
+   */
+  private async updateUnified(resource: Resource, username: string, level: string): Promise<void> {
+    const previous = await this.directRow(resource, username)
+    if (!previous) throw this.noPermission(resource, username)
+    if (previous.permission === level) return
+    if (previous.roleId !== undefined) {
+      try {
+        const {role_permissions: rows = []} = await this.http.get<{role_permissions?: Array<{id: number; resource_pattern: string; resource_type: string}>}>('/api/3.0/mlflow/roles/permissions/list', {role_id: String(previous.roleId)})
+        const row = rows.find((candidate) => candidate.resource_type === UNIFIED_TYPE[resource.kind] && candidate.resource_pattern === previous.resource)
+        if (row) {
+          await this.http.patch('/api/3.0/mlflow/roles/permissions/update', {permission: level, role_permission_id: row.id})
+          return
+        }
+      } catch (error) {
+        if (!(error instanceof MlflowApiError && (error.status === 403 || error.endpointMissing))) throw error
+      }
+    }
+
+    const body = {resource_id: previous.resource, resource_type: UNIFIED_TYPE[resource.kind], username}
+    await this.http.post(`${UNIFIED}/revoke`, body)
+    try {
+      await this.http.post(`${UNIFIED}/grant`, {...body, permission: level})
+    } catch (error) {
+      await this.http.post(`${UNIFIED}/grant`, {...body, permission: previous.permission}).catch(() => {})
+      throw error
+    }
+  }
+
+  private noPermission(resource: Resource, username: string): UserError {
+    return new UserError(`${username} has no permission of their own on ${describeResource(resource)}`, {
+      code: 'RESOURCE_DOES_NOT_EXIST',
+      exit: ExitCode.NotFound,
+      hint: `The server's default permission (or a role) applies. Grant one with \`mlflowctl perms grant ${resource.kind} …\`.`,
+    })
+  }
+}

@@ -1,0 +1,492 @@
+/**
+ * Resolves everything needed to talk to an MLflow server, the way MLflow's Python client does
+ * (spec §1.2, §1.4, §2, §6), and records where each value came from for `status` and error hints.
+ * Plain module: it reads no files and no process state; the caller injects env and file contents.
+ */
+import {ExitCode, UserError} from '../lib/errors.js'
+
+/** A resolved value and a short human description of where it came from. */
+export interface Sourced<T = string> {
+  source: string
+  value: T
+}
+
+export type AuthScheme = 'basic' | 'bearer' | 'none' | 'sigv4'
+
+export interface ConnectionInput {
+  /** ~/.mlflow/credentials [mlflow], already parsed. */
+  credentialsFile?: {password?: string; path: string; username?: string}
+  /** The ~/.databrickscfg profile for a databricks URI (see databricksProfileSelection). */
+  databricksProfile?: {path: string; profile: string; values: Record<string, string>}
+  env: NodeJS.ProcessEnv
+  flags: {trackingUri?: string; workspace?: string}
+  /** mlflowctl's stored profile: MLflow itself never remembers a URI. */
+  profile?: {name: string; trackingUri?: string; workspace?: string}
+}
+
+export interface TlsSettings {
+  /** PEM with the client certificate and its key (Python requests' `cert=`). */
+  clientCertPath?: Sourced
+  insecure: boolean
+  /** CA bundle that replaces the default trust store. */
+  serverCertPath?: Sourced
+}
+
+export interface RetrySettings {
+  backoffFactor: number
+  backoffJitter: number
+  /** Retries, not attempts. */
+  maxRetries: number
+  respectRetryAfter: boolean
+}
+
+export interface SigV4Settings {
+  /** Static credentials from the injected environment; absent → the standard AWS chain. */
+  credentials?: {accessKeyId: string; secretAccessKey: string; sessionToken?: string; source: string}
+  /** AWS_PROFILE from the injected environment, for the AWS chain. */
+  profile?: string
+  region: Sourced
+  service: 'execute-api'
+}
+
+export interface Connection {
+  auth: AuthScheme
+  /** MLFLOW_TRACKING_AUTH: a Python plugin, never run by mlflowctl. */
+  authPlugin?: Sourced
+  /** Follow HTTP redirects (MLFLOW_ALLOW_HTTP_REDIRECTS). */
+  followRedirects: boolean
+  /** The http(s) base URL requests go to: the tracking URI, or a Databricks host. */
+  host: Sourced
+  kind: 'databricks' | 'http'
+  password?: Sourced
+  retry: RetrySettings
+  sigv4?: SigV4Settings
+  timeoutSeconds: number
+  tls: TlsSettings
+  token?: Sourced
+  trackingUri: Sourced
+  username?: Sourced
+  warnings: string[]
+  /** Sent as X-MLFLOW-WORKSPACE. */
+  workspace?: Sourced
+}
+
+const LOGIN_HINT = 'Pass --tracking-uri, set MLFLOW_TRACKING_URI, or run `mlflowctl login`.'
+
+/** The tracking URI: --tracking-uri > MLFLOW_TRACKING_URI > the stored profile (spec §6.1). */
+export function resolveTrackingUri(input: Pick<ConnectionInput, 'env' | 'flags' | 'profile'>): Sourced {
+  const candidates: Array<[string | undefined, string]> = [
+    [input.flags.trackingUri, '--tracking-uri'],
+    [input.env.MLFLOW_TRACKING_URI, 'MLFLOW_TRACKING_URI'],
+    [input.profile?.trackingUri, `profile ${input.profile?.name}`],
+  ]
+  for (const [value, source] of candidates) {
+    if (value) return {source, value}
+  }
+
+  throw new UserError('No MLflow tracking server is configured', {code: 'NO_TRACKING_URI', exit: ExitCode.Usage, hint: LOGIN_HINT})
+}
+
+/**
+ * Which ~/.databrickscfg profile a databricks URI needs: the URI's, else DATABRICKS_CONFIG_PROFILE,
+ * else DEFAULT. `explicit` is false for DEFAULT, where a missing section is not an error (and where
+ * a caller honouring [__settings__] default_profile may substitute its own choice).
+ */
+export function databricksProfileSelection(trackingUri: string, env: NodeJS.ProcessEnv): {explicit: boolean; profile: string; source: string} {
+  const fromUri = parseDatabricksUri(trackingUri)
+  if (fromUri) return {explicit: true, profile: fromUri, source: 'tracking URI'}
+  if (env.DATABRICKS_CONFIG_PROFILE) return {explicit: true, profile: env.DATABRICKS_CONFIG_PROFILE, source: 'DATABRICKS_CONFIG_PROFILE'}
+  return {explicit: false, profile: 'DEFAULT', source: 'default'}
+}
+
+export function resolveConnection(input: ConnectionInput): Connection {
+  const {env} = input
+  const warnings: string[] = []
+  const trackingUri = resolveTrackingUri(input)
+  const kind = classifyTrackingUri(trackingUri)
+
+  const retry = resolveRetry(env)
+  const timeoutSeconds = readInt(env, 'MLFLOW_HTTP_REQUEST_TIMEOUT', 120)
+  if (timeoutSeconds <= 0) throw invalidEnv('MLFLOW_HTTP_REQUEST_TIMEOUT', env.MLFLOW_HTTP_REQUEST_TIMEOUT, 'a number of seconds greater than 0')
+  // MLflow reads this one leniently: anything but true/1 means false.
+  const followRedirects = ['1', 'true'].includes((env.MLFLOW_ALLOW_HTTP_REDIRECTS ?? 'true').toLowerCase())
+  const workspace = resolveWorkspace(input)
+  if (workspace) assertHeaderSafe(workspace)
+  const common = {followRedirects, retry, timeoutSeconds, trackingUri, warnings, workspace}
+
+  if (kind === 'databricks') return {...common, ...resolveDatabricks(input, trackingUri, warnings)}
+
+  assertHttpUri(trackingUri)
+  const username = firstSet(env, 'MLFLOW_TRACKING_USERNAME', input.credentialsFile?.username, input.credentialsFile?.path)
+  const password = firstSet(env, 'MLFLOW_TRACKING_PASSWORD', input.credentialsFile?.password, input.credentialsFile?.path)
+  const token = firstSet(env, 'MLFLOW_TRACKING_TOKEN')
+  const sigv4On = readBool(env, 'MLFLOW_TRACKING_AWS_SIGV4', false)
+  const authPlugin = env.MLFLOW_TRACKING_AUTH ? {source: 'MLFLOW_TRACKING_AUTH', value: env.MLFLOW_TRACKING_AUTH} : undefined
+  const tls = resolveTls(env)
+
+  const hasBasic = username !== undefined && password !== undefined
+  let auth: AuthScheme = hasBasic ? 'basic' : token ? 'bearer' : 'none'
+
+  if (!hasBasic && (username || password)) {
+    const [set, missing] = username ? [`username (from ${username.source})`, 'password'] : [`password (from ${password!.source})`, 'username']
+    const effect = token ? 'the token is sent instead' : 'no credentials are sent'
+    warnings.push(`A ${set} is set but no ${missing}: ${effect}, as MLflow does. Set MLFLOW_TRACKING_${missing.toUpperCase()} or run \`mlflowctl login\`.`)
+  }
+
+  let sigv4: SigV4Settings | undefined
+  if (sigv4On) {
+    // SigV4 replaces the Authorization header and takes priority over plugins (spec §2.2 step 5).
+    sigv4 = resolveSigV4(env)
+    if (auth !== 'none') warnings.push(`MLFLOW_TRACKING_AWS_SIGV4 is on: requests are signed with AWS SigV4 and the ${auth === 'basic' ? 'username/password are' : 'token is'} not used, as MLflow does.`)
+    if (authPlugin) warnings.push(`MLFLOW_TRACKING_AUTH=${authPlugin.value} is ignored: MLFLOW_TRACKING_AWS_SIGV4 takes priority, as in MLflow.`)
+    auth = 'sigv4'
+  } else if (authPlugin) {
+    auth = checkAuthPlugin(authPlugin.value, auth, token !== undefined, warnings)
+  }
+
+  if (hasBasic && token && auth === 'basic') {
+    warnings.push(`Both a username/password (${describeSources(username, password)}) and MLFLOW_TRACKING_TOKEN are set: Basic is used, as MLflow does, and the token is ignored.`)
+  }
+
+  // A bad header value would fail inside fetch with the value in the message: stop it here.
+  if (token && auth === 'bearer') assertHeaderSafe(token)
+
+  return {
+    ...common,
+    auth,
+    authPlugin,
+    host: trackingUri,
+    kind: 'http',
+    password,
+    sigv4,
+    tls,
+    token,
+    username,
+  }
+}
+
+/**
+ * A Python request-auth plugin cannot run here. The built-in ones only add Authorization when it is
+ * absent, so with Basic/Bearer configured Python sends the same header we do; without them Python
+ * would send the plugin's token, which we cannot produce: refuse rather than go unauthenticated.
+ */
+function checkAuthPlugin(name: string, auth: AuthScheme, hasToken: boolean, warnings: string[]): AuthScheme {
+  const kubernetes = name === 'kubernetes' || name === 'kubernetes-namespaced'
+  // Recent MLflow (3.17) skips Basic under the kubernetes plugins and sends the pod's token instead.
+  if (kubernetes && auth === 'basic' && !hasToken) {
+    throw new UserError(`MLFLOW_TRACKING_AUTH=${name}: MLflow ignores the username/password with this plugin and sends the Kubernetes service-account token, which mlflowctl cannot read`, {
+      code: 'UNSUPPORTED_AUTH_PLUGIN',
+      exit: ExitCode.Usage,
+      hint: 'Set MLFLOW_TRACKING_TOKEN to the token (e.g. `kubectl create token <service-account>`), or unset MLFLOW_TRACKING_AUTH to use the username/password.',
+    })
+  }
+
+  if (auth === 'basic' || auth === 'bearer') {
+    const sent = kubernetes ? 'the token from MLFLOW_TRACKING_TOKEN' : auth === 'basic' ? 'the username/password' : 'the token from MLFLOW_TRACKING_TOKEN'
+    warnings.push(`MLFLOW_TRACKING_AUTH=${name} names a Python plugin that mlflowctl cannot run; it is ignored and ${sent} is sent, which is what MLflow sends too (its plugins only add Authorization when none is set).`)
+    return kubernetes ? 'bearer' : auth
+  }
+
+  throw new UserError(`MLFLOW_TRACKING_AUTH=${name} names a Python request-auth plugin, which mlflowctl cannot run, and no other credentials are configured`, {
+    code: 'UNSUPPORTED_AUTH_PLUGIN',
+    exit: ExitCode.Usage,
+    hint: 'Set MLFLOW_TRACKING_TOKEN to a token the plugin would send, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or run `mlflowctl login`), and unset MLFLOW_TRACKING_AUTH.',
+  })
+}
+
+function classifyTrackingUri(uri: Sourced): 'databricks' | 'http' {
+  const {value} = uri
+  const scheme = /^([a-z][a-z\d+.-]*):/i.exec(value)?.[1].toLowerCase()
+  if (value.toLowerCase() === 'databricks' || scheme === 'databricks') return 'databricks'
+  if (scheme === 'http' || scheme === 'https') return 'http'
+
+  const base = scheme?.split('+')[0]
+  // One letter is a Windows drive (C:\mlruns), i.e. a path.
+  if (scheme === undefined || scheme.length === 1 || ['file', 'mssql', 'mysql', 'postgresql', 'sqlite'].includes(base!)) {
+    throw new UserError(`The tracking URI "${redactUri(value)}" (from ${uri.source}) is a local store, and an admin CLI needs a server`, {
+      code: 'LOCAL_TRACKING_STORE',
+      exit: ExitCode.Usage,
+      hint: `Point mlflowctl at an MLflow server (http:// or https://): ${LOGIN_HINT}`,
+    })
+  }
+
+  throw new UserError(`Unsupported tracking URI scheme "${scheme}:" (from ${uri.source}): mlflowctl talks to http(s):// MLflow servers and databricks:// workspaces`, {
+    code: 'UNSUPPORTED_TRACKING_URI',
+    exit: ExitCode.Usage,
+    hint: LOGIN_HINT,
+  })
+}
+
+function assertHttpUri(uri: Sourced): void {
+  let url: URL
+  try {
+    url = new URL(uri.value)
+  } catch {
+    throw new UserError(`The tracking URI "${redactUri(uri.value)}" (from ${uri.source}) is not a valid URL`, {code: 'INVALID_TRACKING_URI', exit: ExitCode.Usage, hint: LOGIN_HINT})
+  }
+
+  // fetch refuses URLs with credentials; name the supported places instead of a fetch TypeError.
+  if (url.username || url.password) {
+    throw new UserError(`The tracking URI (from ${uri.source}) contains credentials, which mlflowctl does not take from a URL`, {
+      code: 'INVALID_TRACKING_URI',
+      exit: ExitCode.Usage,
+      hint: 'Remove them from the URI and set MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD, or run `mlflowctl login`.',
+    })
+  }
+}
+
+/** databricks://profile → profile; bare `databricks` → undefined (spec §2.7). */
+function parseDatabricksUri(uri: string): string | undefined {
+  if (uri.toLowerCase() === 'databricks') return undefined
+  const match = /^databricks:(\/\/)?([^/?#]*)/i.exec(uri)
+  if (!match) return undefined
+  const netloc = match[1] ? match[2] : ''
+  if (netloc === '') {
+    throw new UserError(`The tracking URI "${uri}" is malformed: expected databricks or databricks://<profile>`, {code: 'INVALID_TRACKING_URI', exit: ExitCode.Usage, hint: LOGIN_HINT})
+  }
+
+  if (netloc.includes(':')) {
+    throw new UserError(`The tracking URI "${uri}" names a Databricks secret scope, which only works inside Databricks notebooks`, {
+      code: 'UNSUPPORTED_TRACKING_URI',
+      exit: ExitCode.Usage,
+      hint: 'Use databricks://<profile> with a ~/.databrickscfg profile, or DATABRICKS_HOST and DATABRICKS_TOKEN.',
+    })
+  }
+
+  if (netloc.includes(' ')) {
+    throw new UserError(`Unsupported Databricks profile name "${netloc}": profile names cannot contain spaces`, {code: 'INVALID_TRACKING_URI', exit: ExitCode.Usage})
+  }
+
+  return netloc
+}
+
+const DATABRICKS_KEYS = {
+  auth_type: 'DATABRICKS_AUTH_TYPE',
+  client_id: 'DATABRICKS_CLIENT_ID',
+  client_secret: 'DATABRICKS_CLIENT_SECRET',
+  host: 'DATABRICKS_HOST',
+  password: 'DATABRICKS_PASSWORD',
+  token: 'DATABRICKS_TOKEN',
+  username: 'DATABRICKS_USERNAME',
+} as const
+
+type DatabricksKey = keyof typeof DATABRICKS_KEYS
+
+/**
+ * Databricks unified auth (spec §3.4): env beats the file per attribute when a profile is named;
+ * with no profile named, any DATABRICKS_* auth variable means the file is not read at all.
+ */
+function resolveDatabricks(input: ConnectionInput, trackingUri: Sourced, warnings: string[]): Pick<Connection, 'auth' | 'host' | 'kind' | 'password' | 'tls' | 'token' | 'username'> {
+  const {env} = input
+  const selection = databricksProfileSelection(trackingUri.value, env)
+  const keys = Object.keys(DATABRICKS_KEYS) as DatabricksKey[]
+  const envSet = keys.some((key) => env[DATABRICKS_KEYS[key]])
+  const readFile = selection.explicit || !envSet
+  const given = input.databricksProfile
+  const file = readFile && given && (given.profile === selection.profile || !selection.explicit) ? given : undefined
+
+  if (readFile && selection.explicit && !file) {
+    throw new UserError(`The Databricks profile "${selection.profile}" (from ${selection.source}) was not found`, {
+      code: 'DATABRICKS_PROFILE_NOT_FOUND',
+      exit: ExitCode.Usage,
+      hint: `Create it with \`databricks auth login --profile ${selection.profile}\` or \`databricks configure --profile ${selection.profile}\`, or set DATABRICKS_HOST and DATABRICKS_TOKEN.`,
+    })
+  }
+
+  const value = (key: DatabricksKey): Sourced | undefined => {
+    const name = DATABRICKS_KEYS[key]
+    if (env[name]) return {source: name, value: env[name]!}
+    const fromFile = file?.values[key]
+    return fromFile ? {source: `${file!.path} [${file!.profile}]`, value: fromFile} : undefined
+  }
+
+  const where = file ? `${file.path} [${file.profile}]` : 'the environment'
+  const host = value('host')
+  if (!host) {
+    throw new UserError(`No Databricks host is configured for ${trackingUri.value} (looked in ${where})`, {
+      code: 'DATABRICKS_HOST_MISSING',
+      exit: ExitCode.Usage,
+      hint: 'Set DATABRICKS_HOST (and DATABRICKS_TOKEN), or run `databricks auth login`.',
+    })
+  }
+
+  const token = value('token')
+  const username = value('username')
+  const password = value('password')
+  const authType = value('auth_type')?.value
+  let auth: AuthScheme
+  if (token) {
+    assertHeaderSafe(token)
+    auth = 'bearer'
+    if (username && password) warnings.push(`Both a Databricks token (${token.source}) and a username/password are configured: the token is used.`)
+  } else if (username && password) {
+    auth = 'basic'
+  } else {
+    const oauth = value('client_id') && value('client_secret')
+    const method = oauth ? 'OAuth machine-to-machine (client_id/client_secret)' : authType ? `auth_type = ${authType}` : undefined
+    throw new UserError(
+      method
+        ? `The Databricks credentials in ${where} use ${method}, which mlflowctl does not support`
+        : `No Databricks token or username/password is configured (looked in ${where})`,
+      {code: 'DATABRICKS_AUTH_UNSUPPORTED', exit: ExitCode.Usage, hint: 'Create a personal access token (`databricks tokens create`) and set DATABRICKS_TOKEN, or add `token = …` to the profile.'},
+    )
+  }
+
+  const ignored = ['MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD', 'MLFLOW_TRACKING_TOKEN', 'MLFLOW_TRACKING_AWS_SIGV4', 'MLFLOW_TRACKING_AUTH', 'MLFLOW_TRACKING_INSECURE_TLS', 'MLFLOW_TRACKING_SERVER_CERT_PATH', 'MLFLOW_TRACKING_CLIENT_CERT_PATH'].filter((name) => env[name])
+  if (ignored.length > 0) warnings.push(`${ignored.join(', ')} ${ignored.length === 1 ? 'is' : 'are'} not used for databricks tracking URIs (MLflow reads the Databricks settings instead).`)
+
+  return {
+    auth,
+    host: {source: host.source, value: normalizeDatabricksHost(host.value)},
+    kind: 'databricks',
+    password: auth === 'basic' ? password : undefined,
+    tls: {insecure: false},
+    token: auth === 'bearer' ? token : undefined,
+    username: auth === 'basic' ? username : undefined,
+  }
+}
+
+/** The Databricks SDKs keep scheme and host only, adding https:// when missing. */
+function normalizeDatabricksHost(host: string): string {
+  const withScheme = /^https?:\/\//i.test(host) ? host : `https://${host}`
+  try {
+    return new URL(withScheme).origin
+  } catch {
+    throw new UserError(`The Databricks host "${host}" is not a valid URL`, {code: 'INVALID_TRACKING_URI', exit: ExitCode.Usage})
+  }
+}
+
+function resolveRetry(env: NodeJS.ProcessEnv): RetrySettings {
+  const maxRetries = readInt(env, 'MLFLOW_HTTP_REQUEST_MAX_RETRIES', 7)
+  const retryLimit = readInt(env, '_MLFLOW_HTTP_REQUEST_MAX_RETRIES_LIMIT', 10)
+  const backoffFactor = readInt(env, 'MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR', 2)
+  const backoffLimit = readInt(env, '_MLFLOW_HTTP_REQUEST_MAX_BACKOFF_FACTOR_LIMIT', 120)
+  // Same bounds as MLflow's _validate_max_retries/_validate_backoff_factor: the limit itself is allowed.
+  if (retryLimit < 0) throw invalidEnv('_MLFLOW_HTTP_REQUEST_MAX_RETRIES_LIMIT', String(retryLimit), 'an integer ≥ 0')
+  if (maxRetries < 0 || maxRetries > retryLimit) throw invalidEnv('MLFLOW_HTTP_REQUEST_MAX_RETRIES', String(maxRetries), `an integer from 0 to ${retryLimit} (_MLFLOW_HTTP_REQUEST_MAX_RETRIES_LIMIT)`)
+  if (backoffLimit < 0) throw invalidEnv('_MLFLOW_HTTP_REQUEST_MAX_BACKOFF_FACTOR_LIMIT', String(backoffLimit), 'an integer ≥ 0')
+  if (backoffFactor < 0 || backoffFactor > backoffLimit) throw invalidEnv('MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR', String(backoffFactor), `an integer from 0 to ${backoffLimit} (_MLFLOW_HTTP_REQUEST_MAX_BACKOFF_FACTOR_LIMIT)`)
+
+  return {
+    backoffFactor,
+    backoffJitter: readFloat(env, 'MLFLOW_HTTP_REQUEST_BACKOFF_JITTER', 1),
+    maxRetries,
+    respectRetryAfter: readBool(env, 'MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER', true),
+  }
+}
+
+function resolveTls(env: NodeJS.ProcessEnv): TlsSettings {
+  const insecure = readBool(env, 'MLFLOW_TRACKING_INSECURE_TLS', false)
+  const serverCert = env.MLFLOW_TRACKING_SERVER_CERT_PATH
+  // Python would pass verify='' to requests, which silently disables verification: refuse instead.
+  if (serverCert === '') throw invalidEnv('MLFLOW_TRACKING_SERVER_CERT_PATH', '', 'the path of a PEM CA bundle (or unset)')
+  if (insecure && serverCert !== undefined) {
+    throw new UserError('MLFLOW_TRACKING_INSECURE_TLS and MLFLOW_TRACKING_SERVER_CERT_PATH are both set: only one of these may be set, as in MLflow', {
+      code: 'INVALID_PARAMETER_VALUE',
+      exit: ExitCode.Usage,
+      hint: 'Unset MLFLOW_TRACKING_INSECURE_TLS to verify the server with the CA bundle, or unset MLFLOW_TRACKING_SERVER_CERT_PATH to skip verification.',
+    })
+  }
+
+  return {
+    clientCertPath: env.MLFLOW_TRACKING_CLIENT_CERT_PATH ? {source: 'MLFLOW_TRACKING_CLIENT_CERT_PATH', value: env.MLFLOW_TRACKING_CLIENT_CERT_PATH} : undefined,
+    insecure,
+    serverCertPath: serverCert ? {source: 'MLFLOW_TRACKING_SERVER_CERT_PATH', value: serverCert} : undefined,
+  }
+}
+
+function resolveSigV4(env: NodeJS.ProcessEnv): SigV4Settings {
+  // requests-auth-aws-sigv4 (what MLflow uses) reads AWS_DEFAULT_REGION, as boto3 does; the JS SDKs use AWS_REGION.
+  const regionVar = env.AWS_DEFAULT_REGION ? 'AWS_DEFAULT_REGION' : env.AWS_REGION ? 'AWS_REGION' : undefined
+  if (!regionVar) {
+    throw new UserError('MLFLOW_TRACKING_AWS_SIGV4 is on but no AWS region is set', {
+      code: 'AWS_REGION_MISSING',
+      exit: ExitCode.Usage,
+      hint: 'Set AWS_DEFAULT_REGION (or AWS_REGION) to the region of the API gateway, e.g. us-east-1.',
+    })
+  }
+
+  const accessKeyId = env.AWS_ACCESS_KEY_ID
+  const secretAccessKey = env.AWS_SECRET_ACCESS_KEY
+  return {
+    credentials: accessKeyId && secretAccessKey ? {accessKeyId, secretAccessKey, sessionToken: env.AWS_SESSION_TOKEN || env.AWS_SECURITY_TOKEN || undefined, source: 'AWS_ACCESS_KEY_ID'} : undefined,
+    profile: env.AWS_PROFILE || undefined,
+    region: {source: regionVar, value: env[regionVar]!},
+    service: 'execute-api',
+  }
+}
+
+/** --workspace > MLFLOW_WORKSPACE > the stored profile; trimmed, empty means unset (spec §2.5). */
+function resolveWorkspace(input: ConnectionInput): Sourced | undefined {
+  const candidates: Array<[string | undefined, string]> = [
+    [input.flags.workspace, '--workspace'],
+    [input.env.MLFLOW_WORKSPACE, 'MLFLOW_WORKSPACE'],
+    [input.profile?.workspace, `profile ${input.profile?.name}`],
+  ]
+  for (const [value, source] of candidates) {
+    const trimmed = value?.trim()
+    if (trimmed) return {source, value: trimmed}
+  }
+
+  return undefined
+}
+
+function assertHeaderSafe(value: Sourced): void {
+  // HTTP header values are bytes without CR, LF or NUL; surrounding spaces would be stripped.
+  if (/[^\t\x20-\x7E\x80-\xFF]/.test(value.value) || value.value.trim() !== value.value) {
+    throw new UserError(`The value from ${value.source} cannot be sent in an HTTP header: it has a line break, a control character, surrounding spaces or a character outside Latin-1`, {
+      code: 'INVALID_PARAMETER_VALUE',
+      exit: ExitCode.Usage,
+      hint: `Fix ${value.source}.`,
+    })
+  }
+}
+
+/** Env var if non-empty, else the file's value if non-empty (Python `or` semantics, spec §1.2). */
+function firstSet(env: NodeJS.ProcessEnv, name: string, fileValue?: string, filePath?: string): Sourced | undefined {
+  if (env[name]) return {source: name, value: env[name]!}
+  if (fileValue) return {source: filePath ?? 'credentials file', value: fileValue}
+  return undefined
+}
+
+function describeSources(...values: Array<Sourced | undefined>): string {
+  return [...new Set(values.filter((value) => value !== undefined).map((value) => value!.source))].join(', ')
+}
+
+/** MLflow's boolean variables accept only true/false/1/0, any case (spec §2.1). */
+export function readBool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name]
+  if (raw === undefined) return fallback
+  const lower = raw.toLowerCase()
+  if (!['0', '1', 'false', 'true'].includes(lower)) throw invalidEnv(name, raw, "one of 'true', 'false', '1', '0' (any case)")
+  return lower === 'true' || lower === '1'
+}
+
+/** Python int(): optional sign, digits, single underscores between digits, surrounding spaces. */
+export function readInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name]
+  if (raw === undefined) return fallback
+  if (!/^\s*[+-]?\d+(?:_\d+)*\s*$/.test(raw)) throw invalidEnv(name, raw, 'an integer')
+  const value = Number(raw.trim().replaceAll('_', ''))
+  if (!Number.isSafeInteger(value)) throw invalidEnv(name, raw, 'an integer')
+  return value
+}
+
+/** Python float(), finite values only. */
+export function readFloat(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name]
+  if (raw === undefined) return fallback
+  if (!/^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?\s*$/i.test(raw)) throw invalidEnv(name, raw, 'a number')
+  const value = Number(raw.trim())
+  if (!Number.isFinite(value)) throw invalidEnv(name, raw, 'a finite number')
+  return value
+}
+
+function invalidEnv(name: string, raw: string | undefined, expected: string): UserError {
+  return new UserError(`${name} must be ${expected}, but is ${JSON.stringify(raw)}`, {code: 'INVALID_PARAMETER_VALUE', exit: ExitCode.Usage, hint: `Fix or unset ${name}.`})
+}
+
+/** Hide any user:password@ part before showing a URI. */
+export function redactUri(uri: string): string {
+  return uri.replace(/^([a-z][a-z\d+.-]*:\/\/)[^/@]*@/i, '$1***@')
+}

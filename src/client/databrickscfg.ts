@@ -1,0 +1,461 @@
+/**
+ * `~/.databrickscfg`: Databricks profiles, read like the Go SDK and written like the Databricks
+ * CLI (spec §3, §6 item 7). Plain module (no oclif); the environment is always an argument.
+ *
+ * API:
+ *   databricksConfigPath(env, file?): string        file > DATABRICKS_CONFIG_FILE > ~/.databrickscfg
+ *   databricksProfileName(env, profile?): string    profile > DATABRICKS_CONFIG_PROFILE > DEFAULT
+ *   parseDatabricksConfig(text, path?): Map<profile, Record<key, value>>
+ *   readDatabricksProfile({file?, profile?, env}): Promise<DatabricksProfile | undefined>
+ *       undefined when the file or the section is missing
+ *   saveDatabricksCredentials({file?, profile?, env, credentials}): Promise<DatabricksWriteResult>
+ *       replaces the profile's auth keys (DATABRICKS_AUTH_KEYS), keeps its other keys
+ *   removeDatabricksCredentials({file?, profile?, env}): Promise<DatabricksWriteResult>
+ *       removes token, username and password from the profile, keeps host and the rest
+ *
+ * Reading (gopkg.in/ini.v1 with SpaceBeforeInlineComment, as the Go SDK and CLI load it): `#` or
+ * `;` starts an inline comment only after a space; duplicate sections merge and the last key wins;
+ * keys are case-sensitive; surrounding quotes, `"""`/backtick quoting and trailing-`\`
+ * continuations are honoured; keys before the first section are ignored (like the JS SDK); a line
+ * ini.v1 cannot parse (no `=`/`:`, unclosed `[`) fails the read, as it fails the SDK.
+ *
+ * Writing: only the lines of the target profile's auth keys change (every other byte is kept, no
+ * reformatting); a new profile is appended. Values are refused when some reader would not get
+ * them back exactly: Go (inline comments, quotes, continuations), Python's configparser
+ * (surrounding whitespace, line breaks) and MLflow's legacy Databricks reader, which interpolates
+ * `%`. The previous content goes to `<file>.bak` (0600) first; the file is replaced atomically
+ * with mode 0600 (a looser existing file is tightened, with a warning).
+ */
+import {readFile, stat} from 'node:fs/promises'
+import {homedir} from 'node:os'
+import {dirname, join} from 'node:path'
+
+import {atomicWriteFile, ensurePrivateDir} from '../lib/atomic-file.js'
+import {ExitCode, UserError} from '../lib/errors.js'
+
+type Env = Readonly<Record<string, string | undefined>>
+
+/** The keys that say who you are; a new login replaces all of them, other keys stay. */
+export const DATABRICKS_AUTH_KEYS = ['host', 'token', 'username', 'password', 'client_id', 'client_secret', 'auth_type'] as const
+export type DatabricksAuthKey = (typeof DATABRICKS_AUTH_KEYS)[number]
+const LOGOUT_KEYS = ['token', 'username', 'password']
+
+export interface DatabricksProfile {
+  path: string
+  profile: string
+  values: Record<string, string>
+}
+
+export interface DatabricksWriteResult {
+  /** Where the previous content was copied, when there was a previous file and it changed. */
+  backupPath?: string
+  path: string
+  profile: string
+  /** The auth keys removed (logout) or replaced (login), as spelt in the file. */
+  removed: string[]
+  warnings: string[]
+}
+
+interface Selection {
+  env: Env
+  file?: string
+  profile?: string
+}
+
+// Go's unicode.IsSpace; Python's str.isspace() adds \x1c-\x1f, JS adds \ufeff. Writes refuse the union.
+const GO_SPACE = '\\t\\n\\v\\f\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000'
+const ANY_SPACE = `${GO_SPACE}\\x1c-\\x1f\\ufeff`
+const GO_LEADING_SPACE = new RegExp(`^[${GO_SPACE}]+`)
+const GO_TRAILING_SPACE = new RegExp(`[${GO_SPACE}]+$`)
+const ANY_LEADING_SPACE = new RegExp(`^[${ANY_SPACE}]*`)
+const ANY_EDGE_SPACE = new RegExp(`^[${ANY_SPACE}]|[${ANY_SPACE}]$`)
+const SPACE_BEFORE_COMMENT = new RegExp(`[${ANY_SPACE}][#;]`)
+const PROFILE_NAME = /^[A-Za-z0-9_.-]+$/
+const SETTINGS_SECTION = '__settings__'
+
+function goTrimLeft(text: string): string {
+  return text.replace(GO_LEADING_SPACE, '')
+}
+
+function goTrim(text: string): string {
+  return goTrimLeft(text).replace(GO_TRAILING_SPACE, '')
+}
+
+function homeDirectory(env: Env): string {
+  return (process.platform === 'win32' ? env.USERPROFILE : env.HOME) || homedir()
+}
+
+export function databricksConfigPath(env: Env, file?: string): string {
+  const path = file || env.DATABRICKS_CONFIG_FILE
+  if (!path) return join(homeDirectory(env), '.databrickscfg')
+  // The SDKs expand a leading ~ (MLflow's legacy reader does not; spec §3.3).
+  if (path === '~' || path.startsWith('~/') || path.startsWith('~\\')) return homeDirectory(env) + path.slice(1)
+  return path
+}
+
+export function databricksProfileName(env: Env, profile?: string): string {
+  return profile || env.DATABRICKS_CONFIG_PROFILE || 'DEFAULT'
+}
+
+interface Line {
+  /** '\n' or '\r\n'; '' on a last line without one. ini.v1 splits on '\n' only. */
+  eol: string
+  text: string
+}
+
+function splitLines(content: string): Line[] {
+  const lines: Line[] = []
+  const pattern = /([^\n]*?)(\r?\n|$)/gy
+  while (pattern.lastIndex < content.length) {
+    const match = pattern.exec(content)!
+    lines.push({eol: match[2], text: match[1]})
+  }
+
+  return lines
+}
+
+function renderLines(lines: Line[]): string {
+  return lines.map((line) => line.text + line.eol).join('')
+}
+
+interface CfgKey {
+  key: string
+  /** The last line the value spans (quoted multi-line values, `\` continuations). */
+  lastLine: number
+  line: number
+  value: string
+}
+
+interface CfgSection {
+  header: number
+  keys: CfgKey[]
+  /** The last header or key line (not trailing comments or blank lines). */
+  lastLine: number
+  name: string
+}
+
+function invalidConfig(path: string, line: number, problem: string): UserError {
+  return new UserError(`${path}, line ${line}: ${problem}. The Databricks SDKs cannot read this file either.`, {
+    code: 'DATABRICKS_CONFIG_INVALID',
+    exit: ExitCode.Usage,
+    hint: `Fix that line of ${path}, then run the command again.`,
+  })
+}
+
+/** ini.v1's hasSurroundedQuote: exactly one quote at each end. */
+function hasSurroundedQuote(value: string, quote: string): boolean {
+  return value.length >= 2 && value[0] === quote && value.at(-1) === quote && value.indexOf(quote, 1) === value.length - 1
+}
+
+/** Sections in file order, duplicates included, with each key's lines; ini.v1's parser. */
+function tokenize(lines: Line[], path: string): CfgSection[] {
+  const sections: CfgSection[] = []
+  let section: CfgSection | undefined
+  for (let index = 0; index < lines.length; index++) {
+    const lineNumber = index + 1
+    const text = goTrimLeft(lines[index].text)
+    if (text === '' || text[0] === '#' || text[0] === ';') continue
+    if (text[0] === '[') {
+      const close = text.lastIndexOf(']')
+      if (close < 0) throw invalidConfig(path, lineNumber, 'the section header has no closing "]"')
+      const name = text.slice(1, close)
+      if (name === '') throw invalidConfig(path, lineNumber, 'the section name is empty')
+      section = {header: index, keys: [], lastLine: index, name}
+      sections.push(section)
+      continue
+    }
+
+    const delimiter = text.search(/[=:]/)
+    if (delimiter < 0) throw invalidConfig(path, lineNumber, 'the line is neither a [section], a "key = value" pair, nor a comment')
+    const key = goTrim(text.slice(0, delimiter))
+    if (key === '') throw invalidConfig(path, lineNumber, 'the key name is empty')
+    const start = index
+    let value = goTrimLeft(text.slice(delimiter + 1))
+    const quote = value.length > 3 && value.startsWith('"""') ? '"""' : value.startsWith('`') ? '`' : ''
+    if (quote) {
+      const close = value.lastIndexOf(quote)
+      if (close >= quote.length) {
+        value = value.slice(quote.length, close)
+      } else {
+        // The value runs on, newlines included, to the last quote of a later line.
+        value = value.slice(quote.length) + lines[index].eol
+        for (;;) {
+          index++
+          if (index >= lines.length) throw invalidConfig(path, start + 1, `the ${quote} quoted value is never closed`)
+          const next = lines[index].text + lines[index].eol
+          const end = next.lastIndexOf(quote)
+          if (end >= 0) {
+            value += next.slice(0, end)
+            break
+          }
+
+          value += next
+        }
+      }
+    } else {
+      value = goTrim(value)
+      if (value.endsWith('\\')) {
+        // Continuation lines are trimmed and glued on until one does not end in '\' or is empty.
+        value = value.slice(0, -1)
+        while (index + 1 < lines.length) {
+          index++
+          const next = goTrim(lines[index].text)
+          if (next === '') break
+          value += next
+          if (!value.endsWith('\\')) break
+          value = value.slice(0, -1)
+        }
+      } else {
+        let comment = value.indexOf(' #')
+        if (comment < 0) comment = value.indexOf(' ;')
+        if (comment >= 0) value = goTrim(value.slice(0, comment))
+        if (hasSurroundedQuote(value, "'") || hasSurroundedQuote(value, '"')) value = value.slice(1, -1)
+      }
+    }
+
+    // ini.v1 files keys before the first section under DEFAULT; the JS SDK, and we, ignore them.
+    if (!section) continue
+    section.keys.push({key, lastLine: index, line: start, value})
+    section.lastLine = index
+  }
+
+  return sections
+}
+
+function merge(sections: CfgSection[]): Map<string, Record<string, string>> {
+  const profiles = new Map<string, Record<string, string>>()
+  for (const section of sections) {
+    const values = profiles.get(section.name) ?? {}
+    for (const {key, value} of section.keys) values[key] = value
+    profiles.set(section.name, values)
+  }
+
+  return profiles
+}
+
+export function parseDatabricksConfig(text: string, path = '.databrickscfg'): Map<string, Record<string, string>> {
+  return merge(tokenize(splitLines(text), path))
+}
+
+async function readIfExists(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new UserError(`Cannot read ${path}: ${(error as Error).message}`, {
+      cause: error,
+      code: 'DATABRICKS_CONFIG_UNREADABLE',
+      exit: ExitCode.Usage,
+      hint: 'Check that the file is yours and readable.',
+    })
+  }
+}
+
+function decode(bytes: Buffer, path: string, options: {keepBom: boolean} = {keepBom: false}): string {
+  try {
+    // ini.v1 skips a UTF-8 byte order mark, so a reader may drop it; an editor keeps it.
+    return new TextDecoder('utf-8', {fatal: true, ignoreBOM: options.keepBom}).decode(bytes)
+  } catch (error) {
+    throw new UserError(`${path} is not valid UTF-8.`, {cause: error, code: 'DATABRICKS_CONFIG_INVALID', exit: ExitCode.Usage})
+  }
+}
+
+export async function readDatabricksProfile(selection: Selection): Promise<DatabricksProfile | undefined> {
+  const path = databricksConfigPath(selection.env, selection.file)
+  const profile = databricksProfileName(selection.env, selection.profile)
+  const bytes = await readIfExists(path)
+  if (bytes === undefined) return undefined
+  const values = parseDatabricksConfig(decode(bytes, path), path).get(profile)
+  return values === undefined ? undefined : {path, profile, values}
+}
+
+function checkValue(key: string, value: string): void {
+  const refuse = (problem: string) =>
+    new UserError(`The ${key} ${problem}, which the Databricks SDKs or MLflow would not read back as given.`, {
+      code: 'INVALID_CREDENTIAL_VALUE',
+      exit: ExitCode.Usage,
+    })
+  if (/[\r\n]/.test(value)) throw refuse('contains a line break')
+  if (ANY_EDGE_SPACE.test(value)) throw refuse('starts or ends with whitespace')
+  if (SPACE_BEFORE_COMMENT.test(value)) throw refuse('has a space before "#" or ";" (an inline comment to the Go SDK)')
+  if (value.startsWith('"""') || value.startsWith('`') || hasSurroundedQuote(value, '"') || hasSurroundedQuote(value, "'")) {
+    throw refuse('is quoted in a way the Go SDK strips')
+  }
+
+  if (value.endsWith('\\')) throw refuse('ends with "\\" (a line continuation to the Go SDK)')
+  if (value.includes('%')) throw refuse("contains '%' (MLflow's Databricks config reader interpolates it)")
+  if (/\p{Cs}/u.test(value)) throw refuse('contains an unpaired UTF-16 surrogate')
+}
+
+function checkProfileName(name: string): void {
+  if (!PROFILE_NAME.test(name) || name === SETTINGS_SECTION) {
+    throw new UserError(`Invalid Databricks profile name "${name}".`, {
+      code: 'INVALID_PROFILE_NAME',
+      exit: ExitCode.Usage,
+      hint: 'Use letters, digits, ".", "_" and "-" only.',
+    })
+  }
+}
+
+/** Problems that make Python readers (MLflow, the Databricks Python SDK) reject the file. */
+function pythonWarnings(sections: CfgSection[], path: string): string[] {
+  const warnings = new Set<string>()
+  const keysBySection = new Map<string, Set<string>>()
+  for (const section of sections) {
+    let keys = keysBySection.get(section.name)
+    if (keys) {
+      warnings.add(`${path} has the section [${section.name}] more than once; Python readers (MLflow, the Databricks Python SDK) reject such a file.`)
+    } else {
+      keys = new Set()
+      keysBySection.set(section.name, keys)
+    }
+
+    for (const {key} of section.keys) {
+      // configparser lower-cases key names, so `Token` and `token` collide there.
+      const lower = key.toLowerCase()
+      if (keys.has(lower)) warnings.add(`${path} sets "${lower}" more than once in [${section.name}]; Python readers reject such a file.`)
+      keys.add(lower)
+    }
+  }
+
+  return [...warnings]
+}
+
+function isContentLine(text: string): boolean {
+  const first = goTrimLeft(text).slice(0, 1)
+  return first !== '' && first !== '#' && first !== ';'
+}
+
+interface Edit {
+  /** Keys to write into the section, in order. */
+  insert: Array<[string, string]>
+  /** Line indices to drop. */
+  remove: Set<number>
+  section: string
+}
+
+/**
+ * Applies an edit to the target profile and checks, by parsing the result, that every other
+ * profile reads exactly as before and the target reads as intended.
+ */
+function applyEdit(lines: Line[], sections: CfgSection[], edit: Edit, path: string): Line[] {
+  const newline = lines.find((line) => line.eol !== '')?.eol ?? '\n'
+  const occurrences = sections.filter((section) => section.name === edit.section)
+  const keyLines = edit.insert.map(([key, value]) => `${key} = ${value}`)
+  const result: Line[] = []
+  if (occurrences.length === 0) {
+    result.push(...lines.map((line) => ({...line})))
+    const last = result.at(-1)
+    if (last && last.eol === '') last.eol = newline
+    if (last && goTrim(last.text) !== '') result.push({eol: newline, text: ''})
+    result.push({eol: newline, text: `[${edit.section}]`}, ...keyLines.map((text) => ({eol: newline, text})))
+  } else {
+    // New keys go where the first old auth key of the last occurrence was, else under its header.
+    const target = occurrences.at(-1)!
+    const anchor = target.keys.find((key) => edit.remove.has(key.line))?.line ?? target.header + 1
+    const next = lines.slice(anchor).find((line, offset) => !edit.remove.has(anchor + offset) && isContentLine(line.text))
+    // Python reads a line indented deeper than the key before it as a continuation; matching the
+    // next content line's indentation keeps our lines, and that line, from becoming one.
+    const indent = next ? ANY_LEADING_SPACE.exec(next.text)![0] : ''
+    for (const [index, line] of [...lines, undefined].entries()) {
+      if (index === anchor && keyLines.length > 0) {
+        const previous = result.at(-1)
+        if (previous && previous.eol === '') previous.eol = newline
+        result.push(...keyLines.map((text) => ({eol: newline, text: indent + text})))
+      }
+
+      if (line && !edit.remove.has(index)) result.push({...line})
+    }
+  }
+
+  const expected = merge(sections)
+  const removedKeys = new Set(occurrences.flatMap((section) => section.keys.filter((key) => edit.remove.has(key.line)).map((key) => key.key)))
+  const targetValues = Object.entries(expected.get(edit.section) ?? {}).filter(([key]) => !removedKeys.has(key))
+  expected.set(edit.section, Object.fromEntries([...targetValues, ...edit.insert]))
+  const canonical = (profiles: Map<string, Record<string, string>>) =>
+    JSON.stringify([...profiles].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, values]) => [name, Object.entries(values).sort()]))
+  let actual: Map<string, Record<string, string>> | undefined
+  try {
+    actual = merge(tokenize(result, path))
+  } catch {}
+
+  if (!actual || canonical(expected) !== canonical(actual)) {
+    throw new UserError(`mlflowctl cannot edit ${path} without changing how the Databricks SDKs read the rest of it.`, {
+      code: 'DATABRICKS_CONFIG_UNEDITABLE',
+      exit: ExitCode.Usage,
+      hint: 'Edit the file by hand, or use `databricks configure`.',
+    })
+  }
+
+  return result
+}
+
+/** The file's lines (a byte order mark kept aside, as ini.v1 skips it) and its sections. */
+interface LoadedConfig {
+  bom: boolean
+  bytes?: Buffer
+  lines: Line[]
+  sections: CfgSection[]
+}
+
+async function loadForEdit(path: string): Promise<LoadedConfig> {
+  const bytes = await readIfExists(path)
+  const text = bytes === undefined ? '' : decode(bytes, path, {keepBom: true})
+  const bom = text.startsWith('\uFEFF')
+  const lines = splitLines(bom ? text.slice(1) : text)
+  return {bom, bytes, lines, sections: tokenize(lines, path)}
+}
+
+/**
+ * The shared write path: drops the profile's keys that `drop` selects, adds `insert`, then backs
+ * up the old file and replaces it. Nothing is written when nothing would change.
+ */
+async function editProfile(selection: Selection, insert: Array<[string, string]>, drop: (key: string) => boolean): Promise<DatabricksWriteResult> {
+  const path = databricksConfigPath(selection.env, selection.file)
+  const profile = databricksProfileName(selection.env, selection.profile)
+  const config = await loadForEdit(path)
+  const old = config.sections
+    .filter((section) => section.name === profile)
+    .flatMap((section) => section.keys)
+    .filter((key) => drop(key.key.toLowerCase()))
+  if (old.length === 0 && insert.length === 0) return {path, profile, removed: [], warnings: []}
+  const remove = new Set(old.flatMap((key) => Array.from({length: key.lastLine - key.line + 1}, (_, offset) => key.line + offset)))
+  const lines = applyEdit(config.lines, config.sections, {insert, remove, section: profile}, path)
+  const warnings = pythonWarnings(tokenize(lines, path), path)
+  let backupPath: string | undefined
+  if (config.bytes === undefined) {
+    await ensurePrivateDir(dirname(path))
+  } else {
+    backupPath = `${path}.bak`
+    await atomicWriteFile(backupPath, config.bytes, {mode: 0o600})
+    const {mode} = await stat(path)
+    if ((mode & 0o077) !== 0 && process.platform !== 'win32') {
+      warnings.push(`${path} was accessible to other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); it is now 0600.`)
+    }
+  }
+
+  await atomicWriteFile(path, (config.bom ? '\uFEFF' : '') + renderLines(lines), {mode: 0o600})
+  return {backupPath, path, profile, removed: old.map((key) => key.key), warnings}
+}
+
+export async function saveDatabricksCredentials(
+  options: Selection & {credentials: Partial<Record<DatabricksAuthKey, string>>},
+): Promise<DatabricksWriteResult> {
+  checkProfileName(databricksProfileName(options.env, options.profile))
+  if (!options.credentials.host) {
+    throw new UserError('A Databricks profile needs a host.', {code: 'INVALID_CREDENTIAL_VALUE', exit: ExitCode.Usage})
+  }
+
+  const insert = DATABRICKS_AUTH_KEYS.flatMap((key): Array<[string, string]> => {
+    const value = options.credentials[key]
+    if (!value) return []
+    checkValue(key, value)
+    return [[key, value]]
+  })
+  const authKeys = new Set<string>(DATABRICKS_AUTH_KEYS)
+  return editProfile(options, insert, (key) => authKeys.has(key))
+}
+
+export async function removeDatabricksCredentials(options: Selection): Promise<DatabricksWriteResult> {
+  return editProfile(options, [], (key) => LOGOUT_KEYS.includes(key))
+}

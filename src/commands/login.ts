@@ -1,0 +1,104 @@
+import * as Flags from '@oclif/core/flags'
+
+import {BaseCommand} from '../lib/base-command.js'
+import {ExitCode, UserError} from '../lib/errors.js'
+import {promptSecret, promptText, readSecretFromStdin} from '../lib/prompts.js'
+
+export interface LoginResult {
+  backend: 'databricks' | 'mlflow'
+  /** Where the login was written. */
+  file: string
+  is_admin?: boolean
+  profile: string
+  tracking_uri: string
+  username: string
+}
+
+const OVERRIDING_ENV = ['MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD', 'MLFLOW_TRACKING_TOKEN']
+
+export default class Login extends BaseCommand<typeof Login> {
+  static override description = `Checks the credentials against the server first; a rejected login saves nothing.
+
+mlflow backend (default): writes the username and password to ~/.mlflow/credentials, section [mlflow], where MLflow's Python client reads them, and remembers the tracking URI under a profile (default "default") so later commands need no flag. The file is 0600 in a 0700 directory; other sections and comments are kept.
+
+databricks backend: writes host and token (or username and password) to ~/.databrickscfg (or $DATABRICKS_CONFIG_FILE) under the profile --profile, $DATABRICKS_CONFIG_PROFILE or DEFAULT; other profiles and keys are kept and the previous file is saved as .bak.
+
+Secrets are prompted for on a terminal, or read from standard input with --password-stdin / --token-stdin; never from the command line.`
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    'printf %s "$PASSWORD" | <%= config.bin %> <%= command.id %> --tracking-uri https://mlflow.example.com --username admin --password-stdin',
+    '<%= config.bin %> <%= command.id %> --tracking-uri https://staging.example.com --username alice --profile staging',
+    'printf %s "$DATABRICKS_TOKEN" | <%= config.bin %> <%= command.id %> --backend databricks --host https://adb-123.azuredatabricks.net --token-stdin',
+  ]
+  static override flags = {
+    backend: Flags.option({default: 'mlflow', description: 'Where the server lives.', options: ['mlflow', 'databricks'] as const})(),
+    host: Flags.string({description: 'Databricks workspace URL (databricks backend). Default: $DATABRICKS_HOST.'}),
+    'password-stdin': Flags.boolean({default: false, description: 'Read the password from standard input.', exclusive: ['token-stdin']}),
+    'token-stdin': Flags.boolean({default: false, description: 'Read a Databricks personal access token from standard input (databricks backend).'}),
+    username: Flags.string({char: 'u', description: 'User to log in as.'}),
+  }
+  static override summary = 'Log in to an MLflow server and store the login where MLflow clients find it.'
+
+  public async run(): Promise<LoginResult> {
+    return this.flags.backend === 'databricks' ? this.databricks() : this.mlflow()
+  }
+
+  private async databricks(): Promise<LoginResult> {
+    const {host: hostFlag, 'password-stdin': passwordStdin, profile, 'token-stdin': tokenStdin, username} = this.flags
+    const login = await import('../lib/login.js')
+    const host = hostFlag ?? (process.env.DATABRICKS_HOST || undefined) ?? (await promptText('Databricks host (https://…)', {flag: '--host', validate: validUrl}))
+    if (validUrl(host) !== true) throw new UserError(`Not a workspace URL: ${host}`, {exit: ExitCode.Usage})
+    let secret: {password: string; username: string} | {token: string}
+    if (username) {
+      secret = {password: passwordStdin ? await readSecretFromStdin('password') : await promptSecret('Password', {flag: '--password-stdin'}), username}
+    } else {
+      if (passwordStdin) throw new UserError('--password-stdin needs --username', {exit: ExitCode.Usage})
+      secret = {token: tokenStdin ? await readSecretFromStdin('token') : await promptSecret('Personal access token', {flag: '--token-stdin'})}
+    }
+
+    const user = await login.verifyDatabricksLogin({env: process.env, host, secret, userAgent: this.userAgent()})
+    const saved = await login.saveDatabricksLogin({env: process.env, host, profile, secret})
+    for (const warning of saved.warnings) this.warn(warning)
+    this.status(`Logged in to ${host} as ${user}; saved profile [${saved.profile}] in ${saved.path}${saved.backupPath ? ` (previous file kept as ${saved.backupPath})` : ''}`)
+    return {backend: 'databricks', file: saved.path, profile: saved.profile, tracking_uri: saved.profile === 'DEFAULT' ? 'databricks' : `databricks://${saved.profile}`, username: user}
+  }
+
+  private async mlflow(): Promise<LoginResult> {
+    if (this.flags['token-stdin']) {
+      throw new UserError('MLflow reads tokens only from the MLFLOW_TRACKING_TOKEN environment variable, so there is no file to store one in', {
+        exit: ExitCode.Usage,
+        hint: 'Export MLFLOW_TRACKING_TOKEN instead, or log in with --username and a password.',
+      })
+    }
+
+    const login = await import('../lib/login.js')
+    const trackingUri =
+      this.flags['tracking-uri'] ?? (process.env.MLFLOW_TRACKING_URI || undefined) ?? (await promptText('MLflow tracking URI', {flag: '--tracking-uri', validate: validUrl}))
+    if (validUrl(trackingUri) !== true) throw new UserError(`Not an http(s) URL: ${trackingUri}`, {exit: ExitCode.Usage, hint: 'e.g. --tracking-uri https://mlflow.example.com'})
+    const username = this.flags.username ?? (await promptText('Username', {flag: '--username'}))
+    const password = this.flags['password-stdin'] ? await readSecretFromStdin('password') : await promptSecret(`Password for ${username}`, {flag: '--password-stdin'})
+    const user = await login.verifyMlflowLogin({env: process.env, password, trackingUri, userAgent: this.userAgent(), username})
+    const profile = this.flags.profile ?? 'default'
+    const saved = await login.saveMlflowLogin({password, profile, trackingUri, username})
+    for (const warning of saved.warnings) this.warn(warning)
+    for (const name of OVERRIDING_ENV.filter((variable) => process.env[variable])) {
+      this.warn(`${name} is set: it overrides this login for mlflowctl and MLflow's clients until you unset it`)
+    }
+
+    this.status(`Logged in to ${trackingUri} as ${user.username}${user.is_admin ? ' (admin)' : ''}; saved as profile "${profile}" in ${saved.path}`)
+    return {backend: 'mlflow', file: saved.path, is_admin: user.is_admin, profile, tracking_uri: trackingUri, username: user.username}
+  }
+
+  private userAgent(): string {
+    return `mlflowctl/${this.config.version}`
+  }
+}
+
+function validUrl(value: string): string | true {
+  try {
+    const url = new URL(value)
+    return url.protocol === 'http:' || url.protocol === 'https:' ? true : 'Must start with http:// or https://'
+  } catch {
+    return 'Not a URL'
+  }
+}

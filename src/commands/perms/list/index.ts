@@ -1,0 +1,3 @@
+import {definePermsListCommand} from '../../../lib/perms-command.js'
+
+export default definePermsListCommand()

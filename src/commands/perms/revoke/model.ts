@@ -1,0 +1,3 @@
+import {definePermsCommand} from '../../../lib/perms-command.js'
+
+export default definePermsCommand('revoke', 'model')

@@ -1,0 +1,18 @@
+import {type User} from '../../api/auth-api.js'
+import {BaseCommand} from '../../lib/base-command.js'
+import {usernameArg} from '../../lib/flags.js'
+import {renderRecord} from '../../lib/output.js'
+
+export default class UsersGet extends BaseCommand<typeof UsersGet> {
+  static override args = {username: usernameArg}
+  static override description = 'Admins can see anyone; other users only themselves. `mlflowctl perms list --user NAME` lists what the user holds.'
+  static override examples = ['<%= config.bin %> <%= command.id %> alice', '<%= config.bin %> <%= command.id %> alice --json']
+  static override summary = 'Show a user.'
+
+  public async run(): Promise<{user: User}> {
+    const session = await this.session()
+    const user = await session.api.getUser(this.args.username)
+    this.log(renderRecord([['username', user.username], ['id', user.id], ['admin', user.is_admin ? 'yes' : 'no']], this.stdoutColors()))
+    return {user}
+  }
+}

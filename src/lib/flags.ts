@@ -1,0 +1,28 @@
+/** Flags and arguments shared by several commands. */
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
+
+import {PERMISSION_LEVELS, type PermissionLevel} from '../api/auth-api.js'
+import {ExitCode, UserError} from './errors.js'
+
+export const yesFlag = Flags.boolean({char: 'y', default: false, description: 'Do not ask for confirmation.'})
+
+export const userFlag = (description: string) => Flags.string({char: 'u', description, required: true})
+
+/** Levels are checked before any request, case-insensitively (`read` is READ). */
+export const permissionFlag = Flags.custom<PermissionLevel>({
+  char: 'p',
+  description: `Permission level: ${PERMISSION_LEVELS.join(', ')} (USE and DENY only where the server supports them).`,
+  async parse(input) {
+    const level = input.trim().toUpperCase()
+    if (!(PERMISSION_LEVELS as readonly string[]).includes(level)) {
+      throw new UserError(`Unknown permission level "${input}". Expected one of: ${PERMISSION_LEVELS.join(', ')}`, {code: 'INVALID_PERMISSION', exit: ExitCode.Usage})
+    }
+
+    return level as PermissionLevel
+  },
+})
+
+export const usernameArg = Args.string({description: 'The user\'s name.', required: true})
+
+export const passwordStdinFlag = Flags.boolean({default: false, description: 'Read the password from standard input instead of prompting.'})

@@ -1,0 +1,94 @@
+/**
+ * Logging in: check the credentials against the server, and only then store them where MLflow's
+ * clients read them. A rejected login stores nothing.
+ */
+import {AuthApi, type UserSummary} from '../api/auth-api.js'
+import {resolveConnection} from '../client/connection.js'
+import {removeDatabricksCredentials, saveDatabricksCredentials, type DatabricksWriteResult} from '../client/databrickscfg.js'
+import {createMlflowHttp, MlflowApiError} from '../client/http.js'
+import {MlflowCredentialsFile, type StoredLogin} from '../client/mlflow-credentials.js'
+import {ExitCode, UserError} from './errors.js'
+
+/** Credentials in the environment would be used instead of the ones being checked. */
+const CREDENTIAL_ENV = /^(MLFLOW_TRACKING_(USERNAME|PASSWORD|TOKEN|AUTH|AWS_SIGV4)|DATABRICKS_(HOST|TOKEN|USERNAME|PASSWORD|CLIENT_ID|CLIENT_SECRET|CONFIG_PROFILE))$/
+
+function withoutCredentialEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([key]) => !CREDENTIAL_ENV.test(key)))
+}
+
+function rejected(where: string, error: unknown): never {
+  if (error instanceof MlflowApiError && error.status === 401) {
+    throw new UserError(`${where} rejected the username or password; nothing was saved`, {code: 'LOGIN_REJECTED', exit: ExitCode.Unauthenticated, status: 401})
+  }
+
+  throw error
+}
+
+/** Checks the credentials against the server (TLS, retry and timeout settings still come from the environment). */
+export async function verifyMlflowLogin(options: {env: NodeJS.ProcessEnv; password: string; trackingUri: string; userAgent: string; username: string}): Promise<UserSummary> {
+  const connection = resolveConnection({
+    credentialsFile: {password: options.password, path: 'login', username: options.username},
+    env: withoutCredentialEnv(options.env),
+    flags: {trackingUri: options.trackingUri},
+  })
+  if (connection.kind !== 'http') throw new UserError('Use --backend databricks for Databricks workspaces', {exit: ExitCode.Usage})
+  const http = createMlflowHttp(connection, {userAgent: options.userAgent})
+  try {
+    const api = new AuthApi(http)
+    const current = await api.currentUser()
+    if (current) return current
+    const user = await api.getUser(options.username)
+    return {id: user.id, is_admin: user.is_admin, username: user.username}
+  } catch (error) {
+    rejected(options.trackingUri, error)
+  } finally {
+    await http.close()
+  }
+}
+
+export async function saveMlflowLogin(login: StoredLogin): Promise<{path: string; warnings: string[]}> {
+  const file = await MlflowCredentialsFile.load()
+  file.saveLogin(login, {activate: true})
+  const {warnings} = await file.save()
+  return {path: file.path, warnings}
+}
+
+/** Removes a stored login; the current one unless a profile is named. */
+export async function removeMlflowLogin(profile?: string): Promise<{path: string; profile: string; wasCurrent: boolean}> {
+  const file = await MlflowCredentialsFile.load()
+  const name = profile ?? file.currentProfile
+  if (!name) throw new UserError('Not logged in', {code: 'NOT_LOGGED_IN', exit: ExitCode.NotFound, hint: `Nothing stored in ${file.path}.`})
+  const wasCurrent = file.currentProfile === name
+  if (!file.removeProfile(name)) throw new UserError(`No stored login named "${name}"`, {code: 'PROFILE_NOT_FOUND', exit: ExitCode.NotFound})
+  await file.save()
+  return {path: file.path, profile: name, wasCurrent}
+}
+
+export type DatabricksSecret = {password: string; username: string} | {token: string}
+
+/** Who the Databricks workspace says the credentials belong to (SCIM Me, as `mlflow.login()` checks). */
+export async function verifyDatabricksLogin(options: {env: NodeJS.ProcessEnv; host: string; secret: DatabricksSecret; userAgent: string}): Promise<string> {
+  const values: Record<string, string> = {host: options.host, ...options.secret}
+  const connection = resolveConnection({
+    databricksProfile: {path: 'login', profile: 'login', values},
+    env: withoutCredentialEnv(options.env),
+    flags: {trackingUri: 'databricks://login'},
+  })
+  const http = createMlflowHttp(connection, {userAgent: options.userAgent})
+  try {
+    const me = await http.get<{userName?: string}>('/api/2.0/preview/scim/v2/Me')
+    return me.userName ?? '(unknown)'
+  } catch (error) {
+    rejected(options.host, error)
+  } finally {
+    await http.close()
+  }
+}
+
+export async function saveDatabricksLogin(options: {env: NodeJS.ProcessEnv; host: string; profile?: string; secret: DatabricksSecret}): Promise<DatabricksWriteResult> {
+  return saveDatabricksCredentials({credentials: {host: options.host, ...options.secret}, env: options.env, profile: options.profile})
+}
+
+export async function removeDatabricksLogin(options: {env: NodeJS.ProcessEnv; profile?: string}): Promise<DatabricksWriteResult> {
+  return removeDatabricksCredentials(options)
+}

@@ -1,0 +1,79 @@
+/**
+ * The only place that talks to @inquirer/prompts (imported lazily: it costs ~50 ms at startup).
+ * Prompts draw on stderr so stdout stays clean for data, and only when stdin is a terminal;
+ * otherwise the caller gets an error naming the flag to use instead.
+ */
+import {ExitCode, UserError} from './errors.js'
+
+export function canPrompt(): boolean {
+  return Boolean(process.stdin.isTTY) && Boolean(process.stderr.isTTY)
+}
+
+function needsFlag(what: string, flag: string): UserError {
+  return new UserError(`${what} is required: no terminal to prompt on`, {code: 'INPUT_REQUIRED', exit: ExitCode.Usage, hint: `Pass ${flag}.`})
+}
+
+async function inquirer() {
+  return import('@inquirer/prompts')
+}
+
+/** Ctrl-C or a closed terminal during a prompt is the user saying no, not a crash. */
+async function asked<T>(prompt: Promise<T>): Promise<T> {
+  try {
+    return await prompt
+  } catch (error) {
+    if ((error as Error).name === 'ExitPromptError' || (error as Error).name === 'AbortPromptError') {
+      throw new UserError('Cancelled', {code: 'CANCELLED', exit: ExitCode.Aborted})
+    }
+
+    throw error
+  }
+}
+
+const context = () => ({input: process.stdin, output: process.stderr})
+
+export async function promptText(message: string, options: {default?: string; flag: string; validate?: (value: string) => string | true}): Promise<string> {
+  if (!canPrompt()) throw needsFlag(message, options.flag)
+  const {input} = await inquirer()
+  return asked(input({default: options.default, message, required: true, validate: options.validate}, context()))
+}
+
+export async function promptSecret(message: string, options: {flag: string}): Promise<string> {
+  if (!canPrompt()) throw needsFlag(message, options.flag)
+  const {password} = await inquirer()
+  return asked(password({mask: true, message, validate: (value) => value.length > 0 || 'Required'}, context()))
+}
+
+/** A new password, asked twice. */
+export async function promptNewPassword(options: {flag: string; message?: string}): Promise<string> {
+  const first = await promptSecret(options.message ?? 'New password', options)
+  const second = await promptSecret('Repeat the password', options)
+  if (first !== second) throw new UserError('The passwords do not match; nothing was changed', {code: 'PASSWORD_MISMATCH', exit: ExitCode.Usage})
+  return first
+}
+
+/**
+ * A secret piped on stdin (`--password-stdin`): everything up to EOF, less one trailing newline,
+ * so `echo "$PW" | mlflowctl …` and `mlflowctl … < file` both give the exact secret.
+ */
+export async function readSecretFromStdin(what: string): Promise<string> {
+  if (process.stdin.isTTY) throw new UserError(`Expected the ${what} on standard input, but it is a terminal`, {exit: ExitCode.Usage, hint: 'Pipe it in, e.g. `printf %s "$PASSWORD" | mlflowctl …`, or drop the --*-stdin flag to be prompted.'})
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  const value = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
+  if (value.length === 0) throw new UserError(`No ${what} on standard input`, {code: 'INPUT_REQUIRED', exit: ExitCode.Usage})
+  return value
+}
+
+/** Confirms a destructive action: `--yes` skips, a terminal asks, anything else refuses. */
+export async function confirmDestructive(action: string, yes: boolean): Promise<void> {
+  if (yes) return
+  if (!canPrompt()) {
+    throw new UserError(`Refusing to ${action} without confirmation`, {code: 'CONFIRMATION_REQUIRED', exit: ExitCode.Aborted, hint: 'Pass --yes to confirm.'})
+  }
+
+  const {confirm} = await inquirer()
+  if (!(await asked(confirm({default: false, message: `${action[0].toUpperCase()}${action.slice(1)}?`}, context())))) {
+    throw new UserError('Cancelled; nothing was changed', {code: 'CANCELLED', exit: ExitCode.Aborted})
+  }
+}
