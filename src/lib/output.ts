@@ -11,7 +11,7 @@ export function colorsFor(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv = p
 }
 
 export function renderTable(head: string[], rows: Array<Array<boolean | number | string | undefined>>, color: ChalkInstance): string {
-  const table = new Table({head: head.map((title) => color.bold(title)), style: {border: [], head: []}})
+  const table = new Table({head: head.map((title) => color.bold(title)), style: {border: [], compact: true, head: []}})
   for (const row of rows) table.push(row.map((cell) => (cell === undefined ? '' : String(cell))))
   return table.toString()
 }

@@ -163,6 +163,27 @@ for (const version of PINNED_VERSIONS) {
       assert.equal(updateMissing.code, ExitCode.NotFound)
     })
 
+    it('perms on scorers, named as MLflow names them', async () => {
+      const user = await newUser()
+      const experimentId = await admin.call<string>('tracking', 'create_experiment', uniqueName('scored'))
+      const scorer = 'relevance/v2 (draft)'
+      const read = async () => {
+        const [result] =
+          version === MLFLOW_VERSIONS.legacy
+            ? await admin.batch([{args: [experimentId, scorer, user.username], client: 'auth', method: 'get_scorer_permission'}])
+            : await admin.batch([{args: [user.username, 'scorer', `${experimentId}/${encodeURIComponent(scorer).replaceAll('(', '%28').replaceAll(')', '%29')}`], client: 'auth', method: 'get_user_permission'}])
+        return result.ok?.permission
+      }
+
+      assert.equal(ok(await cli(['perms', 'grant', 'scorer', experimentId, scorer, '--user', user.username, '--permission', 'EDIT'])).action, 'created')
+      assert.equal(await read(), 'EDIT')
+      ok(await cli(['perms', 'update', 'scorer', experimentId, scorer, '--user', user.username, '--permission', 'MANAGE']))
+      assert.equal(await read(), 'MANAGE')
+      assert.equal(ok(await cli(['perms', 'get', 'scorer', experimentId, scorer, '--user', user.username])).permission, 'MANAGE')
+      ok(await cli(['perms', 'revoke', 'scorer', experimentId, scorer, '--user', user.username, '--yes']))
+      assert.equal((await cli(['perms', 'get', 'scorer', experimentId, scorer, '--user', user.username])).code, ExitCode.NotFound)
+    })
+
     it('rejects a bad permission level before sending anything, and names the levels', async () => {
       const result = await runCli(['perms', 'grant', 'model', 'whatever', '--user', 'nobody', '--permission', 'OWNER'], {home})
       assert.equal(result.code, ExitCode.Usage)

@@ -28,6 +28,8 @@ function cliEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv 
     ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(MLFLOW_|DATABRICKS_|AWS_|NODE_OPTIONS|NODE_TEST)/.test(key))),
     HOME: home,
     NO_COLOR: '1',
+    // oclif wraps messages at 80 columns when not on a terminal; tests match whole sentences.
+    OCLIF_COLUMNS: '400',
     ...extra,
   }
 }

@@ -1,0 +1,213 @@
+/**
+ * Error paths and exit codes of the client commands, against a scripted local server (real HTTP
+ * on loopback). Compatibility with real MLflow is proven in test/interop; this covers the answers a
+ * real server is hard to make give on demand.
+ */
+import assert from 'node:assert/strict'
+import {mkdir, mkdtemp, readFile, stat, writeFile} from 'node:fs/promises'
+import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {after, before, beforeEach, describe, it} from 'node:test'
+
+import {ExitCode} from '../../src/lib/errors.js'
+import {runCli} from '../support/cli.js'
+
+type Handler = (request: IncomingMessage, response: ServerResponse, body: string) => void
+
+const json = (response: ServerResponse, status: number, body: unknown) => {
+  response.writeHead(status, {'content-type': 'application/json'})
+  response.end(JSON.stringify(body))
+}
+
+describe('client command errors and exit codes', () => {
+  let server: Server
+  let url: string
+  let routes: Record<string, Handler>
+  let seen: Array<{authorization?: string; path: string}>
+  const PASSWORD = 'sekrit-%-password'
+
+  before(async () => {
+    server = createServer((request, response) => {
+      let body = ''
+      request.on('data', (chunk) => (body += chunk))
+      request.on('end', () => {
+        const path = new URL(request.url!, 'http://x').pathname
+        seen.push({authorization: request.headers.authorization, path})
+        const handler = routes[`${request.method} ${path}`]
+        if (handler) handler(request, response, body)
+        else {
+          response.writeHead(404, {'content-type': 'text/html'})
+          response.end('<!doctype html><title>404 Not Found</title>')
+        }
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    url = `http://127.0.0.1:${(server.address() as {port: number}).port}`
+  })
+
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())))
+
+  beforeEach(() => {
+    routes = {}
+    seen = []
+  })
+
+  const env = (extra: NodeJS.ProcessEnv = {}) => ({MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0', MLFLOW_TRACKING_PASSWORD: PASSWORD, MLFLOW_TRACKING_URI: url, MLFLOW_TRACKING_USERNAME: 'admin', ...extra})
+
+  it('without a server configured: exit 2, a hint, and a JSON error on stdout under --json', async () => {
+    const human = await runCli(['users', 'list'])
+    assert.equal(human.code, ExitCode.Usage)
+    assert.match(human.stderr, /mlflowctl login/)
+    assert.equal(human.stdout, '')
+    const machine = await runCli(['users', 'list', '--json'])
+    assert.equal(machine.code, ExitCode.Usage)
+    assert.deepEqual(Object.keys(JSON.parse(machine.stdout).error).sort(), ['code', 'exit', 'hint', 'message'])
+    assert.equal(JSON.parse(machine.stdout).error.code, 'NO_TRACKING_URI')
+  })
+
+  it('an unreachable server: exit 7', async () => {
+    const result = await runCli(['users', 'get', 'alice'], {env: env({MLFLOW_TRACKING_URI: 'http://127.0.0.1:9'})})
+    assert.equal(result.code, ExitCode.Unavailable)
+    assert.match(result.stderr, /Could not reach MLflow at http:\/\/127\.0\.0\.1:9/)
+  })
+
+  it('401: exit 3, a hint to log in, and never the password', async () => {
+    routes['GET /api/2.0/mlflow/users/get'] = (_request, response) => {
+      response.writeHead(401, {'content-type': 'text/plain', 'www-authenticate': 'Basic realm="mlflow"'})
+      response.end('You are not authenticated.')
+    }
+
+    const result = await runCli(['users', 'get', 'alice', '--json'], {env: env()})
+    assert.equal(result.code, ExitCode.Unauthenticated)
+    const {error} = JSON.parse(result.stdout)
+    assert.equal(error.status, 401)
+    assert.match(error.hint, /MLFLOW_TRACKING_USERNAME|mlflowctl login/)
+    assert.ok(!result.stdout.includes(PASSWORD) && !result.stderr.includes(PASSWORD))
+    assert.ok(!result.stdout.includes(Buffer.from(`admin:${PASSWORD}`).toString('base64')))
+  })
+
+  it('403: exit 4; 404: exit 5; already exists: exit 6; 500: exit 7; MLflow\'s CODE: message shown', async () => {
+    routes['GET /api/2.0/mlflow/users/get'] = (_request, response) => {
+      response.writeHead(403, {'content-type': 'text/plain'})
+      response.end('Permission denied')
+    }
+
+    routes['PATCH /api/2.0/mlflow/users/update-admin'] = (_request, response) => json(response, 404, {error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'User with username=ghost not found'})
+    routes['POST /api/2.0/mlflow/users/create'] = (_request, response) => json(response, 400, {error_code: 'RESOURCE_ALREADY_EXISTS', message: 'User (username=alice) already exists.'})
+    routes['DELETE /api/2.0/mlflow/users/delete'] = (_request, response) => json(response, 500, {error_code: 'INTERNAL_ERROR', message: 'database is locked'})
+    assert.equal((await runCli(['users', 'get', 'bob'], {env: env()})).code, ExitCode.PermissionDenied)
+    const missing = await runCli(['users', 'promote', 'ghost'], {env: env()})
+    assert.equal(missing.code, ExitCode.NotFound)
+    assert.match(missing.stderr, /RESOURCE_DOES_NOT_EXIST: User with username=ghost not found/)
+    assert.equal((await runCli(['users', 'create', 'alice', '--password-stdin'], {env: env(), input: 'long-enough-password'})).code, ExitCode.AlreadyExists)
+    assert.equal((await runCli(['users', 'delete', 'alice', '--yes'], {env: env()})).code, ExitCode.Unavailable)
+  })
+
+  it('an endpoint the server lacks: exit 8 with a clear message', async () => {
+    const result = await runCli(['users', 'list'], {env: env()})
+    assert.equal(result.code, ExitCode.Unsupported)
+    assert.match(result.stderr, /cannot list users/)
+  })
+
+  it('a permission level is checked before any request', async () => {
+    const result = await runCli(['perms', 'grant', 'model', 'm', '--user', 'a', '--permission', 'OWNER'], {env: env()})
+    assert.equal(result.code, ExitCode.Usage)
+    assert.deepEqual(seen, [])
+  })
+
+  it('destructive commands without a terminal or --yes: exit 9, nothing sent', async () => {
+    for (const args of [['users', 'delete', 'alice'], ['users', 'demote', 'alice'], ['perms', 'revoke', 'model', 'm', '--user', 'alice']]) {
+      const result = await runCli(args, {env: env()})
+      assert.equal(result.code, ExitCode.Aborted, args.join(' '))
+      assert.match(result.stderr, /--yes/)
+    }
+
+    assert.deepEqual(seen, [])
+  })
+
+  it('MLFLOW_TRACKING_AUTH without credentials is refused, never sent unauthenticated', async () => {
+    const result = await runCli(['users', 'get', 'alice'], {env: {MLFLOW_TRACKING_AUTH: 'my_plugin', MLFLOW_TRACKING_URI: url}})
+    assert.equal(result.code, ExitCode.Usage)
+    assert.match(result.stderr, /MLFLOW_TRACKING_AUTH/)
+    assert.deepEqual(seen, [])
+  })
+
+  it('a broken credentials file stops the command and names the line', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'mlflowctl-home-'))
+    await mkdir(join(home, '.mlflow'))
+    const broken = '[mlflow]\nmlflow_tracking_username = a\n[mlflow]\nmlflow_tracking_password = b\n'
+    await writeFile(join(home, '.mlflow', 'credentials'), broken, {mode: 0o600})
+    const result = await runCli(['users', 'get', 'alice'], {env: {MLFLOW_TRACKING_URI: url}, home})
+    assert.equal(result.code, ExitCode.Usage)
+    assert.match(result.stderr, /credentials.*line 3/s)
+    assert.equal(await readFile(join(home, '.mlflow', 'credentials'), 'utf8'), broken)
+  })
+
+  it('login --token-stdin on the mlflow backend explains where MLflow reads tokens', async () => {
+    const result = await runCli(['login', '--tracking-uri', url, '--token-stdin'], {input: 'tok'})
+    assert.equal(result.code, ExitCode.Usage)
+    assert.match(result.stderr, /MLFLOW_TRACKING_TOKEN/)
+  })
+
+  it('logout when not logged in: exit 5', async () => {
+    assert.equal((await runCli(['logout'])).code, ExitCode.NotFound)
+  })
+
+  it('whoami says when the environment overrides the stored login', async () => {
+    routes['GET /api/2.0/mlflow/users/current'] = (request, response) => {
+      const [user] = Buffer.from(request.headers.authorization!.split(' ')[1], 'base64').toString().split(':')
+      json(response, 200, {user: {id: 1, is_admin: user === 'admin', username: user}})
+    }
+
+    const home = await mkdtemp(join(tmpdir(), 'mlflowctl-home-'))
+    assert.equal((await runCli(['login', '--tracking-uri', url, '--username', 'admin', '--password-stdin'], {home, input: 'admin-password'})).code, 0)
+    const result = await runCli(['whoami', '--json'], {env: {MLFLOW_TRACKING_PASSWORD: 'env-password', MLFLOW_TRACKING_USERNAME: 'ci-bot'}, home})
+    assert.equal(result.code, 0, result.stderr)
+    const whoami = JSON.parse(result.stdout)
+    assert.equal(whoami.user.username, 'ci-bot')
+    assert.equal(whoami.username_source, 'MLFLOW_TRACKING_USERNAME')
+    assert.deepEqual(whoami.overrides, ['MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD'])
+    const human = await runCli(['whoami'], {env: {MLFLOW_TRACKING_USERNAME: 'ci-bot', MLFLOW_TRACKING_PASSWORD: 'x'}, home})
+    assert.match(human.stderr, /MLFLOW_TRACKING_USERNAME is set and overrides the stored login/)
+    assert.ok(!/\u001B\[/.test(human.stdout), 'no colour codes when stdout is not a terminal')
+  })
+
+  describe('databricks backend', () => {
+    const TOKEN = 'dapi-good-token'
+    beforeEach(() => {
+      routes['GET /api/2.0/preview/scim/v2/Me'] = (request, response) => {
+        if (request.headers.authorization === `Bearer ${TOKEN}`) json(response, 200, {userName: 'alice@example.com'})
+        else json(response, 401, {error_code: 'UNAUTHENTICATED', message: 'Invalid token'})
+      }
+    })
+
+    it('login writes the profile 0600, keeps others and a .bak; a bad token changes nothing; logout removes the token', async () => {
+      const home = await mkdtemp(join(tmpdir(), 'mlflowctl-home-'))
+      const config = join(home, '.databrickscfg')
+      const original = '# mine\n[other]\nhost = https://other.example.com\ntoken = keep-me\n\n[DEFAULT]\nhost = https://old.example.com\ncluster_id = 0123\n'
+      await writeFile(config, original, {mode: 0o600})
+
+      const rejected = await runCli(['login', '--backend', 'databricks', '--host', url, '--token-stdin'], {home, input: 'dapi-wrong'})
+      assert.equal(rejected.code, ExitCode.Unauthenticated)
+      assert.equal(await readFile(config, 'utf8'), original)
+
+      const result = await runCli(['login', '--backend', 'databricks', '--host', url, '--token-stdin', '--json'], {home, input: `${TOKEN}\n`})
+      assert.equal(result.code, 0, result.stderr)
+      assert.equal(JSON.parse(result.stdout).username, 'alice@example.com')
+      const written = await readFile(config, 'utf8')
+      assert.match(written, /# mine\n\[other\]\nhost = https:\/\/other\.example\.com\ntoken = keep-me\n/)
+      assert.match(written, new RegExp(`\\[DEFAULT\\][^[]*host = ${url.replaceAll('.', '\\.')}`))
+      assert.match(written, new RegExp(`token = ${TOKEN}\\n`))
+      assert.match(written, /cluster_id = 0123/)
+      assert.equal((await stat(config)).mode & 0o777, 0o600)
+      assert.equal(await readFile(`${config}.bak`, 'utf8'), original)
+      assert.equal((await stat(`${config}.bak`)).mode & 0o777, 0o600)
+
+      assert.equal((await runCli(['logout', '--backend', 'databricks'], {home})).code, 0)
+      const after = await readFile(config, 'utf8')
+      assert.ok(!after.includes(TOKEN))
+      assert.match(after, /token = keep-me/)
+    })
+  })
+})
