@@ -124,6 +124,12 @@ for (const version of PINNED_VERSIONS) {
       assert.equal(ok(await run(['whoami'])).user.username, user.username)
       const python = new PythonClient({home: userHome, trackingUri: server.url, version})
       assert.equal((await python.call('auth', 'get_user', user.username)).username, user.username)
+
+      // logout removes what login stored: MLflow's client no longer finds credentials.
+      ok(await run(['logout']))
+      const [afterLogout] = await python.batch([{args: [user.username], client: 'auth', method: 'get_user'}])
+      assert.match(expectError(afterLogout).message, /401|not authenticated/i)
+      assert.equal((await run(['whoami'])).code, ExitCode.Usage)
     })
 
     it('perms grant, update, get, list and revoke on experiments and models', async () => {
