@@ -572,3 +572,15 @@ export class MlflowCredentialsFile {
     }
   }
 }
+
+/**
+ * One section of any file in Python configparser format (MLflow's basic_auth.ini), read and
+ * interpolated exactly as MLflow reads it. Undefined when the file does not exist.
+ */
+export async function readConfigParserSection(path: string, section: string): Promise<Record<string, string> | undefined> {
+  const bytes = await readIfExists(path)
+  if (bytes === undefined) return undefined
+  const document = parseIni(splitLines(decode(bytes, path)), path)
+  const keys = new Set([...(document.sections.get(section)?.options.keys() ?? []), ...document.defaults.keys()])
+  return Object.fromEntries([...keys].map((key) => [key, interpolate(document, section, key, path) ?? '']))
+}

@@ -39,7 +39,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     await super.init()
     const {args, flags} = await this.parse({
       args: this.ctor.args,
-      baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
+      baseFlags: this.ctor.baseFlags,
       enableJsonFlag: this.ctor.enableJsonFlag,
       flags: this.ctor.flags,
       strict: this.ctor.strict,

@@ -13,6 +13,7 @@ import {type CliResult, runCli} from '../support/cli.js'
 import {type ServerInfo} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS, PINNED_VERSIONS} from '../support/mlflow-versions.js'
 import {expectError, PythonClient} from '../support/python-client.js'
+import {type RunningServe, startServe} from '../support/serve.js'
 import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
 
 after(releaseServers)
@@ -22,9 +23,18 @@ function ok(result: CliResult): any {
   return result.stdout.trim() ? JSON.parse(result.stdout) : undefined
 }
 
+type Target = 'basic-auth' | 'serve'
+
 for (const version of PINNED_VERSIONS) {
-  describe(`client commands against MLflow ${version} basic-auth`, () => {
-    let server: ServerInfo
+  for (const target of ['basic-auth', 'serve'] as Target[]) {
+    clientCommandSuite(version, target)
+  }
+}
+
+function clientCommandSuite(version: string, target: Target): void {
+  describe(`client commands against ${target === 'serve' ? `mlflowctl serve in front of MLflow ${version}` : `MLflow ${version} basic-auth`}`, () => {
+    let server: Pick<ServerInfo, 'admin' | 'url'>
+    let serve: RunningServe | undefined
     let home: string
     let admin: PythonClient
     const cli = (args: string[], input?: string) => runCli([...args, '--json'], {home, input})
@@ -49,11 +59,19 @@ for (const version of PINNED_VERSIONS) {
     }
 
     before(async () => {
-      server = await acquireServer(version, 'basic-auth')
+      if (target === 'serve') {
+        serve = await startServe({upstream: (await acquireServer(version, 'plain')).url})
+        server = {admin: serve.admin, url: serve.url}
+      } else {
+        server = await acquireServer(version, 'basic-auth')
+      }
+
       admin = new PythonClient({credentials: server.admin, trackingUri: server.url, version})
       home = await mkdtemp(join(tmpdir(), 'mlflowctl-interop-home-'))
       ok(await cli(['login', '--tracking-uri', server.url, '--username', server.admin!.username, '--password-stdin'], server.admin!.password))
     })
+
+    after(async () => serve?.stop())
 
     it('login stores credentials that the Python client uses with no environment variables', async () => {
       const file = join(home, '.mlflow', 'credentials')

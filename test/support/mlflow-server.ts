@@ -92,6 +92,8 @@ export interface StartOptions {
   authConfig?: Record<string, string>
   env?: NodeJS.ProcessEnv
   kind: ServerKind
+  /** A fixed port (to restart a server where clients expect it); default: a free one. */
+  port?: number
   version: string
 }
 
@@ -129,7 +131,7 @@ export async function startMlflowServer(options: StartOptions): Promise<RunningS
   // A port can be taken between freePort() and the server's bind; try a few.
   for (let attempt = 1; ; attempt++) {
     // eslint-disable-next-line no-await-in-loop
-    const port = await freePort()
+    const port = options.port ?? (await freePort())
     const url = `http://127.0.0.1:${port}`
     const logPath = join(dir, `server-${attempt}.log`)
     const args = [
@@ -169,7 +171,7 @@ export async function startMlflowServer(options: StartOptions): Promise<RunningS
       // eslint-disable-next-line no-await-in-loop
       await stop()
       // eslint-disable-next-line no-await-in-loop
-      if (attempt < 3 && /address already in use/i.test(await tail(logPath))) continue
+      if (attempt < 3 && options.port === undefined && /address already in use/i.test(await tail(logPath))) continue
       throw error
     }
 

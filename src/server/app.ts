@@ -1,0 +1,161 @@
+/**
+ * serve's request handling: public routes, authentication, the auth API, and everything else to
+ * the upstream MLflow server.
+ *
+ * Part 1 of serve: every authenticated user reaches the upstream; per-route authorization (who
+ * may read or change which experiment, model, run…) is not enforced yet (see README).
+ */
+import {type IncomingMessage, type ServerResponse} from 'node:http'
+
+import {type AuthCall, AuthApi} from './auth-api.js'
+import {Authenticator, parseBasicAuthorization} from './authn.js'
+import {type ServeConfig} from './config.js'
+import {type Upstream} from './proxy.js'
+import {ApiError, PlainError, sendError, sendForbidden, sendJson, sendText, sendUnauthenticated} from './responses.js'
+import {alertPage, checkCsrf, signupPage} from './signup.js'
+import {type Store, type UserRecord} from './store/store.js'
+
+export interface AppOptions {
+  config: ServeConfig
+  /** Status and warnings; never given a password, hash or Authorization header. */
+  log: (message: string) => void
+  store: Store
+  upstream: Upstream
+}
+
+const MAX_AUTH_BODY = 1024 * 1024
+const API_PATH = /^(\/(?:api|ajax-api)\/\d+\.\d+)(\/mlflow\/.*)$/
+
+/** MLflow's `is_unprotected_route`: a prefix test, so `/static-files/…` (the UI bundle) is public too. */
+function isPublic(path: string): boolean {
+  return path.startsWith('/static') || path.startsWith('/favicon.ico') || path.startsWith('/health')
+}
+
+async function readBody(request: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length
+    if (size > MAX_AUTH_BODY) throw new ApiError('INVALID_PARAMETER_VALUE', 'Request body too large.')
+    chunks.push(chunk as Buffer)
+  }
+
+  return Buffer.concat(chunks)
+}
+
+function mediaType(request: IncomingMessage): string | undefined {
+  return request.headers['content-type']?.split(';')[0].trim().toLowerCase() || undefined
+}
+
+export function createApp(options: AppOptions): (request: IncomingMessage, response: ServerResponse) => void {
+  const {config, log, store, upstream} = options
+  const authenticator = new Authenticator(store)
+  const api = new AuthApi({defaultPermission: config.defaultPermission, store})
+
+  async function handleApi(request: IncomingMessage, response: ServerResponse, user: UserRecord, handler: (call: AuthCall) => Promise<unknown>, url: URL): Promise<void> {
+    const raw = await readBody(request)
+    const contentType = mediaType(request)
+    let body: Record<string, unknown> | undefined
+    if (raw.length > 0 && contentType === 'application/json') {
+      try {
+        body = JSON.parse(raw.toString('utf8'))
+      } catch {
+        throw new ApiError('BAD_REQUEST', 'Malformed JSON in the request body.')
+      }
+
+      if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ApiError('BAD_REQUEST', 'The request body must be a JSON object.')
+    }
+
+    sendJson(response, 200, await handler({body, contentType, method: request.method!, query: url.searchParams, user}))
+  }
+
+  async function handleSignup(request: IncomingMessage, response: ServerResponse, user: UserRecord, path: string): Promise<boolean> {
+    if (path === '/signup' && (request.method === 'GET' || request.method === 'HEAD')) {
+      if (!user.isAdmin) throw new PlainError(403, 'Permission denied')
+      const page = signupPage(config.secretKey, '/api/2.0/mlflow/users/create-ui')
+      response.setHeader('set-cookie', page.cookie)
+      sendText(response, 200, page.html)
+      return true
+    }
+
+    if (path === '/api/2.0/mlflow/users/create-ui' && request.method === 'POST') {
+      if (!user.isAdmin) throw new PlainError(403, 'Permission denied')
+      if (mediaType(request) !== 'application/x-www-form-urlencoded') throw new PlainError(400, 'Invalid content type. Must be application/x-www-form-urlencoded')
+      const form = new URLSearchParams((await readBody(request)).toString('utf8'))
+      checkCsrf(config.secretKey, request.headers.cookie, form.get('csrf_token') ?? undefined)
+      const username = form.get('username') ?? ''
+      const password = form.get('password') ?? ''
+      if (!username || !password) throw new PlainError(400, 'Username and password cannot be empty.')
+      if (store.getUser(username)) {
+        sendText(response, 200, alertPage(`Username has already been taken: ${username}`, '/signup'))
+        return true
+      }
+
+      const call: AuthCall = {body: {password, username}, contentType: 'application/json', method: 'POST', query: new URLSearchParams(), user}
+      const created = api.match('/api/2.0', '/mlflow/users/create', 'POST')
+      if (typeof created !== 'function') throw new Error('users/create route missing')
+      await created(call)
+      sendText(response, 200, alertPage(`Successfully signed up user: ${username}`, '/'))
+      return true
+    }
+
+    return false
+  }
+
+  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? '/', 'http://serve.invalid')
+    const path = url.pathname
+    if (isPublic(path)) {
+      await upstream.forward(request, response)
+      return
+    }
+
+    const credentials = parseBasicAuthorization(request.headers.authorization)
+    const user = await authenticator.authenticate(credentials)
+    if (!user) {
+      sendUnauthenticated(response)
+      return
+    }
+
+    if (user.isAdmin && credentials!.password === LEGACY_PASSWORD) {
+      log(`warning: admin "${user.username}" still uses the default password; change it: mlflowctl users update-password ${user.username}`)
+    }
+
+    if (await handleSignup(request, response, user, path)) return
+    const apiPath = API_PATH.exec(path)
+    if (apiPath) {
+      const handler = api.match(apiPath[1], apiPath[2], request.method ?? 'GET')
+      if (handler === 'method-not-allowed') {
+        sendText(response, 405, 'Method Not Allowed')
+        return
+      }
+
+      if (handler) {
+        await handleApi(request, response, user, handler, url)
+        return
+      }
+    }
+
+    await upstream.forward(request, response, {identity: user.username})
+  }
+
+  return (request, response) => {
+    handle(request, response).catch((error: unknown) => {
+      if (response.headersSent) {
+        response.destroy()
+        return
+      }
+
+      if (error instanceof ApiError || error instanceof PlainError) {
+        if (error instanceof PlainError && error.status === 403) sendForbidden(response)
+        else sendError(response, error)
+        return
+      }
+
+      log(`error: ${request.method} ${request.url?.split('?')[0]}: ${(error as Error).message}`)
+      sendJson(response, 500, {error_code: 'INTERNAL_ERROR', message: 'Internal error in mlflowctl serve.'})
+    })
+  }
+}
+
+const LEGACY_PASSWORD = 'password1234'

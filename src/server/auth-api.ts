@@ -1,0 +1,386 @@
+/**
+ * The REST API of MLflow's basic-auth app (spec §3), wire-compatible: users, per-resource
+ * permissions (the classic endpoints MLflow served up to 3.12), scorer permissions, and the
+ * unified grants of MLflow 3.13+, so clients of either generation work. Who may call what is
+ * decided here from the store alone.
+ */
+import {type Store, StoreError, type UserRecord} from './store/store.js'
+import {hashPassword, verifyPassword} from './passwords.js'
+import {capabilities, effectiveLevel, invalidPermissionMessage, isPermissionLevel, RESOURCE_TYPES, scorerResourceId} from './permissions.js'
+import {ApiError, missingParameter, PlainError} from './responses.js'
+
+export interface AuthCall {
+  body: Record<string, unknown> | undefined
+  /** The request's media type, lower case, without parameters. */
+  contentType: string | undefined
+  method: string
+  /** Path without the /api or /ajax-api prefix and version, e.g. `/mlflow/users/get`. */
+  query: URLSearchParams
+  user: UserRecord
+}
+
+export interface AuthResult {
+  body: unknown
+  status: number
+}
+
+export interface AuthApiOptions {
+  defaultPermission: string
+  /** Called after a user's password, admin flag or existence changed. */
+  onUserChanged?: (username: string) => void
+  store: Store
+}
+
+type Handler = (call: AuthCall) => Promise<unknown>
+
+interface Route {
+  /** Prefixes the route is served under, as MLflow serves it. */
+  prefixes: readonly string[]
+  method: string
+  handler: Handler
+}
+
+const API2 = ['/api/2.0', '/ajax-api/2.0']
+const API3 = ['/api/3.0', '/ajax-api/3.0']
+
+/** Legacy per-resource endpoints: how each names its resource and its response key. */
+const LEGACY_KINDS = {
+  experiment: {
+    describe: (params: Record<string, string>) => `experiment_id=${params.experiment_id}`,
+    entity: (params: Record<string, string>, userId: number, permission: string) => ({experiment_id: params.experiment_id, permission, user_id: userId}),
+    key: 'experiment_permission',
+    label: 'Experiment permission',
+    params: ['experiment_id'],
+    resource: (params: Record<string, string>) => ({id: params.experiment_id, type: 'experiment'}),
+  },
+  model: {
+    describe: (params: Record<string, string>) => `workspace=default, name=${params.name}`,
+    entity: (params: Record<string, string>, userId: number, permission: string) => ({name: params.name, permission, user_id: userId, workspace: 'default'}),
+    key: 'registered_model_permission',
+    label: 'Registered model permission',
+    params: ['name'],
+    resource: (params: Record<string, string>) => ({id: params.name, type: 'registered_model'}),
+  },
+  scorer: {
+    describe: (params: Record<string, string>) => `experiment_id=${params.experiment_id}, scorer_name=${params.scorer_name}`,
+    entity: (params: Record<string, string>, userId: number, permission: string) => ({experiment_id: params.experiment_id, permission, scorer_name: params.scorer_name, user_id: userId}),
+    key: 'scorer_permission',
+    label: 'Scorer permission',
+    params: ['experiment_id', 'scorer_name'],
+    resource: (params: Record<string, string>) => ({id: scorerResourceId(params.experiment_id, params.scorer_name), type: 'scorer'}),
+  },
+} as const
+
+type LegacyKind = keyof typeof LEGACY_KINDS
+
+/** MLflow's `_get_request_param`: query for GET, JSON body for POST/PATCH, body-or-query for DELETE. */
+function param(call: AuthCall, name: string, options: {optional?: boolean} = {}): unknown {
+  const fromQuery = () => (call.query.has(name) ? call.query.get(name) : undefined)
+  const value = call.method === 'GET' ? fromQuery() : call.method === 'DELETE' && !call.body ? fromQuery() : call.body?.[name]
+  if ((value === undefined || value === null) && !options.optional) throw missingParameter(name)
+  return value ?? undefined
+}
+
+function stringParam(call: AuthCall, name: string): string {
+  const value = param(call, name)
+  if (typeof value !== 'string' && typeof value !== 'number') throw new ApiError('INVALID_PARAMETER_VALUE', `Parameter '${name}' must be a string.`)
+  return String(value)
+}
+
+function permissionParam(call: AuthCall): string {
+  const value = param(call, 'permission')
+  if (!isPermissionLevel(value)) throw new ApiError('INVALID_PARAMETER_VALUE', invalidPermissionMessage(value))
+  return value
+}
+
+function forbidden(): PlainError {
+  return new PlainError(403, 'Permission denied')
+}
+
+function requireAdmin(call: AuthCall): void {
+  if (!call.user.isAdmin) throw forbidden()
+}
+
+function requireSelfOrAdmin(call: AuthCall, username: string): void {
+  if (!call.user.isAdmin && call.user.username !== username) throw forbidden()
+}
+
+function userNotFound(username: string): ApiError {
+  return new ApiError('RESOURCE_DOES_NOT_EXIST', `User with username=${username} not found`)
+}
+
+export class AuthApi {
+  private readonly routes = new Map<string, Route[]>()
+
+  constructor(private readonly options: AuthApiOptions) {
+    const add = (prefixes: readonly string[], method: string, path: string, handler: Handler) => {
+      const routes = this.routes.get(path) ?? []
+      routes.push({handler, method, prefixes})
+      this.routes.set(path, routes)
+    }
+
+    add(API2, 'POST', '/mlflow/users/create', (call) => this.createUser(call))
+    add(API2, 'GET', '/mlflow/users/get', (call) => this.getUser(call))
+    add(API2, 'PATCH', '/mlflow/users/update-password', (call) => this.updatePassword(call))
+    add(API2, 'PATCH', '/mlflow/users/update-admin', (call) => this.updateAdmin(call))
+    add(API2, 'DELETE', '/mlflow/users/delete', (call) => this.deleteUser(call))
+    add(API2, 'GET', '/mlflow/users/list', (call) => this.listUsers(call))
+    add(API2, 'GET', '/mlflow/users/current', async (call) => ({is_basic_auth: true, user: summary(call.user)}))
+    for (const [kind, base] of [
+      ['experiment', {path: '/mlflow/experiments/permissions', prefixes: ['/api/2.0']}],
+      ['model', {path: '/mlflow/registered-models/permissions', prefixes: ['/api/2.0']}],
+      ['scorer', {path: '/mlflow/scorers/permissions', prefixes: ['/api/3.0']}],
+    ] as const) {
+      add(base.prefixes, 'POST', `${base.path}/create`, (call) => this.legacyCreate(kind, call))
+      add(base.prefixes, 'GET', `${base.path}/get`, (call) => this.legacyGet(kind, call))
+      add(base.prefixes, 'PATCH', `${base.path}/update`, (call) => this.legacyUpdate(kind, call))
+      add(base.prefixes, 'DELETE', `${base.path}/delete`, (call) => this.legacyDelete(kind, call))
+    }
+
+    add(API3, 'POST', '/mlflow/users/permissions/grant', (call) => this.grant(call))
+    add(API3, 'POST', '/mlflow/users/permissions/revoke', (call) => this.revoke(call))
+    add(API3, 'GET', '/mlflow/users/permissions/get', (call) => this.getGrant(call))
+    add(API3, 'GET', '/mlflow/users/permissions/list', (call) => this.listGrants(call))
+  }
+
+  /**
+   * The handler for a request path, if it is part of the auth API: a function to call, or
+   * 'method-not-allowed' when the path is known but the method is not.
+   */
+  match(prefix: string, path: string, method: string): 'method-not-allowed' | Handler | undefined {
+    const candidates = this.routes.get(path)?.filter((route) => route.prefixes.includes(prefix))
+    if (!candidates || candidates.length === 0) return undefined
+    return candidates.find((route) => route.method === method)?.handler ?? 'method-not-allowed'
+  }
+
+  // ---- users ----
+
+  private async createUser(call: AuthCall): Promise<unknown> {
+    requireAdmin(call)
+    if (call.contentType !== 'application/json') throw new PlainError(400, 'Invalid content type. Must be application/json')
+    const username = param(call, 'username')
+    const password = param(call, 'password')
+    if (username === '' || password === '') throw new PlainError(400, 'Username and password cannot be empty.')
+    if (typeof username !== 'string' || !username.trim()) throw new ApiError('INVALID_PARAMETER_VALUE', 'Username cannot be empty.')
+    if (typeof password !== 'string' || password.length < 12) throw new ApiError('INVALID_PARAMETER_VALUE', 'Password must be a string longer than 12 characters.')
+    if (this.options.store.getUser(username)) throw new ApiError('RESOURCE_ALREADY_EXISTS', `User (username=${username}) already exists.`)
+    const passwordHash = await hashPassword(password)
+    const user = await this.storeCall(() => this.options.store.createUser({isAdmin: false, passwordHash, username}))
+    return {user: this.userJson(user)}
+  }
+
+  private async getUser(call: AuthCall): Promise<unknown> {
+    const username = stringParam(call, 'username')
+    requireSelfOrAdmin(call, username)
+    const user = this.options.store.getUser(username)
+    if (!user) throw userNotFound(username)
+    return {user: this.userJson(user)}
+  }
+
+  private async updatePassword(call: AuthCall): Promise<unknown> {
+    const username = stringParam(call, 'username')
+    requireSelfOrAdmin(call, username)
+    const password = param(call, 'password')
+    if (typeof password !== 'string' || password === '') throw new ApiError('INVALID_PARAMETER_VALUE', 'Password cannot be empty.')
+    const user = this.options.store.getUser(username)
+    if (!user) throw userNotFound(username)
+    // As MLflow 3.13+: changing your own password needs the current one, so a borrowed session cannot lock you out.
+    if (username === call.user.username) {
+      const current = param(call, 'current_password', {optional: true})
+      if (typeof current !== 'string' || current === '') throw new ApiError('INVALID_PARAMETER_VALUE', 'Current password is required when changing your own password.')
+      if (!(await verifyPassword(user.passwordHash, current))) throw new ApiError('INVALID_PARAMETER_VALUE', 'Current password does not match.')
+    }
+
+    const passwordHash = await hashPassword(password)
+    await this.storeCall(() => this.options.store.updateUser(username, {passwordHash}))
+    this.options.onUserChanged?.(username)
+    return {}
+  }
+
+  private async updateAdmin(call: AuthCall): Promise<unknown> {
+    requireAdmin(call)
+    const username = stringParam(call, 'username')
+    const raw = param(call, 'is_admin')
+    const isAdmin = raw === true || raw === 'true' || raw === 'True' ? true : raw === false || raw === 'false' || raw === 'False' ? false : undefined
+    if (isAdmin === undefined) throw new ApiError('INVALID_PARAMETER_VALUE', `Parameter 'is_admin' must be a boolean, got ${JSON.stringify(raw)}.`)
+    if (!this.options.store.getUser(username)) throw userNotFound(username)
+    await this.storeCall(() => this.options.store.updateUser(username, {isAdmin}))
+    this.options.onUserChanged?.(username)
+    return {}
+  }
+
+  private async deleteUser(call: AuthCall): Promise<unknown> {
+    requireAdmin(call)
+    const username = stringParam(call, 'username')
+    if (username === call.user.username) throw new ApiError('BAD_REQUEST', 'Users cannot delete their own account. Ask another admin to delete this user instead.')
+    if (!this.options.store.getUser(username)) throw userNotFound(username)
+    await this.storeCall(() => this.options.store.deleteUser(username))
+    this.options.onUserChanged?.(username)
+    return {}
+  }
+
+  private async listUsers(call: AuthCall): Promise<unknown> {
+    requireAdmin(call)
+    return {users: this.options.store.listUsers().map((user) => summary(user))}
+  }
+
+  // ---- classic per-resource permissions ----
+
+  private legacyTarget(kind: LegacyKind, call: AuthCall) {
+    const spec = LEGACY_KINDS[kind]
+    const params = Object.fromEntries(spec.params.map((name) => [name, stringParam(call, name)])) as Record<string, string>
+    const resource = spec.resource(params)
+    if (!call.user.isAdmin && !capabilities(effectiveLevel(this.options.store, call.user, resource.type, resource.id, this.options.defaultPermission)).canManage) {
+      throw forbidden()
+    }
+
+    return {params, resource, spec}
+  }
+
+  private targetUser(call: AuthCall): UserRecord {
+    const username = stringParam(call, 'username')
+    const user = this.options.store.getUser(username)
+    if (!user) throw userNotFound(username)
+    return user
+  }
+
+  private async legacyCreate(kind: LegacyKind, call: AuthCall): Promise<unknown> {
+    const {params, resource, spec} = this.legacyTarget(kind, call)
+    const permission = permissionParam(call)
+    const user = this.targetUser(call)
+    if (this.options.store.getGrant(user.id, resource.type, resource.id)) {
+      throw new ApiError('RESOURCE_ALREADY_EXISTS', `${spec.label} (${spec.describe(params)}, username=${user.username}) already exists.`)
+    }
+
+    await this.storeCall(() => this.options.store.createGrant({permission, resourceId: resource.id, resourceType: resource.type, userId: user.id}))
+    return {[spec.key]: spec.entity(params, user.id, permission)}
+  }
+
+  private async legacyGet(kind: LegacyKind, call: AuthCall): Promise<unknown> {
+    const {params, resource, spec} = this.legacyTarget(kind, call)
+    const user = this.targetUser(call)
+    const grant = this.options.store.getGrant(user.id, resource.type, resource.id)
+    if (!grant) throw this.legacyMissing(kind, params, user.username)
+    return {[spec.key]: spec.entity(params, user.id, grant.permission)}
+  }
+
+  private async legacyUpdate(kind: LegacyKind, call: AuthCall): Promise<unknown> {
+    const {params, resource} = this.legacyTarget(kind, call)
+    const permission = permissionParam(call)
+    const user = this.targetUser(call)
+    if (!this.options.store.getGrant(user.id, resource.type, resource.id)) throw this.legacyMissing(kind, params, user.username)
+    await this.storeCall(() => this.options.store.updateGrant({permission, resourceId: resource.id, resourceType: resource.type, userId: user.id}))
+    return {}
+  }
+
+  private async legacyDelete(kind: LegacyKind, call: AuthCall): Promise<unknown> {
+    const {params, resource} = this.legacyTarget(kind, call)
+    const user = this.targetUser(call)
+    if (!this.options.store.getGrant(user.id, resource.type, resource.id)) throw this.legacyMissing(kind, params, user.username)
+    await this.storeCall(() => this.options.store.deleteGrant(user.id, resource.type, resource.id))
+    return {}
+  }
+
+  private legacyMissing(kind: LegacyKind, params: Record<string, string>, username: string): ApiError {
+    const spec = LEGACY_KINDS[kind]
+    const where = kind === 'experiment' ? `experiment_id=${params.experiment_id} and` : kind === 'model' ? `workspace=default, name=${params.name} and` : `experiment_id=${params.experiment_id}, scorer_name=${params.scorer_name} and`
+    return new ApiError('RESOURCE_DOES_NOT_EXIST', `${spec.label} with ${where} username=${username} not found`)
+  }
+
+  // ---- unified grants (MLflow 3.13+) ----
+
+  private unifiedTarget(call: AuthCall, needManage: boolean) {
+    const username = stringParam(call, 'username')
+    const type = stringParam(call, 'resource_type')
+    const id = stringParam(call, 'resource_id')
+    if (!(RESOURCE_TYPES as readonly string[]).includes(type)) {
+      throw new ApiError('INVALID_PARAMETER_VALUE', `Invalid resource type '${type}'. Valid resource types are: (${RESOURCE_TYPES.map((name) => `'${name}'`).join(', ')})`)
+    }
+
+    if (needManage) {
+      if (!call.user.isAdmin && !capabilities(effectiveLevel(this.options.store, call.user, type, id, this.options.defaultPermission)).canManage) throw forbidden()
+    } else {
+      requireSelfOrAdmin(call, username)
+    }
+
+    const user = this.options.store.getUser(username)
+    if (!user) throw userNotFound(username)
+    return {id, type, user}
+  }
+
+  private async grant(call: AuthCall): Promise<unknown> {
+    const {id, type, user} = this.unifiedTarget(call, true)
+    const permission = permissionParam(call)
+    if (this.options.store.getGrant(user.id, type, id)) {
+      throw new ApiError('RESOURCE_ALREADY_EXISTS', `Permission for user=${user.username} on resource_type=${type}, resource_id=${id} already exists.`)
+    }
+
+    await this.storeCall(() => this.options.store.createGrant({permission, resourceId: id, resourceType: type, userId: user.id}))
+    return {}
+  }
+
+  private async revoke(call: AuthCall): Promise<unknown> {
+    const {id, type, user} = this.unifiedTarget(call, true)
+    if (!this.options.store.getGrant(user.id, type, id)) {
+      throw new ApiError('RESOURCE_DOES_NOT_EXIST', `Permission for user=${user.username} on resource_type=${type}, resource_id=${id} not found.`)
+    }
+
+    await this.storeCall(() => this.options.store.deleteGrant(user.id, type, id))
+    return {}
+  }
+
+  private async getGrant(call: AuthCall): Promise<unknown> {
+    const {id, type, user} = this.unifiedTarget(call, false)
+    const level = user.isAdmin ? 'MANAGE' : effectiveLevel(this.options.store, user, type, id, this.options.defaultPermission)
+    return {allowed: capabilities(level).canUse, permission: level}
+  }
+
+  private async listGrants(call: AuthCall): Promise<unknown> {
+    const username = stringParam(call, 'username')
+    requireSelfOrAdmin(call, username)
+    const user = this.options.store.getUser(username)
+    if (!user) throw userNotFound(username)
+    return {
+      is_admin: user.isAdmin,
+      permissions: this.options.store.listGrants(user.id).map((grant) => ({
+        permission: grant.permission,
+        resource_pattern: grant.resourceId,
+        resource_type: grant.resourceType,
+        workspace: 'default',
+      })),
+    }
+  }
+
+  // ---- helpers ----
+
+  /** The classic User JSON (with the permission arrays the 3.x Python client requires). */
+  private userJson(user: UserRecord) {
+    const grants = this.options.store.listGrants(user.id)
+    const of = (type: string) => grants.filter((grant) => grant.resourceType === type)
+    return {
+      experiment_permissions: of('experiment').map((grant) => ({experiment_id: grant.resourceId, permission: grant.permission, user_id: user.id})),
+      id: user.id,
+      is_admin: user.isAdmin,
+      registered_model_permissions: of('registered_model').map((grant) => ({name: grant.resourceId, permission: grant.permission, user_id: user.id, workspace: 'default'})),
+      scorer_permissions: of('scorer').map((grant) => {
+        const slash = grant.resourceId.indexOf('/')
+        return {experiment_id: grant.resourceId.slice(0, slash), permission: grant.permission, scorer_name: decodeURIComponent(grant.resourceId.slice(slash + 1)), user_id: user.id}
+      }),
+      username: user.username,
+    }
+  }
+
+  /** Store refusals become MLflow's errors; anything else is a real failure. */
+  private async storeCall<T>(write: () => Promise<T>): Promise<T> {
+    try {
+      return await write()
+    } catch (error) {
+      if (error instanceof StoreError) throw new ApiError(error.code, error.message)
+      throw error
+    }
+  }
+}
+
+function summary(user: UserRecord) {
+  return {id: user.id, is_admin: user.isAdmin, username: user.username}
+}

@@ -1,0 +1,670 @@
+import assert from 'node:assert/strict'
+import {type ChildProcessWithoutNullStreams, spawn} from 'node:child_process'
+import {mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {after, before, describe, it} from 'node:test'
+import {fileURLToPath} from 'node:url'
+
+import {JsonFileStore, type JsonFileStoreOptions, StoreFileError} from '../../src/server/store/json-store.js'
+import {type StoreChange, StoreError} from '../../src/server/store/store.js'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const storeModule = new URL('../../src/server/store/json-store.ts', import.meta.url).href
+
+/**
+ * The other process in the multi-process tests, run with `node --import tsx`:
+ * - burst PATH PREFIX: writes users and grants, 8 at a time, until killed; prints each one only
+ *   after its promise resolved (`user NAME ID`, `grant USERNAME`).
+ * - writer PATH PREFIX COUNT: prints `ready` once open, waits for a line on stdin, then makes COUNT
+ *   users (each with a grant) concurrently, closes and prints `done`.
+ * - changes PATH: creates carol, makes alice an admin, grants bob READ on experiment 7.
+ */
+const CHILD_SCRIPT = `
+import {createInterface} from 'node:readline'
+import {JsonFileStore} from ${JSON.stringify(storeModule)}
+
+const [mode, path, prefix, count] = process.argv.slice(2)
+const store = await JsonFileStore.open(path, {lockStaleMs: 2000})
+const say = (line) => process.stdout.write(line + '\\n')
+
+async function userWithGrant(name) {
+  const user = await store.createUser({isAdmin: false, passwordHash: 'hash-' + name, username: name})
+  say('user ' + name + ' ' + user.id)
+  await store.createGrant({permission: 'READ', resourceId: name, resourceType: 'experiment', userId: user.id})
+  say('grant ' + name)
+}
+
+if (mode === 'burst') {
+  for (let wave = 0; ; wave++) {
+    await Promise.all(Array.from({length: 8}, (_, i) => userWithGrant(prefix + '-' + wave + '-' + i)))
+  }
+} else if (mode === 'writer') {
+  say('ready')
+  await new Promise((resolve) => createInterface({input: process.stdin}).once('line', resolve))
+  await Promise.all(Array.from({length: Number(count)}, (_, i) => userWithGrant(prefix + '-' + i)))
+  await store.close()
+  say('done')
+  process.exit(0)
+} else if (mode === 'changes') {
+  await store.createUser({isAdmin: false, passwordHash: 'carol-hash', username: 'carol'})
+  await store.updateUser('alice', {isAdmin: true})
+  await store.createGrant({permission: 'READ', resourceId: '7', resourceType: 'experiment', userId: store.getUser('bob').id})
+  await store.close()
+  process.exit(0)
+}
+`
+
+let scratch: string
+let childScript: string
+
+before(async () => {
+  scratch = await mkdtemp(join(tmpdir(), 'mlflowctl-json-store-'))
+  // .mts: the temp directory has no package.json saying "type": "module".
+  childScript = join(scratch, 'child.mts')
+  await writeFile(childScript, CHILD_SCRIPT)
+})
+
+after(async () => {
+  await rm(scratch, {force: true, recursive: true})
+})
+
+let dirCount = 0
+async function freshDir(): Promise<string> {
+  const dir = join(scratch, `case-${++dirCount}`)
+  await mkdir(dir)
+  return dir
+}
+
+const opened: JsonFileStore[] = []
+async function openStore(path: string, options: JsonFileStoreOptions = {}): Promise<JsonFileStore> {
+  const store = await JsonFileStore.open(path, {onError() {}, ...options})
+  opened.push(store)
+  return store
+}
+
+after(async () => {
+  await Promise.all(opened.map((store) => store.close()))
+})
+
+interface Child {
+  done: Promise<{code: null | number; signal: NodeJS.Signals | null}>
+  process: ChildProcessWithoutNullStreams
+  /** Complete lines printed so far (a line cut by a kill is not included). */
+  lines: string[]
+  stderr(): string
+  /** Resolves once `predicate` holds for the lines printed so far. */
+  waitFor(predicate: (lines: string[]) => boolean): Promise<void>
+}
+
+function startChild(...args: string[]): Child {
+  const child = spawn(process.execPath, ['--import', 'tsx', childScript, ...args], {cwd: root, stdio: ['pipe', 'pipe', 'pipe']})
+  const lines: string[] = []
+  let partial = ''
+  let stderr = ''
+  const waiters: {predicate: (lines: string[]) => boolean; resolve: () => void}[] = []
+  const check = () => {
+    for (const waiter of [...waiters]) {
+      if (waiter.predicate(lines)) {
+        waiters.splice(waiters.indexOf(waiter), 1)
+        waiter.resolve()
+      }
+    }
+  }
+
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    const parts = (partial + chunk).split('\n')
+    partial = parts.pop()!
+    lines.push(...parts)
+    check()
+  })
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+  const done = new Promise<{code: null | number; signal: NodeJS.Signals | null}>((resolve) => {
+    child.once('close', (code, signal) => resolve({code, signal}))
+  })
+  return {
+    done,
+    lines,
+    process: child,
+    stderr: () => stderr,
+    waitFor(predicate) {
+      if (predicate(lines)) return Promise.resolve()
+      return new Promise<void>((resolve, reject) => {
+        waiters.push({predicate, resolve})
+        void done.then(({code, signal}) => reject(new Error(`child exited (${code ?? signal}) before the expected output:\n${lines.join('\n')}\n${stderr}`)))
+      })
+    },
+  }
+}
+
+/**
+ * The store's watcher and poll timer do not keep a process alive (an offline command that forgets
+ * close() must still exit), so a test waiting on them holds the event loop open itself.
+ */
+async function keepingAlive<T>(promise: Promise<T>): Promise<T> {
+  const timer = setInterval(() => {}, 60_000)
+  try {
+    return await promise
+  } finally {
+    clearInterval(timer)
+  }
+}
+
+/** Resolves with the changes seen once `predicate` holds for them; no clocks involved. */
+function collectChanges(store: JsonFileStore): {changes: StoreChange[]; until(predicate: (changes: StoreChange[]) => boolean): Promise<StoreChange[]>} {
+  const changes: StoreChange[] = []
+  let waiter: (() => void) | undefined
+  store.onChange((change) => {
+    changes.push(change)
+    waiter?.()
+  })
+  return {
+    changes,
+    until(predicate) {
+      const seen = new Promise<StoreChange[]>((resolve) => {
+        const check = () => {
+          if (predicate(changes)) {
+            waiter = undefined
+            resolve(changes)
+          }
+        }
+
+        waiter = check
+        check()
+      })
+      return keepingAlive(seen)
+    },
+  }
+}
+
+function userChanged(changes: StoreChange[], username: string): boolean {
+  return changes.some((change) => change.kind === 'user' && change.username === username)
+}
+
+async function modeOf(path: string): Promise<number> {
+  return (await stat(path)).mode & 0o777
+}
+
+const user = (username: string, isAdmin = false) => ({isAdmin, passwordHash: `hash-of-${username}`, username})
+
+describe('JsonFileStore: users and grants', () => {
+  it('creates, reads, updates and deletes users, with MLflow error codes', async () => {
+    const store = await openStore(join(await freshDir(), 'auth.json'))
+    const alice = await store.createUser(user('alice', true))
+    const bob = await store.createUser(user('bob'))
+    assert.deepEqual(alice, {id: 1, isAdmin: true, passwordHash: 'hash-of-alice', username: 'alice'})
+    assert.equal(bob.id, 2)
+    assert.deepEqual(store.getUser('bob'), bob)
+    assert.deepEqual(store.getUserById(1), alice)
+    assert.equal(store.getUser('nobody'), undefined)
+    assert.equal(store.getUserById(99), undefined)
+    assert.deepEqual(
+      store.listUsers().map((u) => u.username),
+      ['alice', 'bob'],
+    )
+
+    await assert.rejects(store.createUser(user('alice')), (error: unknown) => {
+      assert.ok(error instanceof StoreError)
+      assert.equal(error.code, 'RESOURCE_ALREADY_EXISTS')
+      assert.equal(error.message, 'User (username=alice) already exists.')
+      return true
+    })
+
+    const promoted = await store.updateUser('bob', {isAdmin: true})
+    assert.deepEqual(promoted, {...bob, isAdmin: true})
+    const rehashed = await store.updateUser('bob', {passwordHash: 'new-hash'})
+    assert.deepEqual(rehashed, {...bob, isAdmin: true, passwordHash: 'new-hash'})
+    assert.deepEqual(store.getUser('bob'), rehashed)
+    assert.deepEqual(await store.updateUser('bob', {}), rehashed)
+
+    for (const attempt of [() => store.updateUser('carol', {isAdmin: true}), () => store.deleteUser('carol')]) {
+      await assert.rejects(attempt(), (error: unknown) => {
+        assert.ok(error instanceof StoreError)
+        assert.equal(error.code, 'RESOURCE_DOES_NOT_EXIST')
+        assert.equal(error.message, 'User with username=carol not found')
+        return true
+      })
+    }
+
+    await store.deleteUser('alice')
+    assert.equal(store.getUser('alice'), undefined)
+    assert.equal(store.getUserById(1), undefined)
+    // Ids are never reused, not even the highest one after its user is gone.
+    await store.deleteUser('bob')
+    const carol = await store.createUser(user('carol'))
+    assert.equal(carol.id, 3)
+    const alice2 = await store.createUser(user('alice'))
+    assert.equal(alice2.id, 4)
+  })
+
+  it('creates, updates and deletes grants; deleting a user removes their grants', async () => {
+    const store = await openStore(join(await freshDir(), 'auth.json'))
+    const alice = await store.createUser(user('alice'))
+    const bob = await store.createUser(user('bob'))
+    const grant = {permission: 'READ', resourceId: '42', resourceType: 'experiment', userId: alice.id}
+    assert.deepEqual(await store.createGrant(grant), grant)
+    await store.createGrant({permission: 'EDIT', resourceId: 'churn-model', resourceType: 'registered_model', userId: alice.id})
+    await store.createGrant({permission: 'MANAGE', resourceId: '42', resourceType: 'experiment', userId: bob.id})
+    await store.createGrant({permission: 'READ', resourceId: '42/my%20scorer', resourceType: 'scorer', userId: bob.id})
+
+    assert.deepEqual(store.getGrant(alice.id, 'experiment', '42'), grant)
+    assert.equal(store.getGrant(alice.id, 'experiment', '43'), undefined)
+    assert.equal(store.getGrant(alice.id, 'registered_model', '42'), undefined)
+    assert.equal(store.getGrant(99, 'experiment', '42'), undefined)
+    assert.equal(store.listGrants(alice.id).length, 2)
+    assert.deepEqual(store.listGrants(99), [])
+
+    await assert.rejects(store.createGrant({...grant, permission: 'EDIT'}), (error: unknown) => error instanceof StoreError && error.code === 'RESOURCE_ALREADY_EXISTS')
+    await assert.rejects(store.createGrant({...grant, userId: 99}), (error: unknown) => error instanceof StoreError && error.code === 'RESOURCE_DOES_NOT_EXIST')
+    assert.equal(store.getGrant(alice.id, 'experiment', '42')?.permission, 'READ')
+
+    assert.deepEqual(await store.updateGrant({...grant, permission: 'EDIT'}), {...grant, permission: 'EDIT'})
+    assert.equal(store.getGrant(alice.id, 'experiment', '42')?.permission, 'EDIT')
+    const missing = {permission: 'READ', resourceId: '1', resourceType: 'experiment', userId: alice.id}
+    await assert.rejects(store.updateGrant(missing), (error: unknown) => error instanceof StoreError && error.code === 'RESOURCE_DOES_NOT_EXIST')
+    await assert.rejects(store.deleteGrant(alice.id, 'experiment', '1'), (error: unknown) => error instanceof StoreError && error.code === 'RESOURCE_DOES_NOT_EXIST')
+
+    await store.deleteGrant(alice.id, 'experiment', '42')
+    assert.equal(store.getGrant(alice.id, 'experiment', '42'), undefined)
+    assert.equal(store.getGrant(bob.id, 'experiment', '42')?.permission, 'MANAGE')
+
+    await store.deleteUser('bob')
+    assert.deepEqual(store.listGrants(bob.id), [])
+    assert.equal(store.getGrant(bob.id, 'scorer', '42/my%20scorer'), undefined)
+    // A new user never inherits a deleted user's grants: ids are not reused.
+    const carol = await store.createUser(user('carol'))
+    assert.notEqual(carol.id, bob.id)
+    assert.deepEqual(store.listGrants(carol.id), [])
+  })
+
+  it('deletes and renames all grants on a resource', async () => {
+    const store = await openStore(join(await freshDir(), 'auth.json'))
+    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((name) => store.createUser(user(name))))
+    await Promise.all([
+      store.createGrant({permission: 'READ', resourceId: 'old', resourceType: 'registered_model', userId: a.id}),
+      store.createGrant({permission: 'EDIT', resourceId: 'old', resourceType: 'registered_model', userId: b.id}),
+      store.createGrant({permission: 'READ', resourceId: 'old', resourceType: 'experiment', userId: a.id}),
+      // Left over from a deleted model that was called "new".
+      store.createGrant({permission: 'MANAGE', resourceId: 'new', resourceType: 'registered_model', userId: c.id}),
+      store.createGrant({permission: 'MANAGE', resourceId: 'new', resourceType: 'registered_model', userId: a.id}),
+    ])
+
+    assert.equal(await store.renameResource('registered_model', 'old', 'new'), 2)
+    assert.equal(store.getGrant(a.id, 'registered_model', 'old'), undefined)
+    assert.equal(store.getGrant(a.id, 'registered_model', 'new')?.permission, 'READ')
+    assert.equal(store.getGrant(b.id, 'registered_model', 'new')?.permission, 'EDIT')
+    assert.equal(store.getGrant(c.id, 'registered_model', 'new'), undefined, 'a stale grant on the new name must not survive')
+    assert.equal(store.getGrant(a.id, 'experiment', 'old')?.permission, 'READ', 'other resource types are untouched')
+    assert.equal(await store.renameResource('registered_model', 'absent', 'other'), 0)
+
+    assert.equal(await store.deleteGrantsForResource('registered_model', 'new'), 2)
+    assert.equal(store.getGrant(a.id, 'registered_model', 'new'), undefined)
+    assert.equal(store.getGrant(b.id, 'registered_model', 'new'), undefined)
+    assert.equal(store.getGrant(a.id, 'experiment', 'old')?.permission, 'READ')
+    assert.equal(await store.deleteGrantsForResource('registered_model', 'new'), 0)
+  })
+
+  it('keeps resource types and ids apart whatever characters they hold', async () => {
+    const store = await openStore(join(await freshDir(), 'auth.json'))
+    const a = await store.createUser(user('a'))
+    await store.createGrant({permission: 'READ', resourceId: 'b:c', resourceType: 'a', userId: a.id})
+    await store.createGrant({permission: 'EDIT', resourceId: 'c', resourceType: 'a:b', userId: a.id})
+    await store.createGrant({permission: 'MANAGE', resourceId: '', resourceType: 'a:b:c', userId: a.id})
+    assert.equal(store.getGrant(a.id, 'a', 'b:c')?.permission, 'READ')
+    assert.equal(store.getGrant(a.id, 'a:b', 'c')?.permission, 'EDIT')
+    assert.equal(store.getGrant(a.id, 'a:b:c', '')?.permission, 'MANAGE')
+    assert.equal(store.listGrants(a.id).length, 3)
+  })
+
+  it('reports every write as a change, and its callers see it before the promise resolves', async () => {
+    const store = await openStore(join(await freshDir(), 'auth.json'))
+    const seen = collectChanges(store)
+    const alice = await store.createUser(user('alice'))
+    assert.deepEqual(seen.changes, [{kind: 'user', username: 'alice'}])
+    await store.updateUser('alice', {passwordHash: 'other'})
+    await store.createGrant({permission: 'READ', resourceId: '1', resourceType: 'experiment', userId: alice.id})
+    await store.updateUser('alice', {isAdmin: false})
+    await store.deleteUser('alice')
+    assert.deepEqual(seen.changes, [
+      {kind: 'user', username: 'alice'},
+      {kind: 'user', username: 'alice'},
+      {kind: 'grants'},
+      {kind: 'user', username: 'alice'},
+      {kind: 'grants'},
+    ])
+  })
+
+  it('batches many concurrent writes, each durable when it resolves', async () => {
+    const path = join(await freshDir(), 'auth.json')
+    const store = await openStore(path)
+    const users = await Promise.all(Array.from({length: 200}, (_, i) => store.createUser(user(`user-${i}`))))
+    assert.deepEqual(
+      users.map((u) => u.id).sort((a, b) => a - b),
+      Array.from({length: 200}, (_, i) => i + 1),
+    )
+    const grants = await Promise.all(users.map((u) => store.createGrant({permission: 'READ', resourceId: String(u.id), resourceType: 'experiment', userId: u.id})))
+    assert.equal(grants.length, 200)
+    // Everything resolved is already in the file, before any close().
+    const onDisk = JSON.parse(await readFile(path, 'utf8'))
+    assert.equal(onDisk.users.length, 200)
+    assert.equal(onDisk.grants.length, 200)
+    assert.equal(onDisk.next_user_id, 201)
+  })
+
+  it('close() finishes queued writes, then refuses new ones', async () => {
+    const path = join(await freshDir(), 'auth.json')
+    const store = await JsonFileStore.open(path)
+    const pending = Promise.all([store.createUser(user('a')), store.createUser(user('b'))])
+    await store.close()
+    assert.equal((await pending).length, 2)
+    await assert.rejects(store.createUser(user('c')), /closed/)
+    const reopened = await openStore(path)
+    assert.deepEqual(
+      reopened.listUsers().map((u) => u.username),
+      ['a', 'b'],
+    )
+  })
+})
+
+describe('JsonFileStore: the file', () => {
+  it('creates the file (0600) and its directories at open, as an empty store', async () => {
+    const dir = join(await freshDir(), 'nested', 'deeper')
+    const path = join(dir, 'auth.json')
+    const previous = process.umask(0)
+    let store: JsonFileStore
+    try {
+      store = await openStore(path)
+    } finally {
+      process.umask(previous)
+    }
+
+    assert.equal(store.location, path)
+    assert.deepEqual(store.listUsers(), [])
+    assert.equal(await modeOf(path), 0o600)
+    assert.equal(await modeOf(dir), 0o700)
+    assert.deepEqual(JSON.parse(await readFile(path, 'utf8')), {grants: [], next_user_id: 1, users: [], version: 1})
+    await store.createUser(user('a'))
+    assert.equal(await modeOf(path), 0o600)
+  })
+
+  it('persists across reopen in a readable snake_case file', async () => {
+    const path = join(await freshDir(), 'auth.json')
+    const first = await JsonFileStore.open(path)
+    const alice = await first.createUser(user('alice', true))
+    const bob = await first.createUser(user('bob'))
+    const doomed = await first.createUser(user('doomed'))
+    await first.createGrant({permission: 'READ', resourceId: '42', resourceType: 'experiment', userId: bob.id})
+    await first.createGrant({permission: 'EDIT', resourceId: 'model ✓', resourceType: 'registered_model', userId: bob.id})
+    await first.deleteUser('doomed')
+    await first.close()
+
+    const text = await readFile(path, 'utf8')
+    assert.deepEqual(JSON.parse(text), {
+      grants: [
+        {permission: 'READ', resource_id: '42', resource_type: 'experiment', user_id: 2},
+        {permission: 'EDIT', resource_id: 'model ✓', resource_type: 'registered_model', user_id: 2},
+      ],
+      next_user_id: 4,
+      users: [
+        {id: 1, is_admin: true, password_hash: 'hash-of-alice', username: 'alice'},
+        {id: 2, is_admin: false, password_hash: 'hash-of-bob', username: 'bob'},
+      ],
+      version: 1,
+    })
+    assert.match(text, /^\{\n {2}"version": 1,/, 'pretty-printed')
+
+    const second = await openStore(path)
+    assert.deepEqual(second.listUsers(), [alice, bob])
+    assert.equal(second.getGrant(bob.id, 'registered_model', 'model ✓')?.permission, 'EDIT')
+    assert.equal((await second.createUser(user('carol'))).id, doomed.id + 1)
+  })
+
+  const CORRUPT: [string, Buffer | string, RegExp][] = [
+    ['bad JSON', '{\n  "version": 1,\n  "users": [}\n', /is not valid JSON: unexpected "}" at line 3, column 13\./],
+    ['an empty file', '', /is empty/],
+    ['bytes that are not UTF-8', Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), /not UTF-8/],
+    ['an array', '[]', /top level is an array/],
+    ['a newer version', '{"version": 2, "next_user_id": 1, "users": [], "grants": []}', /"version" is number 2.*newer/],
+    ['a missing key', '{"version": 1, "next_user_id": 1, "grants": []}', /has no "users"/],
+    ['an unknown key', '{"version": 1, "next_user_id": 1, "users": [], "grants": [], "roles": []}', /unknown key "roles"/],
+    ['a misspelt user key', '{"version": 1, "next_user_id": 2, "users": [{"id": 1, "username": "a", "password_hash": "h", "is_Admin": true}], "grants": []}', /users\[0\] has unknown key "is_Admin"/],
+    ['a string id', '{"version": 1, "next_user_id": 2, "users": [{"id": "1", "username": "a", "password_hash": "h", "is_admin": true}], "grants": []}', /users\[0\]\.id is the string "1"/],
+    ['a string is_admin', '{"version": 1, "next_user_id": 2, "users": [{"id": 1, "username": "a", "password_hash": "h", "is_admin": "true"}], "grants": []}', /users\[0\]\.is_admin is the string "true"/],
+    [
+      'duplicate usernames',
+      '{"version": 1, "next_user_id": 3, "users": [{"id": 1, "username": "alice", "password_hash": "h", "is_admin": false}, {"id": 2, "username": "alice", "password_hash": "h", "is_admin": false}], "grants": []}',
+      /users\[1\]\.username "alice" is also the username of users\[0\]/,
+    ],
+    [
+      'duplicate ids',
+      '{"version": 1, "next_user_id": 3, "users": [{"id": 1, "username": "a", "password_hash": "h", "is_admin": false}, {"id": 1, "username": "b", "password_hash": "h", "is_admin": false}], "grants": []}',
+      /users\[1\]\.id 1 is also the id of users\[0\]/,
+    ],
+    ['a reused id counter', '{"version": 1, "next_user_id": 1, "users": [{"id": 1, "username": "a", "password_hash": "h", "is_admin": false}], "grants": []}', /users\[0\]\.id 1 is not below "next_user_id"/],
+    ['a grant of an unknown user', '{"version": 1, "next_user_id": 1, "users": [], "grants": [{"user_id": 9, "resource_type": "experiment", "resource_id": "1", "permission": "READ"}]}', /grants\[0\]\.user_id 9 is not the id of any user/],
+    [
+      'a repeated grant',
+      '{"version": 1, "next_user_id": 2, "users": [{"id": 1, "username": "a", "password_hash": "h", "is_admin": false}], "grants": [{"user_id": 1, "resource_type": "experiment", "resource_id": "1", "permission": "READ"}, {"user_id": 1, "resource_type": "experiment", "resource_id": "1", "permission": "EDIT"}]}',
+      /grants\[1\] repeats the grant of user 1 on experiment "1"/,
+    ],
+  ]
+
+  for (const [what, content, message] of CORRUPT) {
+    it(`refuses ${what} at open, naming the file, and leaves it byte for byte`, async () => {
+      const dir = await freshDir()
+      const path = join(dir, 'auth.json')
+      const bytes = Buffer.from(content)
+      await writeFile(path, bytes, {mode: 0o640})
+      await assert.rejects(JsonFileStore.open(path), (error: unknown) => {
+        assert.ok(error instanceof StoreFileError, String(error))
+        assert.ok(error.message.includes(path), error.message)
+        assert.match(error.message, message)
+        return true
+      })
+      assert.deepEqual(await readFile(path), bytes)
+      assert.equal(await modeOf(path), 0o640)
+      assert.deepEqual(await readdir(dir), ['auth.json'])
+    })
+  }
+
+  it('refuses a file it cannot read', async () => {
+    const dir = await freshDir()
+    const path = join(dir, 'auth.json')
+    // A directory where the file should be (permission bits mean nothing to root, who runs CI).
+    await mkdir(path)
+    await assert.rejects(JsonFileStore.open(path), (error: unknown) => {
+      assert.ok(error instanceof StoreFileError)
+      assert.match(error.message, /Cannot read the auth store .*auth\.json: EISDIR/)
+      return true
+    })
+    assert.ok((await stat(path)).isDirectory())
+  })
+
+  it('keeps serving the last good state when the file turns corrupt, refuses writes, and recovers', async () => {
+    const path = join(await freshDir(), 'auth.json')
+    const errors: Error[] = []
+    let errorSeen: (() => void) | undefined
+    const store = await openStore(path, {
+      onError(error) {
+        errors.push(error)
+        errorSeen?.()
+      },
+    })
+    const alice = await store.createUser(user('alice'))
+    await store.createGrant({permission: 'READ', resourceId: '1', resourceType: 'experiment', userId: alice.id})
+    const good = JSON.parse(await readFile(path, 'utf8'))
+
+    const corruption = '{"version": 1, "users": ['
+    const reported = new Promise<void>((resolve) => {
+      errorSeen = () => {
+        if (errors.some((error) => /not valid JSON/.test(error.message))) resolve()
+      }
+    })
+    // A hand edit in place, as an editor or `echo >` would do it.
+    await writeFile(path, corruption)
+    await keepingAlive(reported)
+    assert.ok(errors.every((error) => error.message.includes(path)))
+
+    assert.deepEqual(store.getUser('alice'), alice)
+    assert.equal(store.getGrant(alice.id, 'experiment', '1')?.permission, 'READ')
+    await assert.rejects(store.createUser(user('bob')), (error: unknown) => error instanceof StoreFileError && /not valid JSON/.test(error.message))
+    await assert.rejects(store.deleteUser('alice'), StoreFileError)
+    assert.equal(await readFile(path, 'utf8'), corruption, 'a refused write leaves the file alone')
+    assert.deepEqual(store.getUser('alice'), alice)
+
+    // Someone repairs it, adding a user by hand: the store picks it up and writes again.
+    const seen = collectChanges(store)
+    good.users.push({id: good.next_user_id, is_admin: false, password_hash: 'dave-hash', username: 'dave'})
+    good.next_user_id++
+    await writeFile(path, JSON.stringify(good))
+    await seen.until((changes) => userChanged(changes, 'dave'))
+    assert.equal(store.getUser('dave')?.passwordHash, 'dave-hash')
+    const bob = await store.createUser(user('bob'))
+    assert.equal(bob.id, 3)
+    const onDisk = JSON.parse(await readFile(path, 'utf8'))
+    assert.deepEqual(
+      onDisk.users.map((u: {username: string}) => u.username),
+      ['alice', 'dave', 'bob'],
+    )
+  })
+
+  it('refuses writes while the file is gone, without recreating it', async () => {
+    const path = join(await freshDir(), 'auth.json')
+    const errors: Error[] = []
+    let errorSeen: (() => void) | undefined
+    const store = await openStore(path, {
+      onError(error) {
+        errors.push(error)
+        errorSeen?.()
+      },
+    })
+    await store.createUser(user('alice'))
+    const saved = `${path}.saved`
+    const reported = new Promise<void>((resolve) => {
+      errorSeen = () => errors.some((error) => /is gone/.test(error.message)) && resolve()
+    })
+    await rename(path, saved)
+    await keepingAlive(reported)
+    assert.ok(store.getUser('alice'))
+    await assert.rejects(store.createUser(user('bob')), /is gone/)
+    await assert.rejects(stat(path), {code: 'ENOENT'})
+
+    await rename(saved, path)
+    await store.createUser(user('bob'))
+    assert.equal(JSON.parse(await readFile(path, 'utf8')).users.length, 2)
+  })
+})
+
+describe('JsonFileStore: several processes', () => {
+  it('loses no acknowledged write when the writing process is killed (SIGKILL) mid-burst', {timeout: 120_000}, async (t) => {
+    const dir = await freshDir()
+    const path = join(dir, 'auth.json')
+    const acknowledged = new Map<string, number>()
+    const granted = new Set<string>()
+    // Kills right after an acknowledgement land between writes; these delays spread them over the
+    // lock, temp-file, rename and fsync steps. Where a kill lands only changes what is tested, not
+    // what must hold.
+    const delays = [0, 1, 2, 3, 5, 8, 12, 17, 23, 30, 38, 47]
+    let killedMidWrite = 0
+    for (const [round, delay] of delays.entries()) {
+      if (round >= 4 && killedMidWrite >= 2) break
+      const child = startChild('burst', path, `r${round}`)
+      await child.waitFor((lines) => lines.length >= 1 + 5 * round)
+      await new Promise((resolve) => setTimeout(resolve, delay))
+      child.process.kill('SIGKILL')
+      assert.equal((await child.done).signal, 'SIGKILL', child.stderr())
+      for (const line of child.lines) {
+        const [kind, name, id] = line.split(' ')
+        if (kind === 'user') acknowledged.set(name, Number(id))
+        else if (kind === 'grant') granted.add(name)
+        else assert.fail(`unexpected output: ${line}`)
+      }
+
+      // A lock or temp file left behind: the process died inside a write.
+      if ((await readdir(dir)).some((entry) => entry !== 'auth.json')) killedMidWrite++
+      // The file parses and holds every acknowledged write.
+      const store = await JsonFileStore.open(path)
+      for (const [name, id] of acknowledged) assert.equal(store.getUser(name)?.id, id, `acknowledged user ${name} is missing`)
+      for (const name of granted) assert.equal(store.getGrant(acknowledged.get(name)!, 'experiment', name)?.permission, 'READ', `acknowledged grant ${name} is missing`)
+      const ids = store.listUsers().map((u) => u.id)
+      assert.equal(new Set(ids).size, ids.length)
+      await store.close()
+    }
+
+    t.diagnostic(`${acknowledged.size} users and ${granted.size} grants acknowledged; ${killedMidWrite} kills inside a write`)
+    assert.ok(killedMidWrite >= 1, 'no kill landed inside a write: the test did not test crash safety')
+    // The killed writer's lock goes stale and is taken over; an orphaned temp file is removed.
+    const store = await JsonFileStore.open(path, {lockStaleMs: 2000})
+    await store.createUser(user('after-the-crash'))
+    await store.close()
+    assert.deepEqual(await readdir(dir), ['auth.json'])
+  })
+
+  it('loses no update when two processes write the same file at the same time', {timeout: 60_000}, async () => {
+    const path = join(await freshDir(), 'auth.json')
+    const count = 40
+    // Neither creates the file first: they race to create it as well.
+    const children = [startChild('writer', path, 'left', String(count)), startChild('writer', path, 'right', String(count))]
+    await Promise.all(children.map((child) => child.waitFor((lines) => lines.includes('ready'))))
+    for (const child of children) child.process.stdin.write('go\n')
+    for (const child of children) {
+      const {code} = await child.done
+      assert.equal(code, 0, child.stderr())
+      assert.equal(child.lines.at(-1), 'done')
+    }
+
+    const store = await openStore(path)
+    const users = store.listUsers()
+    assert.equal(users.length, 2 * count)
+    assert.deepEqual(
+      users.map((u) => u.id),
+      Array.from({length: 2 * count}, (_, i) => i + 1),
+    )
+    for (const child of children) {
+      for (const line of child.lines.filter((l) => l.startsWith('user '))) {
+        const [, name, id] = line.split(' ')
+        assert.equal(store.getUser(name)?.id, Number(id), `${name} as the child saw it`)
+        assert.equal(store.getGrant(Number(id), 'experiment', name)?.permission, 'READ')
+      }
+    }
+  })
+
+  it('sees another process’s writes without writing itself, with the right change events', {timeout: 60_000}, async () => {
+    const path = join(await freshDir(), 'auth.json')
+    // The watcher alone: the poll would come too late to matter.
+    const store = await openStore(path, {pollIntervalMs: 3_600_000})
+    await store.createUser(user('alice'))
+    const bob = await store.createUser(user('bob'))
+    const seen = collectChanges(store)
+
+    const child = startChild('changes', path)
+    const changes = await seen.until((list) => userChanged(list, 'carol') && userChanged(list, 'alice') && list.some((change) => change.kind === 'grants'))
+    assert.equal((await child.done).code, 0, child.stderr())
+    assert.ok(!userChanged(changes, 'bob'), 'bob did not change')
+    assert.equal(store.getUser('carol')?.passwordHash, 'carol-hash')
+    assert.equal(store.getUser('alice')?.isAdmin, true)
+    assert.equal(store.getGrant(bob.id, 'experiment', '7')?.permission, 'READ')
+
+    // Our next write builds on theirs rather than overwriting it.
+    const dave = await store.createUser(user('dave'))
+    assert.equal(dave.id, 4)
+    const onDisk = JSON.parse(await readFile(path, 'utf8'))
+    assert.deepEqual(
+      onDisk.users.map((u: {username: string}) => u.username),
+      ['alice', 'bob', 'carol', 'dave'],
+    )
+    assert.equal(onDisk.grants.length, 1)
+  })
+
+  it('notices another process’s writes by polling alone when not watching', {timeout: 60_000}, async () => {
+    const path = join(await freshDir(), 'auth.json')
+    const store = await openStore(path, {pollIntervalMs: 50, watch: false})
+    await store.createUser(user('alice'))
+    await store.createUser(user('bob'))
+    const seen = collectChanges(store)
+    const child = startChild('changes', path)
+    await seen.until((list) => userChanged(list, 'carol') && userChanged(list, 'alice') && list.some((change) => change.kind === 'grants'))
+    assert.equal((await child.done).code, 0, child.stderr())
+    assert.equal(store.getUser('alice')?.isAdmin, true)
+  })
+})

@@ -1,0 +1,57 @@
+import {type ChildProcess, spawn} from 'node:child_process'
+import {mkdtemp} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {CLI} from './cli.js'
+import {type Credentials, freePort, randomSecret} from './mlflow-server.js'
+
+export interface RunningServe {
+  admin: Credentials
+  child: ChildProcess
+  /** Everything serve printed on stderr so far. */
+  output(): string
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+  storePath: string
+  url: string
+}
+
+/** Starts the built `mlflowctl serve` in its own process in front of an upstream MLflow server. */
+export async function startServe(options: {env?: NodeJS.ProcessEnv; extraArgs?: string[]; storePath?: string; upstream: string}): Promise<RunningServe> {
+  const dir = await mkdtemp(join(tmpdir(), 'mlflowctl-serve-'))
+  const storePath = options.storePath ?? join(dir, 'auth.json')
+  const admin = {password: `admin-${randomSecret()}`, username: 'admin'}
+  const port = await freePort()
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(MLFLOW_|NODE_TEST)/.test(key))),
+    MLFLOW_AUTH_ADMIN_PASSWORD: admin.password,
+    ...options.env,
+  }
+  const child = spawn(process.execPath, [CLI, 'serve', '--proxy-to', options.upstream, '--host', '127.0.0.1', '--port', String(port), '--store', storePath, ...(options.extraArgs ?? [])], {env, stdio: ['ignore', 'ignore', 'pipe']})
+  let stderr = ''
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString()
+  })
+  await new Promise<void>((resolve, reject) => {
+    const check = () => {
+      if (stderr.includes('listening on')) resolve()
+    }
+
+    child.stderr!.on('data', check)
+    child.once('exit', (code) => reject(new Error(`serve exited (${code}) before listening:\n${stderr}`)))
+    setTimeout(() => reject(new Error(`serve did not start:\n${stderr}`)), 30_000).unref()
+  })
+  return {
+    admin,
+    child,
+    output: () => stderr,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+      child.kill(signal)
+      return exited
+    },
+    storePath,
+    url: `http://127.0.0.1:${port}`,
+  }
+}
