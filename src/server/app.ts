@@ -9,7 +9,7 @@ import {type IncomingMessage, type ServerResponse} from 'node:http'
 
 import {type AuthCall, AuthApi} from './auth-api.js'
 import {Authenticator, parseBasicAuthorization} from './authn.js'
-import {type ServeConfig} from './config.js'
+import {LEGACY_DEFAULT_ADMIN_PASSWORD, type ServeConfig} from './config.js'
 import {type Upstream} from './proxy.js'
 import {ApiError, PlainError, sendError, sendForbidden, sendJson, sendText, sendUnauthenticated} from './responses.js'
 import {alertPage, checkCsrf, signupPage} from './signup.js'
@@ -117,7 +117,7 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
       return
     }
 
-    if (user.isAdmin && credentials!.password === LEGACY_PASSWORD) {
+    if (user.isAdmin && credentials!.password === LEGACY_DEFAULT_ADMIN_PASSWORD) {
       log(`warning: admin "${user.username}" still uses the default password; change it: mlflowctl users update-password ${user.username}`)
     }
 
@@ -157,5 +157,3 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
     })
   }
 }
-
-const LEGACY_PASSWORD = 'password1234'
