@@ -21,12 +21,13 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
     host: Flags.string({default: '127.0.0.1', description: 'Address to listen on.'}),
     port: Flags.integer({default: 5000, description: 'Port to listen on.', max: 65_535, min: 0}),
     'proxy-to': Flags.url({description: 'URL of the plain MLflow tracking server to protect.', env: 'MLFLOWCTL_PROXY_TO'}),
+    'static-prefix': Flags.string({description: 'The MLflow server\'s --static-prefix (e.g. /mlflow), when it has one: serve decides routes below it.'}),
     store: Flags.string({default: 'mlflowctl-auth.json', description: 'JSON file with the users and permissions (created when missing).'}),
   }
   static override summary = 'Run an authenticating proxy in front of an MLflow tracking server.'
 
   public async run(): Promise<void> {
-    const {config, host, port, 'proxy-to': proxyTo, store} = this.flags
+    const {config, host, port, 'proxy-to': proxyTo, 'static-prefix': staticPrefix, store} = this.flags
     if (!proxyTo) {
       throw new UserError('serve needs the MLflow tracking server to protect', {
         code: 'NO_UPSTREAM',
@@ -37,7 +38,7 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
 
     const {startServe} = await import('../server/serve.js')
     const log = (message: string) => process.stderr.write(`${message}\n`)
-    const running = await startServe({configPath: config, env: process.env, host, log, port, proxyTo, storePath: store})
+    const running = await startServe({configPath: config, env: process.env, host, log, port, proxyTo, staticPrefix, storePath: store})
     log(`mlflowctl serve listening on ${running.url}, proxying to ${proxyTo.href}, store ${running.storeLocation}`)
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {

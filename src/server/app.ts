@@ -1,14 +1,14 @@
 /**
- * serve's request handling: public routes, authentication, the auth API, and everything else to
- * the upstream MLflow server.
- *
- * Part 1 of serve: every authenticated user reaches the upstream; per-route authorization (who
- * may read or change which experiment, model, run…) is not enforced yet (see README).
+ * serve's request handling: the path made canonical, public routes, authentication, the auth API,
+ * and everything else decided by the route table and passed to the upstream MLflow server.
  */
 import {type IncomingMessage, type ServerResponse} from 'node:http'
 
 import {type AuthCall, AuthApi} from './auth-api.js'
 import {Authenticator, parseBasicAuthorization} from './authn.js'
+import {canonicalPath} from './authz/canonical-path.js'
+import {Gate} from './authz/gate.js'
+import {lookupRoute} from './authz/route-table.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, type ServeConfig} from './config.js'
 import {type Upstream} from './proxy.js'
 import {ApiError, PlainError, sendError, sendForbidden, sendJson, sendText, sendUnauthenticated} from './responses.js'
@@ -25,11 +25,6 @@ export interface AppOptions {
 
 const MAX_AUTH_BODY = 1024 * 1024
 const API_PATH = /^(\/(?:api|ajax-api)\/\d+\.\d+)(\/mlflow\/.*)$/
-
-/** MLflow's `is_unprotected_route`: a prefix test, so `/static-files/…` (the UI bundle) is public too. */
-function isPublic(path: string): boolean {
-  return path.startsWith('/static') || path.startsWith('/favicon.ico') || path.startsWith('/health')
-}
 
 async function readBody(request: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = []
@@ -51,6 +46,8 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
   const {config, log, store, upstream} = options
   const authenticator = new Authenticator(store)
   const api = new AuthApi({defaultPermission: config.defaultPermission, store})
+  const gate = new Gate({defaultPermission: config.defaultPermission, store, upstream})
+  const staticPrefix = config.staticPrefix
 
   async function handleApi(request: IncomingMessage, response: ServerResponse, user: UserRecord, handler: (call: AuthCall) => Promise<unknown>, url: URL): Promise<void> {
     const raw = await readBody(request)
@@ -103,9 +100,13 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
   }
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const url = new URL(request.url ?? '/', 'http://serve.invalid')
-    const path = url.pathname
-    if (isPublic(path)) {
+    const target = request.url ?? '/'
+    const canonical = canonicalPath(target.split('?', 1)[0])
+    if (!canonical.ok) throw new ApiError('BAD_REQUEST', `Refused an unusual request path: ${canonical.reason}.`)
+    // Under MLflow's --static-prefix every route, the auth API's too, sits below the prefix.
+    const path = !staticPrefix ? canonical.path : canonical.path.startsWith(`${staticPrefix}/`) ? canonical.path.slice(staticPrefix.length) : undefined
+    const match = path === undefined ? undefined : lookupRoute(request.method ?? 'GET', path)
+    if (match?.rule.access === 'public') {
       await upstream.forward(request, response)
       return
     }
@@ -121,22 +122,24 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
       log(`warning: admin "${user.username}" still uses the default password; change it: mlflowctl users update-password ${user.username}`)
     }
 
-    if (await handleSignup(request, response, user, path)) return
-    const apiPath = API_PATH.exec(path)
-    if (apiPath) {
-      const handler = api.match(apiPath[1], apiPath[2], request.method ?? 'GET')
-      if (handler === 'method-not-allowed') {
-        sendText(response, 405, 'Method Not Allowed')
-        return
-      }
+    if (path !== undefined) {
+      if (await handleSignup(request, response, user, path)) return
+      const apiPath = API_PATH.exec(path)
+      if (apiPath) {
+        const handler = api.match(apiPath[1], apiPath[2], request.method ?? 'GET')
+        if (handler === 'method-not-allowed') {
+          sendText(response, 405, 'Method Not Allowed')
+          return
+        }
 
-      if (handler) {
-        await handleApi(request, response, user, handler, url)
-        return
+        if (handler) {
+          await handleApi(request, response, user, handler, new URL(target, 'http://serve.invalid'))
+          return
+        }
       }
     }
 
-    await upstream.forward(request, response, {identity: user.username})
+    await gate.handle(request, response, user, match, target)
   }
 
   return (request, response) => {

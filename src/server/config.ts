@@ -18,6 +18,8 @@ export interface ServeConfig {
   defaultPermission: string
   /** Signs CSRF tokens for /signup; random per process when not configured. */
   secretKey: Buffer
+  /** MLflow's --static-prefix (e.g. `/mlflow`): every route sits below it; '' for none. */
+  staticPrefix: string
   warnings: string[]
 }
 
@@ -25,6 +27,7 @@ export interface ConfigInput {
   configPath?: string
   env: NodeJS.ProcessEnv
   host: string
+  staticPrefix?: string
 }
 
 export function isLoopback(host: string): boolean {
@@ -64,12 +67,18 @@ export async function loadServeConfig(input: ConfigInput): Promise<ServeConfig> 
     passwordIsDefault = true
   }
 
+  const staticPrefix = (input.staticPrefix ?? '').replace(/\/+$/, '')
+  if (staticPrefix && !/^(\/[\w.~-]+)+$/.test(staticPrefix)) {
+    throw new UserError(`--static-prefix ${input.staticPrefix} is not a path like /mlflow`, {exit: ExitCode.Usage, hint: 'Give the same value as the MLflow server\'s --static-prefix.'})
+  }
+
   const secret = env.MLFLOW_FLASK_SERVER_SECRET_KEY
   return {
     admin: {password, passwordIsDefault, username},
     configPath,
     defaultPermission,
     secretKey: secret ? Buffer.from(secret) : randomBytes(32),
+    staticPrefix,
     warnings,
   }
 }

@@ -19,6 +19,7 @@ export interface ServeOptions {
   log: (message: string) => void
   port: number
   proxyTo: URL
+  staticPrefix?: string
   storePath: string
 }
 
@@ -30,7 +31,7 @@ export interface RunningServe {
 
 export async function startServe(options: ServeOptions): Promise<RunningServe> {
   const {log} = options
-  const config = await loadServeConfig({configPath: options.configPath, env: options.env, host: options.host})
+  const config = await loadServeConfig({configPath: options.configPath, env: options.env, host: options.host, staticPrefix: options.staticPrefix})
   for (const warning of config.warnings) log(`warning: ${warning}`)
   const store = await JsonFileStore.open(options.storePath, {onError: (error: Error) => log(`error: auth store: ${error.message}`)})
   try {

@@ -1,0 +1,113 @@
+/**
+ * Whether a non-admin may make a request: every check of its route must pass (spec §4.1, §5).
+ * Runs, logged models and traces are decided on their experiment; one serve cannot resolve (it
+ * does not exist) is denied, so an unknown id answers like an existing one the caller cannot see.
+ */
+import {capabilities, type Capabilities, effectiveLevel, isPermissionLevel, scorerResourceId} from '../permissions.js'
+import {ApiError, PlainError} from '../responses.js'
+import {type Store, type UserRecord} from '../store/store.js'
+import {type RequestParams} from './request-params.js'
+import {type ResourceResolver} from './resolver.js'
+import {type Capability, type Check} from './route-table.js'
+
+export interface AccessContext {
+  defaultPermission: string
+  resolver: ResourceResolver
+  store: Store
+  user: UserRecord
+}
+
+const CAPABILITY: Record<Capability, keyof Capabilities> = {delete: 'canDelete', manage: 'canManage', read: 'canRead', update: 'canUpdate', use: 'canUse'}
+
+export function denied(): PlainError {
+  return new PlainError(403, 'Permission denied')
+}
+
+/** The experiment id leading an mlflow-artifacts path, as MLflow's `^(\d+)/` (or the bare id). */
+export function artifactPathExperiment(path: string): string | undefined {
+  return /^(\d+)(?:\/|$)/.exec(path)?.[1]
+}
+
+export class Access {
+  constructor(private readonly context: AccessContext) {}
+
+  can(need: Capability, resourceType: string, resourceId: string): boolean {
+    const {defaultPermission, store, user} = this.context
+    return capabilities(effectiveLevel(store, user, resourceType, resourceId, defaultPermission))[CAPABILITY[need]]
+  }
+
+  canReadExperiment(experimentId: string): boolean {
+    return this.can('read', 'experiment', experimentId)
+  }
+
+  canReadRegisteredModel(name: string): boolean {
+    return this.can('read', 'registered_model', name)
+  }
+
+  async canOnRun(need: Capability, runId: string): Promise<boolean> {
+    const experimentId = await this.context.resolver.runExperiment(runId)
+    return experimentId !== undefined && this.can(need, 'experiment', experimentId)
+  }
+
+  /** Throws 403 unless every check passes, 400 when a field they need is missing or malformed. */
+  async enforce(checks: Check[], params: RequestParams): Promise<void> {
+    for (const check of checks) {
+      // eslint-disable-next-line no-await-in-loop
+      if (!(await this.passes(check, params))) throw denied()
+    }
+  }
+
+  private async passes({need, on}: Check, params: RequestParams): Promise<boolean> {
+    const {resolver} = this.context
+    const onExperiment = (id: string | undefined) => id !== undefined && this.can(need, 'experiment', id)
+    const every = async (ids: string[], test: (id: string) => Promise<boolean> | boolean) => {
+      for (const id of ids) {
+        // eslint-disable-next-line no-await-in-loop
+        if (!(await test(id))) return false
+      }
+
+      return true
+    }
+
+    const nonEmpty = (field: string) => {
+      const ids = params.values(field)
+      if (ids.length === 0) throw new ApiError('INVALID_PARAMETER_VALUE', `The request must name at least one ${field.replace(/^.*\./, '').replace('[]', '')}.`)
+      return ids
+    }
+
+    if ('experiment' in on) return onExperiment(params.required(on.experiment))
+    if ('experimentName' in on) {
+      const name = params.required(on.experimentName)
+      const id = await resolver.experimentIdByName(name)
+      // A name nobody has taken yet is decided by the default permission, as MLflow does.
+      return id === undefined ? isPermissionLevel(this.context.defaultPermission) && capabilities(this.context.defaultPermission)[CAPABILITY[need]] : onExperiment(id)
+    }
+
+    if ('experiments' in on) return every(nonEmpty(on.experiments), onExperiment)
+    if ('artifactPath' in on) {
+      const path = params.optional(on.artifactPath)
+      // No experiment id in the path (the artifact root, `.`): MLflow falls back to the default
+      // permission there, which lets anyone enumerate experiments; serve denies.
+      return onExperiment(path === undefined ? undefined : artifactPathExperiment(path))
+    }
+
+    if ('run' in on) return onExperiment(await resolver.runExperiment(params.runId(on.run)))
+    if ('runs' in on) return every(nonEmpty(on.runs), async (id) => onExperiment(await resolver.runExperiment(id)))
+    if ('loggedModel' in on) {
+      const id = on.optional ? params.optional(on.loggedModel) : params.required(on.loggedModel)
+      if (id === undefined || id === '') return true
+      return onExperiment(await resolver.loggedModelExperiment(id))
+    }
+
+    if ('loggedModels' in on) return every(params.values(on.loggedModels), async (id) => onExperiment(await resolver.loggedModelExperiment(id)))
+    if ('trace' in on) {
+      const id = on.optional ? params.optional(on.trace) : params.required(on.trace)
+      if (id === undefined || id === '') return true
+      return onExperiment(await resolver.traceExperiment(id))
+    }
+
+    if ('traces' in on) return every(nonEmpty(on.traces), async (id) => onExperiment(await resolver.traceExperiment(id)))
+    if ('registeredModel' in on) return this.can(need, 'registered_model', params.required(on.registeredModel))
+    return this.can(need, 'scorer', scorerResourceId(params.required(on.scorer.experiment), params.required(on.scorer.name)))
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * The path a request is decided on. Werkzeug percent-decodes the path before routing, so serve
+ * decides on the decoded path; spellings that other proxies or servers read differently (encoded
+ * slashes, dot segments, doubled slashes, `;` parameters, backslashes) are refused rather than
+ * guessed at (landscape §4: non-canonical paths).
+ */
+
+export type CanonicalPath = {ok: false; reason: string} | {ok: true; path: string}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001F\u007F]/
+
+export function canonicalPath(rawPath: string): CanonicalPath {
+  if (!rawPath.startsWith('/')) return {ok: false, reason: 'the request target must be a path starting with /'}
+  if (rawPath.includes('\\')) return {ok: false, reason: 'backslashes are not allowed in paths'}
+  if (rawPath.includes(';')) return {ok: false, reason: '; parameters are not allowed in paths'}
+  const segments = rawPath.slice(1).split('/')
+  const decoded: string[] = []
+  for (const [index, segment] of segments.entries()) {
+    // An empty segment is only allowed as the trailing slash some routes have (/ajax-api/3.0/jobs/).
+    if (segment === '' && index < segments.length - 1) return {ok: false, reason: 'empty path segments (//) are not allowed'}
+    let value: string
+    try {
+      value = decodeURIComponent(segment)
+    } catch {
+      return {ok: false, reason: 'the path has a malformed percent-encoding'}
+    }
+
+    if (value.includes('/') || value.includes('\\')) return {ok: false, reason: 'encoded slashes are not allowed in paths'}
+    if (CONTROL.test(value)) return {ok: false, reason: 'control characters are not allowed in paths'}
+    if (value === '.' || value === '..') return {ok: false, reason: 'dot segments are not allowed in paths'}
+    decoded.push(value)
+  }
+
+  return {ok: true, path: `/${decoded.join('/')}`}
+}

@@ -1,0 +1,364 @@
+/**
+ * Everything serve does with an authenticated request to MLflow (not to its own auth API): decide
+ * it from the route table, filter what a non-admin may see, record permissions after creates,
+ * renames and deletes (spec §4.3, §4.8), and forward it. The request that was decided is the one
+ * forwarded: a body read to decide is sent as those same bytes, or as a narrowed copy of them.
+ */
+import {type IncomingMessage, type ServerResponse} from 'node:http'
+
+import {scorerResourceId} from '../permissions.js'
+import {type Upstream, type UpstreamResponse} from '../proxy.js'
+import {ApiError, sendJson} from '../responses.js'
+import {type Store, type UserRecord} from '../store/store.js'
+import {Access, artifactPathExperiment, denied} from './access.js'
+import {RequestParams} from './request-params.js'
+import {ResourceResolver} from './resolver.js'
+import {type AfterEffect, type RouteMatch} from './route-table.js'
+
+const MAX_JSON_BODY = 64 * 1024 * 1024
+/** Upstream pages fetched to refill one filtered search page before answering a short page. */
+const MAX_REFILL_ROUNDS = 50
+const EXCHANGE_TIMEOUT_MS = 120_000
+
+export interface GateOptions {
+  defaultPermission: string
+  store: Store
+  upstream: Upstream
+}
+
+interface Exchange {
+  access: Access
+  /** The request body as read (JSON routes), to forward unchanged. */
+  body?: Buffer
+  match: RouteMatch
+  params: RequestParams
+  request: IncomingMessage
+  response: ServerResponse
+  /** Path and query as the client sent them. */
+  target: string
+  user: UserRecord
+}
+
+type Json = Record<string, unknown>
+
+export class Gate {
+  private readonly resolver: ResourceResolver
+
+  constructor(private readonly options: GateOptions) {
+    this.resolver = new ResourceResolver(options.upstream)
+  }
+
+  /** `match` is undefined for a route the table does not know: admins only. */
+  async handle(request: IncomingMessage, response: ServerResponse, user: UserRecord, match: RouteMatch | undefined, target: string): Promise<void> {
+    const {upstream} = this.options
+    const method = request.method ?? 'GET'
+    if ((method === 'GET' || method === 'HEAD') && hasBody(request)) {
+      throw new ApiError('BAD_REQUEST', `A ${method} request must not have a body: MLflow reads its parameters from the query string.`)
+    }
+
+    const rule = match?.rule
+    if (!user.isAdmin && (!rule || rule.access === 'admin')) throw denied()
+    if (!match || !rule || (user.isAdmin && !rule.after)) {
+      await upstream.forward(request, response, {identity: user.username})
+      return
+    }
+
+    const readsBody = method !== 'GET' && method !== 'HEAD' && rule.params !== 'query'
+    const needsFields = Array.isArray(rule.access) || rule.filter !== undefined || rule.after !== undefined || rule.special !== undefined
+    const body = readsBody && needsFields ? await readBody(request) : undefined
+    const url = new URL(target, 'http://serve.invalid')
+    const params = new RequestParams(readsBody ? 'body' : 'query', url.searchParams, body ? parseJsonObject(body) : undefined, match.pathParams, request.headers)
+    const access = new Access({defaultPermission: this.options.defaultPermission, resolver: this.resolver, store: this.options.store, user})
+    const exchange: Exchange = {access, body, match, params, request, response, target, user}
+
+    if (!user.isAdmin) {
+      if (Array.isArray(rule.access)) await access.enforce(rule.access, params)
+      if (rule.special === 'model-version-source') await this.checkModelVersionSource(exchange)
+      if (rule.filter) {
+        await this.filter(exchange)
+        return
+      }
+    }
+
+    if (rule.after) {
+      const answer = await this.send(exchange)
+      if (answer.status < 400) await this.applyAfter(rule.after, exchange, answer)
+      relay(response, answer)
+      return
+    }
+
+    await upstream.forward(request, response, {body, identity: user.username})
+  }
+
+  /** The exchange with the upstream, buffered: for answers serve reads or changes. */
+  private send(exchange: Exchange, body = exchange.body, target = exchange.target): Promise<UpstreamResponse> {
+    const headers: Record<string, string> = {'X-Forwarded-User': exchange.user.username}
+    const contentType = exchange.request.headers['content-type']
+    if (contentType) headers['Content-Type'] = contentType
+    return this.options.upstream.request(exchange.request.method ?? 'GET', target, {body, headers, timeoutMs: EXCHANGE_TIMEOUT_MS})
+  }
+
+  private async applyAfter(effect: AfterEffect, {params, user}: Exchange, answer: UpstreamResponse): Promise<void> {
+    const {store} = this.options
+    const result = parseAnswer(answer)
+    switch (effect) {
+      case 'grant-experiment-creator': {
+        const id = typeof result?.experiment_id === 'string' ? result.experiment_id : undefined
+        if (id) await grantManage(store, user, 'experiment', id)
+        return
+      }
+
+      case 'grant-registered-model-creator': {
+        const name = (result?.registered_model as Json | undefined)?.name
+        if (typeof name === 'string') await grantManage(store, user, 'registered_model', name)
+        return
+      }
+
+      case 'rename-registered-model-grants': {
+        await store.renameResource('registered_model', params.required('name'), params.required('new_name'))
+        return
+      }
+
+      case 'delete-registered-model-grants': {
+        await store.deleteGrantsForResource('registered_model', params.required('name'))
+        return
+      }
+
+      case 'grant-scorer-creator': {
+        await grantManage(store, user, 'scorer', scorerResourceId(params.required('experiment_id'), params.required('name')))
+        return
+      }
+
+      case 'delete-scorer-grants': {
+        await store.deleteGrantsForResource('scorer', scorerResourceId(params.required('experiment_id'), params.required('name')))
+      }
+    }
+  }
+
+  /**
+   * A model version's `source` is read by the server on the caller's behalf, so it must not name
+   * another experiment's artifacts (landscape §4): it must be a run, logged model, registered
+   * model or served-artifact path the caller can read.
+   */
+  private async checkModelVersionSource({access, params}: Exchange): Promise<void> {
+    const runId = params.optional('run_id')
+    if (runId && !(await access.canOnRun('read', runId))) throw denied()
+    const source = params.optional('source')
+    if (!source) return
+    const readable = await this.sourceReadable(source, access)
+    if (!readable) throw new ApiError('PERMISSION_DENIED', `Permission denied: the model version source ${source} is not a run, logged model, registered model or mlflow-artifacts path you can read.`)
+  }
+
+  private async sourceReadable(source: string, access: Access): Promise<boolean> {
+    const runs = /^runs:\/([^/]+)(?:\/|$)/.exec(source)
+    if (runs) return access.canOnRun('read', runs[1])
+    const models = /^models:\/([^/]+)(?:\/([^/]+))?/.exec(source)
+    if (models) {
+      if (models[2] === undefined) {
+        const experimentId = await this.resolver.loggedModelExperiment(models[1])
+        return experimentId !== undefined && access.canReadExperiment(experimentId)
+      }
+
+      return access.canReadRegisteredModel(decodeURIComponent(models[1]))
+    }
+
+    const artifacts = /^mlflow-artifacts:(?:\/\/[^/]*)?\/(.*)$/.exec(source)
+    if (artifacts && !artifacts[1].split('/').includes('..')) {
+      const experimentId = artifactPathExperiment(artifacts[1])
+      return experimentId !== undefined && access.canReadExperiment(experimentId)
+    }
+
+    return false
+  }
+
+  private async filter(exchange: Exchange): Promise<void> {
+    const {access, match, params, response} = exchange
+    switch (match.rule.filter) {
+      case 'experiments': {
+        await this.refilledSearch(exchange, 'experiments', (item) => typeof item.experiment_id === 'string' && access.canReadExperiment(item.experiment_id), {
+          defaultMaxResults: undefined,
+          path: '/api/2.0/mlflow/experiments/search',
+          viaPost: true,
+          extra: ['view_type'],
+        })
+        return
+      }
+
+      case 'registered-models': {
+        await this.refilledSearch(exchange, 'registered_models', (item) => typeof item.name === 'string' && access.canReadRegisteredModel(item.name), {
+          defaultMaxResults: 100,
+          path: '/api/2.0/mlflow/registered-models/search',
+          viaPost: false,
+          extra: [],
+        })
+        return
+      }
+
+      case 'model-versions': {
+        await this.refilledSearch(exchange, 'model_versions', (item) => typeof item.name === 'string' && access.canReadRegisteredModel(item.name), {
+          defaultMaxResults: 10_000,
+          path: '/api/2.0/mlflow/model-versions/search',
+          viaPost: false,
+          extra: [],
+        })
+        return
+      }
+
+      case 'runs':
+      case 'logged-models': {
+        // MLflow narrows the experiments searched to the readable ones before the search runs, so
+        // pages and tokens stay the store's own.
+        const body = parseJsonObject(exchange.body ?? Buffer.alloc(0))
+        const key = Object.hasOwn(body, 'experimentIds') ? 'experimentIds' : 'experiment_ids'
+        const readable = params.values('experiment_ids').filter((id) => access.canReadExperiment(id))
+        if (readable.length === 0) {
+          sendJson(response, 200, {})
+          return
+        }
+
+        body[key] = readable
+        await this.options.upstream.forward(exchange.request, response, {body: Buffer.from(JSON.stringify(body)), identity: exchange.user.username})
+        return
+      }
+
+      case 'graphql': {
+        await this.graphql(exchange)
+        return
+      }
+
+      default: {
+        throw denied()
+      }
+    }
+  }
+
+  /**
+   * A search answer without what the caller cannot read, refilled to the page size asked for
+   * from the following upstream pages (spec §4.3). Each refill asks for exactly the missing
+   * count, so the upstream's own next_page_token stays exact whatever its format.
+   */
+  private async refilledSearch(
+    exchange: Exchange,
+    listKey: string,
+    readable: (item: Json) => boolean,
+    how: {defaultMaxResults: number | undefined; extra: string[]; path: string; viaPost: boolean},
+  ): Promise<void> {
+    const {params, response} = exchange
+    const first = await this.send(exchange)
+    const page = first.status === 200 ? parseAnswer(first) : undefined
+    if (!page) {
+      relay(response, first)
+      return
+    }
+
+    const kept = listOf(page, listKey).filter(readable)
+    const asked = params.optional('max_results')
+    const maxResults = asked === undefined ? how.defaultMaxResults : Number.parseInt(asked, 10)
+    let token = typeof page.next_page_token === 'string' && page.next_page_token ? page.next_page_token : undefined
+    const fixed: Record<string, string | string[] | undefined> = {filter: params.optional('filter'), order_by: params.values('order_by')}
+    for (const name of how.extra) fixed[name] = params.optional(name)
+    for (let round = 0; maxResults !== undefined && kept.length < maxResults && token && round < MAX_REFILL_ROUNDS; round++) {
+      const query = {...fixed, max_results: String(maxResults - kept.length), page_token: token}
+      // eslint-disable-next-line no-await-in-loop
+      const next = await (how.viaPost
+        ? this.options.upstream.request('POST', how.path, {body: withoutEmpty(query), headers: {'X-Forwarded-User': exchange.user.username}, timeoutMs: EXCHANGE_TIMEOUT_MS})
+        : this.options.upstream.request('GET', `${how.path}?${toQuery(query)}`, {headers: {'X-Forwarded-User': exchange.user.username}, timeoutMs: EXCHANGE_TIMEOUT_MS}))
+      const more = next.status === 200 ? parseAnswer(next) : undefined
+      if (!more) {
+        relay(response, next)
+        return
+      }
+
+      kept.push(...listOf(more, listKey).filter(readable))
+      token = typeof more.next_page_token === 'string' && more.next_page_token ? more.next_page_token : undefined
+    }
+
+    const answer: Json = {...page}
+    delete answer[listKey]
+    delete answer.next_page_token
+    if (kept.length > 0) answer[listKey] = kept
+    if (token) answer.next_page_token = token
+    sendJson(response, 200, answer)
+  }
+
+  private async graphql(exchange: Exchange): Promise<void> {
+    void exchange
+    throw denied()
+  }
+}
+
+async function grantManage(store: Store, user: UserRecord, resourceType: string, resourceId: string): Promise<void> {
+  const grant = {permission: 'MANAGE', resourceId, resourceType, userId: user.id}
+  if (store.getGrant(user.id, resourceType, resourceId)) await store.updateGrant(grant)
+  else await store.createGrant(grant)
+}
+
+function hasBody(request: IncomingMessage): boolean {
+  const length = request.headers['content-length']
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+}
+
+async function readBody(request: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length
+    if (size > MAX_JSON_BODY) throw new ApiError('INVALID_PARAMETER_VALUE', `The request body is larger than ${MAX_JSON_BODY / 1024 / 1024} MiB.`)
+    chunks.push(chunk as Buffer)
+  }
+
+  return Buffer.concat(chunks)
+}
+
+/** The JSON body MLflow's handler will parse; empty is `{}` as for MLflow, anything but an object is refused. */
+function parseJsonObject(raw: Buffer): Json {
+  if (raw.length === 0) return {}
+  let value: unknown
+  try {
+    value = JSON.parse(raw.toString('utf8'))
+  } catch {
+    throw new ApiError('BAD_REQUEST', 'Malformed JSON in the request body.')
+  }
+
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ApiError('BAD_REQUEST', 'The request body must be a JSON object.')
+  return value as Json
+}
+
+function parseAnswer(answer: UpstreamResponse): Json | undefined {
+  try {
+    const value: unknown = JSON.parse(answer.body.toString('utf8'))
+    return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function listOf(page: Json, key: string): Json[] {
+  const list = page[key]
+  return Array.isArray(list) ? list.filter((item): item is Json => Boolean(item) && typeof item === 'object') : []
+}
+
+function withoutEmpty(query: Record<string, string | string[] | undefined>): Json {
+  return Object.fromEntries(Object.entries(query).filter(([, value]) => value !== undefined && !(Array.isArray(value) && value.length === 0)))
+}
+
+function toQuery(query: Record<string, string | string[] | undefined>): string {
+  const search = new URLSearchParams()
+  for (const [name, value] of Object.entries(query)) {
+    for (const item of Array.isArray(value) ? value : value === undefined ? [] : [value]) search.append(name, item)
+  }
+
+  return search.toString()
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
+
+/** An upstream answer serve buffered, passed on as it came. */
+function relay(response: ServerResponse, answer: UpstreamResponse): void {
+  for (const [name, value] of Object.entries(answer.headers)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name) && name !== 'content-length') response.setHeader(name, value)
+  }
+
+  response.writeHead(answer.status, {'content-length': answer.body.length})
+  response.end(answer.body)
+}

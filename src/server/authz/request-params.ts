@@ -1,0 +1,102 @@
+/**
+ * A request's fields, read the way MLflow's handlers read them (spec §3.0): the query string for
+ * GET, the JSON body otherwise (Flask's get_json(force=True), whatever the content type), plus
+ * path parameters and headers. Protobuf's JSON parser accepts a field under its proto name and its
+ * lowerCamelCase name, so both are read, and a body that gives both is refused: the checker and
+ * MLflow must never see two different values.
+ */
+import {ApiError, missingParameter} from '../responses.js'
+
+export type ParamSource = 'body' | 'query'
+
+export class RequestParams {
+  constructor(
+    private readonly source: ParamSource,
+    private readonly query: URLSearchParams,
+    private readonly body: Record<string, unknown> | undefined,
+    private readonly pathParams: Record<string, string>,
+    private readonly headers: Record<string, string | string[] | undefined>,
+  ) {}
+
+  /** Every value of a field: `a.b` walks objects, `a[].b` maps over a list, `path.x` / `header.x` read those. */
+  values(field: string): string[] {
+    if (field.startsWith('path.')) {
+      const value = this.pathParams[field.slice(5)]
+      return value === undefined ? [] : [value]
+    }
+
+    if (field.startsWith('header.')) {
+      const value = this.headers[field.slice(7)]
+      if (Array.isArray(value)) throw new ApiError('INVALID_PARAMETER_VALUE', `Header '${field.slice(7)}' is given more than once.`)
+      return value === undefined ? [] : [value]
+    }
+
+    if (this.source === 'query') {
+      if (field.includes('.') || field.includes('[]')) return []
+      return this.query.getAll(field)
+    }
+
+    return collect(this.body ?? {}, field.split('.'), field)
+  }
+
+  /** A single-valued field, or undefined when absent; a field given twice is refused. */
+  optional(field: string): string | undefined {
+    const values = this.values(field)
+    if (values.length > 1) throw new ApiError('INVALID_PARAMETER_VALUE', `Parameter '${displayName(field)}' is given more than once.`)
+    return values[0]
+  }
+
+  /** A single-valued field that must be there (MLflow's "Missing value for required parameter"). */
+  required(field: string): string {
+    const value = this.optional(field)
+    if (value === undefined || value === '') throw missingParameter(displayName(field))
+    return value
+  }
+
+  /** run_id, else MLflow's older run_uuid; two different ids are refused. */
+  runId(field: string): string {
+    if (field !== 'run_id') return this.required(field)
+    const runId = this.optional('run_id')
+    const runUuid = this.optional('run_uuid')
+    if (runId && runUuid && runId !== runUuid) throw new ApiError('INVALID_PARAMETER_VALUE', 'run_id and run_uuid name different runs.')
+    const value = runId || runUuid
+    if (!value) throw missingParameter('run_id')
+    return value
+  }
+}
+
+function displayName(field: string): string {
+  return field.replace(/^(path|header)\./, '')
+}
+
+function camelCase(name: string): string {
+  return name.replaceAll(/_([a-z\d])/g, (_, char: string) => char.toUpperCase())
+}
+
+/** A field of a JSON object under its proto name or its JSON name, never both. */
+function member(object: Record<string, unknown>, name: string, field: string): unknown {
+  const camel = camelCase(name)
+  const hasSnake = Object.hasOwn(object, name)
+  const hasCamel = camel !== name && Object.hasOwn(object, camel)
+  if (hasSnake && hasCamel) throw new ApiError('INVALID_PARAMETER_VALUE', `Field '${field}' is given twice, as '${name}' and '${camel}'.`)
+  return hasSnake ? object[name] : hasCamel ? object[camel] : undefined
+}
+
+function scalar(value: unknown, field: string): string {
+  if (typeof value === 'string') return value
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value)
+  throw new ApiError('INVALID_PARAMETER_VALUE', `Field '${field}' must be a string.`)
+}
+
+function collect(value: unknown, segments: string[], field: string): string[] {
+  if (value === undefined || value === null) return []
+  const [segment, ...rest] = segments
+  if (segment === undefined) return Array.isArray(value) ? value.map((item) => scalar(item, field)) : [scalar(value, field)]
+  if (typeof value !== 'object' || Array.isArray(value)) throw new ApiError('INVALID_PARAMETER_VALUE', `Field '${field}' has the wrong shape.`)
+  const isList = segment.endsWith('[]')
+  const inner = member(value as Record<string, unknown>, isList ? segment.slice(0, -2) : segment, field)
+  if (!isList) return collect(inner, rest, field)
+  if (inner === undefined || inner === null) return []
+  if (!Array.isArray(inner)) throw new ApiError('INVALID_PARAMETER_VALUE', `Field '${field}' must be a list.`)
+  return inner.flatMap((item) => collect(item, rest, field))
+}

@@ -1,0 +1,89 @@
+/**
+ * Which experiment a run, logged model or trace belongs to, and an experiment's id from its name:
+ * asked of the upstream MLflow server where MLflow's own auth layer asks its tracking store, on
+ * serve's connection pool. A run, logged model or trace never changes experiment, so those answers
+ * are kept (bounded); names can be renamed or reused, so name lookups are not.
+ */
+import {type Upstream, UpstreamError} from '../proxy.js'
+
+const MAX_CACHED = 200_000
+
+type Lookup = (id: string) => Promise<string | undefined>
+
+export class ResourceResolver {
+  readonly loggedModelExperiment: Lookup
+  readonly runExperiment: Lookup
+  readonly traceExperiment: Lookup
+  private readonly cache = new Map<string, string>()
+  private readonly inFlight = new Map<string, Promise<string | undefined>>()
+
+  constructor(private readonly upstream: Upstream) {
+    this.runExperiment = this.cached('run', async (id) => {
+      const body = await this.get(`/api/2.0/mlflow/runs/get?run_id=${encodeURIComponent(id)}`)
+      return pick(body, 'run', 'info', 'experiment_id')
+    })
+    this.loggedModelExperiment = this.cached('logged_model', async (id) => {
+      const body = await this.get(`/api/2.0/mlflow/logged-models/${encodeURIComponent(id)}`)
+      return pick(body, 'model', 'info', 'experiment_id')
+    })
+    this.traceExperiment = this.cached('trace', async (id) => {
+      const v3 = await this.get(`/api/3.0/mlflow/traces/${encodeURIComponent(id)}`)
+      if (v3) return pick(v3, 'trace', 'trace_info', 'trace_location', 'mlflow_experiment', 'experiment_id')
+      const v2 = await this.get(`/api/2.0/mlflow/traces/${encodeURIComponent(id)}/info`)
+      return pick(v2, 'trace_info', 'experiment_id')
+    })
+  }
+
+  async experimentIdByName(name: string): Promise<string | undefined> {
+    const body = await this.get(`/api/2.0/mlflow/experiments/get-by-name?experiment_name=${encodeURIComponent(name)}`)
+    return pick(body, 'experiment', 'experiment_id')
+  }
+
+  private cached(kind: string, lookup: Lookup): Lookup {
+    return (id) => {
+      const key = `${kind}\u0000${id}`
+      const known = this.cache.get(key)
+      if (known !== undefined) return Promise.resolve(known)
+      let pending = this.inFlight.get(key)
+      if (!pending) {
+        pending = lookup(id).then((experimentId) => {
+          if (experimentId !== undefined) {
+            if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!)
+            this.cache.set(key, experimentId)
+          }
+
+          return experimentId
+        })
+        pending.finally(() => this.inFlight.delete(key)).catch(() => {})
+        this.inFlight.set(key, pending)
+      }
+
+      return pending
+    }
+  }
+
+  /** The upstream's JSON answer; undefined when it says the resource does not exist. */
+  private async get(path: string): Promise<unknown> {
+    const response = await this.upstream.request('GET', path, {maxResponseBytes: 16 * 1024 * 1024})
+    if (response.status === 404 || response.status === 400) return undefined
+    if (response.status !== 200) {
+      throw new UpstreamError(`The MLflow server answered ${response.status} to a lookup needed to authorize this request.`, 502)
+    }
+
+    try {
+      return JSON.parse(response.body.toString('utf8'))
+    } catch {
+      throw new UpstreamError('The MLflow server answered a lookup needed to authorize this request with malformed JSON.', 502)
+    }
+  }
+}
+
+function pick(value: unknown, ...path: string[]): string | undefined {
+  let current = value
+  for (const key of path) {
+    if (!current || typeof current !== 'object') return undefined
+    current = (current as Record<string, unknown>)[key]
+  }
+
+  return typeof current === 'string' && current !== '' ? current : undefined
+}

@@ -1,0 +1,334 @@
+/**
+ * Every route MLflow's tracking server serves, and what a non-admin needs to call it. This is the
+ * one place serve's authorization is decided; a route missing here is denied to non-admins.
+ *
+ * The decisions follow MLflow's basic-auth app (spec §4): experiments, runs, logged models, traces,
+ * metrics and artifacts need a capability on the experiment; registered models, versions, aliases
+ * and tags on the registered model (by name); scorers on the scorer. Families MLflow gates with
+ * rules serve does not keep (datasets, gateway, jobs, issues, review queues, MCP registry,
+ * webhooks, workspaces, the assistant) are admin only.
+ *
+ * Field names are MLflow's proto names. They are read as MLflow reads them (see request-params.ts):
+ * from the query for GET, from the JSON body otherwise, unless the rule says `params: 'query'`;
+ * `path.x` is the path parameter `<x>`.
+ */
+
+export type Capability = 'delete' | 'manage' | 'read' | 'update' | 'use'
+
+/** A resource a check is made on, and the request field(s) naming it. */
+export type Resource =
+  /** One experiment by id (the field may also be `header.<name>`). */
+  | {experiment: string}
+  /** One experiment by name, resolved through the upstream. */
+  | {experimentName: string}
+  /** Every experiment in a list field; the list must not be empty. */
+  | {experiments: string}
+  /** The experiment id leading an mlflow-artifacts path (`<experiment id>/<run id>/artifacts/…`). */
+  | {artifactPath: string}
+  /** A run's experiment; `run_id` falls back to `run_uuid` as in MLflow. */
+  | {run: string}
+  | {runs: string}
+  /** A logged model's experiment. `optional`: the check applies only when the field is given. */
+  | {loggedModel: string; optional?: boolean}
+  | {loggedModels: string}
+  /** A trace's experiment. */
+  | {optional?: boolean; trace: string}
+  | {traces: string}
+  | {registeredModel: string}
+  | {scorer: {experiment: string; name: string}}
+
+export interface Check {
+  need: Capability
+  on: Resource
+}
+
+export type Access =
+  /** No login at all: health checks and the UI's static files, as in MLflow. */
+  | 'public'
+  /** Any authenticated user. */
+  | 'authenticated'
+  | 'admin'
+  | Check[]
+
+/** What serve does to the answer of a non-admin's request (spec §4.3), or to its body before. */
+export type ResponseFilter =
+  | 'experiments'
+  | 'graphql'
+  | 'logged-models'
+  | 'model-versions'
+  | 'registered-models'
+  | 'runs'
+
+/** Store changes after the upstream accepted the request (spec §4.8); they run for admins too. */
+export type AfterEffect =
+  | 'delete-registered-model-grants'
+  | 'delete-scorer-grants'
+  | 'grant-experiment-creator'
+  | 'grant-registered-model-creator'
+  | 'grant-scorer-creator'
+  | 'rename-registered-model-grants'
+
+export interface RouteRule {
+  access: Access
+  after?: AfterEffect
+  filter?: ResponseFilter
+  /** Fields come from the query even on POST/PUT: the body is data (uploads). */
+  params?: 'query'
+  /** Checks that need code rather than a field name (e.g. model-version sources). */
+  special?: 'model-version-source'
+  /** Why a route is admin only or open to everyone, for the reader of this table. */
+  why?: string
+}
+
+const API2 = ['/api/2.0', '/ajax-api/2.0']
+const API3 = ['/api/3.0', '/ajax-api/3.0']
+const API23 = [...API2, ...API3]
+const AJAX2 = ['/ajax-api/2.0']
+const AJAX3 = ['/ajax-api/3.0']
+/** Routes MLflow mounts at the root, outside the API prefixes. */
+const ROOT = ['']
+
+const read = (on: Resource): Check[] => [{need: 'read', on}]
+const update = (on: Resource): Check[] => [{need: 'update', on}]
+const remove = (on: Resource): Check[] => [{need: 'delete', on}]
+const experiment = (field = 'experiment_id'): Resource => ({experiment: field})
+const run = (field = 'run_id'): Resource => ({run: field})
+const loggedModel = (field = 'path.model_id'): Resource => ({loggedModel: field})
+const trace = (field: string): Resource => ({trace: field})
+const model = (field = 'name'): Resource => ({registeredModel: field})
+const scorer: Resource = {scorer: {experiment: 'experiment_id', name: 'name'}}
+const ADMIN_FAMILY = 'admin only: MLflow gates this family with rules serve does not keep (its own resources, workspaces or server-side credentials)'
+
+type Entry = [methods: string, path: string, prefixes: string[], rule: RouteRule]
+
+/**
+ * [methods, path after the prefix, prefixes, rule]. `<x>` matches one path segment, `<path:x>` the
+ * rest of the path, as in Flask. Literal paths win over patterns.
+ */
+const ENTRIES: Entry[] = [
+  // Public, as MLflow's is_unprotected_route.
+  ['GET', '/health', ROOT, {access: 'public'}],
+  ['GET', '/static-files/<path:path>', ROOT, {access: 'public'}],
+  ['GET', '/favicon.ico', ROOT, {access: 'public'}],
+  // The UI shell and server facts: any user who logged in.
+  ['GET', '/', ROOT, {access: 'authenticated', why: 'the web UI shell; data comes from the routes below'}],
+  ['GET', '/build/<path:filename>', ROOT, {access: 'authenticated', why: 'UI assets'}],
+  ['GET', '/version', ROOT, {access: 'authenticated'}],
+  ['GET', '/mlflow/server-info', API3, {access: 'authenticated'}],
+  ['GET POST', '/mlflow/ui-telemetry', AJAX3, {access: 'authenticated'}],
+
+  // Experiments.
+  ['POST', '/mlflow/experiments/create', API2, {access: 'authenticated', after: 'grant-experiment-creator'}],
+  ['GET', '/mlflow/experiments/get', API2, {access: read(experiment())}],
+  ['GET', '/mlflow/experiments/get-by-name', API2, {access: read({experimentName: 'experiment_name'})}],
+  ['POST', '/mlflow/experiments/delete', API2, {access: remove(experiment())}],
+  ['POST', '/mlflow/experiments/restore', API2, {access: remove(experiment())}],
+  ['POST', '/mlflow/experiments/update', API2, {access: update(experiment())}],
+  ['POST', '/mlflow/experiments/set-experiment-tag', API2, {access: update(experiment())}],
+  ['POST', '/mlflow/experiments/delete-experiment-tag', API2, {access: update(experiment())}],
+  ['GET POST', '/mlflow/experiments/search', API2, {access: 'authenticated', filter: 'experiments'}],
+  ['GET POST', '/mlflow/experiments/search-datasets', AJAX2, {access: read({experiments: 'experiment_ids'})}],
+  // MLflow registers this one without the slash after the prefix ("/api/2.0mlflow/…").
+  ['GET POST', 'mlflow/experiments/search-datasets', API2, {access: read({experiments: 'experiment_ids'})}],
+
+  // Runs, metrics, run artifacts.
+  ['POST', '/mlflow/runs/create', API2, {access: update(experiment())}],
+  ['POST', '/mlflow/runs/create-promptlab-run', AJAX2, {access: update(experiment())}],
+  ['GET', '/mlflow/runs/get', API2, {access: read(run())}],
+  ['POST', '/mlflow/runs/update', API2, {access: update(run())}],
+  ['POST', '/mlflow/runs/delete', API2, {access: remove(run())}],
+  ['POST', '/mlflow/runs/restore', API2, {access: remove(run())}],
+  ['POST', '/mlflow/runs/log-metric', API2, {access: [...update(run()), {need: 'update', on: {loggedModel: 'model_id', optional: true}}]}],
+  ['POST', '/mlflow/runs/log-batch', API2, {access: [...update(run()), {need: 'update', on: {loggedModels: 'metrics[].model_id'}}]}],
+  ['POST', '/mlflow/runs/log-model', API2, {access: update(run())}],
+  ['POST', '/mlflow/runs/log-parameter', API2, {access: update(run())}],
+  ['POST', '/mlflow/runs/set-tag', API2, {access: update(run())}],
+  ['POST', '/mlflow/runs/delete-tag', API2, {access: update(run())}],
+  ['POST', '/mlflow/runs/log-inputs', API2, {access: [...update(run()), {need: 'update', on: {loggedModels: 'models[].model_id'}}]}],
+  ['POST', '/mlflow/runs/outputs', API2, {access: [...update(run()), {need: 'update', on: {loggedModels: 'models[].model_id'}}]}],
+  ['POST', '/mlflow/runs/search', API2, {access: 'authenticated', filter: 'runs'}],
+  ['GET', '/mlflow/metrics/get-history', API2, {access: read(run())}],
+  ['GET', '/mlflow/metrics/get-history-bulk', AJAX2, {access: read({runs: 'run_id'})}],
+  ['GET', '/mlflow/metrics/get-history-bulk-interval', API2, {access: read({runs: 'run_ids'})}],
+  ['GET', '/mlflow/artifacts/list', API2, {access: read(run())}],
+  ['POST', '/mlflow/artifacts/presigned-download-url', API2, {access: read(run())}],
+  ['POST', '/mlflow/artifacts/presigned-upload-url', API2, {access: [...update(run()), {need: 'update', on: {loggedModel: 'model_id', optional: true}}]}],
+  ['GET', '/get-artifact', ROOT, {access: read(run())}],
+  ['POST', '/mlflow/upload-artifact', AJAX2, {access: update(run()), params: 'query'}],
+
+  // Artifacts served by the tracking server (--serve-artifacts): the path starts with the experiment id.
+  ['GET', '/mlflow-artifacts/artifacts', API2, {access: read({artifactPath: 'path'})}],
+  ['GET', '/mlflow-artifacts/artifacts/<path:artifact_path>', API2, {access: read({artifactPath: 'path.artifact_path'})}],
+  ['PUT', '/mlflow-artifacts/artifacts/<path:artifact_path>', API2, {access: update({artifactPath: 'path.artifact_path'}), params: 'query'}],
+  // MLflow 2.12.1+: deleting an artifact needs MANAGE (EDIT could delete before, #11308).
+  ['DELETE', '/mlflow-artifacts/artifacts/<path:artifact_path>', API2, {access: [{need: 'manage', on: {artifactPath: 'path.artifact_path'}}], params: 'query'}],
+  ['POST', '/mlflow-artifacts/mpu/create/<path:artifact_path>', API2, {access: update({artifactPath: 'path.artifact_path'}), params: 'query'}],
+  ['POST', '/mlflow-artifacts/mpu/complete/<path:artifact_path>', API2, {access: update({artifactPath: 'path.artifact_path'}), params: 'query'}],
+  ['POST', '/mlflow-artifacts/mpu/abort/<path:artifact_path>', API2, {access: update({artifactPath: 'path.artifact_path'}), params: 'query'}],
+  ['GET', '/mlflow-artifacts/presigned/<path:artifact_path>', API2, {access: read({artifactPath: 'path.artifact_path'})}],
+
+  // Registered models, versions, aliases, tags: keyed by the model's name.
+  ['POST', '/mlflow/registered-models/create', API2, {access: 'authenticated', after: 'grant-registered-model-creator'}],
+  ['GET', '/mlflow/registered-models/get', API2, {access: read(model())}],
+  ['POST', '/mlflow/registered-models/rename', API2, {access: update(model()), after: 'rename-registered-model-grants'}],
+  ['PATCH', '/mlflow/registered-models/update', API2, {access: update(model())}],
+  ['DELETE', '/mlflow/registered-models/delete', API2, {access: remove(model()), after: 'delete-registered-model-grants'}],
+  ['GET', '/mlflow/registered-models/search', API2, {access: 'authenticated', filter: 'registered-models'}],
+  ['GET POST', '/mlflow/registered-models/get-latest-versions', API2, {access: read(model())}],
+  ['POST', '/mlflow/registered-models/set-tag', API2, {access: update(model())}],
+  ['DELETE', '/mlflow/registered-models/delete-tag', API2, {access: update(model())}],
+  ['POST', '/mlflow/registered-models/alias', API2, {access: update(model())}],
+  ['DELETE', '/mlflow/registered-models/alias', API2, {access: remove(model())}],
+  ['GET', '/mlflow/registered-models/alias', API2, {access: read(model())}],
+  ['POST', '/mlflow/model-versions/create', API2, {access: update(model()), special: 'model-version-source'}],
+  ['GET', '/mlflow/model-versions/get', API2, {access: read(model())}],
+  ['GET', '/mlflow/model-versions/get-download-uri', API2, {access: read(model())}],
+  ['PATCH', '/mlflow/model-versions/update', API2, {access: update(model())}],
+  ['POST', '/mlflow/model-versions/transition-stage', API2, {access: update(model())}],
+  ['DELETE', '/mlflow/model-versions/delete', API2, {access: remove(model())}],
+  ['POST', '/mlflow/model-versions/set-tag', API2, {access: update(model())}],
+  // MLflow asks MANAGE here although set-tag needs only EDIT; kept so both servers agree.
+  ['DELETE', '/mlflow/model-versions/delete-tag', API2, {access: remove(model())}],
+  ['GET', '/mlflow/model-versions/search', API2, {access: 'authenticated', filter: 'model-versions'}],
+  ['GET', '/model-versions/get-artifact', ROOT, {access: read(model())}],
+
+  // Logged models (3.0+): the experiment they belong to.
+  ['POST', '/mlflow/logged-models', API2, {access: update(experiment())}],
+  ['GET', '/mlflow/logged-models/<model_id>', API2, {access: read(loggedModel())}],
+  ['PATCH', '/mlflow/logged-models/<model_id>', API2, {access: update(loggedModel())}],
+  ['DELETE', '/mlflow/logged-models/<model_id>', API2, {access: remove(loggedModel())}],
+  ['PATCH', '/mlflow/logged-models/<model_id>/tags', API2, {access: update(loggedModel())}],
+  ['DELETE', '/mlflow/logged-models/<model_id>/tags/<tag_key>', API2, {access: remove(loggedModel())}],
+  ['POST', '/mlflow/logged-models/<model_id>/params', API2, {access: update(loggedModel())}],
+  ['GET', '/mlflow/logged-models/<model_id>/artifacts/directories', API2, {access: read(loggedModel())}],
+  ['GET', '/mlflow/logged-models/<model_id>/artifacts/files', AJAX2, {access: read(loggedModel())}],
+  ['POST', '/mlflow/logged-models/search', API2, {access: 'authenticated', filter: 'logged-models'}],
+
+  // Scorers (3.7+).
+  ['POST', '/mlflow/scorers/register', API3, {access: update(experiment()), after: 'grant-scorer-creator'}],
+  ['GET', '/mlflow/scorers/list', API3, {access: read(experiment())}],
+  ['GET', '/mlflow/scorers/get', API3, {access: read(scorer)}],
+  ['GET', '/mlflow/scorers/versions', API3, {access: read(scorer)}],
+  ['DELETE', '/mlflow/scorers/delete', API3, {access: remove(scorer), after: 'delete-scorer-grants'}],
+  ['PUT', '/mlflow/scorers/online-config', API3, {access: 'admin', why: 'runs judges with the server\'s model credentials'}],
+  ['GET', '/mlflow/scorers/online-configs', API3, {access: 'admin', why: 'lists configurations across experiments'}],
+  ['POST', '/mlflow/scorer/invoke', AJAX3, {access: 'admin', why: 'runs judges with the server\'s model credentials'}],
+  ['POST', '/mlflow/genai/evaluate/invoke', AJAX3, {access: 'admin', why: 'runs judges with the server\'s model credentials'}],
+
+  // Traces and assessments: the trace's experiment.
+  ['POST', '/mlflow/traces', API2, {access: update(experiment())}],
+  ['POST', '/mlflow/traces', API3, {access: update(experiment('trace.trace_info.trace_location.mlflow_experiment.experiment_id'))}],
+  ['PATCH', '/mlflow/traces/<request_id>', API2, {access: update(trace('path.request_id'))}],
+  ['GET', '/mlflow/traces/<request_id>/info', API2, {access: read(trace('path.request_id'))}],
+  ['PATCH DELETE', '/mlflow/traces/<request_id>/tags', API2, {access: update(trace('path.request_id'))}],
+  ['GET', '/mlflow/traces', API2, {access: read({experiments: 'experiment_ids'})}],
+  ['GET', '/mlflow/traces/<trace_id>', API3, {access: read(trace('path.trace_id'))}],
+  ['GET', '/mlflow/traces/get', API3, {access: read(trace('trace_id'))}],
+  ['PATCH DELETE', '/mlflow/traces/<trace_id>/tags', API3, {access: update(trace('path.trace_id'))}],
+  ['POST', '/mlflow/traces/<trace_id>/assessments', API3, {access: [...update(trace('path.trace_id')), {need: 'update', on: {optional: true, trace: 'assessment.trace_id'}}]}],
+  ['GET', '/mlflow/traces/<trace_id>/assessments/<assessment_id>', API3, {access: read(trace('path.trace_id'))}],
+  ['PATCH', '/mlflow/traces/<trace_id>/assessments/<assessment_id>', API3, {access: [...update(trace('path.trace_id')), {need: 'update', on: {optional: true, trace: 'assessment.trace_id'}}]}],
+  ['DELETE', '/mlflow/traces/<trace_id>/assessments/<assessment_id>', API3, {access: update(trace('path.trace_id'))}],
+  ['GET', '/mlflow/traces/batchGet', API3, {access: read({traces: 'trace_ids'})}],
+  ['POST', '/mlflow/traces/batchGetInfos', API3, {access: read({traces: 'trace_ids'})}],
+  ['POST', '/mlflow/traces/search', API3, {access: read({experiments: 'locations[].mlflow_experiment.experiment_id'})}],
+  ['POST', '/mlflow/traces/calculate-filter-correlation', API3, {access: read({experiments: 'experiment_ids'})}],
+  ['POST', '/mlflow/traces/metrics', API3, {access: read({experiments: 'experiment_ids'})}],
+  // MLflow (3.17) asks MANAGE on the experiment; request_ids must belong to it, which the store checks.
+  ['POST', '/mlflow/traces/delete-traces', API23, {access: remove(experiment())}],
+  ['POST', '/mlflow/traces/link-prompts', API2, {access: update(trace('trace_id'))}],
+  ['POST', '/mlflow/traces/link-to-run', API2, {access: [...update(run()), {need: 'read', on: {traces: 'trace_ids'}}]}],
+  ['GET', '/mlflow/get-trace-artifact', [...AJAX2, ...AJAX3], {access: read(trace('request_id'))}],
+  ['GET', '/mlflow/get-online-trace-details', API2, {access: 'admin', why: 'Databricks inference tables'}],
+  ['GET', '/mlflow/unified-traces', API2, {access: 'admin', why: 'Databricks inference tables'}],
+
+  // GraphQL: MLflow's field-level checks (graphql.ts).
+  ['GET POST', '/graphql', ROOT, {access: 'authenticated', filter: 'graphql'}],
+
+  // Families serve leaves to admins.
+  ['GET POST', '/mlflow/gateway-proxy', AJAX2, {access: 'admin', why: 'forwards to the deployments server with the server\'s credentials'}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/gateway/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/datasets/<path:rest>', API3, {access: 'admin', why: 'datasets span experiments; MLflow needs a check on every linked experiment'}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/issues', API3, {access: 'admin', why: ADMIN_FAMILY}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/issues/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/demo/<path:rest>', AJAX3, {access: 'admin', why: 'creates and deletes demo data server-wide'}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/jobs/<path:rest>', AJAX3, {access: 'admin', why: 'server-side jobs (MLflow: creator only)'}],
+  ['GET POST PUT PATCH DELETE', '/jobs/', AJAX3, {access: 'admin', why: 'server-side jobs (MLflow: creator only)'}],
+  ['GET POST PUT PATCH DELETE', '/jobs/<path:rest>', AJAX3, {access: 'admin', why: 'server-side jobs (MLflow: creator only)'}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/label-schemas/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/review-queues/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/prompt-optimization/jobs', API3, {access: 'admin', why: 'server-side jobs'}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/prompt-optimization/jobs/<path:rest>', API3, {access: 'admin', why: 'server-side jobs'}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/webhooks', API2, {access: 'admin', why: 'as MLflow 3.11.1+'}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/webhooks/<path:rest>', API2, {access: 'admin', why: 'as MLflow 3.11.1+'}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/workspaces', API3, {access: 'admin', why: 'as MLflow'}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/workspaces/<path:rest>', API3, {access: 'admin', why: 'as MLflow'}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/assistant/<path:rest>', AJAX3, {access: 'admin', why: 'runs an LLM agent with the server\'s credentials'}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/mcp-servers', API3, {access: 'admin', why: ADMIN_FAMILY}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/mcp-servers/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
+  ['GET POST PUT PATCH DELETE', '/gateway/<path:rest>', ROOT, {access: 'admin', why: 'AI gateway invocations use the server\'s provider keys'}],
+  ['POST', '/v1/traces', ROOT, {access: update(experiment('header.x-mlflow-experiment-id')), params: 'query'}],
+]
+
+export interface RouteMatch {
+  pathParams: Record<string, string>
+  rule: RouteRule
+  /** The route's template, e.g. `/api/2.0/mlflow/logged-models/<model_id>`, for messages. */
+  template: string
+}
+
+interface PatternRoute {
+  methods: Set<string>
+  names: string[]
+  regex: RegExp
+  rule: RouteRule
+  template: string
+}
+
+const literalRoutes = new Map<string, {rule: RouteRule; template: string}>()
+const patternRoutes: PatternRoute[] = []
+
+for (const [methods, path, prefixes, rule] of ENTRIES) {
+  for (const prefix of prefixes) {
+    const template = prefix + path
+    if (!template.includes('<')) {
+      for (const method of methods.split(' ')) {
+        const key = `${method} ${template}`
+        if (literalRoutes.has(key)) throw new Error(`route table: ${key} listed twice`)
+        literalRoutes.set(key, {rule, template})
+      }
+
+      continue
+    }
+
+    const names: string[] = []
+    const source = template
+      .split(/(<(?:path:)?\w+>)/)
+      .map((part) => {
+        const param = /^<(path:)?(\w+)>$/.exec(part)
+        if (!param) return part.replaceAll(/[.*+?^${}()|[\]\\]/g, String.raw`\$&`)
+        names.push(param[2])
+        return param[1] ? '(.+)' : '([^/]+)'
+      })
+      .join('')
+    patternRoutes.push({methods: new Set(methods.split(' ')), names, regex: new RegExp(`^${source}$`), rule, template})
+  }
+}
+
+/**
+ * The rule for a request, or undefined when the table does not know it (denied to non-admins).
+ * `path` is canonical (see canonical-path.ts) and without serve's static prefix. HEAD is decided
+ * as GET, as Flask dispatches it.
+ */
+export function lookupRoute(method: string, path: string): RouteMatch | undefined {
+  const verb = method === 'HEAD' ? 'GET' : method
+  const literal = literalRoutes.get(`${verb} ${path}`)
+  if (literal) return {pathParams: {}, ...literal}
+  for (const route of patternRoutes) {
+    if (!route.methods.has(verb)) continue
+    const match = route.regex.exec(path)
+    if (match) return {pathParams: Object.fromEntries(route.names.map((name, index) => [name, match[index + 1]])), rule: route.rule, template: route.template}
+  }
+
+  return undefined
+}
