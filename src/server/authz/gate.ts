@@ -11,6 +11,7 @@ import {type Upstream, type UpstreamResponse} from '../proxy.js'
 import {ApiError, sendJson} from '../responses.js'
 import {type Store, type UserRecord} from '../store/store.js'
 import {Access, artifactPathExperiment, denied} from './access.js'
+import {authorizeGraphql} from './graphql.js'
 import {RequestParams} from './request-params.js'
 import {ResourceResolver} from './resolver.js'
 import {type AfterEffect, type RouteMatch} from './route-table.js'
@@ -136,39 +137,44 @@ export class Gate {
   }
 
   /**
-   * A model version's `source` is read by the server on the caller's behalf, so it must not name
-   * another experiment's artifacts (landscape §4): it must be a run, logged model, registered
-   * model or served-artifact path the caller can read.
+   * A model version's `source` is read by the server on the caller's behalf (get-artifact,
+   * get-download-uri), so it must not name what the caller cannot read (landscape §4): the run
+   * and logged model it names, the experiment of a served-artifact path, the registered model of
+   * a models:/name/version URI. A local path is accepted with a readable run_id or model_id, in
+   * whose artifact directory MLflow itself requires it to lie. Other stores (s3://, gs://, …) the
+   * server would read with its own credentials: admins only.
    */
   private async checkModelVersionSource({access, params}: Exchange): Promise<void> {
     const runId = params.optional('run_id')
+    const modelId = params.optional('model_id')
     if (runId && !(await access.canOnRun('read', runId))) throw denied()
+    if (modelId && !(await this.canReadLoggedModel(access, modelId))) throw denied()
     const source = params.optional('source')
-    if (!source) return
-    const readable = await this.sourceReadable(source, access)
-    if (!readable) throw new ApiError('PERMISSION_DENIED', `Permission denied: the model version source ${source} is not a run, logged model, registered model or mlflow-artifacts path you can read.`)
+    if (source && !(await this.sourceReadable(source, access, Boolean(runId || modelId)))) {
+      throw new ApiError('PERMISSION_DENIED', `Permission denied for model version source ${source}: it must be a runs:/, models:/ or mlflow-artifacts URI of something you can read, or a local path inside the run or logged model given.`)
+    }
   }
 
-  private async sourceReadable(source: string, access: Access): Promise<boolean> {
-    const runs = /^runs:\/([^/]+)(?:\/|$)/.exec(source)
+  private async canReadLoggedModel(access: Access, modelId: string): Promise<boolean> {
+    const experimentId = await this.resolver.loggedModelExperiment(modelId)
+    return experimentId !== undefined && access.canReadExperiment(experimentId)
+  }
+
+  private async sourceReadable(source: string, access: Access, hasOwner: boolean): Promise<boolean> {
+    let plain = source
+    while (plain !== safeDecode(plain)) plain = safeDecode(plain)
+    if (plain.split(/[/\\]/).includes('..')) return false
+    const runs = /^runs:\/([^/]+)(?:\/|$)/.exec(plain)
     if (runs) return access.canOnRun('read', runs[1])
-    const models = /^models:\/([^/]+)(?:\/([^/]+))?/.exec(source)
-    if (models) {
-      if (models[2] === undefined) {
-        const experimentId = await this.resolver.loggedModelExperiment(models[1])
-        return experimentId !== undefined && access.canReadExperiment(experimentId)
-      }
-
-      return access.canReadRegisteredModel(decodeURIComponent(models[1]))
-    }
-
-    const artifacts = /^mlflow-artifacts:(?:\/\/[^/]*)?\/(.*)$/.exec(source)
-    if (artifacts && !artifacts[1].split('/').includes('..')) {
-      const experimentId = artifactPathExperiment(artifacts[1])
+    const models = /^models:\/([^/]+)(?:\/([^/]+))?/.exec(plain)
+    if (models) return models[2] === undefined ? this.canReadLoggedModel(access, models[1]) : access.canReadRegisteredModel(models[1])
+    const served = /^mlflow-artifacts:(?:\/\/[^/]*)?\/(.*)$/.exec(plain) ?? /^https?:\/\/[^/]*\/(?:.*\/)?api\/2\.0\/mlflow-artifacts\/artifacts\/(.*)$/.exec(plain)
+    if (served) {
+      const experimentId = artifactPathExperiment(served[1].replace(/^\/+/, ''))
       return experimentId !== undefined && access.canReadExperiment(experimentId)
     }
 
-    return false
+    return hasOwner && (plain.startsWith('/') || plain.startsWith('file:'))
   }
 
   private async filter(exchange: Exchange): Promise<void> {
@@ -281,9 +287,29 @@ export class Gate {
     sendJson(response, 200, answer)
   }
 
+  /** GraphQL's field-level checks (graphql.ts); MLflow reads GraphQL from a JSON body only. */
   private async graphql(exchange: Exchange): Promise<void> {
-    void exchange
-    throw denied()
+    const {access, request, response} = exchange
+    if (request.method !== 'POST') throw new ApiError('BAD_REQUEST', 'Send GraphQL as a POST with a JSON body, as MLflow reads it.')
+    const {operationName, query, variables} = parseJsonObject(exchange.body ?? Buffer.alloc(0))
+    const decision = await authorizeGraphql({operationName, query, variables}, {
+      canReadExperiment: (id) => access.canReadExperiment(id),
+      canReadRegisteredModel: (name) => access.canReadRegisteredModel(name),
+      canReadRun: (id) => access.canOnRun('read', id),
+    })
+    if (!decision.allowed) {
+      if (decision.status === 403) throw denied()
+      throw new ApiError('BAD_REQUEST', decision.message)
+    }
+
+    const answer = await this.send(exchange, Buffer.from(JSON.stringify(decision.request)))
+    const result = answer.status === 200 ? parseAnswer(answer) : undefined
+    if (!result) {
+      relay(response, answer)
+      return
+    }
+
+    sendJson(response, 200, decision.filterResponse(result))
   }
 }
 
@@ -361,4 +387,12 @@ function relay(response: ServerResponse, answer: UpstreamResponse): void {
 
   response.writeHead(answer.status, {'content-length': answer.body.length})
   response.end(answer.body)
+}
+
+function safeDecode(value: string): string {
+  try {
+    return decodeURIComponent(value.replaceAll('+', ' '))
+  } catch {
+    return value
+  }
 }
