@@ -6,7 +6,7 @@ import {ExitCode, UserError} from '../lib/errors.js'
 export default class Serve extends BaseCommand<typeof Serve> {
   static override description = `Listens for MLflow clients and the MLflow web UI, authenticates every request with HTTP Basic against its own user store, serves MLflow's basic-auth REST API (users, permissions, /signup), and forwards everything else to the MLflow server at --proxy-to, which should not be reachable any other way.
 
-Users and permissions live in a JSON file (--store). On first start the admin user is created from MLFLOW_AUTH_ADMIN_USERNAME / MLFLOW_AUTH_ADMIN_PASSWORD, or admin_username / admin_password in basic_auth.ini (--config or MLFLOW_AUTH_CONFIG_PATH). Without a configured password, MLflow's old default "password1234" is accepted only on a loopback address, with warnings.
+Users and permissions live in a JSON file (--store). On first start the admin user is created from MLFLOW_AUTH_ADMIN_USERNAME / MLFLOW_AUTH_ADMIN_PASSWORD, or admin_username / admin_password in basic_auth.ini (--config or MLFLOW_AUTH_CONFIG_PATH). Without a configured password, MLflow's old default "password1234" is accepted only on a loopback address, with warnings; a password configured at a later start replaces it. An existing admin is otherwise never changed.
 
 SIGINT and SIGTERM stop accepting connections, finish requests in flight and flush the store.`
   // serve talks to no MLflow server as a client: no --profile or --tracking-uri.

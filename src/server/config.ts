@@ -54,6 +54,15 @@ export async function loadServeConfig(input: ConfigInput): Promise<ServeConfig> 
   const username = (env.MLFLOW_AUTH_ADMIN_USERNAME ?? settings.admin_username ?? 'admin') || 'admin'
   let password = (env.MLFLOW_AUTH_ADMIN_PASSWORD ?? settings.admin_password ?? '') || ''
   let passwordIsDefault = password === LEGACY_DEFAULT_ADMIN_PASSWORD
+  if (passwordIsDefault && !isLoopback(input.host)) {
+    // Configured or not, the published default is no password beyond this machine (MLflow 3.16.1+ refuses it everywhere).
+    throw new UserError(`The admin password is MLflow's old published default, and serve listens on ${input.host}, beyond this machine`, {
+      code: 'DEFAULT_ADMIN_PASSWORD',
+      exit: ExitCode.Usage,
+      hint: 'Set MLFLOW_AUTH_ADMIN_PASSWORD (or admin_password in basic_auth.ini) to another password.',
+    })
+  }
+
   if (!password) {
     if (!isLoopback(input.host)) {
       throw new UserError(`No admin password is configured, and serve listens on ${input.host}, beyond this machine`, {

@@ -2,13 +2,13 @@
  * Starting and stopping `mlflowctl serve`: settings, the store, the admin bootstrap, the HTTP
  * server. Plain module: the command only parses flags and prints.
  */
-import {createServer, type Server} from 'node:http'
+import {createServer, type Server, type ServerResponse} from 'node:http'
 import {type AddressInfo} from 'node:net'
 
 import {ExitCode, UserError} from '../lib/errors.js'
 import {createApp} from './app.js'
-import {loadServeConfig} from './config.js'
-import {hashPassword} from './passwords.js'
+import {LEGACY_DEFAULT_ADMIN_PASSWORD, loadServeConfig} from './config.js'
+import {hashPassword, verifyPassword} from './passwords.js'
 import {createUpstream} from './proxy.js'
 import {JsonFileStore} from './store/json-store.js'
 
@@ -36,17 +36,45 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   const store = await JsonFileStore.open(options.storePath, {onError: (error: Error) => log(`error: auth store: ${error.message}`)})
   try {
     const {admin} = config
-    if (!store.getUser(admin.username)) {
+    const existing = store.getUser(admin.username)
+    // Whether the bootstrap admin is left with the old public default password.
+    let usesDefault = false
+    if (!existing) {
       await store.createUser({isAdmin: true, passwordHash: await hashPassword(admin.password), username: admin.username})
       log(`Created admin user "${admin.username}". Change its password soon: mlflowctl users update-password ${admin.username}`)
+      usesDefault = admin.passwordIsDefault
+    } else if (await verifyPassword(existing.passwordHash, LEGACY_DEFAULT_ADMIN_PASSWORD)) {
+      // An existing user is otherwise never changed. But a configured password replaces the old
+      // public default (as MLflow 3.16.1+), so setting MLFLOW_AUTH_ADMIN_PASSWORD after a first start
+      // without one, as the warning below says, takes effect.
+      if (admin.passwordIsDefault) usesDefault = true
+      else {
+        await store.updateUser(admin.username, {passwordHash: await hashPassword(admin.password)})
+        log(`Replaced MLflow's old default password of "${admin.username}" with the configured admin password.`)
+      }
     }
 
-    if (admin.passwordIsDefault) {
-      log(`warning: no admin password is configured; admin "${admin.username}" was created with MLflow's old default "password1234", accepted only because serve listens on loopback. Set MLFLOW_AUTH_ADMIN_PASSWORD.`)
+    if (usesDefault) {
+      log(`warning: admin "${admin.username}" has MLflow's old default password "password1234", as no other admin password is configured; it is accepted only because serve listens on loopback. Set MLFLOW_AUTH_ADMIN_PASSWORD (it replaces the default at the next start), or change it now: mlflowctl users update-password ${admin.username}`)
     }
 
     const upstream = createUpstream({upstream: options.proxyTo})
-    const server = createServer({keepAliveTimeout: 65_000, requestTimeout: 0}, createApp({config, log, store, upstream}))
+    const app = createApp({config, log, store, upstream})
+    // Responses not finished yet, so that stopping can close their keep-alive connections.
+    const inFlight = new Set<ServerResponse>()
+    let stopping = false
+    const server = createServer({keepAliveTimeout: 65_000, requestTimeout: 0}, (request, response) => {
+      if (stopping) response.setHeader('Connection', 'close')
+      inFlight.add(response)
+      response.once('close', () => {
+        inFlight.delete(response)
+        // The connection is idle now; while stopping, it must not be kept for a next request
+        // (server.close waits for every connection, and a client's pool keeps it open until the
+        // 65 s keep-alive timeout).
+        if (stopping) setImmediate(() => server.closeIdleConnections())
+      })
+      app(request, response)
+    })
     await listen(server, options.host, options.port)
     const address = server.address() as AddressInfo
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
@@ -55,6 +83,9 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       close() {
         // Stop accepting, let in-flight requests finish, then make sure every write is on disk.
         closing ??= (async () => {
+          stopping = true
+          // Answers not yet begun tell their clients the connection ends with them.
+          for (const response of inFlight) if (!response.headersSent) response.setHeader('Connection', 'close')
           await new Promise<void>((resolve) => {
             server.close(() => resolve())
             server.closeIdleConnections()
