@@ -77,9 +77,12 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
 
     if (path === '/api/2.0/mlflow/users/create-ui' && request.method === 'POST') {
       if (!user.isAdmin) throw new PlainError(403, 'Permission denied')
-      if (mediaType(request) !== 'application/x-www-form-urlencoded') throw new PlainError(400, 'Invalid content type. Must be application/x-www-form-urlencoded')
-      const form = new URLSearchParams((await readBody(request)).toString('utf8'))
-      checkCsrf(config.secretKey, request.headers.cookie, form.get('csrf_token') ?? undefined)
+      // As Flask-WTF, the CSRF token is checked first (from the form, else the X-CSRFToken header).
+      const isForm = mediaType(request) === 'application/x-www-form-urlencoded'
+      const form = new URLSearchParams(isForm ? (await readBody(request)).toString('utf8') : '')
+      const headerToken = request.headers['x-csrftoken']
+      checkCsrf(config.secretKey, request.headers.cookie, form.get('csrf_token') ?? (typeof headerToken === 'string' ? headerToken : undefined))
+      if (!isForm) throw new PlainError(400, 'Invalid content type. Must be application/x-www-form-urlencoded')
       const username = form.get('username') ?? ''
       const password = form.get('password') ?? ''
       if (!username || !password) throw new PlainError(400, 'Username and password cannot be empty.')
