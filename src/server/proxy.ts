@@ -48,6 +48,8 @@ export interface ForwardOptions {
   body?: Buffer
   /** The authenticated username, sent as X-Forwarded-User for the upstream's logs. */
   identity?: string
+  /** Replaces the request's method (a HEAD sent as the GET it was decided as). */
+  method?: string
   /** Path and query to send (before the upstream's prefix); default req.url. Must start with '/'. */
   path?: string
 }
@@ -401,7 +403,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   }
 
   function forward(req: IncomingMessage, res: ServerResponse, forwardOptions: ForwardOptions = {}): Promise<void> {
-    const method = req.method ?? 'GET'
+    const method = forwardOptions.method ?? req.method ?? 'GET'
     const requestedPath = forwardOptions.path ?? req.url ?? ''
     return new Promise<void>((resolve) => {
       if (res.destroyed) {

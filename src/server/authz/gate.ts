@@ -75,6 +75,11 @@ export class Gate {
     if (!user.isAdmin) {
       if (Array.isArray(rule.access)) await access.enforce(rule.access, params)
       if (rule.special === 'model-version-source') await this.checkModelVersionSource(exchange)
+      if (rule.special === 'experiment-artifact-location' && params.optional('artifact_location')) {
+        throw new ApiError('PERMISSION_DENIED', 'Permission denied: only admins can choose an experiment\'s artifact_location (the server would write and read there for its runs).')
+      }
+
+      if (rule.special === 'trace-location-tags') checkTraceTags(body ? parseJsonObject(body) : {})
       if (rule.filter) {
         await this.filter(exchange)
         return
@@ -88,7 +93,7 @@ export class Gate {
       return
     }
 
-    await upstream.forward(request, response, {body, identity: user.username})
+    await upstream.forward(request, response, {body, identity: user.username, method: upstreamMethod(request)})
   }
 
   /** The exchange with the upstream, buffered: for answers serve reads or changes. */
@@ -96,7 +101,7 @@ export class Gate {
     const headers: Record<string, string> = {'X-Forwarded-User': exchange.user.username}
     const contentType = exchange.request.headers['content-type']
     if (contentType) headers['Content-Type'] = contentType
-    return this.options.upstream.request(exchange.request.method ?? 'GET', target, {body, headers, timeoutMs: EXCHANGE_TIMEOUT_MS})
+    return this.options.upstream.request(upstreamMethod(exchange.request), target, {body, headers, timeoutMs: EXCHANGE_TIMEOUT_MS})
   }
 
   private async applyAfter(effect: AfterEffect, {params, user}: Exchange, answer: UpstreamResponse): Promise<void> {
@@ -311,6 +316,30 @@ export class Gate {
 
     sendJson(response, 200, decision.filterResponse(result))
   }
+}
+
+/**
+ * A HEAD is decided as the GET Flask dispatches it as, so it is sent as that GET (Node drops the
+ * body of an answer to HEAD): MLflow would read a HEAD's parameters from its body instead.
+ */
+function upstreamMethod(request: IncomingMessage): string {
+  return request.method === 'HEAD' ? 'GET' : (request.method ?? 'GET')
+}
+
+/** Trace tags that tell MLflow where a trace's data lives: set by the server, never by a caller. */
+const LOCATION_TAG = /^mlflow\.(artifactLocation|trace\.\w*Location)$/i
+
+/** Refuses location tags in a trace tag request, a v2 start or end (tags[]), or a v3 start (tag and metadata maps). */
+function checkTraceTags(body: Json): void {
+  const traceInfo = ((body.trace as Json | undefined)?.trace_info ?? (body.trace as Json | undefined)?.traceInfo) as Json | undefined
+  const keys = [
+    body.key,
+    ...(Array.isArray(body.tags) ? body.tags.map((tag: unknown) => (tag as Json | null)?.key) : []),
+    ...Object.keys((traceInfo?.tags as Json | undefined) ?? {}),
+    ...Object.keys(((traceInfo?.trace_metadata ?? traceInfo?.traceMetadata) as Json | undefined) ?? {}),
+  ]
+  const refused = keys.find((key) => typeof key === 'string' && LOCATION_TAG.test(key))
+  if (refused) throw new ApiError('PERMISSION_DENIED', `Permission denied: the trace tag ${refused} says where the trace's data lives and is set by the server.`)
 }
 
 async function grantManage(store: Store, user: UserRecord, resourceType: string, resourceId: string): Promise<void> {

@@ -74,8 +74,12 @@ export interface RouteRule {
   filter?: ResponseFilter
   /** Fields come from the query even on POST/PUT: the body is data (uploads). */
   params?: 'query'
-  /** Checks that need code rather than a field name (e.g. model-version sources). */
-  special?: 'model-version-source'
+  /**
+   * Checks on what a request asks the server to read later, which need code rather than a field
+   * name (landscape §4, file and URL inputs): model-version sources, an experiment's
+   * artifact_location, trace tags that say where a trace's data lives.
+   */
+  special?: 'experiment-artifact-location' | 'model-version-source' | 'trace-location-tags'
   /** Why a route is admin only or open to everyone, for the reader of this table. */
   why?: string
 }
@@ -118,7 +122,7 @@ const ENTRIES: Entry[] = [
   ['GET POST', '/mlflow/ui-telemetry', AJAX3, {access: 'authenticated'}],
 
   // Experiments.
-  ['POST', '/mlflow/experiments/create', API2, {access: 'authenticated', after: 'grant-experiment-creator'}],
+  ['POST', '/mlflow/experiments/create', API2, {access: 'authenticated', after: 'grant-experiment-creator', special: 'experiment-artifact-location'}],
   ['GET', '/mlflow/experiments/get', API2, {access: read(experiment())}],
   ['GET', '/mlflow/experiments/get-by-name', API2, {access: read({experimentName: 'experiment_name'})}],
   ['POST', '/mlflow/experiments/delete', API2, {access: remove(experiment())}],
@@ -216,15 +220,15 @@ const ENTRIES: Entry[] = [
   ['POST', '/mlflow/genai/evaluate/invoke', AJAX3, {access: 'admin', why: 'runs judges with the server\'s model credentials'}],
 
   // Traces and assessments: the trace's experiment.
-  ['POST', '/mlflow/traces', API2, {access: update(experiment())}],
-  ['POST', '/mlflow/traces', API3, {access: update(experiment('trace.trace_info.trace_location.mlflow_experiment.experiment_id'))}],
-  ['PATCH', '/mlflow/traces/<request_id>', API2, {access: update(trace('path.request_id'))}],
+  ['POST', '/mlflow/traces', API2, {access: update(experiment()), special: 'trace-location-tags'}],
+  ['POST', '/mlflow/traces', API3, {access: update(experiment('trace.trace_info.trace_location.mlflow_experiment.experiment_id')), special: 'trace-location-tags'}],
+  ['PATCH', '/mlflow/traces/<request_id>', API2, {access: update(trace('path.request_id')), special: 'trace-location-tags'}],
   ['GET', '/mlflow/traces/<request_id>/info', API2, {access: read(trace('path.request_id'))}],
-  ['PATCH DELETE', '/mlflow/traces/<request_id>/tags', API2, {access: update(trace('path.request_id'))}],
+  ['PATCH DELETE', '/mlflow/traces/<request_id>/tags', API2, {access: update(trace('path.request_id')), special: 'trace-location-tags'}],
   ['GET', '/mlflow/traces', API2, {access: read({experiments: 'experiment_ids'})}],
   ['GET', '/mlflow/traces/<trace_id>', API3, {access: read(trace('path.trace_id'))}],
   ['GET', '/mlflow/traces/get', API3, {access: read(trace('trace_id'))}],
-  ['PATCH DELETE', '/mlflow/traces/<trace_id>/tags', API3, {access: update(trace('path.trace_id'))}],
+  ['PATCH DELETE', '/mlflow/traces/<trace_id>/tags', API3, {access: update(trace('path.trace_id')), special: 'trace-location-tags'}],
   ['POST', '/mlflow/traces/<trace_id>/assessments', API3, {access: [...update(trace('path.trace_id')), {need: 'update', on: {optional: true, trace: 'assessment.trace_id'}}]}],
   ['GET', '/mlflow/traces/<trace_id>/assessments/<assessment_id>', API3, {access: read(trace('path.trace_id'))}],
   ['PATCH', '/mlflow/traces/<trace_id>/assessments/<assessment_id>', API3, {access: [...update(trace('path.trace_id')), {need: 'update', on: {optional: true, trace: 'assessment.trace_id'}}]}],
