@@ -6,7 +6,7 @@
  */
 import {type Store, StoreError, type UserRecord} from './store/store.js'
 import {hashPassword, verifyPassword} from './passwords.js'
-import {capabilities, effectiveLevel, invalidPermissionMessage, isPermissionLevel, RESOURCE_TYPES, scorerResourceId} from './permissions.js'
+import {capabilities, effectiveLevel, invalidGrantLevelMessage, invalidPermissionMessage, isGrantLevel, isPermissionLevel, RESOURCE_TYPES, scorerResourceId} from './permissions.js'
 import {ApiError, missingParameter, PlainError} from './responses.js'
 
 export interface AuthCall {
@@ -310,7 +310,8 @@ export class AuthApi {
 
   private async grant(call: AuthCall): Promise<unknown> {
     const {id, type, user} = this.unifiedTarget(call, true)
-    const permission = permissionParam(call)
+    const permission = param(call, 'permission')
+    if (!isGrantLevel(permission)) throw new ApiError('INVALID_PARAMETER_VALUE', invalidGrantLevelMessage(permission, type))
     if (this.options.store.getGrant(user.id, type, id)) {
       throw new ApiError('RESOURCE_ALREADY_EXISTS', `Permission for user=${user.username} on resource_type=${type}, resource_id=${id} already exists.`)
     }

@@ -1,11 +1,15 @@
 /**
  * MLflow's permission levels (spec §5): READ < USE < EDIT < MANAGE; EDIT cannot delete, MANAGE can;
- * NO_PERMISSIONS hides. Decisions come from the store alone.
+ * NO_PERMISSIONS hides (the classic per-resource endpoints), DENY hides (the unified grants of
+ * 3.13+, which refuse NO_PERMISSIONS). An explicit grant wins over default_permission both ways.
+ * Decisions come from the store alone.
  */
 import {type Store, type UserRecord} from './store/store.js'
 
 export const LEVELS = ['READ', 'USE', 'EDIT', 'MANAGE', 'NO_PERMISSIONS'] as const
-export type Level = (typeof LEVELS)[number]
+/** What MLflow 3.13+'s unified grant endpoint accepts on a resource. */
+export const GRANT_LEVELS = ['DENY', 'EDIT', 'MANAGE', 'READ', 'USE'] as const
+export type Level = (typeof LEVELS)[number] | 'DENY'
 
 export interface Capabilities {
   canDelete: boolean
@@ -15,16 +19,29 @@ export interface Capabilities {
   canUse: boolean
 }
 
+const NOTHING: Capabilities = {canDelete: false, canManage: false, canRead: false, canUpdate: false, canUse: false}
 const CAPABILITIES: Record<Level, Capabilities> = {
+  DENY: NOTHING,
   EDIT: {canDelete: false, canManage: false, canRead: true, canUpdate: true, canUse: true},
   MANAGE: {canDelete: true, canManage: true, canRead: true, canUpdate: true, canUse: true},
-  NO_PERMISSIONS: {canDelete: false, canManage: false, canRead: false, canUpdate: false, canUse: false},
+  NO_PERMISSIONS: NOTHING,
   READ: {canDelete: false, canManage: false, canRead: true, canUpdate: false, canUse: false},
   USE: {canDelete: false, canManage: false, canRead: true, canUpdate: false, canUse: true},
 }
 
+/** A level of the classic endpoints and of default_permission. */
 export function isPermissionLevel(value: unknown): value is Level {
   return typeof value === 'string' && (LEVELS as readonly string[]).includes(value)
+}
+
+/** A level the unified grant endpoint accepts. */
+export function isGrantLevel(value: unknown): value is Level {
+  return typeof value === 'string' && (GRANT_LEVELS as readonly string[]).includes(value)
+}
+
+/** MLflow 3.17's message for a level the unified grant endpoint refuses. */
+export function invalidGrantLevelMessage(value: unknown, resourceType: string): string {
+  return `Invalid permission '${String(value)}' for resource_type='${resourceType}'. Resource-level grants accept only: (${GRANT_LEVELS.map((level) => `'${level}'`).join(', ')}).`
 }
 
 export function capabilities(level: Level): Capabilities {
@@ -49,5 +66,5 @@ export function scorerResourceId(experimentId: string, scorerName: string): stri
 export function effectiveLevel(store: Store, user: UserRecord, resourceType: string, resourceId: string, defaultPermission: string): Level {
   const grant = store.getGrant(user.id, resourceType, resourceId)
   const level = grant?.permission ?? defaultPermission
-  return isPermissionLevel(level) ? level : 'NO_PERMISSIONS'
+  return isPermissionLevel(level) || isGrantLevel(level) ? level : 'NO_PERMISSIONS'
 }

@@ -78,12 +78,16 @@ const servers: RunningServer[] = []
 try {
   const plain = await startMlflowServer({kind: 'plain', version})
   servers.push(plain)
-  const basicAuth = await startMlflowServer({kind: 'basic-auth', version})
+  // MLflow's default verifies the password hash on every request; auth_cache_ttl_seconds caches it.
+  const basicAuth = await startMlflowServer({authConfig: {auth_cache_ttl_seconds: '0'}, kind: 'basic-auth', version})
   servers.push(basicAuth)
+  const basicAuthCached = await startMlflowServer({authConfig: {auth_cache_ttl_seconds: '600'}, kind: 'basic-auth', version})
+  servers.push(basicAuthCached)
   const serve = await startServe({upstream: plain.url})
   const user = {password: 'bench-password-1234', username: 'bench'}
   const targets: Array<[string, Target]> = [
-    [`MLflow ${version} --app-name basic-auth`, {admin: basicAuth.admin!, url: basicAuth.url}],
+    [`MLflow ${version} basic-auth (default)`, {admin: basicAuth.admin!, url: basicAuth.url}],
+    [`MLflow ${version} basic-auth (auth cache 600 s)`, {admin: basicAuthCached.admin!, url: basicAuthCached.url}],
     [`mlflowctl serve -> plain MLflow ${version}`, {admin: serve.admin, url: serve.url}],
   ]
   const ids = new Map<string, {experimentId: string; runId: string}>()

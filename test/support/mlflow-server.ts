@@ -120,6 +120,9 @@ export async function startMlflowServer(options: StartOptions): Promise<RunningS
       authorization_function: 'mlflow.server.auth:authenticate_request_basic_auth',
       database_uri: `sqlite:///${join(dir, 'auth.db')}`,
       default_permission: 'READ',
+      // MLflow verifies scrypt on every request unless this is set (~0.3 s each on 2 cores); its
+      // cache is per process and invalidated on every user change, and the servers run one worker.
+      auth_cache_ttl_seconds: '600',
       ...options.authConfig,
     }
     const ini = ['[mlflow]', ...Object.entries(config).map(([key, value]) => `${key} = ${value}`)].join('\n')

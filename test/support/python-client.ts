@@ -17,6 +17,8 @@ export interface PythonCall {
   client: ClientKind
   kwargs?: Record<string, unknown>
   method: string
+  /** Return a search's page as {items, token} (token: the next page's, or null) instead of a plain list. */
+  paged?: boolean
 }
 
 export interface PythonError {
@@ -35,6 +37,8 @@ export interface PythonClientOptions {
   env?: Record<string, string>
   /** HOME for the Python process; by default a fresh empty dir, so no stray credentials file is read. */
   home?: string
+  /** A worker process of its own for this name (default: the version's shared one), so independent suites run in parallel. */
+  lane?: string
   trackingUri: string
   version: string
 }
@@ -49,19 +53,23 @@ interface Worker {
 
 const workers = new Map<string, Promise<Worker>>()
 
-/** One long-lived call.py per MLflow version and test process; requests are answered in order. */
-function worker(version: string): Promise<Worker> {
-  let ready = workers.get(version)
+/**
+ * One long-lived call.py per MLflow version (and optional lane) and test process; requests are
+ * answered in order. Clients on different lanes of one version run in parallel.
+ */
+function worker(version: string, lane?: string): Promise<Worker> {
+  const key = lane === undefined ? version : `${version}#${lane}`
+  let ready = workers.get(key)
   if (!ready) {
-    ready = startWorker(version)
-    workers.set(version, ready)
-    ready.catch(() => workers.delete(version))
+    ready = startWorker(version, key)
+    workers.set(key, ready)
+    ready.catch(() => workers.delete(key))
   }
 
   return ready
 }
 
-async function startWorker(version: string): Promise<Worker> {
+async function startWorker(version: string, workerKey: string): Promise<Worker> {
   const python = await requireMlflow(version)
   const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !CLIENT_AUTH_ENV.test(key)))
   env.MLFLOW_HTTP_REQUEST_MAX_RETRIES = '0'
@@ -80,7 +88,7 @@ async function startWorker(version: string): Promise<Worker> {
   const lines = createInterface({input: child.stdout})
   const pending: Array<{reject: (error: Error) => void; resolve: (line: string) => void}> = []
   const failAll = (why: string) => {
-    workers.delete(version)
+    workers.delete(workerKey)
     for (const waiter of pending.splice(0)) waiter.reject(new Error(`MLflow ${version} python client ${why}:\n${stderr}`))
   }
 
@@ -152,7 +160,7 @@ export class PythonClient {
 
     Object.assign(env, this.options.env)
     const line = JSON.stringify({calls, env, tracking_uri: this.options.trackingUri})
-    const response = JSON.parse(await (await worker(this.options.version)).request(line)) as {fatal?: PythonError; results: CallResult[]}
+    const response = JSON.parse(await (await worker(this.options.version, this.options.lane)).request(line)) as {fatal?: PythonError; results: CallResult[]}
     if (response.fatal) throw new Error(`python client request failed: ${response.fatal.message}`)
     return response.results
   }

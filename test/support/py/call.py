@@ -4,8 +4,11 @@ Importing MLflow takes seconds, so the harness keeps one worker per MLflow versi
 requests; it exits when stdin closes.
 
 request:  {"env": {...}, "tracking_uri": str, "calls": [{"client": "auth" | "tracking" | "mlflow",
-           "method": str, "args": [...], "kwargs": {...}}]}
+           "method": str, "args": [...], "kwargs": {...}, "paged": bool}]}
 response: {"results": [{"ok": <value>} | {"error": {"type", "error_code", "status", "message"}}]}
+
+With "paged": true the value (a search's PagedList, which is a list) is returned as
+{"items": [...], "token": <next page token or null>}; without it a PagedList is a plain list.
 
 "env" replaces the client-auth part of the environment for that request only: MLflow reads
 MLFLOW_TRACKING_* and HOME (~/.mlflow/credentials) on every request, as a user's script would.
@@ -74,7 +77,11 @@ def run(request, mlflow, get_app_client, MlflowClient):
         try:
             method = getattr(client(call["client"]), call["method"])
             value = method(*call.get("args", []), **call.get("kwargs", {}))
-            results.append({"ok": to_plain(value)})
+            if call.get("paged"):
+                page = {"items": [to_plain(v) for v in value], "token": getattr(value, "token", None)}
+                results.append({"ok": page})
+            else:
+                results.append({"ok": to_plain(value)})
         except Exception as exc:  # every failure is data for the test to assert on
             results.append({"error": describe_error(exc)})
     return {"results": results}
