@@ -185,33 +185,10 @@ export class Gate {
   private async filter(exchange: Exchange): Promise<void> {
     const {access, match, params, response} = exchange
     switch (match.rule.filter) {
-      case 'experiments': {
-        await this.refilledSearch(exchange, 'experiments', (item) => typeof item.experiment_id === 'string' && access.canReadExperiment(item.experiment_id), {
-          defaultMaxResults: undefined,
-          path: '/api/2.0/mlflow/experiments/search',
-          viaPost: true,
-          extra: ['view_type'],
-        })
-        return
-      }
-
-      case 'registered-models': {
-        await this.refilledSearch(exchange, 'registered_models', (item) => typeof item.name === 'string' && access.canReadRegisteredModel(item.name), {
-          defaultMaxResults: 100,
-          path: '/api/2.0/mlflow/registered-models/search',
-          viaPost: false,
-          extra: [],
-        })
-        return
-      }
-
+      case 'experiments':
+      case 'registered-models':
       case 'model-versions': {
-        await this.refilledSearch(exchange, 'model_versions', (item) => typeof item.name === 'string' && access.canReadRegisteredModel(item.name), {
-          defaultMaxResults: 10_000,
-          path: '/api/2.0/mlflow/model-versions/search',
-          viaPost: false,
-          extra: [],
-        })
+        await this.refilledSearch(exchange, REFILLED_SEARCHES[match.rule.filter])
         return
       }
 
@@ -248,12 +225,7 @@ export class Gate {
    * from the following upstream pages (spec §4.3). Each refill asks for exactly the missing
    * count, so the upstream's own next_page_token stays exact whatever its format.
    */
-  private async refilledSearch(
-    exchange: Exchange,
-    listKey: string,
-    readable: (item: Json) => boolean,
-    how: {defaultMaxResults: number | undefined; extra: string[]; path: string; viaPost: boolean},
-  ): Promise<void> {
+  private async refilledSearch(exchange: Exchange, how: RefilledSearch): Promise<void> {
     const {params, response} = exchange
     const first = await this.send(exchange)
     const page = first.status === 200 ? parseAnswer(first) : undefined
@@ -262,6 +234,8 @@ export class Gate {
       return
     }
 
+    const {listKey} = how
+    const readable = (item: Json) => how.readable(exchange.access, item)
     const kept = listOf(page, listKey).filter(readable)
     const asked = params.optional('max_results')
     const maxResults = asked === undefined ? how.defaultMaxResults : Number.parseInt(asked, 10)
@@ -340,6 +314,45 @@ function checkTraceTags(body: Json): void {
   ]
   const refused = keys.find((key) => typeof key === 'string' && LOCATION_TAG.test(key))
   if (refused) throw new ApiError('PERMISSION_DENIED', `Permission denied: the trace tag ${refused} says where the trace's data lives and is set by the server.`)
+}
+
+interface RefilledSearch {
+  /** MLflow's proto default for max_results; undefined: no default, so no refill (as MLflow). */
+  defaultMaxResults: number | undefined
+  /** Request fields besides filter, order_by, max_results and page_token to repeat on refills. */
+  extra: string[]
+  listKey: string
+  path: string
+  readable(access: Access, item: Json): boolean
+  viaPost: boolean
+}
+
+/** The searches whose answers are filtered for non-admins and refilled (spec §4.3). */
+const REFILLED_SEARCHES: Record<'experiments' | 'model-versions' | 'registered-models', RefilledSearch> = {
+  experiments: {
+    defaultMaxResults: undefined,
+    extra: ['view_type'],
+    listKey: 'experiments',
+    path: '/api/2.0/mlflow/experiments/search',
+    readable: (access, item) => typeof item.experiment_id === 'string' && access.canReadExperiment(item.experiment_id),
+    viaPost: true,
+  },
+  'model-versions': {
+    defaultMaxResults: 10_000,
+    extra: [],
+    listKey: 'model_versions',
+    path: '/api/2.0/mlflow/model-versions/search',
+    readable: (access, item) => typeof item.name === 'string' && access.canReadRegisteredModel(item.name),
+    viaPost: false,
+  },
+  'registered-models': {
+    defaultMaxResults: 100,
+    extra: [],
+    listKey: 'registered_models',
+    path: '/api/2.0/mlflow/registered-models/search',
+    readable: (access, item) => typeof item.name === 'string' && access.canReadRegisteredModel(item.name),
+    viaPost: false,
+  },
 }
 
 async function grantManage(store: Store, user: UserRecord, resourceType: string, resourceId: string): Promise<void> {
