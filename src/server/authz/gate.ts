@@ -31,6 +31,8 @@ interface Exchange {
   access: Access
   /** The request body as read (JSON routes), to forward unchanged. */
   body?: Buffer
+  /** That body parsed, as MLflow's handler will parse it. */
+  json: Json
   match: RouteMatch
   params: RequestParams
   request: IncomingMessage
@@ -68,9 +70,10 @@ export class Gate {
     const needsFields = Array.isArray(rule.access) || rule.filter !== undefined || rule.after !== undefined || rule.special !== undefined
     const body = readsBody && needsFields ? await readBody(request) : undefined
     const url = new URL(target, 'http://serve.invalid')
-    const params = new RequestParams(readsBody ? 'body' : 'query', url.searchParams, body ? parseJsonObject(body) : undefined, match.pathParams, request.headers)
+    const json = body ? parseJsonObject(body) : {}
+    const params = new RequestParams(readsBody ? 'body' : 'query', url.searchParams, json, match.pathParams, request.headers)
     const access = new Access({defaultPermission: this.options.defaultPermission, resolver: this.resolver, store: this.options.store, user})
-    const exchange: Exchange = {access, body, match, params, request, response, target, user}
+    const exchange: Exchange = {access, body, json, match, params, request, response, target, user}
 
     if (!user.isAdmin) {
       if (Array.isArray(rule.access)) await access.enforce(rule.access, params)
@@ -79,7 +82,7 @@ export class Gate {
         throw new ApiError('PERMISSION_DENIED', 'Permission denied: only admins can choose an experiment\'s artifact_location (the server would write and read there for its runs).')
       }
 
-      if (rule.special === 'trace-location-tags') checkTraceTags(body ? parseJsonObject(body) : {})
+      if (rule.special === 'trace-location-tags') checkTraceTags(json)
       if (rule.filter) {
         await this.filter(exchange)
         return
@@ -196,7 +199,7 @@ export class Gate {
       case 'logged-models': {
         // MLflow narrows the experiments searched to the readable ones before the search runs, so
         // pages and tokens stay the store's own.
-        const body = parseJsonObject(exchange.body ?? Buffer.alloc(0))
+        const body = {...exchange.json}
         const key = Object.hasOwn(body, 'experimentIds') ? 'experimentIds' : 'experiment_ids'
         const readable = params.values('experiment_ids').filter((id) => access.canReadExperiment(id))
         if (readable.length === 0) {
@@ -270,7 +273,7 @@ export class Gate {
   private async graphql(exchange: Exchange): Promise<void> {
     const {access, request, response} = exchange
     if (request.method !== 'POST') throw new ApiError('BAD_REQUEST', 'Send GraphQL as a POST with a JSON body, as MLflow reads it.')
-    const {operationName, query, variables} = parseJsonObject(exchange.body ?? Buffer.alloc(0))
+    const {operationName, query, variables} = exchange.json
     const decision = await authorizeGraphql({operationName, query, variables}, {
       canReadExperiment: (id) => access.canReadExperiment(id),
       canReadRegisteredModel: (name) => access.canReadRegisteredModel(name),
