@@ -92,6 +92,10 @@ try {
   ]
   const ids = new Map<string, {experimentId: string; runId: string}>()
   for (const [name, target] of targets) ids.set(name, await setUp(target, user))
+  // serve's own cost: the same requests straight to the plain server behind it (no auth at all).
+  const direct = `plain MLflow ${version}, no auth (serve's upstream)`
+  targets.push([direct, {admin: serve.admin, url: plain.url}])
+  ids.set(direct, ids.get(targets[2][0])!)
 
   console.log(`${seconds} s per scenario, ${concurrency} concurrent keep-alive connections, non-admin user, Node ${process.version}`)
   const scenarios: Array<[string, (id: {experimentId: string; runId: string}) => [string, string, unknown?]]> = [
@@ -100,14 +104,14 @@ try {
     ['POST experiments/search', () => ['POST', '/api/2.0/mlflow/experiments/search', {max_results: 10}]],
     ['GET /health (no auth)', () => ['GET', '/health']],
   ]
-  console.log(`${'scenario'.padEnd(26)} ${'server'.padEnd(44)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`)
+  console.log(`${'scenario'.padEnd(26)} ${'server'.padEnd(48)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`)
   for (const [scenario, make] of scenarios) {
     for (const [name, target] of targets) {
       const [method, path, body] = make(ids.get(name)!)
       const who = scenario.includes('no auth') ? undefined : user
       // eslint-disable-next-line no-await-in-loop
       const result = await load(target.url, method, path, who, body)
-      console.log(`${scenario.padEnd(26)} ${name.padEnd(44)} ${result.rps.toFixed(0).padStart(8)} ${result.p50.toFixed(1).padStart(8)} ${result.p99.toFixed(1).padStart(8)}`)
+      console.log(`${scenario.padEnd(26)} ${name.padEnd(48)} ${result.rps.toFixed(0).padStart(8)} ${result.p50.toFixed(1).padStart(8)} ${result.p99.toFixed(1).padStart(8)}`)
     }
   }
 
