@@ -1,0 +1,99 @@
+/**
+ * Scorers (MLflow 3.7+) as MLflow's basic-auth app decides them, one test body against the real
+ * app and against serve, both versions: the creator gets MANAGE (so only they can delete), READ
+ * reads but cannot delete, and deleting a scorer removes every grant on it, so re-registering the
+ * name does not hand old grants back.
+ */
+import assert from 'node:assert/strict'
+import {execFile} from 'node:child_process'
+import {after, before, describe, it} from 'node:test'
+import {promisify} from 'node:util'
+
+import {requireMlflow} from '../support/mlflow-install.js'
+import {type Credentials} from '../support/mlflow-server.js'
+import {MLFLOW_VERSIONS, PINNED_VERSIONS} from '../support/mlflow-versions.js'
+import {type RunningServe, startServe} from '../support/serve.js'
+import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
+
+const basic = ({password, username}: Credentials) => `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
+
+/** MLflow's serialization of a built-in judge, made by the installed MLflow itself. */
+async function serializedScorer(version: string, name: string): Promise<string> {
+  const script = 'import json, sys\nfrom mlflow.genai.scorers import Safety\nprint(json.dumps(Safety(name=sys.argv[1]).model_dump()))'
+  const {stdout} = await promisify(execFile)(await requireMlflow(version), ['-W', 'ignore', '-c', script, name])
+  return stdout.trim()
+}
+
+for (const version of PINNED_VERSIONS) {
+  for (const kind of ['basic-auth', 'serve'] as const) {
+    describe(`scorer permissions on ${kind === 'serve' ? 'serve in front of' : 'the basic-auth app of'} MLflow ${version}`, () => {
+      let url: string
+      let admin: Credentials
+      let serve: RunningServe | undefined
+      const owner = {password: `owner-${uniqueName('pw')}`, username: uniqueName('scorer-owner')}
+      const reader = {password: `reader-${uniqueName('pw')}`, username: uniqueName('scorer-reader')}
+      const call = async (who: Credentials, method: string, path: string, body?: unknown) => {
+        const response = await fetch(url + path, {body: body === undefined ? undefined : JSON.stringify(body), headers: {authorization: basic(who), 'content-type': 'application/json'}, method})
+        const text = await response.text()
+        return {json: () => JSON.parse(text), status: response.status, text}
+      }
+
+      const ok = async (who: Credentials, method: string, path: string, body?: unknown) => {
+        const answer = await call(who, method, path, body)
+        assert.equal(answer.status, 200, `${who.username} ${method} ${path}: ${answer.text}`)
+        return answer.json()
+      }
+
+      /** Each generation's own grant API: per-scorer endpoints up to 3.12, unified grants after. */
+      const grantScorer = (who: Credentials, experimentId: string, name: string, username: string, permission: string) =>
+        version === MLFLOW_VERSIONS.legacy
+          ? ok(who, 'POST', '/api/3.0/mlflow/scorers/permissions/create', {experiment_id: experimentId, permission, scorer_name: name, username})
+          : ok(who, 'POST', '/api/3.0/mlflow/users/permissions/grant', {permission, resource_id: `${experimentId}/${encodeURIComponent(name)}`, resource_type: 'scorer', username})
+
+      before(async () => {
+        if (kind === 'serve') {
+          serve = await startServe({upstream: (await acquireServer(version, 'plain')).url})
+          url = serve.url
+          admin = serve.admin
+        } else {
+          const server = await acquireServer(version, 'basic-auth')
+          url = server.url
+          admin = server.admin!
+        }
+
+        for (const user of [owner, reader]) await ok(admin, 'POST', '/api/2.0/mlflow/users/create', user)
+      })
+      after(async () => {
+        await serve?.stop()
+        await releaseServers()
+      })
+
+      it('creator MANAGE, READ cannot delete, delete removes every grant', async () => {
+        const {experiment_id: experimentId} = await ok(owner, 'POST', '/api/2.0/mlflow/experiments/create', {name: uniqueName('scorers')})
+        const name = `judge ${uniqueName('s')}`
+        const register = async () => ok(owner, 'POST', '/api/3.0/mlflow/scorers/register', {experiment_id: experimentId, name, serialized_scorer: await serializedScorer(version, name)})
+        const get = (who: Credentials) => call(who, 'GET', `/api/3.0/mlflow/scorers/get?experiment_id=${experimentId}&name=${encodeURIComponent(name)}`)
+        const remove = (who: Credentials) => call(who, 'DELETE', '/api/3.0/mlflow/scorers/delete', {experiment_id: experimentId, name})
+
+        await register()
+        // default_permission READ: others read, but deleting needs MANAGE.
+        assert.equal((await get(reader)).status, 200)
+        assert.equal((await remove(reader)).status, 403)
+        // Registering needs EDIT on the experiment.
+        assert.equal((await call(reader, 'POST', '/api/3.0/mlflow/scorers/register', {experiment_id: experimentId, name: `${name} 2`, serialized_scorer: await serializedScorer(version, `${name} 2`)})).status, 403)
+
+        // A MANAGE grant lets the reader delete…
+        await grantScorer(owner, experimentId, name, reader.username, 'MANAGE')
+        assert.equal((await remove(reader)).status, 200)
+        assert.equal((await get(owner)).status, 404)
+
+        // …and the delete took every grant on the scorer with it: after the owner registers the
+        // name again (becoming its MANAGE holder again), the reader is back to READ.
+        await register()
+        assert.equal((await get(reader)).status, 200)
+        assert.equal((await remove(reader)).status, 403)
+        assert.equal((await remove(owner)).status, 200)
+      })
+    })
+  }
+}
