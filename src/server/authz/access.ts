@@ -3,7 +3,7 @@
  * Runs, logged models and traces are decided on their experiment; one serve cannot resolve (it
  * does not exist) is denied, so an unknown id answers like an existing one the caller cannot see.
  */
-import {capabilities, type Capabilities, effectiveLevel, isPermissionLevel, scorerResourceId} from '../permissions.js'
+import {capabilities, type Capabilities, effectiveLevel, scorerResourceId} from '../permissions.js'
 import {ApiError, PlainError} from '../responses.js'
 import {type Store, type UserRecord} from '../store/store.js'
 import {type RequestParams} from './request-params.js'
@@ -79,8 +79,10 @@ export class Access {
     if ('experimentName' in on) {
       const name = params.required(on.experimentName)
       const id = await resolver.experimentIdByName(name)
-      // A name nobody has taken yet is decided by the default permission, as MLflow does.
-      return id === undefined ? isPermissionLevel(this.context.defaultPermission) && capabilities(this.context.defaultPermission)[CAPABILITY[need]] : onExperiment(id)
+      // As MLflow's auth layer: answered here, not forwarded, so an experiment created meanwhile
+      // cannot slip through undecided. Clients rely on this 404 (mlflow.set_experiment creates).
+      if (id === undefined) throw new ApiError('RESOURCE_DOES_NOT_EXIST', `Could not find experiment with name ${name}`)
+      return onExperiment(id)
     }
 
     if ('experiments' in on) return every(nonEmpty(on.experiments), onExperiment)

@@ -1,0 +1,103 @@
+/**
+ * The hardened setup MLflow's docs recommend, default_permission = NO_PERMISSIONS with creators
+ * getting MANAGE: one test body against MLflow's basic-auth app (started with that setting) and
+ * serve (given it in basic_auth.ini), both versions. Also MLflow's own artifact-proxy test: listing
+ * by `?path=` is allowed to the owner and refused to others.
+ */
+import assert from 'node:assert/strict'
+import {mkdtemp, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {after, before, describe, it} from 'node:test'
+
+import {type Credentials, type RunningServer, startMlflowServer} from '../support/mlflow-server.js'
+import {PINNED_VERSIONS} from '../support/mlflow-versions.js'
+import {type RunningServe, startServe} from '../support/serve.js'
+import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
+
+const basic = ({password, username}: Credentials) => `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
+
+for (const version of PINNED_VERSIONS) {
+  for (const kind of ['basic-auth', 'serve'] as const) {
+    describe(`default_permission NO_PERMISSIONS on ${kind === 'serve' ? 'serve in front of' : 'the basic-auth app of'} MLflow ${version}`, () => {
+      let url: string
+      let admin: Credentials
+      let server: RunningServer | undefined
+      let serve: RunningServe | undefined
+      const owner = {password: `owner-${uniqueName('pw')}`, username: uniqueName('owner')}
+      const other = {password: `other-${uniqueName('pw')}`, username: uniqueName('other')}
+      const call = async (who: Credentials, method: string, path: string, body?: unknown) => {
+        const raw = typeof body === 'string'
+        const response = await fetch(url + path, {
+          body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
+          headers: {authorization: basic(who), 'content-type': raw ? 'application/octet-stream' : 'application/json'},
+          method,
+        })
+        const text = await response.text()
+        return {json: () => JSON.parse(text), status: response.status, text}
+      }
+
+      const ok = async (who: Credentials, method: string, path: string, body?: unknown) => {
+        const answer = await call(who, method, path, body)
+        assert.equal(answer.status, 200, `${who.username} ${method} ${path}: ${answer.text}`)
+        return answer.text ? answer.json() : {}
+      }
+
+      before(async () => {
+        if (kind === 'serve') {
+          const dir = await mkdtemp(join(tmpdir(), 'mlflowctl-deny-'))
+          await writeFile(join(dir, 'basic_auth.ini'), '[mlflow]\ndefault_permission = NO_PERMISSIONS\n')
+          serve = await startServe({extraArgs: ['--config', join(dir, 'basic_auth.ini')], upstream: (await acquireServer(version, 'plain')).url})
+          url = serve.url
+          admin = serve.admin
+        } else {
+          server = await startMlflowServer({authConfig: {default_permission: 'NO_PERMISSIONS'}, kind: 'basic-auth', version})
+          url = server.url
+          admin = server.admin!
+        }
+
+        for (const user of [owner, other]) await ok(admin, 'POST', '/api/2.0/mlflow/users/create', user)
+      })
+      after(async () => {
+        await serve?.stop()
+        await server?.stop()
+        await releaseServers()
+      })
+
+      it('creators see what they make, nobody else does', async () => {
+        const prefix = uniqueName('deny')
+        const {experiment_id: experimentId} = await ok(owner, 'POST', '/api/2.0/mlflow/experiments/create', {name: `${prefix}-owner`})
+        await ok(owner, 'GET', `/api/2.0/mlflow/experiments/get?experiment_id=${experimentId}`)
+        assert.equal((await call(other, 'GET', `/api/2.0/mlflow/experiments/get?experiment_id=${experimentId}`)).status, 403)
+        assert.equal((await call(other, 'GET', `/api/2.0/mlflow/experiments/get-by-name?experiment_name=${prefix}-owner`)).status, 403)
+        // A name nobody has: 404, so mlflow.set_experiment goes on to create it.
+        const missing = await call(other, 'GET', `/api/2.0/mlflow/experiments/get-by-name?experiment_name=${prefix}-nobody`)
+        assert.equal(missing.status, 404)
+        assert.equal(missing.json().error_code, 'RESOURCE_DOES_NOT_EXIST')
+
+        const {experiment_id: otherExperimentId} = await ok(other, 'POST', '/api/2.0/mlflow/experiments/create', {name: `${prefix}-nobody`})
+        await ok(other, 'GET', `/api/2.0/mlflow/experiments/get-by-name?experiment_name=${prefix}-nobody`)
+        const search = async (who: Credentials) =>
+          ((await ok(who, 'POST', '/api/2.0/mlflow/experiments/search', {filter: `name LIKE '${prefix}%'`, max_results: 10})).experiments ?? []).map((experiment: {experiment_id: string}) => experiment.experiment_id).sort()
+        assert.deepEqual(await search(owner), [experimentId])
+        assert.deepEqual(await search(other), [otherExperimentId])
+        assert.deepEqual(await search(admin), [experimentId, otherExperimentId].sort())
+      })
+
+      it('lists proxied artifacts by ?path= for the owner only, and refuses others\' uploads', async () => {
+        const {experiment_id: experimentId} = await ok(owner, 'POST', '/api/2.0/mlflow/experiments/create', {name: uniqueName('deny-artifacts')})
+        const {run} = await ok(owner, 'POST', '/api/2.0/mlflow/runs/create', {experiment_id: experimentId})
+        const dir = `${experimentId}/${run.info.run_id}/artifacts`
+        await ok(owner, 'PUT', `/api/2.0/mlflow-artifacts/artifacts/${dir}/a.txt`, 'owner data')
+        const listed = await ok(owner, 'GET', `/api/2.0/mlflow-artifacts/artifacts?path=${dir}`)
+        assert.deepEqual(listed.files.map((file: {path: string}) => file.path), ['a.txt'])
+        assert.equal((await call(other, 'GET', `/api/2.0/mlflow-artifacts/artifacts?path=${dir}`)).status, 403)
+        assert.equal((await call(other, 'GET', `/api/2.0/mlflow-artifacts/artifacts/${dir}/a.txt`)).status, 403)
+        assert.equal((await call(other, 'PUT', `/ajax-api/2.0/mlflow-artifacts/artifacts/${dir}/b.txt`, 'other data')).status, 403)
+        assert.equal((await call(other, 'PUT', `/api/2.0/mlflow-artifacts/artifacts/${dir}/123`, 'other data')).status, 403)
+        const after = await ok(owner, 'GET', `/api/2.0/mlflow-artifacts/artifacts?path=${dir}`)
+        assert.deepEqual(after.files.map((file: {path: string}) => file.path), ['a.txt'])
+      })
+    })
+  }
+}
