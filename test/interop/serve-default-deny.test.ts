@@ -12,10 +12,9 @@ import {after, before, describe, it} from 'node:test'
 
 import {type Credentials, type RunningServer, startMlflowServer} from '../support/mlflow-server.js'
 import {PINNED_VERSIONS} from '../support/mlflow-versions.js'
+import {restClient} from '../support/rest.js'
 import {type RunningServe, startServe} from '../support/serve.js'
 import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
-
-const basic = ({password, username}: Credentials) => `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
 
 for (const version of PINNED_VERSIONS) {
   for (const kind of ['basic-auth', 'serve'] as const) {
@@ -26,22 +25,7 @@ for (const version of PINNED_VERSIONS) {
       let serve: RunningServe | undefined
       const owner = {password: `owner-${uniqueName('pw')}`, username: uniqueName('owner')}
       const other = {password: `other-${uniqueName('pw')}`, username: uniqueName('other')}
-      const call = async (who: Credentials, method: string, path: string, body?: unknown) => {
-        const raw = typeof body === 'string'
-        const response = await fetch(url + path, {
-          body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
-          headers: {authorization: basic(who), 'content-type': raw ? 'application/octet-stream' : 'application/json'},
-          method,
-        })
-        const text = await response.text()
-        return {json: () => JSON.parse(text), status: response.status, text}
-      }
-
-      const ok = async (who: Credentials, method: string, path: string, body?: unknown) => {
-        const answer = await call(who, method, path, body)
-        assert.equal(answer.status, 200, `${who.username} ${method} ${path}: ${answer.text}`)
-        return answer.text ? answer.json() : {}
-      }
+      const {call, ok} = restClient(() => url)
 
       before(async () => {
         if (kind === 'serve') {

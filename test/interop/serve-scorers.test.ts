@@ -12,10 +12,9 @@ import {promisify} from 'node:util'
 import {requireMlflow} from '../support/mlflow-install.js'
 import {type Credentials} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS, PINNED_VERSIONS} from '../support/mlflow-versions.js'
+import {restClient} from '../support/rest.js'
 import {type RunningServe, startServe} from '../support/serve.js'
 import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
-
-const basic = ({password, username}: Credentials) => `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
 
 /** MLflow's serialization of a built-in judge, made by the installed MLflow itself. */
 async function serializedScorer(version: string, name: string): Promise<string> {
@@ -32,17 +31,7 @@ for (const version of PINNED_VERSIONS) {
       let serve: RunningServe | undefined
       const owner = {password: `owner-${uniqueName('pw')}`, username: uniqueName('scorer-owner')}
       const reader = {password: `reader-${uniqueName('pw')}`, username: uniqueName('scorer-reader')}
-      const call = async (who: Credentials, method: string, path: string, body?: unknown) => {
-        const response = await fetch(url + path, {body: body === undefined ? undefined : JSON.stringify(body), headers: {authorization: basic(who), 'content-type': 'application/json'}, method})
-        const text = await response.text()
-        return {json: () => JSON.parse(text), status: response.status, text}
-      }
-
-      const ok = async (who: Credentials, method: string, path: string, body?: unknown) => {
-        const answer = await call(who, method, path, body)
-        assert.equal(answer.status, 200, `${who.username} ${method} ${path}: ${answer.text}`)
-        return answer.json()
-      }
+      const {call, ok} = restClient(() => url)
 
       /** Each generation's own grant API: per-scorer endpoints up to 3.12, unified grants after. */
       const grantScorer = (who: Credentials, experimentId: string, name: string, username: string, permission: string) =>
