@@ -11,6 +11,7 @@ import {Gate} from './authz/gate.js'
 import {lookupRoute} from './authz/route-table.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, type ServeConfig} from './config.js'
 import {type Upstream} from './proxy.js'
+import {parseJsonObject, readBody} from './request-body.js'
 import {ApiError, PlainError, sendError, sendForbidden, sendJson, sendText, sendUnauthenticated} from './responses.js'
 import {alertPage, checkCsrf, signupPage} from './signup.js'
 import {type Store, type UserRecord} from './store/store.js'
@@ -26,18 +27,6 @@ export interface AppOptions {
 const MAX_AUTH_BODY = 1024 * 1024
 const API_PATH = /^(\/(?:api|ajax-api)\/\d+\.\d+)(\/mlflow\/.*)$/
 
-async function readBody(request: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length
-    if (size > MAX_AUTH_BODY) throw new ApiError('INVALID_PARAMETER_VALUE', 'Request body too large.')
-    chunks.push(chunk as Buffer)
-  }
-
-  return Buffer.concat(chunks)
-}
-
 function mediaType(request: IncomingMessage): string | undefined {
   return request.headers['content-type']?.split(';')[0].trim().toLowerCase() || undefined
 }
@@ -50,19 +39,9 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
   const staticPrefix = config.staticPrefix
 
   async function handleApi(request: IncomingMessage, response: ServerResponse, user: UserRecord, handler: (call: AuthCall) => Promise<unknown>, url: URL): Promise<void> {
-    const raw = await readBody(request)
+    const raw = await readBody(request, MAX_AUTH_BODY)
     const contentType = mediaType(request)
-    let body: Record<string, unknown> | undefined
-    if (raw.length > 0 && contentType === 'application/json') {
-      try {
-        body = JSON.parse(raw.toString('utf8'))
-      } catch {
-        throw new ApiError('BAD_REQUEST', 'Malformed JSON in the request body.')
-      }
-
-      if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ApiError('BAD_REQUEST', 'The request body must be a JSON object.')
-    }
-
+    const body = raw.length > 0 && contentType === 'application/json' ? parseJsonObject(raw) : undefined
     sendJson(response, 200, await handler({body, contentType, method: request.method!, query: url.searchParams, user}))
   }
 
@@ -79,7 +58,7 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
       if (!user.isAdmin) throw new PlainError(403, 'Permission denied')
       // As Flask-WTF, the CSRF token is checked first (from the form, else the X-CSRFToken header).
       const isForm = mediaType(request) === 'application/x-www-form-urlencoded'
-      const form = new URLSearchParams(isForm ? (await readBody(request)).toString('utf8') : '')
+      const form = new URLSearchParams(isForm ? (await readBody(request, MAX_AUTH_BODY)).toString('utf8') : '')
       const headerToken = request.headers['x-csrftoken']
       checkCsrf(config.secretKey, request.headers.cookie, form.get('csrf_token') ?? (typeof headerToken === 'string' ? headerToken : undefined))
       if (!isForm) throw new PlainError(400, 'Invalid content type. Must be application/x-www-form-urlencoded')
@@ -104,6 +83,9 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const target = request.url ?? '/'
+    // A fragment never belongs in a request; URL parsers drop it, MLflow's server keeps it in the
+    // query, so the two would read different parameters.
+    if (target.includes('#')) throw new ApiError('BAD_REQUEST', 'Refused a request target with a # in it.')
     const canonical = canonicalPath(target.split('?', 1)[0])
     if (!canonical.ok) throw new ApiError('BAD_REQUEST', `Refused an unusual request path: ${canonical.reason}.`)
     // Under MLflow's --static-prefix every route, the auth API's too, sits below the prefix.

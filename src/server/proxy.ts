@@ -167,7 +167,7 @@ const REPLACED_REQUEST_HEADERS = new Set(['authorization', 'content-length', 'ex
 
 const IDEMPOTENT = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PUT', 'TRACE'])
 
-function isHopByHop(name: string): boolean {
+export function isHopByHop(name: string): boolean {
   return HOP_BY_HOP.has(name) || name.startsWith('proxy-')
 }
 

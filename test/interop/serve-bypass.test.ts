@@ -919,6 +919,38 @@ for (const version of PINNED_VERSIONS) {
       assert.deepEqual(leaks, [], `mallory reads the owner's trace data through her own traces (v3 start with the tag → ${start.status}, PATCH v3 tags → ${setV3.status}, PATCH v2 tags → ${setV2.status}, v2 start with the tag → ${startV2.status})`)
     })
 
+    it('found in review: a # in the target, a second id in the body, an existing trace id, OTLP, assessment overrides, workspaces', async () => {
+      // Node's URL drops what follows a #, MLflow's server keeps it in the query: refused outright.
+      await refused(400, 'GET', `/ajax-api/2.0/mlflow/metrics/get-history-bulk?${q({metric_key: w.metricKey, run_id: w.malloryRunId})}&z=#&${q({run_id: w.runId})}`)
+      await refused(400, 'GET', `/api/3.0/mlflow/traces/batchGet?${q({trace_ids: 'tr-0'})}&z=#&${q({trace_ids: w.traceId})}`)
+      // MLflow finalizes the logged model named in the body, whatever the path says.
+      await refused(403, 'PATCH', `/api/2.0/mlflow/logged-models/${w.malloryLoggedModelId}`, {body: {model_id: w.loggedModelId, status: 'LOGGED_MODEL_FAILED'}})
+      // A v3 start that reuses the owner's trace id would move the owner's trace into mallory's experiment.
+      const info = (traceId: string, assessments: Json[] = []) => ({
+        assessments,
+        execution_duration: '1s',
+        request_time: '2024-01-01T00:00:00Z',
+        state: 'OK',
+        trace_id: traceId,
+        trace_location: {mlflow_experiment: {experiment_id: w.malloryExperimentId}, type: 'MLFLOW_EXPERIMENT'},
+      })
+      await refused(403, 'POST', '/api/3.0/mlflow/traces', {body: {trace: {trace_info: info(w.traceId)}}})
+      const mine = `tr-${randomBytes(16).toString('hex')}`
+      const foreignAssessment = {assessment_name: 'x', feedback: {value: 1}, source: {source_id: 'm', source_type: 'HUMAN'}, trace_id: w.traceId}
+      await refused(403, 'POST', '/api/3.0/mlflow/traces', {body: {trace: {trace_info: info(mine, [foreignAssessment])}}})
+      await ok(mallory('POST', '/api/3.0/mlflow/traces', {body: {trace: {trace_info: info(mine)}}}), 'mallory starts her own trace')
+      // An override must name an assessment of the same trace.
+      const assessment = (overrides?: string) => ({assessment: {assessment_name: 'quality', feedback: {value: 1}, overrides, source: {source_id: 'mallory', source_type: 'HUMAN'}, trace_id: mine}})
+      const first = await ok(mallory('POST', `/api/3.0/mlflow/traces/${mine}/assessments`, {body: assessment()}), 'mallory assesses her trace')
+      const firstId = (first.assessment as Json).assessment_id as string
+      await ok(mallory('POST', `/api/3.0/mlflow/traces/${mine}/assessments`, {body: assessment(firstId)}), 'mallory overrides her own assessment')
+      await refused(403, 'POST', `/api/3.0/mlflow/traces/${mine}/assessments`, {body: assessment('a-of-another-trace')})
+      // OTLP ingest carries ids and tags serve does not decode: admins only.
+      await refused(403, 'POST', '/v1/traces', {body: Buffer.alloc(0), contentType: 'application/x-protobuf', headers: {'x-mlflow-experiment-id': w.malloryExperimentId}})
+      // serve's grants know no workspaces.
+      await refused(400, 'GET', `/api/2.0/mlflow/experiments/get?${q({experiment_id: w.malloryExperimentId})}`, {headers: {'x-mlflow-workspace': 'other'}})
+    })
+
     it("the run's after-effects: mallory's creations make her MANAGE of hers only", async () => {
       const grantsOf = async () => {
         const user = await ok(admin('GET', `/api/2.0/mlflow/users/get?${q({username: w.mallory.username})}`), 'users/get')

@@ -49,6 +49,11 @@ export class Access {
     return experimentId !== undefined && this.can(need, 'experiment', experimentId)
   }
 
+  async canOnLoggedModel(need: Capability, modelId: string): Promise<boolean> {
+    const experimentId = await this.context.resolver.loggedModelExperiment(modelId)
+    return experimentId !== undefined && this.can(need, 'experiment', experimentId)
+  }
+
   /** Throws 403 unless every check passes, 400 when a field they need is missing or malformed. */
   async enforce(checks: Check[], params: RequestParams): Promise<void> {
     for (const check of checks) {
@@ -93,19 +98,20 @@ export class Access {
       return onExperiment(path === undefined ? undefined : artifactPathExperiment(path))
     }
 
-    if ('run' in on) return onExperiment(await resolver.runExperiment(params.runId(on.run)))
-    if ('runs' in on) return every(nonEmpty(on.runs), async (id) => onExperiment(await resolver.runExperiment(id)))
+    if ('run' in on) return this.canOnRun(need, params.runId(on.run))
+    if ('runs' in on) return every(nonEmpty(on.runs), (id) => this.canOnRun(need, id))
     if ('loggedModel' in on) {
       const id = on.optional ? params.optional(on.loggedModel) : params.required(on.loggedModel)
       if (id === undefined || id === '') return true
-      return onExperiment(await resolver.loggedModelExperiment(id))
+      return this.canOnLoggedModel(need, id)
     }
 
-    if ('loggedModels' in on) return every(params.values(on.loggedModels), async (id) => onExperiment(await resolver.loggedModelExperiment(id)))
+    if ('loggedModels' in on) return every(params.values(on.loggedModels), (id) => this.canOnLoggedModel(need, id))
     if ('trace' in on) {
-      const id = on.optional ? params.optional(on.trace) : params.required(on.trace)
+      const id = on.optional || on.ifExists ? params.optional(on.trace) : params.required(on.trace)
       if (id === undefined || id === '') return true
-      return onExperiment(await resolver.traceExperiment(id))
+      const experimentId = await resolver.traceExperiment(id)
+      return on.ifExists && experimentId === undefined ? true : onExperiment(experimentId)
     }
 
     if ('traces' in on) return every(nonEmpty(on.traces), async (id) => onExperiment(await resolver.traceExperiment(id)))

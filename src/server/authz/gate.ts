@@ -7,7 +7,8 @@
 import {type IncomingMessage, type ServerResponse} from 'node:http'
 
 import {scorerResourceId} from '../permissions.js'
-import {type Upstream, type UpstreamResponse} from '../proxy.js'
+import {isHopByHop, type Upstream, type UpstreamResponse} from '../proxy.js'
+import {parseJsonObject, readBody} from '../request-body.js'
 import {ApiError, sendJson} from '../responses.js'
 import {type Store, type UserRecord} from '../store/store.js'
 import {Access, artifactPathExperiment, denied} from './access.js'
@@ -61,6 +62,8 @@ export class Gate {
 
     const rule = match?.rule
     if (!user.isAdmin && (!rule || rule.access === 'admin')) throw denied()
+    // serve's grants know no workspaces; a workspace-enabled upstream would apply them across.
+    if (!user.isAdmin && request.headers['x-mlflow-workspace'] !== undefined) throw new ApiError('BAD_REQUEST', 'mlflowctl serve does not support MLflow workspaces (X-MLFLOW-WORKSPACE).')
     if (!match || !rule || (user.isAdmin && !rule.after)) {
       await upstream.forward(request, response, {identity: user.username})
       return
@@ -68,7 +71,7 @@ export class Gate {
 
     const readsBody = method !== 'GET' && method !== 'HEAD' && rule.params !== 'query'
     const needsFields = Array.isArray(rule.access) || rule.filter !== undefined || rule.after !== undefined || rule.special !== undefined
-    const body = readsBody && needsFields ? await readBody(request) : undefined
+    const body = readsBody && needsFields ? await readBody(request, MAX_JSON_BODY) : undefined
     const url = new URL(target, 'http://serve.invalid')
     const json = body ? parseJsonObject(body) : {}
     const params = new RequestParams(readsBody ? 'body' : 'query', url.searchParams, json, match.pathParams, request.headers)
@@ -82,7 +85,8 @@ export class Gate {
         throw new ApiError('PERMISSION_DENIED', 'Permission denied: only admins can choose an experiment\'s artifact_location (the server would write and read there for its runs).')
       }
 
-      if (rule.special === 'trace-location-tags') checkTraceTags(json)
+      if (rule.special === 'trace-location-tags') checkTraceBody(json)
+      if (rule.special === 'assessment-overrides') await this.checkAssessmentOverride(exchange)
       if (rule.filter) {
         await this.filter(exchange)
         return
@@ -134,7 +138,11 @@ export class Gate {
       }
 
       case 'grant-scorer-creator': {
-        await grantManage(store, user, 'scorer', scorerResourceId(params.required('experiment_id'), params.required('name')))
+        // Only the first version makes a creator; registering a new version of someone else's
+        // scorer (EDIT on the experiment suffices) must not make its author MANAGE.
+        if (result?.version !== undefined && String(result.version) !== '1') return
+        const id = scorerResourceId(params.required('experiment_id'), params.required('name'))
+        if (!store.getGrant(user.id, 'scorer', id)) await store.createGrant({permission: 'MANAGE', resourceId: id, resourceType: 'scorer', userId: user.id})
         return
       }
 
@@ -156,16 +164,23 @@ export class Gate {
     const runId = params.optional('run_id')
     const modelId = params.optional('model_id')
     if (runId && !(await access.canOnRun('read', runId))) throw denied()
-    if (modelId && !(await this.canReadLoggedModel(access, modelId))) throw denied()
+    if (modelId && !(await access.canOnLoggedModel('read', modelId))) throw denied()
     const source = params.optional('source')
     if (source && !(await this.sourceReadable(source, access, Boolean(runId || modelId)))) {
       throw new ApiError('PERMISSION_DENIED', `Permission denied for model version source ${source}: it must be a runs:/, models:/ or mlflow-artifacts URI of something you can read, or a local path inside the run or logged model given.`)
     }
   }
 
-  private async canReadLoggedModel(access: Access, modelId: string): Promise<boolean> {
-    const experimentId = await this.resolver.loggedModelExperiment(modelId)
-    return experimentId !== undefined && access.canReadExperiment(experimentId)
+  /**
+   * An assessment that overrides another marks that one invalid: it must be an assessment of the
+   * same trace (which the route's checks already cover), never one of another trace.
+   */
+  private async checkAssessmentOverride({params, user}: Exchange): Promise<void> {
+    const overrides = params.optional('assessment.overrides')
+    if (!overrides) return
+    const traceId = params.required('path.trace_id')
+    const answer = await this.options.upstream.request('GET', `/api/3.0/mlflow/traces/${encodeURIComponent(traceId)}/assessments/${encodeURIComponent(overrides)}`, {headers: {'X-Forwarded-User': user.username}})
+    if (answer.status !== 200) throw new ApiError('PERMISSION_DENIED', `Permission denied: assessment ${overrides} is not an assessment of trace ${traceId}.`)
   }
 
   private async sourceReadable(source: string, access: Access, hasOwner: boolean): Promise<boolean> {
@@ -175,7 +190,7 @@ export class Gate {
     const runs = /^runs:\/([^/]+)(?:\/|$)/.exec(plain)
     if (runs) return access.canOnRun('read', runs[1])
     const models = /^models:\/([^/]+)(?:\/([^/]+))?/.exec(plain)
-    if (models) return models[2] === undefined ? this.canReadLoggedModel(access, models[1]) : access.canReadRegisteredModel(models[1])
+    if (models) return models[2] === undefined ? access.canOnLoggedModel('read', models[1]) : access.canReadRegisteredModel(models[1])
     const served = /^mlflow-artifacts:(?:\/\/[^/]*)?\/(.*)$/.exec(plain) ?? /^https?:\/\/[^/]*\/(?:.*\/)?api\/2\.0\/mlflow-artifacts\/artifacts\/(.*)$/.exec(plain)
     if (served) {
       const experimentId = artifactPathExperiment(served[1].replace(/^\/+/, ''))
@@ -306,8 +321,12 @@ function upstreamMethod(request: IncomingMessage): string {
 /** Trace tags that tell MLflow where a trace's data lives: set by the server, never by a caller. */
 const LOCATION_TAG = /^mlflow\.(artifactLocation|trace\.\w*Location)$/i
 
-/** Refuses location tags in a trace tag request, a v2 start or end (tags[]), or a v3 start (tag and metadata maps). */
-function checkTraceTags(body: Json): void {
+/**
+ * Refuses location tags in a trace tag request, a v2 start or end (tags[]), or a v3 start (tag and
+ * metadata maps); and, in a v3 start, assessments that name another trace or override another
+ * assessment (MLflow would write them where the caller has no right).
+ */
+function checkTraceBody(body: Json): void {
   const traceInfo = ((body.trace as Json | undefined)?.trace_info ?? (body.trace as Json | undefined)?.traceInfo) as Json | undefined
   const keys = [
     body.key,
@@ -317,6 +336,14 @@ function checkTraceTags(body: Json): void {
   ]
   const refused = keys.find((key) => typeof key === 'string' && LOCATION_TAG.test(key))
   if (refused) throw new ApiError('PERMISSION_DENIED', `Permission denied: the trace tag ${refused} says where the trace's data lives and is set by the server.`)
+  const traceId = traceInfo?.trace_id ?? traceInfo?.traceId
+  for (const assessment of Array.isArray(traceInfo?.assessments) ? (traceInfo.assessments as unknown[]) : []) {
+    const item = (assessment ?? {}) as Json
+    const named = item.trace_id ?? item.traceId
+    if ((named !== undefined && named !== traceId) || item.overrides !== undefined) {
+      throw new ApiError('PERMISSION_DENIED', 'Permission denied: assessments sent with a trace must belong to it and override nothing.')
+    }
+  }
 }
 
 interface RefilledSearch {
@@ -369,32 +396,6 @@ function hasBody(request: IncomingMessage): boolean {
   return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
 }
 
-async function readBody(request: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length
-    if (size > MAX_JSON_BODY) throw new ApiError('INVALID_PARAMETER_VALUE', `The request body is larger than ${MAX_JSON_BODY / 1024 / 1024} MiB.`)
-    chunks.push(chunk as Buffer)
-  }
-
-  return Buffer.concat(chunks)
-}
-
-/** The JSON body MLflow's handler will parse; empty is `{}` as for MLflow, anything but an object is refused. */
-function parseJsonObject(raw: Buffer): Json {
-  if (raw.length === 0) return {}
-  let value: unknown
-  try {
-    value = JSON.parse(raw.toString('utf8'))
-  } catch {
-    throw new ApiError('BAD_REQUEST', 'Malformed JSON in the request body.')
-  }
-
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ApiError('BAD_REQUEST', 'The request body must be a JSON object.')
-  return value as Json
-}
-
 function parseAnswer(answer: UpstreamResponse): Json | undefined {
   try {
     const value: unknown = JSON.parse(answer.body.toString('utf8'))
@@ -422,12 +423,10 @@ function toQuery(query: Record<string, string | string[] | undefined>): string {
   return search.toString()
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
-
 /** An upstream answer serve buffered, passed on as it came. */
 function relay(response: ServerResponse, answer: UpstreamResponse): void {
   for (const [name, value] of Object.entries(answer.headers)) {
-    if (value !== undefined && !HOP_BY_HOP.has(name) && name !== 'content-length') response.setHeader(name, value)
+    if (value !== undefined && !isHopByHop(name) && name !== 'content-length') response.setHeader(name, value)
   }
 
   response.writeHead(answer.status, {'content-length': answer.body.length})

@@ -32,7 +32,8 @@ export class RequestParams {
     }
 
     if (this.source === 'query') {
-      if (field.includes('.') || field.includes('[]')) return []
+      // A nested field on a query route is a mistake in the route table: fail loudly, never pass.
+      if (field.includes('.') || field.includes('[]')) throw new TypeError(`route table: nested field ${field} on a route read from the query`)
       return this.query.getAll(field)
     }
 

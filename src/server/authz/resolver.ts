@@ -1,8 +1,8 @@
 /**
  * Which experiment a run, logged model or trace belongs to, and an experiment's id from its name:
  * asked of the upstream MLflow server where MLflow's own auth layer asks its tracking store, on
- * serve's connection pool. A run, logged model or trace never changes experiment, so those answers
- * are kept (bounded); names can be renamed or reused, so name lookups are not.
+ * serve's connection pool. Runs and logged models get server-made ids and never change
+ * experiment, so those answers are kept (bounded); trace ids and names are not.
  */
 import {type Upstream, UpstreamError} from '../proxy.js'
 
@@ -26,12 +26,14 @@ export class ResourceResolver {
       const body = await this.get(`/api/2.0/mlflow/logged-models/${encodeURIComponent(id)}`)
       return pick(body, 'model', 'info', 'experiment_id')
     })
-    this.traceExperiment = this.cached('trace', async (id) => {
+    // Not cached: a trace id is chosen by the client, and a trace can be deleted and made again
+    // (or, on some MLflow versions, moved) under the same id.
+    this.traceExperiment = async (id) => {
       const v3 = await this.get(`/api/3.0/mlflow/traces/${encodeURIComponent(id)}`)
       if (v3) return pick(v3, 'trace', 'trace_info', 'trace_location', 'mlflow_experiment', 'experiment_id')
       const v2 = await this.get(`/api/2.0/mlflow/traces/${encodeURIComponent(id)}/info`)
       return pick(v2, 'trace_info', 'experiment_id')
-    })
+    }
   }
 
   async experimentIdByName(name: string): Promise<string | undefined> {

@@ -31,8 +31,8 @@ export type Resource =
   /** A logged model's experiment. `optional`: the check applies only when the field is given. */
   | {loggedModel: string; optional?: boolean}
   | {loggedModels: string}
-  /** A trace's experiment. */
-  | {optional?: boolean; trace: string}
+  /** A trace's experiment. `ifExists`: the check applies only to a trace that exists. */
+  | {ifExists?: boolean; optional?: boolean; trace: string}
   | {traces: string}
   | {registeredModel: string}
   | {scorer: {experiment: string; name: string}}
@@ -77,9 +77,10 @@ export interface RouteRule {
   /**
    * Checks on what a request asks the server to read later, which need code rather than a field
    * name (landscape §4, file and URL inputs): model-version sources, an experiment's
-   * artifact_location, trace tags that say where a trace's data lives.
+   * artifact_location, trace tags that say where a trace's data lives, an assessment that
+   * overrides another trace's.
    */
-  special?: 'experiment-artifact-location' | 'model-version-source' | 'trace-location-tags'
+  special?: 'assessment-overrides' | 'experiment-artifact-location' | 'model-version-source' | 'trace-location-tags'
   /** Why a route is admin only or open to everyone, for the reader of this table. */
   why?: string
 }
@@ -199,7 +200,8 @@ const ENTRIES: Entry[] = [
   // Logged models (3.0+): the experiment they belong to.
   ['POST', '/mlflow/logged-models', API2, {access: update(experiment())}],
   ['GET', '/mlflow/logged-models/<model_id>', API2, {access: read(loggedModel())}],
-  ['PATCH', '/mlflow/logged-models/<model_id>', API2, {access: update(loggedModel())}],
+  // MLflow finalizes the model named in the body, not the one in the path: both are checked.
+  ['PATCH', '/mlflow/logged-models/<model_id>', API2, {access: [...update(loggedModel()), {need: 'update', on: {loggedModel: 'model_id', optional: true}}]}],
   ['DELETE', '/mlflow/logged-models/<model_id>', API2, {access: remove(loggedModel())}],
   ['PATCH', '/mlflow/logged-models/<model_id>/tags', API2, {access: update(loggedModel())}],
   ['DELETE', '/mlflow/logged-models/<model_id>/tags/<tag_key>', API2, {access: remove(loggedModel())}],
@@ -221,7 +223,8 @@ const ENTRIES: Entry[] = [
 
   // Traces and assessments: the trace's experiment.
   ['POST', '/mlflow/traces', API2, {access: update(experiment()), special: 'trace-location-tags'}],
-  ['POST', '/mlflow/traces', API3, {access: update(experiment('trace.trace_info.trace_location.mlflow_experiment.experiment_id')), special: 'trace-location-tags'}],
+  // A v3 start naming an existing trace id would move that trace into the caller's experiment.
+  ['POST', '/mlflow/traces', API3, {access: [...update(experiment('trace.trace_info.trace_location.mlflow_experiment.experiment_id')), {need: 'update', on: {ifExists: true, trace: 'trace.trace_info.trace_id'}}], special: 'trace-location-tags'}],
   ['PATCH', '/mlflow/traces/<request_id>', API2, {access: update(trace('path.request_id')), special: 'trace-location-tags'}],
   ['GET', '/mlflow/traces/<request_id>/info', API2, {access: read(trace('path.request_id'))}],
   ['PATCH DELETE', '/mlflow/traces/<request_id>/tags', API2, {access: update(trace('path.request_id')), special: 'trace-location-tags'}],
@@ -229,9 +232,9 @@ const ENTRIES: Entry[] = [
   ['GET', '/mlflow/traces/<trace_id>', API3, {access: read(trace('path.trace_id'))}],
   ['GET', '/mlflow/traces/get', API3, {access: read(trace('trace_id'))}],
   ['PATCH DELETE', '/mlflow/traces/<trace_id>/tags', API3, {access: update(trace('path.trace_id')), special: 'trace-location-tags'}],
-  ['POST', '/mlflow/traces/<trace_id>/assessments', API3, {access: [...update(trace('path.trace_id')), {need: 'update', on: {optional: true, trace: 'assessment.trace_id'}}]}],
+  ['POST', '/mlflow/traces/<trace_id>/assessments', API3, {access: [...update(trace('path.trace_id')), {need: 'update', on: {optional: true, trace: 'assessment.trace_id'}}], special: 'assessment-overrides'}],
   ['GET', '/mlflow/traces/<trace_id>/assessments/<assessment_id>', API3, {access: read(trace('path.trace_id'))}],
-  ['PATCH', '/mlflow/traces/<trace_id>/assessments/<assessment_id>', API3, {access: [...update(trace('path.trace_id')), {need: 'update', on: {optional: true, trace: 'assessment.trace_id'}}]}],
+  ['PATCH', '/mlflow/traces/<trace_id>/assessments/<assessment_id>', API3, {access: [...update(trace('path.trace_id')), {need: 'update', on: {optional: true, trace: 'assessment.trace_id'}}], special: 'assessment-overrides'}],
   ['DELETE', '/mlflow/traces/<trace_id>/assessments/<assessment_id>', API3, {access: update(trace('path.trace_id'))}],
   ['GET', '/mlflow/traces/batchGet', API3, {access: read({traces: 'trace_ids'})}],
   ['POST', '/mlflow/traces/batchGetInfos', API3, {access: read({traces: 'trace_ids'})}],
@@ -271,7 +274,7 @@ const ENTRIES: Entry[] = [
   ['GET POST PUT PATCH DELETE', '/mlflow/mcp-servers', API3, {access: 'admin', why: ADMIN_FAMILY}],
   ['GET POST PUT PATCH DELETE', '/mlflow/mcp-servers/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
   ['GET POST PUT PATCH DELETE', '/gateway/<path:rest>', ROOT, {access: 'admin', why: 'AI gateway invocations use the server\'s provider keys'}],
-  ['POST', '/v1/traces', ROOT, {access: update(experiment('header.x-mlflow-experiment-id')), params: 'query'}],
+  ['POST', '/v1/traces', ROOT, {access: 'admin', why: 'OTLP bodies (protobuf, maybe compressed) carry trace ids, run links and location tags serve does not decode yet'}],
 ]
 
 export interface RouteMatch {
