@@ -85,7 +85,7 @@ export class Gate {
         throw new ApiError('PERMISSION_DENIED', 'Permission denied: only admins can choose an experiment\'s artifact_location (the server would write and read there for its runs).')
       }
 
-      if (rule.special === 'trace-location-tags') checkTraceBody(json)
+      if (rule.special === 'trace-body') checkTraceBody(json)
       if (rule.special === 'assessment-overrides') await this.checkAssessmentOverride(exchange)
       if (rule.filter) {
         await this.filter(exchange)

@@ -80,7 +80,7 @@ export interface RouteRule {
    * artifact_location, trace tags that say where a trace's data lives, an assessment that
    * overrides another trace's.
    */
-  special?: 'assessment-overrides' | 'experiment-artifact-location' | 'model-version-source' | 'trace-location-tags'
+  special?: 'assessment-overrides' | 'experiment-artifact-location' | 'model-version-source' | 'trace-body'
   /** Why a route is admin only or open to everyone, for the reader of this table. */
   why?: string
 }
@@ -222,16 +222,16 @@ const ENTRIES: Entry[] = [
   ['POST', '/mlflow/genai/evaluate/invoke', AJAX3, {access: 'admin', why: 'runs judges with the server\'s model credentials'}],
 
   // Traces and assessments: the trace's experiment.
-  ['POST', '/mlflow/traces', API2, {access: update(experiment()), special: 'trace-location-tags'}],
+  ['POST', '/mlflow/traces', API2, {access: update(experiment()), special: 'trace-body'}],
   // A v3 start naming an existing trace id would move that trace into the caller's experiment.
-  ['POST', '/mlflow/traces', API3, {access: [...update(experiment('trace.trace_info.trace_location.mlflow_experiment.experiment_id')), {need: 'update', on: {ifExists: true, trace: 'trace.trace_info.trace_id'}}], special: 'trace-location-tags'}],
-  ['PATCH', '/mlflow/traces/<request_id>', API2, {access: update(trace('path.request_id')), special: 'trace-location-tags'}],
+  ['POST', '/mlflow/traces', API3, {access: [...update(experiment('trace.trace_info.trace_location.mlflow_experiment.experiment_id')), {need: 'update', on: {ifExists: true, trace: 'trace.trace_info.trace_id'}}], special: 'trace-body'}],
+  ['PATCH', '/mlflow/traces/<request_id>', API2, {access: update(trace('path.request_id')), special: 'trace-body'}],
   ['GET', '/mlflow/traces/<request_id>/info', API2, {access: read(trace('path.request_id'))}],
-  ['PATCH DELETE', '/mlflow/traces/<request_id>/tags', API2, {access: update(trace('path.request_id')), special: 'trace-location-tags'}],
+  ['PATCH DELETE', '/mlflow/traces/<request_id>/tags', API2, {access: update(trace('path.request_id')), special: 'trace-body'}],
   ['GET', '/mlflow/traces', API2, {access: read({experiments: 'experiment_ids'})}],
   ['GET', '/mlflow/traces/<trace_id>', API3, {access: read(trace('path.trace_id'))}],
   ['GET', '/mlflow/traces/get', API3, {access: read(trace('trace_id'))}],
-  ['PATCH DELETE', '/mlflow/traces/<trace_id>/tags', API3, {access: update(trace('path.trace_id')), special: 'trace-location-tags'}],
+  ['PATCH DELETE', '/mlflow/traces/<trace_id>/tags', API3, {access: update(trace('path.trace_id')), special: 'trace-body'}],
   ['POST', '/mlflow/traces/<trace_id>/assessments', API3, {access: [...update(trace('path.trace_id')), {need: 'update', on: {optional: true, trace: 'assessment.trace_id'}}], special: 'assessment-overrides'}],
   ['GET', '/mlflow/traces/<trace_id>/assessments/<assessment_id>', API3, {access: read(trace('path.trace_id'))}],
   ['PATCH', '/mlflow/traces/<trace_id>/assessments/<assessment_id>', API3, {access: [...update(trace('path.trace_id')), {need: 'update', on: {optional: true, trace: 'assessment.trace_id'}}], special: 'assessment-overrides'}],
