@@ -65,9 +65,8 @@ export type GraphqlDecision =
     }
 
 /**
- * Decides whether a non-admin may send this GraphQL request (`request` is the decoded body, or the
- * GET query parameters; `variables` may be an object or its JSON text). Exceptions thrown by
- * `access` propagate.
+ * Decides whether a non-admin may send this GraphQL request (`request` is the decoded JSON body,
+ * which is all MLflow reads). Exceptions thrown by `access` propagate.
  */
 export async function authorizeGraphql(
   request: {query: unknown; variables?: unknown; operationName?: unknown},
@@ -171,20 +170,11 @@ async function decide(request: unknown, access: GraphqlAccess): Promise<GraphqlD
   }
 }
 
+/** MLflow hands `variables` to Graphene as they came: an object, or nothing. */
 function decodeVariables(raw: unknown): Json | undefined {
-  let value = raw
-  // GET /graphql carries the variables as JSON text.
-  if (typeof raw === 'string') {
-    try {
-      value = raw.trim() === '' ? null : JSON.parse(raw)
-    } catch {
-      throw invalid('"variables" is not valid JSON.')
-    }
-  }
-
-  if (value === undefined || value === null) return undefined
-  if (!isObject(value)) throw invalid('"variables" must be a JSON object.')
-  return value
+  if (raw === undefined || raw === null) return undefined
+  if (!isObject(raw)) throw invalid('"variables" must be a JSON object.')
+  return raw
 }
 
 /** The operation graphql-js would execute: the only one, or the one named by operationName. */
