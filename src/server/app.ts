@@ -12,7 +12,7 @@ import {lookupRoute} from './authz/route-table.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, type ServeConfig} from './config.js'
 import {type Upstream} from './proxy.js'
 import {parseJsonObject, readBody} from './request-body.js'
-import {ApiError, PlainError, sendError, sendForbidden, sendJson, sendText, sendUnauthenticated} from './responses.js'
+import {ApiError, PlainError, permissionDenied, sendError, sendJson, sendText, sendUnauthenticated} from './responses.js'
 import {alertPage, checkCsrf, signupPage} from './signup.js'
 import {type Store, type UserRecord} from './store/store.js'
 
@@ -47,7 +47,7 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
 
   async function handleSignup(request: IncomingMessage, response: ServerResponse, user: UserRecord, path: string): Promise<boolean> {
     if (path === '/signup' && (request.method === 'GET' || request.method === 'HEAD')) {
-      if (!user.isAdmin) throw new PlainError(403, 'Permission denied')
+      if (!user.isAdmin) throw permissionDenied()
       const page = signupPage(config.secretKey, '/api/2.0/mlflow/users/create-ui')
       response.setHeader('set-cookie', page.cookie)
       sendText(response, 200, page.html)
@@ -55,7 +55,7 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
     }
 
     if (path === '/api/2.0/mlflow/users/create-ui' && request.method === 'POST') {
-      if (!user.isAdmin) throw new PlainError(403, 'Permission denied')
+      if (!user.isAdmin) throw permissionDenied()
       // As Flask-WTF, the CSRF token is checked first (from the form, else the X-CSRFToken header).
       const isForm = mediaType(request) === 'application/x-www-form-urlencoded'
       const form = new URLSearchParams(isForm ? (await readBody(request, MAX_AUTH_BODY)).toString('utf8') : '')
@@ -135,8 +135,7 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
       }
 
       if (error instanceof ApiError || error instanceof PlainError) {
-        if (error instanceof PlainError && error.status === 403) sendForbidden(response)
-        else sendError(response, error)
+        sendError(response, error)
         return
       }
 

@@ -7,7 +7,7 @@
 import {type Store, StoreError, type UserRecord} from './store/store.js'
 import {hashPassword, verifyPassword} from './passwords.js'
 import {capabilities, effectiveLevel, invalidGrantLevelMessage, invalidPermissionMessage, isGrantLevel, isPermissionLevel, RESOURCE_TYPES, scorerResourceId} from './permissions.js'
-import {ApiError, missingParameter, PlainError} from './responses.js'
+import {ApiError, missingParameter, permissionDenied, PlainError} from './responses.js'
 
 export interface AuthCall {
   body: Record<string, unknown> | undefined
@@ -26,8 +26,6 @@ export interface AuthResult {
 
 export interface AuthApiOptions {
   defaultPermission: string
-  /** Called after a user's password, admin flag or existence changed. */
-  onUserChanged?: (username: string) => void
   store: Store
 }
 
@@ -93,16 +91,12 @@ function permissionParam(call: AuthCall): string {
   return value
 }
 
-function forbidden(): PlainError {
-  return new PlainError(403, 'Permission denied')
-}
-
 function requireAdmin(call: AuthCall): void {
-  if (!call.user.isAdmin) throw forbidden()
+  if (!call.user.isAdmin) throw permissionDenied()
 }
 
 function requireSelfOrAdmin(call: AuthCall, username: string): void {
-  if (!call.user.isAdmin && call.user.username !== username) throw forbidden()
+  if (!call.user.isAdmin && call.user.username !== username) throw permissionDenied()
 }
 
 function userNotFound(username: string): ApiError {
@@ -193,7 +187,6 @@ export class AuthApi {
 
     const passwordHash = await hashPassword(password)
     await this.storeCall(() => this.options.store.updateUser(username, {passwordHash}))
-    this.options.onUserChanged?.(username)
     return {}
   }
 
@@ -205,7 +198,6 @@ export class AuthApi {
     if (isAdmin === undefined) throw new ApiError('INVALID_PARAMETER_VALUE', `Parameter 'is_admin' must be a boolean, got ${JSON.stringify(raw)}.`)
     if (!this.options.store.getUser(username)) throw userNotFound(username)
     await this.storeCall(() => this.options.store.updateUser(username, {isAdmin}))
-    this.options.onUserChanged?.(username)
     return {}
   }
 
@@ -215,7 +207,6 @@ export class AuthApi {
     if (username === call.user.username) throw new ApiError('BAD_REQUEST', 'Users cannot delete their own account. Ask another admin to delete this user instead.')
     if (!this.options.store.getUser(username)) throw userNotFound(username)
     await this.storeCall(() => this.options.store.deleteUser(username))
-    this.options.onUserChanged?.(username)
     return {}
   }
 
@@ -226,13 +217,16 @@ export class AuthApi {
 
   // ---- classic per-resource permissions ----
 
+  /** Who may grant on a resource: admins and holders of MANAGE on it (spec §3). */
+  private requireManage(call: AuthCall, resourceType: string, resourceId: string): void {
+    if (!call.user.isAdmin && !capabilities(effectiveLevel(this.options.store, call.user, resourceType, resourceId, this.options.defaultPermission)).canManage) throw permissionDenied()
+  }
+
   private legacyTarget(kind: LegacyKind, call: AuthCall) {
     const spec = LEGACY_KINDS[kind]
     const params = Object.fromEntries(spec.params.map((name) => [name, stringParam(call, name)])) as Record<string, string>
     const resource = spec.resource(params)
-    if (!call.user.isAdmin && !capabilities(effectiveLevel(this.options.store, call.user, resource.type, resource.id, this.options.defaultPermission)).canManage) {
-      throw forbidden()
-    }
+    this.requireManage(call, resource.type, resource.id)
 
     return {params, resource, spec}
   }
@@ -297,11 +291,8 @@ export class AuthApi {
       throw new ApiError('INVALID_PARAMETER_VALUE', `Invalid resource type '${type}'. Valid resource types are: (${RESOURCE_TYPES.map((name) => `'${name}'`).join(', ')})`)
     }
 
-    if (needManage) {
-      if (!call.user.isAdmin && !capabilities(effectiveLevel(this.options.store, call.user, type, id, this.options.defaultPermission)).canManage) throw forbidden()
-    } else {
-      requireSelfOrAdmin(call, username)
-    }
+    if (needManage) this.requireManage(call, type, id)
+    else requireSelfOrAdmin(call, username)
 
     const user = this.options.store.getUser(username)
     if (!user) throw userNotFound(username)

@@ -57,5 +57,5 @@ export class Authenticator {
   }
 }
 
-/** A real scrypt hash of a random password, so a miss costs what a hit costs. */
+/** A well-formed scrypt hash no password matches, so a miss costs what a hit costs. */
 const DUMMY_HASH = 'scrypt:32768:8:1$dummysaltdummysa$' + '0'.repeat(128)

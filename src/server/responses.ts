@@ -38,6 +38,11 @@ export class PlainError extends Error {
   }
 }
 
+/** MLflow's 403, plain text, the same whatever was refused. */
+export function permissionDenied(): PlainError {
+  return new PlainError(403, 'Permission denied')
+}
+
 export function missingParameter(name: string): ApiError {
   return new ApiError('INVALID_PARAMETER_VALUE', `Missing value for required parameter '${name}'. See the API docs for more information about request parameters.`)
 }
@@ -55,10 +60,6 @@ export function sendText(response: ServerResponse, status: number, text: string,
 
 export function sendUnauthenticated(response: ServerResponse): void {
   sendText(response, 401, UNAUTHENTICATED_TEXT, {'www-authenticate': 'Basic realm="mlflow"'})
-}
-
-export function sendForbidden(response: ServerResponse): void {
-  sendText(response, 403, 'Permission denied')
 }
 
 export function sendError(response: ServerResponse, error: ApiError | PlainError): void {

@@ -4,7 +4,7 @@
  * does not exist) is denied, so an unknown id answers like an existing one the caller cannot see.
  */
 import {capabilities, type Capabilities, effectiveLevel, scorerResourceId} from '../permissions.js'
-import {ApiError, PlainError} from '../responses.js'
+import {ApiError, permissionDenied} from '../responses.js'
 import {type Store, type UserRecord} from '../store/store.js'
 import {type RequestParams} from './request-params.js'
 import {type ResourceResolver} from './resolver.js'
@@ -18,10 +18,6 @@ export interface AccessContext {
 }
 
 const CAPABILITY: Record<Capability, keyof Capabilities> = {delete: 'canDelete', manage: 'canManage', read: 'canRead', update: 'canUpdate', use: 'canUse'}
-
-export function denied(): PlainError {
-  return new PlainError(403, 'Permission denied')
-}
 
 /** The experiment id leading an mlflow-artifacts path, as MLflow's `^(\d+)/` (or the bare id). */
 export function artifactPathExperiment(path: string): string | undefined {
@@ -58,7 +54,7 @@ export class Access {
   async enforce(checks: Check[], params: RequestParams): Promise<void> {
     for (const check of checks) {
       // eslint-disable-next-line no-await-in-loop
-      if (!(await this.passes(check, params))) throw denied()
+      if (!(await this.passes(check, params))) throw permissionDenied()
     }
   }
 

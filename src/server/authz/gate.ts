@@ -9,9 +9,9 @@ import {type IncomingMessage, type ServerResponse} from 'node:http'
 import {scorerResourceId} from '../permissions.js'
 import {isHopByHop, type Upstream, type UpstreamResponse} from '../proxy.js'
 import {parseJsonObject, readBody} from '../request-body.js'
-import {ApiError, sendJson} from '../responses.js'
+import {ApiError, permissionDenied, sendJson} from '../responses.js'
 import {type Store, type UserRecord} from '../store/store.js'
-import {Access, artifactPathExperiment, denied} from './access.js'
+import {Access, artifactPathExperiment} from './access.js'
 import {authorizeGraphql} from './graphql.js'
 import {RequestParams} from './request-params.js'
 import {ResourceResolver} from './resolver.js'
@@ -61,7 +61,7 @@ export class Gate {
     }
 
     const rule = match?.rule
-    if (!user.isAdmin && (!rule || rule.access === 'admin')) throw denied()
+    if (!user.isAdmin && (!rule || rule.access === 'admin')) throw permissionDenied()
     // serve's grants know no workspaces; a workspace-enabled upstream would apply them across.
     if (!user.isAdmin && request.headers['x-mlflow-workspace'] !== undefined) throw new ApiError('BAD_REQUEST', 'mlflowctl serve does not support MLflow workspaces (X-MLFLOW-WORKSPACE).')
     if (!match || !rule || (user.isAdmin && !rule.after)) {
@@ -163,8 +163,8 @@ export class Gate {
   private async checkModelVersionSource({access, params}: Exchange): Promise<void> {
     const runId = params.optional('run_id')
     const modelId = params.optional('model_id')
-    if (runId && !(await access.canOnRun('read', runId))) throw denied()
-    if (modelId && !(await access.canOnLoggedModel('read', modelId))) throw denied()
+    if (runId && !(await access.canOnRun('read', runId))) throw permissionDenied()
+    if (modelId && !(await access.canOnLoggedModel('read', modelId))) throw permissionDenied()
     const source = params.optional('source')
     if (source && !(await this.sourceReadable(source, access, Boolean(runId || modelId)))) {
       throw new ApiError('PERMISSION_DENIED', `Permission denied for model version source ${source}: it must be a runs:/, models:/ or mlflow-artifacts URI of something you can read, or a local path inside the run or logged model given.`)
@@ -233,7 +233,7 @@ export class Gate {
       }
 
       default: {
-        throw denied()
+        throw permissionDenied()
       }
     }
   }
@@ -295,7 +295,7 @@ export class Gate {
       canReadRun: (id) => access.canOnRun('read', id),
     })
     if (!decision.allowed) {
-      if (decision.status === 403) throw denied()
+      if (decision.status === 403) throw permissionDenied()
       throw new ApiError('BAD_REQUEST', decision.message)
     }
 
