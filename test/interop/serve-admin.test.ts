@@ -74,6 +74,13 @@ async function serveWith(options: {env?: NodeJS.ProcessEnv; extraArgs?: string[]
   return serve
 }
 
+/** serve with a fresh admin password: the process, the password and the admin's Authorization header. */
+async function serveWithAdmin(): Promise<{admin: string; password: string; serve: RunningServe}> {
+  const password = `admin-${randomSecret()}`
+  const serve = await serveWith({env: {MLFLOW_AUTH_ADMIN_PASSWORD: password}})
+  return {admin: basic('admin', password), password, serve}
+}
+
 /** Stops serve with SIGTERM and returns its exit code once everything it printed has been read. */
 async function stopAndDrain(serve: RunningServe): Promise<null | number> {
   const stderr = serve.child.stderr!
@@ -335,10 +342,8 @@ describe('serve: admin bootstrap', () => {
 
 describe('serve: the 401', () => {
   it('is the same for no credentials, an unknown user, a wrong password and a malformed header; /health needs none', async () => {
-    const password = `admin-${randomSecret()}`
-    const serve = await serveWith({env: {MLFLOW_AUTH_ADMIN_PASSWORD: password}})
+    const {admin, password, serve} = await serveWithAdmin()
     try {
-      const admin = basic('admin', password)
       const alice = {password: 'alice-password-1', username: uniqueName('alice')}
       await createUser(serve, admin, alice.username, alice.password)
       const refused = {
@@ -376,10 +381,8 @@ describe('serve: the 401', () => {
 
 describe('serve: /signup and /api/2.0/mlflow/users/create-ui', () => {
   it('gives admins a CSRF-protected form that creates users, and refuses everything else without creating anything', async () => {
-    const password = `admin-${randomSecret()}`
-    const serve = await serveWith({env: {MLFLOW_AUTH_ADMIN_PASSWORD: password}})
+    const {admin, serve} = await serveWithAdmin()
     try {
-      const admin = basic('admin', password)
       const carolName = uniqueName('carol')
       await createUser(serve, admin, carolName, 'carol-password-1')
       const carol = basic(carolName, 'carol-password-1')
@@ -465,9 +468,7 @@ describe('serve: SIGTERM', () => {
   // A hang guard, not a measurement: serve keeps idle connections 65 s, and must not wait for them.
   it('finishes a request in flight, then exits 0 with every acknowledged write in the store', {timeout: 45_000}, async () => {
     const upstream = await upstreamUrl()
-    const password = `admin-${randomSecret()}`
-    const serve = await serveWith({env: {MLFLOW_AUTH_ADMIN_PASSWORD: password}})
-    const admin = basic('admin', password)
+    const {admin, serve} = await serveWithAdmin()
     const agent = new Agent({keepAlive: true, maxSockets: 1})
     try {
       const lastUser = uniqueName('last')
@@ -536,8 +537,7 @@ describe('serve: SIGTERM', () => {
 
   it('finishes a download whose answer has begun, then exits 0 although the client keeps its connection', {timeout: 45_000}, async () => {
     const upstream = await upstreamUrl()
-    const password = `admin-${randomSecret()}`
-    const serve = await serveWith({env: {MLFLOW_AUTH_ADMIN_PASSWORD: password}})
+    const {admin, serve} = await serveWithAdmin()
     const agent = new Agent({keepAlive: true, maxSockets: 1})
     try {
       // 64 MiB straight into the upstream: far more than the socket buffers between serve and the test hold.
@@ -547,7 +547,7 @@ describe('serve: SIGTERM', () => {
       const put = await fetch(`${upstream}/api/2.0/mlflow-artifacts/artifacts/${artifact}`, {body: content, method: 'PUT'})
       assert.equal(put.status, 200, await put.text())
 
-      const download = httpRequest(`${serve.url}/api/2.0/mlflow-artifacts/artifacts/${artifact}`, {agent, headers: {authorization: basic('admin', password)}})
+      const download = httpRequest(`${serve.url}/api/2.0/mlflow-artifacts/artifacts/${artifact}`, {agent, headers: {authorization: admin}})
       download.end()
       const [response] = (await once(download, 'response')) as [IncomingMessage]
       assert.equal(response.statusCode, 200)

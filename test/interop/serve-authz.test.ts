@@ -13,10 +13,10 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
+import {type AuthTarget, authTarget} from '../support/auth-target.js'
 import {MLFLOW_VERSIONS, type MlflowVersion, PINNED_VERSIONS} from '../support/mlflow-versions.js'
 import {type CallResult, type ClientKind, type PythonError, PythonClient} from '../support/python-client.js'
-import {type RunningServe, startServe} from '../support/serve.js'
-import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
+import {releaseServers, uniqueName} from '../support/servers.js'
 
 after(releaseServers)
 
@@ -131,24 +131,17 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
   describe(`the real Python client through ${title}, as several users`, () => {
     let url: string
     let admin: Actor
-    let serve: RunningServe | undefined
+    let target: AuthTarget
     let files: string
 
     before(async () => {
-      if (kind === 'serve') {
-        serve = await startServe({upstream: (await acquireServer(version, 'plain')).url})
-        url = serve.url
-        admin = new Actor(serve.admin.username, serve.admin.password, url, version, lane)
-      } else {
-        const server = await acquireServer(version, 'basic-auth')
-        url = server.url
-        admin = new Actor(server.admin!.username, server.admin!.password, url, version, lane)
-      }
-
+      target = await authTarget(version, kind === 'serve' ? 'serve' : 'basic-auth')
+      url = target.url
+      admin = new Actor(target.admin.username, target.admin.password, url, version, lane)
       files = await mkdtemp(join(tmpdir(), 'mlflowctl-authz-'))
     })
 
-    after(async () => serve?.stop())
+    after(async () => target?.stop())
 
     async function newUser(prefix = 'user'): Promise<Actor> {
       const username = uniqueName(prefix)
@@ -169,6 +162,12 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
     }
 
     const hide = (actor: Actor, username: string, type: ResourceType, id: string) => grant(actor, username, type, id, expected.hideLevel)
+
+    /** `actor` grants `username` one level on both the world's experiment and its registered model. */
+    async function grantWorld(actor: Actor, username: string, world: World, level: string): Promise<void> {
+      await grant(actor, username, 'experiment', world.experimentId, level)
+      await grant(actor, username, 'registered_model', world.model, level)
+    }
 
     /** The user's own (explicit) permission row on a resource, as the admin reads it; undefined when there is none. */
     async function explicitPermission(username: string, type: ResourceType, id: string): Promise<string | undefined> {
@@ -249,8 +248,7 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
       const owner = await newUser('owner')
       const reader = await newUser('reader')
       const world = await ownerWorld(owner)
-      await grant(owner, reader.username, 'experiment', world.experimentId, 'READ')
-      await grant(owner, reader.username, 'registered_model', world.model, 'READ')
+      await grantWorld(owner, reader.username, world, 'READ')
 
       assert.equal((await reader.call('tracking', 'get_experiment', world.experimentId)).name, world.experimentName)
       const run = await reader.call('tracking', 'get_run', world.runId)
@@ -289,8 +287,7 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
       const owner = await newUser('owner')
       const editor = await newUser('editor')
       const world = await ownerWorld(owner)
-      await grant(owner, editor.username, 'experiment', world.experimentId, 'EDIT')
-      await grant(owner, editor.username, 'registered_model', world.model, 'EDIT')
+      await grantWorld(owner, editor.username, world, 'EDIT')
 
       await editor.call('tracking', 'log_metric', world.runId, 'm', 2.5)
       await editor.call('tracking', 'set_tag', world.runId, 'edited', 'yes')
@@ -330,11 +327,9 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
       const manager = await newUser('manager')
       const grantee = await newUser('grantee')
       const world = await ownerWorld(owner)
-      await grant(owner, manager.username, 'experiment', world.experimentId, 'MANAGE')
-      await grant(owner, manager.username, 'registered_model', world.model, 'MANAGE')
+      await grantWorld(owner, manager.username, world, 'MANAGE')
 
-      await grant(manager, grantee.username, 'experiment', world.experimentId, 'EDIT')
-      await grant(manager, grantee.username, 'registered_model', world.model, 'EDIT')
+      await grantWorld(manager, grantee.username, world, 'EDIT')
       assert.equal(await explicitPermission(grantee.username, 'experiment', world.experimentId), 'EDIT')
       assert.equal(await explicitPermission(grantee.username, 'registered_model', world.model), 'EDIT')
       await grantee.call('tracking', 'set_tag', world.runId, 'granted', 'by-manager')

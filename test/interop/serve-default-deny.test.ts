@@ -5,46 +5,27 @@
  * by `?path=` is allowed to the owner and refused to others.
  */
 import assert from 'node:assert/strict'
-import {mkdtemp, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {type Credentials, type RunningServer, startMlflowServer} from '../support/mlflow-server.js'
+import {type AuthTarget, authTarget, targetTitle} from '../support/auth-target.js'
+import {type Credentials} from '../support/mlflow-server.js'
 import {PINNED_VERSIONS} from '../support/mlflow-versions.js'
 import {restClient} from '../support/rest.js'
-import {type RunningServe, startServe} from '../support/serve.js'
-import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
+import {releaseServers, uniqueName} from '../support/servers.js'
 
 for (const version of PINNED_VERSIONS) {
   for (const kind of ['basic-auth', 'serve'] as const) {
-    describe(`default_permission NO_PERMISSIONS on ${kind === 'serve' ? 'serve in front of' : 'the basic-auth app of'} MLflow ${version}`, () => {
-      let url: string
-      let admin: Credentials
-      let server: RunningServer | undefined
-      let serve: RunningServe | undefined
+    describe(`default_permission NO_PERMISSIONS on ${targetTitle(kind)} MLflow ${version}`, () => {
+      let target: AuthTarget
       const owner = {password: `owner-${uniqueName('pw')}`, username: uniqueName('owner')}
       const other = {password: `other-${uniqueName('pw')}`, username: uniqueName('other')}
-      const {call, ok} = restClient(() => url)
+      const {call, ok} = restClient(() => target.url)
 
       before(async () => {
-        if (kind === 'serve') {
-          const dir = await mkdtemp(join(tmpdir(), 'mlflowctl-deny-'))
-          await writeFile(join(dir, 'basic_auth.ini'), '[mlflow]\ndefault_permission = NO_PERMISSIONS\n')
-          serve = await startServe({extraArgs: ['--config', join(dir, 'basic_auth.ini')], upstream: (await acquireServer(version, 'plain')).url})
-          url = serve.url
-          admin = serve.admin
-        } else {
-          server = await startMlflowServer({authConfig: {default_permission: 'NO_PERMISSIONS'}, kind: 'basic-auth', version})
-          url = server.url
-          admin = server.admin!
-        }
-
-        for (const user of [owner, other]) await ok(admin, 'POST', '/api/2.0/mlflow/users/create', user)
+        target = await authTarget(version, kind, {defaultPermission: 'NO_PERMISSIONS', users: [owner, other]})
       })
       after(async () => {
-        await serve?.stop()
-        await server?.stop()
+        await target?.stop()
         await releaseServers()
       })
 
@@ -65,7 +46,7 @@ for (const version of PINNED_VERSIONS) {
           ((await ok(who, 'POST', '/api/2.0/mlflow/experiments/search', {filter: `name LIKE '${prefix}%'`, max_results: 10})).experiments ?? []).map((experiment: {experiment_id: string}) => experiment.experiment_id).sort()
         assert.deepEqual(await search(owner), [experimentId])
         assert.deepEqual(await search(other), [otherExperimentId])
-        assert.deepEqual(await search(admin), [experimentId, otherExperimentId].sort())
+        assert.deepEqual(await search(target.admin), [experimentId, otherExperimentId].sort())
       })
 
       it('lists proxied artifacts by ?path= for the owner only, and refuses others\' uploads', async () => {

@@ -7,21 +7,19 @@
 import assert from 'node:assert/strict'
 import {after, before, describe, it} from 'node:test'
 
+import {type AuthTarget, authTarget, targetTitle} from '../support/auth-target.js'
 import {type Credentials} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS, PINNED_VERSIONS} from '../support/mlflow-versions.js'
 import {restClient} from '../support/rest.js'
-import {type RunningServe, startServe} from '../support/serve.js'
-import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
+import {releaseServers, uniqueName} from '../support/servers.js'
 
 for (const version of PINNED_VERSIONS) {
   for (const kind of ['basic-auth', 'serve'] as const) {
-    describe(`logged models and bulk metrics on ${kind === 'serve' ? 'serve in front of' : 'the basic-auth app of'} MLflow ${version}`, () => {
-      let url: string
-      let admin: Credentials
-      let serve: RunningServe | undefined
+    describe(`logged models and bulk metrics on ${targetTitle(kind)} MLflow ${version}`, () => {
+      let target: AuthTarget
       const owner = {password: `owner-${uniqueName('pw')}`, username: uniqueName('lm-owner')}
       const reader = {password: `reader-${uniqueName('pw')}`, username: uniqueName('lm-reader')}
-      const {call, ok} = restClient(() => url)
+      const {call, ok} = restClient(() => target.url)
       const legacy = version === MLFLOW_VERSIONS.legacy
       /** Each generation's own grant API; hiding is NO_PERMISSIONS up to 3.12, DENY after. */
       const grantExperiment = (experimentId: string, username: string, permission: 'EDIT' | 'HIDE') =>
@@ -30,20 +28,10 @@ for (const version of PINNED_VERSIONS) {
           : ok(owner, 'POST', '/api/3.0/mlflow/users/permissions/grant', {permission: permission === 'HIDE' ? 'DENY' : permission, resource_id: experimentId, resource_type: 'experiment', username})
 
       before(async () => {
-        if (kind === 'serve') {
-          serve = await startServe({upstream: (await acquireServer(version, 'plain')).url})
-          url = serve.url
-          admin = serve.admin
-        } else {
-          const server = await acquireServer(version, 'basic-auth')
-          url = server.url
-          admin = server.admin!
-        }
-
-        for (const user of [owner, reader]) await ok(admin, 'POST', '/api/2.0/mlflow/users/create', user)
+        target = await authTarget(version, kind, {users: [owner, reader]})
       })
       after(async () => {
-        await serve?.stop()
+        await target?.stop()
         await releaseServers()
       })
 
@@ -92,7 +80,7 @@ for (const version of PINNED_VERSIONS) {
         assert.equal((await bulk(readable, unreadable)).status, 403)
         assert.equal((await bulk(unreadable)).status, 403)
 
-        const anonymous = await fetch(`${url}/graphql`, {body: JSON.stringify({query: '{ __typename }'}), headers: {'content-type': 'application/json'}, method: 'POST'})
+        const anonymous = await fetch(`${target.url}/graphql`, {body: JSON.stringify({query: '{ __typename }'}), headers: {'content-type': 'application/json'}, method: 'POST'})
         assert.equal(anonymous.status, 401)
       })
     })

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import {createHash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
-import {mkdtemp, open, readFile, stat} from 'node:fs/promises'
+import {mkdtemp, open, readFile, stat, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
@@ -41,7 +41,7 @@ for (const version of PINNED_VERSIONS) {
       try {
         const work = await mkdtemp(join(tmpdir(), 'mlflowctl-artifacts-'))
         const artifact = join(work, 'notes.txt')
-        await (await open(artifact, 'w')).writeFile('hello through the proxy\n')
+        await writeFile(artifact, 'hello through the proxy\n')
         const client = new PythonClient({credentials: serve.admin, trackingUri: serve.url, version})
         const name = uniqueName('proxied')
         const experimentId = await client.call<string>('tracking', 'create_experiment', name)
@@ -116,26 +116,38 @@ describe('the store under serve', () => {
     const acknowledged: string[] = []
     const prefix = uniqueName('burst')
     const total = 8 * 40
+    // A write that fails before the kill is a failure of serve's, not of the kill.
+    let killed = false
+    const failedBeforeKill: string[] = []
     // Eight concurrent lanes of sequential writes, so acknowledgements arrive steadily.
-    const writes = Array.from({length: 8}, async (_, lane) => {
-      for (let step = 0; step < 40; step++) {
-        const i = lane * 40 + step
-        const username = `${prefix}-${i}`
-        try {
-          const created = await fetch(`${serve.url}/api/2.0/mlflow/users/create`, {body: JSON.stringify({password: 'burst-password-1', username}), headers: {authorization: auth, 'content-type': 'application/json'}, method: 'POST'})
-          if (created.status !== 200) return
-          const granted = await fetch(`${serve.url}/api/2.0/mlflow/experiments/permissions/create`, {body: JSON.stringify({experiment_id: String(i), permission: 'EDIT', username}), headers: {authorization: auth, 'content-type': 'application/json'}, method: 'POST'})
-          if (granted.status !== 200) return
-          acknowledged.push(username)
-        } catch {
-          return
+    let lanesDone = false
+    const writes = Promise.all(
+      Array.from({length: 8}, async (_, lane) => {
+        for (let step = 0; step < 40; step++) {
+          const i = lane * 40 + step
+          const username = `${prefix}-${i}`
+          try {
+            const created = await fetch(`${serve.url}/api/2.0/mlflow/users/create`, {body: JSON.stringify({password: 'burst-password-1', username}), headers: {authorization: auth, 'content-type': 'application/json'}, method: 'POST'})
+            if (created.status !== 200) throw new Error(`users/create ${username} → ${created.status}`)
+            const granted = await fetch(`${serve.url}/api/2.0/mlflow/experiments/permissions/create`, {body: JSON.stringify({experiment_id: String(i), permission: 'EDIT', username}), headers: {authorization: auth, 'content-type': 'application/json'}, method: 'POST'})
+            if (granted.status !== 200) throw new Error(`experiments/permissions/create ${username} → ${granted.status}`)
+            acknowledged.push(username)
+          } catch (error) {
+            if (!killed) failedBeforeKill.push(String(error))
+            return
+          }
         }
-      }
+      }),
+    ).finally(() => {
+      lanesDone = true
     })
-    // Kill once a few writes are acknowledged, while the rest are still in flight.
-    while (acknowledged.length < 20) await new Promise((resolve) => setTimeout(resolve, 10))
+    // Kill once a few writes are acknowledged, while the rest are still in flight (or once every
+    // lane has stopped, so that early failures are reported rather than waited on forever).
+    while (acknowledged.length < 20 && !lanesDone) await new Promise((resolve) => setTimeout(resolve, 10))
+    killed = true
     serve.child.kill('SIGKILL')
-    await Promise.all(writes)
+    await writes
+    assert.deepEqual(failedBeforeKill, [], 'writes failed before serve was killed')
     assert.ok(acknowledged.length < total, 'the kill landed before the burst finished')
 
     JSON.parse(await readFile(serve.storePath, 'utf8'))

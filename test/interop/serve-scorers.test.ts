@@ -9,12 +9,12 @@ import {execFile} from 'node:child_process'
 import {after, before, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 
+import {type AuthTarget, authTarget, targetTitle} from '../support/auth-target.js'
 import {requireMlflow} from '../support/mlflow-install.js'
 import {type Credentials} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS, PINNED_VERSIONS} from '../support/mlflow-versions.js'
 import {restClient} from '../support/rest.js'
-import {type RunningServe, startServe} from '../support/serve.js'
-import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
+import {releaseServers, uniqueName} from '../support/servers.js'
 
 /** MLflow's serialization of a built-in judge, made by the installed MLflow itself. */
 async function serializedScorer(version: string, name: string): Promise<string> {
@@ -25,13 +25,11 @@ async function serializedScorer(version: string, name: string): Promise<string> 
 
 for (const version of PINNED_VERSIONS) {
   for (const kind of ['basic-auth', 'serve'] as const) {
-    describe(`scorer permissions on ${kind === 'serve' ? 'serve in front of' : 'the basic-auth app of'} MLflow ${version}`, () => {
-      let url: string
-      let admin: Credentials
-      let serve: RunningServe | undefined
+    describe(`scorer permissions on ${targetTitle(kind)} MLflow ${version}`, () => {
+      let target: AuthTarget
       const owner = {password: `owner-${uniqueName('pw')}`, username: uniqueName('scorer-owner')}
       const reader = {password: `reader-${uniqueName('pw')}`, username: uniqueName('scorer-reader')}
-      const {call, ok} = restClient(() => url)
+      const {call, ok} = restClient(() => target.url)
 
       /** Each generation's own grant API: per-scorer endpoints up to 3.12, unified grants after. */
       const grantScorer = (who: Credentials, experimentId: string, name: string, username: string, permission: string) =>
@@ -40,20 +38,10 @@ for (const version of PINNED_VERSIONS) {
           : ok(who, 'POST', '/api/3.0/mlflow/users/permissions/grant', {permission, resource_id: `${experimentId}/${encodeURIComponent(name)}`, resource_type: 'scorer', username})
 
       before(async () => {
-        if (kind === 'serve') {
-          serve = await startServe({upstream: (await acquireServer(version, 'plain')).url})
-          url = serve.url
-          admin = serve.admin
-        } else {
-          const server = await acquireServer(version, 'basic-auth')
-          url = server.url
-          admin = server.admin!
-        }
-
-        for (const user of [owner, reader]) await ok(admin, 'POST', '/api/2.0/mlflow/users/create', user)
+        target = await authTarget(version, kind, {users: [owner, reader]})
       })
       after(async () => {
-        await serve?.stop()
+        await target?.stop()
         await releaseServers()
       })
 

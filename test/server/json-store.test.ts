@@ -177,6 +177,31 @@ function collectChanges(store: JsonFileStore): {changes: StoreChange[]; until(pr
   }
 }
 
+/**
+ * A store whose onError reports are collected; `untilReported(pattern)` resolves once one matches (no
+ * clocks). Await it with keepingAlive: only the store's watcher and poll timer deliver them.
+ */
+async function openReportingStore(path: string): Promise<{errors: Error[]; store: JsonFileStore; untilReported(pattern: RegExp): Promise<void>}> {
+  const errors: Error[] = []
+  let errorSeen: (() => void) | undefined
+  const store = await openStore(path, {
+    onError(error) {
+      errors.push(error)
+      errorSeen?.()
+    },
+  })
+  return {
+    errors,
+    store,
+    untilReported: (pattern) =>
+      new Promise<void>((resolve) => {
+        errorSeen = () => {
+          if (errors.some((error) => pattern.test(error.message))) resolve()
+        }
+      }),
+  }
+}
+
 function userChanged(changes: StoreChange[], username: string): boolean {
   return changes.some((change) => change.kind === 'user' && change.username === username)
 }
@@ -482,24 +507,13 @@ describe('JsonFileStore: the file', () => {
 
   it('keeps serving the last good state when the file turns corrupt, refuses writes, and recovers', async () => {
     const path = join(await freshDir(), 'auth.json')
-    const errors: Error[] = []
-    let errorSeen: (() => void) | undefined
-    const store = await openStore(path, {
-      onError(error) {
-        errors.push(error)
-        errorSeen?.()
-      },
-    })
+    const {errors, store, untilReported} = await openReportingStore(path)
     const alice = await store.createUser(user('alice'))
     await store.createGrant({permission: 'READ', resourceId: '1', resourceType: 'experiment', userId: alice.id})
     const good = JSON.parse(await readFile(path, 'utf8'))
 
     const corruption = '{"version": 1, "users": ['
-    const reported = new Promise<void>((resolve) => {
-      errorSeen = () => {
-        if (errors.some((error) => /not valid JSON/.test(error.message))) resolve()
-      }
-    })
+    const reported = untilReported(/not valid JSON/)
     // A hand edit in place, as an editor or `echo >` would do it.
     await writeFile(path, corruption)
     await keepingAlive(reported)
@@ -530,19 +544,10 @@ describe('JsonFileStore: the file', () => {
 
   it('refuses writes while the file is gone, without recreating it', async () => {
     const path = join(await freshDir(), 'auth.json')
-    const errors: Error[] = []
-    let errorSeen: (() => void) | undefined
-    const store = await openStore(path, {
-      onError(error) {
-        errors.push(error)
-        errorSeen?.()
-      },
-    })
+    const {store, untilReported} = await openReportingStore(path)
     await store.createUser(user('alice'))
     const saved = `${path}.saved`
-    const reported = new Promise<void>((resolve) => {
-      errorSeen = () => errors.some((error) => /is gone/.test(error.message)) && resolve()
-    })
+    const reported = untilReported(/is gone/)
     await rename(path, saved)
     await keepingAlive(reported)
     assert.ok(store.getUser('alice'))
