@@ -3,7 +3,7 @@
  * MLflow servers, runs every test file under node:test, and always stops the servers.
  */
 import {spawn} from 'node:child_process'
-import {readdirSync} from 'node:fs'
+import {readdirSync, statSync} from 'node:fs'
 import {join, relative} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -26,8 +26,9 @@ function log(message: string): void {
   process.stderr.write(`[test] ${message}\n`)
 }
 
+// Arguments name test files or folders of them; none: every test file.
 const only = process.argv.slice(2)
-const files = only.length > 0 ? only : testFiles(join(root, 'test'))
+const files = (only.length > 0 ? only : ['test']).flatMap((path) => (statSync(path).isDirectory() ? testFiles(join(root, path)) : [path]))
 
 const started: RunningServer[] = []
 const shared: Record<string, unknown> = {}
@@ -44,7 +45,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   })
 }
 
-const installs = await Promise.all(PINNED_VERSIONS.map(async (version) => ({version, ...(await prepareMlflow(version))})))
+// Only interop files talk to MLflow: a run without them installs and starts nothing.
+const needsMlflow = files.some((file) => file.split(/[\\/]/).includes('interop'))
+const installs = await Promise.all((needsMlflow ? PINNED_VERSIONS : []).map(async (version) => ({version, ...(await prepareMlflow(version))})))
 for (const install of installs) {
   log(install.ok ? `MLflow ${install.version} ready (${install.seconds.toFixed(1)}s)` : `MLflow ${install.version} could not be installed: ${install.error}`)
 }
