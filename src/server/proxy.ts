@@ -36,8 +36,18 @@ export interface UpstreamOptions {
   idleSocketTimeoutMs?: number
   /** Connections to the upstream at once (requests beyond wait for one); default 256. */
   maxSockets?: number
-  /** Called for each upstream failure (connection refused, reset, broken answer), for logging. */
-  onError?: (error: Error, request: {method: string; path: string}) => void
+  /**
+   * Called for each failure of a forward (refused, reset, timed out, broken answer), for logging:
+   * forward() answers the client itself and never rejects. `path` is the upstream path without
+   * its query. request() rejects instead and reports nothing: its caller decides.
+   */
+  onError?: (error: UpstreamError, request: {method: string; path: string}) => void
+  /**
+   * How long the upstream may take to answer: for a forward, from the end of the request body to
+   * the answer's head (a long download is not cut); for request(), the whole exchange unless the
+   * call gives its own. Default 120 000 ms, MLflow's own client timeout.
+   */
+  responseTimeoutMs?: number
   tls?: UpstreamTlsOptions
   /** The plain MLflow server, e.g. http://127.0.0.1:5000; may have a path prefix (http://host/mlflow). */
   upstream: URL
@@ -60,7 +70,7 @@ export interface RequestOptions {
   headers?: Record<string, string>
   /** Bigger answers are refused; default 64 MiB. */
   maxResponseBytes?: number
-  /** Deadline for the whole exchange; default 30 000 ms. */
+  /** Deadline for the whole exchange; default the upstream's responseTimeoutMs. */
   timeoutMs?: number
 }
 
@@ -75,7 +85,7 @@ export interface Upstream {
   close(): Promise<void>
   /**
    * Streams the client's request to the upstream and the answer back. Never rejects: failures
-   * become a 400/502/503 JSON answer, or a destroyed client socket once the answer has started.
+   * become a 400/502/503/504 JSON answer, or a destroyed client socket once the answer has started.
    * Resolves when the exchange is over. An `Expect: 100-continue` is the HTTP server's to answer
    * (Node does it before 'request' unless the server listens for 'checkContinue'); it is not
    * passed on, since the body is streamed straight away.
@@ -93,28 +103,35 @@ export interface MlflowErrorBody {
   message: string
 }
 
-/** The upstream could not be reached or answered brokenly; `status` is what a client should get. */
+/**
+ * The upstream failed; `status` is what a client gets: 503 it cannot be reached (refused, no such
+ * host, serve shutting down), 502 it answered brokenly (reset, closed early, not HTTP, too big),
+ * 504 it did not answer in time. The error code is MLflow's for the status (both 5xx without one of
+ * their own are TEMPORARILY_UNAVAILABLE), so MLflow's clients retry as they would against MLflow.
+ */
 export class UpstreamError extends Error {
   readonly body: MlflowErrorBody
   readonly code?: string
 
   constructor(
     message: string,
-    readonly status: 502 | 503,
+    readonly status: UpstreamFailureStatus,
     code?: string,
     options?: ErrorOptions,
   ) {
     super(message, options)
     this.name = 'UpstreamError'
     this.code = code
-    this.body = {error_code: 'TEMPORARILY_UNAVAILABLE', message}
+    this.body = {error_code: status === 504 ? 'DEADLINE_EXCEEDED' : 'TEMPORARILY_UNAVAILABLE', message}
   }
 }
+
+export type UpstreamFailureStatus = 502 | 503 | 504
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
 const DEFAULT_IDLE_SOCKET_TIMEOUT_MS = 1500
 const DEFAULT_MAX_SOCKETS = 256
-const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
+const DEFAULT_RESPONSE_TIMEOUT_MS = 120_000
 const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 /** The header that carries the authenticated user to the upstream. */
@@ -203,15 +220,31 @@ function codeOf(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined
 }
 
+/** An error of our own making: its message is already the reason to show. */
 function withCode(message: string, code: string): Error {
-  return Object.assign(new Error(message), {code})
+  return Object.assign(new Error(message), {code, ownReason: true})
+}
+
+const UNREACHABLE = new Set(['EAI_AGAIN', 'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'ESHUTDOWN'])
+
+/** The one place a failure's status is decided (see UpstreamError). */
+function failureStatus(error: Error): UpstreamFailureStatus {
+  const code = codeOf(error)
+  if (code === 'ETIMEDOUT') return 504
+  return code !== undefined && UNREACHABLE.has(code) ? 503 : 502
+}
+
+const FAILURE_PHRASE: Record<UpstreamFailureStatus, string> = {
+  502: 'gave no usable answer',
+  503: 'is not reachable',
+  504: 'did not answer in time',
 }
 
 /** A short reason for the message, with the system code for whoever reads the logs. */
 function describeFailure(error: Error, hostname: string): string {
   const code = codeOf(error)
   let reason: string
-  switch (code) {
+  switch ((error as {ownReason?: boolean}).ownReason ? undefined : code) {
     case 'ECONNREFUSED': {
       reason = 'connection refused'
       break
@@ -362,6 +395,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   const prefix = upstream.pathname.replace(/\/+$/, '')
   const url = upstream.origin + prefix
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
+  const responseTimeoutMs = options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS
   const agentOptions = {
     keepAlive: true,
     maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS,
@@ -376,17 +410,21 @@ export function createUpstream(options: UpstreamOptions): Upstream {
 
   function unavailable(error: Error): UpstreamError {
     if (error instanceof UpstreamError) return error
-    const code = codeOf(error)
-    const message = `The MLflow tracking server at ${url} is not reachable: ${describeFailure(error, upstream.hostname)}`
-    return new UpstreamError(message, code === 'ECONNREFUSED' ? 503 : 502, code, {cause: error})
+    const status = failureStatus(error)
+    const message = `The MLflow tracking server at ${url} ${FAILURE_PHRASE[status]}: ${describeFailure(error, upstream.hostname)}`
+    return new UpstreamError(message, status, codeOf(error), {cause: error})
   }
 
-  function report(error: Error, method: string, path: string): void {
+  /** Tells the logging hook about a failed forward; never its query (it may carry anything). */
+  function report(error: Error, method: string, path: string): UpstreamError {
+    const failure = unavailable(error)
     try {
-      options.onError?.(error, {method, path})
+      options.onError?.(failure, {method, path: path.split('?', 1)[0]})
     } catch {
       // A logging hook must not break forwarding.
     }
+
+    return failure
   }
 
   /** Opens the upstream request; a connection that does not open in time is destroyed with ETIMEDOUT. */
@@ -443,6 +481,14 @@ export function createUpstream(options: UpstreamOptions): Upstream {
 
         let answered = false
         let upstreamRes: IncomingMessage | undefined
+        // Counted from the end of the request body, so a slow upload is never the upstream's fault.
+        let answerTimer: NodeJS.Timeout | undefined
+        const stopAnswerTimer = () => clearTimeout(answerTimer)
+        upstreamReq.once('finish', () => {
+          if (answered) return
+          answerTimer = setTimeout(() => upstreamReq.destroy(withCode(`no answer within ${responseTimeoutMs} ms`, 'ETIMEDOUT')), responseTimeoutMs)
+        })
+        upstreamReq.once('close', stopAnswerTimer)
 
         // The client went away: abort the upstream exchange too, so no socket is left behind.
         const abandon = () => {
@@ -475,13 +521,13 @@ export function createUpstream(options: UpstreamOptions): Upstream {
             return
           }
 
-          report(error, method, path!)
-          const failure = unavailable(error)
+          const failure = report(error, method, path!)
           sendJson(req, res, failure.status, failure.body)
         })
 
         upstreamReq.on('response', (answer: IncomingMessage) => {
           answered = true
+          stopAnswerTimer()
           upstreamRes = answer
           if (res.destroyed) {
             answer.destroy()
@@ -493,8 +539,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
           } catch (error) {
             // e.g. a status message Node will not write back
             answer.destroy()
-            report(error as Error, method, path!)
-            const failure = unavailable(error as Error)
+            const failure = report(error as Error, method, path!)
             sendJson(req, res, failure.status, failure.body)
             return
           }
@@ -529,7 +574,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     }
 
     if (payload) headers['Content-Length'] = String(payload.data.length)
-    const timeoutMs = requestOptions.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+    const timeoutMs = requestOptions.timeoutMs ?? responseTimeoutMs
     const maxBytes = requestOptions.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES
     const deadline = Date.now() + timeoutMs
 
@@ -547,13 +592,16 @@ export function createUpstream(options: UpstreamOptions): Upstream {
             return
           }
 
-          report(error, method, path)
           reject(unavailable(error))
         }
 
-        upstreamReq.on('error', fail)
+        let answering = false
+        const brokenOff = () => withCode('the upstream connection closed in the middle of the answer', 'ECONNRESET')
+        // Once the answer has begun, a socket error means it was broken off (our own timeout excepted).
+        upstreamReq.on('error', (error: Error) => fail(answering && codeOf(error) !== 'ETIMEDOUT' ? brokenOff() : error))
         upstreamReq.on('response', (answer: IncomingMessage) => {
           mayRetry = false
+          answering = true
           const chunks: Buffer[] = []
           let size = 0
           answer.on('data', (chunk: Buffer) => {
@@ -567,7 +615,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
 
             chunks.push(chunk)
           })
-          answer.on('error', fail)
+          answer.on('error', () => {}) // an aborted answer: 'close' below says so, as for a forward
           answer.on('end', () => {
             if (settled) return
             settled = true
@@ -575,7 +623,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
             resolve({body: Buffer.concat(chunks), headers: answer.headers, status: answer.statusCode!})
           })
           answer.on('close', () => {
-            if (!answer.complete) fail(withCode('the upstream connection closed in the middle of the answer', 'ECONNRESET'))
+            if (!answer.complete) fail(brokenOff())
           })
         })
         upstreamReq.end(payload?.data)

@@ -515,10 +515,13 @@ describe('forward: upstream failures', {timeout: HANG_GUARD_MS}, () => {
 
   it('answers 502 JSON when the upstream drops the connection before answering, or answers garbage', async () => {
     const fake = await fakeUpstream(undefined, {raw: (req) => req.socket.destroy()})
-    const proxy = await startProxy({upstream: fake.url})
-    const dropped = await call(proxy.port, {path: '/x'})
+    const reported: Array<{method: string; path: string; status: number}> = []
+    const proxy = await startProxy({onError: (error, request) => reported.push({...request, status: error.status}), upstream: fake.url})
+    const dropped = await call(proxy.port, {path: '/x?token=secret'})
     assert.equal(dropped.status, 502)
-    assert.deepEqual(json(dropped), {error_code: 'TEMPORARILY_UNAVAILABLE', message: `The MLflow tracking server at ${fake.url.origin} is not reachable: connection closed without an answer (ECONNRESET)`})
+    assert.deepEqual(json(dropped), {error_code: 'TEMPORARILY_UNAVAILABLE', message: `The MLflow tracking server at ${fake.url.origin} gave no usable answer: connection closed without an answer (ECONNRESET)`})
+    // Reported for the log without the query, which may carry anything.
+    assert.deepEqual(reported, [{method: 'GET', path: '/x', status: 502}])
 
     const garbage = createNetServer((socket) => {
       socket.resume() // read, or the proxy's closing of the connection is never seen
@@ -531,10 +534,10 @@ describe('forward: upstream failures', {timeout: HANG_GUARD_MS}, () => {
     const broken = await startProxy({upstream: new URL(`http://127.0.0.1:${garbagePort}/prefix`)})
     const answer = await call(broken.port)
     assert.equal(answer.status, 502)
-    assert.match(String(json(answer).message), new RegExp(`^The MLflow tracking server at http://127\\.0\\.0\\.1:${garbagePort}/prefix is not reachable: invalid HTTP answer`))
+    assert.match(String(json(answer).message), new RegExp(`^The MLflow tracking server at http://127\\.0\\.0\\.1:${garbagePort}/prefix gave no usable answer: invalid HTTP answer`))
   })
 
-  it('gives up on a connection that does not open (here: a TLS handshake never answered) with 502', async () => {
+  it('gives up on a connection that does not open (here: a TLS handshake never answered) with 504', async () => {
     const mute = createNetServer((socket) => socket.resume())
     const port = await listen(mute)
     cleanups.push(() => new Promise((resolve) => {
@@ -542,8 +545,46 @@ describe('forward: upstream failures', {timeout: HANG_GUARD_MS}, () => {
     }))
     const proxy = await startProxy({connectTimeoutMs: 50, upstream: new URL(`https://127.0.0.1:${port}`)})
     const answer = await call(proxy.port)
-    assert.equal(answer.status, 502)
-    assert.equal(json(answer).message, `The MLflow tracking server at https://127.0.0.1:${port} is not reachable: no connection within 50 ms (ETIMEDOUT)`)
+    assert.equal(answer.status, 504)
+    assert.deepEqual(json(answer), {error_code: 'DEADLINE_EXCEEDED', message: `The MLflow tracking server at https://127.0.0.1:${port} did not answer in time: no connection within 50 ms (ETIMEDOUT)`})
+  })
+
+  it('answers 504 JSON when the upstream takes the request and never answers, counting from the end of the body', async () => {
+    const hanging = new Set<ServerResponse>()
+    let bodyReceived!: () => void
+    const received = new Promise<void>((resolve) => {
+      bodyReceived = resolve
+    })
+    const fake = await fakeUpstream((_req, res) => {
+      hanging.add(res)
+      bodyReceived()
+    })
+    cleanups.push(async () => {
+      for (const res of hanging) res.destroy()
+    })
+    const reported: Array<{method: string; path: string; status: number}> = []
+    const proxy = await startProxy({onError: (error, request) => reported.push({...request, status: error.status}), responseTimeoutMs: 100, upstream: fake.url})
+    const answer = await call(proxy.port, {path: '/api/2.0/mlflow/runs/search?q=1'})
+    assert.equal(answer.status, 504)
+    assert.deepEqual(json(answer), {error_code: 'DEADLINE_EXCEEDED', message: `The MLflow tracking server at ${fake.url.origin} did not answer in time: no answer within 100 ms (ETIMEDOUT)`})
+    assert.deepEqual(reported, [{method: 'GET', path: '/api/2.0/mlflow/runs/search', status: 504}])
+
+    // A slow upload is not a slow upstream: the clock starts once the whole body is sent.
+    const slowFake = await fakeUpstream((_req, res, body) => res.end(`got ${body.length}`))
+    const slowProxy = await startProxy({responseTimeoutMs: 100, upstream: slowFake.url})
+    const client = httpRequest({agent: false, headers: {'Content-Length': '6'}, host: '127.0.0.1', method: 'PUT', path: '/upload', port: slowProxy.port})
+    client.write('abc')
+    await once(slowFake.server, 'request')
+    // Longer than the timeout, waited for by an event the proxy cannot shorten: a second upstream
+    // request of the first fake that times out meanwhile.
+    await call(proxy.port, {path: '/meanwhile'})
+    client.end('def')
+    const [response] = (await once(client, 'response')) as [IncomingMessage]
+    let text = ''
+    for await (const chunk of response) text += String(chunk)
+    assert.equal(response.statusCode, 200)
+    assert.equal(text, 'got 6')
+    await received
   })
 
   it('retries once on a new connection when a pooled one turns out closed, for idempotent requests only', async () => {
@@ -709,7 +750,7 @@ describe('request(): serve\'s own calls', {timeout: HANG_GUARD_MS}, () => {
     assert.equal(new Set(fake.seen.map((seen) => seen.remotePort)).size, 1)
   })
 
-  it('rejects with UpstreamError: 503 when refused, 502 on timeout and on an oversized answer', async () => {
+  it('rejects with UpstreamError: 503 when refused, 504 on timeout, 502 on an oversized answer', async () => {
     const port = await freePort()
     const down = createUpstream({upstream: new URL(`http://127.0.0.1:${port}`)})
     cleanups.push(() => down.close())
@@ -724,12 +765,16 @@ describe('request(): serve\'s own calls', {timeout: HANG_GUARD_MS}, () => {
     const silent = await fakeUpstream(undefined, {raw: () => {}})
     const slow = createUpstream({upstream: silent.url})
     cleanups.push(() => slow.close())
-    await assert.rejects(slow.request('GET', '/x', {timeoutMs: 50}), (error: unknown) => error instanceof UpstreamError && error.status === 502 && error.code === 'ETIMEDOUT')
+    await assert.rejects(slow.request('GET', '/x', {timeoutMs: 50}), (error: unknown) => error instanceof UpstreamError && error.status === 504 && error.code === 'ETIMEDOUT' && error.body.error_code === 'DEADLINE_EXCEEDED')
+    // The upstream's responseTimeoutMs is request()'s default.
+    const impatient = createUpstream({responseTimeoutMs: 50, upstream: silent.url})
+    cleanups.push(() => impatient.close())
+    await assert.rejects(impatient.request('GET', '/x'), (error: unknown) => error instanceof UpstreamError && error.status === 504)
 
     const big = await fakeUpstream((_req, res) => res.end(Buffer.alloc(2048)))
     const limited = createUpstream({upstream: big.url})
     cleanups.push(() => limited.close())
-    await assert.rejects(limited.request('GET', '/x', {maxResponseBytes: 1024}), (error: unknown) => error instanceof UpstreamError && /larger than 1024 bytes/.test(error.message))
+    await assert.rejects(limited.request('GET', '/x', {maxResponseBytes: 1024}), (error: unknown) => error instanceof UpstreamError && error.status === 502 && /larger than 1024 bytes/.test(error.message))
     assert.equal((await limited.request('GET', '/x')).body.length, 2048)
   })
 
