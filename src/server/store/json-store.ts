@@ -31,7 +31,7 @@ import {basename, dirname, join, resolve} from 'node:path'
 import {lock} from 'proper-lockfile'
 
 import {atomicWriteFile, ensurePrivateDir} from '../../lib/atomic-file.js'
-import {type GrantRecord, type Store, type StoreChange, StoreError, type UserRecord} from './store.js'
+import {type GrantRecord, type Store, type StoreChange, StoreError, StoreFileError, type UserRecord} from './store.js'
 
 const FORMAT_VERSION = 1
 const FILE_MODE = 0o600
@@ -57,17 +57,7 @@ export interface JsonFileStoreOptions {
   watch?: boolean
 }
 
-/** The file cannot be used: unreadable, not valid JSON, or not a valid store. */
-export class StoreFileError extends Error {
-  constructor(
-    readonly path: string,
-    message: string,
-    options?: {cause?: unknown},
-  ) {
-    super(message, options)
-    this.name = 'StoreFileError'
-  }
-}
+export {StoreFileError} from './store.js'
 
 // ---------------------------------------------------------------------------------------------
 // In-memory state
@@ -242,7 +232,8 @@ function checkKeys(value: Record<string, unknown>, keys: readonly string[], wher
 
 /**
  * Where JSON.parse gave up, as "unexpected X at line L, column C": V8's own message has no
- * position for some errors, and quotes file content (password hashes) for others.
+ * position for some errors, and quotes file content (password hashes) for others. Only JSON's own
+ * punctuation is quoted back; any other character could be part of a secret.
  */
 function jsonSyntaxMessage(text: string): string | undefined {
   let i = 0
@@ -325,14 +316,14 @@ function jsonSyntaxMessage(text: string): string | undefined {
     const before = text.slice(0, error)
     const line = before.split('\n').length
     const column = error - before.lastIndexOf('\n')
-    const what = error >= text.length ? 'end of file' : JSON.stringify(text[error])
+    const what = error >= text.length ? 'end of file' : '{}[],:"'.includes(text[error]) ? JSON.stringify(text[error]) : 'character'
     return `unexpected ${what} at line ${line}, column ${column}`
   }
 }
 
 /** The state a file holds, or a StoreFileError saying exactly what is wrong with it. */
 function parseStoreFile(bytes: Buffer, path: string): Data {
-  const invalid = (what: string) => new StoreFileError(path, `The auth store ${path} is not valid: ${what}. It was left unchanged; fix or restore it.`)
+  const invalid = (what: string) => new StoreFileError(path, `The auth store ${path} is not valid: ${what}. It was left unchanged; fix or restore it.`, {problem: 'invalid'})
   let text: string
   try {
     text = decoder.decode(bytes)
@@ -344,9 +335,9 @@ function parseStoreFile(bytes: Buffer, path: string): Data {
   let raw: unknown
   try {
     raw = JSON.parse(text)
-  } catch (error) {
-    const where = jsonSyntaxMessage(text) ?? (error as Error).message
-    throw new StoreFileError(path, `The auth store ${path} is not valid JSON: ${where}. It was left unchanged; fix or restore it.`)
+  } catch {
+    const where = jsonSyntaxMessage(text) ?? 'it cannot be parsed'
+    throw new StoreFileError(path, `The auth store ${path} is not valid JSON: ${where}. It was left unchanged; fix or restore it.`, {problem: 'invalid'})
   }
 
   if (!isPlainObject(raw)) throw invalid(`the top level is ${describe(raw)}, not an object`)
@@ -432,9 +423,17 @@ async function resolveTarget(location: string): Promise<string> {
   try {
     return await realpath(location)
   } catch (error) {
-    if (errorCode(error) !== 'ENOENT') throw error
-    return join(await realpath(dirname(location)), basename(location))
+    if (errorCode(error) !== 'ENOENT') throw cannotOpen(location, error)
+    try {
+      return join(await realpath(dirname(location)), basename(location))
+    } catch (inner) {
+      throw cannotOpen(location, inner)
+    }
   }
+}
+
+function cannotOpen(location: string, error: unknown): StoreFileError {
+  return new StoreFileError(location, `Cannot open the auth store ${location}: ${(error as Error).message}`, {cause: error})
 }
 
 /** Runs `body` holding the cross-process lock `<target>.lock`. */
@@ -455,8 +454,9 @@ async function withFileLock<T>(target: string, location: string, staleMs: number
       stale: staleMs,
     })
   } catch (error) {
-    const reason = errorCode(error) === 'ELOCKED' ? `another process holds ${target}.lock and keeps it fresh` : (error as Error).message
-    throw new Error(`Cannot lock the auth store ${location}: ${reason}`, {cause: error})
+    const locked = errorCode(error) === 'ELOCKED'
+    const reason = locked ? `another process holds ${target}.lock and keeps it fresh` : (error as Error).message
+    throw new StoreFileError(location, `Cannot lock the auth store ${location}: ${reason}. Nothing was changed.`, {cause: error, problem: locked ? 'locked' : 'unreadable'})
   }
 
   try {
@@ -774,7 +774,12 @@ export class JsonFileStore implements Store {
 
         if (!draft.dirty) return
         const text = serialize(draft)
-        await atomicWriteFile(this.target, text, {mode: FILE_MODE})
+        try {
+          await atomicWriteFile(this.target, text, {mode: FILE_MODE})
+        } catch (error) {
+          throw new StoreFileError(this.location, `Cannot write the auth store ${this.location}: ${(error as Error).message}. It was left unchanged.`, {cause: error})
+        }
+
         draft.dirty = false
         this.adopt(draft, sha256(text))
       })
@@ -792,7 +797,7 @@ export class JsonFileStore implements Store {
   }
 
   private missingFileError(): StoreFileError {
-    return new StoreFileError(this.location, `The auth store ${this.location} is gone (deleted or moved while in use); writes are refused until it is restored. Restart to start from an empty store.`)
+    return new StoreFileError(this.location, `The auth store ${this.location} is gone (deleted or moved while in use); writes are refused until it is restored. Restart to start from an empty store.`, {problem: 'missing'})
   }
 
   private lockLost(error: Error): void {
@@ -897,7 +902,7 @@ export class JsonFileStore implements Store {
     try {
       data = parseStoreFile(bytes, this.location)
     } catch (error) {
-      this.reportProblem(hash, new StoreFileError(this.location, `${(error as Error).message} Serving the last good state; writes are refused until the file is valid.`, {cause: error}))
+      this.reportProblem(hash, new StoreFileError(this.location, `${(error as Error).message} Serving the last good state; writes are refused until the file is valid.`, {cause: error, problem: 'invalid'}))
       return
     }
 

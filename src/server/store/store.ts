@@ -42,6 +42,28 @@ export class StoreError extends Error {
   }
 }
 
+/** Why the store's file cannot be used; decides how serve reports it (e.g. its exit code at start). */
+export type StoreFileProblem = 'invalid' | 'locked' | 'missing' | 'unreadable'
+
+/**
+ * The store's file cannot be used: unreadable or not creatable, not a valid store, gone while in
+ * use, or locked by another process for too long. Whatever failed changed nothing. The message
+ * names the file and the problem, never the file's content.
+ */
+export class StoreFileError extends Error {
+  readonly problem: StoreFileProblem
+
+  constructor(
+    readonly path: string,
+    message: string,
+    options: {cause?: unknown; problem?: StoreFileProblem} = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : {cause: options.cause})
+    this.name = 'StoreFileError'
+    this.problem = options.problem ?? 'unreadable'
+  }
+}
+
 export interface Store {
   /** Where the data lives, for the start-up banner. */
   readonly location: string
