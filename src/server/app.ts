@@ -12,7 +12,7 @@ import {lookupRoute} from './authz/route-table.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, type ServeConfig} from './config.js'
 import {type Upstream} from './proxy.js'
 import {parseJsonObject, readBody} from './request-body.js'
-import {ApiError, PlainError, permissionDenied, sendError, sendJson, sendText, sendUnauthenticated} from './responses.js'
+import {ApiError, errorAnswer, PlainError, permissionDenied, sendError, sendJson, sendText, sendUnauthenticated} from './responses.js'
 import {alertPage, checkCsrf, signupPage} from './signup.js'
 import {type Store, type UserRecord} from './store/store.js'
 
@@ -35,7 +35,7 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
   const {config, log, store, upstream} = options
   const authenticator = new Authenticator(store)
   const api = new AuthApi({defaultPermission: config.defaultPermission, store})
-  const gate = new Gate({defaultPermission: config.defaultPermission, store, upstream})
+  const gate = new Gate({defaultPermission: config.defaultPermission, log, store, upstream})
   const staticPrefix = config.staticPrefix
 
   async function handleApi(request: IncomingMessage, response: ServerResponse, user: UserRecord, handler: (call: AuthCall) => Promise<unknown>, url: URL): Promise<void> {
@@ -129,18 +129,12 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
 
   return (request, response) => {
     handle(request, response).catch((error: unknown) => {
-      if (response.headersSent) {
-        response.destroy()
-        return
-      }
-
-      if (error instanceof ApiError || error instanceof PlainError) {
-        sendError(response, error)
-        return
-      }
-
-      log(`error: ${request.method} ${request.url?.split('?')[0]}: ${(error as Error).message}`)
-      sendJson(response, 500, {error_code: 'INTERNAL_ERROR', message: 'Internal error in mlflowctl serve.'})
+      // A client that left while its body was read: nobody to answer, nothing to report.
+      if (response.destroyed && (error as NodeJS.ErrnoException | undefined)?.code === 'ECONNRESET') return
+      const answer = errorAnswer(error)
+      if (answer.log) log(`error: ${request.method} ${request.url?.split('?')[0]}: ${answer.log}`)
+      if (response.headersSent) response.destroy()
+      else sendError(response, answer)
     })
   }
 }

@@ -1,11 +1,15 @@
 /** MLflow's answers, byte for byte where clients or tests match on them (spec §2.2, §2.3, §3.0). */
 import {type ServerResponse} from 'node:http'
 
+import {UpstreamError} from './proxy.js'
+import {StoreError, StoreFileError} from './store/store.js'
+
 export const UNAUTHENTICATED_TEXT =
   'You are not authenticated. Please see https://www.mlflow.org/docs/latest/auth/index.html#authenticating-to-mlflow on how to authenticate.'
 
 const STATUS_OF_CODE: Record<string, number> = {
   BAD_REQUEST: 400,
+  DEADLINE_EXCEEDED: 504,
   ENDPOINT_NOT_FOUND: 404,
   INTERNAL_ERROR: 500,
   INVALID_PARAMETER_VALUE: 400,
@@ -62,7 +66,35 @@ export function sendUnauthenticated(response: ServerResponse): void {
   sendText(response, 401, UNAUTHENTICATED_TEXT, {'www-authenticate': 'Basic realm="mlflow"'})
 }
 
-export function sendError(response: ServerResponse, error: ApiError | PlainError): void {
-  if (error instanceof ApiError) sendJson(response, error.status, {error_code: error.code, message: error.message})
-  else sendText(response, error.status, error.message)
+/** How serve answers a request that failed, and what its log says about it. */
+export interface ErrorAnswer {
+  /** MLflow's JSON error, or plain text where MLflow answers without JSON. */
+  body: string | {error_code: string; message: string}
+  /** One line for serve's log when the failure is serve's or the upstream's, not the caller's. */
+  log?: string
+  status: number
+}
+
+/**
+ * The one mapping from anything a request's handling can throw to its answer: the caller's
+ * mistakes and refusals as MLflow words them; the upstream's failures as 503 (unreachable), 502
+ * (broken answer) or 504 (no answer in time); an auth store that cannot be written as 503 (nothing
+ * was changed; the log says why, clients are not told where the file is); anything else as 500,
+ * logged, since it is a bug.
+ */
+export function errorAnswer(error: unknown): ErrorAnswer {
+  if (error instanceof ApiError) return {body: {error_code: error.code, message: error.message}, status: error.status}
+  if (error instanceof PlainError) return {body: error.message, status: error.status}
+  if (error instanceof UpstreamError) return {body: error.body, log: error.message, status: error.status}
+  if (error instanceof StoreError) return errorAnswer(new ApiError(error.code, error.message))
+  if (error instanceof StoreFileError) {
+    return {body: {error_code: 'TEMPORARILY_UNAVAILABLE', message: 'The auth store of mlflowctl serve cannot be written right now; nothing was changed. Its log says why.'}, log: error.message, status: 503}
+  }
+
+  return {body: {error_code: 'INTERNAL_ERROR', message: 'Internal error in mlflowctl serve.'}, log: `${(error as Error | undefined)?.message ?? String(error)} (a bug in mlflowctl serve)`, status: 500}
+}
+
+export function sendError(response: ServerResponse, answer: ErrorAnswer): void {
+  if (typeof answer.body === 'string') sendText(response, answer.status, answer.body)
+  else sendJson(response, answer.status, answer.body)
 }

@@ -20,10 +20,11 @@ import {type AfterEffect, type RouteMatch} from './route-table.js'
 const MAX_JSON_BODY = 64 * 1024 * 1024
 /** Upstream pages fetched to refill one filtered search page before answering a short page. */
 const MAX_REFILL_ROUNDS = 50
-const EXCHANGE_TIMEOUT_MS = 120_000
 
 export interface GateOptions {
   defaultPermission: string
+  /** serve's log: permission changes MLflow made that the store could not record. */
+  log: (message: string) => void
   store: Store
   upstream: Upstream
 }
@@ -95,7 +96,7 @@ export class Gate {
 
     if (rule.after) {
       const answer = await this.send(exchange)
-      if (answer.status < 400) await this.applyAfter(rule.after, exchange, answer)
+      if (answer.status < 400) await this.recordAfter(rule.after, exchange, answer)
       relay(response, answer)
       return
     }
@@ -108,7 +109,23 @@ export class Gate {
     const headers: Record<string, string> = {'X-Forwarded-User': exchange.user.username}
     const contentType = exchange.request.headers['content-type']
     if (contentType) headers['Content-Type'] = contentType
-    return this.options.upstream.request(upstreamMethod(exchange.request), target, {body, headers, timeoutMs: EXCHANGE_TIMEOUT_MS})
+    return this.options.upstream.request(upstreamMethod(exchange.request), target, {body, headers})
+  }
+
+  /**
+   * MLflow has made the change, so its answer is what the client gets even when the store cannot
+   * record what follows from it: an error would say the change failed, and clients (MLflow's retry
+   * on 5xx too) would repeat a create that then fails as "already exists". The store failing only
+   * withholds access (a creator without MANAGE) or leaves grants for an admin to tidy, and the log
+   * says which.
+   */
+  private async recordAfter(effect: AfterEffect, exchange: Exchange, answer: UpstreamResponse): Promise<void> {
+    try {
+      await this.applyAfter(effect, exchange, answer)
+    } catch (error) {
+      const {request, user} = exchange
+      this.options.log(`error: ${request.method} ${exchange.target.split('?', 1)[0]} by ${user.username}: MLflow made the change, but ${AFTER_EFFECT_MISSED[effect]}: ${(error as Error).message}`)
+    }
   }
 
   private async applyAfter(effect: AfterEffect, {params, user}: Exchange, answer: UpstreamResponse): Promise<void> {
@@ -264,8 +281,8 @@ export class Gate {
       const query = {...fixed, max_results: String(maxResults - kept.length), page_token: token}
       // eslint-disable-next-line no-await-in-loop
       const next = await (how.viaPost
-        ? this.options.upstream.request('POST', how.path, {body: withoutEmpty(query), headers: {'X-Forwarded-User': exchange.user.username}, timeoutMs: EXCHANGE_TIMEOUT_MS})
-        : this.options.upstream.request('GET', `${how.path}?${toQuery(query)}`, {headers: {'X-Forwarded-User': exchange.user.username}, timeoutMs: EXCHANGE_TIMEOUT_MS}))
+        ? this.options.upstream.request('POST', how.path, {body: withoutEmpty(query), headers: {'X-Forwarded-User': exchange.user.username}})
+        : this.options.upstream.request('GET', `${how.path}?${toQuery(query)}`, {headers: {'X-Forwarded-User': exchange.user.username}}))
       const more = next.status === 200 ? parseAnswer(next) : undefined
       if (!more) {
         relay(response, next)
@@ -308,6 +325,16 @@ export class Gate {
 
     sendJson(response, 200, decision.filterResponse(result))
   }
+}
+
+/** What is missing when an after-effect could not be recorded, for the admin reading the log. */
+const AFTER_EFFECT_MISSED: Record<AfterEffect, string> = {
+  'delete-registered-model-grants': 'the grants on the deleted registered model were not removed (they would apply to a new model of that name: revoke them)',
+  'delete-scorer-grants': 'the grants on the deleted scorer were not removed (they would apply to a new scorer of that name: revoke them)',
+  'grant-experiment-creator': 'its creator was not given MANAGE on the new experiment',
+  'grant-registered-model-creator': 'its creator was not given MANAGE on the new registered model',
+  'grant-scorer-creator': 'its creator was not given MANAGE on the new scorer',
+  'rename-registered-model-grants': 'the grants on the registered model were not moved to its new name (those left on the old name would apply to a new model of that name: revoke them)',
 }
 
 /**

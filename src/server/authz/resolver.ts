@@ -69,7 +69,9 @@ export class ResourceResolver {
     const response = await this.upstream.request('GET', path, {maxResponseBytes: 16 * 1024 * 1024})
     if (response.status === 404 || response.status === 400) return undefined
     if (response.status !== 200) {
-      throw new UpstreamError(`The MLflow server answered ${response.status} to a lookup needed to authorize this request.`, 502)
+      // An upstream that says it is unavailable or timed out is passed on as such; any other failure is a broken answer.
+      const status = response.status === 503 || response.status === 504 ? response.status : 502
+      throw new UpstreamError(`The MLflow server answered ${response.status} to a lookup needed to authorize this request.`, status)
     }
 
     try {
