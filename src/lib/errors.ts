@@ -23,6 +23,8 @@ export const ExitCode = {
   Unsupported: 8,
   /** A confirmation was declined, or was needed without a terminal to ask on. */
   Aborted: 9,
+  /** What serve needs is held by another process (its port, or its store's lock): may work later. */
+  InUse: 10,
 } as const
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode]

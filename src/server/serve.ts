@@ -2,15 +2,15 @@
  * Starting and stopping `mlflowctl serve`: settings, the store, the admin bootstrap, the HTTP
  * server. Plain module: the command only parses flags and prints.
  */
-import {createServer, type Server, type ServerResponse} from 'node:http'
+import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
 import {type AddressInfo} from 'node:net'
 
 import {ExitCode, UserError} from '../lib/errors.js'
 import {createApp} from './app.js'
-import {LEGACY_DEFAULT_ADMIN_PASSWORD, loadServeConfig} from './config.js'
+import {LEGACY_DEFAULT_ADMIN_PASSWORD, loadServeConfig, type ServeConfig} from './config.js'
 import {hashPassword, verifyPassword} from './passwords.js'
-import {createUpstream} from './proxy.js'
-import {JsonFileStore} from './store/json-store.js'
+import {createUpstream, type Upstream} from './proxy.js'
+import {JsonFileStore, StoreFileError} from './store/json-store.js'
 
 export interface ServeOptions {
   configPath?: string
@@ -21,6 +21,8 @@ export interface ServeOptions {
   proxyTo: URL
   staticPrefix?: string
   storePath: string
+  /** How long the upstream may take to answer before the client gets a 504; default 120 000 ms. */
+  upstreamTimeoutMs?: number
 }
 
 export interface RunningServe {
@@ -29,78 +31,134 @@ export interface RunningServe {
   url: string
 }
 
+type Handler = (request: IncomingMessage, response: ServerResponse) => void
+
 export async function startServe(options: ServeOptions): Promise<RunningServe> {
   const {log} = options
   const config = await loadServeConfig({configPath: options.configPath, env: options.env, host: options.host, staticPrefix: options.staticPrefix})
   for (const warning of config.warnings) log(`warning: ${warning}`)
-  const store = await JsonFileStore.open(options.storePath, {onError: (error: Error) => log(`error: auth store: ${error.message}`)})
+  let upstream: Upstream
   try {
-    const {admin} = config
-    const existing = store.getUser(admin.username)
-    // Whether the bootstrap admin is left with the old public default password.
-    let usesDefault = false
-    if (!existing) {
-      await store.createUser({isAdmin: true, passwordHash: await hashPassword(admin.password), username: admin.username})
-      log(`Created admin user "${admin.username}". Change its password soon: mlflowctl users update-password ${admin.username}`)
-      usesDefault = admin.passwordIsDefault
-    } else if (await verifyPassword(existing.passwordHash, LEGACY_DEFAULT_ADMIN_PASSWORD)) {
-      // An existing user is otherwise never changed. But a configured password replaces the old
-      // public default (as MLflow 3.16.1+), so setting MLFLOW_AUTH_ADMIN_PASSWORD after a first start
-      // without one, as the warning below says, takes effect.
-      if (admin.passwordIsDefault) usesDefault = true
-      else {
-        await store.updateUser(admin.username, {passwordHash: await hashPassword(admin.password)})
-        log(`Replaced MLflow's old default password of "${admin.username}" with the configured admin password.`)
-      }
-    }
-
-    if (usesDefault) {
-      log(`warning: admin "${admin.username}" has MLflow's old default password "password1234", as no other admin password is configured; it is accepted only because serve listens on loopback. Set MLFLOW_AUTH_ADMIN_PASSWORD (it replaces the default at the next start), or change it now: mlflowctl users update-password ${admin.username}`)
-    }
-
-    const upstream = createUpstream({upstream: options.proxyTo})
-    const app = createApp({config, log, store, upstream})
-    // Responses not finished yet, so that stopping can close their keep-alive connections.
-    const inFlight = new Set<ServerResponse>()
-    let stopping = false
-    const server = createServer({keepAliveTimeout: 65_000, requestTimeout: 0}, (request, response) => {
-      if (stopping) response.setHeader('Connection', 'close')
-      inFlight.add(response)
-      response.once('close', () => {
-        inFlight.delete(response)
-        // The connection is idle now; while stopping, it must not be kept for a next request
-        // (server.close waits for every connection, and a client's pool keeps it open until the
-        // 65 s keep-alive timeout).
-        if (stopping) setImmediate(() => server.closeIdleConnections())
-      })
-      app(request, response)
+    upstream = createUpstream({
+      // A streamed forward answers its client itself; its failures reach the log only here.
+      onError: (error, request) => log(`error: ${request.method} ${request.path}: ${error.message}`),
+      responseTimeoutMs: options.upstreamTimeoutMs,
+      upstream: options.proxyTo,
     })
-    await listen(server, options.host, options.port)
-    const address = server.address() as AddressInfo
-    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-    let closing: Promise<void> | undefined
-    return {
-      close() {
-        // Stop accepting, let in-flight requests finish, then make sure every write is on disk.
-        closing ??= (async () => {
-          stopping = true
-          // Answers not yet begun tell their clients the connection ends with them.
-          for (const response of inFlight) if (!response.headersSent) response.setHeader('Connection', 'close')
-          await new Promise<void>((resolve) => {
-            server.close(() => resolve())
-            server.closeIdleConnections()
-          })
-          await upstream.close()
-          await store.close()
-        })()
-        return closing
-      },
-      storeLocation: store.location,
-      url: `http://${host}:${address.port}`,
-    }
   } catch (error) {
-    await store.close()
+    throw new UserError(`--proxy-to ${options.proxyTo.href}: ${(error as Error).message}`, {code: 'BAD_UPSTREAM', exit: ExitCode.Usage})
+  }
+
+  // Until the store and the admin are ready, requests wait (accepted connections, nothing decided).
+  let app: Handler | undefined
+  const early: Array<[IncomingMessage, ServerResponse]> = []
+  // Responses not finished yet, so that stopping can close their keep-alive connections.
+  const inFlight = new Set<ServerResponse>()
+  let stopping = false
+  const server = createServer({keepAliveTimeout: 65_000, requestTimeout: 0}, (request, response) => {
+    if (stopping) response.setHeader('Connection', 'close')
+    inFlight.add(response)
+    response.once('close', () => {
+      inFlight.delete(response)
+      // The connection is idle now; while stopping, it must not be kept for a next request
+      // (server.close waits for every connection, and a client's pool keeps it open until the
+      // 65 s keep-alive timeout).
+      if (stopping) setImmediate(() => server.closeIdleConnections())
+    })
+    if (app) app(request, response)
+    else early.push([request, response])
+  })
+
+  // The port first: a start that fails there must not have created the store or the admin.
+  try {
+    await listen(server, options.host, options.port)
+  } catch (error) {
+    await upstream.close()
     throw error
+  }
+
+  let store: JsonFileStore | undefined
+  try {
+    store = await JsonFileStore.open(options.storePath, {onError: (error: Error) => log(`error: auth store: ${error.message}`)})
+    await bootstrapAdmin(store, config, log)
+  } catch (error) {
+    for (const [, response] of early.splice(0)) response.destroy()
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve())
+      server.closeAllConnections()
+    })
+    await upstream.close()
+    await store?.close()
+    throw error instanceof StoreFileError ? storeStartError(error) : error
+  }
+
+  const ready = createApp({config, log, store, upstream})
+  app = ready
+  for (const [request, response] of early.splice(0)) ready(request, response)
+  const address = server.address() as AddressInfo
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  let closing: Promise<void> | undefined
+  return {
+    close() {
+      // Stop accepting, let in-flight requests finish, then make sure every write is on disk.
+      closing ??= (async () => {
+        stopping = true
+        // Answers not yet begun tell their clients the connection ends with them.
+        for (const response of inFlight) if (!response.headersSent) response.setHeader('Connection', 'close')
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve())
+          server.closeIdleConnections()
+        })
+        await upstream.close()
+        await store.close()
+      })()
+      return closing
+    },
+    storeLocation: store.location,
+    url: `http://${host}:${address.port}`,
+  }
+}
+
+/** Creates the admin on a first start, and replaces MLflow's old default password when another is configured. */
+async function bootstrapAdmin(store: JsonFileStore, config: ServeConfig, log: (message: string) => void): Promise<void> {
+  const {admin} = config
+  const existing = store.getUser(admin.username)
+  // Whether the bootstrap admin is left with the old public default password.
+  let usesDefault = false
+  if (!existing) {
+    await store.createUser({isAdmin: true, passwordHash: await hashPassword(admin.password), username: admin.username})
+    log(`Created admin user "${admin.username}". Change its password soon: mlflowctl users update-password ${admin.username}`)
+    usesDefault = admin.passwordIsDefault
+  } else if (await verifyPassword(existing.passwordHash, LEGACY_DEFAULT_ADMIN_PASSWORD)) {
+    // An existing user is otherwise never changed. But a configured password replaces the old
+    // public default (as MLflow 3.16.1+), so setting MLFLOW_AUTH_ADMIN_PASSWORD after a first start
+    // without one, as the warning below says, takes effect.
+    if (admin.passwordIsDefault) usesDefault = true
+    else {
+      await store.updateUser(admin.username, {passwordHash: await hashPassword(admin.password)})
+      log(`Replaced MLflow's old default password of "${admin.username}" with the configured admin password.`)
+    }
+  }
+
+  if (usesDefault) {
+    log(`warning: admin "${admin.username}" has MLflow's old default password "password1234", as no other admin password is configured; it is accepted only because serve listens on loopback. Set MLFLOW_AUTH_ADMIN_PASSWORD (it replaces the default at the next start), or change it now: mlflowctl users update-password ${admin.username}`)
+  }
+}
+
+/** A store serve cannot use is the user's to fix (or, when locked, to wait for): no stack trace, a documented exit code. */
+function storeStartError(error: StoreFileError): UserError {
+  switch (error.problem) {
+    case 'locked': {
+      return new UserError(error.message, {cause: error, code: 'STORE_LOCKED', exit: ExitCode.InUse, hint: 'Another mlflowctl (a serve, or a command on the same --store) is using it: stop it, or start again once it is done.'})
+    }
+
+    case 'invalid': {
+      return new UserError(error.message, {cause: error, code: 'STORE_INVALID', exit: ExitCode.Usage, hint: 'Correct the file, or restore it from a backup. serve never overwrites a store it cannot read.'})
+    }
+
+    default: {
+      return new UserError(error.message, {cause: error, code: 'STORE_UNUSABLE', exit: ExitCode.Usage, hint: 'Pass a --store path serve can read and write (a file, in a directory it may create files in).'})
+    }
   }
 }
 
@@ -109,8 +167,8 @@ function listen(server: Server, host: string, port: number): Promise<void> {
     server.once('error', (error: NodeJS.ErrnoException) => {
       reject(
         error.code === 'EADDRINUSE'
-          ? new UserError(`Port ${port} on ${host} is already in use`, {code: 'PORT_IN_USE', exit: ExitCode.Usage, hint: 'Pass another --port.'})
-          : error,
+          ? new UserError(`Port ${port} on ${host} is already in use; nothing was started or created.`, {code: 'PORT_IN_USE', exit: ExitCode.InUse, hint: 'Stop what listens there, or pass another --port.'})
+          : new UserError(`Cannot listen on ${host} port ${port}: ${error.message}; nothing was started or created.`, {cause: error, code: 'CANNOT_LISTEN', exit: ExitCode.Usage, hint: 'Pass a --host address of this machine and a --port you may use.'}),
       )
     })
     server.listen(port, host, () => resolve())

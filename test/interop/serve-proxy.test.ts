@@ -199,24 +199,37 @@ describe('the store under serve', () => {
 })
 
 describe('serve when the upstream goes away', () => {
-  it('answers 502/503 with MLflow JSON meanwhile, and recovers by itself', async () => {
+  it('answers 502/503 with MLflow JSON meanwhile, to admins and non-admins, and recovers by itself', async () => {
     const version = MLFLOW_VERSIONS.latest
     let upstream = await startMlflowServer({kind: 'plain', version})
     const port = Number(new URL(upstream.url).port)
     const serve = await startServe({upstream: upstream.url})
     const auth = basic(serve.admin.username, serve.admin.password)
     const search = () => fetch(`${serve.url}/api/2.0/mlflow/experiments/search?max_results=1`, {headers: {authorization: auth}})
+    // A non-admin's requests need serve's own calls to the upstream: a run's experiment, a refill.
+    const alice = {password: 'alice-password-while-down', username: 'alice'}
+    const asAlice = {authorization: basic(alice.username, alice.password), 'content-type': 'application/json'}
+    const created = await fetch(`${serve.url}/api/2.0/mlflow/users/create`, {body: JSON.stringify(alice), headers: {authorization: auth, 'content-type': 'application/json'}, method: 'POST'})
+    assert.equal(created.status, 200)
+    const nonAdmin = () => [
+      fetch(`${serve.url}/api/2.0/mlflow/runs/get?run_id=${uniqueName('run').replaceAll('-', '')}`, {headers: asAlice}),
+      fetch(`${serve.url}/api/2.0/mlflow/experiments/search`, {body: JSON.stringify({max_results: 5}), headers: asAlice, method: 'POST'}),
+    ]
     try {
       assert.equal((await search()).status, 200)
       await upstream.stop()
-      const during = await Promise.all(Array.from({length: 20}, () => search()))
+      const during = await Promise.all([...Array.from({length: 20}, () => search()), ...nonAdmin()])
       for (const response of during) {
-        assert.ok([502, 503].includes(response.status), `got ${response.status}`)
+        assert.ok([502, 503].includes(response.status), `${response.url}: got ${response.status}`)
         assert.equal(((await response.json()) as {error_code: string}).error_code, 'TEMPORARILY_UNAVAILABLE')
       }
 
       upstream = await startMlflowServer({kind: 'plain', port, version})
       assert.equal((await search()).status, 200)
+      const [unknownRun, searched] = await Promise.all(nonAdmin())
+      // A run that does not exist answers like one alice cannot see.
+      assert.equal(unknownRun.status, 403)
+      assert.equal(searched.status, 200)
       assert.equal(serve.child.exitCode, null, 'serve is still running')
     } finally {
       await serve.stop()
