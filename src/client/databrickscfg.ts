@@ -1,6 +1,7 @@
 /**
- * `~/.databrickscfg`: Databricks profiles, read like the Go SDK and written like the Databricks
- * CLI (spec §3, §6 item 7). Plain module (no oclif); the environment is always an argument.
+ * `~/.databrickscfg`: Databricks profiles, read like the Go SDK and written like the Databricks CLI
+ * (docs/client-credentials.md, "Databricks profiles"). Plain module (no oclif); the environment is
+ * always an argument.
  *
  * API:
  *   databricksConfigPath(env, file?): string        file > DATABRICKS_CONFIG_FILE > ~/.databrickscfg
@@ -47,7 +48,10 @@ export interface DatabricksProfile {
 }
 
 export interface DatabricksWriteResult {
-  /** Where the previous content was copied, when there was a previous file and it changed. */
+  /**
+   * Where the previous content was copied: set whenever there was a previous file and it was
+   * rewritten.
+   */
   backupPath?: string
   path: string
   profile: string
@@ -88,7 +92,7 @@ function homeDirectory(env: Env): string {
 export function databricksConfigPath(env: Env, file?: string): string {
   const path = file || env.DATABRICKS_CONFIG_FILE
   if (!path) return join(homeDirectory(env), '.databrickscfg')
-  // The SDKs expand a leading ~ (MLflow's legacy reader does not; spec §3.3).
+  // The SDKs expand a leading ~ (MLflow's legacy reader does not).
   if (path === '~' || path.startsWith('~/') || path.startsWith('~\\')) return homeDirectory(env) + path.slice(1)
   return path
 }
@@ -408,7 +412,9 @@ async function loadForEdit(path: string): Promise<LoadedConfig> {
 
 /**
  * The shared write path: drops the profile's keys that `drop` selects, adds `insert`, then backs
- * up the old file and replaces it. Nothing is written when nothing would change.
+ * up the old file and replaces it. Nothing is written when there is nothing to drop or add (e.g.
+ * a logout from a profile without credentials); otherwise the file is backed up and rewritten,
+ * even when the new keys equal the old ones.
  */
 async function editProfile(selection: Selection, insert: Array<[string, string]>, drop: (key: string) => boolean): Promise<DatabricksWriteResult> {
   const path = databricksConfigPath(selection.env, selection.file)

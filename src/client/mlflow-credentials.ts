@@ -1,6 +1,7 @@
 /**
  * `~/.mlflow/credentials`: the file MLflow's Python client reads its username and password from
- * (spec §1.1), and where mlflowctl keeps its named logins. Plain module (no oclif).
+ * (docs/client-credentials.md, "The credentials file"), and where mlflowctl keeps its named logins.
+ * Plain module (no oclif).
  *
  * Layout (MLflow reads only `[mlflow]`; configparser ignores the other sections):
  *

@@ -1,6 +1,7 @@
 /**
  * The one base class: --json, the global flags, parsing, error rendering and exit codes.
- * Commands return their result; people see it through `present()`, scripts get it as JSON.
+ * Commands print for people with log() (data, stdout) and status() (stderr), both silent under
+ * --json, and return their result, which oclif prints as the JSON document under --json.
  */
 // Subpath imports: the package index loads all of oclif (~30 ms more on every run).
 import {Command} from '@oclif/core/command'

@@ -1,6 +1,7 @@
 /**
  * The perms commands are a grid, verb × resource kind; each command file is one cell made here.
- * Resolution of experiment names and the REST calls live in api/, not here.
+ * Experiment names are resolved by the session (lib/session.ts); the REST calls live in
+ * api/auth-api.ts, not here.
  */
 import * as Args from '@oclif/core/args'
 import type {Command} from '@oclif/core/command'

@@ -1,8 +1,8 @@
 /**
- * The REST API of MLflow's basic-auth app (spec §3), wire-compatible: users, per-resource
- * permissions (the classic endpoints MLflow served up to 3.12), scorer permissions, and the
- * unified grants of MLflow 3.13+, so clients of either generation work. Who may call what is
- * decided here from the store alone.
+ * The REST API of MLflow's basic-auth app (docs/mlflow-auth-contract.md, "Auth REST API"),
+ * wire-compatible: users, per-resource permissions (the classic endpoints MLflow served up to
+ * 3.12), scorer permissions, and the unified grants of MLflow 3.13+, so clients of either
+ * generation work. Who may call what is decided here from the store alone.
  */
 import {type Store, StoreError, type UserRecord} from './store/store.js'
 import {hashPassword, verifyPassword} from './passwords.js'
@@ -14,7 +14,7 @@ export interface AuthCall {
   /** The request's media type, lower case, without parameters. */
   contentType: string | undefined
   method: string
-  /** Path without the /api or /ajax-api prefix and version, e.g. `/mlflow/users/get`. */
+  /** The query string: GET parameters, and DELETE's when the request has no JSON body. */
   query: URLSearchParams
   user: UserRecord
 }
@@ -217,7 +217,10 @@ export class AuthApi {
 
   // ---- classic per-resource permissions ----
 
-  /** Who may grant on a resource: admins and holders of MANAGE on it (spec §3). */
+  /**
+   * Who may grant on a resource: admins and holders of MANAGE on it (on a scorer itself, not its
+   * experiment).
+   */
   private requireManage(call: AuthCall, resourceType: string, resourceId: string): void {
     if (!call.user.isAdmin && !capabilities(effectiveLevel(this.options.store, call.user, resourceType, resourceId, this.options.defaultPermission)).canManage) throw permissionDenied()
   }

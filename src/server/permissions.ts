@@ -1,8 +1,8 @@
 /**
- * MLflow's permission levels (spec §5): READ < USE < EDIT < MANAGE; EDIT cannot delete, MANAGE can;
- * NO_PERMISSIONS hides (the classic per-resource endpoints), DENY hides (the unified grants of
- * 3.13+, which refuse NO_PERMISSIONS). An explicit grant wins over default_permission both ways.
- * Decisions come from the store alone.
+ * MLflow's permission levels (docs/mlflow-auth-contract.md, "Permission model"):
+ * READ < USE < EDIT < MANAGE; EDIT cannot delete, MANAGE can; NO_PERMISSIONS hides (the classic
+ * per-resource endpoints), DENY hides (the unified grants of 3.13+, which refuse NO_PERMISSIONS).
+ * An explicit grant wins over default_permission both ways. Decisions come from the store alone.
  */
 import {type Store, type UserRecord} from './store/store.js'
 

@@ -1,9 +1,10 @@
 /**
- * Forwarding to the upstream MLflow tracking server for `mlflowctl serve` (spec §11): a keep-alive
- * connection pool, bodies streamed both ways (never buffered), and headers cleaned so that the
- * upstream only hears what the proxy vouches for.
+ * Forwarding to the upstream MLflow tracking server for `mlflowctl serve`
+ * (docs/mlflow-auth-contract.md, "Forwarding to the upstream"): a keep-alive connection pool,
+ * bodies streamed both ways (never buffered), and headers cleaned so that the upstream only hears
+ * what the proxy vouches for.
  *
- * Built on node:http, shaped like httpxy (oclif-style §1.6): small named passes for the way in
+ * Built on node:http, shaped like the httpxy proxy library: small named passes for the way in
  * (check framing → upstream path → request headers → send) and the way back (response headers →
  * stream), an upstream request aborted when the client goes away, and failures mapped to
  * MLflow-style JSON before the response starts, or to a destroyed client socket after.

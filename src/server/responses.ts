@@ -1,4 +1,7 @@
-/** MLflow's answers, byte for byte where clients or tests match on them (spec §2.2, §2.3, §3.0). */
+/**
+ * MLflow's answers, byte for byte where clients or tests match on them
+ * (docs/mlflow-auth-contract.md, "Authentication" and "Errors and status codes").
+ */
 import {type ServerResponse} from 'node:http'
 
 import {UpstreamError} from './proxy.js'

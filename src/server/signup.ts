@@ -1,7 +1,8 @@
 /**
- * MLflow's HTML sign-up flow (spec §3.9): GET /signup renders a form, POST
- * /api/2.0/mlflow/users/create-ui creates the user. Admins only. The form carries a CSRF token tied
- * to a cookie (double submit, HMAC-signed with the server secret), as Flask-WTF does for MLflow.
+ * MLflow's HTML sign-up flow (docs/mlflow-auth-contract.md, "Sign-up page and CSRF"): GET /signup
+ * renders a form, POST /api/2.0/mlflow/users/create-ui creates the user. Admins only. The form
+ * carries a CSRF token tied to a cookie (double submit, HMAC-signed with the server secret), as
+ * Flask-WTF does for MLflow.
  */
 import {createHmac, randomBytes, timingSafeEqual} from 'node:crypto'
 

@@ -1,5 +1,6 @@
 /**
- * Whether a non-admin may make a request: every check of its route must pass (spec §4.1, §5).
+ * Whether a non-admin may make a request: every check of its route must pass
+ * (docs/mlflow-auth-contract.md, "Permission model" and "Route permissions").
  * Runs, logged models and traces are decided on their experiment; one serve cannot resolve (it
  * does not exist) is denied, so an unknown id answers like an existing one the caller cannot see.
  */
@@ -53,7 +54,6 @@ export class Access {
   /** Throws 403 unless every check passes, 400 when a field they need is missing or malformed. */
   async enforce(checks: Check[], params: RequestParams): Promise<void> {
     for (const check of checks) {
-      // eslint-disable-next-line no-await-in-loop
       if (!(await this.passes(check, params))) throw permissionDenied()
     }
   }
@@ -63,7 +63,6 @@ export class Access {
     const onExperiment = (id: string | undefined) => id !== undefined && this.can(need, 'experiment', id)
     const every = async (ids: string[], test: (id: string) => Promise<boolean> | boolean) => {
       for (const id of ids) {
-        // eslint-disable-next-line no-await-in-loop
         if (!(await test(id))) return false
       }
 

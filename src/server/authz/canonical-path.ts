@@ -2,12 +2,11 @@
  * The path a request is decided on. Werkzeug percent-decodes the path before routing, so serve
  * decides on the decoded path; spellings that other proxies or servers read differently (encoded
  * slashes, dot segments, doubled slashes, `;` parameters, backslashes) are refused rather than
- * guessed at (landscape §4: non-canonical paths).
+ * guessed at (docs/mlflow-auth-contract.md, "Authorization bypass classes", non-canonical paths).
  */
 
 export type CanonicalPath = {ok: false; reason: string} | {ok: true; path: string}
 
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001F\u007F]/
 
 export function canonicalPath(rawPath: string): CanonicalPath {

@@ -1,8 +1,9 @@
 /**
  * Everything serve does with an authenticated request to MLflow (not to its own auth API): decide
  * it from the route table, filter what a non-admin may see, record permissions after creates,
- * renames and deletes (spec §4.3, §4.8), and forward it. The request that was decided is the one
- * forwarded: a body read to decide is sent as those same bytes, or as a narrowed copy of them.
+ * renames and deletes, and forward it (docs/mlflow-auth-contract.md, "Search filtering and refill"
+ * and "After-request side effects"). The request that was decided is the one forwarded: a body read
+ * to decide is sent as those same bytes, or as a narrowed copy of them.
  */
 import {type IncomingMessage, type ServerResponse} from 'node:http'
 
@@ -171,11 +172,12 @@ export class Gate {
 
   /**
    * A model version's `source` is read by the server on the caller's behalf (get-artifact,
-   * get-download-uri), so it must not name what the caller cannot read (landscape §4): the run
-   * and logged model it names, the experiment of a served-artifact path, the registered model of
-   * a models:/name/version URI. A local path is accepted with a readable run_id or model_id, in
-   * whose artifact directory MLflow itself requires it to lie. Other stores (s3://, gs://, …) the
-   * server would read with its own credentials: admins only.
+   * get-download-uri), so it must not name what the caller cannot read
+   * (docs/mlflow-auth-contract.md, "Authorization bypass classes", file and URL inputs): the run
+   * and logged model it names, the experiment of a served-artifact path, the registered model of a
+   * models:/name/version URI. A local path is accepted with a readable run_id or model_id, in whose
+   * artifact directory MLflow itself requires it to lie. Other stores (s3://, gs://, …) the server
+   * would read with its own credentials: admins only.
    */
   private async checkModelVersionSource({access, params}: Exchange): Promise<void> {
     const runId = params.optional('run_id')
@@ -256,9 +258,10 @@ export class Gate {
   }
 
   /**
-   * A search answer without what the caller cannot read, refilled to the page size asked for
-   * from the following upstream pages (spec §4.3). Each refill asks for exactly the missing
-   * count, so the upstream's own next_page_token stays exact whatever its format.
+   * A search answer without what the caller cannot read, refilled to the page size asked for from
+   * the following upstream pages (docs/mlflow-auth-contract.md, "Search filtering and refill").
+   * Each refill asks for exactly the missing count, so the upstream's own next_page_token stays
+   * exact whatever its format.
    */
   private async refilledSearch(exchange: Exchange, how: RefilledSearch): Promise<void> {
     const {params, response} = exchange
@@ -279,7 +282,6 @@ export class Gate {
     for (const name of how.extra) fixed[name] = params.optional(name)
     for (let round = 0; maxResults !== undefined && kept.length < maxResults && token && round < MAX_REFILL_ROUNDS; round++) {
       const query = {...fixed, max_results: String(maxResults - kept.length), page_token: token}
-      // eslint-disable-next-line no-await-in-loop
       const next = await (how.viaPost
         ? this.options.upstream.request('POST', how.path, {body: withoutEmpty(query), headers: {'X-Forwarded-User': exchange.user.username}})
         : this.options.upstream.request('GET', `${how.path}?${toQuery(query)}`, {headers: {'X-Forwarded-User': exchange.user.username}}))
@@ -384,7 +386,10 @@ interface RefilledSearch {
   viaPost: boolean
 }
 
-/** The searches whose answers are filtered for non-admins and refilled (spec §4.3). */
+/**
+ * The searches whose answers are filtered for non-admins and refilled
+ * (docs/mlflow-auth-contract.md, "Search filtering and refill").
+ */
 const REFILLED_SEARCHES: Record<'experiments' | 'model-versions' | 'registered-models', RefilledSearch> = {
   experiments: {
     defaultMaxResults: undefined,

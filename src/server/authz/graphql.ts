@@ -1,5 +1,6 @@
 /**
- * Authorization of MLflow's GraphQL endpoint (`/graphql`) for non-admins (spec §4.6).
+ * Authorization of MLflow's GraphQL endpoint (`/graphql`) for non-admins
+ * (docs/mlflow-auth-contract.md, "GraphQL").
  *
  * MLflow 3.8+ checks a handful of root fields in a Graphene middleware. This module reproduces
  * those checks in front of the upstream, from the parsed document alone, and fails closed:
@@ -154,7 +155,6 @@ async function decide(request: unknown, access: GraphqlAccess): Promise<GraphqlD
     const check = ROOT_FIELDS.get(name)
     if (!check) throw forbidden(`GraphQL field ${name} is not allowed.`)
     // Sequential on purpose: the run lookups are memoized and most queries have one root field.
-    // eslint-disable-next-line no-await-in-loop
     await check(field, context)
   }
 
@@ -289,7 +289,6 @@ async function checkRunList(field: FieldNode, context: Context): Promise<void> {
   const runIds = stringList(inputObject(field, context)?.runIds, field, 'runIds')
   if (runIds.length === 0) throw invalid(`GraphQL field ${label(field)} needs input.runIds.`)
   for (const runId of runIds) {
-    // eslint-disable-next-line no-await-in-loop
     if (!(await canReadRun(runId, context))) throw forbidden(`GraphQL field ${label(field)}: cannot read run ${runId}.`)
   }
 }

@@ -1,9 +1,10 @@
 /**
- * A request's fields, read the way MLflow's handlers read them (spec §3.0): the query string for
- * GET, the JSON body otherwise (Flask's get_json(force=True), whatever the content type), plus
- * path parameters and headers. Protobuf's JSON parser accepts a field under its proto name and its
- * lowerCamelCase name, so both are read, and a body that gives both is refused: the checker and
- * MLflow must never see two different values.
+ * A request's fields, read the way MLflow's handlers read them (docs/mlflow-auth-contract.md,
+ * "Reading request fields"): the query string for GET, the JSON body otherwise (Flask's
+ * get_json(force=True), whatever the content type), plus path parameters and headers. Protobuf's
+ * JSON parser accepts a field under its proto name and its lowerCamelCase name, so both are read,
+ * and a body that gives both is refused: the checker and MLflow must never see two different
+ * values.
  */
 import {ApiError, missingParameter} from '../responses.js'
 

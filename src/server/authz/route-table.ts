@@ -2,11 +2,11 @@
  * Every route MLflow's tracking server serves, and what a non-admin needs to call it. This is the
  * one place serve's authorization is decided; a route missing here is denied to non-admins.
  *
- * The decisions follow MLflow's basic-auth app (spec §4): experiments, runs, logged models, traces,
- * metrics and artifacts need a capability on the experiment; registered models, versions, aliases
- * and tags on the registered model (by name); scorers on the scorer. Families MLflow gates with
- * rules serve does not keep (datasets, gateway, jobs, issues, review queues, MCP registry,
- * webhooks, workspaces, the assistant) are admin only.
+ * The decisions follow MLflow's basic-auth app (docs/mlflow-auth-contract.md, "Route permissions"):
+ * experiments, runs, logged models, traces, metrics and artifacts need a capability on the
+ * experiment; registered models, versions, aliases and tags on the registered model (by name);
+ * scorers on the scorer. Families MLflow gates with rules serve does not keep (datasets, gateway,
+ * jobs, issues, review queues, MCP registry, webhooks, workspaces, the assistant) are admin only.
  *
  * Field names are MLflow's proto names. They are read as MLflow reads them (see request-params.ts):
  * from the query for GET, from the JSON body otherwise, unless the rule says `params: 'query'`;
@@ -50,7 +50,10 @@ export type Access =
   | 'admin'
   | Check[]
 
-/** What serve does to the answer of a non-admin's request (spec §4.3), or to its body before. */
+/**
+ * What serve does to the answer of a non-admin's request, or to its body before
+ * (docs/mlflow-auth-contract.md, "Search filtering and refill", and "GraphQL").
+ */
 export type ResponseFilter =
   | 'experiments'
   | 'graphql'
@@ -59,7 +62,10 @@ export type ResponseFilter =
   | 'registered-models'
   | 'runs'
 
-/** Store changes after the upstream accepted the request (spec §4.8); they run for admins too. */
+/**
+ * Store changes after the upstream accepted the request; they run for admins too
+ * (docs/mlflow-auth-contract.md, "After-request side effects").
+ */
 export type AfterEffect =
   | 'delete-registered-model-grants'
   | 'delete-scorer-grants'
@@ -76,9 +82,9 @@ export interface RouteRule {
   params?: 'query'
   /**
    * Checks on what a request asks the server to read later, which need code rather than a field
-   * name (landscape §4, file and URL inputs): model-version sources, an experiment's
-   * artifact_location, trace tags that say where a trace's data lives, an assessment that
-   * overrides another trace's.
+   * name (docs/mlflow-auth-contract.md, "Authorization bypass classes", file and URL inputs):
+   * model-version sources, an experiment's artifact_location, trace tags that say where a trace's
+   * data lives, an assessment that overrides another trace's.
    */
   special?: 'assessment-overrides' | 'experiment-artifact-location' | 'model-version-source' | 'trace-body'
   /** Why a route is admin only or open to everyone, for the reader of this table. */
