@@ -1,6 +1,7 @@
 /**
  * Resolves everything needed to talk to an MLflow server, the way MLflow's Python client does
- * (spec §1.2, §1.4, §2, §6), and records where each value came from for `status` and error hints.
+ * (credentials, environment variables, TLS, retries, Databricks profiles), and records where each
+ * value came from for `whoami` and error hints.
  * Plain module: it reads no files and no process state; the caller injects env and file contents.
  */
 import {ExitCode, UserError} from '../lib/errors.js'
@@ -73,7 +74,7 @@ export interface Connection {
 
 const LOGIN_HINT = 'Pass --tracking-uri, set MLFLOW_TRACKING_URI, or run `mlflowctl login`.'
 
-/** The tracking URI: --tracking-uri > MLFLOW_TRACKING_URI > the stored profile (spec §6.1). */
+/** The tracking URI: --tracking-uri > MLFLOW_TRACKING_URI > the stored profile. */
 export function resolveTrackingUri(input: Pick<ConnectionInput, 'env' | 'flags' | 'profile'>): Sourced {
   const candidates: Array<[string | undefined, string]> = [
     [input.flags.trackingUri, '--tracking-uri'],
@@ -135,7 +136,7 @@ export function resolveConnection(input: ConnectionInput): Connection {
 
   let sigv4: SigV4Settings | undefined
   if (sigv4On) {
-    // SigV4 replaces the Authorization header and takes priority over plugins (spec §2.2 step 5).
+    // SigV4 replaces the Authorization header and takes priority over plugins, as in MLflow.
     sigv4 = resolveSigV4(env)
     if (auth !== 'none') warnings.push(`MLFLOW_TRACKING_AWS_SIGV4 is on: requests are signed with AWS SigV4 and the ${auth === 'basic' ? 'username/password are' : 'token is'} not used, as MLflow does.`)
     if (authPlugin) warnings.push(`MLFLOW_TRACKING_AUTH=${authPlugin.value} is ignored: MLFLOW_TRACKING_AWS_SIGV4 takes priority, as in MLflow.`)
@@ -235,7 +236,7 @@ function assertHttpUri(uri: Sourced): void {
   }
 }
 
-/** databricks://profile → profile; bare `databricks` → undefined (spec §2.7). */
+/** databricks://profile → profile; bare `databricks` → undefined. */
 function parseDatabricksUri(uri: string): string | undefined {
   if (uri.toLowerCase() === 'databricks') return undefined
   const match = /^databricks:(\/\/)?([^/?#]*)/i.exec(uri)
@@ -273,7 +274,7 @@ const DATABRICKS_KEYS = {
 type DatabricksKey = keyof typeof DATABRICKS_KEYS
 
 /**
- * Databricks unified auth (spec §3.4): env beats the file per attribute when a profile is named;
+ * Databricks unified auth: env beats the file per attribute when a profile is named;
  * with no profile named, any DATABRICKS_* auth variable means the file is not read at all.
  */
 function resolveDatabricks(input: ConnectionInput, trackingUri: Sourced, warnings: string[]): Pick<Connection, 'auth' | 'host' | 'kind' | 'password' | 'tls' | 'token' | 'username'> {
@@ -416,7 +417,7 @@ function resolveSigV4(env: NodeJS.ProcessEnv): SigV4Settings {
   }
 }
 
-/** --workspace > MLFLOW_WORKSPACE > the stored profile; trimmed, empty means unset (spec §2.5). */
+/** --workspace > MLFLOW_WORKSPACE > the stored profile; trimmed, empty means unset. */
 function resolveWorkspace(input: ConnectionInput): Sourced | undefined {
   const candidates: Array<[string | undefined, string]> = [
     [input.flags.workspace, '--workspace'],
@@ -442,7 +443,7 @@ function assertHeaderSafe(value: Sourced): void {
   }
 }
 
-/** Env var if non-empty, else the file's value if non-empty (Python `or` semantics, spec §1.2). */
+/** Env var if non-empty, else the file's value if non-empty (Python `or` semantics, as MLflow reads them). */
 function firstSet(env: NodeJS.ProcessEnv, name: string, fileValue?: string, filePath?: string): Sourced | undefined {
   if (env[name]) return {source: name, value: env[name]!}
   if (fileValue) return {source: filePath ?? 'credentials file', value: fileValue}
@@ -453,7 +454,7 @@ function describeSources(...values: Array<Sourced | undefined>): string {
   return [...new Set(values.filter((value) => value !== undefined).map((value) => value!.source))].join(', ')
 }
 
-/** MLflow's boolean variables accept only true/false/1/0, any case (spec §2.1). */
+/** MLflow's boolean variables accept only true/false/1/0, any case. */
 export function readBool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
   const raw = env[name]
   if (raw === undefined) return fallback

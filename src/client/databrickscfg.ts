@@ -1,6 +1,6 @@
 /**
  * `~/.databrickscfg`: Databricks profiles, read like the Go SDK and written like the Databricks
- * CLI (spec §3, §6 item 7). Plain module (no oclif); the environment is always an argument.
+ * CLI. Plain module (no oclif); the environment is always an argument.
  *
  * API:
  *   databricksConfigPath(env, file?): string        file > DATABRICKS_CONFIG_FILE > ~/.databrickscfg
@@ -88,7 +88,7 @@ function homeDirectory(env: Env): string {
 export function databricksConfigPath(env: Env, file?: string): string {
   const path = file || env.DATABRICKS_CONFIG_FILE
   if (!path) return join(homeDirectory(env), '.databrickscfg')
-  // The SDKs expand a leading ~ (MLflow's legacy reader does not; spec §3.3).
+  // The SDKs expand a leading ~ (MLflow's legacy reader does not).
   if (path === '~' || path.startsWith('~/') || path.startsWith('~\\')) return homeDirectory(env) + path.slice(1)
   return path
 }

@@ -1,7 +1,6 @@
 /**
- * The HTTP client for MLflow REST calls, sending requests the way MLflow's Python client does
- * (spec §2.2, §2.3, §4): same headers, same retry policy (urllib3's), same TLS settings, and errors
- * mapped to exit codes. No message, property or log ever carries a password, token or header.
+ * The HTTP client for MLflow REST calls, sending requests the way MLflow's Python client does:
+ * same headers, same retry policy (urllib3's), same TLS settings, and errors mapped to exit codes. No message, property or log ever carries a password, token or header.
  */
 import ky from 'ky'
 import {readFile} from 'node:fs/promises'

@@ -1,6 +1,6 @@
 /**
- * `~/.mlflow/credentials`: the file MLflow's Python client reads its username and password from
- * (spec §1.1), and where mlflowctl keeps its named logins. Plain module (no oclif).
+ * `~/.mlflow/credentials`: the file MLflow's Python client reads its username and password from,
+ * and where mlflowctl keeps its named logins. Plain module (no oclif).
  *
  * Layout (MLflow reads only `[mlflow]`; configparser ignores the other sections):
  *
