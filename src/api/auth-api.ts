@@ -14,8 +14,14 @@ export type PermissionLevel = (typeof PERMISSION_LEVELS)[number]
 
 export type ResourceKind = 'experiment' | 'model' | 'scorer'
 
-/** What a permission is on. `scorer` is the scorer `name` within experiment `id`. */
-export type Resource = {id: string; kind: 'experiment'} | {id: string; kind: 'model'} | {experimentId: string; kind: 'scorer'; name: string}
+/**
+ * What a permission is on. `scorer` is the scorer `name` within experiment `experimentId`.
+ * `experimentName` is only for people reading messages; requests use ids.
+ */
+export type Resource =
+  | {experimentId: string; experimentName?: string; kind: 'scorer'; name: string}
+  | {experimentName?: string; id: string; kind: 'experiment'}
+  | {id: string; kind: 'model'}
 
 export interface User {
   experiment_permissions?: Array<{experiment_id: string; permission: string}>
@@ -33,7 +39,11 @@ export interface UserSummary {
 }
 
 export interface PermissionRow {
+  /** A scorer's experiment name, where known. */
+  experiment_name?: string
   kind: ResourceKind | string
+  /** The experiment's name, the model's name, the scorer's name, where known. */
+  name?: string
   permission: string
   /** Experiment id, model name, or `<experiment id>/<scorer name>`. */
   resource: string
@@ -62,7 +72,7 @@ export function quoteScorerName(name: string): string {
 export function describeResource(resource: Resource): string {
   switch (resource.kind) {
     case 'experiment': {
-      return `experiment ${resource.id}`
+      return `experiment ${withName(resource.id, resource.experimentName)}`
     }
 
     case 'model': {
@@ -70,8 +80,24 @@ export function describeResource(resource: Resource): string {
     }
 
     case 'scorer': {
-      return `scorer ${resource.name} of experiment ${resource.experimentId}`
+      return `scorer ${resource.name} of experiment ${withName(resource.experimentId, resource.experimentName)}`
     }
+  }
+}
+
+/** `42 ("2024")`: an id with its name beside it, quoted so a name that looks like an id cannot be mistaken for one. */
+export function withName(id: string, name: string | undefined): string {
+  return name === undefined ? id : `${id} (${JSON.stringify(name)})`
+}
+
+/** The scorer name in a scorer's resource id `<experiment id>/<quoted name>`. */
+function scorerNameOf(resourceId: string): string | undefined {
+  const slash = resourceId.indexOf('/')
+  if (slash < 0) return undefined
+  try {
+    return decodeURIComponent(resourceId.slice(slash + 1))
+  } catch {
+    return undefined
   }
 }
 
@@ -162,8 +188,54 @@ export class AuthApi {
     await this.http.patch('/api/2.0/mlflow/users/update-admin', {is_admin: isAdmin, username})
   }
 
+  /**
+   * MLflow up to 3.12 does not remove a user's permission rows with the user: its database refuses
+   * the delete (a 400 carrying the raw SQL IntegrityError) and nothing changes. That answer becomes
+   * USER_HAS_PERMISSIONS, saying what to do, instead of the SQL text.
+   */
   async deleteUser(username: string): Promise<void> {
-    await this.http.delete('/api/2.0/mlflow/users/delete', {username})
+    try {
+      await this.http.delete('/api/2.0/mlflow/users/delete', {username})
+    } catch (error) {
+      if (!(error instanceof MlflowApiError && error.status < 500 && /IntegrityError|constraint|Violation/i.test(error.message))) throw error
+      const held = await this.list(username).then(
+        (rows) => rows.filter((row) => row.via === 'direct').length,
+        () => undefined,
+      )
+      throw new UserError(
+        held
+          ? `${username} still holds ${held} permission${held === 1 ? '' : 's'}, and this MLflow server (3.12 or older) cannot delete a user who does; nothing was deleted`
+          : `MLflow's database refused to delete ${username}; nothing was deleted`,
+        {
+          cause: error,
+          code: held ? 'USER_HAS_PERMISSIONS' : 'DELETE_REFUSED',
+          exit: ExitCode.Usage,
+          hint: held ? `Run again with --revoke-permissions to revoke them first, or revoke them with \`mlflowctl perms revoke\` (\`mlflowctl perms list --user ${username}\` lists them).` : "Check the MLflow server's log for the reason.",
+          status: error.status,
+        },
+      )
+    }
+  }
+
+  /** Revokes every permission the user holds directly (not through roles); returns how many. */
+  async revokeAll(username: string): Promise<number> {
+    const grants = await this.bySurface(
+      async () => {
+        const {permissions = []} = await this.http.get<{permissions?: UnifiedRow[]}>(`${UNIFIED}/list`, {username})
+        return permissions.filter((row) => isDirect(row)).map((row) => () => this.http.post(`${UNIFIED}/revoke`, {resource_id: row.resource_pattern, resource_type: row.resource_type, username}))
+      },
+      async () => {
+        const user = await this.getUser(username)
+        const resources: Resource[] = [
+          ...(user.experiment_permissions ?? []).map((row): Resource => ({id: row.experiment_id, kind: 'experiment'})),
+          ...(user.registered_model_permissions ?? []).map((row): Resource => ({id: row.name, kind: 'model'})),
+          ...(user.scorer_permissions ?? []).map((row): Resource => ({experimentId: row.experiment_id, kind: 'scorer', name: row.scorer_name})),
+        ]
+        return resources.map((resource) => () => this.http.delete(`${LEGACY[resource.kind].path}/delete`, {...legacyParams(resource), username}))
+      },
+    )
+    for (const revoke of grants) await revoke()
+    return grants.length
   }
 
   // ---- permissions ----
@@ -223,19 +295,19 @@ export class AuthApi {
     return this.bySurface(
       async () => {
         const {permissions = []} = await this.http.get<{permissions?: UnifiedRow[]}>(`${UNIFIED}/list`, {username})
-        return permissions.map((row) => ({
-          kind: KIND_OF_TYPE[row.resource_type] ?? row.resource_type,
-          permission: row.permission,
-          resource: row.resource_pattern,
-          via: isDirect(row) ? 'direct' : `role ${row.role_name}`,
-        }))
+        return permissions.map((row) => {
+          const kind = KIND_OF_TYPE[row.resource_type] ?? row.resource_type
+          // A role's '*' pattern names no single resource.
+          const name = row.resource_pattern === '*' ? undefined : kind === 'model' ? row.resource_pattern : kind === 'scorer' ? scorerNameOf(row.resource_pattern) : undefined
+          return {kind, ...(name === undefined ? {} : {name}), permission: row.permission, resource: row.resource_pattern, via: isDirect(row) ? 'direct' : `role ${row.role_name}`}
+        })
       },
       async () => {
         const user = await this.getUser(username)
         return [
           ...(user.experiment_permissions ?? []).map((row) => ({kind: 'experiment', permission: row.permission, resource: row.experiment_id, via: 'direct'})),
-          ...(user.registered_model_permissions ?? []).map((row) => ({kind: 'model', permission: row.permission, resource: row.name, via: 'direct'})),
-          ...(user.scorer_permissions ?? []).map((row) => ({kind: 'scorer', permission: row.permission, resource: `${row.experiment_id}/${quoteScorerName(row.scorer_name)}`, via: 'direct'})),
+          ...(user.registered_model_permissions ?? []).map((row) => ({kind: 'model', name: row.name, permission: row.permission, resource: row.name, via: 'direct'})),
+          ...(user.scorer_permissions ?? []).map((row) => ({kind: 'scorer', name: row.scorer_name, permission: row.permission, resource: `${row.experiment_id}/${quoteScorerName(row.scorer_name)}`, via: 'direct'})),
         ]
       },
     )

@@ -27,7 +27,7 @@
  * `%`. The previous content goes to `<file>.bak` (0600) first; the file is replaced atomically
  * with mode 0600 (a looser existing file is tightened, with a warning).
  */
-import {readFile, stat} from 'node:fs/promises'
+import {chmod, readFile, stat} from 'node:fs/promises'
 import {homedir} from 'node:os'
 import {dirname, join} from 'node:path'
 
@@ -410,11 +410,24 @@ async function loadForEdit(path: string): Promise<LoadedConfig> {
   return {bom, bytes, lines, sections: tokenize(lines, path)}
 }
 
+/** A warning when the file is readable or writable by others (the rewrite that follows makes it 0600). */
+async function looseModeWarning(path: string): Promise<string[]> {
+  const {mode} = await stat(path)
+  if ((mode & 0o077) === 0 || process.platform === 'win32') return []
+  return [`${path} was accessible to other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); it is now 0600.`]
+}
+
+/** When the content stays as it is, a loose mode is still fixed: the file holds secrets. */
+async function tightenMode(path: string): Promise<string[]> {
+  const warnings = await looseModeWarning(path)
+  if (warnings.length > 0) await chmod(path, 0o600)
+  return warnings
+}
+
 /**
  * The shared write path: drops the profile's keys that `drop` selects, adds `insert`, then backs
- * up the old file and replaces it. Nothing is written when there is nothing to drop or add (e.g.
- * a logout from a profile without credentials); otherwise the file is backed up and rewritten,
- * even when the new keys equal the old ones.
+ * up the old file and replaces it. Nothing is written when nothing would change: no key to
+ * remove, or exactly the keys and values the profile already has (the .bak is left alone).
  */
 async function editProfile(selection: Selection, insert: Array<[string, string]>, drop: (key: string) => boolean): Promise<DatabricksWriteResult> {
   const path = databricksConfigPath(selection.env, selection.file)
@@ -425,6 +438,13 @@ async function editProfile(selection: Selection, insert: Array<[string, string]>
     .flatMap((section) => section.keys)
     .filter((key) => drop(key.key.toLowerCase()))
   if (old.length === 0 && insert.length === 0) return {path, profile, removed: [], warnings: []}
+  // The same login again: rewriting would replace the .bak, the user's only copy of what was
+  // there before, with this very content.
+  const pairs = (entries: Array<[string, string]>) => JSON.stringify(entries.map(([key, value]) => `${key}=${value}`).sort())
+  if (config.bytes !== undefined && pairs(old.map((key) => [key.key, key.value])) === pairs(insert)) {
+    return {path, profile, removed: [], warnings: await tightenMode(path)}
+  }
+
   const remove = new Set(old.flatMap((key) => Array.from({length: key.lastLine - key.line + 1}, (_, offset) => key.line + offset)))
   const lines = applyEdit(config.lines, config.sections, {insert, remove, section: profile}, path)
   const warnings = pythonWarnings(tokenize(lines, path), path)
@@ -434,10 +454,7 @@ async function editProfile(selection: Selection, insert: Array<[string, string]>
   } else {
     backupPath = `${path}.bak`
     await atomicWriteFile(backupPath, config.bytes, {mode: 0o600})
-    const {mode} = await stat(path)
-    if ((mode & 0o077) !== 0 && process.platform !== 'win32') {
-      warnings.push(`${path} was accessible to other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); it is now 0600.`)
-    }
+    warnings.push(...(await looseModeWarning(path)))
   }
 
   await atomicWriteFile(path, (config.bom ? '\uFEFF' : '') + renderLines(lines), {mode: 0o600})

@@ -3,6 +3,7 @@
  * (flags, environment, files — with where each value came from), the HTTP client and the auth API.
  */
 import {AuthApi, type UserSummary} from '../api/auth-api.js'
+import {TrackingApi} from '../api/tracking-api.js'
 import {type Connection, databricksProfileSelection, resolveConnection} from '../client/connection.js'
 import {readDatabricksProfile} from '../client/databrickscfg.js'
 import {createMlflowHttp, type MlflowHttp, type RetryEvent} from '../client/http.js'
@@ -17,8 +18,30 @@ export interface SessionOptions {
   userAgent: string
 }
 
+const CREDENTIAL_ENV = ['MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD', 'MLFLOW_TRACKING_TOKEN']
+
+/**
+ * No server and no credentials anywhere: the user never logged in, or logged out. That is "not
+ * logged in" (exit 3), not a bad command line. With credentials but no server, the resolver's own
+ * "no tracking server is configured" says more.
+ */
+function throwIfLoggedOut(credentials: MlflowCredentialsFile, env: NodeJS.ProcessEnv): void {
+  const active = credentials.activeCredentials
+  if (active.username || active.password || CREDENTIAL_ENV.some((name) => env[name])) return
+  const others = credentials.listProfiles().map((login) => login.profile)
+  throw new UserError('Not logged in', {
+    code: 'NOT_LOGGED_IN',
+    exit: ExitCode.Unauthenticated,
+    hint:
+      others.length > 0
+        ? `Run \`mlflowctl login\`, or use a stored login with --profile (${others.join(', ')}).`
+        : 'Run `mlflowctl login` (or pass --tracking-uri / set MLFLOW_TRACKING_URI with MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD).',
+  })
+}
+
 export class Session {
   readonly api: AuthApi
+  readonly tracking: TrackingApi
   private me: Promise<UserSummary> | undefined
 
   private constructor(
@@ -28,6 +51,7 @@ export class Session {
     readonly profile: string | undefined,
   ) {
     this.api = new AuthApi(http)
+    this.tracking = new TrackingApi(http)
   }
 
   static async open(options: SessionOptions): Promise<Session> {
@@ -39,6 +63,7 @@ export class Session {
     }
 
     const uri = options.trackingUri ?? (options.env.MLFLOW_TRACKING_URI || undefined) ?? stored?.trackingUri
+    if (!uri) throwIfLoggedOut(credentials, options.env)
     const databricksProfile = uri?.startsWith('databricks') ? await readDatabricksProfile({env: options.env, profile: databricksProfileSelection(uri, options.env).profile}) : undefined
     // A named, non-current profile brings its own credentials; otherwise MLflow's [mlflow] pair.
     const fileCredentials = stored && profileName !== credentials.currentProfile ? {password: stored.password, username: stored.username} : credentials.activeCredentials
@@ -64,13 +89,6 @@ export class Session {
     this.credentials.saveLogin({...login, password}, {activate: this.credentials.currentProfile === this.profile})
     await this.credentials.save()
     return true
-  }
-
-  /** An experiment id from an id or a name (anything not all digits is a name). */
-  async experimentId(idOrName: string): Promise<string> {
-    if (/^\d+$/.test(idOrName)) return idOrName
-    const {experiment} = await this.http.get<{experiment: {experiment_id: string}}>('/api/2.0/mlflow/experiments/get-by-name', {experiment_name: idOrName})
-    return experiment.experiment_id
   }
 
   /** Who the server says we are: users/current where it exists, else users/get for our username. */

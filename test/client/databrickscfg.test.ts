@@ -265,6 +265,28 @@ describe('saveDatabricksCredentials', () => {
     assert.match(warnings[0], /0644.*0600/)
   })
 
+  it('the same credentials again write nothing and keep the .bak; a loose mode is still tightened', async () => {
+    const {env, path} = await homeWith('[DEFAULT]\nhost = https://d\ncluster_id = c\n')
+    await saveDatabricksCredentials({credentials: {host: 'https://d', token: 't'}, env})
+    const backup = await readFile(`${path}.bak`, 'utf8')
+    const written = await readFile(path, 'utf8')
+    await chmod(path, 0o644)
+    const {ino} = await stat(path)
+    const again = await saveDatabricksCredentials({credentials: {host: 'https://d', token: 't'}, env})
+    assert.equal(again.backupPath, undefined)
+    assert.deepEqual(again.removed, [])
+    assert.equal(again.warnings.length, 1)
+    assert.match(again.warnings[0], /0644.*0600/)
+    assert.equal(await readFile(`${path}.bak`, 'utf8'), backup)
+    assert.equal(await readFile(path, 'utf8'), written)
+    assert.equal((await stat(path)).ino, ino)
+    assert.equal(await modeOf(path), 0o600)
+    // A different token is a change: written, with the previous file as the backup.
+    const changed = await saveDatabricksCredentials({credentials: {host: 'https://d', token: 't2'}, env})
+    assert.equal(changed.backupPath, `${path}.bak`)
+    assert.equal(await readFile(`${path}.bak`, 'utf8'), written)
+  })
+
   it('writes values that Go, the Python SDK and MLflow all read back exactly', async () => {
     const secrets = ['abc#123', 'a;b', 'x=y:z', '#start', ';start', 'пароль 密码 🔑', 'has inner spaces', LONG_SECRET, "it's", 'a"b']
     const {env, path} = await homeWith()

@@ -55,15 +55,37 @@ describe('client command errors and exit codes', () => {
 
   const env = (extra: NodeJS.ProcessEnv = {}) => ({MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0', MLFLOW_TRACKING_PASSWORD: PASSWORD, MLFLOW_TRACKING_URI: url, MLFLOW_TRACKING_USERNAME: 'admin', ...extra})
 
-  it('without a server configured: exit 2, a hint, and a JSON error on stdout under --json', async () => {
+  it('with nothing configured: not logged in, exit 3, a hint, and a JSON error on stdout under --json', async () => {
     const human = await runCli(['users', 'list'])
-    assert.equal(human.code, ExitCode.Usage)
+    assert.equal(human.code, ExitCode.Unauthenticated)
+    assert.match(human.stderr, /Not logged in/)
     assert.match(human.stderr, /mlflowctl login/)
     assert.equal(human.stdout, '')
     const machine = await runCli(['users', 'list', '--json'])
-    assert.equal(machine.code, ExitCode.Usage)
+    assert.equal(machine.code, ExitCode.Unauthenticated)
     assert.deepEqual(Object.keys(JSON.parse(machine.stdout).error).sort(), ['code', 'exit', 'hint', 'message'])
-    assert.equal(JSON.parse(machine.stdout).error.code, 'NO_TRACKING_URI')
+    assert.equal(JSON.parse(machine.stdout).error.code, 'NOT_LOGGED_IN')
+  })
+
+  it('credentials but no server: exit 2, naming what is missing', async () => {
+    const result = await runCli(['users', 'list', '--json'], {env: {MLFLOW_TRACKING_PASSWORD: PASSWORD, MLFLOW_TRACKING_USERNAME: 'admin'}})
+    assert.equal(result.code, ExitCode.Usage)
+    assert.equal(JSON.parse(result.stdout).error.code, 'NO_TRACKING_URI')
+  })
+
+  it('whoami after logout: not logged in, exit 3, and the hint names mlflowctl login', async () => {
+    routes['GET /api/2.0/mlflow/users/current'] = (_request, response) => json(response, 200, {user: {id: 1, is_admin: true, username: 'admin'}})
+    const home = await mkdtemp(join(tmpdir(), 'mlflowctl-home-'))
+    assert.equal((await runCli(['login', '--tracking-uri', url, '--username', 'admin', '--password-stdin'], {home, input: 'admin-password'})).code, 0)
+    assert.equal((await runCli(['whoami'], {home})).code, 0)
+    assert.equal((await runCli(['logout'], {home})).code, 0)
+    const human = await runCli(['whoami'], {home})
+    assert.equal(human.code, ExitCode.Unauthenticated, human.stderr)
+    assert.match(human.stderr, /Not logged in/)
+    assert.match(human.stderr, /mlflowctl login/)
+    assert.doesNotMatch(human.stderr, /No MLflow tracking server/)
+    const machine = await runCli(['whoami', '--json'], {home})
+    assert.deepEqual({code: machine.code, error: JSON.parse(machine.stdout).error.code}, {code: ExitCode.Unauthenticated, error: 'NOT_LOGGED_IN'})
   })
 
   it('an unreachable server: exit 7', async () => {
@@ -208,6 +230,26 @@ describe('client command errors and exit codes', () => {
       const after = await readFile(config, 'utf8')
       assert.ok(!after.includes(TOKEN))
       assert.match(after, /token = keep-me/)
+    })
+
+    it('the same login again writes nothing: the file stays as it is and the .bak keeps the original', async () => {
+      const home = await mkdtemp(join(tmpdir(), 'mlflowctl-home-'))
+      const config = join(home, '.databrickscfg')
+      const original = '[DEFAULT]\nhost = https://old.example.com\ncluster_id = 0123\n'
+      await writeFile(config, original, {mode: 0o600})
+      const login = () => runCli(['login', '--backend', 'databricks', '--host', url, '--token-stdin'], {home, input: TOKEN})
+      const first = await login()
+      assert.equal(first.code, 0, first.stderr)
+      assert.equal(await readFile(`${config}.bak`, 'utf8'), original)
+      const written = await readFile(config, 'utf8')
+      const {ino} = await stat(config)
+
+      const again = await login()
+      assert.equal(again.code, 0, again.stderr)
+      assert.doesNotMatch(again.stderr, /previous file kept/)
+      assert.equal(await readFile(`${config}.bak`, 'utf8'), original)
+      assert.equal(await readFile(config, 'utf8'), written)
+      assert.equal((await stat(config)).ino, ino, 'the file was not replaced')
     })
   })
 })

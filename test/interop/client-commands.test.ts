@@ -147,7 +147,7 @@ function clientCommandSuite(version: string, target: Target): void {
       ok(await run(['logout']))
       const [afterLogout] = await python.batch([{args: [user.username], client: 'auth', method: 'get_user'}])
       assert.match(expectError(afterLogout).message, /401|not authenticated/i)
-      assert.equal((await run(['whoami'])).code, ExitCode.Usage)
+      assert.equal((await run(['whoami'])).code, ExitCode.Unauthenticated)
     })
 
     it('perms grant, update, get, list and revoke on experiments and models', async () => {

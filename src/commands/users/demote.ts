@@ -4,14 +4,14 @@ import {confirmDestructive} from '../../lib/prompts.js'
 
 export default class UsersDemote extends BaseCommand<typeof UsersDemote> {
   static override args = {username: usernameArg}
-  static override description = 'Admins only. Asks for confirmation on a terminal; pass --yes in scripts. MLflow does not stop you from demoting the last admin, so take care when demoting yourself.'
+  static override description = 'Admins only. Asks for confirmation on a terminal (also with --json); without a terminal it refuses unless --yes is given. MLflow does not stop you from demoting the last admin, so take care when demoting yourself.'
   static override examples = ['<%= config.bin %> <%= command.id %> alice --yes']
   static override flags = {yes: yesFlag}
   static override summary = "Take away a user's admin rights."
 
   public async run(): Promise<{is_admin: false; username: string}> {
     const {username} = this.args
-    await confirmDestructive(`remove admin rights from ${username}`, this.flags.yes || this.jsonEnabled())
+    await confirmDestructive(`remove admin rights from ${username}`, this.flags.yes)
     const session = await this.session()
     await session.api.setAdmin(username, false)
     this.status(`${username} is no longer an admin`)
