@@ -148,6 +148,8 @@ export class Gate {
       }
 
       case 'delete-scorer-grants': {
+        // With a version, MLflow deletes that version only and the scorer stays: so do its grants.
+        if (params.optional('version') !== undefined) return
         await store.deleteGrantsForResource('scorer', scorerResourceId(params.required('experiment_id'), params.required('name')))
       }
     }
