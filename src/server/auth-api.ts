@@ -7,6 +7,7 @@
 import {type Store, StoreError, type UserRecord} from './store/store.js'
 import {hashPassword, verifyPassword} from './passwords.js'
 import {capabilities, effectiveLevel, invalidGrantLevelMessage, invalidPermissionMessage, isGrantLevel, isPermissionLevel, RESOURCE_TYPES, scorerResourceId} from './permissions.js'
+import {canonicalId} from './authz/request-params.js'
 import {ApiError, missingParameter, permissionDenied, PlainError} from './responses.js'
 
 export interface AuthCall {
@@ -228,6 +229,8 @@ export class AuthApi {
   private legacyTarget(kind: LegacyKind, call: AuthCall) {
     const spec = LEGACY_KINDS[kind]
     const params = Object.fromEntries(spec.params.map((name) => [name, stringParam(call, name)])) as Record<string, string>
+    // Grants are matched by the id's string: one under another spelling would never apply.
+    if (params.experiment_id !== undefined) canonicalId(params.experiment_id, 'experiment_id')
     const resource = spec.resource(params)
     this.requireManage(call, resource.type, resource.id)
 
@@ -293,6 +296,10 @@ export class AuthApi {
     if (!(RESOURCE_TYPES as readonly string[]).includes(type)) {
       throw new ApiError('INVALID_PARAMETER_VALUE', `Invalid resource type '${type}'. Valid resource types are: (${RESOURCE_TYPES.map((name) => `'${name}'`).join(', ')})`)
     }
+
+    // Grants are matched by the id's string: one under another spelling would never apply.
+    if (type === 'experiment') canonicalId(id, 'resource_id')
+    if (type === 'scorer') canonicalId(id.split('/', 1)[0], 'resource_id')
 
     if (needManage) this.requireManage(call, type, id)
     else requireSelfOrAdmin(call, username)

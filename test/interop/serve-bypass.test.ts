@@ -11,89 +11,18 @@
  */
 import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
-import {Agent, type IncomingHttpHeaders, request as httpRequest} from 'node:http'
 import {after, afterEach, before, describe, it} from 'node:test'
 import {isDeepStrictEqual} from 'node:util'
 
 import {type Credentials, randomSecret} from '../support/mlflow-server.js'
 import {PINNED_VERSIONS} from '../support/mlflow-versions.js'
+import {type Answer, assertNoLeak, assertNoSecrets, closeRawAgent, describeAnswer, type Json, ok, q, send, type Send} from '../support/raw-http.js'
+import {basicAuth as basic} from '../support/rest.js'
 import {type RunningServe, startServe} from '../support/serve.js'
 import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
 
 after(releaseServers)
-
-const agent = new Agent({keepAlive: true, maxSockets: 16})
-after(() => agent.destroy())
-
-type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
-
-interface Answer {
-  body: Buffer
-  headers: IncomingHttpHeaders
-  /** The JSON answer, or undefined when it is not JSON. */
-  json: Json | undefined
-  /** Method, path and body as sent, for messages and to tell echoed input from leaks. */
-  sent: string
-  status: number
-  text: string
-}
-
-interface Send {
-  /** A Buffer or string is sent as it is; anything else as JSON (content-type application/json unless given). */
-  body?: unknown
-  /** The content-type header; null sends none (default: application/json for a JSON body). */
-  contentType?: null | string
-  headers?: Record<string, string>
-}
-
-const basic = (who: Credentials) => `Basic ${Buffer.from(`${who.username}:${who.password}`).toString('base64')}`
-
-/** One request, the path sent byte for byte as given. */
-function send(base: string, who: Credentials | undefined, method: string, path: string, options: Send = {}): Promise<Answer> {
-  const url = new URL(base)
-  let payload: Buffer | undefined
-  let contentType: null | string | undefined = options.contentType
-  if (Buffer.isBuffer(options.body)) payload = options.body
-  else if (typeof options.body === 'string') payload = Buffer.from(options.body)
-  else if (options.body !== undefined) {
-    payload = Buffer.from(JSON.stringify(options.body))
-    if (contentType === undefined) contentType = 'application/json'
-  }
-
-  const headers: Record<string, string> = {...options.headers}
-  if (who) headers.authorization = basic(who)
-  if (contentType) headers['content-type'] = contentType
-  if (payload) headers['content-length'] = String(payload.length)
-  const sent = `${method} ${path}${payload ? ` ${payload.toString('utf8')}` : ''}`
-  return new Promise((resolve, reject) => {
-    const request = httpRequest({agent, headers, host: url.hostname, method, path, port: url.port}, (response) => {
-      const chunks: Buffer[] = []
-      response.on('data', (chunk: Buffer) => chunks.push(chunk))
-      response.on('error', reject)
-      response.on('end', () => {
-        const body = Buffer.concat(chunks)
-        const text = body.toString('utf8')
-        let json: Json | undefined
-        try {
-          const value: unknown = JSON.parse(text)
-          json = value && typeof value === 'object' ? (value as Json) : undefined
-        } catch {}
-
-        resolve({body, headers: response.headers, json, sent, status: response.statusCode!, text})
-      })
-    })
-    request.on('error', reject)
-    request.end(payload)
-  })
-}
-
-const q = (params: Record<string, string | string[]>) => {
-  const search = new URLSearchParams()
-  for (const [name, value] of Object.entries(params)) for (const item of Array.isArray(value) ? value : [value]) search.append(name, item)
-  return search.toString()
-}
-
-const describeAnswer = (answer: Answer) => `${answer.sent.slice(0, 300)} → ${answer.status} ${answer.text.slice(0, 400)}`
+after(closeRawAgent)
 
 /** The owner's data and everything about it that must never reach mallory. */
 interface World {
@@ -128,12 +57,6 @@ interface World {
   traceTagValue: string
   upstreamDir: string
   version: string
-}
-
-async function ok(answer: Promise<Answer> | Answer, what: string): Promise<Json> {
-  const result = await answer
-  assert.equal(result.status, 200, `${what}: ${describeAnswer(result)}`)
-  return result.json ?? {}
 }
 
 async function setUp(version: string): Promise<World> {
@@ -246,25 +169,6 @@ async function ownerView(w: World): Promise<Json> {
   }
 
   return view
-}
-
-/** A 4xx (exactly `status` when given) that carries none of the owner's secrets mallory did not send herself. */
-function assertNoLeak(w: World, answer: Answer, status?: number | number[]): void {
-  const expected = status === undefined ? undefined : Array.isArray(status) ? status : [status]
-  if (expected) assert.ok(expected.includes(answer.status), `expected ${expected.join(' or ')}: ${describeAnswer(answer)}`)
-  else assert.ok(answer.status >= 400 && answer.status < 500, `expected a 4xx: ${describeAnswer(answer)}`)
-  for (const secret of w.secrets) {
-    if (answer.sent.includes(secret)) continue
-    assert.ok(!answer.text.includes(secret), `the answer leaks ${secret}: ${describeAnswer(answer)}`)
-  }
-}
-
-/** The answer carries none of the owner's secrets mallory did not send herself, whatever its status. */
-function assertNoSecrets(w: World, answer: Answer): void {
-  for (const secret of w.secrets) {
-    if (answer.sent.includes(secret)) continue
-    assert.ok(!answer.text.includes(secret), `the answer leaks ${secret}: ${describeAnswer(answer)}`)
-  }
 }
 
 for (const version of PINNED_VERSIONS) {

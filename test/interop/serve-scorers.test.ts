@@ -71,6 +71,46 @@ for (const version of PINNED_VERSIONS) {
         assert.equal((await remove(reader)).status, 403)
         assert.equal((await remove(owner)).status, 200)
       })
+
+      it('deleting one version keeps the scorer and every grant on it; deleting the scorer removes them', async () => {
+        const {experiment_id: experimentId} = await ok(owner, 'POST', '/api/2.0/mlflow/experiments/create', {name: uniqueName('scorer-versions')})
+        const name = `judge ${uniqueName('v')}`
+        const register = async () => ok(owner, 'POST', '/api/3.0/mlflow/scorers/register', {experiment_id: experimentId, name, serialized_scorer: await serializedScorer(version, name)})
+        const versions = async () => ((await ok(owner, 'GET', `/api/3.0/mlflow/scorers/versions?experiment_id=${experimentId}&name=${encodeURIComponent(name)}`)).scorers as Array<{scorer_version: number}>).map((scorer) => scorer.scorer_version).sort()
+        const remove = (who: Credentials, body: Record<string, unknown> = {}) => call(who, 'DELETE', '/api/3.0/mlflow/scorers/delete', {experiment_id: experimentId, name, ...body})
+        await register()
+        await register()
+        await grantScorer(owner, experimentId, name, reader.username, 'MANAGE')
+        assert.deepEqual(await versions(), [1, 2])
+
+        // The reader's MANAGE deletes version 1; the scorer stays, with version 2.
+        assert.equal((await remove(reader, {version: 1})).status, 200)
+        assert.deepEqual(await versions(), [2])
+        const readerDeletesAgain = await remove(reader, {version: '2'})
+        const ownerDeletes = await remove(owner, {version: 2})
+        if (kind === 'serve') {
+          // Both grants survived the version's deletion: the reader deletes version 2 as well, and
+          // the owner (creator, MANAGE) could have.
+          assert.equal(readerDeletesAgain.status, 200, readerDeletesAgain.text)
+          assert.equal(ownerDeletes.status, 404, ownerDeletes.text)
+        } else {
+          // MLflow's after-request hook drops every grant on the scorer whatever the version:
+          // the reader is back to READ, and so is the scorer's creator.
+          assert.equal(readerDeletesAgain.status, 403, readerDeletesAgain.text)
+          assert.equal(ownerDeletes.status, 403, ownerDeletes.text)
+          return
+        }
+
+        // With every version gone MLflow keeps the scorer (it drops it only when deleted without a
+        // version), and serve its grants: the next registration is version 1 of that scorer, which
+        // the reader may still delete whole, and that takes every grant with it.
+        await register()
+        assert.deepEqual(await versions(), [1])
+        assert.equal((await remove(reader)).status, 200)
+        await register()
+        assert.equal((await remove(reader)).status, 403)
+        assert.equal((await remove(owner)).status, 200)
+      })
     })
   }
 }

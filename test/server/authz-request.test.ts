@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
+import {artifactPathExperiment} from '../../src/server/authz/access.js'
 import {canonicalPath} from '../../src/server/authz/canonical-path.js'
-import {RequestParams} from '../../src/server/authz/request-params.js'
+import {isCanonicalId, RequestParams} from '../../src/server/authz/request-params.js'
 import {ApiError} from '../../src/server/responses.js'
 
 describe('canonicalPath', () => {
@@ -81,5 +82,37 @@ describe('RequestParams', () => {
   it('reads path parameters and headers', () => {
     assert.equal(body({}, {model_id: 'm-9'}).required('path.model_id'), 'm-9')
     assert.equal(body({}).required('header.x-mlflow-experiment-id'), '4')
+  })
+
+  it('refuses experiment ids and versions in any but their canonical spelling, wherever the field sits', () => {
+    const odd = ['06', ' 6', '+6', '6 ', '-6', '\u0666', '0_6', '6.0', '0x6']
+    for (const id of odd) {
+      refused(() => body({experiment_id: id}).required('experiment_id'), /experiment_id' must be a decimal number/)
+      refused(() => body({experimentIds: ['1', id]}).values('experiment_ids'), /experiment_ids' must be a decimal number/)
+      refused(() => body({locations: [{mlflow_experiment: {experiment_id: id}}]}).values('locations[].mlflow_experiment.experiment_id'), /must be a decimal number/)
+      refused(() => query(`experiment_ids=1&experiment_ids=${encodeURIComponent(id)}`).values('experiment_ids'), /must be a decimal number/)
+      refused(() => body({version: id}).optional('version'), /version' must be a decimal number/)
+    }
+
+    assert.deepEqual(body({experiment_ids: ['0', '6', '1234567890']}).values('experiment_ids'), ['0', '6', '1234567890'])
+    assert.equal(body({version: 2}).optional('version'), '2')
+    // Other fields are not ids.
+    assert.equal(body({name: '06'}).required('name'), '06')
+  })
+})
+
+describe('isCanonicalId and artifactPathExperiment', () => {
+  it('accepts one spelling per number', () => {
+    for (const id of ['0', '7', '10', '987654321']) assert.ok(isCanonicalId(id), id)
+    for (const id of ['', '00', '07', ' 7', '7 ', '+7', '-7', '7_0', '\u0667', '\uFF17', '7\n']) assert.ok(!isCanonicalId(id), JSON.stringify(id))
+  })
+
+  it('reads the experiment leading an artifact path; other digit spellings are refused, other paths have none', () => {
+    assert.equal(artifactPathExperiment('7/abc/artifacts/x'), '7')
+    assert.equal(artifactPathExperiment('7'), '7')
+    for (const path of ['', '.', 'abc/7', '/7/abc', '7a/abc', '7__0', '_7']) assert.equal(artifactPathExperiment(path), undefined, path)
+    for (const path of ['07/abc', '\u0667/abc', '\u0967', '00', '+7/abc', ' 7/abc', '7 /abc', '-7', '7_0/abc']) {
+      assert.throws(() => artifactPathExperiment(path), (error: unknown) => error instanceof ApiError && error.status === 400 && /experiment id in decimal/.test(error.message), path)
+    }
   })
 })

@@ -269,6 +269,15 @@ describe('authorizeGraphql: single-id fields', () => {
     await refused({query: 'query($in: MlflowGetExperimentInput = {experimentId: "3"}) { mlflowGetExperiment(input: $in) { experiment { name } } }'}, 403, /experiment 3/)
   })
 
+  it('refuses experiment ids in any but their canonical spelling (400), which int() would read as a readable-looking other id', async () => {
+    // Experiment 3 is unreadable: "03" must not be decided under the name "03", which no grant has.
+    for (const id of ['03', ' 3', '+3', '3 ', '\u0663', '0_3']) {
+      await refused({query: 'query($id: String) { mlflowGetExperiment(input: {experimentId: $id}) { experiment { name } } }', variables: {id}}, 400, /decimal experiment ids/)
+      await refused({query: 'query($ids: [String]) { mlflowSearchRuns(input: {experimentIds: $ids}) { runs { info { runId } } } }', variables: {ids: ['1', id]}}, 400, /decimal experiment ids/)
+      await refused({query: `{ mlflowSearchRuns(input: {experimentIds: ["1", ${JSON.stringify(id)}]}) { runs { info { runId } } } }`}, 400, /decimal experiment ids/)
+    }
+  })
+
   it('refuses a missing, null, empty or non-string id (400)', async () => {
     await refused({query: '{ mlflowGetExperiment { experiment { name } } }'}, 400, /needs input.experimentId/)
     await refused({query: '{ mlflowGetExperiment(input: null) { experiment { name } } }'}, 400, /needs input.experimentId/)

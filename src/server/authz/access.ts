@@ -3,11 +3,13 @@
  * (docs/mlflow-auth-contract.md, "Permission model" and "Route permissions").
  * Runs, logged models and traces are decided on their experiment; one serve cannot resolve (it
  * does not exist) is denied, so an unknown id answers like an existing one the caller cannot see.
+ * An experiment id checked here is refused (400) in any but its canonical spelling, whatever the
+ * field is called (see isCanonicalId).
  */
 import {capabilities, type Capabilities, effectiveLevel, scorerResourceId} from '../permissions.js'
 import {ApiError, permissionDenied} from '../responses.js'
 import {type Store, type UserRecord} from '../store/store.js'
-import {type RequestParams} from './request-params.js'
+import {canonicalId, isCanonicalId, type RequestParams} from './request-params.js'
 import {type ResourceResolver} from './resolver.js'
 import {type Capability, type Check} from './route-table.js'
 
@@ -20,9 +22,17 @@ export interface AccessContext {
 
 const CAPABILITY: Record<Capability, keyof Capabilities> = {delete: 'canDelete', manage: 'canManage', read: 'canRead', update: 'canUpdate', use: 'canUse'}
 
-/** The experiment id leading an mlflow-artifacts path, as MLflow's `^(\d+)/` (or the bare id). */
+/**
+ * The experiment id leading an mlflow-artifacts path (`<id>/…`, or the bare id), as MLflow's
+ * `^(\d+)/`; undefined when the path does not start with one. A leading segment Python's int()
+ * would read as a number in another spelling ("07", "+7", " 7", non-ASCII digits, which `\d` also
+ * matches) is refused (400) rather than decided under a name no grant has.
+ */
 export function artifactPathExperiment(path: string): string | undefined {
-  return /^(\d+)(?:\/|$)/.exec(path)?.[1]
+  const first = path.split('/', 1)[0]
+  if (isCanonicalId(first)) return first
+  if (/^\s*[+-]?\p{Nd}+(?:_\p{Nd}+)*\s*$/u.test(first)) throw new ApiError('INVALID_PARAMETER_VALUE', `The artifact path must start with an experiment id in decimal without sign, spaces or leading zeros, got ${JSON.stringify(first)}.`)
+  return undefined
 }
 
 export class Access {
@@ -75,7 +85,7 @@ export class Access {
       return ids
     }
 
-    if ('experiment' in on) return onExperiment(params.required(on.experiment))
+    if ('experiment' in on) return onExperiment(canonicalId(params.required(on.experiment), on.experiment))
     if ('experimentName' in on) {
       const name = params.required(on.experimentName)
       const id = await resolver.experimentIdByName(name)
@@ -85,7 +95,7 @@ export class Access {
       return onExperiment(id)
     }
 
-    if ('experiments' in on) return every(nonEmpty(on.experiments), onExperiment)
+    if ('experiments' in on) return every(nonEmpty(on.experiments).map((id) => canonicalId(id, on.experiments)), onExperiment)
     if ('artifactPath' in on) {
       const path = params.optional(on.artifactPath)
       // No experiment id in the path (the artifact root, `.`): MLflow falls back to the default
@@ -111,6 +121,6 @@ export class Access {
 
     if ('traces' in on) return every(nonEmpty(on.traces), async (id) => onExperiment(await resolver.traceExperiment(id)))
     if ('registeredModel' in on) return this.can(need, 'registered_model', params.required(on.registeredModel))
-    return this.can(need, 'scorer', scorerResourceId(params.required(on.scorer.experiment), params.required(on.scorer.name)))
+    return this.can(need, 'scorer', scorerResourceId(canonicalId(params.required(on.scorer.experiment), on.scorer.experiment), params.required(on.scorer.name)))
   }
 }

@@ -12,8 +12,9 @@ import {isHopByHop, type Upstream, type UpstreamResponse} from '../proxy.js'
 import {parseJsonObject, readBody} from '../request-body.js'
 import {ApiError, permissionDenied, sendJson} from '../responses.js'
 import {type Store, type UserRecord} from '../store/store.js'
-import {Access, artifactPathExperiment} from './access.js'
+import {Access} from './access.js'
 import {authorizeGraphql} from './graphql.js'
+import {readModelVersionSource} from './model-version-source.js'
 import {RequestParams} from './request-params.js'
 import {ResourceResolver} from './resolver.js'
 import {type AfterEffect, type RouteMatch} from './route-table.js'
@@ -165,6 +166,8 @@ export class Gate {
       }
 
       case 'delete-scorer-grants': {
+        // With a version, MLflow deletes that version only and the scorer stays: so do its grants.
+        if (params.optional('version') !== undefined) return
         await store.deleteGrantsForResource('scorer', scorerResourceId(params.required('experiment_id'), params.required('name')))
       }
     }
@@ -202,21 +205,38 @@ export class Gate {
     if (answer.status !== 200) throw new ApiError('PERMISSION_DENIED', `Permission denied: assessment ${overrides} is not an assessment of trace ${traceId}.`)
   }
 
+  /** Whether the caller may read what `source` names, as the upstream will read it (model-version-source.ts). */
   private async sourceReadable(source: string, access: Access, hasOwner: boolean): Promise<boolean> {
-    let plain = source
-    while (plain !== safeDecode(plain)) plain = safeDecode(plain)
-    if (plain.split(/[/\\]/).includes('..')) return false
-    const runs = /^runs:\/([^/]+)(?:\/|$)/.exec(plain)
-    if (runs) return access.canOnRun('read', runs[1])
-    const models = /^models:\/([^/]+)(?:\/([^/]+))?/.exec(plain)
-    if (models) return models[2] === undefined ? access.canOnLoggedModel('read', models[1]) : access.canReadRegisteredModel(models[1])
-    const served = /^mlflow-artifacts:(?:\/\/[^/]*)?\/(.*)$/.exec(plain) ?? /^https?:\/\/[^/]*\/(?:.*\/)?api\/2\.0\/mlflow-artifacts\/artifacts\/(.*)$/.exec(plain)
-    if (served) {
-      const experimentId = artifactPathExperiment(served[1].replace(/^\/+/, ''))
-      return experimentId !== undefined && access.canReadExperiment(experimentId)
-    }
+    const reading = readModelVersionSource(source)
+    switch (reading.kind) {
+      case 'run': {
+        return access.canOnRun('read', reading.runId)
+      }
 
-    return hasOwner && (plain.startsWith('/') || plain.startsWith('file:'))
+      case 'logged-model': {
+        return access.canOnLoggedModel('read', reading.modelId)
+      }
+
+      case 'registered-model': {
+        return access.canReadRegisteredModel(reading.name)
+      }
+
+      case 'experiment-artifacts': {
+        return access.canReadExperiment(reading.experimentId)
+      }
+
+      case 'local': {
+        return hasOwner
+      }
+
+      case 'refused': {
+        throw new ApiError('INVALID_PARAMETER_VALUE', `Refused model version source ${JSON.stringify(source)}: ${reading.reason}.`)
+      }
+
+      case 'other-store': {
+        return false
+      }
+    }
   }
 
   private async filter(exchange: Exchange): Promise<void> {
@@ -463,12 +483,4 @@ function relay(response: ServerResponse, answer: UpstreamResponse): void {
 
   response.writeHead(answer.status, {'content-length': answer.body.length})
   response.end(answer.body)
-}
-
-function safeDecode(value: string): string {
-  try {
-    return decodeURIComponent(value.replaceAll('+', ' '))
-  } catch {
-    return value
-  }
 }

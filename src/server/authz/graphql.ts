@@ -36,6 +36,8 @@ import {
   visit,
 } from 'graphql'
 
+import {isCanonicalId} from './request-params.js'
+
 export interface GraphqlAccess {
   canReadExperiment(experimentId: string): boolean
   /** Resolves the run's experiment through the upstream; false for an unknown run. */
@@ -248,6 +250,7 @@ const ROOT_FIELDS = new Map<string, RootCheck>([
     async (field, context) => {
       const experimentId = stringInput(field, context, 'experimentId')
       if (experimentId === undefined) throw invalid(`GraphQL field ${label(field)} needs input.experimentId.`)
+      checkExperimentIds([experimentId], field, 'experimentId')
       if (!context.access.canReadExperiment(experimentId)) throw forbidden(`GraphQL field ${label(field)}: cannot read experiment ${experimentId}.`)
     },
   ],
@@ -272,6 +275,15 @@ const ROOT_FIELDS = new Map<string, RootCheck>([
     },
   ],
 ])
+
+/**
+ * MLflow's resolvers read experiment ids with int(), which takes other spellings ("06", " 6",
+ * non-ASCII digits) than the one grants are kept under: those are refused.
+ */
+function checkExperimentIds(ids: string[], field: FieldNode, key: string): void {
+  const odd = ids.find((id) => !isCanonicalId(id))
+  if (odd !== undefined) throw invalid(`GraphQL field ${label(field)}: input.${key} must be decimal experiment ids without sign, spaces or leading zeros, got ${JSON.stringify(odd)}.`)
+}
 
 /** mlflowGetRun, mlflowListArtifacts: READ on the experiment of input.runId (or input.runUuid). */
 async function checkOneRun(field: FieldNode, context: Context): Promise<void> {
@@ -314,6 +326,7 @@ async function narrowExperimentIds(field: FieldNode, context: Context): Promise<
   const input = inputObject(field, context)
   const experimentIds = stringList(input?.experimentIds, field, 'experimentIds')
   if (experimentIds.length === 0) throw invalid(`GraphQL field ${label(field)} needs input.experimentIds.`)
+  checkExperimentIds(experimentIds, field, 'experimentIds')
   const readable = experimentIds.filter((id) => context.access.canReadExperiment(id))
   if (readable.length === 0) throw forbidden(`GraphQL field ${label(field)}: cannot read any of experiments ${experimentIds.join(', ')}.`)
   if (readable.length === experimentIds.length) return

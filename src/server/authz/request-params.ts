@@ -10,6 +10,33 @@ import {ApiError, missingParameter} from '../responses.js'
 
 export type ParamSource = 'body' | 'query'
 
+/**
+ * An id in its one decimal spelling. MLflow's stores read experiment ids (and version numbers)
+ * with Python's int(), which also takes "06", " 6", "+6", "6_0" and non-ASCII digits, while
+ * grants are kept under the id's string: any other spelling would reach the experiment and miss
+ * its grants.
+ */
+export function isCanonicalId(value: string): boolean {
+  return /^(?:0|[1-9]\d*)$/.test(value)
+}
+
+/** `value` when it is a canonical id, else a 400 naming the field. */
+export function canonicalId(value: string, field: string): string {
+  if (!isCanonicalId(value)) throw new ApiError('INVALID_PARAMETER_VALUE', `Parameter '${displayName(field)}' must be a decimal number without sign, spaces or leading zeros, got ${JSON.stringify(value)}.`)
+  return value
+}
+
+/**
+ * Fields that hold experiment ids or version numbers wherever they sit in a request (the last
+ * name of the field's path): every value serve reads from them must be canonical, whichever
+ * check, filter or after-effect reads it.
+ */
+const CANONICAL_ID_FIELDS = new Set(['experiment_id', 'experiment_ids', 'version', 'x-mlflow-experiment-id'])
+
+function holdsCanonicalIds(field: string): boolean {
+  return CANONICAL_ID_FIELDS.has(field.split('.').at(-1)!.replace('[]', ''))
+}
+
 export class RequestParams {
   constructor(
     private readonly source: ParamSource,
@@ -19,8 +46,18 @@ export class RequestParams {
     private readonly headers: Record<string, string | string[] | undefined>,
   ) {}
 
-  /** Every value of a field: `a.b` walks objects, `a[].b` maps over a list, `path.x` / `header.x` read those. */
+  /**
+   * Every value of a field: `a.b` walks objects, `a[].b` maps over a list, `path.x` / `header.x`
+   * read those. Experiment ids and version numbers are refused in any but their canonical form
+   * (an empty value is left to `required`).
+   */
   values(field: string): string[] {
+    const values = this.read(field)
+    if (holdsCanonicalIds(field)) for (const value of values) if (value !== '') canonicalId(value, field)
+    return values
+  }
+
+  private read(field: string): string[] {
     if (field.startsWith('path.')) {
       const value = this.pathParams[field.slice(5)]
       return value === undefined ? [] : [value]
