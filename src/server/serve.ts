@@ -1,36 +1,56 @@
 /**
- * Starting and stopping `mlflowctl serve`: settings, the store, the admin bootstrap, the HTTP
+ * Starting and stopping `mlflowctl serve`: settings, the store, the admin bootstrap, the HTTP(S)
  * server. Plain module: the command only parses flags and prints.
  */
-import {createServer, type Server, type ServerResponse} from 'node:http'
+import {type Server, type ServerResponse} from 'node:http'
 import {type AddressInfo} from 'node:net'
 
 import {ExitCode, UserError} from '../lib/errors.js'
 import {createApp} from './app.js'
+import {ClientAddresses} from './client-address.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, loadServeConfig} from './config.js'
 import {hashPassword, verifyPassword} from './passwords.js'
 import {createUpstream} from './proxy.js'
 import {JsonFileStore} from './store/json-store.js'
+import {prepareListener, type TlsFiles} from './tls.js'
 
 export interface ServeOptions {
   configPath?: string
   env: NodeJS.ProcessEnv
   host: string
+  /** Strict-Transport-Security for HTTPS answers; 'off' for none. */
+  hsts?: string
+  /** Plain HTTP beyond loopback, on the operator's word. */
+  insecureHttp?: boolean
   log: (message: string) => void
   port: number
   proxyTo: URL
   staticPrefix?: string
   storePath: string
+  /** HTTPS: certificate and key files, and optionally a CA that client certificates must chain to. */
+  tls?: Partial<TlsFiles>
+  /** Comma-separated addresses and networks of reverse proxies whose X-Forwarded-* are believed. */
+  trustedProxies?: string
 }
 
 export interface RunningServe {
   close(): Promise<void>
+  /** Re-reads the TLS files for new connections; resolves to a description of the certificate now served. */
+  reloadTls(): Promise<string>
   storeLocation: string
+  /** Whether serve speaks HTTPS, so has a certificate to reload. */
+  tls: boolean
+  /** One line on the certificate served, for the log (HTTPS only). */
+  tlsSummary?: string
   url: string
 }
 
 export async function startServe(options: ServeOptions): Promise<RunningServe> {
   const {log} = options
+  // Before anything is read or created: a listener serve may not use stops the start here.
+  const listener = await prepareListener({host: options.host, hsts: options.hsts, insecureHttp: options.insecureHttp, tls: options.tls})
+  const clients = options.trustedProxies ? ClientAddresses.parse(options.trustedProxies) : ClientAddresses.none()
+  for (const warning of listener.warnings) log(`warning: ${warning}`)
   const config = await loadServeConfig({configPath: options.configPath, env: options.env, host: options.host, staticPrefix: options.staticPrefix})
   for (const warning of config.warnings) log(`warning: ${warning}`)
   const store = await JsonFileStore.open(options.storePath, {onError: (error: Error) => log(`error: auth store: ${error.message}`)})
@@ -58,13 +78,15 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       log(`warning: admin "${admin.username}" has MLflow's old default password "password1234", as no other admin password is configured; it is accepted only because serve listens on loopback. Set MLFLOW_AUTH_ADMIN_PASSWORD (it replaces the default at the next start), or change it now: mlflowctl users update-password ${admin.username}`)
     }
 
-    const upstream = createUpstream({upstream: options.proxyTo})
+    const upstream = createUpstream({client: (request) => clients.resolve(request), upstream: options.proxyTo})
     const app = createApp({config, log, store, upstream})
     // Responses not finished yet, so that stopping can close their keep-alive connections.
     const inFlight = new Set<ServerResponse>()
     let stopping = false
-    const server = createServer({keepAliveTimeout: 65_000, requestTimeout: 0}, (request, response) => {
+    const {hsts} = listener
+    const server = listener.createServer({keepAliveTimeout: 65_000, requestTimeout: 0}, (request, response) => {
       if (stopping) response.setHeader('Connection', 'close')
+      if (hsts && clients.resolve(request).protocol === 'https') response.setHeader('Strict-Transport-Security', hsts)
       inFlight.add(response)
       response.once('close', () => {
         inFlight.delete(response)
@@ -95,8 +117,11 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
         })()
         return closing
       },
+      reloadTls: () => listener.reload(),
       storeLocation: store.location,
-      url: `http://${host}:${address.port}`,
+      tls: listener.protocol === 'https',
+      tlsSummary: listener.tlsSummary,
+      url: `${listener.protocol}://${host}:${address.port}`,
     }
   } catch (error) {
     await store.close()
