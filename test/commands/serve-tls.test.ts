@@ -85,9 +85,19 @@ describe('serve: where it may listen over plain HTTP', () => {
       stdio: ['ignore', 'ignore', 'pipe'],
     })
     let stderr = ''
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    const [code] = (await once(child, 'close')) as [number]
-    assert.equal(code, ExitCode.Usage, stderr)
+    const outcome = await new Promise<'exited' | 'listening'>((resolve) => {
+      child.stderr!.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString()
+        if (stderr.includes('listening on')) resolve('listening')
+      })
+      child.once('close', () => resolve('exited'))
+    })
+    if (outcome === 'listening') {
+      child.kill('SIGKILL')
+      assert.fail(`serve listened on 0.0.0.0 over plain HTTP:\n${stderr}`)
+    }
+
+    assert.equal(child.exitCode, ExitCode.Usage, stderr)
     assert.match(stderr, /serve would listen on 0\.0\.0\.0 over plain HTTP: every request carries a password, and it would cross the network in clear/)
     assert.match(stderr, /--tls-cert FILE --tls-key FILE/)
     assert.match(stderr, /--insecure-http/)

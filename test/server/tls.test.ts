@@ -322,7 +322,7 @@ describe('serve over HTTPS', () => {
 })
 
 describe('serve: plain HTTP beyond loopback', () => {
-  it('is refused with what to do instead, and changes nothing', async () => {
+  it('is refused with what to do instead, and changes nothing; on loopback it needs nothing', async () => {
     const upstream = await fakeUpstream()
     const storePath = join(await tempDir(), 'auth.json')
     for (const host of ['0.0.0.0', '::', '192.0.2.10', 'mlflow.example']) {
@@ -335,10 +335,8 @@ describe('serve: plain HTTP beyond loopback', () => {
     }
 
     await assert.rejects(stat(storePath), {code: 'ENOENT'})
-  })
 
-  it('on loopback nothing changes: no warning, no flag needed', async () => {
-    const upstream = await fakeUpstream()
+    // On loopback nothing changes: no flag needed, no warning.
     for (const host of ['127.0.0.1', '::1', 'localhost']) {
       const running = await serve(upstream, {host})
       assert.match(running.url, /^http:\/\//)
