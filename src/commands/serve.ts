@@ -50,15 +50,21 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
     const running = await startServe({configPath: config, env: process.env, host, hsts, insecureHttp, log, port, proxyTo, staticPrefix, storePath: store, tls: {cert, clientCa, key}, trustedProxies})
     if (running.tlsSummary) log(`TLS: ${running.tlsSummary}`)
     log(`mlflowctl serve listening on ${running.url}, proxying to ${proxyTo.href}, store ${running.storeLocation}`)
-    // Certificates rotate: SIGHUP re-reads them; a bad new file keeps the current one serving.
+    // Certificates rotate: SIGHUP re-reads them; a bad new file keeps the current one serving. A
+    // reload (e.g. systemctl reload) never stops serve, also over plain HTTP.
     const reload = () => {
+      if (!running.tls) {
+        log('SIGHUP: serve listens over plain HTTP: no certificate to reload')
+        return
+      }
+
       running.reloadTls().then(
         (summary) => log(`SIGHUP: TLS ${summary} for new connections`),
         (error: Error) => log(`error: SIGHUP: ${error.message}; still serving the previous certificate`),
       )
     }
 
-    if (running.tls) process.on('SIGHUP', reload)
+    process.on('SIGHUP', reload)
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
         process.off('SIGHUP', reload)

@@ -112,6 +112,10 @@ describe('serve: where it may listen over plain HTTP', () => {
       assert.match(running.output(), /listening on http:\/\/0\.0\.0\.0:\d+/)
       const answer = await fetch(`${running.url}/api/2.0/mlflow/experiments/get?experiment_id=1`)
       assert.equal(answer.status, 401)
+      // A reload (systemctl reload) of a plain-HTTP serve changes nothing and stops nothing.
+      running.child.kill('SIGHUP')
+      await waitFor('the SIGHUP message', () => running.output().includes('SIGHUP: serve listens over plain HTTP: no certificate to reload'))
+      assert.equal((await fetch(`${running.url}/health`)).status, 200)
       assert.equal(await running.stop(), 0)
     }
   })
