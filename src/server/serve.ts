@@ -49,7 +49,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   const {log} = options
   // Before anything is read or created: a listener serve may not use stops the start here.
   const listener = await prepareListener({host: options.host, hsts: options.hsts, insecureHttp: options.insecureHttp, tls: options.tls})
-  const clients = options.trustedProxies ? ClientAddresses.parse(options.trustedProxies) : ClientAddresses.none()
+  const clients = ClientAddresses.parse(options.trustedProxies)
   for (const warning of listener.warnings) log(`warning: ${warning}`)
   const config = await loadServeConfig({configPath: options.configPath, env: options.env, host: options.host, staticPrefix: options.staticPrefix})
   for (const warning of config.warnings) log(`warning: ${warning}`)
