@@ -10,27 +10,36 @@ Users and permissions live in a JSON file (--store). On first start the admin us
 
 While the MLflow server is down, clients get MLflow's JSON error with 503 (not reachable), 502 (a broken answer) or 504 (no answer within --upstream-timeout). A start that fails (port in use, a store file that is invalid, unreadable or locked) changes nothing and says why.
 
+HTTPS: --tls-cert and --tls-key (TLS 1.2 and 1.3 only); SIGHUP re-reads them for new connections, without dropping the open ones. --tls-client-ca asks every client for a certificate signed by that CA (mutual TLS). Plain HTTP is refused on any address but loopback unless --insecure-http says a TLS-terminating proxy on this host protects it; list that proxy in --trusted-proxies so its X-Forwarded-For / X-Forwarded-Proto are believed.
+
 SIGINT and SIGTERM stop accepting connections, finish requests in flight and flush the store.`
   // serve talks to no MLflow server as a client: no --profile or --tracking-uri.
   static override baseFlags = {} as typeof BaseCommand.baseFlags
   static override enableJsonFlag = false
   static override examples = [
     'mlflow server --host 127.0.0.1 --port 5001 &\nMLFLOW_AUTH_ADMIN_PASSWORD=… <%= config.bin %> <%= command.id %> --proxy-to http://127.0.0.1:5001',
-    '<%= config.bin %> <%= command.id %> --proxy-to http://127.0.0.1:5001 --host 0.0.0.0 --port 5000 --store /var/lib/mlflowctl/auth.json',
+    '<%= config.bin %> <%= command.id %> --proxy-to http://127.0.0.1:5001 --host 0.0.0.0 --port 5000 --tls-cert /etc/mlflowctl/tls.crt --tls-key /etc/mlflowctl/tls.key --store /var/lib/mlflowctl/auth.json',
+    '# behind a TLS-terminating proxy on this host\n<%= config.bin %> <%= command.id %> --proxy-to http://127.0.0.1:5001 --host 0.0.0.0 --insecure-http --trusted-proxies 127.0.0.1',
   ]
   static override flags = {
     config: Flags.string({description: 'MLflow basic_auth.ini to read default_permission, admin_username and admin_password from. Default: $MLFLOW_AUTH_CONFIG_PATH.'}),
-    host: Flags.string({default: '127.0.0.1', description: 'Address to listen on.'}),
+    host: Flags.string({default: '127.0.0.1', description: 'Address to listen on. Beyond loopback: HTTPS (--tls-cert, --tls-key), or --insecure-http.'}),
+    hsts: Flags.string({description: 'Strict-Transport-Security header of answers to clients that came over HTTPS; "off" for none. Default: max-age=31536000 (a year).', env: 'MLFLOWCTL_HSTS'}),
+    'insecure-http': Flags.boolean({default: false, description: 'Listen over plain HTTP beyond loopback, e.g. behind a TLS-terminating proxy on this host; passwords cross the network in clear otherwise.', env: 'MLFLOWCTL_INSECURE_HTTP'}),
     port: Flags.integer({default: 5000, description: 'Port to listen on.', max: 65_535, min: 0}),
     'proxy-to': Flags.url({description: 'URL of the plain MLflow tracking server to protect.', env: 'MLFLOWCTL_PROXY_TO'}),
     'static-prefix': Flags.string({description: 'The MLflow server\'s --static-prefix (e.g. /mlflow), when it has one: serve decides routes below it.'}),
     store: Flags.string({default: 'mlflowctl-auth.json', description: 'JSON file with the users and permissions (created when missing).'}),
     'upstream-timeout': Flags.integer({default: 120, description: 'Seconds the MLflow server may take to answer (after the request body) before the client gets a 504.', max: 86_400, min: 1}),
+    'tls-cert': Flags.string({description: 'PEM file with the server certificate (and any intermediates): serve speaks HTTPS. Re-read on SIGHUP.', env: 'MLFLOWCTL_TLS_CERT'}),
+    'tls-client-ca': Flags.string({description: 'PEM file with the CA certificates client certificates must be signed by: clients without one are refused (mutual TLS). Re-read on SIGHUP.', env: 'MLFLOWCTL_TLS_CLIENT_CA'}),
+    'tls-key': Flags.string({description: 'PEM file with the certificate\'s unencrypted private key. Re-read on SIGHUP.', env: 'MLFLOWCTL_TLS_KEY'}),
+    'trusted-proxies': Flags.string({description: 'Comma-separated addresses or CIDR networks of reverse proxies in front of serve, whose X-Forwarded-For and X-Forwarded-Proto name the client. Default: none (the headers are ignored).', env: 'MLFLOWCTL_TRUSTED_PROXIES'}),
   }
   static override summary = 'Run an authenticating proxy in front of an MLflow tracking server.'
 
   public async run(): Promise<void> {
-    const {config, host, port, 'proxy-to': proxyTo, 'static-prefix': staticPrefix, store, 'upstream-timeout': upstreamTimeout} = this.flags
+    const {config, host, hsts, 'insecure-http': insecureHttp, port, 'proxy-to': proxyTo, 'static-prefix': staticPrefix, store, 'tls-cert': cert, 'tls-client-ca': clientCa, 'tls-key': key, 'trusted-proxies': trustedProxies, 'upstream-timeout': upstreamTimeout} = this.flags
     if (!proxyTo) {
       throw new UserError('serve needs the MLflow tracking server to protect', {
         code: 'NO_UPSTREAM',
@@ -41,10 +50,27 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
 
     const {startServe} = await import('../server/serve.js')
     const log = (message: string) => process.stderr.write(`${message}\n`)
-    const running = await startServe({configPath: config, env: process.env, host, log, port, proxyTo, staticPrefix, storePath: store, upstreamTimeoutMs: upstreamTimeout * 1000})
+    const running = await startServe({configPath: config, env: process.env, host, hsts, insecureHttp, log, port, proxyTo, staticPrefix, storePath: store, tls: {cert, clientCa, key}, trustedProxies, upstreamTimeoutMs: upstreamTimeout * 1000})
+    if (running.tlsSummary) log(`TLS: ${running.tlsSummary}`)
     log(`mlflowctl serve listening on ${running.url}, proxying to ${proxyTo.href}, store ${running.storeLocation}`)
+    // Certificates rotate: SIGHUP re-reads them; a bad new file keeps the current one serving. A
+    // reload (e.g. systemctl reload) never stops serve, also over plain HTTP.
+    const reload = () => {
+      if (!running.tls) {
+        log('SIGHUP: serve listens over plain HTTP: no certificate to reload')
+        return
+      }
+
+      running.reloadTls().then(
+        (summary) => log(`SIGHUP: TLS ${summary} for new connections`),
+        (error: Error) => log(`error: SIGHUP: ${error.message}; still serving the previous certificate`),
+      )
+    }
+
+    process.on('SIGHUP', reload)
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
+        process.off('SIGHUP', reload)
         log(`${signal}: finishing requests in flight`)
         running.close().then(resolve, (error: Error) => {
           log(`error while stopping: ${error.message}`)

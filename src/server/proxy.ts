@@ -12,7 +12,8 @@
 import {type ClientRequest, Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse} from 'node:http'
 import {Agent as HttpsAgent, request as httpsRequest} from 'node:https'
 import type {Socket} from 'node:net'
-import type {TLSSocket} from 'node:tls'
+
+import {type Client, directClient} from './client-address.js'
 
 export interface UpstreamTlsOptions {
   /** Trusted CA certificates (PEM) for the upstream's certificate; default: Node's store. */
@@ -27,6 +28,11 @@ export interface UpstreamTlsOptions {
 }
 
 export interface UpstreamOptions {
+  /**
+   * Who the client is (address, and whether it came over HTTPS), sent upstream as X-Forwarded-For
+   * and X-Forwarded-Proto; default: the socket's peer, as if no proxy were trusted.
+   */
+  client?: (req: IncomingMessage) => Client
   /** Time to open a connection (TCP, and TLS for https); default 10 000 ms. Not a response timeout. */
   connectTimeoutMs?: number
   /**
@@ -328,20 +334,14 @@ function headerSafe(value: string): string {
   return /^[\u0021-\u0024\u0026-\u007E]+$/.test(value) ? value : encodeURIComponent(value)
 }
 
-function clientAddress(req: IncomingMessage): string | undefined {
-  const address = req.socket.remoteAddress
-  return address?.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address
-}
-
-function requestHeaders(req: IncomingMessage, host: string, body: Body, identity: string | undefined): OutgoingHttpHeaders {
+function requestHeaders(req: IncomingMessage, client: Client, host: string, body: Body, identity: string | undefined): OutgoingHttpHeaders {
   const dropped = connectionTokens(req.headers.connection)
   const kept = collectHeaders(req.rawHeaders, (name) => !isHopByHop(name) && !dropped.has(name) && !isIdentityHeader(name) && !REPLACED_REQUEST_HEADERS.has(name))
   // MLflow ≥ 3.5 refuses Host headers it does not know: send the upstream's own.
   const headers: OutgoingHttpHeaders = {Host: host}
   for (const {name, values} of kept.values()) headers[name] = values.length === 1 ? values[0] : values
-  const address = clientAddress(req)
-  if (address) headers['X-Forwarded-For'] = address
-  headers['X-Forwarded-Proto'] = (req.socket as Partial<TLSSocket>).encrypted ? 'https' : 'http'
+  if (client.address) headers['X-Forwarded-For'] = client.address
+  headers['X-Forwarded-Proto'] = client.protocol
   if (req.headers.host) headers['X-Forwarded-Host'] = req.headers.host
   if (identity !== undefined) headers[IDENTITY_HEADER] = headerSafe(identity)
   if (body.kind === 'buffer') headers['Content-Length'] = String(body.data.length)
@@ -392,6 +392,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   if (upstream.search || upstream.hash) throw new TypeError('The upstream URL must not have a query or fragment')
 
   const secure = upstream.protocol === 'https:'
+  const clientOf = options.client ?? directClient
   const hostname = upstream.hostname.replace(/^\[(.*)]$/, '$1') // [::1] → ::1 for node:http
   const prefix = upstream.pathname.replace(/\/+$/, '')
   const url = upstream.origin + prefix
@@ -466,7 +467,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       }
 
       const body = requestBody(req, forwardOptions.body)
-      const headers = requestHeaders(req, upstream.host, body, forwardOptions.identity)
+      const headers = requestHeaders(req, clientOf(req), upstream.host, body, forwardOptions.identity)
       const replayable = body.kind !== 'stream' && IDEMPOTENT.has(method)
       dispatch(true)
 

@@ -1,33 +1,49 @@
 /**
- * Starting and stopping `mlflowctl serve`: settings, the store, the admin bootstrap, the HTTP
+ * Starting and stopping `mlflowctl serve`: settings, the store, the admin bootstrap, the HTTP(S)
  * server. Plain module: the command only parses flags and prints.
  */
-import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
-import {type AddressInfo} from 'node:net'
+import {type IncomingMessage, type ServerResponse} from 'node:http'
+import {type AddressInfo, type Server} from 'node:net'
 
 import {ExitCode, UserError} from '../lib/errors.js'
 import {createApp} from './app.js'
+import {ClientAddresses} from './client-address.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, loadServeConfig, type ServeConfig} from './config.js'
 import {hashPassword, verifyPassword} from './passwords.js'
 import {createUpstream, type Upstream} from './proxy.js'
 import {JsonFileStore, StoreFileError} from './store/json-store.js'
+import {prepareListener, type TlsFiles} from './tls.js'
 
 export interface ServeOptions {
   configPath?: string
   env: NodeJS.ProcessEnv
   host: string
+  /** Strict-Transport-Security for HTTPS answers; 'off' for none. */
+  hsts?: string
+  /** Plain HTTP beyond loopback, on the operator's word. */
+  insecureHttp?: boolean
   log: (message: string) => void
   port: number
   proxyTo: URL
   staticPrefix?: string
   storePath: string
+  /** HTTPS: certificate and key files, and optionally a CA that client certificates must chain to. */
+  tls?: Partial<TlsFiles>
+  /** Comma-separated addresses and networks of reverse proxies whose X-Forwarded-* are believed. */
+  trustedProxies?: string
   /** How long the upstream may take to answer before the client gets a 504; default 120 000 ms. */
   upstreamTimeoutMs?: number
 }
 
 export interface RunningServe {
   close(): Promise<void>
+  /** Re-reads the TLS files for new connections; resolves to a description of the certificate now served. */
+  reloadTls(): Promise<string>
   storeLocation: string
+  /** Whether serve speaks HTTPS, so has a certificate to reload. */
+  tls: boolean
+  /** One line on the certificate served, for the log (HTTPS only). */
+  tlsSummary?: string
   url: string
 }
 
@@ -35,11 +51,16 @@ type Handler = (request: IncomingMessage, response: ServerResponse) => void
 
 export async function startServe(options: ServeOptions): Promise<RunningServe> {
   const {log} = options
+  // Before anything is read or created: a listener serve may not use stops the start here.
+  const listener = await prepareListener({host: options.host, hsts: options.hsts, insecureHttp: options.insecureHttp, tls: options.tls})
+  const clients = ClientAddresses.parse(options.trustedProxies)
+  for (const warning of listener.warnings) log(`warning: ${warning}`)
   const config = await loadServeConfig({configPath: options.configPath, env: options.env, host: options.host, staticPrefix: options.staticPrefix})
   for (const warning of config.warnings) log(`warning: ${warning}`)
   let upstream: Upstream
   try {
     upstream = createUpstream({
+      client: (request) => clients.resolve(request),
       // A streamed forward answers its client itself; its failures reach the log only here.
       onError: (error, request) => log(`error: ${request.method} ${request.path}: ${error.message}`),
       responseTimeoutMs: options.upstreamTimeoutMs,
@@ -55,8 +76,10 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   // Responses not finished yet, so that stopping can close their keep-alive connections.
   const inFlight = new Set<ServerResponse>()
   let stopping = false
-  const server = createServer({keepAliveTimeout: 65_000, requestTimeout: 0}, (request, response) => {
+  const {hsts} = listener
+  const server = listener.createServer({keepAliveTimeout: 65_000, requestTimeout: 0}, (request, response) => {
     if (stopping) response.setHeader('Connection', 'close')
+    if (hsts && clients.resolve(request).protocol === 'https') response.setHeader('Strict-Transport-Security', hsts)
     inFlight.add(response)
     response.once('close', () => {
       inFlight.delete(response)
@@ -114,8 +137,11 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       })()
       return closing
     },
+    reloadTls: () => listener.reload(),
     storeLocation: store.location,
-    url: `http://${host}:${address.port}`,
+    tls: listener.protocol === 'https',
+    tlsSummary: listener.tlsSummary,
+    url: `${listener.protocol}://${host}:${address.port}`,
   }
 }
 

@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict'
-import {execFile} from 'node:child_process'
-import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {readFile, writeFile} from 'node:fs/promises'
 import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
 import {createServer as createHttpsServer} from 'node:https'
-import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
-import {promisify} from 'node:util'
 
 import {resolveConnection} from '../../src/client/connection.js'
 import {backoffSeconds, createMlflowHttp, MlflowApiError, type MlflowHttpOptions, parseRetryAfter, type RetryEvent} from '../../src/client/http.js'
 import {ExitCode, UserError} from '../../src/lib/errors.js'
+import {createTestCa, type TestCa} from '../support/pki.js'
 
 interface Seen {
   body: string
@@ -378,32 +376,29 @@ describe('errors', () => {
 })
 
 describe('TLS', () => {
+  let ca: TestCa
   let dir: string
   let server: TestServer
-  const openssl = promisify(execFile)
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'mlflowctl-tls-'))
-    const run = (...args: string[]) => openssl('/usr/bin/openssl', args, {cwd: dir})
-    await run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=mlflowctl test CA')
-    await writeFile(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\n')
-    for (const name of ['server', 'client']) {
-      await run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`)
-      await run('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', ...(name === 'server' ? ['-extfile', 'server.ext'] : []))
-    }
-
-    await writeFile(join(dir, 'client.pem'), (await readFile(join(dir, 'client.crt'), 'utf8')) + (await readFile(join(dir, 'client.key'), 'utf8')))
-    const https = createHttpsServer({ca: await readFile(join(dir, 'ca.pem')), cert: await readFile(join(dir, 'server.crt')), key: await readFile(join(dir, 'server.key')), rejectUnauthorized: true, requestCert: true})
+    ca = await createTestCa()
+    dir = ca.dir
+    const serverCert = await ca.issue('server', 'server')
+    const clientCert = await ca.issue('client', 'client')
+    // The names the tests below use.
+    await writeFile(join(dir, 'client.pem'), await readFile(clientCert.pem))
+    await writeFile(join(dir, 'client.crt'), await readFile(clientCert.cert))
+    const https = createHttpsServer({ca: await readFile(ca.cert), cert: await readFile(serverCert.cert), key: await readFile(serverCert.key), rejectUnauthorized: true, requestCert: true})
     server = await listen(https, (request, response) => json(response, 200, {client: (request.socket as import('node:tls').TLSSocket).getPeerCertificate().subject.CN}), 'https')
   })
 
   after(async () => {
     await server?.close()
-    await rm(dir, {force: true, recursive: true})
+    await ca?.remove()
   })
 
   it('verifies the server with MLFLOW_TRACKING_SERVER_CERT_PATH and presents the client certificate', async () => {
-    const http = client(server.url, {MLFLOW_TRACKING_CLIENT_CERT_PATH: join(dir, 'client.pem'), MLFLOW_TRACKING_SERVER_CERT_PATH: join(dir, 'ca.pem')})
+    const http = client(server.url, {MLFLOW_TRACKING_CLIENT_CERT_PATH: join(dir, 'client.pem'), MLFLOW_TRACKING_SERVER_CERT_PATH: ca.cert})
     try {
       assert.deepEqual(await http.get('/api/2.0/mlflow/users/current'), {client: 'client'})
       // POST bodies go through the TLS transport too.
@@ -440,12 +435,12 @@ describe('TLS', () => {
 
   it('refuses insecure TLS with a server CA before sending anything', () => {
     const before = server.seen.length
-    assert.throws(() => client(server.url, {MLFLOW_TRACKING_INSECURE_TLS: 'true', MLFLOW_TRACKING_SERVER_CERT_PATH: join(dir, 'ca.pem')}), /MLFLOW_TRACKING_INSECURE_TLS and MLFLOW_TRACKING_SERVER_CERT_PATH/)
+    assert.throws(() => client(server.url, {MLFLOW_TRACKING_INSECURE_TLS: 'true', MLFLOW_TRACKING_SERVER_CERT_PATH: ca.cert}), /MLFLOW_TRACKING_INSECURE_TLS and MLFLOW_TRACKING_SERVER_CERT_PATH/)
     assert.equal(server.seen.length, before)
   })
 
   it('refuses a client certificate file without its key, and an unreadable CA', async () => {
-    const noKey = await rejection(client(server.url, {MLFLOW_TRACKING_CLIENT_CERT_PATH: join(dir, 'client.crt'), MLFLOW_TRACKING_SERVER_CERT_PATH: join(dir, 'ca.pem')}).get('/x'))
+    const noKey = await rejection(client(server.url, {MLFLOW_TRACKING_CLIENT_CERT_PATH: join(dir, 'client.crt'), MLFLOW_TRACKING_SERVER_CERT_PATH: ca.cert}).get('/x'))
     assert.match(noKey.message, /MLFLOW_TRACKING_CLIENT_CERT_PATH .* has no private key/)
     const missing = await rejection(client(server.url, {MLFLOW_TRACKING_SERVER_CERT_PATH: join(dir, 'nope.pem')}).get('/x'))
     assert.match(missing.message, /Cannot read MLFLOW_TRACKING_SERVER_CERT_PATH/)

@@ -138,7 +138,8 @@ describe('serve: admin bootstrap', () => {
     for (const [extra, message] of cases) {
       const storePath = join(await tempDir(), 'auth.json')
       const port = await freePort()
-      const child = spawn(process.execPath, [CLI, 'serve', '--proxy-to', upstream, '--host', '0.0.0.0', '--port', String(port), '--store', storePath], {env: cleanEnv(extra), stdio: ['ignore', 'pipe', 'pipe']})
+      // --insecure-http: the point here is the admin password, not the plain-HTTP rule.
+      const child = spawn(process.execPath, [CLI, 'serve', '--proxy-to', upstream, '--host', '0.0.0.0', '--insecure-http', '--port', String(port), '--store', storePath], {env: cleanEnv(extra), stdio: ['ignore', 'pipe', 'pipe']})
       spawned.add(child)
       let output = ''
       child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()))

@@ -96,13 +96,18 @@ export interface BrowserSession {
  * A fresh headless Chromium (own temp profile) whose HTTP basic-auth prompts are answered with
  * the given credentials, for origin only. Close it with close(), which also removes the profile.
  */
-export async function openBrowser(options: {baseURL: string; credentials?: Credentials}): Promise<BrowserSession> {
+export async function openBrowser(options: {
+  /** Extra Chromium flags, e.g. one that trusts a test certificate. */
+  args?: string[]
+  baseURL: string
+  credentials?: Credentials
+}): Promise<BrowserSession> {
   const executablePath = await ensureChromium()
   const profile = await mkdtemp(join(tmpdir(), 'mlflowctl-chromium-'))
   let context: BrowserContext
   try {
     context = await chromium.launchPersistentContext(profile, {
-      args: ARGS,
+      args: [...ARGS, ...(options.args ?? [])],
       baseURL: options.baseURL,
       executablePath,
       headless: true,
