@@ -7,10 +7,11 @@
  * tried first and a missing endpoint falls back to the legacy one (and is remembered).
  */
 import {MlflowApiError, type MlflowHttp} from '../client/http.js'
-import {ExitCode, UserError} from '../lib/errors.js'
+import {ExitCode, UserError} from '../core/errors.js'
+import {type Level} from '../mlflow/permissions.js'
+import {LEGACY_PERMISSION_ENDPOINTS, type ResourceType, scorerResourceId, UNIFIED_PERMISSIONS_PATH} from '../mlflow/resources.js'
 
-export const PERMISSION_LEVELS = ['READ', 'USE', 'EDIT', 'MANAGE', 'NO_PERMISSIONS', 'DENY'] as const
-export type PermissionLevel = (typeof PERMISSION_LEVELS)[number]
+export type PermissionLevel = Level
 
 export type ResourceKind = 'experiment' | 'model' | 'scorer'
 
@@ -53,21 +54,17 @@ export interface PermissionRow {
 
 export type Surface = 'legacy' | 'unified'
 
-const UNIFIED_TYPE: Record<ResourceKind, string> = {experiment: 'experiment', model: 'registered_model', scorer: 'scorer'}
+const UNIFIED_TYPE: Record<ResourceKind, ResourceType> = {experiment: 'experiment', model: 'registered_model', scorer: 'scorer'}
 const KIND_OF_TYPE: Record<string, ResourceKind> = {experiment: 'experiment', registered_model: 'model', scorer: 'scorer'}
 
-const LEGACY = {
-  experiment: {key: 'experiment_permission', path: '/api/2.0/mlflow/experiments/permissions'},
-  model: {key: 'registered_model_permission', path: '/api/2.0/mlflow/registered-models/permissions'},
-  scorer: {key: 'scorer_permission', path: '/api/3.0/mlflow/scorers/permissions'},
-} as const
+const LEGACY = Object.fromEntries(
+  Object.entries(UNIFIED_TYPE).map(([kind, type]) => {
+    const {key, path, prefix} = LEGACY_PERMISSION_ENDPOINTS[type as ResourceType]
+    return [kind, {key, path: `${prefix}${path}`}]
+  }),
+) as Record<ResourceKind, {key: string; path: string}>
 
-const UNIFIED = '/api/3.0/mlflow/users/permissions'
-
-/** Python's urllib.parse.quote(name, safe=''), which MLflow uses in scorer resource ids. */
-export function quoteScorerName(name: string): string {
-  return encodeURIComponent(name).replaceAll(/[!'()*]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`)
-}
+const UNIFIED = `/api/3.0${UNIFIED_PERMISSIONS_PATH}`
 
 export function describeResource(resource: Resource): string {
   switch (resource.kind) {
@@ -102,7 +99,7 @@ function scorerNameOf(resourceId: string): string | undefined {
 }
 
 function unifiedId(resource: Resource): string {
-  return resource.kind === 'scorer' ? `${resource.experimentId}/${quoteScorerName(resource.name)}` : resource.id
+  return resource.kind === 'scorer' ? scorerResourceId(resource.experimentId, resource.name) : resource.id
 }
 
 function legacyParams(resource: Resource): Record<string, string> {
@@ -307,7 +304,7 @@ export class AuthApi {
         return [
           ...(user.experiment_permissions ?? []).map((row) => ({kind: 'experiment', permission: row.permission, resource: row.experiment_id, via: 'direct'})),
           ...(user.registered_model_permissions ?? []).map((row) => ({kind: 'model', name: row.name, permission: row.permission, resource: row.name, via: 'direct'})),
-          ...(user.scorer_permissions ?? []).map((row) => ({kind: 'scorer', name: row.scorer_name, permission: row.permission, resource: `${row.experiment_id}/${quoteScorerName(row.scorer_name)}`, via: 'direct'})),
+          ...(user.scorer_permissions ?? []).map((row) => ({kind: 'scorer', name: row.scorer_name, permission: row.permission, resource: scorerResourceId(row.experiment_id, row.scorer_name), via: 'direct'})),
         ]
       },
     )

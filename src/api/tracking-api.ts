@@ -3,7 +3,7 @@
  * model exists, and an experiment's name for its id (and back). Permission calls live in auth-api.
  */
 import {MlflowApiError, type MlflowHttp} from '../client/http.js'
-import {ExitCode, UserError} from '../lib/errors.js'
+import {ExitCode, UserError} from '../core/errors.js'
 
 const LOOKUPS_AT_ONCE = 8
 

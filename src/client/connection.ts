@@ -4,7 +4,7 @@
  * hints. Plain module: it reads no files and no process state; the caller injects env and file
  * contents.
  */
-import {ExitCode, UserError} from '../lib/errors.js'
+import {ExitCode, UserError} from '../core/errors.js'
 
 /** A resolved value and a short human description of where it came from. */
 export interface Sourced<T = string> {

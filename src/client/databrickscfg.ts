@@ -31,8 +31,8 @@ import {chmod, readFile, stat} from 'node:fs/promises'
 import {homedir} from 'node:os'
 import {dirname, join} from 'node:path'
 
-import {atomicWriteFile, ensurePrivateDir} from '../lib/atomic-file.js'
-import {ExitCode, UserError} from '../lib/errors.js'
+import {atomicWriteFile, ensurePrivateDir} from '../core/atomic-file.js'
+import {ExitCode, UserError} from '../core/errors.js'
 
 type Env = Readonly<Record<string, string | undefined>>
 

@@ -11,7 +11,7 @@ import {STATUS_CODES} from 'node:http'
 import {createRequire} from 'node:module'
 import {setTimeout as delay} from 'node:timers/promises'
 
-import {ExitCode, type ExitCodeValue, UserError} from '../lib/errors.js'
+import {ExitCode, type ExitCodeValue, UserError} from '../core/errors.js'
 import type {Connection, Sourced} from './connection.js'
 
 export type QueryScalar = boolean | number | string

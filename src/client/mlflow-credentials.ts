@@ -47,8 +47,8 @@ import {readFile, stat} from 'node:fs/promises'
 import {homedir} from 'node:os'
 import {dirname, join} from 'node:path'
 
-import {atomicWriteFile, ensurePrivateDir} from '../lib/atomic-file.js'
-import {ExitCode, UserError} from '../lib/errors.js'
+import {atomicWriteFile, ensurePrivateDir} from '../core/atomic-file.js'
+import {ExitCode, UserError} from '../core/errors.js'
 
 export interface StoredLogin {
   password: string

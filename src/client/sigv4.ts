@@ -5,7 +5,7 @@
 import {Hash} from '@smithy/hash-node'
 import {SignatureV4} from '@smithy/signature-v4'
 
-import {ExitCode, UserError} from '../lib/errors.js'
+import {ExitCode, UserError} from '../core/errors.js'
 import type {SigV4Settings} from './connection.js'
 
 export interface AwsCredentials {

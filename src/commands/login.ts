@@ -1,8 +1,8 @@
 import * as Flags from '@oclif/core/flags'
 
-import {BaseCommand} from '../lib/base-command.js'
-import {ExitCode, UserError} from '../lib/errors.js'
-import {promptSecret, promptText, readSecretFromStdin} from '../lib/prompts.js'
+import {BaseCommand} from '../cli/base-command.js'
+import {ExitCode, UserError} from '../core/errors.js'
+import {promptSecret, promptText, readSecretFromStdin} from '../cli/prompts.js'
 
 export interface LoginResult {
   backend: 'databricks' | 'mlflow'
@@ -45,7 +45,7 @@ Secrets are prompted for on a terminal, or read from standard input with --passw
 
   private async databricks(): Promise<LoginResult> {
     const {host: hostFlag, 'password-stdin': passwordStdin, profile, 'token-stdin': tokenStdin, username} = this.flags
-    const login = await import('../lib/login.js')
+    const login = await import('../cli/login.js')
     const host = hostFlag ?? (process.env.DATABRICKS_HOST || undefined) ?? (await promptText('Databricks host (https://…)', {flag: '--host', validate: validUrl}))
     if (validUrl(host) !== true) throw new UserError(`Not a workspace URL: ${host}`, {exit: ExitCode.Usage})
     let secret: {password: string; username: string} | {token: string}
@@ -71,7 +71,7 @@ Secrets are prompted for on a terminal, or read from standard input with --passw
       })
     }
 
-    const login = await import('../lib/login.js')
+    const login = await import('../cli/login.js')
     const trackingUri =
       this.flags['tracking-uri'] ?? (process.env.MLFLOW_TRACKING_URI || undefined) ?? (await promptText('MLflow tracking URI', {flag: '--tracking-uri', validate: validUrl}))
     if (validUrl(trackingUri) !== true) throw new UserError(`Not an http(s) URL: ${trackingUri}`, {exit: ExitCode.Usage, hint: 'e.g. --tracking-uri https://mlflow.example.com'})

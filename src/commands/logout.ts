@@ -1,6 +1,6 @@
 import * as Flags from '@oclif/core/flags'
 
-import {BaseCommand} from '../lib/base-command.js'
+import {BaseCommand} from '../cli/base-command.js'
 
 export interface LogoutResult {
   backend: 'databricks' | 'mlflow'
@@ -17,7 +17,7 @@ export default class Logout extends BaseCommand<typeof Logout> {
   static override summary = 'Remove a stored login.'
 
   public async run(): Promise<LogoutResult> {
-    const login = await import('../lib/login.js')
+    const login = await import('../cli/login.js')
     if (this.flags.backend === 'databricks') {
       const removed = await login.removeDatabricksLogin({env: process.env, profile: this.flags.profile})
       this.status(removed.removed.length > 0 ? `Removed ${removed.removed.join(', ')} from [${removed.profile}] in ${removed.path}` : `No credentials in [${removed.profile}] of ${removed.path}`)

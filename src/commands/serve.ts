@@ -1,7 +1,7 @@
 import * as Flags from '@oclif/core/flags'
 
-import {BaseCommand} from '../lib/base-command.js'
-import {ExitCode, UserError} from '../lib/errors.js'
+import {BaseCommand} from '../cli/base-command.js'
+import {ExitCode, UserError} from '../core/errors.js'
 
 export default class Serve extends BaseCommand<typeof Serve> {
   static override description = `Listens for MLflow clients and the MLflow web UI, authenticates every request with HTTP Basic against its own user store, serves MLflow's basic-auth REST API (users, permissions, /signup), and forwards everything else to the MLflow server at --proxy-to, which should not be reachable any other way.

@@ -1,5 +1,5 @@
-import {BaseCommand} from '../lib/base-command.js'
-import {renderRecord} from '../lib/output.js'
+import {BaseCommand} from '../cli/base-command.js'
+import {renderRecord} from '../cli/output.js'
 
 export interface WhoamiResult {
   auth: string

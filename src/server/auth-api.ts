@@ -6,7 +6,9 @@
  */
 import {type Store, StoreError, type UserRecord} from './store/store.js'
 import {hashPassword, verifyPassword} from './passwords.js'
-import {capabilities, effectiveLevel, invalidGrantLevelMessage, invalidPermissionMessage, isGrantLevel, isPermissionLevel, RESOURCE_TYPES, scorerResourceId} from './permissions.js'
+import {capabilities, invalidGrantLevelMessage, invalidPermissionMessage, isGrantLevel, isPermissionLevel} from '../mlflow/permissions.js'
+import {LEGACY_PERMISSION_ENDPOINTS, RESOURCE_TYPES, scorerResourceId} from '../mlflow/resources.js'
+import {effectiveLevel} from './permissions.js'
 import {canonicalId} from './authz/request-params.js'
 import {ApiError, missingParameter, permissionDenied, PlainError} from './responses.js'
 
@@ -121,15 +123,12 @@ export class AuthApi {
     add(API2, 'DELETE', '/mlflow/users/delete', (call) => this.deleteUser(call))
     add(API2, 'GET', '/mlflow/users/list', (call) => this.listUsers(call))
     add(API2, 'GET', '/mlflow/users/current', async (call) => ({is_basic_auth: true, user: summary(call.user)}))
-    for (const [kind, base] of [
-      ['experiment', {path: '/mlflow/experiments/permissions', prefixes: ['/api/2.0']}],
-      ['model', {path: '/mlflow/registered-models/permissions', prefixes: ['/api/2.0']}],
-      ['scorer', {path: '/mlflow/scorers/permissions', prefixes: ['/api/3.0']}],
-    ] as const) {
-      add(base.prefixes, 'POST', `${base.path}/create`, (call) => this.legacyCreate(kind, call))
-      add(base.prefixes, 'GET', `${base.path}/get`, (call) => this.legacyGet(kind, call))
-      add(base.prefixes, 'PATCH', `${base.path}/update`, (call) => this.legacyUpdate(kind, call))
-      add(base.prefixes, 'DELETE', `${base.path}/delete`, (call) => this.legacyDelete(kind, call))
+    for (const [kind, type] of [['experiment', 'experiment'], ['model', 'registered_model'], ['scorer', 'scorer']] as const) {
+      const {path, prefix} = LEGACY_PERMISSION_ENDPOINTS[type]
+      add([prefix], 'POST', `${path}/create`, (call) => this.legacyCreate(kind, call))
+      add([prefix], 'GET', `${path}/get`, (call) => this.legacyGet(kind, call))
+      add([prefix], 'PATCH', `${path}/update`, (call) => this.legacyUpdate(kind, call))
+      add([prefix], 'DELETE', `${path}/delete`, (call) => this.legacyDelete(kind, call))
     }
 
     add(API3, 'POST', '/mlflow/users/permissions/grant', (call) => this.grant(call))

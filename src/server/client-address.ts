@@ -10,7 +10,7 @@
 import {type IncomingMessage} from 'node:http'
 import {BlockList, isIP, type Socket} from 'node:net'
 
-import {ExitCode, UserError} from '../lib/errors.js'
+import {ExitCode, UserError} from '../core/errors.js'
 
 export interface Client {
   /** The client's IP address: the socket's peer, or the one a trusted proxy names. */

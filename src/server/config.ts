@@ -6,8 +6,8 @@ import {randomBytes} from 'node:crypto'
 import {isIP} from 'node:net'
 
 import {readConfigParserSection} from '../client/mlflow-credentials.js'
-import {ExitCode, UserError} from '../lib/errors.js'
-import {isPermissionLevel} from './permissions.js'
+import {ExitCode, UserError} from '../core/errors.js'
+import {isPermissionLevel} from '../mlflow/permissions.js'
 
 /** The admin password MLflow 2.22–3.16.0 shipped; accepted only on loopback, with warnings. */
 export const LEGACY_DEFAULT_ADMIN_PASSWORD = 'password1234'

@@ -5,7 +5,7 @@
 import {type IncomingMessage, type ServerResponse} from 'node:http'
 import {type AddressInfo, type Server} from 'node:net'
 
-import {ExitCode, UserError} from '../lib/errors.js'
+import {ExitCode, UserError} from '../core/errors.js'
 import {createApp} from './app.js'
 import {ClientAddresses} from './client-address.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, loadServeConfig, type ServeConfig} from './config.js'

@@ -10,7 +10,7 @@ import {createServer as createHttpServer, type IncomingMessage, type Server, typ
 import {createServer as createHttpsServer, type Server as HttpsServer} from 'node:https'
 import {createSecureContext, type SecureContextOptions} from 'node:tls'
 
-import {ExitCode, UserError} from '../lib/errors.js'
+import {ExitCode, UserError} from '../core/errors.js'
 import {isLoopback} from './config.js'
 
 /** The certificate files, as paths. */

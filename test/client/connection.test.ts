@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {type ConnectionInput, databricksProfileSelection, resolveConnection, resolveTrackingUri} from '../../src/client/connection.js'
-import {ExitCode, UserError} from '../../src/lib/errors.js'
+import {ExitCode, UserError} from '../../src/core/errors.js'
 
 const URI = 'https://mlflow.example.com'
 const FILE = '/home/alice/.mlflow/credentials'

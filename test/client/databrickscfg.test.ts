@@ -14,7 +14,7 @@ import {
   removeDatabricksCredentials,
   saveDatabricksCredentials,
 } from '../../src/client/databrickscfg.js'
-import {UserError} from '../../src/lib/errors.js'
+import {UserError} from '../../src/core/errors.js'
 
 const exec = promisify(execFile)
 

@@ -7,7 +7,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {resolveConnection} from '../../src/client/connection.js'
 import {backoffSeconds, createMlflowHttp, MlflowApiError, type MlflowHttpOptions, parseRetryAfter, type RetryEvent} from '../../src/client/http.js'
-import {ExitCode, UserError} from '../../src/lib/errors.js'
+import {ExitCode, UserError} from '../../src/core/errors.js'
 import {createTestCa, type TestCa} from '../support/pki.js'
 
 interface Seen {

@@ -7,7 +7,7 @@ import {before, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 
 import {MlflowCredentialsFile, mlflowCredentialsPath, type StoredLogin} from '../../src/client/mlflow-credentials.js'
-import {UserError} from '../../src/lib/errors.js'
+import {UserError} from '../../src/core/errors.js'
 import {requireMlflow} from '../support/mlflow-install.js'
 import {MLFLOW_VERSIONS} from '../support/mlflow-versions.js'
 

@@ -10,7 +10,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, beforeEach, describe, it} from 'node:test'
 
-import {ExitCode} from '../../src/lib/errors.js'
+import {ExitCode} from '../../src/core/errors.js'
 import {runCli} from '../support/cli.js'
 
 type Handler = (request: IncomingMessage, response: ServerResponse, body: string) => void

@@ -14,7 +14,7 @@ import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {type TLSSocket} from 'node:tls'
 
-import {ExitCode} from '../../src/lib/errors.js'
+import {ExitCode} from '../../src/core/errors.js'
 import {CLI} from '../support/cli.js'
 import {freePort} from '../support/mlflow-server.js'
 import {createTestCa, fingerprint, type Issued, type TestCa} from '../support/pki.js'

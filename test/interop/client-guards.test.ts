@@ -10,7 +10,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {ExitCode} from '../../src/lib/errors.js'
+import {ExitCode} from '../../src/core/errors.js'
 import {type CliResult, runCli, runCliOnTerminal} from '../support/cli.js'
 import {type Credentials} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS, PINNED_VERSIONS} from '../support/mlflow-versions.js'

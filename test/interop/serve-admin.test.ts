@@ -14,7 +14,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
-import {ExitCode} from '../../src/lib/errors.js'
+import {ExitCode} from '../../src/core/errors.js'
 import {CLI, runCli} from '../support/cli.js'
 import {freePort, randomSecret} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS} from '../support/mlflow-versions.js'

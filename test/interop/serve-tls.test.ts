@@ -14,7 +14,7 @@ import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {type TLSSocket} from 'node:tls'
 
-import {ExitCode} from '../../src/lib/errors.js'
+import {ExitCode} from '../../src/core/errors.js'
 import {openBrowser, saveEvidence} from '../support/browser.js'
 import {runCli} from '../support/cli.js'
 import {MLFLOW_VERSIONS} from '../support/mlflow-versions.js'

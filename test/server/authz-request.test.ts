@@ -3,7 +3,8 @@ import {describe, it} from 'node:test'
 
 import {artifactPathExperiment} from '../../src/server/authz/access.js'
 import {canonicalPath} from '../../src/server/authz/canonical-path.js'
-import {isCanonicalId, RequestParams} from '../../src/server/authz/request-params.js'
+import {isCanonicalId} from '../../src/mlflow/resources.js'
+import {RequestParams} from '../../src/server/authz/request-params.js'
 import {ApiError} from '../../src/server/responses.js'
 
 describe('canonicalPath', () => {

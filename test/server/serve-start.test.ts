@@ -15,7 +15,7 @@ import {after, describe, it} from 'node:test'
 
 import {lock} from 'proper-lockfile'
 
-import {ExitCode} from '../../src/lib/errors.js'
+import {ExitCode} from '../../src/core/errors.js'
 import {startServe} from '../../src/server/serve.js'
 import {runCli} from '../support/cli.js'
 import {freePort} from '../support/mlflow-server.js'

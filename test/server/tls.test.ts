@@ -13,7 +13,7 @@ import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {connect, type ConnectionOptions, type TLSSocket} from 'node:tls'
 
-import {UserError} from '../../src/lib/errors.js'
+import {UserError} from '../../src/core/errors.js'
 import {ClientAddresses} from '../../src/server/client-address.js'
 import {type RunningServe, type ServeOptions, startServe} from '../../src/server/serve.js'
 import {createTestCa, fingerprint, type Issued, type TestCa} from '../support/pki.js'

@@ -1,7 +1,7 @@
 import {type User} from '../../api/auth-api.js'
-import {BaseCommand} from '../../lib/base-command.js'
-import {passwordStdinFlag, usernameArg} from '../../lib/flags.js'
-import {promptNewPassword, readSecretFromStdin} from '../../lib/prompts.js'
+import {BaseCommand} from '../../cli/base-command.js'
+import {passwordStdinFlag, usernameArg} from '../../cli/flags.js'
+import {promptNewPassword, readSecretFromStdin} from '../../cli/prompts.js'
 
 export default class UsersCreate extends BaseCommand<typeof UsersCreate> {
   static override args = {username: usernameArg}

@@ -1,9 +1,9 @@
 import * as Flags from '@oclif/core/flags'
 
-import {BaseCommand} from '../../lib/base-command.js'
-import {UserError} from '../../lib/errors.js'
-import {usernameArg, yesFlag} from '../../lib/flags.js'
-import {canPrompt, confirmDestructive} from '../../lib/prompts.js'
+import {BaseCommand} from '../../cli/base-command.js'
+import {UserError} from '../../core/errors.js'
+import {usernameArg, yesFlag} from '../../cli/flags.js'
+import {canPrompt, confirmDestructive} from '../../cli/prompts.js'
 
 export interface UsersDeleteResult {
   deleted: true

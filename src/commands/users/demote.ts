@@ -1,6 +1,6 @@
-import {BaseCommand} from '../../lib/base-command.js'
-import {usernameArg, yesFlag} from '../../lib/flags.js'
-import {confirmDestructive} from '../../lib/prompts.js'
+import {BaseCommand} from '../../cli/base-command.js'
+import {usernameArg, yesFlag} from '../../cli/flags.js'
+import {confirmDestructive} from '../../cli/prompts.js'
 
 export default class UsersDemote extends BaseCommand<typeof UsersDemote> {
   static override args = {username: usernameArg}

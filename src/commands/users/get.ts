@@ -1,7 +1,7 @@
 import {type User} from '../../api/auth-api.js'
-import {BaseCommand} from '../../lib/base-command.js'
-import {usernameArg} from '../../lib/flags.js'
-import {renderRecord} from '../../lib/output.js'
+import {BaseCommand} from '../../cli/base-command.js'
+import {usernameArg} from '../../cli/flags.js'
+import {renderRecord} from '../../cli/output.js'
 
 export default class UsersGet extends BaseCommand<typeof UsersGet> {
   static override args = {username: usernameArg}

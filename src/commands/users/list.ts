@@ -1,6 +1,6 @@
 import {type UserSummary} from '../../api/auth-api.js'
-import {BaseCommand} from '../../lib/base-command.js'
-import {renderTable} from '../../lib/output.js'
+import {BaseCommand} from '../../cli/base-command.js'
+import {renderTable} from '../../cli/output.js'
 
 export default class UsersList extends BaseCommand<typeof UsersList> {
   static override description = 'Admins only. Needs a server with a user list endpoint (MLflow 3.10 or later, or mlflowctl serve).'

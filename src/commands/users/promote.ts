@@ -1,5 +1,5 @@
-import {BaseCommand} from '../../lib/base-command.js'
-import {usernameArg} from '../../lib/flags.js'
+import {BaseCommand} from '../../cli/base-command.js'
+import {usernameArg} from '../../cli/flags.js'
 
 export default class UsersPromote extends BaseCommand<typeof UsersPromote> {
   static override args = {username: usernameArg}

@@ -1,6 +1,6 @@
-import {BaseCommand} from '../../lib/base-command.js'
-import {passwordStdinFlag, usernameArg} from '../../lib/flags.js'
-import {promptNewPassword, readSecretFromStdin} from '../../lib/prompts.js'
+import {BaseCommand} from '../../cli/base-command.js'
+import {passwordStdinFlag, usernameArg} from '../../cli/flags.js'
+import {promptNewPassword, readSecretFromStdin} from '../../cli/prompts.js'
 
 export interface UpdatePasswordResult {
   /** True when the new password also replaced the stored login it was changed through. */

@@ -6,10 +6,13 @@
  * An experiment id checked here is refused (400) in any but its canonical spelling, whatever the
  * field is called (see isCanonicalId).
  */
-import {capabilities, type Capabilities, effectiveLevel, scorerResourceId} from '../permissions.js'
+import {capabilities, type Capabilities} from '../../mlflow/permissions.js'
+import {scorerResourceId} from '../../mlflow/resources.js'
+import {effectiveLevel} from '../permissions.js'
 import {ApiError, permissionDenied} from '../responses.js'
 import {type Store, type UserRecord} from '../store/store.js'
-import {canonicalId, isCanonicalId, type RequestParams} from './request-params.js'
+import {isCanonicalId} from '../../mlflow/resources.js'
+import {canonicalId, type RequestParams} from './request-params.js'
 import {type ResourceResolver} from './resolver.js'
 import {type Capability, type Check} from './route-table.js'
 

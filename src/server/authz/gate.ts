@@ -7,7 +7,7 @@
  */
 import {type IncomingMessage, type ServerResponse} from 'node:http'
 
-import {scorerResourceId} from '../permissions.js'
+import {scorerResourceId} from '../../mlflow/resources.js'
 import {isHopByHop, type Upstream, type UpstreamResponse} from '../proxy.js'
 import {parseJsonObject, readBody} from '../request-body.js'
 import {ApiError, permissionDenied, sendJson} from '../responses.js'

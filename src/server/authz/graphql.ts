@@ -36,7 +36,7 @@ import {
   visit,
 } from 'graphql'
 
-import {isCanonicalId} from './request-params.js'
+import {isCanonicalId} from '../../mlflow/resources.js'
 
 export interface GraphqlAccess {
   canReadExperiment(experimentId: string): boolean

@@ -6,19 +6,10 @@
  * and a body that gives both is refused: the checker and MLflow must never see two different
  * values.
  */
+import {isCanonicalId} from '../../mlflow/resources.js'
 import {ApiError, missingParameter} from '../responses.js'
 
 export type ParamSource = 'body' | 'query'
-
-/**
- * An id in its one decimal spelling. MLflow's stores read experiment ids (and version numbers)
- * with Python's int(), which also takes "06", " 6", "+6", "6_0" and non-ASCII digits, while
- * grants are kept under the id's string: any other spelling would reach the experiment and miss
- * its grants.
- */
-export function isCanonicalId(value: string): boolean {
-  return /^(?:0|[1-9]\d*)$/.test(value)
-}
 
 /** `value` when it is a canonical id, else a 400 naming the field. */
 export function canonicalId(value: string, field: string): string {

@@ -30,7 +30,7 @@ import {readdir, readFile, realpath, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
 import {lock} from 'proper-lockfile'
 
-import {atomicWriteFile, ensurePrivateDir} from '../../lib/atomic-file.js'
+import {atomicWriteFile, ensurePrivateDir} from '../../core/atomic-file.js'
 import {type GrantRecord, type Store, type StoreChange, StoreError, StoreFileError, type UserRecord} from './store.js'
 
 const FORMAT_VERSION = 1

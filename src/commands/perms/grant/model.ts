@@ -1,3 +1,3 @@
-import {definePermsCommand} from '../../../lib/perms-command.js'
+import {definePermsCommand} from '../../../cli/perms-command.js'
 
 export default definePermsCommand('grant', 'model')

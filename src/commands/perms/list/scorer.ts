@@ -1,3 +1,3 @@
-import {definePermsListCommand} from '../../../lib/perms-command.js'
+import {definePermsListCommand} from '../../../cli/perms-command.js'
 
 export default definePermsListCommand('scorer')

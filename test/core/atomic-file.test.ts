@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
-import {atomicWriteFile, ensurePrivateDir} from '../../src/lib/atomic-file.js'
+import {atomicWriteFile, ensurePrivateDir} from '../../src/core/atomic-file.js'
 
 async function tempDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'mlflowctl-atomic-'))

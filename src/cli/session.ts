@@ -8,7 +8,7 @@ import {type Connection, databricksProfileSelection, resolveConnection} from '..
 import {readDatabricksProfile} from '../client/databrickscfg.js'
 import {createMlflowHttp, type MlflowHttp, type RetryEvent} from '../client/http.js'
 import {MlflowCredentialsFile} from '../client/mlflow-credentials.js'
-import {ExitCode, UserError} from './errors.js'
+import {ExitCode, UserError} from '../core/errors.js'
 
 export interface SessionOptions {
   env: NodeJS.ProcessEnv

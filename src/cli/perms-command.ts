@@ -1,6 +1,6 @@
 /**
  * The perms commands are a grid, verb × resource kind; each command file is one cell made here.
- * Experiment names are resolved by the session (lib/session.ts); the REST calls live in
+ * Experiment names are resolved by the session (cli/session.ts); the REST calls live in
  * api/auth-api.ts, not here.
  */
 import * as Args from '@oclif/core/args'
@@ -10,7 +10,7 @@ import type * as Interfaces from '@oclif/core/interfaces'
 
 import {describeResource, type PermissionRow, type Resource, type ResourceKind} from '../api/auth-api.js'
 import {BaseCommand} from './base-command.js'
-import {ExitCode, UserError} from './errors.js'
+import {ExitCode, UserError} from '../core/errors.js'
 import {permissionFlag, userFlag, yesFlag} from './flags.js'
 import {renderTable} from './output.js'
 import {confirmDestructive} from './prompts.js'

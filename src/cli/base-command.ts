@@ -9,7 +9,7 @@ import {CLIError} from '@oclif/core/errors'
 import * as Flags from '@oclif/core/flags'
 import type * as Interfaces from '@oclif/core/interfaces'
 
-import {ExitCode, UserError} from './errors.js'
+import {ExitCode, UserError} from '../core/errors.js'
 import {colorsFor} from './output.js'
 import type {Session} from './session.js'
 

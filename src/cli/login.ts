@@ -7,7 +7,7 @@ import {resolveConnection} from '../client/connection.js'
 import {removeDatabricksCredentials, saveDatabricksCredentials, type DatabricksWriteResult} from '../client/databrickscfg.js'
 import {createMlflowHttp, MlflowApiError} from '../client/http.js'
 import {MlflowCredentialsFile, type StoredLogin} from '../client/mlflow-credentials.js'
-import {ExitCode, UserError} from './errors.js'
+import {ExitCode, UserError} from '../core/errors.js'
 
 /** Credentials in the environment would be used instead of the ones being checked. */
 const CREDENTIAL_ENV = /^(MLFLOW_TRACKING_(USERNAME|PASSWORD|TOKEN|AUTH|AWS_SIGV4)|DATABRICKS_(HOST|TOKEN|USERNAME|PASSWORD|CLIENT_ID|CLIENT_SECRET|CONFIG_PROFILE))$/

@@ -2,8 +2,9 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 
-import {PERMISSION_LEVELS, type PermissionLevel} from '../api/auth-api.js'
-import {ExitCode, UserError} from './errors.js'
+import {type PermissionLevel} from '../api/auth-api.js'
+import {PERMISSION_LEVELS} from '../mlflow/permissions.js'
+import {ExitCode, UserError} from '../core/errors.js'
 
 export const yesFlag = Flags.boolean({char: 'y', default: false, description: 'Do not ask for confirmation.'})
 

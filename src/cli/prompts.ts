@@ -3,7 +3,7 @@
  * Prompts draw on stderr so stdout stays clean for data, and only when stdin is a terminal;
  * otherwise the caller gets an error naming the flag to use instead.
  */
-import {ExitCode, UserError} from './errors.js'
+import {ExitCode, UserError} from '../core/errors.js'
 
 export function canPrompt(): boolean {
   return Boolean(process.stdin.isTTY) && Boolean(process.stderr.isTTY)
