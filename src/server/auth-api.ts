@@ -7,9 +7,10 @@
 import {type Store, StoreError, type UserRecord} from './store/store.js'
 import {hashPassword, verifyPassword} from './passwords.js'
 import {capabilities, invalidGrantLevelMessage, invalidPermissionMessage, isGrantLevel, isPermissionLevel} from '../mlflow/permissions.js'
-import {LEGACY_PERMISSION_ENDPOINTS, RESOURCE_TYPES, scorerResourceId} from '../mlflow/resources.js'
+import {RESOURCE_TYPES, scorerResourceId} from '../mlflow/resources.js'
 import {effectiveLevel} from './permissions.js'
 import {canonicalId} from './authz/request-params.js'
+import {type AuthOperation} from './authz/route-rule.js'
 import {ApiError, missingParameter, permissionDenied, PlainError} from './responses.js'
 
 export interface AuthCall {
@@ -22,27 +23,10 @@ export interface AuthCall {
   user: UserRecord
 }
 
-export interface AuthResult {
-  body: unknown
-  status: number
-}
-
 export interface AuthApiOptions {
   defaultPermission: string
   store: Store
 }
-
-type Handler = (call: AuthCall) => Promise<unknown>
-
-interface Route {
-  /** Prefixes the route is served under, as MLflow serves it. */
-  prefixes: readonly string[]
-  method: string
-  handler: Handler
-}
-
-const API2 = ['/api/2.0', '/ajax-api/2.0']
-const API3 = ['/api/3.0', '/ajax-api/3.0']
 
 /** Legacy per-resource endpoints: how each names its resource and its response key. */
 const LEGACY_KINDS = {
@@ -54,7 +38,7 @@ const LEGACY_KINDS = {
     params: ['experiment_id'],
     resource: (params: Record<string, string>) => ({id: params.experiment_id, type: 'experiment'}),
   },
-  model: {
+  registered_model: {
     describe: (params: Record<string, string>) => `workspace=default, name=${params.name}`,
     entity: (params: Record<string, string>, userId: number, permission: string) => ({name: params.name, permission, user_id: userId, workspace: 'default'}),
     key: 'registered_model_permission',
@@ -73,6 +57,7 @@ const LEGACY_KINDS = {
 } as const
 
 type LegacyKind = keyof typeof LEGACY_KINDS
+type Handler = (call: AuthCall) => Promise<unknown>
 
 /** MLflow's `_get_request_param`: query for GET, JSON body for POST/PATCH, body-or-query for DELETE. */
 function param(call: AuthCall, name: string, options: {optional?: boolean} = {}): unknown {
@@ -107,44 +92,36 @@ function userNotFound(username: string): ApiError {
 }
 
 export class AuthApi {
-  private readonly routes = new Map<string, Route[]>()
+  /** Each operation the route table names (route-rule.ts), and its handler. */
+  private readonly operations: Record<AuthOperation, Handler>
 
   constructor(private readonly options: AuthApiOptions) {
-    const add = (prefixes: readonly string[], method: string, path: string, handler: Handler) => {
-      const routes = this.routes.get(path) ?? []
-      routes.push({handler, method, prefixes})
-      this.routes.set(path, routes)
+    const operations: Partial<Record<AuthOperation, Handler>> = {
+      'grants/get': (call) => this.getGrant(call),
+      'grants/grant': (call) => this.grant(call),
+      'grants/list': (call) => this.listGrants(call),
+      'grants/revoke': (call) => this.revoke(call),
+      'users/create': (call) => this.createUser(call),
+      'users/current': async (call) => ({is_basic_auth: true, user: summary(call.user)}),
+      'users/delete': (call) => this.deleteUser(call),
+      'users/get': (call) => this.getUser(call),
+      'users/list': (call) => this.listUsers(call),
+      'users/update-admin': (call) => this.updateAdmin(call),
+      'users/update-password': (call) => this.updatePassword(call),
+    }
+    for (const kind of RESOURCE_TYPES) {
+      operations[`permissions/${kind}/create`] = (call) => this.legacyCreate(kind, call)
+      operations[`permissions/${kind}/delete`] = (call) => this.legacyDelete(kind, call)
+      operations[`permissions/${kind}/get`] = (call) => this.legacyGet(kind, call)
+      operations[`permissions/${kind}/update`] = (call) => this.legacyUpdate(kind, call)
     }
 
-    add(API2, 'POST', '/mlflow/users/create', (call) => this.createUser(call))
-    add(API2, 'GET', '/mlflow/users/get', (call) => this.getUser(call))
-    add(API2, 'PATCH', '/mlflow/users/update-password', (call) => this.updatePassword(call))
-    add(API2, 'PATCH', '/mlflow/users/update-admin', (call) => this.updateAdmin(call))
-    add(API2, 'DELETE', '/mlflow/users/delete', (call) => this.deleteUser(call))
-    add(API2, 'GET', '/mlflow/users/list', (call) => this.listUsers(call))
-    add(API2, 'GET', '/mlflow/users/current', async (call) => ({is_basic_auth: true, user: summary(call.user)}))
-    for (const [kind, type] of [['experiment', 'experiment'], ['model', 'registered_model'], ['scorer', 'scorer']] as const) {
-      const {path, prefix} = LEGACY_PERMISSION_ENDPOINTS[type]
-      add([prefix], 'POST', `${path}/create`, (call) => this.legacyCreate(kind, call))
-      add([prefix], 'GET', `${path}/get`, (call) => this.legacyGet(kind, call))
-      add([prefix], 'PATCH', `${path}/update`, (call) => this.legacyUpdate(kind, call))
-      add([prefix], 'DELETE', `${path}/delete`, (call) => this.legacyDelete(kind, call))
-    }
-
-    add(API3, 'POST', '/mlflow/users/permissions/grant', (call) => this.grant(call))
-    add(API3, 'POST', '/mlflow/users/permissions/revoke', (call) => this.revoke(call))
-    add(API3, 'GET', '/mlflow/users/permissions/get', (call) => this.getGrant(call))
-    add(API3, 'GET', '/mlflow/users/permissions/list', (call) => this.listGrants(call))
+    this.operations = operations as Record<AuthOperation, Handler>
   }
 
-  /**
-   * The handler for a request path, if it is part of the auth API: a function to call, or
-   * 'method-not-allowed' when the path is known but the method is not.
-   */
-  match(prefix: string, path: string, method: string): 'method-not-allowed' | Handler | undefined {
-    const candidates = this.routes.get(path)?.filter((route) => route.prefixes.includes(prefix))
-    if (!candidates || candidates.length === 0) return undefined
-    return candidates.find((route) => route.method === method)?.handler ?? 'method-not-allowed'
+  /** Answers one operation: the JSON body of MLflow's 200, or throws MLflow's error. */
+  call(operation: AuthOperation, call: AuthCall): Promise<unknown> {
+    return this.operations[operation](call)
   }
 
   // ---- users ----
@@ -282,7 +259,7 @@ export class AuthApi {
 
   private legacyMissing(kind: LegacyKind, params: Record<string, string>, username: string): ApiError {
     const spec = LEGACY_KINDS[kind]
-    const where = kind === 'experiment' ? `experiment_id=${params.experiment_id} and` : kind === 'model' ? `workspace=default, name=${params.name} and` : `experiment_id=${params.experiment_id}, scorer_name=${params.scorer_name} and`
+    const where = kind === 'experiment' ? `experiment_id=${params.experiment_id} and` : kind === 'registered_model' ? `workspace=default, name=${params.name} and` : `experiment_id=${params.experiment_id}, scorer_name=${params.scorer_name} and`
     return new ApiError('RESOURCE_DOES_NOT_EXIST', `${spec.label} with ${where} username=${username} not found`)
   }
 

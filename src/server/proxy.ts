@@ -75,6 +75,8 @@ export interface RequestOptions {
   /** A Buffer is sent as it is; anything else as JSON. */
   body?: unknown
   headers?: Record<string, string>
+  /** The authenticated username, sent as X-Forwarded-User, as for a forward. */
+  identity?: string
   /** Bigger answers are refused; default 64 MiB. */
   maxResponseBytes?: number
   /** Deadline for the whole exchange; default the upstream's responseTimeoutMs. */
@@ -575,6 +577,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       if (name.toLowerCase() !== 'host') headers[name] = value
     }
 
+    if (requestOptions.identity !== undefined) headers[IDENTITY_HEADER] = headerSafe(requestOptions.identity)
     if (payload) headers['Content-Length'] = String(payload.data.length)
     const timeoutMs = requestOptions.timeoutMs ?? responseTimeoutMs
     const maxBytes = requestOptions.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES

@@ -1,7 +1,58 @@
-/** Reading a request body serve must see whole (JSON to decide on, forms), with a size cap. */
+/**
+ * Reading a request body serve must see whole (JSON to decide on, the auth API's, forms), with a
+ * size cap, by the route's body policy (route-rule.ts).
+ */
 import {type IncomingMessage} from 'node:http'
 
+import {type BodyPolicy} from './authz/route-rule.js'
 import {ApiError} from './responses.js'
+
+const MIB = 1024 * 1024
+
+/** What a policy reads at most: bodies serve decides on can be large (a batch of metrics); the auth API's and forms cannot. */
+const MAX_BYTES: Record<Exclude<BodyPolicy, 'stream'>, number> = {'auth-json': MIB, form: MIB, json: 64 * MIB}
+
+export interface RequestBody {
+  /** The media type, lower case, without parameters. */
+  contentType: string | undefined
+  /** `form`: the fields of a url-encoded body (none for another type). */
+  form?: URLSearchParams
+  /** `json`: always (`{}` for no body); `auth-json`: only for a non-empty application/json body. */
+  json?: Record<string, unknown>
+  /** The bytes read, to forward unchanged; undefined for `stream`. */
+  raw?: Buffer
+}
+
+/** The request's media type, lower case, without parameters. */
+export function mediaType(request: IncomingMessage): string | undefined {
+  return request.headers['content-type']?.split(';')[0].trim().toLowerCase() || undefined
+}
+
+/** Reads (or, for `stream`, leaves alone) the body as the route's policy says. */
+export async function readRequestBody(request: IncomingMessage, policy: BodyPolicy): Promise<RequestBody> {
+  const contentType = mediaType(request)
+  switch (policy) {
+    case 'stream': {
+      return {contentType}
+    }
+
+    case 'json': {
+      const raw = await readBody(request, MAX_BYTES.json)
+      return {contentType, json: parseJsonObject(raw), raw}
+    }
+
+    case 'auth-json': {
+      // As Flask's request.json: a body of another type is no body.
+      const raw = await readBody(request, MAX_BYTES['auth-json'])
+      return {contentType, json: raw.length > 0 && contentType === 'application/json' ? parseJsonObject(raw) : undefined, raw}
+    }
+
+    case 'form': {
+      const raw = contentType === 'application/x-www-form-urlencoded' ? await readBody(request, MAX_BYTES.form) : Buffer.alloc(0)
+      return {contentType, form: new URLSearchParams(raw.toString('utf8')), raw}
+    }
+  }
+}
 
 /**
  * The body, whole. serve reads every body it inspects as UTF-8; one declared in another charset

@@ -9,7 +9,7 @@ import {type IncomingMessage, type ServerResponse} from 'node:http'
 
 import {scorerResourceId} from '../../mlflow/resources.js'
 import {isHopByHop, type Upstream, type UpstreamResponse} from '../proxy.js'
-import {parseJsonObject, readBody} from '../request-body.js'
+import {readRequestBody} from '../request-body.js'
 import {ApiError, permissionDenied, sendJson} from '../responses.js'
 import {type Store, type UserRecord} from '../store/store.js'
 import {Access} from './access.js'
@@ -19,7 +19,6 @@ import {RequestParams} from './request-params.js'
 import {ResourceResolver} from './resolver.js'
 import {type AfterEffect, type RouteMatch} from './route-table.js'
 
-const MAX_JSON_BODY = 64 * 1024 * 1024
 /** Upstream pages fetched to refill one filtered search page before answering a short page. */
 const MAX_REFILL_ROUNDS = 50
 
@@ -72,11 +71,10 @@ export class Gate {
       return
     }
 
+    // MLflow reads the fields of a GET from its query, of a request whose body is data (uploads) too.
     const readsBody = method !== 'GET' && method !== 'HEAD' && rule.params !== 'query'
-    const needsFields = Array.isArray(rule.access) || rule.filter !== undefined || rule.after !== undefined || rule.special !== undefined
-    const body = readsBody && needsFields ? await readBody(request, MAX_JSON_BODY) : undefined
+    const {json = {}, raw: body} = readsBody ? await readRequestBody(request, rule.body) : {}
     const url = new URL(target, 'http://serve.invalid')
-    const json = body ? parseJsonObject(body) : {}
     const params = new RequestParams(readsBody ? 'body' : 'query', url.searchParams, json, match.pathParams, request.headers)
     const access = new Access({defaultPermission: this.options.defaultPermission, resolver: this.resolver, store: this.options.store, user})
     const exchange: Exchange = {access, body, json, match, params, request, response, target, user}
@@ -108,10 +106,9 @@ export class Gate {
 
   /** The exchange with the upstream, buffered: for answers serve reads or changes. */
   private send(exchange: Exchange, body = exchange.body, target = exchange.target): Promise<UpstreamResponse> {
-    const headers: Record<string, string> = {'X-Forwarded-User': exchange.user.username}
     const contentType = exchange.request.headers['content-type']
-    if (contentType) headers['Content-Type'] = contentType
-    return this.options.upstream.request(upstreamMethod(exchange.request), target, {body, headers})
+    const headers: Record<string, string> = contentType ? {'Content-Type': contentType} : {}
+    return this.options.upstream.request(upstreamMethod(exchange.request), target, {body, headers, identity: exchange.user.username})
   }
 
   /**
@@ -201,7 +198,7 @@ export class Gate {
     const overrides = params.optional('assessment.overrides')
     if (!overrides) return
     const traceId = params.required('path.trace_id')
-    const answer = await this.options.upstream.request('GET', `/api/3.0/mlflow/traces/${encodeURIComponent(traceId)}/assessments/${encodeURIComponent(overrides)}`, {headers: {'X-Forwarded-User': user.username}})
+    const answer = await this.options.upstream.request('GET', `/api/3.0/mlflow/traces/${encodeURIComponent(traceId)}/assessments/${encodeURIComponent(overrides)}`, {identity: user.username})
     if (answer.status !== 200) throw new ApiError('PERMISSION_DENIED', `Permission denied: assessment ${overrides} is not an assessment of trace ${traceId}.`)
   }
 
@@ -303,8 +300,8 @@ export class Gate {
     for (let round = 0; maxResults !== undefined && kept.length < maxResults && token && round < MAX_REFILL_ROUNDS; round++) {
       const query = {...fixed, max_results: String(maxResults - kept.length), page_token: token}
       const next = await (how.viaPost
-        ? this.options.upstream.request('POST', how.path, {body: withoutEmpty(query), headers: {'X-Forwarded-User': exchange.user.username}})
-        : this.options.upstream.request('GET', `${how.path}?${toQuery(query)}`, {headers: {'X-Forwarded-User': exchange.user.username}}))
+        ? this.options.upstream.request('POST', how.path, {body: withoutEmpty(query), identity: exchange.user.username})
+        : this.options.upstream.request('GET', `${how.path}?${toQuery(query)}`, {identity: exchange.user.username}))
       const more = next.status === 200 ? parseAnswer(next) : undefined
       if (!more) {
         relay(response, next)

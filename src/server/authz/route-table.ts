@@ -8,88 +8,18 @@
  * scorers on the scorer. Families MLflow gates with rules serve does not keep (datasets, gateway,
  * jobs, issues, review queues, MCP registry, webhooks, workspaces, the assistant) are admin only.
  *
+ * The same table holds what serve answers itself (`answer`): MLflow's basic-auth REST API and its
+ * sign-up page, so one lookup routes every request.
+ *
  * Field names are MLflow's proto names. They are read as MLflow reads them (see request-params.ts):
  * from the query for GET, from the JSON body otherwise, unless the rule says `params: 'query'`;
  * `path.x` is the path parameter `<x>`.
  */
 
-export type Capability = 'delete' | 'manage' | 'read' | 'update' | 'use'
+import {LEGACY_PERMISSION_ENDPOINTS, RESOURCE_TYPES} from '../../mlflow/resources.js'
+import {type AuthOperation, type BodyPolicy, type Resource, type RouteRule, type Check} from './route-rule.js'
 
-/** A resource a check is made on, and the request field(s) naming it. */
-export type Resource =
-  /** One experiment by id (the field may also be `header.<name>`). */
-  | {experiment: string}
-  /** One experiment by name, resolved through the upstream. */
-  | {experimentName: string}
-  /** Every experiment in a list field; the list must not be empty. */
-  | {experiments: string}
-  /** The experiment id leading an mlflow-artifacts path (`<experiment id>/<run id>/artifacts/…`). */
-  | {artifactPath: string}
-  /** A run's experiment; `run_id` falls back to `run_uuid` as in MLflow. */
-  | {run: string}
-  | {runs: string}
-  /** A logged model's experiment. `optional`: the check applies only when the field is given. */
-  | {loggedModel: string; optional?: boolean}
-  | {loggedModels: string}
-  /** A trace's experiment. `ifExists`: the check applies only to a trace that exists. */
-  | {ifExists?: boolean; optional?: boolean; trace: string}
-  | {traces: string}
-  | {registeredModel: string}
-  | {scorer: {experiment: string; name: string}}
-
-export interface Check {
-  need: Capability
-  on: Resource
-}
-
-export type Access =
-  /** No login at all: health checks and the UI's static files, as in MLflow. */
-  | 'public'
-  /** Any authenticated user. */
-  | 'authenticated'
-  | 'admin'
-  | Check[]
-
-/**
- * What serve does to the answer of a non-admin's request, or to its body before
- * (docs/mlflow-auth-contract.md, "Search filtering and refill", and "GraphQL").
- */
-export type ResponseFilter =
-  | 'experiments'
-  | 'graphql'
-  | 'logged-models'
-  | 'model-versions'
-  | 'registered-models'
-  | 'runs'
-
-/**
- * Store changes after the upstream accepted the request; they run for admins too
- * (docs/mlflow-auth-contract.md, "After-request side effects").
- */
-export type AfterEffect =
-  | 'delete-registered-model-grants'
-  | 'delete-scorer-grants'
-  | 'grant-experiment-creator'
-  | 'grant-registered-model-creator'
-  | 'grant-scorer-creator'
-  | 'rename-registered-model-grants'
-
-export interface RouteRule {
-  access: Access
-  after?: AfterEffect
-  filter?: ResponseFilter
-  /** Fields come from the query even on POST/PUT: the body is data (uploads). */
-  params?: 'query'
-  /**
-   * Checks on what a request asks the server to read later, which need code rather than a field
-   * name (docs/mlflow-auth-contract.md, "Authorization bypass classes", file and URL inputs):
-   * model-version sources, an experiment's artifact_location, trace tags that say where a trace's
-   * data lives, an assessment that overrides another trace's.
-   */
-  special?: 'assessment-overrides' | 'experiment-artifact-location' | 'model-version-source' | 'trace-body'
-  /** Why a route is admin only or open to everyone, for the reader of this table. */
-  why?: string
-}
+export type {AfterEffect, AuthOperation, BodyPolicy, Capability, Check, LocalAnswer, Resource, RouteRule} from './route-rule.js'
 
 const API2 = ['/api/2.0', '/ajax-api/2.0']
 const API3 = ['/api/3.0', '/ajax-api/3.0']
@@ -110,13 +40,45 @@ const model = (field = 'name'): Resource => ({registeredModel: field})
 const scorer: Resource = {scorer: {experiment: 'experiment_id', name: 'name'}}
 const ADMIN_FAMILY = 'admin only: MLflow gates this family with rules serve does not keep (its own resources, workspaces or server-side credentials)'
 
-type Entry = [methods: string, path: string, prefixes: string[], rule: RouteRule]
+type Entry = [methods: string, path: string, prefixes: readonly string[], rule: RouteRule]
+
+/** An auth API operation: any user who logged in reaches it, and the handler decides from the store. */
+const auth = (operation: AuthOperation): RouteRule => ({access: 'authenticated', answer: operation, body: 'auth-json'})
+
+/** The per-resource permission endpoints of MLflow up to 3.12, each `<path>/{create,get,update,delete}`. */
+const LEGACY_PERMISSION_ROUTES: Entry[] = RESOURCE_TYPES.flatMap((type) => {
+  const {path, prefix} = LEGACY_PERMISSION_ENDPOINTS[type]
+  return [
+    ['POST', `${path}/create`, [prefix], auth(`permissions/${type}/create`)],
+    ['GET', `${path}/get`, [prefix], auth(`permissions/${type}/get`)],
+    ['PATCH', `${path}/update`, [prefix], auth(`permissions/${type}/update`)],
+    ['DELETE', `${path}/delete`, [prefix], auth(`permissions/${type}/delete`)],
+  ] satisfies Entry[]
+})
 
 /**
  * [methods, path after the prefix, prefixes, rule]. `<x>` matches one path segment, `<path:x>` the
  * rest of the path, as in Flask. Literal paths win over patterns.
  */
 const ENTRIES: Entry[] = [
+  // serve's own answers. The auth REST API (auth-api.ts); the methods are exact (HEAD is not GET
+  // here), and another method on these paths is answered 405.
+  ['POST', '/mlflow/users/create', API2, auth('users/create')],
+  ['GET', '/mlflow/users/get', API2, auth('users/get')],
+  ['PATCH', '/mlflow/users/update-password', API2, auth('users/update-password')],
+  ['PATCH', '/mlflow/users/update-admin', API2, auth('users/update-admin')],
+  ['DELETE', '/mlflow/users/delete', API2, auth('users/delete')],
+  ['GET', '/mlflow/users/list', API2, auth('users/list')],
+  ['GET', '/mlflow/users/current', API2, auth('users/current')],
+  ...LEGACY_PERMISSION_ROUTES,
+  ['POST', '/mlflow/users/permissions/grant', API3, auth('grants/grant')],
+  ['POST', '/mlflow/users/permissions/revoke', API3, auth('grants/revoke')],
+  ['GET', '/mlflow/users/permissions/get', API3, auth('grants/get')],
+  ['GET', '/mlflow/users/permissions/list', API3, auth('grants/list')],
+  // MLflow's sign-up page and the form it posts, admins only.
+  ['GET HEAD', '/signup', ROOT, {access: 'admin', answer: 'signup-form'}],
+  ['POST', '/mlflow/users/create-ui', ['/api/2.0'], {access: 'admin', answer: 'signup-submit', body: 'form'}],
+
   // Public, as MLflow's is_unprotected_route.
   ['GET', '/health', ROOT, {access: 'public'}],
   ['GET', '/static-files/<path:path>', ROOT, {access: 'public'}],
@@ -285,7 +247,8 @@ const ENTRIES: Entry[] = [
 
 export interface RouteMatch {
   pathParams: Record<string, string>
-  rule: RouteRule
+  /** The entry's rule, with its body policy always set. */
+  rule: RouteRule & {body: BodyPolicy}
   /** The route's template, e.g. `/api/2.0/mlflow/logged-models/<model_id>`, for messages. */
   template: string
 }
@@ -294,46 +257,67 @@ interface PatternRoute {
   methods: Set<string>
   names: string[]
   regex: RegExp
-  rule: RouteRule
+  rule: RouteMatch['rule']
   template: string
 }
 
-const literalRoutes = new Map<string, {rule: RouteRule; template: string}>()
+/** Routes serve answers itself, by exact method. */
+const localRoutes = new Map<string, {rule: RouteMatch['rule']; template: string}>()
+/** Paths of the auth API: another method there is 405, not an unknown route. */
+const strictPaths = new Set<string>()
+const literalRoutes = new Map<string, {rule: RouteMatch['rule']; template: string}>()
 const patternRoutes: PatternRoute[] = []
+const METHOD_NOT_ALLOWED: RouteMatch['rule'] = {access: 'authenticated', answer: 'method-not-allowed', body: 'stream'}
 
-for (const [methods, path, prefixes, rule] of ENTRIES) {
+/** A rule's body policy: read as JSON when a field of the body decides or changes something. */
+function withBodyPolicy(rule: RouteRule): RouteMatch['rule'] {
+  const needsFields = Array.isArray(rule.access) || rule.filter !== undefined || rule.after !== undefined || rule.special !== undefined
+  return Object.freeze({...rule, body: rule.body ?? (rule.params !== 'query' && needsFields ? 'json' : 'stream')})
+}
+
+function addLiteral(routes: Map<string, {rule: RouteMatch['rule']; template: string}>, key: string, value: {rule: RouteMatch['rule']; template: string}): void {
+  if (localRoutes.has(key) || literalRoutes.has(key)) throw new Error(`route table: ${key} listed twice`)
+  routes.set(key, value)
+}
+
+function patternRoute(methods: string, template: string, rule: RouteMatch['rule']): PatternRoute {
+  const names: string[] = []
+  const source = template
+    .split(/(<(?:path:)?\w+>)/)
+    .map((part) => {
+      const param = /^<(path:)?(\w+)>$/.exec(part)
+      if (!param) return part.replaceAll(/[.*+?^${}()|[\]\\]/g, String.raw`\$&`)
+      names.push(param[2])
+      return param[1] ? '(.+)' : '([^/]+)'
+    })
+    .join('')
+  return {methods: new Set(methods.split(' ')), names, regex: new RegExp(`^${source}$`), rule, template}
+}
+
+for (const [methods, path, prefixes, entryRule] of ENTRIES) {
+  const rule = withBodyPolicy(entryRule)
   for (const prefix of prefixes) {
     const template = prefix + path
-    if (!template.includes('<')) {
-      for (const method of methods.split(' ')) {
-        const key = `${method} ${template}`
-        if (literalRoutes.has(key)) throw new Error(`route table: ${key} listed twice`)
-        literalRoutes.set(key, {rule, template})
-      }
-
-      continue
+    if (rule.answer !== undefined) {
+      for (const method of methods.split(' ')) addLiteral(localRoutes, `${method} ${template}`, {rule, template})
+      if (rule.body === 'auth-json') strictPaths.add(template)
+    } else if (template.includes('<')) {
+      patternRoutes.push(patternRoute(methods, template, rule))
+    } else {
+      for (const method of methods.split(' ')) addLiteral(literalRoutes, `${method} ${template}`, {rule, template})
     }
-
-    const names: string[] = []
-    const source = template
-      .split(/(<(?:path:)?\w+>)/)
-      .map((part) => {
-        const param = /^<(path:)?(\w+)>$/.exec(part)
-        if (!param) return part.replaceAll(/[.*+?^${}()|[\]\\]/g, String.raw`\$&`)
-        names.push(param[2])
-        return param[1] ? '(.+)' : '([^/]+)'
-      })
-      .join('')
-    patternRoutes.push({methods: new Set(methods.split(' ')), names, regex: new RegExp(`^${source}$`), rule, template})
   }
 }
 
 /**
  * The rule for a request, or undefined when the table does not know it (denied to non-admins).
- * `path` is canonical (see canonical-path.ts) and without serve's static prefix. HEAD is decided
- * as GET, as Flask dispatches it.
+ * `path` is canonical (see canonical-path.ts) and without serve's static prefix. Routes serve
+ * answers itself match their exact method; the others decide HEAD as GET, as Flask dispatches it.
  */
 export function lookupRoute(method: string, path: string): RouteMatch | undefined {
+  const local = localRoutes.get(`${method} ${path}`)
+  if (local) return {pathParams: {}, ...local}
+  if (strictPaths.has(path)) return {pathParams: {}, rule: METHOD_NOT_ALLOWED, template: path}
   const verb = method === 'HEAD' ? 'GET' : method
   const literal = literalRoutes.get(`${verb} ${path}`)
   if (literal) return {pathParams: {}, ...literal}

@@ -1,0 +1,124 @@
+/**
+ * What one route-table entry says about a request: who may make it (access), how its body is read
+ * (body), and what serve does besides forwarding it (a filter on the answer, an effect after it, or
+ * an answer of serve's own). The table itself is route-table.ts.
+ */
+
+export type Capability = 'delete' | 'manage' | 'read' | 'update' | 'use'
+
+/** A resource a check is made on, and the request field(s) naming it. */
+export type Resource =
+  /** One experiment by id (the field may also be `header.<name>`). */
+  | {experiment: string}
+  /** One experiment by name, resolved through the upstream. */
+  | {experimentName: string}
+  /** Every experiment in a list field; the list must not be empty. */
+  | {experiments: string}
+  /** The experiment id leading an mlflow-artifacts path (`<experiment id>/<run id>/artifacts/…`). */
+  | {artifactPath: string}
+  /** A run's experiment; `run_id` falls back to `run_uuid` as in MLflow. */
+  | {run: string}
+  | {runs: string}
+  /** A logged model's experiment. `optional`: the check applies only when the field is given. */
+  | {loggedModel: string; optional?: boolean}
+  | {loggedModels: string}
+  /** A trace's experiment. `ifExists`: the check applies only to a trace that exists. */
+  | {ifExists?: boolean; optional?: boolean; trace: string}
+  | {traces: string}
+  | {registeredModel: string}
+  | {scorer: {experiment: string; name: string}}
+
+export interface Check {
+  need: Capability
+  on: Resource
+}
+
+export type Access =
+  /** No login at all: health checks and the UI's static files, as in MLflow. */
+  | 'public'
+  /** Any authenticated user. */
+  | 'authenticated'
+  | 'admin'
+  | Check[]
+
+/**
+ * What serve does to the answer of a non-admin's request, or to its body before
+ * (docs/mlflow-auth-contract.md, "Search filtering and refill", and "GraphQL").
+ */
+export type ResponseFilter =
+  | 'experiments'
+  | 'graphql'
+  | 'logged-models'
+  | 'model-versions'
+  | 'registered-models'
+  | 'runs'
+
+/**
+ * Store changes after the upstream accepted the request; they run for admins too
+ * (docs/mlflow-auth-contract.md, "After-request side effects").
+ */
+export type AfterEffect =
+  | 'delete-registered-model-grants'
+  | 'delete-scorer-grants'
+  | 'grant-experiment-creator'
+  | 'grant-registered-model-creator'
+  | 'grant-scorer-creator'
+  | 'rename-registered-model-grants'
+
+/**
+ * The operations of MLflow's basic-auth REST API, which serve answers itself (auth-api.ts): users,
+ * the per-resource permission endpoints of MLflow up to 3.12 (`permissions/<resource type>/<verb>`),
+ * and the unified grants of 3.13+.
+ */
+export type AuthOperation =
+  | 'grants/get'
+  | 'grants/grant'
+  | 'grants/list'
+  | 'grants/revoke'
+  | 'users/create'
+  | 'users/current'
+  | 'users/delete'
+  | 'users/get'
+  | 'users/list'
+  | 'users/update-admin'
+  | 'users/update-password'
+  | `permissions/${'experiment' | 'registered_model' | 'scorer'}/${'create' | 'delete' | 'get' | 'update'}`
+
+/**
+ * A request serve answers without the upstream: an auth API operation, the sign-up form and its
+ * submission, or 405 for a method the auth API does not serve on a path it knows (Flask's answer).
+ */
+export type LocalAnswer = AuthOperation | 'method-not-allowed' | 'signup-form' | 'signup-submit'
+
+/**
+ * How a request's body is read, when serve needs it:
+ * - `stream`: never read; forwarded as it comes (uploads, and routes decided from the query or
+ *   path alone);
+ * - `json`: read whole (up to 64 MiB) and parsed as the JSON object MLflow's handler will parse;
+ *   forwarded as the same bytes, or a narrowed copy;
+ * - `auth-json`: the auth API's: read whole (up to 1 MiB), parsed only when declared
+ *   application/json, as Flask's `request.json`;
+ * - `form`: the sign-up form: read (up to 1 MiB) only when url-encoded.
+ */
+export type BodyPolicy = 'auth-json' | 'form' | 'json' | 'stream'
+
+export interface RouteRule {
+  access: Access
+  after?: AfterEffect
+  /** serve answers the request itself; the upstream never sees it. */
+  answer?: LocalAnswer
+  /** Default: `json` when a check, filter, after-effect or special check reads a field and the fields come from the body, else `stream`. */
+  body?: BodyPolicy
+  filter?: ResponseFilter
+  /** Fields come from the query even on POST/PUT: the body is data (uploads). */
+  params?: 'query'
+  /**
+   * Checks on what a request asks the server to read later, which need code rather than a field
+   * name (docs/mlflow-auth-contract.md, "Authorization bypass classes", file and URL inputs):
+   * model-version sources, an experiment's artifact_location, trace tags that say where a trace's
+   * data lives, an assessment that overrides another trace's.
+   */
+  special?: 'assessment-overrides' | 'experiment-artifact-location' | 'model-version-source' | 'trace-body'
+  /** Why a route is admin only or open to everyone, for the reader of this table. */
+  why?: string
+}

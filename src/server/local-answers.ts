@@ -1,0 +1,72 @@
+/**
+ * The answer stage for requests serve answers itself, never the upstream: MLflow's basic-auth REST
+ * API (auth-api.ts), its sign-up page and form (signup.ts), and 405 on an auth API path with a
+ * method it does not serve. The route table says which (`answer`) and how the body is read.
+ */
+import {type IncomingMessage, type ServerResponse} from 'node:http'
+
+import {AuthApi} from './auth-api.js'
+import {type RouteMatch} from './authz/route-table.js'
+import {type ServeConfig} from './config.js'
+import {readRequestBody, type RequestBody} from './request-body.js'
+import {PlainError, permissionDenied, sendJson, sendText} from './responses.js'
+import {alertPage, checkCsrf, signupPage} from './signup.js'
+import {type Store, type UserRecord} from './store/store.js'
+
+const SIGNUP_FORM_ACTION = '/api/2.0/mlflow/users/create-ui'
+
+export type LocalAnswerer = (request: IncomingMessage, response: ServerResponse, user: UserRecord, match: RouteMatch, url: URL) => Promise<void>
+
+export function createLocalAnswerer(config: ServeConfig, store: Store): LocalAnswerer {
+  const api = new AuthApi({defaultPermission: config.defaultPermission, store})
+
+  /** As Flask-WTF: the CSRF token is checked first (from the form, else the X-CSRFToken header), then the form. */
+  async function submitSignup(request: IncomingMessage, response: ServerResponse, user: UserRecord, body: RequestBody): Promise<void> {
+    const form = body.form ?? new URLSearchParams()
+    const headerToken = request.headers['x-csrftoken']
+    checkCsrf(config.secretKey, request.headers.cookie, form.get('csrf_token') ?? (typeof headerToken === 'string' ? headerToken : undefined))
+    if (body.contentType !== 'application/x-www-form-urlencoded') throw new PlainError(400, 'Invalid content type. Must be application/x-www-form-urlencoded')
+    const username = form.get('username') ?? ''
+    const password = form.get('password') ?? ''
+    if (!username || !password) throw new PlainError(400, 'Username and password cannot be empty.')
+    if (store.getUser(username)) {
+      sendText(response, 200, alertPage(`Username has already been taken: ${username}`, '/signup'))
+      return
+    }
+
+    await api.call('users/create', {body: {password, username}, contentType: 'application/json', method: 'POST', query: new URLSearchParams(), user})
+    sendText(response, 200, alertPage(`Successfully signed up user: ${username}`, '/'))
+  }
+
+  return async (request, response, user, match, url) => {
+    const {answer, access, body: policy} = match.rule
+    if (answer === 'method-not-allowed') {
+      sendText(response, 405, 'Method Not Allowed')
+      return
+    }
+
+    if (access === 'admin' && !user.isAdmin) throw permissionDenied()
+    const body = await readRequestBody(request, policy)
+    switch (answer) {
+      case 'signup-form': {
+        const page = signupPage(config.secretKey, SIGNUP_FORM_ACTION)
+        response.setHeader('set-cookie', page.cookie)
+        sendText(response, 200, page.html)
+        return
+      }
+
+      case 'signup-submit': {
+        await submitSignup(request, response, user, body)
+        return
+      }
+
+      case undefined: {
+        throw new Error(`route ${match.template} has no answer`)
+      }
+
+      default: {
+        sendJson(response, 200, await api.call(answer, {body: body.json, contentType: body.contentType, method: request.method!, query: url.searchParams, user}))
+      }
+    }
+  }
+}
