@@ -12,6 +12,7 @@ import {LEGACY_DEFAULT_ADMIN_PASSWORD, loadServeConfig, type ServeConfig} from '
 import {hashPassword, verifyPassword} from './passwords.js'
 import {createUpstream, type Upstream} from './proxy.js'
 import {JsonFileStore, StoreFileError} from './store/json-store.js'
+import {type Store} from './store/store.js'
 import {prepareListener, type TlsFiles} from './tls.js'
 
 export interface ServeOptions {
@@ -146,7 +147,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
 }
 
 /** Creates the admin on a first start, and replaces MLflow's old default password when another is configured. */
-async function bootstrapAdmin(store: JsonFileStore, config: ServeConfig, log: (message: string) => void): Promise<void> {
+async function bootstrapAdmin(store: Store, config: ServeConfig, log: (message: string) => void): Promise<void> {
   const {admin} = config
   const existing = store.getUser(admin.username)
   // Whether the bootstrap admin is left with the old public default password.

@@ -1,6 +1,7 @@
 /**
- * The auth store behind `mlflowctl serve`: users and their permission grants. One interface, so a
- * database backend can follow the embedded JSON file store.
+ * The auth store behind `mlflowctl serve`: users and their permission grants. serve knows only
+ * this interface; the JSON file adapter (json-store.ts, on the in-memory model of model.ts) is one
+ * implementation, and a database adapter would be another.
  *
  * Reads are synchronous and come from memory: no I/O on the request path. Writes are serialized,
  * and durable (on disk, fsynced) when their promise resolves, so the API answers only after.
@@ -25,9 +26,6 @@ export interface GrantRecord {
   resourceType: string
   userId: number
 }
-
-/** What changed, for caches that must forget (e.g. verified credentials). */
-export type StoreChange = {kind: 'grants'} | {kind: 'user'; username: string}
 
 export type StoreErrorCode = 'RESOURCE_ALREADY_EXISTS' | 'RESOURCE_DOES_NOT_EXIST'
 
@@ -81,8 +79,6 @@ export interface Store {
   getUserById(id: number): undefined | UserRecord
   listGrants(userId: number): GrantRecord[]
   listUsers(): UserRecord[]
-  /** Subscribes to changes, including those written by another process; returns an unsubscribe. */
-  onChange(listener: (change: StoreChange) => void): () => void
   /** Moves every grant on a resource to a new id (e.g. a renamed registered model); returns how many. */
   renameResource(resourceType: string, fromId: string, toId: string): Promise<number>
   updateGrant(grant: GrantRecord): Promise<GrantRecord>
