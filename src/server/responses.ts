@@ -4,7 +4,7 @@
  */
 import {type ServerResponse} from 'node:http'
 
-import {UpstreamError} from './proxy.js'
+import {UpstreamError} from './upstream/errors.js'
 import {StoreError, StoreFileError} from './store/store.js'
 
 export const UNAUTHENTICATED_TEXT =
@@ -54,9 +54,9 @@ export function missingParameter(name: string): ApiError {
   return new ApiError('INVALID_PARAMETER_VALUE', `Missing value for required parameter '${name}'. See the API docs for more information about request parameters.`)
 }
 
-export function sendJson(response: ServerResponse, status: number, body: unknown): void {
+export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const payload = JSON.stringify(body)
-  response.writeHead(status, {'content-length': Buffer.byteLength(payload), 'content-type': 'application/json'})
+  response.writeHead(status, {'content-length': Buffer.byteLength(payload), 'content-type': 'application/json', ...headers})
   response.end(payload)
 }
 
