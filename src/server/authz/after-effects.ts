@@ -1,0 +1,84 @@
+/**
+ * The after-effects stage: store changes that follow from a change MLflow made (the creator's
+ * MANAGE, grants moved on a rename or removed on a delete); they run for admins too
+ * (docs/mlflow-auth-contract.md, "After-request side effects").
+ */
+import {scorerResourceId} from '../../mlflow/resources.js'
+import {type UpstreamResponse} from '../proxy.js'
+import {type Store, type UserRecord} from '../store/store.js'
+import {type Exchange, type Json, parseAnswer} from './exchange.js'
+import {type AfterEffect} from './route-table.js'
+
+/** What is missing when an after-effect could not be recorded, for the admin reading the log. */
+const AFTER_EFFECT_MISSED: Record<AfterEffect, string> = {
+  'delete-registered-model-grants': 'the grants on the deleted registered model were not removed (they would apply to a new model of that name: revoke them)',
+  'delete-scorer-grants': 'the grants on the deleted scorer were not removed (they would apply to a new scorer of that name: revoke them)',
+  'grant-experiment-creator': 'its creator was not given MANAGE on the new experiment',
+  'grant-registered-model-creator': 'its creator was not given MANAGE on the new registered model',
+  'grant-scorer-creator': 'its creator was not given MANAGE on the new scorer',
+  'rename-registered-model-grants': 'the grants on the registered model were not moved to its new name (those left on the old name would apply to a new model of that name: revoke them)',
+}
+
+async function grantManage(store: Store, user: UserRecord, resourceType: string, resourceId: string): Promise<void> {
+  const grant = {permission: 'MANAGE', resourceId, resourceType, userId: user.id}
+  if (store.getGrant(user.id, resourceType, resourceId)) await store.updateGrant(grant)
+  else await store.createGrant(grant)
+}
+
+/**
+ * MLflow has made the change, so its answer is what the client gets even when the store cannot
+ * record what follows from it: an error would say the change failed, and clients (MLflow's retry
+ * on 5xx too) would repeat a create that then fails as "already exists". The store failing only
+ * withholds access (a creator without MANAGE) or leaves grants for an admin to tidy, and the log
+ * says which.
+ */
+export async function recordAfter(effect: AfterEffect, exchange: Exchange, answer: UpstreamResponse, store: Store, log: (message: string) => void): Promise<void> {
+  try {
+    await applyAfter(effect, exchange, answer, store)
+  } catch (error) {
+    const {request, user} = exchange
+    log(`error: ${request.method} ${exchange.target.split('?', 1)[0]} by ${user.username}: MLflow made the change, but ${AFTER_EFFECT_MISSED[effect]}: ${(error as Error).message}`)
+  }
+}
+
+async function applyAfter(effect: AfterEffect, {params, user}: Exchange, answer: UpstreamResponse, store: Store): Promise<void> {
+  const result = parseAnswer(answer)
+  switch (effect) {
+    case 'grant-experiment-creator': {
+      const id = typeof result?.experiment_id === 'string' ? result.experiment_id : undefined
+      if (id) await grantManage(store, user, 'experiment', id)
+      return
+    }
+
+    case 'grant-registered-model-creator': {
+      const name = (result?.registered_model as Json | undefined)?.name
+      if (typeof name === 'string') await grantManage(store, user, 'registered_model', name)
+      return
+    }
+
+    case 'rename-registered-model-grants': {
+      await store.renameResource('registered_model', params.required('name'), params.required('new_name'))
+      return
+    }
+
+    case 'delete-registered-model-grants': {
+      await store.deleteGrantsForResource('registered_model', params.required('name'))
+      return
+    }
+
+    case 'grant-scorer-creator': {
+      // Only the first version makes a creator; registering a new version of someone else's
+      // scorer (EDIT on the experiment suffices) must not make its author MANAGE.
+      if (result?.version !== undefined && String(result.version) !== '1') return
+      const id = scorerResourceId(params.required('experiment_id'), params.required('name'))
+      if (!store.getGrant(user.id, 'scorer', id)) await store.createGrant({permission: 'MANAGE', resourceId: id, resourceType: 'scorer', userId: user.id})
+      return
+    }
+
+    case 'delete-scorer-grants': {
+      // With a version, MLflow deletes that version only and the scorer stays: so do its grants.
+      if (params.optional('version') !== undefined) return
+      await store.deleteGrantsForResource('scorer', scorerResourceId(params.required('experiment_id'), params.required('name')))
+    }
+  }
+}

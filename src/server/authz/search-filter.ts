@@ -1,0 +1,182 @@
+/**
+ * What a non-admin may see of an answer (the route table's `filter`): searches filtered and
+ * refilled to the page size asked for, runs and logged-model searches narrowed before they run,
+ * GraphQL checked field by field (docs/mlflow-auth-contract.md, "Search filtering and refill" and
+ * "GraphQL").
+ */
+import {ApiError, permissionDenied, sendJson} from '../responses.js'
+import {type Access} from './access.js'
+import {type Exchange, type Json, parseAnswer, relay, send} from './exchange.js'
+import {authorizeGraphql} from './graphql.js'
+
+/** Upstream pages fetched to refill one filtered search page before answering a short page. */
+const MAX_REFILL_ROUNDS = 50
+
+export async function filterAnswer(exchange: Exchange): Promise<void> {
+  const {access, match, params, response} = exchange
+  switch (match.rule.filter) {
+    case 'experiments':
+    case 'registered-models':
+    case 'model-versions': {
+      await refilledSearch(exchange, REFILLED_SEARCHES[match.rule.filter])
+      return
+    }
+
+    case 'runs':
+    case 'logged-models': {
+      // MLflow narrows the experiments searched to the readable ones before the search runs, so
+      // pages and tokens stay the store's own.
+      const body = {...exchange.json}
+      const key = Object.hasOwn(body, 'experimentIds') ? 'experimentIds' : 'experiment_ids'
+      const readable = params.values('experiment_ids').filter((id) => access.canReadExperiment(id))
+      if (readable.length === 0) {
+        sendJson(response, 200, {})
+        return
+      }
+
+      body[key] = readable
+      await exchange.upstream.forward(exchange.request, response, {body: Buffer.from(JSON.stringify(body)), identity: exchange.user.username})
+      return
+    }
+
+    case 'graphql': {
+      await graphql(exchange)
+      return
+    }
+
+    default: {
+      throw permissionDenied()
+    }
+  }
+}
+
+/**
+ * A search answer without what the caller cannot read, refilled to the page size asked for from
+ * the following upstream pages (docs/mlflow-auth-contract.md, "Search filtering and refill").
+ * Each refill asks for exactly the missing count, so the upstream's own next_page_token stays
+ * exact whatever its format.
+ */
+async function refilledSearch(exchange: Exchange, how: RefilledSearch): Promise<void> {
+  const {params, response} = exchange
+  const first = await send(exchange)
+  const page = first.status === 200 ? parseAnswer(first) : undefined
+  if (!page) {
+    relay(response, first)
+    return
+  }
+
+  const {listKey} = how
+  const readable = (item: Json) => how.readable(exchange.access, item)
+  const kept = listOf(page, listKey).filter(readable)
+  const asked = params.optional('max_results')
+  const maxResults = asked === undefined ? how.defaultMaxResults : Number.parseInt(asked, 10)
+  let token = typeof page.next_page_token === 'string' && page.next_page_token ? page.next_page_token : undefined
+  const fixed: Record<string, string | string[] | undefined> = {filter: params.optional('filter'), order_by: params.values('order_by')}
+  for (const name of how.extra) fixed[name] = params.optional(name)
+  for (let round = 0; maxResults !== undefined && kept.length < maxResults && token && round < MAX_REFILL_ROUNDS; round++) {
+    const query = {...fixed, max_results: String(maxResults - kept.length), page_token: token}
+    const next = await (how.viaPost
+      ? exchange.upstream.request('POST', how.path, {body: withoutEmpty(query), identity: exchange.user.username})
+      : exchange.upstream.request('GET', `${how.path}?${toQuery(query)}`, {identity: exchange.user.username}))
+    const more = next.status === 200 ? parseAnswer(next) : undefined
+    if (!more) {
+      relay(response, next)
+      return
+    }
+
+    kept.push(...listOf(more, listKey).filter(readable))
+    token = typeof more.next_page_token === 'string' && more.next_page_token ? more.next_page_token : undefined
+  }
+
+  const answer: Json = {...page}
+  delete answer[listKey]
+  delete answer.next_page_token
+  if (kept.length > 0) answer[listKey] = kept
+  if (token) answer.next_page_token = token
+  sendJson(response, 200, answer)
+}
+
+/** GraphQL's field-level checks (graphql.ts); MLflow reads GraphQL from a JSON body only. */
+async function graphql(exchange: Exchange): Promise<void> {
+  const {access, request, response} = exchange
+  if (request.method !== 'POST') throw new ApiError('BAD_REQUEST', 'Send GraphQL as a POST with a JSON body, as MLflow reads it.')
+  const {operationName, query, variables} = exchange.json
+  const decision = await authorizeGraphql({operationName, query, variables}, {
+    canReadExperiment: (id) => access.canReadExperiment(id),
+    canReadRegisteredModel: (name) => access.canReadRegisteredModel(name),
+    canReadRun: (id) => access.canOnRun('read', id),
+  })
+  if (!decision.allowed) {
+    if (decision.status === 403) throw permissionDenied()
+    throw new ApiError('BAD_REQUEST', decision.message)
+  }
+
+  const answer = await send(exchange, Buffer.from(JSON.stringify(decision.request)))
+  const result = answer.status === 200 ? parseAnswer(answer) : undefined
+  if (!result) {
+    relay(response, answer)
+    return
+  }
+
+  sendJson(response, 200, decision.filterResponse(result))
+}
+
+interface RefilledSearch {
+  /** MLflow's proto default for max_results; undefined: no default, so no refill (as MLflow). */
+  defaultMaxResults: number | undefined
+  /** Request fields besides filter, order_by, max_results and page_token to repeat on refills. */
+  extra: string[]
+  listKey: string
+  path: string
+  readable(access: Access, item: Json): boolean
+  viaPost: boolean
+}
+
+/**
+ * The searches whose answers are filtered for non-admins and refilled
+ * (docs/mlflow-auth-contract.md, "Search filtering and refill").
+ */
+const REFILLED_SEARCHES: Record<'experiments' | 'model-versions' | 'registered-models', RefilledSearch> = {
+  experiments: {
+    defaultMaxResults: undefined,
+    extra: ['view_type'],
+    listKey: 'experiments',
+    path: '/api/2.0/mlflow/experiments/search',
+    readable: (access, item) => typeof item.experiment_id === 'string' && access.canReadExperiment(item.experiment_id),
+    viaPost: true,
+  },
+  'model-versions': {
+    defaultMaxResults: 10_000,
+    extra: [],
+    listKey: 'model_versions',
+    path: '/api/2.0/mlflow/model-versions/search',
+    readable: (access, item) => typeof item.name === 'string' && access.canReadRegisteredModel(item.name),
+    viaPost: false,
+  },
+  'registered-models': {
+    defaultMaxResults: 100,
+    extra: [],
+    listKey: 'registered_models',
+    path: '/api/2.0/mlflow/registered-models/search',
+    readable: (access, item) => typeof item.name === 'string' && access.canReadRegisteredModel(item.name),
+    viaPost: false,
+  },
+}
+
+function listOf(page: Json, key: string): Json[] {
+  const list = page[key]
+  return Array.isArray(list) ? list.filter((item): item is Json => Boolean(item) && typeof item === 'object') : []
+}
+
+function withoutEmpty(query: Record<string, string | string[] | undefined>): Json {
+  return Object.fromEntries(Object.entries(query).filter(([, value]) => value !== undefined && !(Array.isArray(value) && value.length === 0)))
+}
+
+function toQuery(query: Record<string, string | string[] | undefined>): string {
+  const search = new URLSearchParams()
+  for (const [name, value] of Object.entries(query)) {
+    for (const item of Array.isArray(value) ? value : value === undefined ? [] : [value]) search.append(name, item)
+  }
+
+  return search.toString()
+}
