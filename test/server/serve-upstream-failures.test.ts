@@ -9,12 +9,13 @@
 import assert from 'node:assert/strict'
 import {once} from 'node:events'
 import {mkdtemp, readFile, writeFile} from 'node:fs/promises'
-import {createServer, type IncomingHttpHeaders, request as httpRequest, type ServerResponse} from 'node:http'
+import {createServer, type ServerResponse} from 'node:http'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, afterEach, before, describe, it} from 'node:test'
 
 import {type RunningServe, startServe} from '../../src/server/serve.js'
+import {call as pipelineCall, type PipelineAnswer} from '../support/serve-pipeline.js'
 
 const ADMIN = {password: 'admin-password-for-failures', username: 'admin'}
 const ALICE = {password: 'alice-password-for-failures', username: 'alice'}
@@ -30,30 +31,11 @@ interface Seen {
   url: URL
 }
 
-interface Answer {
-  body: string
-  complete: boolean
-  headers: IncomingHttpHeaders
-  status: number
-}
+type Answer = PipelineAnswer
 
-const basic = ({password, username}: {password: string; username: string}) => `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
-
+/** As the shared harness's call(), as alice unless told otherwise. */
 function call(base: string, method: string, path: string, options: {body?: unknown; credentials?: {password: string; username: string}} = {}): Promise<Answer> {
-  const payload = options.body === undefined ? undefined : JSON.stringify(options.body)
-  const url = new URL(path, base)
-  const headers: Record<string, string> = {authorization: basic(options.credentials ?? ALICE)}
-  if (payload !== undefined) Object.assign(headers, {'content-length': String(Buffer.byteLength(payload)), 'content-type': 'application/json'})
-  return new Promise((resolve, reject) => {
-    const request = httpRequest({agent: false, headers, host: url.hostname, method, path: url.pathname + url.search, port: url.port}, (response) => {
-      const chunks: Buffer[] = []
-      response.on('data', (chunk: Buffer) => chunks.push(chunk))
-      response.on('error', () => {}) // a truncated answer: 'close' says so
-      response.on('close', () => resolve({body: Buffer.concat(chunks).toString('utf8'), complete: response.complete, headers: response.headers, status: response.statusCode!}))
-    })
-    request.on('error', reject)
-    request.end(payload)
-  })
+  return pipelineCall(base, method, path, {body: options.body, credentials: options.credentials ?? ALICE})
 }
 
 /** A fake MLflow with just the answers the routes below need. */

@@ -1,0 +1,163 @@
+/**
+ * serve's pipeline in process, in front of a fake MLflow: which stage answers what (canonicalise,
+ * route, authenticate, serve's own answers, the gate), each route entry's body policy, and the
+ * identity serve's own upstream requests carry.
+ */
+import assert from 'node:assert/strict'
+import {after, before, describe, it} from 'node:test'
+
+import {answerJson, call, type Pipeline, parseJson, startPipeline} from '../support/serve-pipeline.js'
+
+const ALICE = {password: 'alice-password-for-the-pipeline', username: 'alice'}
+// A name Node cannot put in a header as it is (not latin1): serve must encode it.
+const LI = {password: 'li-password-for-the-pipeline', username: '李雷'}
+
+let pipeline: Pipeline
+
+before(async () => {
+  pipeline = await startPipeline({
+    handler(request, response) {
+      const route = `${request.method} ${request.url.pathname}`
+      if (route === 'GET /health') answerJson(response, 200, {status: 'OK'})
+      if (route === 'POST /api/2.0/mlflow/experiments/update') answerJson(response, 200, {})
+      if (route === 'GET /api/2.0/mlflow/unknown-to-serve') answerJson(response, 200, {reached: true})
+      if (route === 'POST /api/2.0/mlflow/experiments/search') {
+        const {page_token: pageToken} = JSON.parse(request.body.toString('utf8') || '{}') as {page_token?: string}
+        answerJson(response, 200, pageToken ? {experiments: [{experiment_id: '3'}]} : {experiments: [{experiment_id: '1'}, {experiment_id: '2'}], next_page_token: 'p2'})
+      }
+    },
+  })
+  await pipeline.createUser(ALICE, {1: 'EDIT', 2: 'NO_PERMISSIONS'})
+  await pipeline.createUser(LI, {2: 'NO_PERMISSIONS'})
+})
+
+after(async () => {
+  await pipeline.close()
+})
+
+/** How many requests reached the fake MLflow while `action` ran. */
+async function forwardedDuring(action: () => Promise<unknown>): Promise<number> {
+  const before = pipeline.upstream.seen.length
+  await action()
+  return pipeline.upstream.seen.length - before
+}
+
+describe('serve pipeline: stages', () => {
+  it('canonicalise: refuses an odd path or a # before any login or decision', async () => {
+    const odd = await call(pipeline.url, 'GET', '/api/2.0/mlflow//experiments/get?experiment_id=1')
+    assert.equal(odd.status, 400)
+    assert.equal(parseJson(odd).error_code, 'BAD_REQUEST')
+    const fragment = await call(pipeline.url, 'GET', '/api/2.0/mlflow/experiments/get#x', {credentials: ALICE})
+    assert.equal(fragment.status, 400)
+    assert.match(String(parseJson(fragment).message), /#/)
+  })
+
+  it('route → public: forwarded without a login', async () => {
+    const health = await call(pipeline.url, 'GET', '/health')
+    assert.equal(health.status, 200)
+    assert.deepEqual(parseJson(health), {status: 'OK'})
+  })
+
+  it('authenticate: no or wrong credentials get MLflow\'s 401, and nothing is forwarded', async () => {
+    const forwarded = await forwardedDuring(async () => {
+      const none = await call(pipeline.url, 'GET', '/api/2.0/mlflow/experiments/get?experiment_id=1')
+      assert.equal(none.status, 401)
+      assert.equal(none.headers['www-authenticate'], 'Basic realm="mlflow"')
+      const wrong = await call(pipeline.url, 'GET', '/api/2.0/mlflow/users/current', {credentials: {...ALICE, password: 'not-her-password'}})
+      assert.equal(wrong.status, 401)
+    })
+    assert.equal(forwarded, 0)
+  })
+
+  it('route → unknown: refused to a non-admin, forwarded for an admin with the admin as X-Forwarded-User', async () => {
+    const refused = await call(pipeline.url, 'GET', '/api/2.0/mlflow/unknown-to-serve', {credentials: ALICE})
+    assert.equal(refused.status, 403)
+    assert.equal(refused.body, 'Permission denied')
+    const passed = await call(pipeline.url, 'GET', '/api/2.0/mlflow/unknown-to-serve', {credentials: pipeline.admin})
+    assert.equal(passed.status, 200)
+    assert.equal(pipeline.upstream.seen.at(-1)?.headers['x-forwarded-user'], 'admin')
+  })
+
+  it('route → serve\'s own answer: the auth API is answered here, never forwarded', async () => {
+    const forwarded = await forwardedDuring(async () => {
+      const current = await call(pipeline.url, 'GET', '/api/2.0/mlflow/users/current', {credentials: ALICE})
+      assert.equal(current.status, 200)
+      assert.equal((parseJson(current).user as {username: string}).username, 'alice')
+      // Under the ajax prefix too, as MLflow serves it.
+      assert.equal((await call(pipeline.url, 'GET', '/ajax-api/2.0/mlflow/users/current', {credentials: ALICE})).status, 200)
+    })
+    assert.equal(forwarded, 0)
+  })
+
+  it('route → a method the auth API does not serve on its path: 405 (HEAD is not GET there), never forwarded', async () => {
+    const forwarded = await forwardedDuring(async () => {
+      for (const [method, path] of [
+        ['GET', '/api/2.0/mlflow/users/create'],
+        ['HEAD', '/api/2.0/mlflow/users/get?username=alice'],
+        ['POST', '/api/3.0/mlflow/users/permissions/list'],
+      ]) {
+        const answer = await call(pipeline.url, method, path, {credentials: pipeline.admin})
+        assert.equal(answer.status, 405, `${method} ${path}`)
+        if (method !== 'HEAD') assert.equal(answer.body, 'Method Not Allowed')
+      }
+    })
+    assert.equal(forwarded, 0)
+  })
+
+  it('route → sign-up: admins only, for the page and the form', async () => {
+    assert.equal((await call(pipeline.url, 'GET', '/signup', {credentials: ALICE})).status, 403)
+    assert.equal((await call(pipeline.url, 'POST', '/api/2.0/mlflow/users/create-ui', {body: 'username=x&password=y', credentials: ALICE, headers: {'content-type': 'application/x-www-form-urlencoded'}})).status, 403)
+    const page = await call(pipeline.url, 'GET', '/signup', {credentials: pipeline.admin})
+    assert.equal(page.status, 200)
+    assert.match(page.body, /<form method="post" action="\/api\/2\.0\/mlflow\/users\/create-ui">/)
+  })
+})
+
+describe('serve pipeline: body policy per route entry', () => {
+  it('auth API (auth-json): at most 1 MiB; a body declared as another type is no body', async () => {
+    const big = {password: 'x'.repeat(1024 * 1024), username: 'big'}
+    const tooBig = await call(pipeline.url, 'POST', '/api/2.0/mlflow/users/create', {body: big, credentials: pipeline.admin})
+    assert.equal(tooBig.status, 400)
+    assert.match(String(parseJson(tooBig).message), /larger than 1 MiB/)
+    const asText = await call(pipeline.url, 'POST', '/api/2.0/mlflow/users/create', {body: JSON.stringify({password: 'a-password-long-enough', username: 'texty'}), credentials: pipeline.admin, headers: {'content-type': 'text/plain'}})
+    assert.equal(asText.status, 400)
+    assert.equal(asText.body, 'Invalid content type. Must be application/json')
+  })
+
+  it('a route decided on body fields (json): read whole beyond 1 MiB, decided, and forwarded as the same bytes', async () => {
+    const body = Buffer.from(JSON.stringify({experiment_id: '1', new_name: 'n'.repeat(2 * 1024 * 1024)}))
+    const answer = await call(pipeline.url, 'POST', '/api/2.0/mlflow/experiments/update', {body, credentials: ALICE})
+    assert.equal(answer.status, 200, answer.body)
+    assert.ok(pipeline.upstream.seen.at(-1)?.body.equals(body), 'the upstream got other bytes than the client sent')
+    // The same body naming an experiment she may not change is refused, and not forwarded.
+    const refused = await call(pipeline.url, 'POST', '/api/2.0/mlflow/experiments/update', {body: {experiment_id: '2', new_name: 'x'}, credentials: ALICE})
+    assert.equal(refused.status, 403)
+  })
+
+  it('a json route refuses a body that is not a JSON object before forwarding it', async () => {
+    const forwarded = await forwardedDuring(async () => {
+      const answer = await call(pipeline.url, 'POST', '/api/2.0/mlflow/experiments/update', {body: '[1, 2]', credentials: ALICE})
+      assert.equal(answer.status, 400)
+      assert.equal(parseJson(answer).message, 'The request body must be a JSON object.')
+    })
+    assert.equal(forwarded, 0)
+  })
+
+  it('sign-up form (form): a body that is not a form is not read as one; the CSRF check answers first', async () => {
+    const answer = await call(pipeline.url, 'POST', '/api/2.0/mlflow/users/create-ui', {body: {csrf_token: 'x', password: 'p', username: 'u'}, credentials: pipeline.admin})
+    assert.equal(answer.status, 400)
+    assert.equal(answer.body, 'The CSRF token is missing.')
+  })
+})
+
+describe('serve pipeline: serve\'s own upstream requests', () => {
+  it('send the caller as X-Forwarded-User, encoded when Node could not send the name as it is', async () => {
+    // A page with an experiment 李雷 may not read: serve refills it with a request of its own.
+    const answer = await call(pipeline.url, 'POST', '/api/2.0/mlflow/experiments/search', {body: {max_results: 2}, credentials: LI})
+    assert.equal(answer.status, 200, answer.body)
+    assert.deepEqual(parseJson(answer), {experiments: [{experiment_id: '1'}, {experiment_id: '3'}]})
+    const refill = pipeline.upstream.seen.at(-1)!
+    assert.equal(JSON.parse(refill.body.toString('utf8')).page_token, 'p2')
+    assert.equal(refill.headers['x-forwarded-user'], encodeURIComponent('李雷'))
+  })
+})
