@@ -72,6 +72,9 @@ export interface Connection {
   workspace?: Sourced
 }
 
+/** The variables that hold an http(s) server's credentials: when set, they override a stored login. */
+export const CREDENTIAL_ENV = ['MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD', 'MLFLOW_TRACKING_TOKEN'] as const
+
 const LOGIN_HINT = 'Pass --tracking-uri, set MLFLOW_TRACKING_URI, or run `mlflowctl login`.'
 
 /**
@@ -341,7 +344,7 @@ function resolveDatabricks(input: ConnectionInput, trackingUri: Sourced, warning
     )
   }
 
-  const ignored = ['MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD', 'MLFLOW_TRACKING_TOKEN', 'MLFLOW_TRACKING_AWS_SIGV4', 'MLFLOW_TRACKING_AUTH', 'MLFLOW_TRACKING_INSECURE_TLS', 'MLFLOW_TRACKING_SERVER_CERT_PATH', 'MLFLOW_TRACKING_CLIENT_CERT_PATH'].filter((name) => env[name])
+  const ignored = [...CREDENTIAL_ENV, 'MLFLOW_TRACKING_AWS_SIGV4', 'MLFLOW_TRACKING_AUTH', 'MLFLOW_TRACKING_INSECURE_TLS', 'MLFLOW_TRACKING_SERVER_CERT_PATH', 'MLFLOW_TRACKING_CLIENT_CERT_PATH'].filter((name) => env[name])
   if (ignored.length > 0) warnings.push(`${ignored.join(', ')} ${ignored.length === 1 ? 'is' : 'are'} not used for databricks tracking URIs (MLflow reads the Databricks settings instead).`)
 
   return {

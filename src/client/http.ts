@@ -14,6 +14,7 @@ import ky, {HTTPError, type Hooks, type KyRequest} from 'ky'
 import {createRequire} from 'node:module'
 
 import {UserError} from '../core/errors.js'
+import {pythonQuote} from '../mlflow/resources.js'
 import type {Connection} from './connection.js'
 import {apiError, describeNetworkError, parseSuccess, unreachable} from './http-errors.js'
 import {RETRY_AFTER_STATUSES, RETRY_STATUSES, type RetryEvent, type RetryWait, waitForAnswer, waitForFailure} from './retry.js'
@@ -207,17 +208,13 @@ function buildUrl(host: string, path: string, query: Query | undefined): URL {
   const parts: string[] = []
   for (const [key, value] of Object.entries(query ?? {})) {
     if (value === undefined || value === null) continue
-    // Lists become repeated keys, as requests encodes them.
-    for (const item of Array.isArray(value) ? value : [value]) parts.push(`${rfc3986(key)}=${rfc3986(String(item))}`)
+    // Lists become repeated keys, as requests encodes them; the RFC 3986 encoding is also the
+    // SigV4 canonical query's, so what is signed is what is sent.
+    for (const item of Array.isArray(value) ? value : [value]) parts.push(`${pythonQuote(key)}=${pythonQuote(String(item))}`)
   }
 
   if (parts.length > 0) url += (url.includes('?') ? '&' : '?') + parts.join('&')
   return new URL(url)
-}
-
-/** Percent-encoding that matches the SigV4 canonical query, so what is signed is what is sent. */
-function rfc3986(value: string): string {
-  return encodeURIComponent(value).replaceAll(/[!'()*]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`)
 }
 
 function withoutHost(headers: Record<string, string>): Record<string, string> {
