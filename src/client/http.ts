@@ -71,59 +71,57 @@ interface Attempts {
 }
 
 export function createMlflowHttp(connection: Connection, options: MlflowHttpOptions = {}): MlflowHttp {
-  const userAgent = options.userAgent ?? defaultUserAgent()
-  const secrets = secretValues(connection)
-  const redact = (text: string): string => secrets.reduce((result, secret) => result.replaceAll(secret, '***'), text)
-  const timeoutMs = Math.min(connection.timeoutSeconds * 1000, MAX_TIMEOUT_MS)
-  let transport: Promise<Transport | undefined> | undefined
-  let signer: Promise<Signer> | undefined
+  return new HttpClient(connection, options)
+}
 
-  /** ky's beforeRequest hook: Basic or Bearer, or a SigV4 signature (made per attempt: it covers x-amz-date). */
-  async function authenticator(signed: {body?: string; headers: Record<string, string>; method: string; url: URL}): Promise<NonNullable<Hooks['beforeRequest']>[number]> {
-    if (connection.auth === 'sigv4') {
-      signer ??= import('./sigv4.js').then(({createSigV4Signer}) => createSigV4Signer(connection.sigv4!))
-      const sign = await signer
-      return async (request: KyRequest) => new Request(request, {headers: withoutHost(await sign(signed))})
-    }
+/** One per connection: the TLS transport and the SigV4 signer are made on first use and kept. */
+class HttpClient implements MlflowHttp {
+  private readonly redact: (text: string) => string
+  private signer: Promise<Signer> | undefined
+  private readonly timeoutMs: number
+  private transport: Promise<Transport | undefined> | undefined
+  private readonly userAgent: string
 
-    const authorization = authorizationHeader(connection)
-    return (request: KyRequest) => {
-      if (authorization) request.headers.set('Authorization', authorization)
-    }
+  constructor(
+    readonly connection: Connection,
+    private readonly options: MlflowHttpOptions,
+  ) {
+    this.userAgent = options.userAgent ?? defaultUserAgent()
+    const secrets = secretValues(connection)
+    this.redact = (text) => secrets.reduce((result, secret) => result.replaceAll(secret, '***'), text)
+    this.timeoutMs = Math.min(connection.timeoutSeconds * 1000, MAX_TIMEOUT_MS)
   }
 
-  /**
-   * ky's shouldRetry: urllib3's decision and wait for this failure, announced before the wait.
-   * A test's `sleep` waits here, and ky's own wait is then 0.
-   */
-  async function shouldRetry(attempts: Attempts, error: Error, retry: number, request: {method: string; path: string}): Promise<boolean> {
-    attempts.wait = nextWait(error, retry)
-    if (!attempts.wait) return false
-    if (error instanceof HTTPError) void error.response.body?.cancel().catch(() => {})
-    attempts.retries = retry
-    const {reason, seconds, source, status} = attempts.wait
-    options.onRetry?.({delaySeconds: seconds, delaySource: source, method: request.method, path: request.path, reason, retry, status})
-    await options.sleep?.(seconds * 1000)
-    return true
+  async close(): Promise<void> {
+    const current = this.transport
+    this.transport = undefined
+    await (await current?.catch(() => undefined))?.close()
   }
 
-  function nextWait(error: Error, retry: number): RetryWait | undefined {
-    if (error instanceof HTTPError) return waitForAnswer(error.response.status, error.response.headers.get('retry-after'), retry, connection.retry)
-    if (error instanceof UserError) return undefined
-    const problem = describeNetworkError(error, connection)
-    return problem.retryable ? waitForFailure(redact(problem.reason), retry, connection.retry) : undefined
+  delete<T = Json>(path: string, body?: unknown): Promise<T> {
+    return this.request('DELETE', path, undefined, body)
   }
 
-  async function request<T>(method: string, path: string, query: Query | undefined, body: unknown): Promise<T> {
+  get<T = Json>(path: string, query?: Query): Promise<T> {
+    return this.request('GET', path, query, undefined)
+  }
+
+  patch<T = Json>(path: string, body?: unknown): Promise<T> {
+    return this.request('PATCH', path, undefined, body)
+  }
+
+  post<T = Json>(path: string, body?: unknown): Promise<T> {
+    return this.request('POST', path, undefined, body)
+  }
+
+  private async request<T>(method: string, path: string, query: Query | undefined, body: unknown): Promise<T> {
+    const {connection, redact} = this
     const url = buildUrl(connection.host.value, path, query)
     const bodyText = method === 'GET' ? undefined : JSON.stringify(body ?? {})
-    const headers: Record<string, string> = {'User-Agent': userAgent}
-    if (bodyText !== undefined) headers['Content-Type'] = 'application/json'
-    // Workspace admin endpoints carry the workspace in the path; MLflow omits the header there.
-    if (connection.workspace && !path.includes('/mlflow/workspaces')) headers['X-MLFLOW-WORKSPACE'] = connection.workspace.value
-    transport ??= createTransport(connection)
-    const fetchImpl = (await transport)?.fetch
-    const authenticate = await authenticator({body: bodyText, headers, method, url})
+    const headers = this.headers(path, bodyText !== undefined)
+    this.transport ??= createTransport(connection)
+    const fetchImpl = (await this.transport)?.fetch
+    const authenticate = await this.authenticator({body: bodyText, headers, method, url})
     const attempts: Attempts = {retries: 0, text: ''}
     let response: Response
     try {
@@ -134,7 +132,7 @@ export function createMlflowHttp(connection: Connection, options: MlflowHttpOpti
         hooks: {
           afterResponse: [
             async (_request, _options, answer) => {
-              attempts.text = await readBody(answer, timeoutMs)
+              attempts.text = await readBody(answer, this.timeoutMs)
             },
           ],
           beforeRequest: [authenticate],
@@ -142,13 +140,13 @@ export function createMlflowHttp(connection: Connection, options: MlflowHttpOpti
         method,
         redirect: connection.followRedirects ? 'follow' : 'manual',
         retry: {
-          delay: () => (options.sleep ? 0 : attempts.wait!.seconds * 1000),
+          delay: () => (this.options.sleep ? 0 : attempts.wait!.seconds * 1000),
           limit: connection.retry.maxRetries,
           methods: ALL_METHODS,
-          shouldRetry: ({error, retryCount}) => shouldRetry(attempts, error, retryCount, {method, path}),
+          shouldRetry: ({error, retryCount}) => this.shouldRetry(attempts, error, retryCount, {method, path}),
         },
         throwHttpErrors: (status) => RETRY_CANDIDATES.has(status),
-        timeout: timeoutMs,
+        timeout: this.timeoutMs,
       })
     } catch (error) {
       if (error instanceof UserError) throw error
@@ -163,21 +161,61 @@ export function createMlflowHttp(connection: Connection, options: MlflowHttpOpti
     throw apiError(connection, response.status, attempts.text, {method, path, retries: attempts.retries}, redact)
   }
 
-  return {
-    async close() {
-      const current = transport
-      transport = undefined
-      await (await current?.catch(() => undefined))?.close()
-    },
-    connection,
-    delete: (path, body) => request('DELETE', path, undefined, body),
-    get: (path, query) => request('GET', path, query, undefined),
-    patch: (path, body) => request('PATCH', path, undefined, body),
-    post: (path, body) => request('POST', path, undefined, body),
+  private headers(path: string, hasBody: boolean): Record<string, string> {
+    const headers: Record<string, string> = {'User-Agent': this.userAgent}
+    if (hasBody) headers['Content-Type'] = 'application/json'
+    // Workspace admin endpoints carry the workspace in the path; MLflow omits the header there.
+    if (this.connection.workspace && !path.includes('/mlflow/workspaces')) headers['X-MLFLOW-WORKSPACE'] = this.connection.workspace.value
+    return headers
+  }
+
+  /** ky's beforeRequest hook: Basic or Bearer, or a SigV4 signature (made per attempt: it covers x-amz-date). */
+  private async authenticator(signed: SignableRequest): Promise<NonNullable<Hooks['beforeRequest']>[number]> {
+    const {connection} = this
+    if (connection.auth === 'sigv4') {
+      this.signer ??= import('./sigv4.js').then(({createSigV4Signer}) => createSigV4Signer(connection.sigv4!))
+      const sign = await this.signer
+      return async (request: KyRequest) => new Request(request, {headers: withoutHost(await sign(signed))})
+    }
+
+    const authorization = authorizationHeader(connection)
+    return (request: KyRequest) => {
+      if (authorization) request.headers.set('Authorization', authorization)
+    }
+  }
+
+  /**
+   * ky's shouldRetry: urllib3's decision and wait for this failure, announced before the wait.
+   * A test's `sleep` waits here, and ky's own wait is then 0.
+   */
+  private async shouldRetry(attempts: Attempts, error: Error, retry: number, request: {method: string; path: string}): Promise<boolean> {
+    attempts.wait = this.nextWait(error, retry)
+    if (!attempts.wait) return false
+    if (error instanceof HTTPError) void error.response.body?.cancel().catch(() => {})
+    attempts.retries = retry
+    const {reason, seconds, source, status} = attempts.wait
+    this.options.onRetry?.({delaySeconds: seconds, delaySource: source, method: request.method, path: request.path, reason, retry, status})
+    await this.options.sleep?.(seconds * 1000)
+    return true
+  }
+
+  private nextWait(error: Error, retry: number): RetryWait | undefined {
+    const {connection} = this
+    if (error instanceof HTTPError) return waitForAnswer(error.response.status, error.response.headers.get('retry-after'), retry, connection.retry)
+    if (error instanceof UserError) return undefined
+    const problem = describeNetworkError(error, connection)
+    return problem.retryable ? waitForFailure(this.redact(problem.reason), retry, connection.retry) : undefined
   }
 }
 
-type Signer = (request: {body?: string; headers: Record<string, string>; method: string; url: URL}) => Promise<Record<string, string>>
+interface SignableRequest {
+  body?: string
+  headers: Record<string, string>
+  method: string
+  url: URL
+}
+
+type Signer = (request: SignableRequest) => Promise<Record<string, string>>
 
 function authorizationHeader(connection: Connection): string | undefined {
   if (connection.auth === 'basic') return `Basic ${Buffer.from(`${connection.username!.value}:${connection.password!.value}`, 'utf8').toString('base64')}`
