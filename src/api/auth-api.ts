@@ -160,6 +160,21 @@ export class AuthApi {
     }
   }
 
+  /**
+   * Who the server says the caller is: users/current where it exists, else users/get for
+   * `username` (the Basic login's), which older servers answer for users asking about themselves.
+   */
+  async caller(username: string | undefined): Promise<UserSummary> {
+    const current = await this.currentUser()
+    if (current) return current
+    if (!username) {
+      throw new UserError('This server cannot tell who a token belongs to (it has no users/current)', {code: 'UNSUPPORTED', exit: ExitCode.Unsupported, hint: 'Pass --user explicitly.'})
+    }
+
+    const user = await this.getUser(username)
+    return {id: user.id, is_admin: user.is_admin, username: user.username}
+  }
+
   async listUsers(): Promise<UserSummary[]> {
     try {
       return (await this.http.get<{users?: UserSummary[]}>('/api/2.0/mlflow/users/list')).users ?? []

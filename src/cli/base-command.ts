@@ -60,7 +60,6 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
         onRetry: (event) => this.status(`${event.method} ${event.path}: ${event.reason}; retry ${event.retry} in ${event.delaySeconds.toFixed(1)}s`),
         profile: this.flags.profile,
         trackingUri: this.flags['tracking-uri'],
-        userAgent: `mlflowctl/${this.config.version}`,
       }),
     ).then((session) => {
       for (const warning of session.connection.warnings) this.warn(warning)

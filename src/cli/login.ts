@@ -3,17 +3,22 @@
  * clients read them. A rejected login stores nothing.
  */
 import {AuthApi, type UserSummary} from '../api/auth-api.js'
-import {resolveConnection} from '../client/connection.js'
+import {CREDENTIAL_ENV, resolveConnection} from '../client/connection.js'
 import {removeDatabricksCredentials, saveDatabricksCredentials, type DatabricksWriteResult} from '../client/databrickscfg.js'
 import {createMlflowHttp, MlflowApiError} from '../client/http.js'
 import {MlflowCredentialsFile, type StoredLogin} from '../client/mlflow-credentials.js'
 import {ExitCode, UserError} from '../core/errors.js'
 
 /** Credentials in the environment would be used instead of the ones being checked. */
-const CREDENTIAL_ENV = /^(MLFLOW_TRACKING_(USERNAME|PASSWORD|TOKEN|AUTH|AWS_SIGV4)|DATABRICKS_(HOST|TOKEN|USERNAME|PASSWORD|CLIENT_ID|CLIENT_SECRET|CONFIG_PROFILE))$/
+const CHECK_IGNORES: ReadonlySet<string> = new Set([
+  ...CREDENTIAL_ENV,
+  'MLFLOW_TRACKING_AUTH',
+  'MLFLOW_TRACKING_AWS_SIGV4',
+  ...['HOST', 'TOKEN', 'USERNAME', 'PASSWORD', 'CLIENT_ID', 'CLIENT_SECRET', 'CONFIG_PROFILE'].map((name) => `DATABRICKS_${name}`),
+])
 
 function withoutCredentialEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(env).filter(([key]) => !CREDENTIAL_ENV.test(key)))
+  return Object.fromEntries(Object.entries(env).filter(([key]) => !CHECK_IGNORES.has(key)))
 }
 
 function rejected(where: string, error: unknown): never {
@@ -25,20 +30,16 @@ function rejected(where: string, error: unknown): never {
 }
 
 /** Checks the credentials against the server (TLS, retry and timeout settings still come from the environment). */
-export async function verifyMlflowLogin(options: {env: NodeJS.ProcessEnv; password: string; trackingUri: string; userAgent: string; username: string}): Promise<UserSummary> {
+export async function verifyMlflowLogin(options: {env: NodeJS.ProcessEnv; password: string; trackingUri: string; username: string}): Promise<UserSummary> {
   const connection = resolveConnection({
     credentialsFile: {password: options.password, path: 'login', username: options.username},
     env: withoutCredentialEnv(options.env),
     flags: {trackingUri: options.trackingUri},
   })
   if (connection.kind !== 'http') throw new UserError('Use --backend databricks for Databricks workspaces', {exit: ExitCode.Usage})
-  const http = createMlflowHttp(connection, {userAgent: options.userAgent})
+  const http = createMlflowHttp(connection)
   try {
-    const api = new AuthApi(http)
-    const current = await api.currentUser()
-    if (current) return current
-    const user = await api.getUser(options.username)
-    return {id: user.id, is_admin: user.is_admin, username: user.username}
+    return await new AuthApi(http).caller(options.username)
   } catch (error) {
     rejected(options.trackingUri, error)
   } finally {
@@ -67,14 +68,14 @@ export async function removeMlflowLogin(profile?: string): Promise<{path: string
 export type DatabricksSecret = {password: string; username: string} | {token: string}
 
 /** Who the Databricks workspace says the credentials belong to (SCIM Me, as `mlflow.login()` checks). */
-export async function verifyDatabricksLogin(options: {env: NodeJS.ProcessEnv; host: string; secret: DatabricksSecret; userAgent: string}): Promise<string> {
+export async function verifyDatabricksLogin(options: {env: NodeJS.ProcessEnv; host: string; secret: DatabricksSecret}): Promise<string> {
   const values: Record<string, string> = {host: options.host, ...options.secret}
   const connection = resolveConnection({
     databricksProfile: {path: 'login', profile: 'login', values},
     env: withoutCredentialEnv(options.env),
     flags: {trackingUri: 'databricks://login'},
   })
-  const http = createMlflowHttp(connection, {userAgent: options.userAgent})
+  const http = createMlflowHttp(connection)
   try {
     const me = await http.get<{userName?: string}>('/api/2.0/preview/scim/v2/Me')
     return me.userName ?? '(unknown)'

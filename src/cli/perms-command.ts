@@ -1,7 +1,7 @@
 /**
  * The perms commands are a grid, verb × resource kind; each command file is one cell made here.
- * Experiment names are resolved by the session (cli/session.ts); the REST calls live in
- * api/auth-api.ts, not here.
+ * The experiment or model is looked up here through the tracking API (api/tracking-api.ts); the
+ * permission calls live in api/auth-api.ts.
  */
 import * as Args from '@oclif/core/args'
 import type {Command} from '@oclif/core/command'
@@ -158,78 +158,82 @@ export function definePermsCommand(verb: PermsVerb, kind: ResourceKind) {
       const {permission, user, yes} = this.flags as unknown as {permission?: string; user: string; yes?: boolean}
       const picked = kind === 'model' ? undefined : selection(kind, args, this.flags as unknown as Record<string, string | undefined>)
       const session = await this.session()
-      const resource = await this.resolve(session, picked, args.model)
+      const resource = await resolveResource(session, verb, kind, picked, args.model)
       const result: PermsResult = {resource: resourceJson(resource), user}
-      const what = describeResource(resource)
-      switch (verb) {
-        case 'get': {
-          result.permission = await session.api.get(resource, user)
-          this.log(`${user} has ${result.permission} on ${what}`)
-          break
-        }
-
-        case 'grant': {
-          result.action = await session.api.grant(resource, user, permission!)
-          result.permission = permission
-          this.status(`${result.action === 'created' ? 'Granted' : 'Updated to'} ${permission} for ${user} on ${what}`)
-          break
-        }
-
-        case 'revoke': {
-          await confirmDestructive(`revoke ${user}'s permission on ${what}`, Boolean(yes))
-          await session.api.revoke(resource, user)
-          result.action = 'revoked'
-          this.status(`Revoked ${user}'s permission on ${what}`)
-          break
-        }
-
-        case 'update': {
-          await session.api.update(resource, user, permission!)
-          result.action = 'updated'
-          result.permission = permission
-          this.status(`Updated to ${permission} for ${user} on ${what}`)
-          break
-        }
-      }
-
+      const message = await perform(session, verb, {permission, resource, result, user, yes: Boolean(yes)})
+      // What `get` finds is data (stdout); what the others did is status (stderr).
+      if (verb === 'get') this.log(message)
+      else this.status(message)
       return result
     }
+  }
+}
 
-    /**
-     * The resource with its experiment's id and, where the server tells us, its name. A grant
-     * needs the experiment (or model) to exist: MLflow would store a permission on nothing.
-     */
-    private async resolve(session: Session, picked: ReturnType<typeof selection> | undefined, model: string | undefined): Promise<Resource> {
-      if (kind === 'model') {
-        if (verb === 'grant' && !(await session.tracking.registeredModelExists(model!))) {
-          throw new UserError(`There is no registered model named "${model}"; nothing was granted`, {code: 'RESOURCE_DOES_NOT_EXIST', exit: ExitCode.NotFound})
-        }
+/** Does what the verb says; fills in `result` and returns the message for people. */
+async function perform(session: Session, verb: PermsVerb, request: {permission?: string; resource: Resource; result: PermsResult; user: string; yes: boolean}): Promise<string> {
+  const {permission, resource, result, user} = request
+  const what = describeResource(resource)
+  switch (verb) {
+    case 'get': {
+      result.permission = await session.api.get(resource, user)
+      return `${user} has ${result.permission} on ${what}`
+    }
 
-        return {id: model!, kind: 'model'}
-      }
+    case 'grant': {
+      result.action = await session.api.grant(resource, user, permission!)
+      result.permission = permission
+      return `${result.action === 'created' ? 'Granted' : 'Updated to'} ${permission} for ${user} on ${what}`
+    }
 
-      const {experiment: selector, scorer} = picked!
-      let experiment: {id: string; name?: string}
-      if (selector.by === 'name' || (selector.by === 'argument' && !/^\d+$/.test(selector.value))) {
-        experiment = await session.tracking.experimentByName(selector.value)
-      } else {
-        const lookup = await session.tracking.experimentById(selector.value)
-        if (lookup.found === false && verb === 'grant') {
-          throw new UserError(`There is no experiment with id ${selector.value}; nothing was granted`, {
-            code: 'RESOURCE_DOES_NOT_EXIST',
-            exit: ExitCode.NotFound,
-            hint: selector.by === 'argument' ? `For an experiment named "${selector.value}", pass --${kind === 'scorer' ? 'experiment-name' : 'name'} ${selector.value}.` : undefined,
-          })
-        }
+    case 'revoke': {
+      await confirmDestructive(`revoke ${user}'s permission on ${what}`, request.yes)
+      await session.api.revoke(resource, user)
+      result.action = 'revoked'
+      return `Revoked ${user}'s permission on ${what}`
+    }
 
-        experiment = lookup.found ? lookup.experiment : {id: selector.value}
-      }
-
-      return kind === 'experiment'
-        ? {experimentName: experiment.name, id: experiment.id, kind}
-        : {experimentId: experiment.id, experimentName: experiment.name, kind: 'scorer', name: scorer!}
+    case 'update': {
+      await session.api.update(resource, user, permission!)
+      result.action = 'updated'
+      result.permission = permission
+      return `Updated to ${permission} for ${user} on ${what}`
     }
   }
+}
+
+/**
+ * The resource with its experiment's id and, where the server tells us, its name. A grant needs
+ * the experiment (or model) to exist: MLflow would store a permission on nothing.
+ */
+async function resolveResource(session: Session, verb: PermsVerb, kind: ResourceKind, picked: ReturnType<typeof selection> | undefined, model: string | undefined): Promise<Resource> {
+  if (kind === 'model') {
+    if (verb === 'grant' && !(await session.tracking.registeredModelExists(model!))) {
+      throw new UserError(`There is no registered model named "${model}"; nothing was granted`, {code: 'RESOURCE_DOES_NOT_EXIST', exit: ExitCode.NotFound})
+    }
+
+    return {id: model!, kind: 'model'}
+  }
+
+  const {experiment: selector, scorer} = picked!
+  let experiment: {id: string; name?: string}
+  if (selector.by === 'name' || (selector.by === 'argument' && !/^\d+$/.test(selector.value))) {
+    experiment = await session.tracking.experimentByName(selector.value)
+  } else {
+    const lookup = await session.tracking.experimentById(selector.value)
+    if (lookup.found === false && verb === 'grant') {
+      throw new UserError(`There is no experiment with id ${selector.value}; nothing was granted`, {
+        code: 'RESOURCE_DOES_NOT_EXIST',
+        exit: ExitCode.NotFound,
+        hint: selector.by === 'argument' ? `For an experiment named "${selector.value}", pass --${kind === 'scorer' ? 'experiment-name' : 'name'} ${selector.value}.` : undefined,
+      })
+    }
+
+    experiment = lookup.found ? lookup.experiment : {id: selector.value}
+  }
+
+  return kind === 'experiment'
+    ? {experimentName: experiment.name, id: experiment.id, kind}
+    : {experimentId: experiment.id, experimentName: experiment.name, kind: 'scorer', name: scorer!}
 }
 
 function resourceJson(resource: Resource): PermsResult['resource'] {

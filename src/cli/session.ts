@@ -4,7 +4,7 @@
  */
 import {AuthApi, type UserSummary} from '../api/auth-api.js'
 import {TrackingApi} from '../api/tracking-api.js'
-import {type Connection, databricksProfileSelection, resolveConnection} from '../client/connection.js'
+import {type Connection, CREDENTIAL_ENV, databricksProfileSelection, resolveConnection} from '../client/connection.js'
 import {readDatabricksProfile} from '../client/databrickscfg.js'
 import {createMlflowHttp, type MlflowHttp, type RetryEvent} from '../client/http.js'
 import {MlflowCredentialsFile} from '../client/mlflow-credentials.js'
@@ -15,10 +15,7 @@ export interface SessionOptions {
   onRetry?: (event: RetryEvent) => void
   profile?: string
   trackingUri?: string
-  userAgent: string
 }
-
-const CREDENTIAL_ENV = ['MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD', 'MLFLOW_TRACKING_TOKEN']
 
 /**
  * No server and no credentials anywhere: the user never logged in, or logged out. That is "not
@@ -74,7 +71,7 @@ export class Session {
       flags: {trackingUri: options.trackingUri},
       profile: stored ? {name: stored.profile, trackingUri: stored.trackingUri} : undefined,
     })
-    const http = createMlflowHttp(connection, {onRetry: options.onRetry, userAgent: options.userAgent})
+    const http = createMlflowHttp(connection, {onRetry: options.onRetry})
     return new Session(connection, http, credentials, stored?.profile)
   }
 
@@ -93,17 +90,7 @@ export class Session {
 
   /** Who the server says we are: users/current where it exists, else users/get for our username. */
   async whoami(): Promise<UserSummary> {
-    this.me ??= (async () => {
-      const current = await this.api.currentUser()
-      if (current) return current
-      const username = this.connection.username?.value
-      if (!username) {
-        throw new UserError('This server cannot tell who a token belongs to (it has no users/current)', {code: 'UNSUPPORTED', exit: ExitCode.Unsupported, hint: 'Pass --user explicitly.'})
-      }
-
-      const user = await this.api.getUser(username)
-      return {id: user.id, is_admin: user.is_admin, username: user.username}
-    })()
+    this.me ??= this.api.caller(this.connection.username?.value)
     return this.me
   }
 }

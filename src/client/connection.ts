@@ -5,6 +5,11 @@
  * contents.
  */
 import {ExitCode, UserError} from '../core/errors.js'
+import {resolveDatabricks} from './databricks-connection.js'
+import {assertHeaderSafe, invalidEnv, LOGIN_HINT, readBool, readFloat, readInt} from './env.js'
+
+export {databricksProfileSelection} from './databricks-connection.js'
+export {CREDENTIAL_ENV} from './env.js'
 
 /** A resolved value and a short human description of where it came from. */
 export interface Sourced<T = string> {
@@ -72,7 +77,6 @@ export interface Connection {
   workspace?: Sourced
 }
 
-const LOGIN_HINT = 'Pass --tracking-uri, set MLFLOW_TRACKING_URI, or run `mlflowctl login`.'
 
 /**
  * The tracking URI: --tracking-uri > MLFLOW_TRACKING_URI > the stored profile
@@ -91,18 +95,6 @@ export function resolveTrackingUri(input: Pick<ConnectionInput, 'env' | 'flags' 
   throw new UserError('No MLflow tracking server is configured', {code: 'NO_TRACKING_URI', exit: ExitCode.Usage, hint: LOGIN_HINT})
 }
 
-/**
- * Which ~/.databrickscfg profile a databricks URI needs: the URI's, else DATABRICKS_CONFIG_PROFILE,
- * else DEFAULT. `explicit` is false for DEFAULT, where a missing section is not an error (and where
- * a caller honouring [__settings__] default_profile may substitute its own choice).
- */
-export function databricksProfileSelection(trackingUri: string, env: NodeJS.ProcessEnv): {explicit: boolean; profile: string; source: string} {
-  const fromUri = parseDatabricksUri(trackingUri)
-  if (fromUri) return {explicit: true, profile: fromUri, source: 'tracking URI'}
-  if (env.DATABRICKS_CONFIG_PROFILE) return {explicit: true, profile: env.DATABRICKS_CONFIG_PROFILE, source: 'DATABRICKS_CONFIG_PROFILE'}
-  return {explicit: false, profile: 'DEFAULT', source: 'default'}
-}
-
 export function resolveConnection(input: ConnectionInput): Connection {
   const {env} = input
   const warnings: string[] = []
@@ -119,14 +111,18 @@ export function resolveConnection(input: ConnectionInput): Connection {
   const common = {followRedirects, retry, timeoutSeconds, trackingUri, warnings, workspace}
 
   if (kind === 'databricks') return {...common, ...resolveDatabricks(input, trackingUri, warnings)}
-
   assertHttpUri(trackingUri)
+  return {...common, ...resolveHttpAuth(input, warnings), host: trackingUri, kind: 'http', tls: resolveTls(env)}
+}
+
+/** Credentials for an http(s) server: Basic, Bearer or SigV4, and the plugin MLflow would load. */
+function resolveHttpAuth(input: ConnectionInput, warnings: string[]): Pick<Connection, 'auth' | 'authPlugin' | 'password' | 'sigv4' | 'token' | 'username'> {
+  const {env} = input
   const username = firstSet(env, 'MLFLOW_TRACKING_USERNAME', input.credentialsFile?.username, input.credentialsFile?.path)
   const password = firstSet(env, 'MLFLOW_TRACKING_PASSWORD', input.credentialsFile?.password, input.credentialsFile?.path)
   const token = firstSet(env, 'MLFLOW_TRACKING_TOKEN')
   const sigv4On = readBool(env, 'MLFLOW_TRACKING_AWS_SIGV4', false)
   const authPlugin = env.MLFLOW_TRACKING_AUTH ? {source: 'MLFLOW_TRACKING_AUTH', value: env.MLFLOW_TRACKING_AUTH} : undefined
-  const tls = resolveTls(env)
 
   const hasBasic = username !== undefined && password !== undefined
   let auth: AuthScheme = hasBasic ? 'basic' : token ? 'bearer' : 'none'
@@ -155,19 +151,7 @@ export function resolveConnection(input: ConnectionInput): Connection {
 
   // A bad header value would fail inside fetch with the value in the message: stop it here.
   if (token && auth === 'bearer') assertHeaderSafe(token)
-
-  return {
-    ...common,
-    auth,
-    authPlugin,
-    host: trackingUri,
-    kind: 'http',
-    password,
-    sigv4,
-    tls,
-    token,
-    username,
-  }
+  return {auth, authPlugin, password, sigv4, token, username}
 }
 
 /**
@@ -237,131 +221,6 @@ function assertHttpUri(uri: Sourced): void {
       exit: ExitCode.Usage,
       hint: 'Remove them from the URI and set MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD, or run `mlflowctl login`.',
     })
-  }
-}
-
-/**
- * databricks://profile → profile; bare `databricks` → undefined (docs/client-credentials.md,
- * "Databricks profiles").
- */
-function parseDatabricksUri(uri: string): string | undefined {
-  if (uri.toLowerCase() === 'databricks') return undefined
-  const match = /^databricks:(\/\/)?([^/?#]*)/i.exec(uri)
-  if (!match) return undefined
-  const netloc = match[1] ? match[2] : ''
-  if (netloc === '') {
-    throw new UserError(`The tracking URI "${uri}" is malformed: expected databricks or databricks://<profile>`, {code: 'INVALID_TRACKING_URI', exit: ExitCode.Usage, hint: LOGIN_HINT})
-  }
-
-  if (netloc.includes(':')) {
-    throw new UserError(`The tracking URI "${uri}" names a Databricks secret scope, which only works inside Databricks notebooks`, {
-      code: 'UNSUPPORTED_TRACKING_URI',
-      exit: ExitCode.Usage,
-      hint: 'Use databricks://<profile> with a ~/.databrickscfg profile, or DATABRICKS_HOST and DATABRICKS_TOKEN.',
-    })
-  }
-
-  if (netloc.includes(' ')) {
-    throw new UserError(`Unsupported Databricks profile name "${netloc}": profile names cannot contain spaces`, {code: 'INVALID_TRACKING_URI', exit: ExitCode.Usage})
-  }
-
-  return netloc
-}
-
-const DATABRICKS_KEYS = {
-  auth_type: 'DATABRICKS_AUTH_TYPE',
-  client_id: 'DATABRICKS_CLIENT_ID',
-  client_secret: 'DATABRICKS_CLIENT_SECRET',
-  host: 'DATABRICKS_HOST',
-  password: 'DATABRICKS_PASSWORD',
-  token: 'DATABRICKS_TOKEN',
-  username: 'DATABRICKS_USERNAME',
-} as const
-
-type DatabricksKey = keyof typeof DATABRICKS_KEYS
-
-/**
- * Databricks unified auth (docs/client-credentials.md, "Databricks profiles"): env beats the file
- * per attribute when a profile is named; with no profile named, any DATABRICKS_* auth variable
- * means the file is not read at all.
- */
-function resolveDatabricks(input: ConnectionInput, trackingUri: Sourced, warnings: string[]): Pick<Connection, 'auth' | 'host' | 'kind' | 'password' | 'tls' | 'token' | 'username'> {
-  const {env} = input
-  const selection = databricksProfileSelection(trackingUri.value, env)
-  const keys = Object.keys(DATABRICKS_KEYS) as DatabricksKey[]
-  const envSet = keys.some((key) => env[DATABRICKS_KEYS[key]])
-  const readFile = selection.explicit || !envSet
-  const given = input.databricksProfile
-  const file = readFile && given && (given.profile === selection.profile || !selection.explicit) ? given : undefined
-
-  if (readFile && selection.explicit && !file) {
-    throw new UserError(`The Databricks profile "${selection.profile}" (from ${selection.source}) was not found`, {
-      code: 'DATABRICKS_PROFILE_NOT_FOUND',
-      exit: ExitCode.Usage,
-      hint: `Create it with \`databricks auth login --profile ${selection.profile}\` or \`databricks configure --profile ${selection.profile}\`, or set DATABRICKS_HOST and DATABRICKS_TOKEN.`,
-    })
-  }
-
-  const value = (key: DatabricksKey): Sourced | undefined => {
-    const name = DATABRICKS_KEYS[key]
-    if (env[name]) return {source: name, value: env[name]!}
-    const fromFile = file?.values[key]
-    return fromFile ? {source: `${file!.path} [${file!.profile}]`, value: fromFile} : undefined
-  }
-
-  const where = file ? `${file.path} [${file.profile}]` : 'the environment'
-  const host = value('host')
-  if (!host) {
-    throw new UserError(`No Databricks host is configured for ${trackingUri.value} (looked in ${where})`, {
-      code: 'DATABRICKS_HOST_MISSING',
-      exit: ExitCode.Usage,
-      hint: 'Set DATABRICKS_HOST (and DATABRICKS_TOKEN), or run `databricks auth login`.',
-    })
-  }
-
-  const token = value('token')
-  const username = value('username')
-  const password = value('password')
-  const authType = value('auth_type')?.value
-  let auth: AuthScheme
-  if (token) {
-    assertHeaderSafe(token)
-    auth = 'bearer'
-    if (username && password) warnings.push(`Both a Databricks token (${token.source}) and a username/password are configured: the token is used.`)
-  } else if (username && password) {
-    auth = 'basic'
-  } else {
-    const oauth = value('client_id') && value('client_secret')
-    const method = oauth ? 'OAuth machine-to-machine (client_id/client_secret)' : authType ? `auth_type = ${authType}` : undefined
-    throw new UserError(
-      method
-        ? `The Databricks credentials in ${where} use ${method}, which mlflowctl does not support`
-        : `No Databricks token or username/password is configured (looked in ${where})`,
-      {code: 'DATABRICKS_AUTH_UNSUPPORTED', exit: ExitCode.Usage, hint: 'Create a personal access token (`databricks tokens create`) and set DATABRICKS_TOKEN, or add `token = …` to the profile.'},
-    )
-  }
-
-  const ignored = ['MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD', 'MLFLOW_TRACKING_TOKEN', 'MLFLOW_TRACKING_AWS_SIGV4', 'MLFLOW_TRACKING_AUTH', 'MLFLOW_TRACKING_INSECURE_TLS', 'MLFLOW_TRACKING_SERVER_CERT_PATH', 'MLFLOW_TRACKING_CLIENT_CERT_PATH'].filter((name) => env[name])
-  if (ignored.length > 0) warnings.push(`${ignored.join(', ')} ${ignored.length === 1 ? 'is' : 'are'} not used for databricks tracking URIs (MLflow reads the Databricks settings instead).`)
-
-  return {
-    auth,
-    host: {source: host.source, value: normalizeDatabricksHost(host.value)},
-    kind: 'databricks',
-    password: auth === 'basic' ? password : undefined,
-    tls: {insecure: false},
-    token: auth === 'bearer' ? token : undefined,
-    username: auth === 'basic' ? username : undefined,
-  }
-}
-
-/** The Databricks SDKs keep scheme and host only, adding https:// when missing. */
-function normalizeDatabricksHost(host: string): string {
-  const withScheme = /^https?:\/\//i.test(host) ? host : `https://${host}`
-  try {
-    return new URL(withScheme).origin
-  } catch {
-    throw new UserError(`The Databricks host "${host}" is not a valid URL`, {code: 'INVALID_TRACKING_URI', exit: ExitCode.Usage})
   }
 }
 
@@ -443,17 +302,6 @@ function resolveWorkspace(input: ConnectionInput): Sourced | undefined {
   return undefined
 }
 
-function assertHeaderSafe(value: Sourced): void {
-  // HTTP header values are bytes without CR, LF or NUL; surrounding spaces would be stripped.
-  if (/[^\t\x20-\x7E\x80-\xFF]/.test(value.value) || value.value.trim() !== value.value) {
-    throw new UserError(`The value from ${value.source} cannot be sent in an HTTP header: it has a line break, a control character, surrounding spaces or a character outside Latin-1`, {
-      code: 'INVALID_PARAMETER_VALUE',
-      exit: ExitCode.Usage,
-      hint: `Fix ${value.source}.`,
-    })
-  }
-}
-
 /**
  * Env var if non-empty, else the file's value if non-empty: Python's `or`
  * (docs/client-credentials.md, "Precedence of username, password and token").
@@ -468,43 +316,6 @@ function describeSources(...values: Array<Sourced | undefined>): string {
   return [...new Set(values.filter((value) => value !== undefined).map((value) => value!.source))].join(', ')
 }
 
-/**
- * MLflow's boolean variables accept only true/false/1/0, any case (docs/client-credentials.md,
- * "Environment variables").
- */
-export function readBool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
-  const raw = env[name]
-  if (raw === undefined) return fallback
-  const lower = raw.toLowerCase()
-  if (!['0', '1', 'false', 'true'].includes(lower)) throw invalidEnv(name, raw, "one of 'true', 'false', '1', '0' (any case)")
-  return lower === 'true' || lower === '1'
-}
-
-/** Python int(): optional sign, digits, single underscores between digits, surrounding spaces. */
-export function readInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name]
-  if (raw === undefined) return fallback
-  if (!/^\s*[+-]?\d+(?:_\d+)*\s*$/.test(raw)) throw invalidEnv(name, raw, 'an integer')
-  const value = Number(raw.trim().replaceAll('_', ''))
-  if (!Number.isSafeInteger(value)) throw invalidEnv(name, raw, 'an integer')
-  return value
-}
-
-/** Python float(), finite values only. */
-export function readFloat(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name]
-  if (raw === undefined) return fallback
-  if (!/^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?\s*$/i.test(raw)) throw invalidEnv(name, raw, 'a number')
-  const value = Number(raw.trim())
-  if (!Number.isFinite(value)) throw invalidEnv(name, raw, 'a finite number')
-  return value
-}
-
-function invalidEnv(name: string, raw: string | undefined, expected: string): UserError {
-  return new UserError(`${name} must be ${expected}, but is ${JSON.stringify(raw)}`, {code: 'INVALID_PARAMETER_VALUE', exit: ExitCode.Usage, hint: `Fix or unset ${name}.`})
-}
-
-/** Hide any user:password@ part before showing a URI. */
 export function redactUri(uri: string): string {
   return uri.replace(/^([a-z][a-z\d+.-]*:\/\/)[^/@]*@/i, '$1***@')
 }

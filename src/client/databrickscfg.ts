@@ -14,11 +14,7 @@
  *   removeDatabricksCredentials({file?, profile?, env}): Promise<DatabricksWriteResult>
  *       removes token, username and password from the profile, keeps host and the rest
  *
- * Reading (gopkg.in/ini.v1 with SpaceBeforeInlineComment, as the Go SDK and CLI load it): `#` or
- * `;` starts an inline comment only after a space; duplicate sections merge and the last key wins;
- * keys are case-sensitive; surrounding quotes, `"""`/backtick quoting and trailing-`\`
- * continuations are honoured; keys before the first section are ignored (like the JS SDK); a line
- * ini.v1 cannot parse (no `=`/`:`, unclosed `[`) fails the read, as it fails the SDK.
+ * Reading is the Go SDK's (databricks-ini.ts).
  *
  * Writing: only the lines of the target profile's auth keys change (every other byte is kept, no
  * reformatting); a new profile is appended. Values are refused when some reader would not get
@@ -27,12 +23,16 @@
  * `%`. The previous content goes to `<file>.bak` (0600) first; the file is replaced atomically
  * with mode 0600 (a looser existing file is tightened, with a warning).
  */
-import {chmod, readFile, stat} from 'node:fs/promises'
+import {chmod} from 'node:fs/promises'
 import {homedir} from 'node:os'
 import {dirname, join} from 'node:path'
 
-import {atomicWriteFile, ensurePrivateDir} from '../core/atomic-file.js'
+import {atomicWriteFile, ensurePrivateDir, looseModeWarning} from '../core/atomic-file.js'
 import {ExitCode, UserError} from '../core/errors.js'
+import {appendSection, canonicalSections, decodeUtf8, indentAt, type Line, linelessValueProblem, newlineOf, readIfExists, renderLines, reparseEdit, splitLines} from '../core/ini.js'
+import {ANY_EDGE_SPACE, ANY_LEADING_SPACE, type CfgSection, goTrim, goTrimLeft, hasSurroundedQuote, merge, parseDatabricksConfig, SPACE_BEFORE_COMMENT, tokenize} from './databricks-ini.js'
+
+export {parseDatabricksConfig} from './databricks-ini.js'
 
 type Env = Readonly<Record<string, string | undefined>>
 
@@ -66,24 +66,8 @@ interface Selection {
   profile?: string
 }
 
-// Go's unicode.IsSpace; Python's str.isspace() adds \x1c-\x1f, JS adds \ufeff. Writes refuse the union.
-const GO_SPACE = '\\t\\n\\v\\f\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000'
-const ANY_SPACE = `${GO_SPACE}\\x1c-\\x1f\\ufeff`
-const GO_LEADING_SPACE = new RegExp(`^[${GO_SPACE}]+`)
-const GO_TRAILING_SPACE = new RegExp(`[${GO_SPACE}]+$`)
-const ANY_LEADING_SPACE = new RegExp(`^[${ANY_SPACE}]*`)
-const ANY_EDGE_SPACE = new RegExp(`^[${ANY_SPACE}]|[${ANY_SPACE}]$`)
-const SPACE_BEFORE_COMMENT = new RegExp(`[${ANY_SPACE}][#;]`)
 const PROFILE_NAME = /^[A-Za-z0-9_.-]+$/
 const SETTINGS_SECTION = '__settings__'
-
-function goTrimLeft(text: string): string {
-  return text.replace(GO_LEADING_SPACE, '')
-}
-
-function goTrim(text: string): string {
-  return goTrimLeft(text).replace(GO_TRAILING_SPACE, '')
-}
 
 function homeDirectory(env: Env): string {
   return (process.platform === 'win32' ? env.USERPROFILE : env.HOME) || homedir()
@@ -101,173 +85,19 @@ export function databricksProfileName(env: Env, profile?: string): string {
   return profile || env.DATABRICKS_CONFIG_PROFILE || 'DEFAULT'
 }
 
-interface Line {
-  /** '\n' or '\r\n'; '' on a last line without one. ini.v1 splits on '\n' only. */
-  eol: string
-  text: string
-}
-
-function splitLines(content: string): Line[] {
-  const lines: Line[] = []
-  const pattern = /([^\n]*?)(\r?\n|$)/gy
-  while (pattern.lastIndex < content.length) {
-    const match = pattern.exec(content)!
-    lines.push({eol: match[2], text: match[1]})
-  }
-
-  return lines
-}
-
-function renderLines(lines: Line[]): string {
-  return lines.map((line) => line.text + line.eol).join('')
-}
-
-interface CfgKey {
-  key: string
-  /** The last line the value spans (quoted multi-line values, `\` continuations). */
-  lastLine: number
-  line: number
-  value: string
-}
-
-interface CfgSection {
-  header: number
-  keys: CfgKey[]
-  /** The last header or key line (not trailing comments or blank lines). */
-  lastLine: number
-  name: string
-}
-
-function invalidConfig(path: string, line: number, problem: string): UserError {
-  return new UserError(`${path}, line ${line}: ${problem}. The Databricks SDKs cannot read this file either.`, {
-    code: 'DATABRICKS_CONFIG_INVALID',
-    exit: ExitCode.Usage,
-    hint: `Fix that line of ${path}, then run the command again.`,
-  })
-}
-
-/** ini.v1's hasSurroundedQuote: exactly one quote at each end. */
-function hasSurroundedQuote(value: string, quote: string): boolean {
-  return value.length >= 2 && value[0] === quote && value.at(-1) === quote && value.indexOf(quote, 1) === value.length - 1
-}
-
-/** Sections in file order, duplicates included, with each key's lines; ini.v1's parser. */
-function tokenize(lines: Line[], path: string): CfgSection[] {
-  const sections: CfgSection[] = []
-  let section: CfgSection | undefined
-  for (let index = 0; index < lines.length; index++) {
-    const lineNumber = index + 1
-    const text = goTrimLeft(lines[index].text)
-    if (text === '' || text[0] === '#' || text[0] === ';') continue
-    if (text[0] === '[') {
-      const close = text.lastIndexOf(']')
-      if (close < 0) throw invalidConfig(path, lineNumber, 'the section header has no closing "]"')
-      const name = text.slice(1, close)
-      if (name === '') throw invalidConfig(path, lineNumber, 'the section name is empty')
-      section = {header: index, keys: [], lastLine: index, name}
-      sections.push(section)
-      continue
-    }
-
-    const delimiter = text.search(/[=:]/)
-    if (delimiter < 0) throw invalidConfig(path, lineNumber, 'the line is neither a [section], a "key = value" pair, nor a comment')
-    const key = goTrim(text.slice(0, delimiter))
-    if (key === '') throw invalidConfig(path, lineNumber, 'the key name is empty')
-    const start = index
-    let value = goTrimLeft(text.slice(delimiter + 1))
-    const quote = value.length > 3 && value.startsWith('"""') ? '"""' : value.startsWith('`') ? '`' : ''
-    if (quote) {
-      const close = value.lastIndexOf(quote)
-      if (close >= quote.length) {
-        value = value.slice(quote.length, close)
-      } else {
-        // The value runs on, newlines included, to the last quote of a later line.
-        value = value.slice(quote.length) + lines[index].eol
-        for (;;) {
-          index++
-          if (index >= lines.length) throw invalidConfig(path, start + 1, `the ${quote} quoted value is never closed`)
-          const next = lines[index].text + lines[index].eol
-          const end = next.lastIndexOf(quote)
-          if (end >= 0) {
-            value += next.slice(0, end)
-            break
-          }
-
-          value += next
-        }
-      }
-    } else {
-      value = goTrim(value)
-      if (value.endsWith('\\')) {
-        // Continuation lines are trimmed and glued on until one does not end in '\' or is empty.
-        value = value.slice(0, -1)
-        while (index + 1 < lines.length) {
-          index++
-          const next = goTrim(lines[index].text)
-          if (next === '') break
-          value += next
-          if (!value.endsWith('\\')) break
-          value = value.slice(0, -1)
-        }
-      } else {
-        let comment = value.indexOf(' #')
-        if (comment < 0) comment = value.indexOf(' ;')
-        if (comment >= 0) value = goTrim(value.slice(0, comment))
-        if (hasSurroundedQuote(value, "'") || hasSurroundedQuote(value, '"')) value = value.slice(1, -1)
-      }
-    }
-
-    // ini.v1 files keys before the first section under DEFAULT; the JS SDK, and we, ignore them.
-    if (!section) continue
-    section.keys.push({key, lastLine: index, line: start, value})
-    section.lastLine = index
-  }
-
-  return sections
-}
-
-function merge(sections: CfgSection[]): Map<string, Record<string, string>> {
-  const profiles = new Map<string, Record<string, string>>()
-  for (const section of sections) {
-    const values = profiles.get(section.name) ?? {}
-    for (const {key, value} of section.keys) values[key] = value
-    profiles.set(section.name, values)
-  }
-
-  return profiles
-}
-
-export function parseDatabricksConfig(text: string, path = '.databrickscfg'): Map<string, Record<string, string>> {
-  return merge(tokenize(splitLines(text), path))
-}
-
-async function readIfExists(path: string): Promise<Buffer | undefined> {
-  try {
-    return await readFile(path)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw new UserError(`Cannot read ${path}: ${(error as Error).message}`, {
-      cause: error,
-      code: 'DATABRICKS_CONFIG_UNREADABLE',
-      exit: ExitCode.Usage,
-      hint: 'Check that the file is yours and readable.',
-    })
-  }
+function readConfigBytes(path: string): Promise<Buffer | undefined> {
+  return readIfExists(path, 'DATABRICKS_CONFIG_UNREADABLE')
 }
 
 function decode(bytes: Buffer, path: string, options: {keepBom: boolean} = {keepBom: false}): string {
-  try {
-    // ini.v1 skips a UTF-8 byte order mark, so a reader may drop it; an editor keeps it.
-    return new TextDecoder('utf-8', {fatal: true, ignoreBOM: options.keepBom}).decode(bytes)
-  } catch (error) {
-    throw new UserError(`${path} is not valid UTF-8.`, {cause: error, code: 'DATABRICKS_CONFIG_INVALID', exit: ExitCode.Usage})
-  }
+  // ini.v1 skips a UTF-8 byte order mark, so a reader may drop it; an editor keeps it.
+  return decodeUtf8(bytes, path, {code: 'DATABRICKS_CONFIG_INVALID', keepBom: options.keepBom})
 }
 
 export async function readDatabricksProfile(selection: Selection): Promise<DatabricksProfile | undefined> {
   const path = databricksConfigPath(selection.env, selection.file)
   const profile = databricksProfileName(selection.env, selection.profile)
-  const bytes = await readIfExists(path)
+  const bytes = await readConfigBytes(path)
   if (bytes === undefined) return undefined
   const values = parseDatabricksConfig(decode(bytes, path), path).get(profile)
   return values === undefined ? undefined : {path, profile, values}
@@ -279,8 +109,8 @@ function checkValue(key: string, value: string): void {
       code: 'INVALID_CREDENTIAL_VALUE',
       exit: ExitCode.Usage,
     })
-  if (/[\r\n]/.test(value)) throw refuse('contains a line break')
-  if (ANY_EDGE_SPACE.test(value)) throw refuse('starts or ends with whitespace')
+  const lineless = linelessValueProblem(value, ANY_EDGE_SPACE)
+  if (lineless) throw refuse(lineless)
   if (SPACE_BEFORE_COMMENT.test(value)) throw refuse('has a space before "#" or ";" (an inline comment to the Go SDK)')
   if (value.startsWith('"""') || value.startsWith('`') || hasSurroundedQuote(value, '"') || hasSurroundedQuote(value, "'")) {
     throw refuse('is quoted in a way the Go SDK strips')
@@ -288,7 +118,6 @@ function checkValue(key: string, value: string): void {
 
   if (value.endsWith('\\')) throw refuse('ends with "\\" (a line continuation to the Go SDK)')
   if (value.includes('%')) throw refuse("contains '%' (MLflow's Databricks config reader interpolates it)")
-  if (/\p{Cs}/u.test(value)) throw refuse('contains an unpaired UTF-16 surrogate')
 }
 
 function checkProfileName(name: string): void {
@@ -343,52 +172,47 @@ interface Edit {
  * profile reads exactly as before and the target reads as intended.
  */
 function applyEdit(lines: Line[], sections: CfgSection[], edit: Edit, path: string): Line[] {
-  const newline = lines.find((line) => line.eol !== '')?.eol ?? '\n'
   const occurrences = sections.filter((section) => section.name === edit.section)
   const keyLines = edit.insert.map(([key, value]) => `${key} = ${value}`)
-  const result: Line[] = []
-  if (occurrences.length === 0) {
-    result.push(...lines.map((line) => ({...line})))
-    const last = result.at(-1)
-    if (last && last.eol === '') last.eol = newline
-    if (last && goTrim(last.text) !== '') result.push({eol: newline, text: ''})
-    result.push({eol: newline, text: `[${edit.section}]`}, ...keyLines.map((text) => ({eol: newline, text})))
-  } else {
-    // New keys go where the first old auth key of the last occurrence was, else under its header.
-    const target = occurrences.at(-1)!
-    const anchor = target.keys.find((key) => edit.remove.has(key.line))?.line ?? target.header + 1
-    const next = lines.slice(anchor).find((line, offset) => !edit.remove.has(anchor + offset) && isContentLine(line.text))
-    // Python reads a line indented deeper than the key before it as a continuation; matching the
-    // next content line's indentation keeps our lines, and that line, from becoming one.
-    const indent = next ? ANY_LEADING_SPACE.exec(next.text)![0] : ''
-    for (const [index, line] of [...lines, undefined].entries()) {
-      if (index === anchor && keyLines.length > 0) {
-        const previous = result.at(-1)
-        if (previous && previous.eol === '') previous.eol = newline
-        result.push(...keyLines.map((text) => ({eol: newline, text: indent + text})))
-      }
-
-      if (line && !edit.remove.has(index)) result.push({...line})
-    }
-  }
-
+  const result = occurrences.length === 0 ? appended(lines, edit.section, keyLines) : replaced(lines, occurrences.at(-1)!, edit, keyLines)
   const expected = merge(sections)
   const removedKeys = new Set(occurrences.flatMap((section) => section.keys.filter((key) => edit.remove.has(key.line)).map((key) => key.key)))
   const targetValues = Object.entries(expected.get(edit.section) ?? {}).filter(([key]) => !removedKeys.has(key))
   expected.set(edit.section, Object.fromEntries([...targetValues, ...edit.insert]))
-  const canonical = (profiles: Map<string, Record<string, string>>) =>
-    JSON.stringify([...profiles].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, values]) => [name, Object.entries(values).sort()]))
-  let actual: Map<string, Record<string, string>> | undefined
-  try {
-    actual = merge(tokenize(result, path))
-  } catch {}
-
-  if (!actual || canonical(expected) !== canonical(actual)) {
+  if (!reparseEdit(result, (edited) => merge(tokenize(edited, path)), canonicalSections(expected), canonicalSections)) {
     throw new UserError(`mlflowctl cannot edit ${path} without changing how the Databricks SDKs read the rest of it.`, {
       code: 'DATABRICKS_CONFIG_UNEDITABLE',
       exit: ExitCode.Usage,
       hint: 'Edit the file by hand, or use `databricks configure`.',
     })
+  }
+
+  return result
+}
+
+/** A new profile goes at the end. */
+function appended(lines: Line[], section: string, keyLines: string[]): Line[] {
+  const result = lines.map((line) => ({...line}))
+  appendSection(result, section, keyLines, {isBlank: (text) => goTrim(text) === '', newline: newlineOf(lines)})
+  return result
+}
+
+/** New keys go where the first old auth key of the profile's last occurrence was, else under its header. */
+function replaced(lines: Line[], target: CfgSection, edit: Edit, keyLines: string[]): Line[] {
+  const newline = newlineOf(lines)
+  const anchor = target.keys.find((key) => edit.remove.has(key.line))?.line ?? target.header + 1
+  // Python reads a line indented deeper than the key before it as a continuation.
+  const isContent = (line: Line, index: number) => !edit.remove.has(index) && isContentLine(line.text)
+  const indent = indentAt(lines, anchor, isContent, (text) => ANY_LEADING_SPACE.exec(text)![0])
+  const result: Line[] = []
+  for (const [index, line] of [...lines, undefined].entries()) {
+    if (index === anchor && keyLines.length > 0) {
+      const previous = result.at(-1)
+      if (previous && previous.eol === '') previous.eol = newline
+      result.push(...keyLines.map((text) => ({eol: newline, text: indent + text})))
+    }
+
+    if (line && !edit.remove.has(index)) result.push({...line})
   }
 
   return result
@@ -403,25 +227,19 @@ interface LoadedConfig {
 }
 
 async function loadForEdit(path: string): Promise<LoadedConfig> {
-  const bytes = await readIfExists(path)
+  const bytes = await readConfigBytes(path)
   const text = bytes === undefined ? '' : decode(bytes, path, {keepBom: true})
   const bom = text.startsWith('\uFEFF')
-  const lines = splitLines(bom ? text.slice(1) : text)
+  const lines = splitLines(bom ? text.slice(1) : text, 'lf')
   return {bom, bytes, lines, sections: tokenize(lines, path)}
-}
-
-/** A warning when the file is readable or writable by others (the rewrite that follows makes it 0600). */
-async function looseModeWarning(path: string): Promise<string[]> {
-  const {mode} = await stat(path)
-  if ((mode & 0o077) === 0 || process.platform === 'win32') return []
-  return [`${path} was accessible to other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); it is now 0600.`]
 }
 
 /** When the content stays as it is, a loose mode is still fixed: the file holds secrets. */
 async function tightenMode(path: string): Promise<string[]> {
-  const warnings = await looseModeWarning(path)
-  if (warnings.length > 0) await chmod(path, 0o600)
-  return warnings
+  const warning = await looseModeWarning(path)
+  if (warning === undefined) return []
+  await chmod(path, 0o600)
+  return [warning]
 }
 
 /**
@@ -454,7 +272,8 @@ async function editProfile(selection: Selection, insert: Array<[string, string]>
   } else {
     backupPath = `${path}.bak`
     await atomicWriteFile(backupPath, config.bytes, {mode: 0o600})
-    warnings.push(...(await looseModeWarning(path)))
+    const looseMode = await looseModeWarning(path)
+    if (looseMode) warnings.push(looseMode)
   }
 
   await atomicWriteFile(path, (config.bom ? '\uFEFF' : '') + renderLines(lines), {mode: 0o600})

@@ -1,6 +1,7 @@
 import * as Flags from '@oclif/core/flags'
 
 import {BaseCommand} from '../cli/base-command.js'
+import {CREDENTIAL_ENV} from '../client/connection.js'
 import {ExitCode, UserError} from '../core/errors.js'
 import {promptSecret, promptText, readSecretFromStdin} from '../cli/prompts.js'
 
@@ -13,8 +14,6 @@ export interface LoginResult {
   tracking_uri: string
   username: string
 }
-
-const OVERRIDING_ENV = ['MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD', 'MLFLOW_TRACKING_TOKEN']
 
 export default class Login extends BaseCommand<typeof Login> {
   static override description = `Checks the credentials against the server first; a rejected login saves nothing.
@@ -56,7 +55,7 @@ Secrets are prompted for on a terminal, or read from standard input with --passw
       secret = {token: tokenStdin ? await readSecretFromStdin('token') : await promptSecret('Personal access token', {flag: '--token-stdin'})}
     }
 
-    const user = await login.verifyDatabricksLogin({env: process.env, host, secret, userAgent: this.userAgent()})
+    const user = await login.verifyDatabricksLogin({env: process.env, host, secret})
     const saved = await login.saveDatabricksLogin({env: process.env, host, profile, secret})
     for (const warning of saved.warnings) this.warn(warning)
     this.status(`Logged in to ${host} as ${user}; saved profile [${saved.profile}] in ${saved.path}${saved.backupPath ? ` (previous file kept as ${saved.backupPath})` : ''}`)
@@ -77,20 +76,16 @@ Secrets are prompted for on a terminal, or read from standard input with --passw
     if (validUrl(trackingUri) !== true) throw new UserError(`Not an http(s) URL: ${trackingUri}`, {exit: ExitCode.Usage, hint: 'e.g. --tracking-uri https://mlflow.example.com'})
     const username = this.flags.username ?? (await promptText('Username', {flag: '--username'}))
     const password = this.flags['password-stdin'] ? await readSecretFromStdin('password') : await promptSecret(`Password for ${username}`, {flag: '--password-stdin'})
-    const user = await login.verifyMlflowLogin({env: process.env, password, trackingUri, userAgent: this.userAgent(), username})
+    const user = await login.verifyMlflowLogin({env: process.env, password, trackingUri, username})
     const profile = this.flags.profile ?? 'default'
     const saved = await login.saveMlflowLogin({password, profile, trackingUri, username})
     for (const warning of saved.warnings) this.warn(warning)
-    for (const name of OVERRIDING_ENV.filter((variable) => process.env[variable])) {
+    for (const name of CREDENTIAL_ENV.filter((variable) => process.env[variable])) {
       this.warn(`${name} is set: it overrides this login for mlflowctl and MLflow's clients until you unset it`)
     }
 
     this.status(`Logged in to ${trackingUri} as ${user.username}${user.is_admin ? ' (admin)' : ''}; saved as profile "${profile}" in ${saved.path}`)
     return {backend: 'mlflow', file: saved.path, is_admin: user.is_admin, profile, tracking_uri: trackingUri, username: user.username}
-  }
-
-  private userAgent(): string {
-    return `mlflowctl/${this.config.version}`
   }
 }
 

@@ -1,5 +1,6 @@
 import {BaseCommand} from '../cli/base-command.js'
 import {renderRecord} from '../cli/output.js'
+import {CREDENTIAL_ENV} from '../client/connection.js'
 
 export interface WhoamiResult {
   auth: string
@@ -12,8 +13,6 @@ export interface WhoamiResult {
   user: {id?: number; is_admin?: boolean; username: string}
   username_source?: string
 }
-
-const CREDENTIAL_ENV = ['MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD', 'MLFLOW_TRACKING_TOKEN']
 
 export default class Whoami extends BaseCommand<typeof Whoami> {
   static override aliases = ['auth:status']

@@ -8,9 +8,11 @@
  *   a symlink (dotfile managers), the file it points to is replaced and the link kept.
  * - ensurePrivateDir(dir): creates a directory (and missing parents) with mode 0700. Directories
  *   that already exist are left alone, so a user's home is never chmodded.
+ * - looseModeWarning(path): the warning to give before a secrets file other users could read is
+ *   rewritten as 0600; undefined when its mode is already private.
  */
 import {randomBytes} from 'node:crypto'
-import {chmod, type FileHandle, mkdir, open, realpath, rename, rm} from 'node:fs/promises'
+import {chmod, type FileHandle, mkdir, open, realpath, rename, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join, relative, sep} from 'node:path'
 
 function errorCode(error: unknown): string | undefined {
@@ -74,4 +76,10 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
   }
 
   for (const path of created) await chmod(path, 0o700)
+}
+
+export async function looseModeWarning(path: string): Promise<string | undefined> {
+  const {mode} = await stat(path)
+  if ((mode & 0o077) === 0 || process.platform === 'win32') return undefined
+  return `${path} was accessible to other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); it is now 0600.`
 }

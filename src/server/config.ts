@@ -5,7 +5,7 @@
 import {randomBytes} from 'node:crypto'
 import {isIP} from 'node:net'
 
-import {readConfigParserSection} from '../client/mlflow-credentials.js'
+import {readConfigParserSection} from '../core/configparser.js'
 import {ExitCode, UserError} from '../core/errors.js'
 import {isPermissionLevel} from '../mlflow/permissions.js'
 

@@ -294,6 +294,23 @@ describe('retries', () => {
     }
   })
 
+  it('times out, and retries, an answer whose body stalls after the headers', async () => {
+    const server = await serve((_request, response) => {
+      response.writeHead(200, {'Content-Type': 'application/json'})
+      response.write('{"partial":')
+    })
+    try {
+      const events: RetryEvent[] = []
+      const error = await rejection(client(server.url, {MLFLOW_HTTP_REQUEST_MAX_RETRIES: '1', MLFLOW_HTTP_REQUEST_TIMEOUT: '1'}, {onRetry: (event) => events.push(event)}).get('/x'))
+      assert.equal(server.seen.length, 2)
+      assert.equal(events.length, 1)
+      assert.equal(error.code, 'TIMEOUT')
+      assert.equal(error.message, `Could not reach MLflow at ${server.url}: no response within 1 s (after 1 retry)`)
+    } finally {
+      await server.close()
+    }
+  })
+
   it('reports a refused connection', async () => {
     const server = await serve(() => {})
     await server.close()
