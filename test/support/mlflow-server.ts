@@ -8,7 +8,7 @@ import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {requireMlflow} from './mlflow-install.js'
-import {venvBin} from './mlflow-versions.js'
+import {MLFLOW_TEST_ENV, venvBin} from './mlflow-versions.js'
 
 const SUPERVISE = fileURLToPath(new URL('py/supervise.py', import.meta.url))
 const READY_TIMEOUT_MS = 180_000
@@ -107,6 +107,7 @@ export async function startMlflowServer(options: StartOptions): Promise<RunningS
   const dir = await mkdtemp(join(tmpdir(), `mlflowctl-${options.kind}-${options.version}-`))
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    ...MLFLOW_TEST_ENV,
     // MLflow 3.x's GenAI job runner forks seven huey consumers; auth tests need none of them.
     MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false',
     ...options.env,

@@ -24,3 +24,11 @@ export function venvDir(version: string): string {
 export function venvBin(version: string, program: string): string {
   return join(venvDir(version), 'bin', program)
 }
+
+/**
+ * Environment for every MLflow process the tests start (servers, clients): no telemetry. MLflow
+ * 3.x's telemetry would send usage events beyond this machine, and its client keeps its session
+ * id in an environment variable that a background thread sets and unsets, which races with the
+ * test worker's per-call environment ("failed with exception '_MLFLOW_TELEMETRY_SESSION_ID'").
+ */
+export const MLFLOW_TEST_ENV = {DO_NOT_TRACK: 'true', MLFLOW_DISABLE_TELEMETRY: 'true'} as const

@@ -7,6 +7,7 @@ import {fileURLToPath} from 'node:url'
 
 import {requireMlflow} from './mlflow-install.js'
 import {type Credentials} from './mlflow-server.js'
+import {MLFLOW_TEST_ENV} from './mlflow-versions.js'
 
 const CALL_SCRIPT = fileURLToPath(new URL('py/call.py', import.meta.url))
 
@@ -74,6 +75,7 @@ async function startWorker(version: string, workerKey: string): Promise<Worker> 
   const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !CLIENT_AUTH_ENV.test(key)))
   env.MLFLOW_HTTP_REQUEST_MAX_RETRIES = '0'
   env.PYTHONUNBUFFERED = '1'
+  Object.assign(env, MLFLOW_TEST_ENV)
   const child = spawn(python, [CALL_SCRIPT], {env, stdio: ['pipe', 'pipe', 'pipe']})
   // An idle worker must not keep a finished test process alive (it exits when its stdin
   // closes); a busy one must, or the test's await would be dropped.
