@@ -67,7 +67,6 @@ export class TrackingApi {
     const names = new Map<string, string>()
     const unique = [...new Set(ids)]
     for (let start = 0; start < unique.length; start += LOOKUPS_AT_ONCE) {
-      // eslint-disable-next-line no-await-in-loop
       await Promise.all(
         unique.slice(start, start + LOOKUPS_AT_ONCE).map(async (id) => {
           // A name is only shown beside the id: a failed lookup must not fail the listing.

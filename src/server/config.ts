@@ -5,6 +5,7 @@
 import {randomBytes} from 'node:crypto'
 import {isIP} from 'node:net'
 
+// eslint-disable-next-line mlflowctl/layers -- until basic_auth.ini is read through core's INI reader
 import {readConfigParserSection} from '../client/mlflow-credentials.js'
 import {ExitCode, UserError} from '../core/errors.js'
 import {isPermissionLevel} from '../mlflow/permissions.js'

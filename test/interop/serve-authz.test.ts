@@ -410,7 +410,6 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
           assert.ok(pages < 20, `${method} keeps returning page tokens`)
           const kwargs: Record<string, unknown> = {filter_string: filter, max_results: maxResults}
           if (token) kwargs.page_token = token
-          // eslint-disable-next-line no-await-in-loop
           const result = await user.search(method, [], kwargs)
           assert.ok(result.items.length <= maxResults, `${method} returned ${result.items.length} > max_results ${maxResults}`)
           seen.push(...result.items.map(key))
@@ -471,7 +470,6 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
           assert.ok(pages < 30, 'search_runs keeps returning page tokens')
           const kwargs: Record<string, unknown> = {max_results: maxResults}
           if (token) kwargs.page_token = token
-          // eslint-disable-next-line no-await-in-loop
           const result = await user.search('search_runs', [experimentIds], kwargs)
           assert.ok(result.items.length <= maxResults)
           seen.push(...result.items.map((run: any) => run.info.run_id as string))
@@ -528,7 +526,6 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
       assert.equal(await explicitPermission(reader.username, 'registered_model', newName), 'READ')
       assert.equal(await explicitPermission(outsider.username, 'registered_model', newName), expected.hideLevel)
       for (const user of [owner, reader, outsider]) {
-        // eslint-disable-next-line no-await-in-loop
         assert.equal(await explicitPermission(user.username, 'registered_model', oldName), undefined, `${user.username}'s row on the old name`)
       }
 
@@ -552,7 +549,6 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
 
       await owner.call('tracking', 'delete_registered_model', name)
       for (const user of [owner, editor, outsider]) {
-        // eslint-disable-next-line no-await-in-loop
         assert.equal(await explicitPermission(user.username, 'registered_model', name), undefined, `${user.username}'s row after delete`)
       }
 

@@ -14,6 +14,7 @@ import {type BrowserSession, distinctRoutes, openBrowser, saveEvidence} from '..
 import {type Credentials} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS} from '../support/mlflow-versions.js'
 import {PythonClient} from '../support/python-client.js'
+import {basicAuth} from '../support/rest.js'
 import {type RunningServe, startServe} from '../support/serve.js'
 import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
 
@@ -29,7 +30,6 @@ interface Target {
   version: string
 }
 
-const basic = ({password, username}: Credentials) => `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
 
 async function startTarget(kind: TargetKind, version: string): Promise<Target> {
   if (kind === 'basic-auth') {
@@ -51,7 +51,7 @@ function hasUnifiedPermissions(version: string): boolean {
 async function rest(target: Target, as: Credentials, method: string, path: string, body?: unknown): Promise<{body: any; status: number; text: string}> {
   const response = await fetch(`${target.url}${path}`, {
     body: body === undefined ? undefined : JSON.stringify(body),
-    headers: {authorization: basic(as), ...(body === undefined ? {} : {'content-type': 'application/json'})},
+    headers: {authorization: basicAuth(as), ...(body === undefined ? {} : {'content-type': 'application/json'})},
     method,
     signal: AbortSignal.timeout(30_000),
   })

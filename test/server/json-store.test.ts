@@ -8,6 +8,7 @@ import {fileURLToPath} from 'node:url'
 
 import {JsonFileStore, type JsonFileStoreOptions, StoreFileError} from '../../src/server/store/json-store.js'
 import {type StoreChange, StoreError} from '../../src/server/store/store.js'
+import {modeOf} from '../support/files.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const storeModule = new URL('../../src/server/store/json-store.ts', import.meta.url).href
@@ -204,10 +205,6 @@ async function openReportingStore(path: string): Promise<{errors: Error[]; store
 
 function userChanged(changes: StoreChange[], username: string): boolean {
   return changes.some((change) => change.kind === 'user' && change.username === username)
-}
-
-async function modeOf(path: string): Promise<number> {
-  return (await stat(path)).mode & 0o777
 }
 
 const user = (username: string, isAdmin = false) => ({isAdmin, passwordHash: `hash-of-${username}`, username})

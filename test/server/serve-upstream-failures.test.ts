@@ -15,6 +15,7 @@ import {join} from 'node:path'
 import {after, afterEach, before, describe, it} from 'node:test'
 
 import {type RunningServe, startServe} from '../../src/server/serve.js'
+import {basicAuth} from '../support/rest.js'
 
 const ADMIN = {password: 'admin-password-for-failures', username: 'admin'}
 const ALICE = {password: 'alice-password-for-failures', username: 'alice'}
@@ -37,12 +38,11 @@ interface Answer {
   status: number
 }
 
-const basic = ({password, username}: {password: string; username: string}) => `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
 
 function call(base: string, method: string, path: string, options: {body?: unknown; credentials?: {password: string; username: string}} = {}): Promise<Answer> {
   const payload = options.body === undefined ? undefined : JSON.stringify(options.body)
   const url = new URL(path, base)
-  const headers: Record<string, string> = {authorization: basic(options.credentials ?? ALICE)}
+  const headers: Record<string, string> = {authorization: basicAuth(options.credentials ?? ALICE)}
   if (payload !== undefined) Object.assign(headers, {'content-length': String(Buffer.byteLength(payload)), 'content-type': 'application/json'})
   return new Promise((resolve, reject) => {
     const request = httpRequest({agent: false, headers, host: url.hostname, method, path: url.pathname + url.search, port: url.port}, (response) => {

@@ -79,7 +79,10 @@ async function startWorker(version: string, workerKey: string): Promise<Worker> 
   // closes); a busy one must, or the test's await would be dropped.
   const handles = [child, child.stdin, child.stdout, child.stderr] as unknown as Array<{ref(): void; unref(): void}>
   const keepAlive = (busy: boolean) => {
-    for (const handle of handles) busy ? handle.ref() : handle.unref()
+    for (const handle of handles) {
+      if (busy) handle.ref()
+      else handle.unref()
+    }
   }
   let stderr = ''
   child.stderr.on('data', (chunk: Buffer) => {

@@ -86,7 +86,7 @@ class Data {
   ) {}
 
   clone(): Data {
-    const copy = (outer: Map<any, Map<any, GrantRecord>>) => new Map([...outer].map(([key, inner]) => [key, new Map(inner)]))
+    const copy = <K, L>(outer: Map<K, Map<L, GrantRecord>>) => new Map([...outer].map(([key, inner]) => [key, new Map(inner)]))
     return new Data(this.nextUserId, new Map(this.usersByName), new Map(this.usersById), copy(this.grantsByUser), copy(this.grantsByResource), this.grantCount)
   }
 
@@ -501,7 +501,7 @@ function safeReporter(onError: (error: Error) => void): (error: Error) => void {
 interface PendingWrite {
   apply: (data: Data) => unknown
   reject: (error: unknown) => void
-  resolve: (value: any) => void
+  resolve: (value: unknown) => void
 }
 
 export class JsonFileStore implements Store {
@@ -737,7 +737,7 @@ export class JsonFileStore implements Store {
   private enqueue<T>(apply: (data: Data) => T): Promise<T> {
     if (this.closed) return Promise.reject(new Error(`The auth store ${this.location} is closed`))
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({apply, reject, resolve})
+      this.pending.push({apply, reject, resolve: resolve as (value: unknown) => void})
       if (!this.flushScheduled) {
         this.flushScheduled = true
         this.serially(() => this.flush())
