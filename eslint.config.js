@@ -8,7 +8,7 @@ import tseslint from 'typescript-eslint'
 const root = dirname(fileURLToPath(import.meta.url))
 const src = resolve(root, 'src')
 
-// The layer rule (docs/architecture.md): each folder of src/ may import only the folders named
+// The layer rule: each folder of src/ may import only the folders named
 // for it, so imports point one way: commands → cli → api → client → mlflow → core, and
 // server → mlflow → core. Commands sit on top of both (the serve command starts the server).
 // A folder missing here is an error, so a new one has to be placed.
@@ -35,7 +35,7 @@ const layerRule = {
     type: 'problem',
     schema: [],
     messages: {
-      wrong: 'src/{{from}} may import only {{allowed}}: this imports src/{{to}} (layer rule, docs/architecture.md)',
+      wrong: 'src/{{from}} may import only {{allowed}}: this imports src/{{to}} (the layer rule in eslint.config.js)',
       unknown: 'src/{{from}} is not a layer: add it to LAYERS in eslint.config.js',
     },
   },
@@ -51,7 +51,7 @@ const layerRule = {
       if (source?.type !== 'Literal' || typeof source.value !== 'string' || !source.value.startsWith('.')) return
       const to = layerOf(resolve(dirname(context.filename), source.value))
       if (to === undefined || to === from || LAYERS[from].includes(to)) return
-      const allowed = LAYERS[from].length > 0 ? LAYERS[from].join(', ') : 'itself'
+      const allowed = LAYERS[from].length > 0 ? LAYERS[from].join(', ') : 'nothing outside itself'
       context.report({node: source, messageId: 'wrong', data: {from, to, allowed}})
     }
 

@@ -5,7 +5,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {type Json} from './raw-http.js'
+import {type Json} from './rest.js'
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const CLI = join(REPO_ROOT, 'bin', 'run.js')

@@ -28,7 +28,11 @@ export interface PythonError {
   type: string
 }
 
-export type CallResult<T = any> = {error: PythonError; ok?: undefined} | {error?: undefined; ok: T}
+/** A value a Python call returned, decoded from JSON (an object, a list, a string...): the test's assertions check it. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any JSON value; the assertions are the type check
+export type PythonValue = any
+
+export type CallResult<T = PythonValue> = {error: PythonError; ok?: undefined} | {error?: undefined; ok: T}
 
 export interface PythonClientOptions {
   /** Sent as MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD; omit to send none. */
@@ -147,7 +151,7 @@ export class PythonClient {
   constructor(private readonly options: PythonClientOptions) {}
 
   /** One call; throws if it failed. */
-  async call<T = any>(client: ClientKind, method: string, ...args: unknown[]): Promise<T> {
+  async call<T = PythonValue>(client: ClientKind, method: string, ...args: unknown[]): Promise<T> {
     const [result] = await this.batch([{args, client, method}])
     if (result.error) throw Object.assign(new Error(`${client}.${method} failed: ${result.error.message}`), {python: result.error})
     return result.ok as T
