@@ -212,7 +212,8 @@ function clientCommandSuite(version: string, target: Target): void {
     it('a non-admin is refused with exit 4 and a hint', async () => {
       const user = await newUser()
       const userHome = await mkdtemp(join(tmpdir(), 'mlflowctl-interop-home-'))
-      okJson(await runCli(['login', '--tracking-uri', server.url, '--username', user.username, '--password-stdin'], {home: userHome, input: user.password}))
+      const login = await runCli(['login', '--tracking-uri', server.url, '--username', user.username, '--password-stdin'], {home: userHome, input: user.password})
+      assert.equal(login.code, 0, `mlflowctl failed (${login.code}): ${login.stderr}${login.stdout}`)
       const result = await runCli(['users', 'create', uniqueName('eve'), '--password-stdin'], {home: userHome, input: 'long-enough-password'})
       assert.equal(result.code, ExitCode.PermissionDenied)
       assert.match(result.stderr, new RegExp(user.username))
