@@ -1,15 +1,16 @@
 /**
  * The test command's runner: installs the pinned MLflow releases (cached), starts the shared
- * MLflow servers, runs every test file under node:test, and always stops the servers.
+ * MLflow servers, runs every test file under node:test, and always stops the servers. Unit files
+ * alone start no server.
  */
 import {spawn} from 'node:child_process'
-import {readdirSync, statSync} from 'node:fs'
-import {join, relative} from 'node:path'
+import {readdirSync, readFileSync, statSync} from 'node:fs'
+import {join, relative, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {prepareMlflow} from './support/mlflow-install.js'
 import {type RunningServer, type ServerKind, startMlflowServer} from './support/mlflow-server.js'
-import {PINNED_VERSIONS} from './support/mlflow-versions.js'
+import {MLFLOW_VERSIONS, PINNED_VERSIONS} from './support/mlflow-versions.js'
 import {SHARED_SERVERS_ENV, serverKey} from './support/servers.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -26,9 +27,15 @@ function log(message: string): void {
   process.stderr.write(`[test] ${message}\n`)
 }
 
-// Arguments name test files or folders of them; none: every test file.
+const isInterop = (file: string) => file.split(/[\\/]/).includes('interop')
+
+// Arguments name test files or folders of them; none: every test file; --unit: every test file
+// outside test/interop, so a new folder of unit tests is run without being listed anywhere.
 const only = process.argv.slice(2)
-const files = (only.length > 0 ? only : ['test']).flatMap((path) => (statSync(path).isDirectory() ? testFiles(join(root, path)) : [path]))
+const unit = only.includes('--unit')
+const named = only.filter((arg) => arg !== '--unit')
+const found = (named.length > 0 ? named : ['test']).flatMap((path) => (statSync(path).isDirectory() ? testFiles(join(root, path)) : [path]))
+const files = unit ? found.filter((file) => !isInterop(file)) : found
 
 const started: RunningServer[] = []
 const shared: Record<string, unknown> = {}
@@ -45,16 +52,20 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   })
 }
 
-// Only interop files talk to MLflow: a run without them installs and starts nothing.
-const needsMlflow = files.some((file) => file.split(/[\\/]/).includes('interop'))
-const installs = await Promise.all((needsMlflow ? PINNED_VERSIONS : []).map(async (version) => ({version, ...(await prepareMlflow(version))})))
+// Only interop files talk to a running MLflow. A few unit files compare with MLflow's own Python
+// code (Werkzeug's password hashes, MLflow's credentials reader) through requireMlflow: they need
+// the latest release installed (cached), and no server. A run with neither installs nothing.
+const needsServers = files.some(isInterop)
+const needsInstall = files.some((file) => readFileSync(resolve(root, file), 'utf8').includes('requireMlflow('))
+const versions = needsServers ? PINNED_VERSIONS : needsInstall ? [MLFLOW_VERSIONS.latest] : []
+const installs = await Promise.all(versions.map(async (version) => ({version, ...(await prepareMlflow(version))})))
 for (const install of installs) {
   log(install.ok ? `MLflow ${install.version} ready (${install.seconds.toFixed(1)}s)` : `MLflow ${install.version} could not be installed: ${install.error}`)
 }
 
 const kinds: ServerKind[] = ['plain', 'basic-auth']
 await Promise.all(
-  installs.flatMap((install) =>
+  (needsServers ? installs : []).flatMap((install) =>
     kinds.map(async (kind) => {
       const key = serverKey(install.version, kind)
       if (!install.ok) {

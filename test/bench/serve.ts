@@ -9,6 +9,7 @@ import {Agent, request} from 'node:http'
 import {prepareMlflow} from '../support/mlflow-install.js'
 import {type Credentials, type RunningServer, startMlflowServer} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS} from '../support/mlflow-versions.js'
+import {basicAuth} from '../support/rest.js'
 import {startServe} from '../support/serve.js'
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5)
@@ -20,13 +21,12 @@ interface Target {
   admin: Credentials
 }
 
-const basic = ({password, username}: Credentials) => `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
 
 function call(agent: Agent, base: string, method: string, path: string, who: Credentials | undefined, body?: unknown): Promise<{status: number; text: string}> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = {}
-    if (who) headers.authorization = basic(who)
+    if (who) headers.authorization = basicAuth(who)
     if (payload) headers['content-type'] = 'application/json'
     const req = request(new URL(path, base), {agent, headers, method}, (res) => {
       const chunks: Buffer[] = []
@@ -60,7 +60,6 @@ async function load(base: string, method: string, path: string, who: Credentials
     Array.from({length: concurrency}, async () => {
       while (Date.now() < deadline) {
         const started = process.hrtime.bigint()
-        // eslint-disable-next-line no-await-in-loop
         const answer = await call(agent, base, method, path, who, body)
         if (answer.status !== 200) throw new Error(`${method} ${path}: ${answer.status} ${answer.text.slice(0, 200)}`)
         latencies.push(Number(process.hrtime.bigint() - started) / 1e6)
@@ -109,7 +108,6 @@ try {
     for (const [name, target] of targets) {
       const [method, path, body] = make(ids.get(name)!)
       const who = scenario.includes('no auth') ? undefined : user
-      // eslint-disable-next-line no-await-in-loop
       const result = await load(target.url, method, path, who, body)
       console.log(`${scenario.padEnd(26)} ${name.padEnd(48)} ${result.rps.toFixed(0).padStart(8)} ${result.p50.toFixed(1).padStart(8)} ${result.p99.toFixed(1).padStart(8)}`)
     }

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import {execFile} from 'node:child_process'
-import {chmod, mkdtemp, readFile, stat, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
+import {chmod, readFile, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 import {promisify} from 'node:util'
@@ -15,31 +14,15 @@ import {
   saveDatabricksCredentials,
 } from '../../src/client/databrickscfg.js'
 import {UserError} from '../../src/core/errors.js'
+import {assertUserError} from '../support/assert.js'
+import {exists, homeWith as homeWithFile, modeOf, tempDir} from '../support/files.js'
 
 const exec = promisify(execFile)
 
-async function tempHome(): Promise<string> {
-  return mkdtemp(join(tmpdir(), 'mlflowctl-dbcfg-'))
-}
+const tempHome = () => tempDir('dbcfg')
 
 /** A home whose ~/.databrickscfg holds `content` (0600), or nothing. */
-async function homeWith(content?: string): Promise<{env: {HOME: string}; home: string; path: string}> {
-  const home = await tempHome()
-  const path = join(home, '.databrickscfg')
-  if (content !== undefined) await writeFile(path, content, {mode: 0o600})
-  return {env: {HOME: home}, home, path}
-}
-
-async function modeOf(path: string): Promise<number> {
-  return (await stat(path)).mode & 0o777
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  )
-}
+const homeWith = (content?: string) => homeWithFile((home) => join(home, '.databrickscfg'), content)
 
 /**
  * What Python reads: RawConfigParser (the Databricks Python SDK's view, no interpolation) and
@@ -59,15 +42,6 @@ async function pythonReads(path: string): Promise<{interpolated: Record<string, 
   ].join('\n')
   const {stdout} = await exec('python3', ['-c', script, path])
   return JSON.parse(stdout)
-}
-
-async function assertUserError(body: () => Promise<unknown>, code: string, message?: RegExp): Promise<void> {
-  await assert.rejects(body, (error: unknown) => {
-    assert.ok(error instanceof UserError, `expected a UserError, got ${String(error)}`)
-    assert.equal(error.code, code)
-    if (message) assert.match(error.message, message)
-    return true
-  })
 }
 
 /** 100 printable ASCII characters without '%' (MLflow's legacy reader) or spaces. */

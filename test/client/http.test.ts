@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {readFile, writeFile} from 'node:fs/promises'
-import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
+import {createServer, type ServerResponse} from 'node:http'
 import {createServer as createHttpsServer} from 'node:https'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -9,48 +9,7 @@ import {resolveConnection} from '../../src/client/connection.js'
 import {backoffSeconds, createMlflowHttp, MlflowApiError, type MlflowHttpOptions, parseRetryAfter, type RetryEvent} from '../../src/client/http.js'
 import {ExitCode, UserError} from '../../src/core/errors.js'
 import {createTestCa, type TestCa} from '../support/pki.js'
-
-interface Seen {
-  body: string
-  headers: IncomingMessage['headers']
-  method: string
-  url: string
-}
-
-type Handler = (request: IncomingMessage, response: ServerResponse, body: string, attempt: number) => void
-
-interface TestServer {
-  close(): Promise<void>
-  seen: Seen[]
-  url: string
-}
-
-async function listen(server: Server, handler: Handler, scheme: 'http' | 'https'): Promise<TestServer> {
-  const seen: Seen[] = []
-  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    const chunks: Buffer[] = []
-    request.on('data', (chunk: Buffer) => chunks.push(chunk))
-    request.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8')
-      seen.push({body, headers: request.headers, method: request.method!, url: request.url!})
-      handler(request, response, body, seen.length)
-    })
-  })
-  await new Promise<void>((resolve) => {
-    server.listen(0, '127.0.0.1', resolve)
-  })
-  const {port} = server.address() as {port: number}
-  return {
-    async close() {
-      server.closeAllConnections()
-      await new Promise((resolve) => {
-        server.close(resolve)
-      })
-    },
-    seen,
-    url: `${scheme}://127.0.0.1:${port}`,
-  }
-}
+import {type Handler, listen, type TestServer} from '../support/recorder.js'
 
 function serve(handler: Handler): Promise<TestServer> {
   return listen(createServer(), handler, 'http')

@@ -1,33 +1,23 @@
 import assert from 'node:assert/strict'
 import {execFile} from 'node:child_process'
-import {chmod, mkdir, mkdtemp, readFile, stat, writeFile} from 'node:fs/promises'
-import {homedir, tmpdir} from 'node:os'
+import {chmod, mkdir, readFile, stat, writeFile} from 'node:fs/promises'
+import {homedir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {before, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 
 import {MlflowCredentialsFile, mlflowCredentialsPath, type StoredLogin} from '../../src/client/mlflow-credentials.js'
-import {UserError} from '../../src/core/errors.js'
+import {assertUserError} from '../support/assert.js'
+import {homeWith as homeWithFile, modeOf, tempDir} from '../support/files.js'
 import {requireMlflow} from '../support/mlflow-install.js'
 import {MLFLOW_VERSIONS} from '../support/mlflow-versions.js'
 
 const exec = promisify(execFile)
 
-async function tempHome(): Promise<string> {
-  return mkdtemp(join(tmpdir(), 'mlflowctl-creds-'))
-}
+const tempHome = () => tempDir('creds')
 
 /** A home whose ~/.mlflow/credentials holds `content` (or nothing). */
-async function homeWith(content?: string): Promise<{home: string; path: string}> {
-  const home = await tempHome()
-  const path = mlflowCredentialsPath(home)
-  if (content !== undefined) {
-    await mkdir(dirname(path), {recursive: true})
-    await writeFile(path, content, {mode: 0o600})
-  }
-
-  return {home, path}
-}
+const homeWith = (content?: string) => homeWithFile(mlflowCredentialsPath, content)
 
 function pythonEnv(home: string): NodeJS.ProcessEnv {
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.toUpperCase().startsWith('MLFLOW_')))
@@ -95,25 +85,8 @@ async function configparserDump(path: string): Promise<Record<string, Record<str
   return JSON.parse(stdout)
 }
 
-async function modeOf(path: string): Promise<number> {
-  return (await stat(path)).mode & 0o777
-}
-
 function login(profile: string, username: string, password: string, trackingUri = `http://127.0.0.1:5000/${profile}`): StoredLogin {
   return {password, profile, trackingUri, username}
-}
-
-/** Asserts that `body` throws a UserError with this code whose message matches. */
-async function assertUserError(body: () => unknown, code: string, message?: RegExp): Promise<void> {
-  await assert.rejects(
-    async () => body(),
-    (error: unknown) => {
-      assert.ok(error instanceof UserError, `expected a UserError, got ${String(error)}`)
-      assert.equal(error.code, code)
-      if (message) assert.match(error.message, message)
-      return true
-    },
-  )
 }
 
 /** 100 printable ASCII characters with every INI-special one (%, =, :, #, ;, [, ]) and a space. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {createHash, createHmac} from 'node:crypto'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
-import {createServer, type IncomingMessage} from 'node:http'
+import {createServer} from 'node:http'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
@@ -9,39 +9,11 @@ import {describe, it} from 'node:test'
 import {resolveConnection} from '../../src/client/connection.js'
 import {createMlflowHttp} from '../../src/client/http.js'
 import {signRequest} from '../../src/client/sigv4.js'
-
-interface Received {
-  body: string
-  headers: IncomingMessage['headers']
-  method: string
-  url: string
-}
+import {listen, type Seen, type TestServer} from '../support/recorder.js'
 
 /** A server that records each request and answers {}. */
-async function recorder(): Promise<{close(): Promise<void>; received: Received[]; url: string}> {
-  const received: Received[] = []
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = []
-    request.on('data', (chunk: Buffer) => chunks.push(chunk))
-    request.on('end', () => {
-      received.push({body: Buffer.concat(chunks).toString('utf8'), headers: request.headers, method: request.method!, url: request.url!})
-      response.writeHead(200, {'Content-Type': 'application/json'}).end('{}')
-    })
-  })
-  await new Promise<void>((resolve) => {
-    server.listen(0, '127.0.0.1', resolve)
-  })
-  const {port} = server.address() as {port: number}
-  return {
-    async close() {
-      server.closeAllConnections()
-      await new Promise((resolve) => {
-        server.close(resolve)
-      })
-    },
-    received,
-    url: `http://127.0.0.1:${port}`,
-  }
+function recorder(): Promise<TestServer> {
+  return listen(createServer(), (_request, response) => response.writeHead(200, {'Content-Type': 'application/json'}).end('{}'), 'http')
 }
 
 const sha256 = (data: string) => createHash('sha256').update(data, 'utf8').digest('hex')
@@ -51,7 +23,7 @@ const hmac = (key: Buffer | string, data: string) => createHmac('sha256', key).u
  * Recomputes the signature of a received request independently (AWS SigV4, execute-api), from
  * what actually arrived: so the signature must cover the exact path, query and body sent.
  */
-function verify(request: Received, secret: string): boolean {
+function verify(request: Seen, secret: string): boolean {
   const auth = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([^,]+), Signature=([\da-f]{64})$/.exec(String(request.headers.authorization))
   if (!auth) return false
   const [, , day, region, service, signedHeaders, signature] = auth
@@ -110,15 +82,15 @@ describe('SigV4 requests through createMlflowHttp', () => {
       const http = createMlflowHttp(resolveConnection({env, flags: {}}))
       await http.get('/api/2.0/mlflow/users/get', {tags: ['b', 'a'], username: "o'brien smith"})
       await http.post('/api/2.0/mlflow/users/create', {password: 'pw', username: 'bob'})
-      for (const request of server.received) {
+      for (const request of server.seen) {
         assert.match(String(request.headers.authorization), /^AWS4-HMAC-SHA256 Credential=AKIDTEST\/\d{8}\/us-west-2\/execute-api\/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=[\da-f]{64}$/)
         assert.match(String(request.headers['x-amz-date']), /^\d{8}T\d{6}Z$/)
         assert.ok(verify(request, 'test-secret'), `signature does not verify for ${request.method} ${request.url}`)
         assert.ok(!verify(request, 'wrong-secret'))
       }
 
-      assert.equal(server.received[0].url, '/api/2.0/mlflow/users/get?tags=b&tags=a&username=o%27brien%20smith')
-      assert.equal(server.received[1].body, '{"password":"pw","username":"bob"}')
+      assert.equal(server.seen[0].url, '/api/2.0/mlflow/users/get?tags=b&tags=a&username=o%27brien%20smith')
+      assert.equal(server.seen[1].body, '{"password":"pw","username":"bob"}')
     } finally {
       await server.close()
     }
@@ -135,8 +107,8 @@ describe('SigV4 requests through createMlflowHttp', () => {
       Object.assign(process.env, {AWS_CONFIG_FILE: join(dir, 'config'), AWS_EC2_METADATA_DISABLED: 'true', AWS_SHARED_CREDENTIALS_FILE: join(dir, 'credentials')})
       const connection = resolveConnection({env: {...base, AWS_PROFILE: 'ops', MLFLOW_TRACKING_URI: server.url}, flags: {}})
       await createMlflowHttp(connection).get('/api/2.0/mlflow/users/current')
-      assert.match(String(server.received[0].headers.authorization), /Credential=AKIDFROMFILE\/\d{8}\/us-west-2\/execute-api\/aws4_request/)
-      assert.ok(verify(server.received[0], 'file-secret'))
+      assert.match(String(server.seen[0].headers.authorization), /Credential=AKIDFROMFILE\/\d{8}\/us-west-2\/execute-api\/aws4_request/)
+      assert.ok(verify(server.seen[0], 'file-secret'))
     } finally {
       for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name]
       Object.assign(process.env, saved)

@@ -192,7 +192,7 @@ describe('client command errors and exit codes', () => {
     assert.deepEqual(whoami.overrides, ['MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD'])
     const human = await runCli(['whoami'], {env: {MLFLOW_TRACKING_USERNAME: 'ci-bot', MLFLOW_TRACKING_PASSWORD: 'x'}, home})
     assert.match(human.stderr, /MLFLOW_TRACKING_USERNAME is set and overrides the stored login/)
-    assert.ok(!/\u001B\[/.test(human.stdout), 'no colour codes when stdout is not a terminal')
+    assert.ok(!human.stdout.includes('\u001B['), 'no colour codes when stdout is not a terminal')
   })
 
   describe('databricks backend', () => {

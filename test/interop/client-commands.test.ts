@@ -9,7 +9,7 @@ import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {ExitCode} from '../../src/core/errors.js'
-import {type CliResult, runCli} from '../support/cli.js'
+import {okJson, runCli} from '../support/cli.js'
 import {type ServerInfo} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS, PINNED_VERSIONS} from '../support/mlflow-versions.js'
 import {expectError, PythonClient} from '../support/python-client.js'
@@ -17,11 +17,6 @@ import {type RunningServe, startServe} from '../support/serve.js'
 import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
 
 after(releaseServers)
-
-function ok(result: CliResult): any {
-  assert.equal(result.code, 0, `mlflowctl failed (${result.code}): ${result.stderr}${result.stdout}`)
-  return result.stdout.trim() ? JSON.parse(result.stdout) : undefined
-}
 
 type Target = 'basic-auth' | 'serve'
 
@@ -68,7 +63,7 @@ function clientCommandSuite(version: string, target: Target): void {
 
       admin = new PythonClient({credentials: server.admin, trackingUri: server.url, version})
       home = await mkdtemp(join(tmpdir(), 'mlflowctl-interop-home-'))
-      ok(await cli(['login', '--tracking-uri', server.url, '--username', server.admin!.username, '--password-stdin'], server.admin!.password))
+      okJson(await cli(['login', '--tracking-uri', server.url, '--username', server.admin!.username, '--password-stdin'], server.admin!.password))
     })
 
     after(async () => serve?.stop())
@@ -80,7 +75,7 @@ function clientCommandSuite(version: string, target: Target): void {
       const python = new PythonClient({home, trackingUri: server.url, version})
       const me = await python.call('auth', 'get_user', server.admin!.username)
       assert.equal(me.is_admin, true)
-      const whoami = ok(await cli(['whoami']))
+      const whoami = okJson(await cli(['whoami']))
       assert.equal(whoami.user.username, server.admin!.username)
       assert.equal(whoami.user.is_admin, true)
       assert.equal(whoami.tracking_uri.value, server.url)
@@ -101,30 +96,30 @@ function clientCommandSuite(version: string, target: Target): void {
     it('users create, get, list, promote, demote, update-password and delete', async () => {
       const username = uniqueName('bob')
       const password = `pw-${uniqueName('secret')}`
-      const created = ok(await cli(['users', 'create', username, '--password-stdin'], password))
+      const created = okJson(await cli(['users', 'create', username, '--password-stdin'], password))
       assert.equal(created.user.username, username)
       assert.equal((await admin.call('auth', 'get_user', username)).username, username)
-      assert.equal(ok(await cli(['users', 'get', username])).user.is_admin, false)
-      const listed = ok(await cli(['users', 'list'])).users.map((user: {username: string}) => user.username)
+      assert.equal(okJson(await cli(['users', 'get', username])).user.is_admin, false)
+      const listed = okJson(await cli(['users', 'list'])).users.map((user: {username: string}) => user.username)
       assert.ok(listed.includes(username) && listed.includes(server.admin!.username))
 
-      ok(await cli(['users', 'promote', username]))
+      okJson(await cli(['users', 'promote', username]))
       assert.equal((await admin.call('auth', 'get_user', username)).is_admin, true)
       const refused = await runCli(['users', 'demote', username], {home})
       assert.equal(refused.code, ExitCode.Aborted)
       assert.match(refused.stderr, /--yes/)
       assert.equal((await admin.call('auth', 'get_user', username)).is_admin, true)
-      ok(await cli(['users', 'demote', username, '--yes']))
+      okJson(await cli(['users', 'demote', username, '--yes']))
       assert.equal((await admin.call('auth', 'get_user', username)).is_admin, false)
 
       const newPassword = `pw-${uniqueName('changed')}`
-      ok(await cli(['users', 'update-password', username, '--password-stdin'], newPassword))
+      okJson(await cli(['users', 'update-password', username, '--password-stdin'], newPassword))
       const user = new PythonClient({credentials: {password: newPassword, username}, trackingUri: server.url, version})
       assert.equal((await user.call('auth', 'get_user', username)).username, username)
       const stale = new PythonClient({credentials: {password, username}, trackingUri: server.url, version})
       expectError((await stale.batch([{args: [username], client: 'auth', method: 'get_user'}]))[0])
 
-      ok(await cli(['users', 'delete', username, '--yes']))
+      okJson(await cli(['users', 'delete', username, '--yes']))
       const [gone] = await admin.batch([{args: [username], client: 'auth', method: 'get_user'}])
       assert.equal(expectError(gone).error_code, 'RESOURCE_DOES_NOT_EXIST')
       const missing = await cli(['users', 'get', username])
@@ -136,15 +131,15 @@ function clientCommandSuite(version: string, target: Target): void {
       const user = await newUser()
       const userHome = await mkdtemp(join(tmpdir(), 'mlflowctl-interop-home-'))
       const run = (args: string[], input?: string) => runCli([...args, '--json'], {home: userHome, input})
-      ok(await run(['login', '--tracking-uri', server.url, '--username', user.username, '--password-stdin'], user.password))
+      okJson(await run(['login', '--tracking-uri', server.url, '--username', user.username, '--password-stdin'], user.password))
       const changed = `pw-${uniqueName('mine')}`
-      assert.equal(ok(await run(['users', 'update-password', user.username, '--password-stdin'], changed)).stored_login_updated, true)
-      assert.equal(ok(await run(['whoami'])).user.username, user.username)
+      assert.equal(okJson(await run(['users', 'update-password', user.username, '--password-stdin'], changed)).stored_login_updated, true)
+      assert.equal(okJson(await run(['whoami'])).user.username, user.username)
       const python = new PythonClient({home: userHome, trackingUri: server.url, version})
       assert.equal((await python.call('auth', 'get_user', user.username)).username, user.username)
 
       // logout removes what login stored: MLflow's client no longer finds credentials.
-      ok(await run(['logout']))
+      okJson(await run(['logout']))
       const [afterLogout] = await python.batch([{args: [user.username], client: 'auth', method: 'get_user'}])
       assert.match(expectError(afterLogout).message, /401|not authenticated/i)
       assert.equal((await run(['whoami'])).code, ExitCode.Unauthenticated)
@@ -157,28 +152,28 @@ function clientCommandSuite(version: string, target: Target): void {
       const model = uniqueName('model')
       await admin.call('tracking', 'create_registered_model', model)
 
-      const granted = ok(await cli(['perms', 'grant', 'experiment', experimentId, '--user', user.username, '--permission', 'read']))
+      const granted = okJson(await cli(['perms', 'grant', 'experiment', experimentId, '--user', user.username, '--permission', 'read']))
       assert.equal(granted.action, 'created')
       assert.equal(await pythonPermission('experiment', experimentId, user.username), 'READ')
-      const regranted = ok(await cli(['perms', 'grant', 'experiment', experimentName, '--user', user.username, '--permission', 'EDIT']))
+      const regranted = okJson(await cli(['perms', 'grant', 'experiment', experimentName, '--user', user.username, '--permission', 'EDIT']))
       assert.equal(regranted.action, 'updated')
       assert.equal(regranted.resource.id, experimentId)
       assert.equal(await pythonPermission('experiment', experimentId, user.username), 'EDIT')
 
-      ok(await cli(['perms', 'grant', 'model', model, '--user', user.username, '--permission', 'MANAGE']))
+      okJson(await cli(['perms', 'grant', 'model', model, '--user', user.username, '--permission', 'MANAGE']))
       assert.equal(await pythonPermission('model', model, user.username), 'MANAGE')
-      ok(await cli(['perms', 'update', 'model', model, '--user', user.username, '--permission', 'READ']))
+      okJson(await cli(['perms', 'update', 'model', model, '--user', user.username, '--permission', 'READ']))
       assert.equal(await pythonPermission('model', model, user.username), 'READ')
-      assert.equal(ok(await cli(['perms', 'get', 'model', model, '--user', user.username])).permission, 'READ')
+      assert.equal(okJson(await cli(['perms', 'get', 'model', model, '--user', user.username])).permission, 'READ')
 
-      const listed = ok(await cli(['perms', 'list', '--user', user.username])).permissions
+      const listed = okJson(await cli(['perms', 'list', '--user', user.username])).permissions
       assert.deepEqual(
         listed.map((row: {kind: string; permission: string; resource: string}) => `${row.kind}:${row.resource}:${row.permission}`).sort(),
         [`experiment:${experimentId}:EDIT`, `model:${model}:READ`].sort(),
       )
-      assert.deepEqual(ok(await cli(['perms', 'list', 'model', '--user', user.username])).permissions.map((row: {resource: string}) => row.resource), [model])
+      assert.deepEqual(okJson(await cli(['perms', 'list', 'model', '--user', user.username])).permissions.map((row: {resource: string}) => row.resource), [model])
 
-      ok(await cli(['perms', 'revoke', 'experiment', experimentId, '--user', user.username, '--yes']))
+      okJson(await cli(['perms', 'revoke', 'experiment', experimentId, '--user', user.username, '--yes']))
       const afterRevoke = await cli(['perms', 'get', 'experiment', experimentId, '--user', user.username])
       assert.equal(afterRevoke.code, ExitCode.NotFound)
       if (version === MLFLOW_VERSIONS.legacy) assert.equal(await pythonPermission('experiment', experimentId, user.username), undefined)
@@ -199,12 +194,12 @@ function clientCommandSuite(version: string, target: Target): void {
         return result.ok?.permission
       }
 
-      assert.equal(ok(await cli(['perms', 'grant', 'scorer', experimentId, scorer, '--user', user.username, '--permission', 'EDIT'])).action, 'created')
+      assert.equal(okJson(await cli(['perms', 'grant', 'scorer', experimentId, scorer, '--user', user.username, '--permission', 'EDIT'])).action, 'created')
       assert.equal(await read(), 'EDIT')
-      ok(await cli(['perms', 'update', 'scorer', experimentId, scorer, '--user', user.username, '--permission', 'MANAGE']))
+      okJson(await cli(['perms', 'update', 'scorer', experimentId, scorer, '--user', user.username, '--permission', 'MANAGE']))
       assert.equal(await read(), 'MANAGE')
-      assert.equal(ok(await cli(['perms', 'get', 'scorer', experimentId, scorer, '--user', user.username])).permission, 'MANAGE')
-      ok(await cli(['perms', 'revoke', 'scorer', experimentId, scorer, '--user', user.username, '--yes']))
+      assert.equal(okJson(await cli(['perms', 'get', 'scorer', experimentId, scorer, '--user', user.username])).permission, 'MANAGE')
+      okJson(await cli(['perms', 'revoke', 'scorer', experimentId, scorer, '--user', user.username, '--yes']))
       assert.equal((await cli(['perms', 'get', 'scorer', experimentId, scorer, '--user', user.username])).code, ExitCode.NotFound)
     })
 
@@ -217,7 +212,8 @@ function clientCommandSuite(version: string, target: Target): void {
     it('a non-admin is refused with exit 4 and a hint', async () => {
       const user = await newUser()
       const userHome = await mkdtemp(join(tmpdir(), 'mlflowctl-interop-home-'))
-      ok(await runCli(['login', '--tracking-uri', server.url, '--username', user.username, '--password-stdin'], {home: userHome, input: user.password}))
+      const login = await runCli(['login', '--tracking-uri', server.url, '--username', user.username, '--password-stdin'], {home: userHome, input: user.password})
+      assert.equal(login.code, 0, `mlflowctl failed (${login.code}): ${login.stderr}${login.stdout}`)
       const result = await runCli(['users', 'create', uniqueName('eve'), '--password-stdin'], {home: userHome, input: 'long-enough-password'})
       assert.equal(result.code, ExitCode.PermissionDenied)
       assert.match(result.stderr, new RegExp(user.username))

@@ -11,7 +11,7 @@ import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {ExitCode} from '../../src/core/errors.js'
-import {type CliResult, runCli, runCliOnTerminal} from '../support/cli.js'
+import {type CliResult, okJson, runCli, runCliOnTerminal} from '../support/cli.js'
 import {type Credentials} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS, PINNED_VERSIONS} from '../support/mlflow-versions.js'
 import {restClient} from '../support/rest.js'
@@ -19,11 +19,6 @@ import {type RunningServe, startServe} from '../support/serve.js'
 import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
 
 after(releaseServers)
-
-function ok(result: CliResult): any {
-  assert.equal(result.code, 0, `mlflowctl failed (${result.code}): ${result.stderr}${result.stdout}`)
-  return result.stdout.trim() ? JSON.parse(result.stdout) : undefined
-}
 
 function failed(result: CliResult, exit: number): {code: string; hint?: string; message: string} {
   assert.equal(result.code, exit, `expected exit ${exit}: ${result.stderr}${result.stdout}`)
@@ -37,7 +32,7 @@ function fixture(target: () => Promise<{admin: Credentials; url: string}>) {
   before(async () => {
     Object.assign(state, await target())
     state.home = await mkdtemp(join(tmpdir(), 'mlflowctl-guards-home-'))
-    ok(await runCli(['login', '--tracking-uri', state.url, '--username', state.admin.username, '--password-stdin', '--json'], {home: state.home, input: state.admin.password}))
+    okJson(await runCli(['login', '--tracking-uri', state.url, '--username', state.admin.username, '--password-stdin', '--json'], {home: state.home, input: state.admin.password}))
   })
   return {
     async createExperiment(name: string): Promise<string> {
@@ -99,10 +94,10 @@ describe(`--json keeps the confirmation of destructive commands (MLflow ${MLFLOW
   async function setUp() {
     const user = await server.createUser()
     const other = await server.createUser()
-    ok(await server.run(['users', 'promote', other]))
+    okJson(await server.run(['users', 'promote', other]))
     const experiment = uniqueName('guarded')
     const experimentId = await server.createExperiment(experiment)
-    ok(await server.run(['perms', 'grant', 'experiment', experimentId, '--user', user, '--permission', 'READ']))
+    okJson(await server.run(['perms', 'grant', 'experiment', experimentId, '--user', user, '--permission', 'READ']))
     return {experiment, experimentId, other, user}
   }
 
@@ -199,21 +194,21 @@ function grantSuite(version: string, kind: GrantTarget): void {
       assert.match(asId.hint!, new RegExp(`--name ${name}`))
       failed(await server.run(['perms', 'grant', 'experiment', id, '--id', id, '--user', user, '--permission', 'READ']), ExitCode.Usage)
 
-      const granted = ok(await server.run(['perms', 'grant', 'experiment', '--name', name, '--user', user, '--permission', 'READ']))
+      const granted = okJson(await server.run(['perms', 'grant', 'experiment', '--name', name, '--user', user, '--permission', 'READ']))
       assert.deepEqual(granted.resource, {id, kind: 'experiment', name})
       assert.deepEqual(await server.storedGrants(user), [`experiment:${id}:READ`])
       const humanGrant = await server.run(['perms', 'grant', 'experiment', '--id', id, '--user', user, '--permission', 'EDIT'], {human: true})
       assert.equal(humanGrant.code, 0, humanGrant.stderr)
       assert.match(humanGrant.stderr, new RegExp(`Updated to EDIT for ${user} on experiment ${id} \\("${name}"\\)`))
 
-      assert.deepEqual(ok(await server.run(['perms', 'update', 'experiment', '--id', id, '--user', user, '--permission', 'MANAGE'])).resource, {id, kind: 'experiment', name})
-      const got = ok(await server.run(['perms', 'get', 'experiment', id, '--user', user]))
+      assert.deepEqual(okJson(await server.run(['perms', 'update', 'experiment', '--id', id, '--user', user, '--permission', 'MANAGE'])).resource, {id, kind: 'experiment', name})
+      const got = okJson(await server.run(['perms', 'get', 'experiment', id, '--user', user]))
       assert.deepEqual([got.resource, got.permission], [{id, kind: 'experiment', name}, 'MANAGE'])
       const humanGet = await server.run(['perms', 'get', 'experiment', '--name', name, '--user', user], {human: true})
       assert.equal(humanGet.stdout.trim(), `${user} has MANAGE on experiment ${id} ("${name}")`)
 
-      ok(await server.run(['perms', 'grant', 'model', model, '--user', user, '--permission', 'READ']))
-      const listed = ok(await server.run(['perms', 'list', '--user', user])).permissions
+      okJson(await server.run(['perms', 'grant', 'model', model, '--user', user, '--permission', 'READ']))
+      const listed = okJson(await server.run(['perms', 'list', '--user', user])).permissions
       assert.deepEqual(
         listed.map((row: {kind: string; name?: string; resource: string}) => [row.kind, row.resource, row.name]).sort(),
         [['experiment', id, name], ['model', model, model]],
@@ -223,15 +218,15 @@ function grantSuite(version: string, kind: GrantTarget): void {
       assert.match(humanList.stdout, new RegExp(`│ ${id} +│ ${name} +│ MANAGE`))
 
       // A scorer's experiment the same way: the one argument left is the scorer.
-      const scorer = ok(await server.run(['perms', 'grant', 'scorer', '--experiment-name', name, 'relevance', '--user', user, '--permission', 'EDIT']))
+      const scorer = okJson(await server.run(['perms', 'grant', 'scorer', '--experiment-name', name, 'relevance', '--user', user, '--permission', 'EDIT']))
       assert.deepEqual(scorer.resource, {experiment_id: id, experiment_name: name, id: `${id}/relevance`, kind: 'scorer', name: 'relevance'})
-      assert.equal(ok(await server.run(['perms', 'get', 'scorer', '--experiment-id', id, 'relevance', '--user', user])).permission, 'EDIT')
+      assert.equal(okJson(await server.run(['perms', 'get', 'scorer', '--experiment-id', id, 'relevance', '--user', user])).permission, 'EDIT')
       failed(await server.run(['perms', 'get', 'scorer', id, 'relevance', '--experiment-id', id, '--user', user]), ExitCode.Usage)
-      const scorerRow = ok(await server.run(['perms', 'list', 'scorer', '--user', user])).permissions
+      const scorerRow = okJson(await server.run(['perms', 'list', 'scorer', '--user', user])).permissions
       assert.deepEqual(scorerRow.map((row: {experiment_name?: string; name?: string}) => [row.name, row.experiment_name]), [['relevance', name]])
-      ok(await server.run(['perms', 'revoke', 'scorer', id, 'relevance', '--user', user, '--yes']))
+      okJson(await server.run(['perms', 'revoke', 'scorer', id, 'relevance', '--user', user, '--yes']))
 
-      const revoked = ok(await server.run(['perms', 'revoke', 'experiment', '--name', name, '--user', user, '--yes']))
+      const revoked = okJson(await server.run(['perms', 'revoke', 'experiment', '--name', name, '--user', user, '--yes']))
       assert.deepEqual([revoked.action, revoked.resource], ['revoked', {id, kind: 'experiment', name}])
       assert.deepEqual(await server.storedGrants(user), [`registered_model:${model}:READ`])
     })
@@ -247,8 +242,8 @@ for (const version of PINNED_VERSIONS) {
       const id = await server.createExperiment(uniqueName('held'))
       const model = uniqueName('held-model')
       await server.createModel(model)
-      ok(await server.run(['perms', 'grant', 'experiment', id, '--user', user, '--permission', 'EDIT']))
-      ok(await server.run(['perms', 'grant', 'model', model, '--user', user, '--permission', 'READ']))
+      okJson(await server.run(['perms', 'grant', 'experiment', id, '--user', user, '--permission', 'EDIT']))
+      okJson(await server.run(['perms', 'grant', 'model', model, '--user', user, '--permission', 'READ']))
       return user
     }
 
@@ -265,7 +260,7 @@ for (const version of PINNED_VERSIONS) {
         assert.equal(await server.userExists(user), true)
         assert.equal((await server.storedGrants(user)).length, 2)
 
-        const deleted = ok(await server.run(['users', 'delete', user, '--yes', '--revoke-permissions']))
+        const deleted = okJson(await server.run(['users', 'delete', user, '--yes', '--revoke-permissions']))
         assert.deepEqual(deleted, {deleted: true, revoked_permissions: 2, username: user})
         assert.equal(await server.userExists(user), false)
       })
@@ -288,9 +283,9 @@ for (const version of PINNED_VERSIONS) {
     } else {
       it('deletes the user with their permissions in one call; --revoke-permissions has nothing to do', async () => {
         const user = await userWithGrants()
-        assert.deepEqual(ok(await server.run(['users', 'delete', user, '--yes', '--revoke-permissions'])), {deleted: true, username: user})
+        assert.deepEqual(okJson(await server.run(['users', 'delete', user, '--yes', '--revoke-permissions'])), {deleted: true, username: user})
         assert.equal(await server.userExists(user), false)
-        assert.deepEqual(ok(await server.run(['users', 'delete', await userWithGrants(), '--yes'])).deleted, true)
+        assert.deepEqual(okJson(await server.run(['users', 'delete', await userWithGrants(), '--yes'])).deleted, true)
       })
     }
   })

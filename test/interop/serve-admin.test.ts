@@ -8,16 +8,17 @@ import assert from 'node:assert/strict'
 import {type ChildProcess, spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {once} from 'node:events'
-import {access, mkdtemp, readFile, writeFile} from 'node:fs/promises'
+import {readFile, writeFile} from 'node:fs/promises'
 import {Agent, type IncomingMessage, request as httpRequest} from 'node:http'
-import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
 import {ExitCode} from '../../src/core/errors.js'
 import {CLI, runCli} from '../support/cli.js'
+import {exists, tempDir} from '../support/files.js'
 import {freePort, randomSecret} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS} from '../support/mlflow-versions.js'
+import {basicAuth} from '../support/rest.js'
 import {type RunningServe, startServe} from '../support/serve.js'
 import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
 
@@ -33,24 +34,10 @@ after(async () => {
   await releaseServers()
 })
 
-const basic = (username: string, password: string) => `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
-
 async function upstreamUrl(): Promise<string> {
   return (await acquireServer(version, 'plain')).url
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path)
-    return true
-  } catch {
-    return false
-  }
-}
-
-async function tempDir(): Promise<string> {
-  return mkdtemp(join(tmpdir(), 'mlflowctl-serve-admin-'))
-}
 
 /** Polls until `predicate` holds; a condition that never comes fails with `what`. */
 async function waitFor(what: string, predicate: () => boolean | Promise<boolean>): Promise<void> {
@@ -78,7 +65,7 @@ async function serveWith(options: {env?: NodeJS.ProcessEnv; extraArgs?: string[]
 async function serveWithAdmin(): Promise<{admin: string; password: string; serve: RunningServe}> {
   const password = `admin-${randomSecret()}`
   const serve = await serveWith({env: {MLFLOW_AUTH_ADMIN_PASSWORD: password}})
-  return {admin: basic('admin', password), password, serve}
+  return {admin: basicAuth({password, username: 'admin'}), password, serve}
 }
 
 /** Stops serve with SIGTERM and returns its exit code once everything it printed has been read. */
@@ -136,7 +123,7 @@ describe('serve: admin bootstrap', () => {
       [{MLFLOW_AUTH_ADMIN_PASSWORD: DEFAULT_PASSWORD}, /The admin password is MLflow's old published default, and serve listens on 0\.0\.0\.0/],
     ]
     for (const [extra, message] of cases) {
-      const storePath = join(await tempDir(), 'auth.json')
+      const storePath = join(await tempDir('serve-admin'), 'auth.json')
       const port = await freePort()
       // --insecure-http: the point here is the admin password, not the plain-HTTP rule.
       const child = spawn(process.execPath, [CLI, 'serve', '--proxy-to', upstream, '--host', '0.0.0.0', '--insecure-http', '--port', String(port), '--store', storePath], {env: cleanEnv(extra), stdio: ['ignore', 'pipe', 'pipe']})
@@ -168,7 +155,7 @@ describe('serve: admin bootstrap', () => {
       assert.match(serve.output(), START_WARNING)
       assert.match(serve.output(), /Set MLFLOW_AUTH_ADMIN_PASSWORD/)
       assert.equal(count(serve.output(), PER_REQUEST_WARNING), 0, 'a per-request warning before any request')
-      const old = basic('admin', DEFAULT_PASSWORD)
+      const old = basicAuth({password: DEFAULT_PASSWORD, username: 'admin'})
       for (let i = 1; i <= 3; i++) {
         assert.deepEqual(await currentUser(serve, old), {id: 1, is_admin: true, username: 'admin'})
         await waitFor(`warning number ${i}`, () => count(serve.output(), PER_REQUEST_WARNING) >= i)
@@ -178,7 +165,7 @@ describe('serve: admin bootstrap', () => {
       assert.equal(update.response.status, 200, update.body)
       await waitFor('the warning of the update-password request', () => count(serve.output(), PER_REQUEST_WARNING) >= 4)
 
-      const fresh = basic('admin', changed)
+      const fresh = basicAuth({password: changed, username: 'admin'})
       for (let i = 0; i < 3; i++) assert.equal((await currentUser(serve, fresh) as {username: string}).username, 'admin')
       assert.equal(await currentUser(serve, old), 401, 'the old default password still works')
     } finally {
@@ -195,10 +182,10 @@ describe('serve: admin bootstrap', () => {
     const password = `env-${randomSecret()}`
     const serve = await serveWith({env: {MLFLOW_AUTH_ADMIN_PASSWORD: password, MLFLOW_AUTH_ADMIN_USERNAME: username}})
     try {
-      const auth = basic(username, password)
+      const auth = basicAuth({password, username})
       assert.deepEqual(await currentUser(serve, auth), {id: 1, is_admin: true, username})
       assert.equal(await userStatus(serve, auth, 'admin'), 404, 'the default "admin" was created too')
-      assert.equal(await currentUser(serve, basic('admin', DEFAULT_PASSWORD)), 401)
+      assert.equal(await currentUser(serve, basicAuth({password: DEFAULT_PASSWORD, username: 'admin'})), 401)
       assert.match(serve.output(), new RegExp(`Created admin user "${username}"`))
       assert.doesNotMatch(serve.output(), START_WARNING)
     } finally {
@@ -211,7 +198,7 @@ describe('serve: admin bootstrap', () => {
 
   /** An ini as MLflow ships it, plus the keys serve reads. */
   async function writeIni(values: {admin_password: string; admin_username: string; default_permission: string}): Promise<string> {
-    const path = join(await tempDir(), 'basic_auth.ini')
+    const path = join(await tempDir('serve-admin'), 'basic_auth.ini')
     await writeFile(path, `[mlflow]\ndefault_permission = ${values.default_permission}\ndatabase_uri = sqlite:///basic_auth.db\nadmin_username = ${values.admin_username}\nadmin_password = ${values.admin_password}\nauthorization_function = mlflow.server.auth:authenticate_request_basic_auth\n`)
     return path
   }
@@ -228,7 +215,7 @@ describe('serve: admin bootstrap', () => {
     const ini = {admin_password: `ini-${randomSecret()}`, admin_username: uniqueName('ini-admin'), default_permission: 'EDIT'}
     const serve = await serveWith({extraArgs: ['--config', await writeIni(ini)]})
     try {
-      const auth = basic(ini.admin_username, ini.admin_password)
+      const auth = basicAuth({password: ini.admin_password, username: ini.admin_username})
       assert.deepEqual(await currentUser(serve, auth), {id: 1, is_admin: true, username: ini.admin_username})
       assert.equal(await userStatus(serve, auth, 'admin'), 404)
       // The default is READ: EDIT can only have come from the ini.
@@ -249,9 +236,9 @@ describe('serve: admin bootstrap', () => {
     const envPassword = `env-${randomSecret()}`
     const first = await serveWith({env: {MLFLOW_AUTH_ADMIN_PASSWORD: envPassword}, extraArgs: ['--config', path]})
     try {
-      assert.deepEqual(await currentUser(first, basic(ini.admin_username, envPassword)), {id: 1, is_admin: true, username: ini.admin_username})
-      assert.equal(await currentUser(first, basic(ini.admin_username, ini.admin_password)), 401, 'the ini password was used')
-      assert.equal(await defaultLevel(first, basic(ini.admin_username, envPassword)), 'MANAGE')
+      assert.deepEqual(await currentUser(first, basicAuth({password: envPassword, username: ini.admin_username})), {id: 1, is_admin: true, username: ini.admin_username})
+      assert.equal(await currentUser(first, basicAuth({password: ini.admin_password, username: ini.admin_username})), 401, 'the ini password was used')
+      assert.equal(await defaultLevel(first, basicAuth({password: envPassword, username: ini.admin_username})), 'MANAGE')
     } finally {
       assert.equal(await stopAndDrain(first), 0)
     }
@@ -260,7 +247,7 @@ describe('serve: admin bootstrap', () => {
     const envUsername = uniqueName('env-admin')
     const second = await serveWith({env: {MLFLOW_AUTH_ADMIN_PASSWORD: envPassword, MLFLOW_AUTH_ADMIN_USERNAME: envUsername}, extraArgs: ['--config', path]})
     try {
-      const auth = basic(envUsername, envPassword)
+      const auth = basicAuth({password: envPassword, username: envUsername})
       assert.deepEqual(await currentUser(second, auth), {id: 1, is_admin: true, username: envUsername})
       assert.equal(await userStatus(second, auth, ini.admin_username), 404, 'the ini admin was created')
     } finally {
@@ -273,7 +260,7 @@ describe('serve: admin bootstrap', () => {
     assert.match(first.output(), START_WARNING)
     let adminId: number
     try {
-      adminId = (await currentUser(first, basic('admin', DEFAULT_PASSWORD)) as {id: number}).id
+      adminId = (await currentUser(first, basicAuth({password: DEFAULT_PASSWORD, username: 'admin'})) as {id: number}).id
     } finally {
       assert.equal(await stopAndDrain(first), 0)
     }
@@ -284,8 +271,8 @@ describe('serve: admin bootstrap', () => {
       assert.match(second.output(), /Replaced MLflow's old default password of "admin"/)
       assert.doesNotMatch(second.output(), /Created admin user/)
       assert.doesNotMatch(second.output(), START_WARNING)
-      assert.equal(await currentUser(second, basic('admin', DEFAULT_PASSWORD)), 401)
-      assert.deepEqual(await currentUser(second, basic('admin', configured)), {id: adminId, is_admin: true, username: 'admin'})
+      assert.equal(await currentUser(second, basicAuth({password: DEFAULT_PASSWORD, username: 'admin'})), 401)
+      assert.deepEqual(await currentUser(second, basicAuth({password: configured, username: 'admin'})), {id: adminId, is_admin: true, username: 'admin'})
     } finally {
       assert.equal(await stopAndDrain(second), 0)
     }
@@ -301,13 +288,13 @@ describe('serve: admin bootstrap', () => {
     const changed = `changed-${randomSecret()}`
     const boss = {password: 'boss-password-1', username: uniqueName('boss')}
     try {
-      const admin = basic('admin', firstPassword)
+      const admin = basicAuth({password: firstPassword, username: 'admin'})
       assert.equal((await currentUser(first, admin) as {is_admin: boolean}).is_admin, true)
       // Another admin takes over and demotes "admin", whose password is changed as well.
       await createUser(first, admin, boss.username, boss.password)
       const promote = await call(first, '/api/2.0/mlflow/users/update-admin', {auth: admin, body: {is_admin: true, username: boss.username}, method: 'PATCH'})
       assert.equal(promote.response.status, 200, promote.body)
-      const bossAuth = basic(boss.username, boss.password)
+      const bossAuth = basicAuth(boss)
       const update = await call(first, '/api/2.0/mlflow/users/update-password', {auth: bossAuth, body: {password: changed, username: 'admin'}, method: 'PATCH'})
       assert.equal(update.response.status, 200, update.body)
       const demote = await call(first, '/api/2.0/mlflow/users/update-admin', {auth: bossAuth, body: {is_admin: false, username: 'admin'}, method: 'PATCH'})
@@ -325,10 +312,10 @@ describe('serve: admin bootstrap', () => {
       const again = await serveWith({env, storePath})
       try {
         assert.doesNotMatch(again.output(), /Created admin user/)
-        assert.equal(await currentUser(again, basic('admin', firstPassword)), 401, 'the first bootstrap password works again')
-        if (env.MLFLOW_AUTH_ADMIN_PASSWORD) assert.equal(await currentUser(again, basic('admin', env.MLFLOW_AUTH_ADMIN_PASSWORD)), 401, 'the new bootstrap password was applied')
-        assert.equal(await currentUser(again, basic('admin', DEFAULT_PASSWORD)), 401)
-        assert.deepEqual(await currentUser(again, basic('admin', changed)), {id: adminBefore.id, is_admin: false, username: 'admin'})
+        assert.equal(await currentUser(again, basicAuth({password: firstPassword, username: 'admin'})), 401, 'the first bootstrap password works again')
+        if (env.MLFLOW_AUTH_ADMIN_PASSWORD) assert.equal(await currentUser(again, basicAuth({password: env.MLFLOW_AUTH_ADMIN_PASSWORD, username: 'admin'})), 401, 'the new bootstrap password was applied')
+        assert.equal(await currentUser(again, basicAuth({password: DEFAULT_PASSWORD, username: 'admin'})), 401)
+        assert.deepEqual(await currentUser(again, basicAuth({password: changed, username: 'admin'})), {id: adminBefore.id, is_admin: false, username: 'admin'})
         // The admin no longer has the old default password: nothing to warn about.
         assert.doesNotMatch(again.output(), START_WARNING)
       } finally {
@@ -349,10 +336,10 @@ describe('serve: the 401', () => {
       await createUser(serve, admin, alice.username, alice.password)
       const refused = {
         'a malformed header': 'Basic !!!not-base64',
-        'a wrong password for a user': basic(alice.username, 'alice-password-2'),
-        'a wrong password for the admin': basic('admin', `${password}x`),
-        'an empty password': basic(alice.username, ''),
-        'an unknown user': basic(uniqueName('nobody'), alice.password),
+        'a wrong password for a user': basicAuth({password: 'alice-password-2', username: alice.username}),
+        'a wrong password for the admin': basicAuth({password: `${password}x`, username: 'admin'}),
+        'an empty password': basicAuth({password: '', username: alice.username}),
+        'an unknown user': basicAuth({password: alice.password, username: uniqueName('nobody')}),
         'another scheme': 'Bearer some-token',
         'no credentials': undefined,
       }
@@ -386,7 +373,7 @@ describe('serve: /signup and /api/2.0/mlflow/users/create-ui', () => {
     try {
       const carolName = uniqueName('carol')
       await createUser(serve, admin, carolName, 'carol-password-1')
-      const carol = basic(carolName, 'carol-password-1')
+      const carol = basicAuth({password: 'carol-password-1', username: carolName})
 
       const signupPage = async (auth: string) => {
         const response = await fetch(`${serve.url}/signup`, {headers: {authorization: auth}})
@@ -439,20 +426,20 @@ describe('serve: /signup and /api/2.0/mlflow/users/create-ui', () => {
       }
 
       assert.equal(await userStatus(serve, admin, newUser.username), 404, 'a refused form created the user')
-      assert.equal(await currentUser(serve, basic(newUser.username, newUser.password)), 401)
+      assert.equal(await currentUser(serve, basicAuth(newUser)), 401)
 
       const created = await post(admin, {...newUser, csrf_token: page.token}, page.cookie)
       assert.equal(created.status, 200, created.body)
       assert.match(created.body, new RegExp(`Successfully signed up user: ${newUser.username}`))
-      assert.deepEqual(await currentUser(serve, basic(newUser.username, newUser.password)), {id: (await storedId(serve.storePath, newUser.username))!, is_admin: false, username: newUser.username})
+      assert.deepEqual(await currentUser(serve, basicAuth(newUser)), {id: (await storedId(serve.storePath, newUser.username))!, is_admin: false, username: newUser.username})
 
       // The same name again: refused, and the first password still stands.
       const taken = await post(admin, {password: 'another-password-1', username: newUser.username, csrf_token: otherPage.token}, otherPage.cookie)
       assert.equal(taken.status, 200, taken.body)
       assert.match(taken.body, new RegExp(`Username has already been taken: ${newUser.username}`))
       assert.doesNotMatch(taken.body, /Successfully/)
-      assert.equal(await currentUser(serve, basic(newUser.username, 'another-password-1')), 401)
-      assert.equal((await currentUser(serve, basic(newUser.username, newUser.password)) as {username: string}).username, newUser.username)
+      assert.equal(await currentUser(serve, basicAuth({password: 'another-password-1', username: newUser.username})), 401)
+      assert.equal((await currentUser(serve, basicAuth(newUser)) as {username: string}).username, newUser.username)
       const stored = await readStore(serve.storePath)
       assert.equal(stored.users.filter((user) => user.username === newUser.username).length, 1)
     } finally {
@@ -580,7 +567,7 @@ describe('serve: SIGTERM', () => {
 
 describe('serve without --proxy-to', () => {
   it('exits with the usage code and says what it needs', async () => {
-    const storePath = join(await tempDir(), 'auth.json')
+    const storePath = join(await tempDir('serve-admin'), 'auth.json')
     const result = await runCli(['serve', '--store', storePath, '--port', String(await freePort())], {env: {MLFLOW_AUTH_ADMIN_PASSWORD: `admin-${randomSecret()}`, MLFLOWCTL_PROXY_TO: undefined}})
     assert.equal(result.code, ExitCode.Usage, result.stderr)
     assert.match(result.stderr, /serve needs the MLflow tracking server to protect/)

@@ -15,7 +15,8 @@ import {after, before, describe, it} from 'node:test'
 
 import {type AuthTarget, authTarget} from '../support/auth-target.js'
 import {MLFLOW_VERSIONS, type MlflowVersion, PINNED_VERSIONS} from '../support/mlflow-versions.js'
-import {type CallResult, type ClientKind, type PythonError, PythonClient} from '../support/python-client.js'
+import {type CallResult, type ClientKind, type PythonError, PythonClient, type PythonValue} from '../support/python-client.js'
+import {type Json} from '../support/rest.js'
 import {releaseServers, uniqueName} from '../support/servers.js'
 
 after(releaseServers)
@@ -65,20 +66,20 @@ class Actor {
   }
 
   /** One call that must succeed. */
-  async call<T = any>(client: ClientKind, method: string, ...args: unknown[]): Promise<T> {
+  async call<T = PythonValue>(client: ClientKind, method: string, ...args: unknown[]): Promise<T> {
     const result = await this.attempt(client, method, ...args)
     if (result.error) assert.fail(`${this.username}: ${client}.${method}(${JSON.stringify(args)}) failed: ${JSON.stringify(result.error)}`)
     return result.ok as T
   }
 
-  async callKw<T = any>(client: ClientKind, method: string, args: unknown[], kwargs: Record<string, unknown>): Promise<T> {
+  async callKw<T = PythonValue>(client: ClientKind, method: string, args: unknown[], kwargs: Record<string, unknown>): Promise<T> {
     const [result] = await this.py.batch([{args, client, kwargs, method}])
     if (result.error) assert.fail(`${this.username}: ${client}.${method}(${JSON.stringify(args)}, ${JSON.stringify(kwargs)}) failed: ${JSON.stringify(result.error)}`)
     return result.ok as T
   }
 
   /** A search that must succeed: one page and the next page's token. */
-  async search(method: string, args: unknown[] = [], kwargs: Record<string, unknown> = {}): Promise<{items: any[]; token: null | string}> {
+  async search(method: string, args: unknown[] = [], kwargs: Record<string, unknown> = {}): Promise<{items: Json[]; token: null | string}> {
     const [result] = await this.py.batch([{args, client: 'tracking', kwargs, method, paged: true}])
     if (result.error) assert.fail(`${this.username}: ${method}(${JSON.stringify(args)}, ${JSON.stringify(kwargs)}) failed: ${JSON.stringify(result.error)}`)
     return result.ok
@@ -254,11 +255,11 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
       const run = await reader.call('tracking', 'get_run', world.runId)
       assert.equal(run.info.run_id, world.runId)
       assert.deepEqual(
-        (await reader.call<any[]>('tracking', 'get_metric_history', world.runId, 'm')).map((metric) => metric.value),
+        (await reader.call<Json[]>('tracking', 'get_metric_history', world.runId, 'm')).map((metric) => metric.value),
         [1.5],
       )
       assert.deepEqual(
-        (await reader.call<any[]>('tracking', 'list_artifacts', world.runId)).map((file) => file.path),
+        (await reader.call<Json[]>('tracking', 'list_artifacts', world.runId)).map((file) => file.path),
         ['hello.txt'],
       )
       assert.equal((await reader.call('tracking', 'get_registered_model', world.model)).name, world.model)
@@ -278,7 +279,7 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
       assert.equal((await owner.search('search_runs', [[world.experimentId]])).items.length, 1)
       assert.equal((await owner.call('tracking', 'get_registered_model', world.model)).description, undefined)
       assert.deepEqual(
-        (await owner.call<any[]>('tracking', 'list_artifacts', world.runId)).map((file) => file.path),
+        (await owner.call<Json[]>('tracking', 'list_artifacts', world.runId)).map((file) => file.path),
         ['hello.txt'],
       )
     })
@@ -403,14 +404,13 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
       const wantExperiments = experiments.filter((_, i) => readable.has(i)).sort()
       const wantModels = models.filter((_, i) => readable.has(i)).sort()
 
-      async function searchAll(user: Actor, method: string, maxResults: number, key: (item: any) => string): Promise<string[]> {
+      async function searchAll(user: Actor, method: string, maxResults: number, key: (item: Json) => string): Promise<string[]> {
         const seen: string[] = []
         let token: null | string = null
         for (let pages = 0; ; pages++) {
           assert.ok(pages < 20, `${method} keeps returning page tokens`)
           const kwargs: Record<string, unknown> = {filter_string: filter, max_results: maxResults}
           if (token) kwargs.page_token = token
-          // eslint-disable-next-line no-await-in-loop
           const result = await user.search(method, [], kwargs)
           assert.ok(result.items.length <= maxResults, `${method} returned ${result.items.length} > max_results ${maxResults}`)
           seen.push(...result.items.map(key))
@@ -422,8 +422,8 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
         return seen.sort()
       }
 
-      const experimentId = (item: any) => item.experiment_id as string
-      const modelName = (item: any) => item.name as string
+      const experimentId = (item: Json) => item.experiment_id as string
+      const modelName = (item: Json) => item.name as string
       assert.deepEqual(await searchAll(user2, 'search_experiments', 100, experimentId), wantExperiments)
       assert.deepEqual(await searchAll(user2, 'search_experiments', 4, experimentId), wantExperiments)
       assert.deepEqual(await searchAll(user1, 'search_experiments', 100, experimentId), [...experiments].sort())
@@ -471,10 +471,9 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
           assert.ok(pages < 30, 'search_runs keeps returning page tokens')
           const kwargs: Record<string, unknown> = {max_results: maxResults}
           if (token) kwargs.page_token = token
-          // eslint-disable-next-line no-await-in-loop
           const result = await user.search('search_runs', [experimentIds], kwargs)
           assert.ok(result.items.length <= maxResults)
-          seen.push(...result.items.map((run: any) => run.info.run_id as string))
+          seen.push(...result.items.map((run: Json) => run.info.run_id as string))
           token = result.token
           if (!token) break
         }
@@ -506,7 +505,7 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
 
       await hide(owner, user2.username, 'registered_model', hidden)
       const filter = `name LIKE '${prefix}%'`
-      const versions = async (user: Actor) => (await user.search('search_model_versions', [], {filter_string: filter})).items.map((mv: any) => `${mv.name}/${mv.version}`).sort()
+      const versions = async (user: Actor) => (await user.search('search_model_versions', [], {filter_string: filter})).items.map((mv: Json) => `${mv.name}/${mv.version}`).sort()
       assert.deepEqual(await versions(user2), [`${visible}/1`, `${visible}/2`])
       assert.deepEqual(await versions(owner), [`${hidden}/1`, `${hidden}/2`, `${visible}/1`, `${visible}/2`])
       const byName = (await user2.search('search_model_versions', [], {filter_string: `name = '${hidden}'`})).items
@@ -528,7 +527,6 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
       assert.equal(await explicitPermission(reader.username, 'registered_model', newName), 'READ')
       assert.equal(await explicitPermission(outsider.username, 'registered_model', newName), expected.hideLevel)
       for (const user of [owner, reader, outsider]) {
-        // eslint-disable-next-line no-await-in-loop
         assert.equal(await explicitPermission(user.username, 'registered_model', oldName), undefined, `${user.username}'s row on the old name`)
       }
 
@@ -552,7 +550,6 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
 
       await owner.call('tracking', 'delete_registered_model', name)
       for (const user of [owner, editor, outsider]) {
-        // eslint-disable-next-line no-await-in-loop
         assert.equal(await explicitPermission(user.username, 'registered_model', name), undefined, `${user.username}'s row after delete`)
       }
 
@@ -578,12 +575,12 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
       assert.equal((await admin2.call('tracking', 'get_experiment', world.experimentId)).name, world.experimentName)
       assert.equal((await admin2.call('tracking', 'get_run', world.runId)).info.run_id, world.runId)
       assert.deepEqual(
-        (await admin2.call<any[]>('tracking', 'list_artifacts', world.runId)).map((file) => file.path),
+        (await admin2.call<Json[]>('tracking', 'list_artifacts', world.runId)).map((file) => file.path),
         ['hello.txt'],
       )
       assert.equal((await admin2.call('tracking', 'get_registered_model', world.model)).name, world.model)
       const searched = await admin2.search('search_experiments', [], {filter_string: `name = '${world.experimentName}'`})
-      assert.deepEqual(searched.items.map((experiment: any) => experiment.experiment_id), [world.experimentId])
+      assert.deepEqual(searched.items.map((experiment: Json) => experiment.experiment_id), [world.experimentId])
       await admin2.call('tracking', 'set_tag', world.runId, 'by', 'admin2')
       await admin2.call('tracking', 'delete_model_version', world.model, '1')
       await admin2.call('tracking', 'delete_registered_model', world.model)
@@ -598,8 +595,8 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
       await owner.call('tracking', 'log_artifact', runId, await localFile('report.txt', 'owner report'))
       await owner.call('tracking', 'log_artifact', runId, await localFile('42', 'owner digits'), 'sub')
 
-      assert.deepEqual((await other.call<any[]>('tracking', 'list_artifacts', runId)).map((file) => file.path).sort(), ['report.txt', 'sub'])
-      assert.deepEqual((await other.call<any[]>('tracking', 'list_artifacts', runId, 'sub')).map((file) => file.path), ['sub/42'])
+      assert.deepEqual((await other.call<Json[]>('tracking', 'list_artifacts', runId)).map((file) => file.path).sort(), ['report.txt', 'sub'])
+      assert.deepEqual((await other.call<Json[]>('tracking', 'list_artifacts', runId, 'sub')).map((file) => file.path), ['sub/42'])
       const downloaded = await other.call<string>('tracking', 'download_artifacts', runId, 'report.txt', await mkdtemp(join(files, 'dl-')))
       assert.equal(await readFile(downloaded, 'utf8'), 'owner report')
 
@@ -607,8 +604,8 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
       assertDenied(await other.attempt('tracking', 'log_artifact', runId, await localFile('1234567', 'x')), 'log_artifact of a digits-only filename')
       assertDenied(await other.attempt('tracking', 'log_artifact', runId, await localFile('7', 'x'), '12345'), 'log_artifact under a digits-only directory')
       // Nothing was written.
-      assert.deepEqual((await owner.call<any[]>('tracking', 'list_artifacts', runId)).map((file) => file.path).sort(), ['report.txt', 'sub'])
-      assert.deepEqual((await owner.call<any[]>('tracking', 'list_artifacts', runId, 'sub')).map((file) => file.path), ['sub/42'])
+      assert.deepEqual((await owner.call<Json[]>('tracking', 'list_artifacts', runId)).map((file) => file.path).sort(), ['report.txt', 'sub'])
+      assert.deepEqual((await owner.call<Json[]>('tracking', 'list_artifacts', runId, 'sub')).map((file) => file.path), ['sub/42'])
     })
 
     it(`a non-admin asking for a run that does not exist gets ${expected.unknownRun}; a missing experiment name is not found`, async () => {

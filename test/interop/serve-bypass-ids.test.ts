@@ -13,7 +13,8 @@ import {after, before, describe, it} from 'node:test'
 import {type AuthTarget, authTarget, type AuthTargetKind, targetTitle} from '../support/auth-target.js'
 import {type Credentials, randomSecret} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS, PINNED_VERSIONS} from '../support/mlflow-versions.js'
-import {type Answer, assertNoSecrets, closeRawAgent, describeAnswer, type Json, ok, q, send, type Send} from '../support/raw-http.js'
+import {type Answer, assertNoSecrets, closeRawAgent, describeAnswer, ok, q, send, type Send} from '../support/raw-http.js'
+import {type Json} from '../support/rest.js'
 import {releaseServers, uniqueName} from '../support/servers.js'
 
 after(releaseServers)

@@ -16,8 +16,8 @@ import {isDeepStrictEqual} from 'node:util'
 
 import {type Credentials, randomSecret} from '../support/mlflow-server.js'
 import {PINNED_VERSIONS} from '../support/mlflow-versions.js'
-import {type Answer, assertNoLeak, assertNoSecrets, closeRawAgent, describeAnswer, type Json, ok, q, send, type Send} from '../support/raw-http.js'
-import {basicAuth as basic} from '../support/rest.js'
+import {type Answer, assertNoLeak, assertNoSecrets, closeRawAgent, describeAnswer, ok, q, send, type Send} from '../support/raw-http.js'
+import {basicAuth as basic, type Json} from '../support/rest.js'
 import {type RunningServe, startServe} from '../support/serve.js'
 import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
 

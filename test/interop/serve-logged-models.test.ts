@@ -10,7 +10,7 @@ import {after, before, describe, it} from 'node:test'
 import {type AuthTarget, authTarget, targetTitle} from '../support/auth-target.js'
 import {type Credentials} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS, PINNED_VERSIONS} from '../support/mlflow-versions.js'
-import {restClient} from '../support/rest.js'
+import {type Json, restClient} from '../support/rest.js'
 import {releaseServers, uniqueName} from '../support/servers.js'
 
 for (const version of PINNED_VERSIONS) {
@@ -56,7 +56,7 @@ for (const version of PINNED_VERSIONS) {
         // MLflow 3.12's validator reads a DELETE's JSON body even here (400 without one): send {}.
         await expectStatus(call(reader, 'DELETE', `/api/2.0/mlflow/logged-models/${visible}`, {}), 403, 'EDIT deletes')
 
-        const search = async (who: Credentials) => ((await ok(who, 'POST', '/api/2.0/mlflow/logged-models/search', {experiment_ids: [open, hidden]})).models ?? []).map((model: any) => model.info.model_id).sort()
+        const search = async (who: Credentials) => ((await ok(who, 'POST', '/api/2.0/mlflow/logged-models/search', {experiment_ids: [open, hidden]})).models ?? []).map((model: Json) => model.info.model_id).sort()
         assert.deepEqual(await search(reader), [visible])
         assert.deepEqual(await search(owner), [visible, secret].sort())
         await expectStatus(call(owner, 'DELETE', `/api/2.0/mlflow/logged-models/${visible}`, {}), 200, 'the creator deletes')

@@ -14,12 +14,12 @@ import {after, describe, it} from 'node:test'
 import {startMlflowServer} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS, PINNED_VERSIONS} from '../support/mlflow-versions.js'
 import {PythonClient} from '../support/python-client.js'
+import {basicAuth} from '../support/rest.js'
 import {startServe} from '../support/serve.js'
 import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
 
 after(releaseServers)
 
-const basic = (username: string, password: string) => `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
 
 async function sha256(path: string): Promise<string> {
   const hash = createHash('sha256')
@@ -112,7 +112,7 @@ describe('the store under serve', () => {
   it('keeps every write answered 200 when serve is killed with SIGKILL mid-burst', async () => {
     const upstream = await acquireServer(MLFLOW_VERSIONS.latest, 'plain')
     const serve = await startServe({upstream: upstream.url})
-    const auth = basic(serve.admin.username, serve.admin.password)
+    const auth = basicAuth(serve.admin)
     const acknowledged: string[] = []
     const prefix = uniqueName('burst')
     const total = 8 * 40
@@ -169,7 +169,7 @@ describe('the store under serve', () => {
     const first = await startServe({upstream: upstream.url})
     const second = await startServe({env: {MLFLOW_AUTH_ADMIN_PASSWORD: first.admin.password}, storePath: first.storePath, upstream: upstream.url})
     try {
-      const auth = basic(first.admin.username, first.admin.password)
+      const auth = basicAuth(first.admin)
       const prefix = uniqueName('shared')
       await Promise.all(
         [first, second].flatMap((serve, which) =>
@@ -204,11 +204,11 @@ describe('serve when the upstream goes away', () => {
     let upstream = await startMlflowServer({kind: 'plain', version})
     const port = Number(new URL(upstream.url).port)
     const serve = await startServe({upstream: upstream.url})
-    const auth = basic(serve.admin.username, serve.admin.password)
+    const auth = basicAuth(serve.admin)
     const search = () => fetch(`${serve.url}/api/2.0/mlflow/experiments/search?max_results=1`, {headers: {authorization: auth}})
     // A non-admin's requests need serve's own calls to the upstream: a run's experiment, a refill.
     const alice = {password: 'alice-password-while-down', username: 'alice'}
-    const asAlice = {authorization: basic(alice.username, alice.password), 'content-type': 'application/json'}
+    const asAlice = {authorization: basicAuth(alice), 'content-type': 'application/json'}
     const created = await fetch(`${serve.url}/api/2.0/mlflow/users/create`, {body: JSON.stringify(alice), headers: {authorization: auth, 'content-type': 'application/json'}, method: 'POST'})
     assert.equal(created.status, 200)
     const nonAdmin = () => [

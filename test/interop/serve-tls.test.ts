@@ -20,6 +20,7 @@ import {runCli} from '../support/cli.js'
 import {MLFLOW_VERSIONS} from '../support/mlflow-versions.js'
 import {createTestCa, fingerprint, type Issued, spkiHash, type TestCa} from '../support/pki.js'
 import {expectError, PythonClient} from '../support/python-client.js'
+import {basicAuth} from '../support/rest.js'
 import {type RunningServe, startServe} from '../support/serve.js'
 import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
 
@@ -30,7 +31,6 @@ after(async () => {
   await releaseServers()
 })
 
-const basic = ({password, username}: {password: string; username: string}) => `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
 
 let ca: TestCa
 let first: Issued
@@ -204,7 +204,7 @@ describe(`serve over HTTPS in front of MLflow ${version}`, () => {
 
   it('a certificate replaced on disk is served to new connections after SIGHUP, while an upload in flight completes', async () => {
     const {cert, key, serve} = await httpsServe()
-    const admin = basic(serve.admin)
+    const admin = basicAuth(serve.admin)
     const client = new PythonClient({credentials: serve.admin, env: {MLFLOW_TRACKING_SERVER_CERT_PATH: ca.cert}, trackingUri: serve.url, version})
     const experimentId = await client.call<string>('tracking', 'create_experiment', uniqueName('tls-reload'))
     const run = await client.call<{info: {artifact_uri: string; run_id: string}}>('tracking', 'create_run', experimentId)

@@ -10,6 +10,7 @@ import {promisify} from 'node:util'
 
 import {requireMlflow} from '../support/mlflow-install.js'
 import {PINNED_VERSIONS} from '../support/mlflow-versions.js'
+import {type Json} from '../support/rest.js'
 import {type RunningServe, startServe} from '../support/serve.js'
 import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
 
@@ -38,7 +39,7 @@ else:
     print(json.dumps({"search": found, "get": read}))
 `
 
-async function python(version: string, user: {password: string; username: string}, url: string, args: string[]): Promise<any> {
+async function python(version: string, user: {password: string; username: string}, url: string, args: string[]): Promise<Json> {
   const {stdout} = await promisify(execFile)(await requireMlflow(version), ['-c', SCRIPT, ...args], {
     env: {...process.env, MLFLOW_TRACKING_PASSWORD: user.password, MLFLOW_TRACKING_URI: url, MLFLOW_TRACKING_USERNAME: user.username},
   })

@@ -14,6 +14,7 @@ import {type BrowserSession, distinctRoutes, openBrowser, saveEvidence} from '..
 import {type Credentials} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS} from '../support/mlflow-versions.js'
 import {PythonClient} from '../support/python-client.js'
+import {basicAuth, type Json} from '../support/rest.js'
 import {type RunningServe, startServe} from '../support/serve.js'
 import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
 
@@ -29,7 +30,6 @@ interface Target {
   version: string
 }
 
-const basic = ({password, username}: Credentials) => `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
 
 async function startTarget(kind: TargetKind, version: string): Promise<Target> {
   if (kind === 'basic-auth') {
@@ -48,15 +48,15 @@ function hasUnifiedPermissions(version: string): boolean {
   return major > 3 || (major === 3 && minor >= 13)
 }
 
-async function rest(target: Target, as: Credentials, method: string, path: string, body?: unknown): Promise<{body: any; status: number; text: string}> {
+async function rest(target: Target, as: Credentials, method: string, path: string, body?: unknown): Promise<{body: Json | undefined; status: number; text: string}> {
   const response = await fetch(`${target.url}${path}`, {
     body: body === undefined ? undefined : JSON.stringify(body),
-    headers: {authorization: basic(as), ...(body === undefined ? {} : {'content-type': 'application/json'})},
+    headers: {authorization: basicAuth(as), ...(body === undefined ? {} : {'content-type': 'application/json'})},
     method,
     signal: AbortSignal.timeout(30_000),
   })
   const text = await response.text()
-  let parsed: unknown
+  let parsed: Json | undefined
   try {
     parsed = JSON.parse(text)
   } catch {}
@@ -187,7 +187,7 @@ function scenario(kind: TargetKind, version: string): void {
       // The control: the admin's search with the same filter finds all five, the hidden one too.
       const all = await rest(target, target.admin, 'POST', '/api/2.0/mlflow/experiments/search', {filter: `name LIKE '${data.prefix}%'`, max_results: 100})
       assert.equal(all.status, 200, all.text)
-      assert.deepEqual(all.body.experiments.map((experiment: {name: string}) => experiment.name).sort(), [...data.all].sort())
+      assert.deepEqual(all.body?.experiments.map((experiment: {name: string}) => experiment.name).sort(), [...data.all].sort())
       await step(t, title, bob, async (page) => {
         const home = await page.goto('/')
         assert.equal(home?.status(), 200)

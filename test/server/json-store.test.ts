@@ -8,6 +8,7 @@ import {fileURLToPath} from 'node:url'
 
 import {JsonFileStore, type JsonFileStoreOptions, StoreFileError} from '../../src/server/store/json-store.js'
 import {StoreError} from '../../src/server/store/store.js'
+import {modeOf} from '../support/files.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const storeModule = new URL('../../src/server/store/json-store.ts', import.meta.url).href
@@ -181,10 +182,6 @@ async function openReportingStore(path: string): Promise<{errors: Error[]; store
         }
       }),
   }
-}
-
-async function modeOf(path: string): Promise<number> {
-  return (await stat(path)).mode & 0o777
 }
 
 const user = (username: string, isAdmin = false) => ({isAdmin, passwordHash: `hash-of-${username}`, username})

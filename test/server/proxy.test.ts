@@ -189,7 +189,6 @@ describe('forward: what passes through', {timeout: HANG_GUARD_MS}, () => {
     assert.equal(seen.headers['user-agent'], 'mlflow-python-client/3.1')
     assert.equal(seen.headers['x-mlflow-workspace'], 'team-a')
     for (const method of ['GET', 'PATCH', 'DELETE', 'PUT', 'OPTIONS']) {
-      // eslint-disable-next-line no-await-in-loop
       const each = await call(proxy.port, {body: method === 'GET' ? undefined : 'x', method, path: '/m'})
       assert.equal(json(each).method, method)
     }
@@ -448,7 +447,6 @@ describe('forward: request smuggling guard', {timeout: HANG_GUARD_MS}, () => {
       'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nhello',
     ]
     for (const request of requests) {
-      // eslint-disable-next-line no-await-in-loop
       assert.equal(parseRaw(await raw(proxy.port, request)).status, 400, request)
     }
 
@@ -464,7 +462,6 @@ describe('forward: request smuggling guard', {timeout: HANG_GUARD_MS}, () => {
       'POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n0\r\n\r\n',
     ]
     for (const request of requests) {
-      // eslint-disable-next-line no-await-in-loop
       const answer = parseRaw(await raw(proxy.port, request))
       assert.equal(answer.status, 400, request)
       assert.equal((JSON.parse(answer.body) as {error_code: string}).error_code, 'BAD_REQUEST')
@@ -499,7 +496,6 @@ describe('forward: upstream failures', {timeout: HANG_GUARD_MS}, () => {
     const errors: Error[] = []
     const proxy = await startProxy({onError: (error) => errors.push(error), upstream: upstreamUrl})
     for (const method of ['GET', 'POST']) {
-      // eslint-disable-next-line no-await-in-loop
       const down = await call(proxy.port, {body: method === 'POST' ? '{"name":"x"}' : undefined, method, path: '/api/2.0/mlflow/experiments/create'})
       assert.equal(down.status, 503)
       assert.equal(down.headers['content-type'], 'application/json')
@@ -624,7 +620,6 @@ describe('forward: upstream failures', {timeout: HANG_GUARD_MS}, () => {
     const errors: Error[] = []
     const proxy = await startProxy({onError: (error) => errors.push(error), upstream: fake.url})
     for (const path of ['/fixed', '/chunked']) {
-      // eslint-disable-next-line no-await-in-loop
       const answer = await call(proxy.port, {path})
       assert.equal(answer.status, 200, path)
       assert.equal(answer.complete, false, path)

@@ -66,7 +66,6 @@ export function ensureChromium(): Promise<string> {
     if (CHROMIUM !== '/usr/bin/chromium') throw new Error(`MLFLOWCTL_TEST_CHROMIUM=${CHROMIUM} is not an executable`)
     process.stderr.write('[test] chromium is missing: apt-get update && apt-get install -y chromium\n')
     for (const args of [['update'], ['install', '-y', '--no-install-recommends', 'chromium']]) {
-      // eslint-disable-next-line no-await-in-loop
       const {code, output} = await run('apt-get', args)
       if (code !== 0) {
         throw new Error(`the web UI tests need Debian's chromium (${CHROMIUM}), and \`apt-get ${args.join(' ')}\` failed (${code ?? 'not run'}); install it by hand with \`apt-get install chromium\` (as root):\n${output}`)

@@ -1,8 +1,11 @@
+import assert from 'node:assert/strict'
 import {execFile} from 'node:child_process'
 import {mkdtemp} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
+
+import {type Json} from './rest.js'
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const CLI = join(REPO_ROOT, 'bin', 'run.js')
@@ -20,6 +23,12 @@ export interface CliOptions {
   /** HOME for the CLI; by default a fresh empty dir, so no real credentials are read or written. */
   home?: string
   input?: string
+}
+
+/** Asserts that a --json run succeeded (exit 0) and returns the JSON document it printed. */
+export function okJson(result: CliResult): Json {
+  assert.equal(result.code, 0, `mlflowctl failed (${result.code}): ${result.stderr}${result.stdout}`)
+  return JSON.parse(result.stdout) as Json
 }
 
 /** The environment of a user with a fresh HOME and none of the MLflow, Databricks or AWS settings of this machine. */

@@ -65,12 +65,10 @@ async function waitUntilHealthy(url: string, child: ChildProcess, logPath: strin
     }
 
     try {
-      // eslint-disable-next-line no-await-in-loop
       const response = await fetch(`${url}/health`, {signal: AbortSignal.timeout(2000)})
       if (response.ok) return
     } catch {}
 
-    // eslint-disable-next-line no-await-in-loop
     await new Promise((resolve) => {
       setTimeout(resolve, 250)
     })
@@ -134,7 +132,6 @@ export async function startMlflowServer(options: StartOptions): Promise<RunningS
 
   // A port can be taken between freePort() and the server's bind; try a few.
   for (let attempt = 1; ; attempt++) {
-    // eslint-disable-next-line no-await-in-loop
     const port = options.port ?? (await freePort())
     const url = `http://127.0.0.1:${port}`
     const logPath = join(dir, `server-${attempt}.log`)
@@ -169,12 +166,9 @@ export async function startMlflowServer(options: StartOptions): Promise<RunningS
     }
 
     try {
-      // eslint-disable-next-line no-await-in-loop
       await waitUntilHealthy(url, child, logPath)
     } catch (error) {
-      // eslint-disable-next-line no-await-in-loop
       await stop()
-      // eslint-disable-next-line no-await-in-loop
       if (attempt < 3 && options.port === undefined && /address already in use/i.test(await tail(logPath))) continue
       throw error
     }

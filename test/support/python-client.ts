@@ -29,7 +29,11 @@ export interface PythonError {
   type: string
 }
 
-export type CallResult<T = any> = {error: PythonError; ok?: undefined} | {error?: undefined; ok: T}
+/** A value a Python call returned, decoded from JSON (an object, a list, a string...): the test's assertions check it. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any JSON value; the assertions are the type check
+export type PythonValue = any
+
+export type CallResult<T = PythonValue> = {error: PythonError; ok?: undefined} | {error?: undefined; ok: T}
 
 export interface PythonClientOptions {
   /** Sent as MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD; omit to send none. */
@@ -81,7 +85,10 @@ async function startWorker(version: string, workerKey: string): Promise<Worker> 
   // closes); a busy one must, or the test's await would be dropped.
   const handles = [child, child.stdin, child.stdout, child.stderr] as unknown as Array<{ref(): void; unref(): void}>
   const keepAlive = (busy: boolean) => {
-    for (const handle of handles) busy ? handle.ref() : handle.unref()
+    for (const handle of handles) {
+      if (busy) handle.ref()
+      else handle.unref()
+    }
   }
   let stderr = ''
   child.stderr.on('data', (chunk: Buffer) => {
@@ -146,7 +153,7 @@ export class PythonClient {
   constructor(private readonly options: PythonClientOptions) {}
 
   /** One call; throws if it failed. */
-  async call<T = any>(client: ClientKind, method: string, ...args: unknown[]): Promise<T> {
+  async call<T = PythonValue>(client: ClientKind, method: string, ...args: unknown[]): Promise<T> {
     const [result] = await this.batch([{args, client, method}])
     if (result.error) throw Object.assign(new Error(`${client}.${method} failed: ${result.error.message}`), {python: result.error})
     return result.ok as T

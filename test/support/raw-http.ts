@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import {Agent, type IncomingHttpHeaders, request as httpRequest} from 'node:http'
 
 import {type Credentials} from './mlflow-server.js'
-import {basicAuth} from './rest.js'
+import {basicAuth, type Json} from './rest.js'
 
 const agent = new Agent({keepAlive: true, maxSockets: 16})
 
@@ -16,8 +16,6 @@ export function closeRawAgent(): void {
   agent.destroy()
 }
 
-
-export type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export interface Answer {
   body: Buffer

@@ -6,8 +6,12 @@ export function basicAuth({password, username}: Credentials): string {
   return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
 }
 
+/** Parsed JSON whose shape the test asserts on (MLflow's answers, a command's --json output). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the assertions are the type check
+export type Json = Record<string, any>
+
 export interface RestAnswer {
-  json(): any
+  json(): Json
   status: number
   text: string
 }
@@ -29,7 +33,7 @@ export function restClient(baseUrl: () => string) {
     return {json: () => JSON.parse(text), status: response.status, text}
   }
 
-  async function ok(who: Credentials, method: string, path: string, body?: unknown): Promise<any> {
+  async function ok(who: Credentials, method: string, path: string, body?: unknown): Promise<Json> {
     const answer = await call(who, method, path, body)
     assert.equal(answer.status, 200, `${who.username} ${method} ${path}: ${answer.text}`)
     return answer.text ? answer.json() : {}

@@ -7,6 +7,7 @@
 
 export type CanonicalPath = {ok: false; reason: string} | {ok: true; path: string}
 
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
 const CONTROL = /[\u0000-\u001F\u007F]/
 
 export function canonicalPath(rawPath: string): CanonicalPath {

@@ -66,10 +66,11 @@ function safeReporter(onError: (error: Error) => void): (error: Error) => void {
   }
 }
 
-interface PendingWrite {
-  apply: (data: StoreModel) => unknown
+/** A write waiting for the next batch; each resolves with what its own apply returned. */
+interface PendingWrite<T = unknown> {
+  apply: (data: StoreModel) => T
   reject: (error: unknown) => void
-  resolve: (value: any) => void
+  resolve: (value: T) => void
 }
 
 export class JsonFileStore implements Store {
@@ -220,7 +221,7 @@ export class JsonFileStore implements Store {
   private enqueue<T>(apply: (data: StoreModel) => T): Promise<T> {
     if (this.closed) return Promise.reject(new Error(`The auth store ${this.location} is closed`))
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({apply, reject, resolve})
+      this.pending.push({apply, reject, resolve} as PendingWrite)
       if (!this.flushScheduled) {
         this.flushScheduled = true
         this.serially(() => this.flush())
