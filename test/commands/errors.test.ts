@@ -2,6 +2,9 @@
  * Error paths and exit codes of the client commands, against a scripted local server (real HTTP
  * on loopback). Compatibility with real MLflow is proven in test/interop; this covers the answers a
  * real server is hard to make give on demand.
+ *
+ * Commands run in this process (runCommand); only a login that pipes its secret on stdin runs as
+ * its own process (runCli), since reading a real pipe to its end is what --*-stdin does.
  */
 import assert from 'node:assert/strict'
 import {mkdir, mkdtemp, readFile, stat, writeFile} from 'node:fs/promises'
@@ -12,6 +15,7 @@ import {after, before, beforeEach, describe, it} from 'node:test'
 
 import {ExitCode} from '../../src/core/errors.js'
 import {runCli} from '../support/cli.js'
+import {runCommand} from '../support/run-command.js'
 
 type Handler = (request: IncomingMessage, response: ServerResponse, body: string) => void
 
@@ -56,19 +60,19 @@ describe('client command errors and exit codes', () => {
   const env = (extra: NodeJS.ProcessEnv = {}) => ({MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0', MLFLOW_TRACKING_PASSWORD: PASSWORD, MLFLOW_TRACKING_URI: url, MLFLOW_TRACKING_USERNAME: 'admin', ...extra})
 
   it('with nothing configured: not logged in, exit 3, a hint, and a JSON error on stdout under --json', async () => {
-    const human = await runCli(['users', 'list'])
+    const human = await runCommand(['users', 'list'])
     assert.equal(human.code, ExitCode.Unauthenticated)
     assert.match(human.stderr, /Not logged in/)
     assert.match(human.stderr, /mlflowctl login/)
     assert.equal(human.stdout, '')
-    const machine = await runCli(['users', 'list', '--json'])
+    const machine = await runCommand(['users', 'list', '--json'])
     assert.equal(machine.code, ExitCode.Unauthenticated)
     assert.deepEqual(Object.keys(JSON.parse(machine.stdout).error).sort(), ['code', 'exit', 'hint', 'message'])
     assert.equal(JSON.parse(machine.stdout).error.code, 'NOT_LOGGED_IN')
   })
 
   it('credentials but no server: exit 2, naming what is missing', async () => {
-    const result = await runCli(['users', 'list', '--json'], {env: {MLFLOW_TRACKING_PASSWORD: PASSWORD, MLFLOW_TRACKING_USERNAME: 'admin'}})
+    const result = await runCommand(['users', 'list', '--json'], {env: {MLFLOW_TRACKING_PASSWORD: PASSWORD, MLFLOW_TRACKING_USERNAME: 'admin'}})
     assert.equal(result.code, ExitCode.Usage)
     assert.equal(JSON.parse(result.stdout).error.code, 'NO_TRACKING_URI')
   })
@@ -76,20 +80,21 @@ describe('client command errors and exit codes', () => {
   it('whoami after logout: not logged in, exit 3, and the hint names mlflowctl login', async () => {
     routes['GET /api/2.0/mlflow/users/current'] = (_request, response) => json(response, 200, {user: {id: 1, is_admin: true, username: 'admin'}})
     const home = await mkdtemp(join(tmpdir(), 'mlflowctl-home-'))
+    // Its own process: the password is piped on stdin.
     assert.equal((await runCli(['login', '--tracking-uri', url, '--username', 'admin', '--password-stdin'], {home, input: 'admin-password'})).code, 0)
-    assert.equal((await runCli(['whoami'], {home})).code, 0)
-    assert.equal((await runCli(['logout'], {home})).code, 0)
-    const human = await runCli(['whoami'], {home})
+    assert.equal((await runCommand(['whoami'], {home})).code, 0)
+    assert.equal((await runCommand(['logout'], {home})).code, 0)
+    const human = await runCommand(['whoami'], {home})
     assert.equal(human.code, ExitCode.Unauthenticated, human.stderr)
     assert.match(human.stderr, /Not logged in/)
     assert.match(human.stderr, /mlflowctl login/)
     assert.doesNotMatch(human.stderr, /No MLflow tracking server/)
-    const machine = await runCli(['whoami', '--json'], {home})
+    const machine = await runCommand(['whoami', '--json'], {home})
     assert.deepEqual({code: machine.code, error: JSON.parse(machine.stdout).error.code}, {code: ExitCode.Unauthenticated, error: 'NOT_LOGGED_IN'})
   })
 
   it('an unreachable server: exit 7', async () => {
-    const result = await runCli(['users', 'get', 'alice'], {env: env({MLFLOW_TRACKING_URI: 'http://127.0.0.1:9'})})
+    const result = await runCommand(['users', 'get', 'alice'], {env: env({MLFLOW_TRACKING_URI: 'http://127.0.0.1:9'})})
     assert.equal(result.code, ExitCode.Unavailable)
     assert.match(result.stderr, /Could not reach MLflow at http:\/\/127\.0\.0\.1:9/)
   })
@@ -100,7 +105,7 @@ describe('client command errors and exit codes', () => {
       response.end('You are not authenticated.')
     }
 
-    const result = await runCli(['users', 'get', 'alice', '--json'], {env: env()})
+    const result = await runCommand(['users', 'get', 'alice', '--json'], {env: env()})
     assert.equal(result.code, ExitCode.Unauthenticated)
     const {error} = JSON.parse(result.stdout)
     assert.equal(error.status, 401)
@@ -118,29 +123,30 @@ describe('client command errors and exit codes', () => {
     routes['PATCH /api/2.0/mlflow/users/update-admin'] = (_request, response) => json(response, 404, {error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'User with username=ghost not found'})
     routes['POST /api/2.0/mlflow/users/create'] = (_request, response) => json(response, 400, {error_code: 'RESOURCE_ALREADY_EXISTS', message: 'User (username=alice) already exists.'})
     routes['DELETE /api/2.0/mlflow/users/delete'] = (_request, response) => json(response, 500, {error_code: 'INTERNAL_ERROR', message: 'database is locked'})
-    assert.equal((await runCli(['users', 'get', 'bob'], {env: env()})).code, ExitCode.PermissionDenied)
-    const missing = await runCli(['users', 'promote', 'ghost'], {env: env()})
+    assert.equal((await runCommand(['users', 'get', 'bob'], {env: env()})).code, ExitCode.PermissionDenied)
+    const missing = await runCommand(['users', 'promote', 'ghost'], {env: env()})
     assert.equal(missing.code, ExitCode.NotFound)
     assert.match(missing.stderr, /RESOURCE_DOES_NOT_EXIST: User with username=ghost not found/)
+    // Its own process: the password is piped on stdin.
     assert.equal((await runCli(['users', 'create', 'alice', '--password-stdin'], {env: env(), input: 'long-enough-password'})).code, ExitCode.AlreadyExists)
-    assert.equal((await runCli(['users', 'delete', 'alice', '--yes'], {env: env()})).code, ExitCode.Unavailable)
+    assert.equal((await runCommand(['users', 'delete', 'alice', '--yes'], {env: env()})).code, ExitCode.Unavailable)
   })
 
   it('an endpoint the server lacks: exit 8 with a clear message', async () => {
-    const result = await runCli(['users', 'list'], {env: env()})
+    const result = await runCommand(['users', 'list'], {env: env()})
     assert.equal(result.code, ExitCode.Unsupported)
     assert.match(result.stderr, /cannot list users/)
   })
 
   it('a permission level is checked before any request', async () => {
-    const result = await runCli(['perms', 'grant', 'model', 'm', '--user', 'a', '--permission', 'OWNER'], {env: env()})
+    const result = await runCommand(['perms', 'grant', 'model', 'm', '--user', 'a', '--permission', 'OWNER'], {env: env()})
     assert.equal(result.code, ExitCode.Usage)
     assert.deepEqual(seen, [])
   })
 
   it('destructive commands without a terminal or --yes: exit 9, nothing sent', async () => {
     for (const args of [['users', 'delete', 'alice'], ['users', 'demote', 'alice'], ['perms', 'revoke', 'model', 'm', '--user', 'alice']]) {
-      const result = await runCli(args, {env: env()})
+      const result = await runCommand(args, {env: env()})
       assert.equal(result.code, ExitCode.Aborted, args.join(' '))
       assert.match(result.stderr, /--yes/)
     }
@@ -149,7 +155,7 @@ describe('client command errors and exit codes', () => {
   })
 
   it('MLFLOW_TRACKING_AUTH without credentials is refused, never sent unauthenticated', async () => {
-    const result = await runCli(['users', 'get', 'alice'], {env: {MLFLOW_TRACKING_AUTH: 'my_plugin', MLFLOW_TRACKING_URI: url}})
+    const result = await runCommand(['users', 'get', 'alice'], {env: {MLFLOW_TRACKING_AUTH: 'my_plugin', MLFLOW_TRACKING_URI: url}})
     assert.equal(result.code, ExitCode.Usage)
     assert.match(result.stderr, /MLFLOW_TRACKING_AUTH/)
     assert.deepEqual(seen, [])
@@ -160,20 +166,21 @@ describe('client command errors and exit codes', () => {
     await mkdir(join(home, '.mlflow'))
     const broken = '[mlflow]\nmlflow_tracking_username = a\n[mlflow]\nmlflow_tracking_password = b\n'
     await writeFile(join(home, '.mlflow', 'credentials'), broken, {mode: 0o600})
-    const result = await runCli(['users', 'get', 'alice'], {env: {MLFLOW_TRACKING_URI: url}, home})
+    const result = await runCommand(['users', 'get', 'alice'], {env: {MLFLOW_TRACKING_URI: url}, home})
     assert.equal(result.code, ExitCode.Usage)
     assert.match(result.stderr, /credentials.*line 3/s)
     assert.equal(await readFile(join(home, '.mlflow', 'credentials'), 'utf8'), broken)
   })
 
   it('login --token-stdin on the mlflow backend explains where MLflow reads tokens', async () => {
-    const result = await runCli(['login', '--tracking-uri', url, '--token-stdin'], {input: 'tok'})
+    // Refused before stdin is read: no pipe needed (an empty stdin would fail with another message).
+    const result = await runCommand(['login', '--tracking-uri', url, '--token-stdin'])
     assert.equal(result.code, ExitCode.Usage)
     assert.match(result.stderr, /MLFLOW_TRACKING_TOKEN/)
   })
 
   it('logout when not logged in: exit 5', async () => {
-    assert.equal((await runCli(['logout'])).code, ExitCode.NotFound)
+    assert.equal((await runCommand(['logout'])).code, ExitCode.NotFound)
   })
 
   it('whoami says when the environment overrides the stored login', async () => {
@@ -183,19 +190,21 @@ describe('client command errors and exit codes', () => {
     }
 
     const home = await mkdtemp(join(tmpdir(), 'mlflowctl-home-'))
+    // Its own process: the password is piped on stdin.
     assert.equal((await runCli(['login', '--tracking-uri', url, '--username', 'admin', '--password-stdin'], {home, input: 'admin-password'})).code, 0)
-    const result = await runCli(['whoami', '--json'], {env: {MLFLOW_TRACKING_PASSWORD: 'env-password', MLFLOW_TRACKING_USERNAME: 'ci-bot'}, home})
+    const result = await runCommand(['whoami', '--json'], {env: {MLFLOW_TRACKING_PASSWORD: 'env-password', MLFLOW_TRACKING_USERNAME: 'ci-bot'}, home})
     assert.equal(result.code, 0, result.stderr)
     const whoami = JSON.parse(result.stdout)
     assert.equal(whoami.user.username, 'ci-bot')
     assert.equal(whoami.username_source, 'MLFLOW_TRACKING_USERNAME')
     assert.deepEqual(whoami.overrides, ['MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD'])
-    const human = await runCli(['whoami'], {env: {MLFLOW_TRACKING_USERNAME: 'ci-bot', MLFLOW_TRACKING_PASSWORD: 'x'}, home})
+    const human = await runCommand(['whoami'], {env: {MLFLOW_TRACKING_USERNAME: 'ci-bot', MLFLOW_TRACKING_PASSWORD: 'x'}, home})
     assert.match(human.stderr, /MLFLOW_TRACKING_USERNAME is set and overrides the stored login/)
     assert.ok(!human.stdout.includes('\u001B['), 'no colour codes when stdout is not a terminal')
   })
 
   describe('databricks backend', () => {
+    // Logins run as their own process: the token is piped on stdin (with and without a newline).
     const TOKEN = 'dapi-good-token'
     beforeEach(() => {
       routes['GET /api/2.0/preview/scim/v2/Me'] = (request, response) => {
@@ -226,7 +235,7 @@ describe('client command errors and exit codes', () => {
       assert.equal(await readFile(`${config}.bak`, 'utf8'), original)
       assert.equal((await stat(`${config}.bak`)).mode & 0o777, 0o600)
 
-      assert.equal((await runCli(['logout', '--backend', 'databricks'], {home})).code, 0)
+      assert.equal((await runCommand(['logout', '--backend', 'databricks'], {home})).code, 0)
       const after = await readFile(config, 'utf8')
       assert.ok(!after.includes(TOKEN))
       assert.match(after, /token = keep-me/)

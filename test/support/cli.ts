@@ -32,7 +32,7 @@ export function okJson(result: CliResult): Json {
 }
 
 /** The environment of a user with a fresh HOME and none of the MLflow, Databricks or AWS settings of this machine. */
-function cliEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+export function cliEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return {
     ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(MLFLOW_|DATABRICKS_|AWS_|NODE_OPTIONS|NODE_TEST)/.test(key))),
     HOME: home,
