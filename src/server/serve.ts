@@ -13,7 +13,7 @@ import {hashPassword, verifyPassword} from './passwords.js'
 import {createUpstream, type Upstream} from './proxy.js'
 import {JsonFileStore, StoreFileError} from './store/json-store.js'
 import {type Store} from './store/store.js'
-import {prepareListener, type TlsFiles} from './tls.js'
+import {type Listener, prepareListener, type TlsFiles} from './tls.js'
 
 export interface ServeOptions {
   configPath?: string
@@ -58,19 +58,41 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   for (const warning of listener.warnings) log(`warning: ${warning}`)
   const config = await loadServeConfig({configPath: options.configPath, env: options.env, host: options.host, staticPrefix: options.staticPrefix})
   for (const warning of config.warnings) log(`warning: ${warning}`)
-  let upstream: Upstream
+  const upstream = openUpstream(options, clients)
+  const front = createFront(listener, clients)
+  // The port first: a start that fails there must not have created the store or the admin.
+  await bind(front.server, options, upstream)
+  const store = await openStore(options, config, front, upstream)
+  front.attach(createApp({config, log, store, upstream}))
+  return running({front, listener, store, upstream})
+}
+
+function openUpstream(options: ServeOptions, clients: ClientAddresses): Upstream {
   try {
-    upstream = createUpstream({
+    return createUpstream({
       client: (request) => clients.resolve(request),
       // A streamed forward answers its client itself; its failures reach the log only here.
-      onError: (error, request) => log(`error: ${request.method} ${request.path}: ${error.message}`),
+      onError: (error, request) => options.log(`error: ${request.method} ${request.path}: ${error.message}`),
       responseTimeoutMs: options.upstreamTimeoutMs,
       upstream: options.proxyTo,
     })
   } catch (error) {
     throw new UserError(`--proxy-to ${options.proxyTo.href}: ${(error as Error).message}`, {code: 'BAD_UPSTREAM', exit: ExitCode.Usage})
   }
+}
 
+/** The HTTP(S) server and what its connections need through start and stop. */
+interface Front {
+  /** Hands the requests that waited, and every later one, to the app. */
+  attach(app: Handler): void
+  /** A failed start: drops the requests that waited and closes every connection now. */
+  abort(): Promise<void>
+  server: Server
+  /** Stops accepting; in-flight requests finish, and their connections close after them. */
+  stop(): Promise<void>
+}
+
+function createFront(listener: Listener, clients: ClientAddresses): Front {
   // Until the store and the admin are ready, requests wait (accepted connections, nothing decided).
   let app: Handler | undefined
   const early: Array<[IncomingMessage, ServerResponse]> = []
@@ -93,46 +115,66 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     else early.push([request, response])
   })
 
-  // The port first: a start that fails there must not have created the store or the admin.
+  return {
+    attach(ready) {
+      app = ready
+      for (const [request, response] of early.splice(0)) ready(request, response)
+    },
+    async abort() {
+      for (const [, response] of early.splice(0)) response.destroy()
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      })
+    },
+    server,
+    async stop() {
+      stopping = true
+      // Answers not yet begun tell their clients the connection ends with them.
+      for (const response of inFlight) if (!response.headersSent) response.setHeader('Connection', 'close')
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeIdleConnections()
+      })
+    },
+  }
+}
+
+async function bind(server: Server, options: ServeOptions, upstream: Upstream): Promise<void> {
   try {
     await listen(server, options.host, options.port)
   } catch (error) {
     await upstream.close()
     throw error
   }
+}
 
+/** Opens the store and bootstraps the admin; when either fails, undoes the start so far. */
+async function openStore(options: ServeOptions, config: ServeConfig, front: Front, upstream: Upstream): Promise<JsonFileStore> {
   let store: JsonFileStore | undefined
   try {
-    store = await JsonFileStore.open(options.storePath, {onError: (error: Error) => log(`error: auth store: ${error.message}`)})
-    await bootstrapAdmin(store, config, log)
+    store = await JsonFileStore.open(options.storePath, {onError: (error: Error) => options.log(`error: auth store: ${error.message}`)})
+    await bootstrapAdmin(store, config, options.log)
+    return store
   } catch (error) {
-    for (const [, response] of early.splice(0)) response.destroy()
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve())
-      server.closeAllConnections()
-    })
+    await front.abort()
     await upstream.close()
     await store?.close()
     throw error instanceof StoreFileError ? storeStartError(error) : error
   }
+}
 
-  const ready = createApp({config, log, store, upstream})
-  app = ready
-  for (const [request, response] of early.splice(0)) ready(request, response)
-  const address = server.address() as AddressInfo
+/** The handle the command keeps: where serve listens, what to print, and how to reload and stop it. */
+function running(parts: {front: Front; listener: Listener; store: JsonFileStore; upstream: Upstream}): RunningServe {
+  const {front, listener, store, upstream} = parts
+  const address = front.server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   let closing: Promise<void> | undefined
   return {
     close() {
       // Stop accepting, let in-flight requests finish, then make sure every write is on disk.
       closing ??= (async () => {
-        stopping = true
-        // Answers not yet begun tell their clients the connection ends with them.
-        for (const response of inFlight) if (!response.headersSent) response.setHeader('Connection', 'close')
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve())
-          server.closeIdleConnections()
-        })
+        await front.stop()
         await upstream.close()
         await store.close()
       })()

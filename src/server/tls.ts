@@ -180,38 +180,43 @@ export async function prepareListener(settings: ListenerSettings): Promise<Liste
   const problem = incomplete(tls)
   if (problem) throw problem
   const hsts = parseHsts(settings.hsts)
-
-  if (!tls.cert || !tls.key) {
-    const warnings: string[] = []
-    if (!isLoopback(settings.host)) {
-      if (!settings.insecureHttp) {
-        throw new UserError(`serve would listen on ${settings.host} over plain HTTP: every request carries a password, and it would cross the network in clear`, {
-          code: 'PLAIN_HTTP_BEYOND_LOOPBACK',
-          exit: ExitCode.Usage,
-          hint: 'Serve HTTPS with --tls-cert FILE --tls-key FILE; or, if a TLS-terminating proxy on this host is the only way in, pass --insecure-http (and --trusted-proxies with its address).',
-        })
-      }
-
-      warnings.push(`serve listens on ${settings.host} over plain HTTP (--insecure-http): passwords cross the network in clear unless a TLS-terminating proxy on this host is the only way to reach it`)
-    }
-
-    return {
-      createServer: (options, handler) => createHttpServer(options, handler),
-      // A trusted TLS-terminating proxy can still report that the client came over HTTPS.
-      hsts,
-      protocol: 'http',
-      async reload() {
-        throw new UserError('serve listens over plain HTTP: there is no certificate to reload', {code: 'NO_TLS', exit: ExitCode.Usage})
-      },
-      warnings,
-    }
-  }
-
+  if (!tls.cert || !tls.key) return httpListener(settings, hsts)
   if (settings.insecureHttp) {
     throw new UserError('--insecure-http and --tls-cert contradict each other: serve would listen over HTTPS', {code: 'TLS_CONFLICT', exit: ExitCode.Usage, hint: 'Drop --insecure-http (or MLFLOWCTL_INSECURE_HTTP).'})
   }
 
-  const files: TlsFiles = {cert: tls.cert, clientCa: tls.clientCa || undefined, key: tls.key}
+  return httpsListener({cert: tls.cert, clientCa: tls.clientCa || undefined, key: tls.key}, hsts)
+}
+
+/** Plain HTTP: on loopback, or beyond it only with --insecure-http (and a warning). */
+function httpListener(settings: ListenerSettings, hsts: string | undefined): Listener {
+  const warnings: string[] = []
+  if (!isLoopback(settings.host)) {
+    if (!settings.insecureHttp) {
+      throw new UserError(`serve would listen on ${settings.host} over plain HTTP: every request carries a password, and it would cross the network in clear`, {
+        code: 'PLAIN_HTTP_BEYOND_LOOPBACK',
+        exit: ExitCode.Usage,
+        hint: 'Serve HTTPS with --tls-cert FILE --tls-key FILE; or, if a TLS-terminating proxy on this host is the only way in, pass --insecure-http (and --trusted-proxies with its address).',
+      })
+    }
+
+    warnings.push(`serve listens on ${settings.host} over plain HTTP (--insecure-http): passwords cross the network in clear unless a TLS-terminating proxy on this host is the only way to reach it`)
+  }
+
+  return {
+    createServer: (options, handler) => createHttpServer(options, handler),
+    // A trusted TLS-terminating proxy can still report that the client came over HTTPS.
+    hsts,
+    protocol: 'http',
+    async reload() {
+      throw new UserError('serve listens over plain HTTP: there is no certificate to reload', {code: 'NO_TLS', exit: ExitCode.Usage})
+    },
+    warnings,
+  }
+}
+
+/** HTTPS with the certificate files read now, and re-read by reload(). */
+async function httpsListener(files: TlsFiles, hsts: string | undefined): Promise<Listener> {
   const loaded = await loadTls(files)
   let server: HttpsServer | undefined
   return {

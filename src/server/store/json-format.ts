@@ -10,6 +10,7 @@
  * Written sorted, one record per line; read strictly (exact keys, types, unique ids and names), so
  * a hand edit that would mean something else than it says is refused with what and where.
  */
+import {jsonSyntaxMessage} from './json-syntax.js'
 import {isId, StoreModel} from './model.js'
 import {StoreFileError} from './store.js'
 
@@ -64,100 +65,28 @@ function checkKeys(value: Record<string, unknown>, keys: readonly string[], wher
   return missing === undefined ? undefined : `${where} has no "${missing}"`
 }
 
-/**
- * Where JSON.parse gave up, as "unexpected X at line L, column C": V8's own message has no
- * position for some errors, and quotes file content (password hashes) for others. Only JSON's own
- * punctuation is quoted back; any other character could be part of a secret.
- */
-function jsonSyntaxMessage(text: string): string | undefined {
-  let i = 0
-  const fail = (): never => {
-    throw i
-  }
-
-  const space = () => {
-    while (i < text.length && ' \t\n\r'.includes(text[i])) i++
-  }
-
-  const expect = (char: string) => {
-    if (text[i] !== char) fail()
-    i++
-  }
-
-  const string = () => {
-    i++
-    for (;;) {
-      if (i >= text.length || text.charCodeAt(i) < 0x20) fail()
-      const char = text[i++]
-      if (char === '"') return
-      if (char !== '\\') continue
-      const escape = text[i] ?? fail()
-      if (escape === 'u') {
-        for (let k = 1; k <= 4; k++) if (!/[0-9a-fA-F]/.test(text[i + k] ?? '')) fail()
-        i += 5
-      } else if ('"\\/bfnrt'.includes(escape)) i++
-      else fail()
-    }
-  }
-
-  const number = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y
-  const value = (): void => {
-    space()
-    const char = text[i]
-    if (char === '{') {
-      i++
-      space()
-      if (text[i] === '}') return void i++
-      for (;;) {
-        space()
-        if (text[i] !== '"') fail()
-        string()
-        space()
-        expect(':')
-        value()
-        space()
-        if (text[i] === '}') return void i++
-        expect(',')
-      }
-    } else if (char === '[') {
-      i++
-      space()
-      if (text[i] === ']') return void i++
-      for (;;) {
-        value()
-        space()
-        if (text[i] === ']') return void i++
-        expect(',')
-      }
-    } else if (char === '"') {
-      string()
-    } else if (char === 't' || char === 'f' || char === 'n') {
-      for (const letter of char === 't' ? 'true' : char === 'f' ? 'false' : 'null') expect(letter)
-    } else {
-      number.lastIndex = i
-      if (!number.test(text)) fail()
-      i = number.lastIndex
-    }
-  }
-
-  try {
-    value()
-    space()
-    if (i < text.length) fail()
-    return undefined
-  } catch (error) {
-    if (typeof error !== 'number') return undefined
-    const before = text.slice(0, error)
-    const line = before.split('\n').length
-    const column = error - before.lastIndexOf('\n')
-    const what = error >= text.length ? 'end of file' : '{}[],:"'.includes(text[error]) ? JSON.stringify(text[error]) : 'character'
-    return `unexpected ${what} at line ${line}, column ${column}`
-  }
-}
-
 /** The state a file holds, or a StoreFileError saying exactly what is wrong with it. */
 export function parseStoreFile(bytes: Buffer, path: string): StoreModel {
-  const invalid = (what: string) => new StoreFileError(path, `The auth store ${path} is not valid: ${what}. It was left unchanged; fix or restore it.`, {problem: 'invalid'})
+  const invalid: Invalid = (what) => new StoreFileError(path, `The auth store ${path} is not valid: ${what}. It was left unchanged; fix or restore it.`, {problem: 'invalid'})
+  const raw = checkTopLevel(parseJson(bytes, path, invalid), invalid)
+  const data = new StoreModel(raw.next_user_id)
+  readUsers(raw.users, data, invalid)
+  readGrants(raw.grants, data, invalid)
+  data.dirty = false
+  return data
+}
+
+/** The error for a file that is valid JSON (or not text at all) but not a store, given what is wrong. */
+type Invalid = (what: string) => StoreFileError
+
+/** The top-level object once checked. */
+interface TopLevel {
+  grants: unknown[]
+  next_user_id: number
+  users: unknown[]
+}
+
+function parseJson(bytes: Buffer, path: string, invalid: Invalid): unknown {
   let text: string
   try {
     text = decoder.decode(bytes)
@@ -166,14 +95,15 @@ export function parseStoreFile(bytes: Buffer, path: string): StoreModel {
   }
 
   if (text.trim() === '') throw invalid('it is empty')
-  let raw: unknown
   try {
-    raw = JSON.parse(text)
+    return JSON.parse(text)
   } catch {
     const where = jsonSyntaxMessage(text) ?? 'it cannot be parsed'
     throw new StoreFileError(path, `The auth store ${path} is not valid JSON: ${where}. It was left unchanged; fix or restore it.`, {problem: 'invalid'})
   }
+}
 
+function checkTopLevel(raw: unknown, invalid: Invalid): TopLevel {
   if (!isPlainObject(raw)) throw invalid(`the top level is ${describe(raw)}, not an object`)
   if (raw.version !== FORMAT_VERSION) {
     throw invalid(`"version" is ${describe(raw.version)}; this mlflowctl reads version ${FORMAT_VERSION}${typeof raw.version === 'number' && raw.version > FORMAT_VERSION ? ' (written by a newer mlflowctl?)' : ''}`)
@@ -184,11 +114,13 @@ export function parseStoreFile(bytes: Buffer, path: string): StoreModel {
   if (!isId(raw.next_user_id)) throw invalid(`"next_user_id" is ${describe(raw.next_user_id)}, not a positive integer`)
   if (!Array.isArray(raw.users)) throw invalid(`"users" is ${describe(raw.users)}, not an array`)
   if (!Array.isArray(raw.grants)) throw invalid(`"grants" is ${describe(raw.grants)}, not an array`)
+  return {grants: raw.grants, next_user_id: raw.next_user_id, users: raw.users}
+}
 
-  const data = new StoreModel(raw.next_user_id)
+function readUsers(users: unknown[], data: StoreModel, invalid: Invalid): void {
   const userIndex = new Map<number, number>()
   const nameIndex = new Map<string, number>()
-  for (const [i, entry] of raw.users.entries()) {
+  for (const [i, entry] of users.entries()) {
     const where = `users[${i}]`
     if (!isPlainObject(entry)) throw invalid(`${where} is ${describe(entry)}, not an object`)
     const problem = checkKeys(entry, ['id', 'username', 'password_hash', 'is_admin'], where)
@@ -201,13 +133,15 @@ export function parseStoreFile(bytes: Buffer, path: string): StoreModel {
     if (userIndex.has(id)) throw invalid(`${where}.id ${id} is also the id of users[${userIndex.get(id)}]`)
     if (nameIndex.has(username)) throw invalid(`${where}.username ${JSON.stringify(username)} is also the username of users[${nameIndex.get(username)}]`)
     // Ids are never reused: a counter at or below an existing id would hand that id out again.
-    if (id >= raw.next_user_id) throw invalid(`${where}.id ${id} is not below "next_user_id" (${raw.next_user_id})`)
+    if (id >= data.nextUserId) throw invalid(`${where}.id ${id} is not below "next_user_id" (${data.nextUserId})`)
     userIndex.set(id, i)
     nameIndex.set(username, i)
     data.putUser(Object.freeze({id, isAdmin, passwordHash, username}))
   }
+}
 
-  for (const [i, entry] of raw.grants.entries()) {
+function readGrants(grants: unknown[], data: StoreModel, invalid: Invalid): void {
+  for (const [i, entry] of grants.entries()) {
     const where = `grants[${i}]`
     if (!isPlainObject(entry)) throw invalid(`${where} is ${describe(entry)}, not an object`)
     const problem = checkKeys(entry, ['user_id', 'resource_type', 'resource_id', 'permission'], where)
@@ -224,7 +158,4 @@ export function parseStoreFile(bytes: Buffer, path: string): StoreModel {
 
     data.putGrant(Object.freeze({permission, resourceId, resourceType, userId}))
   }
-
-  data.dirty = false
-  return data
 }

@@ -1,0 +1,193 @@
+/**
+ * The root fields a non-admin may query through `/graphql` (graphql.ts), and the check of each:
+ * the ids a field reads are resolved and checked, search fields have `experimentIds` narrowed to
+ * the readable ones, and the model-version lists an answer will carry are recorded for filtering.
+ */
+import {type FieldNode, Kind, type ListValueNode, type SelectionSetNode} from 'graphql'
+
+import {isCanonicalId} from '../../mlflow/resources.js'
+import {
+  collectFields,
+  type DocumentScope,
+  forbidden,
+  inputObject,
+  invalid,
+  label,
+  responseKey,
+  singleArgument,
+  stringInput,
+  stringList,
+} from './graphql-document.js'
+
+export interface GraphqlAccess {
+  canReadExperiment(experimentId: string): boolean
+  /** Resolves the run's experiment through the upstream; false for an unknown run. */
+  canReadRun(runId: string): Promise<boolean>
+  canReadRegisteredModel(name: string): boolean
+}
+
+/** What checking the root fields produced: variable and query rewrites, response filters. */
+export interface Context extends DocumentScope {
+  access: GraphqlAccess
+  /** Whole variable values replaced in the forwarded request (narrowed experiment ids). */
+  variableOverrides: Map<string, unknown>
+  /** Literal lists replaced in the forwarded document (narrowed experiment ids). */
+  listRewrites: Map<ListValueNode, ListValueNode>
+  /** Model-version lists to filter, keyed by their response-key path. */
+  modelVersionLists: Map<string, {path: string[]; nameKeys: Set<string>}>
+  runChecks: Map<string, Promise<boolean>>
+}
+
+/** Checks every root field of the operation, recording in `context` what the forwarded request and the answer need. */
+export async function checkRootFields(selectionSet: SelectionSetNode, context: Context): Promise<void> {
+  for (const field of collectFields(selectionSet, context)) {
+    const name = field.name.value
+    if (name === '__typename') continue
+    if (name === '__schema' || name === '__type') throw forbidden(`GraphQL introspection (${name}) is reserved to admins.`)
+    const check = ROOT_FIELDS.get(name)
+    if (!check) throw forbidden(`GraphQL field ${name} is not allowed.`)
+    // Sequential on purpose: the run lookups are memoized and most queries have one root field.
+    await check(field, context)
+  }
+
+  for (const {nameKeys, path} of context.modelVersionLists.values()) {
+    // Without the model name in the answer the versions cannot be filtered.
+    if (nameKeys.size === 0) throw forbidden(`GraphQL field ${path.join('.')} must select "name" so that versions of unreadable registered models can be filtered out.`)
+  }
+}
+
+type RootCheck = (field: FieldNode, context: Context) => Promise<void>
+
+/** The root fields a non-admin may query (MLflow's protected fields); anything else is refused. */
+const ROOT_FIELDS = new Map<string, RootCheck>([
+  [
+    'mlflowGetExperiment',
+    async (field, context) => {
+      const experimentId = stringInput(field, context, 'experimentId')
+      if (experimentId === undefined) throw invalid(`GraphQL field ${label(field)} needs input.experimentId.`)
+      checkExperimentIds([experimentId], field, 'experimentId')
+      if (!context.access.canReadExperiment(experimentId)) throw forbidden(`GraphQL field ${label(field)}: cannot read experiment ${experimentId}.`)
+    },
+  ],
+  ['mlflowGetMetricHistoryBulkInterval', checkRunList],
+  [
+    'mlflowGetRun',
+    async (field, context) => {
+      await checkOneRun(field, context)
+      addModelVersionLists(field, ['run', 'modelVersions'], context)
+    },
+  ],
+  ['mlflowListArtifacts', checkOneRun],
+  // Only a Mutation field in MLflow 3.12–3.17 (so unreachable while mutations are refused); kept
+  // so that a query field of that name, should MLflow add one, is narrowed like search runs.
+  ['mlflowSearchDatasets', narrowExperimentIds],
+  ['mlflowSearchModelVersions', async (field, context) => addModelVersionLists(field, ['modelVersions'], context)],
+  [
+    'mlflowSearchRuns',
+    async (field, context) => {
+      await narrowExperimentIds(field, context)
+      addModelVersionLists(field, ['runs', 'modelVersions'], context)
+    },
+  ],
+])
+
+/**
+ * MLflow's resolvers read experiment ids with int(), which takes other spellings ("06", " 6",
+ * non-ASCII digits) than the one grants are kept under: those are refused.
+ */
+function checkExperimentIds(ids: string[], field: FieldNode, key: string): void {
+  const odd = ids.find((id) => !isCanonicalId(id))
+  if (odd !== undefined) throw invalid(`GraphQL field ${label(field)}: input.${key} must be decimal experiment ids without sign, spaces or leading zeros, got ${JSON.stringify(odd)}.`)
+}
+
+/** mlflowGetRun, mlflowListArtifacts: READ on the experiment of input.runId (or input.runUuid). */
+async function checkOneRun(field: FieldNode, context: Context): Promise<void> {
+  const runId = stringInput(field, context, 'runId')
+  const runUuid = stringInput(field, context, 'runUuid')
+  // MLflow uses `run_id or run_uuid`; two different ids are refused rather than second-guessed.
+  if (runId !== undefined && runUuid !== undefined && runId !== runUuid) throw invalid(`GraphQL field ${label(field)} names two different runs (runId and runUuid).`)
+  const run = runId ?? runUuid
+  if (run === undefined) throw invalid(`GraphQL field ${label(field)} needs input.runId.`)
+  if (!(await canReadRun(run, context))) throw forbidden(`GraphQL field ${label(field)}: cannot read run ${run}.`)
+}
+
+/** mlflowGetMetricHistoryBulkInterval: READ on every run of input.runIds. */
+async function checkRunList(field: FieldNode, context: Context): Promise<void> {
+  const runIds = stringList(inputObject(field, context)?.runIds, field, 'runIds')
+  if (runIds.length === 0) throw invalid(`GraphQL field ${label(field)} needs input.runIds.`)
+  for (const runId of runIds) {
+    if (!(await canReadRun(runId, context))) throw forbidden(`GraphQL field ${label(field)}: cannot read run ${runId}.`)
+  }
+}
+
+function canReadRun(runId: string, context: Context): Promise<boolean> {
+  let check = context.runChecks.get(runId)
+  if (!check) {
+    check = context.access.canReadRun(runId)
+    context.runChecks.set(runId, check)
+  }
+
+  return check
+}
+
+/**
+ * mlflowSearchRuns, mlflowSearchDatasets: input.experimentIds reduced to the readable ones (none
+ * left → refused). The forwarded request carries the reduced list: in the variables when the list
+ * (or the whole input) is a variable, else in the document's literal list, reprinted. A literal
+ * list whose unreadable items are variables is refused: dropping them would leave unused
+ * variables, which make the document invalid.
+ */
+async function narrowExperimentIds(field: FieldNode, context: Context): Promise<void> {
+  const input = inputObject(field, context)
+  const experimentIds = stringList(input?.experimentIds, field, 'experimentIds')
+  if (experimentIds.length === 0) throw invalid(`GraphQL field ${label(field)} needs input.experimentIds.`)
+  checkExperimentIds(experimentIds, field, 'experimentIds')
+  const readable = experimentIds.filter((id) => context.access.canReadExperiment(id))
+  if (readable.length === 0) throw forbidden(`GraphQL field ${label(field)}: cannot read any of experiments ${experimentIds.join(', ')}.`)
+  if (readable.length === experimentIds.length) return
+
+  // Some are unreadable (so the value is a list of at least two): find where it was written.
+  const inputNode = singleArgument(field, 'input')!.value
+  if (inputNode.kind === Kind.VARIABLE) {
+    context.variableOverrides.set(inputNode.name.value, {...input, experimentIds: readable})
+    return
+  }
+
+  const listNode = inputNode.kind === Kind.OBJECT ? inputNode.fields.find((f) => f.name.value === 'experimentIds')?.value : undefined
+  if (listNode?.kind === Kind.VARIABLE) {
+    context.variableOverrides.set(listNode.name.value, readable)
+  } else if (listNode?.kind === Kind.LIST) {
+    const kept = listNode.values.filter((_item, index) => context.access.canReadExperiment(experimentIds[index]))
+    if (listNode.values.some((item) => item.kind !== Kind.STRING && !kept.includes(item))) {
+      throw forbidden(`GraphQL field ${label(field)}: cannot read some of experiments ${experimentIds.join(', ')}; pass only readable ids, or the list as one variable.`)
+    }
+
+    context.listRewrites.set(listNode, {...listNode, values: kept})
+  } else {
+    // Cannot happen for a valid document; fail closed.
+    throw invalid(`GraphQL field ${label(field)}: cannot narrow input.experimentIds.`)
+  }
+}
+
+/**
+ * Records the model-version lists under `field` found by following `schemaPath` (field names,
+ * aliases and fragments resolved) so that filterResponse removes versions of unreadable models.
+ */
+function addModelVersionLists(field: FieldNode, schemaPath: string[], context: Context): void {
+  let frontier = [{node: field, path: [responseKey(field)]}]
+  for (const name of schemaPath) {
+    frontier = frontier.flatMap(({node, path}) => fieldsNamed(node, name, context).map((child) => ({node: child, path: [...path, responseKey(child)]})))
+  }
+
+  // Fields with one response key merge in the answer, so their `name` keys are pooled.
+  for (const {node, path} of frontier) {
+    const key = JSON.stringify(path)
+    const list = context.modelVersionLists.get(key) ?? {nameKeys: new Set<string>(), path}
+    for (const name of fieldsNamed(node, 'name', context)) list.nameKeys.add(responseKey(name))
+    context.modelVersionLists.set(key, list)
+  }
+}
+
+function fieldsNamed(field: FieldNode, name: string, context: Context): FieldNode[] {
+  return collectFields(field.selectionSet, context).filter((child) => child.name.value === name)
+}
