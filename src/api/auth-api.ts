@@ -168,7 +168,11 @@ export class AuthApi {
     const current = await this.currentUser()
     if (current) return current
     if (!username) {
-      throw new UserError('This server cannot tell who a token belongs to (it has no users/current)', {code: 'UNSUPPORTED', exit: ExitCode.Unsupported, hint: 'Pass --user explicitly.'})
+      throw new UserError('This server cannot tell who a token belongs to (it has no users/current)', {
+        code: 'UNSUPPORTED',
+        exit: ExitCode.Unsupported,
+        hint: 'Pass --user explicitly.',
+      })
     }
 
     const user = await this.getUser(username)
@@ -180,7 +184,11 @@ export class AuthApi {
       return (await this.http.get<{users?: UserSummary[]}>('/api/2.0/mlflow/users/list')).users ?? []
     } catch (error) {
       if (error instanceof MlflowApiError && error.endpointMissing) {
-        throw new UserError('This server cannot list users (MLflow added users/list in 3.10)', {code: 'UNSUPPORTED', exit: ExitCode.Unsupported, hint: 'Use `mlflowctl users get USERNAME` for a known user.'})
+        throw new UserError('This server cannot list users (MLflow added users/list in 3.10)', {
+          code: 'UNSUPPORTED',
+          exit: ExitCode.Unsupported,
+          hint: 'Use `mlflowctl users get USERNAME` for a known user.',
+        })
       }
 
       throw error
@@ -222,7 +230,9 @@ export class AuthApi {
           cause: error,
           code: held ? 'USER_HAS_PERMISSIONS' : 'DELETE_REFUSED',
           exit: ExitCode.Usage,
-          hint: held ? `Run again with --revoke-permissions to revoke them first, or revoke them with \`mlflowctl perms revoke\` (\`mlflowctl perms list --user ${username}\` lists them).` : "Check the MLflow server's log for the reason.",
+          hint: held
+            ? `Run again with --revoke-permissions to revoke them first, or revoke them with \`mlflowctl perms revoke\` (\`mlflowctl perms list --user ${username}\` lists them).`
+            : "Check the MLflow server's log for the reason.",
           status: error.status,
         },
       )
@@ -234,7 +244,9 @@ export class AuthApi {
     const grants = await this.bySurface(
       async () => {
         const {permissions = []} = await this.http.get<{permissions?: UnifiedRow[]}>(`${UNIFIED}/list`, {username})
-        return permissions.filter((row) => isDirect(row)).map((row) => () => this.http.post(`${UNIFIED}/revoke`, {resource_id: row.resource_pattern, resource_type: row.resource_type, username}))
+        return permissions
+          .filter((row) => isDirect(row))
+          .map((row) => () => this.http.post(`${UNIFIED}/revoke`, {resource_id: row.resource_pattern, resource_type: row.resource_type, username}))
       },
       async () => {
         const user = await this.getUser(username)
@@ -310,16 +322,41 @@ export class AuthApi {
         return permissions.map((row) => {
           const kind = KIND_OF_TYPE[row.resource_type] ?? row.resource_type
           // A role's '*' pattern names no single resource.
-          const name = row.resource_pattern === '*' ? undefined : kind === 'model' ? row.resource_pattern : kind === 'scorer' ? scorerNameOf(row.resource_pattern) : undefined
-          return {kind, ...(name === undefined ? {} : {name}), permission: row.permission, resource: row.resource_pattern, via: isDirect(row) ? 'direct' : `role ${row.role_name}`}
+          const name =
+            row.resource_pattern === '*'
+              ? undefined
+              : kind === 'model'
+                ? row.resource_pattern
+                : kind === 'scorer'
+                  ? scorerNameOf(row.resource_pattern)
+                  : undefined
+          return {
+            kind,
+            ...(name === undefined ? {} : {name}),
+            permission: row.permission,
+            resource: row.resource_pattern,
+            via: isDirect(row) ? 'direct' : `role ${row.role_name}`,
+          }
         })
       },
       async () => {
         const user = await this.getUser(username)
         return [
           ...(user.experiment_permissions ?? []).map((row) => ({kind: 'experiment', permission: row.permission, resource: row.experiment_id, via: 'direct'})),
-          ...(user.registered_model_permissions ?? []).map((row) => ({kind: 'model', name: row.name, permission: row.permission, resource: row.name, via: 'direct'})),
-          ...(user.scorer_permissions ?? []).map((row) => ({kind: 'scorer', name: row.scorer_name, permission: row.permission, resource: scorerResourceId(row.experiment_id, row.scorer_name), via: 'direct'})),
+          ...(user.registered_model_permissions ?? []).map((row) => ({
+            kind: 'model',
+            name: row.name,
+            permission: row.permission,
+            resource: row.name,
+            via: 'direct',
+          })),
+          ...(user.scorer_permissions ?? []).map((row) => ({
+            kind: 'scorer',
+            name: row.scorer_name,
+            permission: row.permission,
+            resource: scorerResourceId(row.experiment_id, row.scorer_name),
+            via: 'direct',
+          })),
         ]
       },
     )
@@ -359,7 +396,10 @@ export class AuthApi {
     if (previous.permission === level) return
     if (previous.roleId !== undefined) {
       try {
-        const {role_permissions: rows = []} = await this.http.get<{role_permissions?: Array<{id: number; resource_pattern: string; resource_type: string}>}>('/api/3.0/mlflow/roles/permissions/list', {role_id: String(previous.roleId)})
+        const {role_permissions: rows = []} = await this.http.get<{role_permissions?: Array<{id: number; resource_pattern: string; resource_type: string}>}>(
+          '/api/3.0/mlflow/roles/permissions/list',
+          {role_id: String(previous.roleId)},
+        )
         const row = rows.find((candidate) => candidate.resource_type === UNIFIED_TYPE[resource.kind] && candidate.resource_pattern === previous.resource)
         if (row) {
           await this.http.patch('/api/3.0/mlflow/roles/permissions/update', {permission: level, role_permission_id: row.id})

@@ -36,7 +36,9 @@ export class TrackingApi {
 
   async experimentByName(name: string): Promise<Experiment> {
     try {
-      const {experiment} = await this.http.get<{experiment: {experiment_id: string; name: string}}>('/api/2.0/mlflow/experiments/get-by-name', {experiment_name: name})
+      const {experiment} = await this.http.get<{experiment: {experiment_id: string; name: string}}>('/api/2.0/mlflow/experiments/get-by-name', {
+        experiment_name: name,
+      })
       return {id: experiment.experiment_id, name: experiment.name}
     } catch (error) {
       if (!isMissing(error)) throw error

@@ -27,7 +27,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       helpGroup: 'GLOBAL',
     }),
     'tracking-uri': Flags.string({
-      description: 'MLflow server URL. Default: $MLFLOW_TRACKING_URI, else the profile\'s.',
+      description: "MLflow server URL. Default: $MLFLOW_TRACKING_URI, else the profile's.",
       helpGroup: 'GLOBAL',
     }),
   }
@@ -53,18 +53,20 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** The connection to MLflow, opened on first use (commands that need none pay nothing). */
   protected session(): Promise<Session> {
-    this.sessionPromise ??= import('./session.js').then(({Session}) =>
-      Session.open({
-        env: process.env,
-        // MLflow's retry policy can wait minutes; say what is happening rather than hang silently.
-        onRetry: (event) => this.status(`${event.method} ${event.path}: ${event.reason}; retry ${event.retry} in ${event.delaySeconds.toFixed(1)}s`),
-        profile: this.flags.profile,
-        trackingUri: this.flags['tracking-uri'],
-      }),
-    ).then((session) => {
-      for (const warning of session.connection.warnings) this.warn(warning)
-      return session
-    })
+    this.sessionPromise ??= import('./session.js')
+      .then(({Session}) =>
+        Session.open({
+          env: process.env,
+          // MLflow's retry policy can wait minutes; say what is happening rather than hang silently.
+          onRetry: (event) => this.status(`${event.method} ${event.path}: ${event.reason}; retry ${event.retry} in ${event.delaySeconds.toFixed(1)}s`),
+          profile: this.flags.profile,
+          trackingUri: this.flags['tracking-uri'],
+        }),
+      )
+      .then((session) => {
+        for (const warning of session.connection.warnings) this.warn(warning)
+        return session
+      })
     return this.sessionPromise
   }
 

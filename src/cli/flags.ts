@@ -17,13 +17,16 @@ export const permissionFlag = Flags.custom<PermissionLevel>({
   async parse(input) {
     const level = input.trim().toUpperCase()
     if (!(PERMISSION_LEVELS as readonly string[]).includes(level)) {
-      throw new UserError(`Unknown permission level "${input}". Expected one of: ${PERMISSION_LEVELS.join(', ')}`, {code: 'INVALID_PERMISSION', exit: ExitCode.Usage})
+      throw new UserError(`Unknown permission level "${input}". Expected one of: ${PERMISSION_LEVELS.join(', ')}`, {
+        code: 'INVALID_PERMISSION',
+        exit: ExitCode.Usage,
+      })
     }
 
     return level as PermissionLevel
   },
 })
 
-export const usernameArg = Args.string({description: 'The user\'s name.', required: true})
+export const usernameArg = Args.string({description: "The user's name.", required: true})
 
 export const passwordStdinFlag = Flags.boolean({default: false, description: 'Read the password from standard input instead of prompting.'})

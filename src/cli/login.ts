@@ -86,7 +86,12 @@ export async function verifyDatabricksLogin(options: {env: NodeJS.ProcessEnv; ho
   }
 }
 
-export async function saveDatabricksLogin(options: {env: NodeJS.ProcessEnv; host: string; profile?: string; secret: DatabricksSecret}): Promise<DatabricksWriteResult> {
+export async function saveDatabricksLogin(options: {
+  env: NodeJS.ProcessEnv
+  host: string
+  profile?: string
+  secret: DatabricksSecret
+}): Promise<DatabricksWriteResult> {
   return saveDatabricksCredentials({credentials: {host: options.host, ...options.secret}, env: options.env, profile: options.profile})
 }
 

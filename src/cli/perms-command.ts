@@ -106,7 +106,11 @@ function usage(message: string): UserError {
 }
 
 /** The experiment selector and, for scorers, the scorer name, from the arguments and flags. */
-function selection(kind: 'experiment' | 'scorer', args: Record<string, string | undefined>, flags: Record<string, string | undefined>): {experiment: ExperimentSelector; scorer?: string} {
+function selection(
+  kind: 'experiment' | 'scorer',
+  args: Record<string, string | undefined>,
+  flags: Record<string, string | undefined>,
+): {experiment: ExperimentSelector; scorer?: string} {
   const [idFlag, nameFlag] = kind === 'experiment' ? ['id', 'name'] : ['experiment-id', 'experiment-name']
   const byFlag: ExperimentSelector | undefined =
     flags[idFlag] === undefined ? (flags[nameFlag] === undefined ? undefined : {by: 'name', value: flags[nameFlag]!}) : {by: 'id', value: flags[idFlag]!}
@@ -116,7 +120,11 @@ function selection(kind: 'experiment' | 'scorer', args: Record<string, string | 
     // With the experiment in a flag, the one argument left is the scorer.
     const expected = byFlag ? 1 : 2
     if (positional.length !== expected) {
-      throw usage(byFlag ? `With --${idFlag} or --${nameFlag}, give only the scorer name as an argument` : 'Give the experiment and the scorer name: EXPERIMENT SCORER (or --experiment-id / --experiment-name and SCORER)')
+      throw usage(
+        byFlag
+          ? `With --${idFlag} or --${nameFlag}, give only the scorer name as an argument`
+          : 'Give the experiment and the scorer name: EXPERIMENT SCORER (or --experiment-id / --experiment-name and SCORER)',
+      )
     }
 
     scorer = positional.at(-1)!
@@ -128,7 +136,8 @@ function selection(kind: 'experiment' | 'scorer', args: Record<string, string | 
   const experiment = byFlag ?? (positional[0] === undefined ? undefined : {by: 'argument', value: positional[0]})
   if (!experiment) throw usage(`Which experiment? Give its id or name as an argument, or --${idFlag} / --${nameFlag}`)
   if (experiment.value.trim() === '') throw usage('The experiment id or name is empty')
-  if (experiment.by === 'id' && !/^\d+$/.test(experiment.value)) throw usage(`--${idFlag} takes an experiment id (digits), not "${experiment.value}"; for a name use --${nameFlag}`)
+  if (experiment.by === 'id' && !/^\d+$/.test(experiment.value))
+    throw usage(`--${idFlag} takes an experiment id (digits), not "${experiment.value}"; for a name use --${nameFlag}`)
   return {experiment, scorer}
 }
 
@@ -144,7 +153,9 @@ export function definePermsCommand(verb: PermsVerb, kind: ResourceKind) {
     static override args = resourceArgs(kind)
     static override description = [
       kind === 'model' ? undefined : EXPERIMENT_HELP,
-      verb === 'grant' ? `The ${kind === 'scorer' ? "scorer's experiment" : kind === 'model' ? 'registered model' : 'experiment'} must exist: a grant on one that does not exits 5 and stores nothing.` : undefined,
+      verb === 'grant'
+        ? `The ${kind === 'scorer' ? "scorer's experiment" : kind === 'model' ? 'registered model' : 'experiment'} must exist: a grant on one that does not exits 5 and stores nothing.`
+        : undefined,
       verb === 'revoke' ? 'Asks for confirmation on a terminal (also with --json); without a terminal it refuses unless --yes is given.' : undefined,
     ]
       .filter(Boolean)
@@ -170,7 +181,11 @@ export function definePermsCommand(verb: PermsVerb, kind: ResourceKind) {
 }
 
 /** Does what the verb says; fills in `result` and returns the message for people. */
-async function perform(session: Session, verb: PermsVerb, request: {permission?: string; resource: Resource; result: PermsResult; user: string; yes: boolean}): Promise<string> {
+async function perform(
+  session: Session,
+  verb: PermsVerb,
+  request: {permission?: string; resource: Resource; result: PermsResult; user: string; yes: boolean},
+): Promise<string> {
   const {permission, resource, result, user} = request
   const what = describeResource(resource)
   switch (verb) {
@@ -205,7 +220,13 @@ async function perform(session: Session, verb: PermsVerb, request: {permission?:
  * The resource with its experiment's id and, where the server tells us, its name. A grant needs
  * the experiment (or model) to exist: MLflow would store a permission on nothing.
  */
-async function resolveResource(session: Session, verb: PermsVerb, kind: ResourceKind, picked: ReturnType<typeof selection> | undefined, model: string | undefined): Promise<Resource> {
+async function resolveResource(
+  session: Session,
+  verb: PermsVerb,
+  kind: ResourceKind,
+  picked: ReturnType<typeof selection> | undefined,
+  model: string | undefined,
+): Promise<Resource> {
   if (kind === 'model') {
     if (verb === 'grant' && !(await session.tracking.registeredModelExists(model!))) {
       throw new UserError(`There is no registered model named "${model}"; nothing was granted`, {code: 'RESOURCE_DOES_NOT_EXIST', exit: ExitCode.NotFound})
@@ -224,7 +245,10 @@ async function resolveResource(session: Session, verb: PermsVerb, kind: Resource
       throw new UserError(`There is no experiment with id ${selector.value}; nothing was granted`, {
         code: 'RESOURCE_DOES_NOT_EXIST',
         exit: ExitCode.NotFound,
-        hint: selector.by === 'argument' ? `For an experiment named "${selector.value}", pass --${kind === 'scorer' ? 'experiment-name' : 'name'} ${selector.value}.` : undefined,
+        hint:
+          selector.by === 'argument'
+            ? `For an experiment named "${selector.value}", pass --${kind === 'scorer' ? 'experiment-name' : 'name'} ${selector.value}.`
+            : undefined,
       })
     }
 
@@ -267,7 +291,9 @@ export function definePermsListCommand(kind?: ResourceKind) {
   return class PermsListCommand extends BaseCommand<typeof Command> {
     static override examples = [`<%= config.bin %> <%= command.id %> --user alice`]
     static override flags = {user: Flags.string({char: 'u', description: 'The user whose permissions to list. Default: you.'})}
-    static override summary = kind ? `List a user's permissions on ${kind === 'model' ? 'registered models' : `${kind}s`}.` : 'List everything a user holds: experiments, registered models, scorers.'
+    static override summary = kind
+      ? `List a user's permissions on ${kind === 'model' ? 'registered models' : `${kind}s`}.`
+      : 'List everything a user holds: experiments, registered models, scorers.'
 
     public async run(): Promise<PermsListResult> {
       const session = await this.session()
@@ -275,7 +301,14 @@ export function definePermsListCommand(kind?: ResourceKind) {
       const permissions = (await session.api.list(user)).filter((row) => !kind || row.kind === kind)
       await addExperimentNames(session, permissions)
       if (permissions.length === 0) this.status(`${user} holds no ${kind ?? ''} permissions of their own`.replace('  ', ' '))
-      else this.log(renderTable(['KIND', 'RESOURCE', 'NAME', 'PERMISSION', 'VIA'], permissions.map((row) => [row.kind, row.resource, displayName(row), row.permission, row.via]), this.stdoutColors()))
+      else
+        this.log(
+          renderTable(
+            ['KIND', 'RESOURCE', 'NAME', 'PERMISSION', 'VIA'],
+            permissions.map((row) => [row.kind, row.resource, displayName(row), row.permission, row.via]),
+            this.stdoutColors(),
+          ),
+        )
       return {permissions, user}
     }
   }

@@ -57,10 +57,16 @@ export async function promptNewPassword(options: {flag: string; message?: string
  * so `echo "$PW" | mlflowctl …` and `mlflowctl … < file` both give the exact secret.
  */
 export async function readSecretFromStdin(what: string): Promise<string> {
-  if (process.stdin.isTTY) throw new UserError(`Expected the ${what} on standard input, but it is a terminal`, {exit: ExitCode.Usage, hint: 'Pipe it in, e.g. `printf %s "$PASSWORD" | mlflowctl …`, or drop the --*-stdin flag to be prompted.'})
+  if (process.stdin.isTTY)
+    throw new UserError(`Expected the ${what} on standard input, but it is a terminal`, {
+      exit: ExitCode.Usage,
+      hint: 'Pipe it in, e.g. `printf %s "$PASSWORD" | mlflowctl …`, or drop the --*-stdin flag to be prompted.',
+    })
   const chunks: Buffer[] = []
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
-  const value = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
+  const value = Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '')
   if (value.length === 0) throw new UserError(`No ${what} on standard input`, {code: 'INPUT_REQUIRED', exit: ExitCode.Usage})
   return value
 }

@@ -56,14 +56,21 @@ export class Session {
     const profileName = options.profile ?? (options.env.MLFLOWCTL_PROFILE || undefined) ?? credentials.currentProfile
     const stored = profileName === undefined ? undefined : credentials.getProfile(profileName)
     if (profileName !== undefined && !stored && (options.profile !== undefined || options.env.MLFLOWCTL_PROFILE)) {
-      throw new UserError(`No stored login named "${profileName}"`, {code: 'PROFILE_NOT_FOUND', exit: ExitCode.Usage, hint: `Run \`mlflowctl login --profile ${profileName}\`.`})
+      throw new UserError(`No stored login named "${profileName}"`, {
+        code: 'PROFILE_NOT_FOUND',
+        exit: ExitCode.Usage,
+        hint: `Run \`mlflowctl login --profile ${profileName}\`.`,
+      })
     }
 
     const uri = options.trackingUri ?? (options.env.MLFLOW_TRACKING_URI || undefined) ?? stored?.trackingUri
     if (!uri) throwIfLoggedOut(credentials, options.env)
-    const databricksProfile = uri?.startsWith('databricks') ? await readDatabricksProfile({env: options.env, profile: databricksProfileSelection(uri, options.env).profile}) : undefined
+    const databricksProfile = uri?.startsWith('databricks')
+      ? await readDatabricksProfile({env: options.env, profile: databricksProfileSelection(uri, options.env).profile})
+      : undefined
     // A named, non-current profile brings its own credentials; otherwise MLflow's [mlflow] pair.
-    const fileCredentials = stored && profileName !== credentials.currentProfile ? {password: stored.password, username: stored.username} : credentials.activeCredentials
+    const fileCredentials =
+      stored && profileName !== credentials.currentProfile ? {password: stored.password, username: stored.username} : credentials.activeCredentials
     const connection = resolveConnection({
       credentialsFile: {path: credentials.path, ...fileCredentials},
       databricksProfile,

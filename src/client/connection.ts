@@ -77,7 +77,6 @@ export interface Connection {
   workspace?: Sourced
 }
 
-
 /**
  * The tracking URI: --tracking-uri > MLFLOW_TRACKING_URI > the stored profile
  * (docs/client-credentials.md, "Tracking URI").
@@ -138,7 +137,10 @@ function resolveHttpAuth(input: ConnectionInput, warnings: string[]): Pick<Conne
     // SigV4 replaces the Authorization header and takes priority over plugins
     // (docs/client-credentials.md, "SigV4").
     sigv4 = resolveSigV4(env)
-    if (auth !== 'none') warnings.push(`MLFLOW_TRACKING_AWS_SIGV4 is on: requests are signed with AWS SigV4 and the ${auth === 'basic' ? 'username/password are' : 'token is'} not used, as MLflow does.`)
+    if (auth !== 'none')
+      warnings.push(
+        `MLFLOW_TRACKING_AWS_SIGV4 is on: requests are signed with AWS SigV4 and the ${auth === 'basic' ? 'username/password are' : 'token is'} not used, as MLflow does.`,
+      )
     if (authPlugin) warnings.push(`MLFLOW_TRACKING_AUTH=${authPlugin.value} is ignored: MLFLOW_TRACKING_AWS_SIGV4 takes priority, as in MLflow.`)
     auth = 'sigv4'
   } else if (authPlugin) {
@@ -146,7 +148,9 @@ function resolveHttpAuth(input: ConnectionInput, warnings: string[]): Pick<Conne
   }
 
   if (hasBasic && token && auth === 'basic') {
-    warnings.push(`Both a username/password (${describeSources(username, password)}) and MLFLOW_TRACKING_TOKEN are set: Basic is used, as MLflow does, and the token is ignored.`)
+    warnings.push(
+      `Both a username/password (${describeSources(username, password)}) and MLFLOW_TRACKING_TOKEN are set: Basic is used, as MLflow does, and the token is ignored.`,
+    )
   }
 
   // A bad header value would fail inside fetch with the value in the message: stop it here.
@@ -163,16 +167,21 @@ function checkAuthPlugin(name: string, auth: AuthScheme, hasToken: boolean, warn
   const kubernetes = name === 'kubernetes' || name === 'kubernetes-namespaced'
   // Recent MLflow (3.17) skips Basic under the kubernetes plugins and sends the pod's token instead.
   if (kubernetes && auth === 'basic' && !hasToken) {
-    throw new UserError(`MLFLOW_TRACKING_AUTH=${name}: MLflow ignores the username/password with this plugin and sends the Kubernetes service-account token, which mlflowctl cannot read`, {
-      code: 'UNSUPPORTED_AUTH_PLUGIN',
-      exit: ExitCode.Usage,
-      hint: 'Set MLFLOW_TRACKING_TOKEN to the token (e.g. `kubectl create token <service-account>`), or unset MLFLOW_TRACKING_AUTH to use the username/password.',
-    })
+    throw new UserError(
+      `MLFLOW_TRACKING_AUTH=${name}: MLflow ignores the username/password with this plugin and sends the Kubernetes service-account token, which mlflowctl cannot read`,
+      {
+        code: 'UNSUPPORTED_AUTH_PLUGIN',
+        exit: ExitCode.Usage,
+        hint: 'Set MLFLOW_TRACKING_TOKEN to the token (e.g. `kubectl create token <service-account>`), or unset MLFLOW_TRACKING_AUTH to use the username/password.',
+      },
+    )
   }
 
   if (auth === 'basic' || auth === 'bearer') {
     const sent = kubernetes ? 'the token from MLFLOW_TRACKING_TOKEN' : auth === 'basic' ? 'the username/password' : 'the token from MLFLOW_TRACKING_TOKEN'
-    warnings.push(`MLFLOW_TRACKING_AUTH=${name} names a Python plugin that mlflowctl cannot run; it is ignored and ${sent} is sent, which is what MLflow sends too (its plugins only add Authorization when none is set).`)
+    warnings.push(
+      `MLFLOW_TRACKING_AUTH=${name} names a Python plugin that mlflowctl cannot run; it is ignored and ${sent} is sent, which is what MLflow sends too (its plugins only add Authorization when none is set).`,
+    )
     return kubernetes ? 'bearer' : auth
   }
 
@@ -199,11 +208,14 @@ function classifyTrackingUri(uri: Sourced): 'databricks' | 'http' {
     })
   }
 
-  throw new UserError(`Unsupported tracking URI scheme "${scheme}:" (from ${uri.source}): mlflowctl talks to http(s):// MLflow servers and databricks:// workspaces`, {
-    code: 'UNSUPPORTED_TRACKING_URI',
-    exit: ExitCode.Usage,
-    hint: LOGIN_HINT,
-  })
+  throw new UserError(
+    `Unsupported tracking URI scheme "${scheme}:" (from ${uri.source}): mlflowctl talks to http(s):// MLflow servers and databricks:// workspaces`,
+    {
+      code: 'UNSUPPORTED_TRACKING_URI',
+      exit: ExitCode.Usage,
+      hint: LOGIN_HINT,
+    },
+  )
 }
 
 function assertHttpUri(uri: Sourced): void {
@@ -211,7 +223,11 @@ function assertHttpUri(uri: Sourced): void {
   try {
     url = new URL(uri.value)
   } catch {
-    throw new UserError(`The tracking URI "${redactUri(uri.value)}" (from ${uri.source}) is not a valid URL`, {code: 'INVALID_TRACKING_URI', exit: ExitCode.Usage, hint: LOGIN_HINT})
+    throw new UserError(`The tracking URI "${redactUri(uri.value)}" (from ${uri.source}) is not a valid URL`, {
+      code: 'INVALID_TRACKING_URI',
+      exit: ExitCode.Usage,
+      hint: LOGIN_HINT,
+    })
   }
 
   // fetch refuses URLs with credentials; name the supported places instead of a fetch TypeError.
@@ -231,9 +247,15 @@ function resolveRetry(env: NodeJS.ProcessEnv): RetrySettings {
   const backoffLimit = readInt(env, '_MLFLOW_HTTP_REQUEST_MAX_BACKOFF_FACTOR_LIMIT', 120)
   // Same bounds as MLflow's _validate_max_retries/_validate_backoff_factor: the limit itself is allowed.
   if (retryLimit < 0) throw invalidEnv('_MLFLOW_HTTP_REQUEST_MAX_RETRIES_LIMIT', String(retryLimit), 'an integer ≥ 0')
-  if (maxRetries < 0 || maxRetries > retryLimit) throw invalidEnv('MLFLOW_HTTP_REQUEST_MAX_RETRIES', String(maxRetries), `an integer from 0 to ${retryLimit} (_MLFLOW_HTTP_REQUEST_MAX_RETRIES_LIMIT)`)
+  if (maxRetries < 0 || maxRetries > retryLimit)
+    throw invalidEnv('MLFLOW_HTTP_REQUEST_MAX_RETRIES', String(maxRetries), `an integer from 0 to ${retryLimit} (_MLFLOW_HTTP_REQUEST_MAX_RETRIES_LIMIT)`)
   if (backoffLimit < 0) throw invalidEnv('_MLFLOW_HTTP_REQUEST_MAX_BACKOFF_FACTOR_LIMIT', String(backoffLimit), 'an integer ≥ 0')
-  if (backoffFactor < 0 || backoffFactor > backoffLimit) throw invalidEnv('MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR', String(backoffFactor), `an integer from 0 to ${backoffLimit} (_MLFLOW_HTTP_REQUEST_MAX_BACKOFF_FACTOR_LIMIT)`)
+  if (backoffFactor < 0 || backoffFactor > backoffLimit)
+    throw invalidEnv(
+      'MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR',
+      String(backoffFactor),
+      `an integer from 0 to ${backoffLimit} (_MLFLOW_HTTP_REQUEST_MAX_BACKOFF_FACTOR_LIMIT)`,
+    )
 
   return {
     backoffFactor,
@@ -257,7 +279,9 @@ function resolveTls(env: NodeJS.ProcessEnv): TlsSettings {
   }
 
   return {
-    clientCertPath: env.MLFLOW_TRACKING_CLIENT_CERT_PATH ? {source: 'MLFLOW_TRACKING_CLIENT_CERT_PATH', value: env.MLFLOW_TRACKING_CLIENT_CERT_PATH} : undefined,
+    clientCertPath: env.MLFLOW_TRACKING_CLIENT_CERT_PATH
+      ? {source: 'MLFLOW_TRACKING_CLIENT_CERT_PATH', value: env.MLFLOW_TRACKING_CLIENT_CERT_PATH}
+      : undefined,
     insecure,
     serverCertPath: serverCert ? {source: 'MLFLOW_TRACKING_SERVER_CERT_PATH', value: serverCert} : undefined,
   }
@@ -277,7 +301,10 @@ function resolveSigV4(env: NodeJS.ProcessEnv): SigV4Settings {
   const accessKeyId = env.AWS_ACCESS_KEY_ID
   const secretAccessKey = env.AWS_SECRET_ACCESS_KEY
   return {
-    credentials: accessKeyId && secretAccessKey ? {accessKeyId, secretAccessKey, sessionToken: env.AWS_SESSION_TOKEN || env.AWS_SECURITY_TOKEN || undefined, source: 'AWS_ACCESS_KEY_ID'} : undefined,
+    credentials:
+      accessKeyId && secretAccessKey
+        ? {accessKeyId, secretAccessKey, sessionToken: env.AWS_SESSION_TOKEN || env.AWS_SECURITY_TOKEN || undefined, source: 'AWS_ACCESS_KEY_ID'}
+        : undefined,
     profile: env.AWS_PROFILE || undefined,
     region: {source: regionVar, value: env[regionVar]!},
     service: 'execute-api',

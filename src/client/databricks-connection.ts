@@ -29,7 +29,11 @@ function parseDatabricksUri(uri: string): string | undefined {
   if (!match) return undefined
   const netloc = match[1] ? match[2] : ''
   if (netloc === '') {
-    throw new UserError(`The tracking URI "${uri}" is malformed: expected databricks or databricks://<profile>`, {code: 'INVALID_TRACKING_URI', exit: ExitCode.Usage, hint: LOGIN_HINT})
+    throw new UserError(`The tracking URI "${uri}" is malformed: expected databricks or databricks://<profile>`, {
+      code: 'INVALID_TRACKING_URI',
+      exit: ExitCode.Usage,
+      hint: LOGIN_HINT,
+    })
   }
 
   if (netloc.includes(':')) {
@@ -41,7 +45,10 @@ function parseDatabricksUri(uri: string): string | undefined {
   }
 
   if (netloc.includes(' ')) {
-    throw new UserError(`Unsupported Databricks profile name "${netloc}": profile names cannot contain spaces`, {code: 'INVALID_TRACKING_URI', exit: ExitCode.Usage})
+    throw new UserError(`Unsupported Databricks profile name "${netloc}": profile names cannot contain spaces`, {
+      code: 'INVALID_TRACKING_URI',
+      exit: ExitCode.Usage,
+    })
   }
 
   return netloc
@@ -64,7 +71,11 @@ type DatabricksKey = keyof typeof DATABRICKS_KEYS
  * per attribute when a profile is named; with no profile named, any DATABRICKS_* auth variable
  * means the file is not read at all.
  */
-export function resolveDatabricks(input: ConnectionInput, trackingUri: Sourced, warnings: string[]): Pick<Connection, 'auth' | 'host' | 'kind' | 'password' | 'tls' | 'token' | 'username'> {
+export function resolveDatabricks(
+  input: ConnectionInput,
+  trackingUri: Sourced,
+  warnings: string[],
+): Pick<Connection, 'auth' | 'host' | 'kind' | 'password' | 'tls' | 'token' | 'username'> {
   const {env} = input
   const selection = databricksProfileSelection(trackingUri.value, env)
   const keys = Object.keys(DATABRICKS_KEYS) as DatabricksKey[]
@@ -99,8 +110,18 @@ export function resolveDatabricks(input: ConnectionInput, trackingUri: Sourced, 
   }
 
   const {auth, password, token, username} = databricksAuth(value, where, warnings)
-  const ignored = [...CREDENTIAL_ENV, 'MLFLOW_TRACKING_AWS_SIGV4', 'MLFLOW_TRACKING_AUTH', 'MLFLOW_TRACKING_INSECURE_TLS', 'MLFLOW_TRACKING_SERVER_CERT_PATH', 'MLFLOW_TRACKING_CLIENT_CERT_PATH'].filter((name) => env[name])
-  if (ignored.length > 0) warnings.push(`${ignored.join(', ')} ${ignored.length === 1 ? 'is' : 'are'} not used for databricks tracking URIs (MLflow reads the Databricks settings instead).`)
+  const ignored = [
+    ...CREDENTIAL_ENV,
+    'MLFLOW_TRACKING_AWS_SIGV4',
+    'MLFLOW_TRACKING_AUTH',
+    'MLFLOW_TRACKING_INSECURE_TLS',
+    'MLFLOW_TRACKING_SERVER_CERT_PATH',
+    'MLFLOW_TRACKING_CLIENT_CERT_PATH',
+  ].filter((name) => env[name])
+  if (ignored.length > 0)
+    warnings.push(
+      `${ignored.join(', ')} ${ignored.length === 1 ? 'is' : 'are'} not used for databricks tracking URIs (MLflow reads the Databricks settings instead).`,
+    )
 
   return {
     auth,
@@ -114,7 +135,11 @@ export function resolveDatabricks(input: ConnectionInput, trackingUri: Sourced, 
 }
 
 /** A token (Bearer), else a username and password (Basic); the other Databricks methods are refused by name. */
-function databricksAuth(value: (key: DatabricksKey) => Sourced | undefined, where: string, warnings: string[]): Pick<Connection, 'password' | 'token' | 'username'> & {auth: AuthScheme} {
+function databricksAuth(
+  value: (key: DatabricksKey) => Sourced | undefined,
+  where: string,
+  warnings: string[],
+): Pick<Connection, 'password' | 'token' | 'username'> & {auth: AuthScheme} {
   const token = value('token')
   const username = value('username')
   const password = value('password')
@@ -132,7 +157,11 @@ function databricksAuth(value: (key: DatabricksKey) => Sourced | undefined, wher
     method
       ? `The Databricks credentials in ${where} use ${method}, which mlflowctl does not support`
       : `No Databricks token or username/password is configured (looked in ${where})`,
-    {code: 'DATABRICKS_AUTH_UNSUPPORTED', exit: ExitCode.Usage, hint: 'Create a personal access token (`databricks tokens create`) and set DATABRICKS_TOKEN, or add `token = …` to the profile.'},
+    {
+      code: 'DATABRICKS_AUTH_UNSUPPORTED',
+      exit: ExitCode.Usage,
+      hint: 'Create a personal access token (`databricks tokens create`) and set DATABRICKS_TOKEN, or add `token = …` to the profile.',
+    },
   )
 }
 

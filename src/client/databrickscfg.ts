@@ -29,8 +29,31 @@ import {dirname, join} from 'node:path'
 
 import {atomicWriteFile, ensurePrivateDir, looseModeWarning} from '../core/atomic-file.js'
 import {ExitCode, UserError} from '../core/errors.js'
-import {appendSection, canonicalSections, decodeUtf8, indentAt, type Line, linelessValueProblem, newlineOf, readIfExists, renderLines, reparseEdit, splitLines} from '../core/ini.js'
-import {ANY_EDGE_SPACE, ANY_LEADING_SPACE, type CfgSection, goTrim, goTrimLeft, hasSurroundedQuote, merge, parseDatabricksConfig, SPACE_BEFORE_COMMENT, tokenize} from './databricks-ini.js'
+import {
+  appendSection,
+  canonicalSections,
+  decodeUtf8,
+  indentAt,
+  type Line,
+  linelessValueProblem,
+  newlineOf,
+  readIfExists,
+  renderLines,
+  reparseEdit,
+  splitLines,
+} from '../core/ini.js'
+import {
+  ANY_EDGE_SPACE,
+  ANY_LEADING_SPACE,
+  type CfgSection,
+  goTrim,
+  goTrimLeft,
+  hasSurroundedQuote,
+  merge,
+  parseDatabricksConfig,
+  SPACE_BEFORE_COMMENT,
+  tokenize,
+} from './databricks-ini.js'
 
 export {parseDatabricksConfig} from './databricks-ini.js'
 

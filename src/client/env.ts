@@ -15,11 +15,14 @@ export const LOGIN_HINT = 'Pass --tracking-uri, set MLFLOW_TRACKING_URI, or run 
 export function assertHeaderSafe(value: Sourced): void {
   // HTTP header values are bytes without CR, LF or NUL; surrounding spaces would be stripped.
   if (/[^\t\x20-\x7E\x80-\xFF]/.test(value.value) || value.value.trim() !== value.value) {
-    throw new UserError(`The value from ${value.source} cannot be sent in an HTTP header: it has a line break, a control character, surrounding spaces or a character outside Latin-1`, {
-      code: 'INVALID_PARAMETER_VALUE',
-      exit: ExitCode.Usage,
-      hint: `Fix ${value.source}.`,
-    })
+    throw new UserError(
+      `The value from ${value.source} cannot be sent in an HTTP header: it has a line break, a control character, surrounding spaces or a character outside Latin-1`,
+      {
+        code: 'INVALID_PARAMETER_VALUE',
+        exit: ExitCode.Usage,
+        hint: `Fix ${value.source}.`,
+      },
+    )
   }
 }
 
@@ -56,7 +59,11 @@ export function readFloat(env: NodeJS.ProcessEnv, name: string, fallback: number
 }
 
 export function invalidEnv(name: string, raw: string | undefined, expected: string): UserError {
-  return new UserError(`${name} must be ${expected}, but is ${JSON.stringify(raw)}`, {code: 'INVALID_PARAMETER_VALUE', exit: ExitCode.Usage, hint: `Fix or unset ${name}.`})
+  return new UserError(`${name} must be ${expected}, but is ${JSON.stringify(raw)}`, {
+    code: 'INVALID_PARAMETER_VALUE',
+    exit: ExitCode.Usage,
+    hint: `Fix or unset ${name}.`,
+  })
 }
 
 /** Hide any user:password@ part before showing a URI. */

@@ -90,14 +90,20 @@ function excerpt(text: string): string {
 }
 
 /** Builds the error for a non-200 answer, as MLflow's RestException/MlflowException word it. */
-export function apiError(connection: Connection, status: number, text: string, request: {method: string; path: string; retries: number}, redact: Redact): MlflowApiError {
+export function apiError(
+  connection: Connection,
+  status: number,
+  text: string,
+  request: {method: string; path: string; retries: number},
+  redact: Redact,
+): MlflowApiError {
   const json = parseJsonObject(text)
   let errorCode: string | undefined
   let message: string
   if (json) {
     const raw = json.error_code
     // A numeric code (from a proxy) maps through the status table, as MLflow does.
-    errorCode = typeof raw === 'string' && raw !== '' ? (/^\d+$/.test(raw) ? STATUS_TO_ERROR_CODE[Number(raw)] ?? raw : raw) : undefined
+    errorCode = typeof raw === 'string' && raw !== '' ? (/^\d+$/.test(raw) ? (STATUS_TO_ERROR_CODE[Number(raw)] ?? raw) : raw) : undefined
     const shown = errorCode ?? 'INTERNAL_ERROR'
     const detail = typeof json.message === 'string' ? json.message : JSON.stringify(json.message)
     message = 'message' in json ? `${shown}: ${detail}` : `${shown}: Response: ${JSON.stringify(json)}`
@@ -172,7 +178,9 @@ function hintFor(connection: Connection, status: number, exit: ExitCodeValue, re
 
     default: {
       // Only reachable for a redirect when following them is off.
-      return status >= 300 && status < 400 ? 'The server answered with a redirect, and MLFLOW_ALLOW_HTTP_REDIRECTS=false turns following redirects off.' : undefined
+      return status >= 300 && status < 400
+        ? 'The server answered with a redirect, and MLFLOW_ALLOW_HTTP_REDIRECTS=false turns following redirects off.'
+        : undefined
     }
   }
 }
@@ -214,4 +222,3 @@ export function unreachable(connection: Connection, problem: NetworkProblem, ret
     hint: hints[problem.kind],
   })
 }
-

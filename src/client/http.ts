@@ -262,7 +262,13 @@ function withoutHost(headers: Record<string, string>): Record<string, string> {
 
 /** Every form a secret could take in text, longest first so no fragment survives. */
 function secretValues(connection: Connection): string[] {
-  const values = [connection.password?.value, connection.token?.value, connection.sigv4?.credentials?.secretAccessKey, connection.sigv4?.credentials?.sessionToken]
-  if (connection.username && connection.password) values.push(Buffer.from(`${connection.username.value}:${connection.password.value}`, 'utf8').toString('base64'))
+  const values = [
+    connection.password?.value,
+    connection.token?.value,
+    connection.sigv4?.credentials?.secretAccessKey,
+    connection.sigv4?.credentials?.sessionToken,
+  ]
+  if (connection.username && connection.password)
+    values.push(Buffer.from(`${connection.username.value}:${connection.password.value}`, 'utf8').toString('base64'))
   return values.filter((value): value is string => Boolean(value) && value!.length >= 3).sort((a, b) => b.length - a.length)
 }

@@ -280,7 +280,12 @@ export class MlflowCredentialsFile {
     change(lines)
     const expected = snapshot(this.document)
     expect(expected)
-    const document = reparseEdit(lines, (edited) => parseIni(edited, this.path), canonicalSections(expected), (parsed) => canonicalSections(snapshot(parsed)))
+    const document = reparseEdit(
+      lines,
+      (edited) => parseIni(edited, this.path),
+      canonicalSections(expected),
+      (parsed) => canonicalSections(snapshot(parsed)),
+    )
     if (!document) {
       throw new UserError(`mlflowctl cannot edit ${this.path} without changing how MLflow reads the rest of it.`, {
         code: 'CREDENTIALS_FILE_UNEDITABLE',

@@ -48,7 +48,6 @@ export function parseRetryAfter(value: string, now: number = Date.now()): number
   return Math.min(Math.max(seconds, 0), RETRY_AFTER_MAX)
 }
 
-
 /** The wait before one retry, and why the retry happens. */
 export interface RetryWait {
   reason: string

@@ -40,7 +40,14 @@ export async function createTransport(connection: Connection): Promise<Transport
   // ky hands over a global Request, which undici's fetch does not recognise: pass its parts instead.
   const fetchWithAgent = async (input: Request): Promise<Response> => {
     const body = input.method === 'GET' || input.method === 'HEAD' ? undefined : await input.arrayBuffer()
-    const response = await undici.fetch(input.url, {body, dispatcher: agent, headers: [...input.headers], method: input.method, redirect: input.redirect, signal: input.signal})
+    const response = await undici.fetch(input.url, {
+      body,
+      dispatcher: agent,
+      headers: [...input.headers],
+      method: input.method,
+      redirect: input.redirect,
+      signal: input.signal,
+    })
     return response as unknown as Response
   }
 
@@ -51,7 +58,10 @@ async function readPem(path: Sourced): Promise<Buffer> {
   try {
     return await readFile(path.value)
   } catch (error) {
-    throw new UserError(`Cannot read ${path.source} (${path.value}): ${(error as Error).message}`, {code: 'INVALID_CERT_PATH', exit: ExitCode.Usage, hint: `Fix or unset ${path.source}.`})
+    throw new UserError(`Cannot read ${path.source} (${path.value}): ${(error as Error).message}`, {
+      code: 'INVALID_CERT_PATH',
+      exit: ExitCode.Usage,
+      hint: `Fix or unset ${path.source}.`,
+    })
   }
 }
-

@@ -45,7 +45,8 @@ Secrets are prompted for on a terminal, or read from standard input with --passw
   private async databricks(): Promise<LoginResult> {
     const {host: hostFlag, 'password-stdin': passwordStdin, profile, 'token-stdin': tokenStdin, username} = this.flags
     const login = await import('../cli/login.js')
-    const host = hostFlag ?? (process.env.DATABRICKS_HOST || undefined) ?? (await promptText('Databricks host (https://…)', {flag: '--host', validate: validUrl}))
+    const host =
+      hostFlag ?? (process.env.DATABRICKS_HOST || undefined) ?? (await promptText('Databricks host (https://…)', {flag: '--host', validate: validUrl}))
     if (validUrl(host) !== true) throw new UserError(`Not a workspace URL: ${host}`, {exit: ExitCode.Usage})
     let secret: {password: string; username: string} | {token: string}
     if (username) {
@@ -58,8 +59,16 @@ Secrets are prompted for on a terminal, or read from standard input with --passw
     const user = await login.verifyDatabricksLogin({env: process.env, host, secret})
     const saved = await login.saveDatabricksLogin({env: process.env, host, profile, secret})
     for (const warning of saved.warnings) this.warn(warning)
-    this.status(`Logged in to ${host} as ${user}; saved profile [${saved.profile}] in ${saved.path}${saved.backupPath ? ` (previous file kept as ${saved.backupPath})` : ''}`)
-    return {backend: 'databricks', file: saved.path, profile: saved.profile, tracking_uri: saved.profile === 'DEFAULT' ? 'databricks' : `databricks://${saved.profile}`, username: user}
+    this.status(
+      `Logged in to ${host} as ${user}; saved profile [${saved.profile}] in ${saved.path}${saved.backupPath ? ` (previous file kept as ${saved.backupPath})` : ''}`,
+    )
+    return {
+      backend: 'databricks',
+      file: saved.path,
+      profile: saved.profile,
+      tracking_uri: saved.profile === 'DEFAULT' ? 'databricks' : `databricks://${saved.profile}`,
+      username: user,
+    }
   }
 
   private async mlflow(): Promise<LoginResult> {
@@ -72,10 +81,15 @@ Secrets are prompted for on a terminal, or read from standard input with --passw
 
     const login = await import('../cli/login.js')
     const trackingUri =
-      this.flags['tracking-uri'] ?? (process.env.MLFLOW_TRACKING_URI || undefined) ?? (await promptText('MLflow tracking URI', {flag: '--tracking-uri', validate: validUrl}))
-    if (validUrl(trackingUri) !== true) throw new UserError(`Not an http(s) URL: ${trackingUri}`, {exit: ExitCode.Usage, hint: 'e.g. --tracking-uri https://mlflow.example.com'})
+      this.flags['tracking-uri'] ??
+      (process.env.MLFLOW_TRACKING_URI || undefined) ??
+      (await promptText('MLflow tracking URI', {flag: '--tracking-uri', validate: validUrl}))
+    if (validUrl(trackingUri) !== true)
+      throw new UserError(`Not an http(s) URL: ${trackingUri}`, {exit: ExitCode.Usage, hint: 'e.g. --tracking-uri https://mlflow.example.com'})
     const username = this.flags.username ?? (await promptText('Username', {flag: '--username'}))
-    const password = this.flags['password-stdin'] ? await readSecretFromStdin('password') : await promptSecret(`Password for ${username}`, {flag: '--password-stdin'})
+    const password = this.flags['password-stdin']
+      ? await readSecretFromStdin('password')
+      : await promptSecret(`Password for ${username}`, {flag: '--password-stdin'})
     const user = await login.verifyMlflowLogin({env: process.env, password, trackingUri, username})
     const profile = this.flags.profile ?? 'default'
     const saved = await login.saveMlflowLogin({password, profile, trackingUri, username})

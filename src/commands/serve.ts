@@ -22,24 +22,62 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
     '# behind a TLS-terminating proxy on this host\n<%= config.bin %> <%= command.id %> --proxy-to http://127.0.0.1:5001 --host 0.0.0.0 --insecure-http --trusted-proxies 127.0.0.1',
   ]
   static override flags = {
-    config: Flags.string({description: 'MLflow basic_auth.ini to read default_permission, admin_username and admin_password from. Default: $MLFLOW_AUTH_CONFIG_PATH.'}),
+    config: Flags.string({
+      description: 'MLflow basic_auth.ini to read default_permission, admin_username and admin_password from. Default: $MLFLOW_AUTH_CONFIG_PATH.',
+    }),
     host: Flags.string({default: '127.0.0.1', description: 'Address to listen on. Beyond loopback: HTTPS (--tls-cert, --tls-key), or --insecure-http.'}),
-    hsts: Flags.string({description: 'Strict-Transport-Security header of answers to clients that came over HTTPS; "off" for none. Default: max-age=31536000 (a year).', env: 'MLFLOWCTL_HSTS'}),
-    'insecure-http': Flags.boolean({default: false, description: 'Listen over plain HTTP beyond loopback, e.g. behind a TLS-terminating proxy on this host; passwords cross the network in clear otherwise.', env: 'MLFLOWCTL_INSECURE_HTTP'}),
+    hsts: Flags.string({
+      description: 'Strict-Transport-Security header of answers to clients that came over HTTPS; "off" for none. Default: max-age=31536000 (a year).',
+      env: 'MLFLOWCTL_HSTS',
+    }),
+    'insecure-http': Flags.boolean({
+      default: false,
+      description: 'Listen over plain HTTP beyond loopback, e.g. behind a TLS-terminating proxy on this host; passwords cross the network in clear otherwise.',
+      env: 'MLFLOWCTL_INSECURE_HTTP',
+    }),
     port: Flags.integer({default: 5000, description: 'Port to listen on.', max: 65_535, min: 0}),
     'proxy-to': Flags.url({description: 'URL of the plain MLflow tracking server to protect.', env: 'MLFLOWCTL_PROXY_TO'}),
-    'static-prefix': Flags.string({description: 'The MLflow server\'s --static-prefix (e.g. /mlflow), when it has one: serve decides routes below it.'}),
+    'static-prefix': Flags.string({description: "The MLflow server's --static-prefix (e.g. /mlflow), when it has one: serve decides routes below it."}),
     store: Flags.string({default: 'mlflowctl-auth.json', description: 'JSON file with the users and permissions (created when missing).'}),
-    'upstream-timeout': Flags.integer({default: 120, description: 'Seconds the MLflow server may take to answer (after the request body) before the client gets a 504.', max: 86_400, min: 1}),
-    'tls-cert': Flags.string({description: 'PEM file with the server certificate (and any intermediates): serve speaks HTTPS. Re-read on SIGHUP.', env: 'MLFLOWCTL_TLS_CERT'}),
-    'tls-client-ca': Flags.string({description: 'PEM file with the CA certificates client certificates must be signed by: clients without one are refused (mutual TLS). Re-read on SIGHUP.', env: 'MLFLOWCTL_TLS_CLIENT_CA'}),
-    'tls-key': Flags.string({description: 'PEM file with the certificate\'s unencrypted private key. Re-read on SIGHUP.', env: 'MLFLOWCTL_TLS_KEY'}),
-    'trusted-proxies': Flags.string({description: 'Comma-separated addresses or CIDR networks of reverse proxies in front of serve, whose X-Forwarded-For and X-Forwarded-Proto name the client. Default: none (the headers are ignored).', env: 'MLFLOWCTL_TRUSTED_PROXIES'}),
+    'upstream-timeout': Flags.integer({
+      default: 120,
+      description: 'Seconds the MLflow server may take to answer (after the request body) before the client gets a 504.',
+      max: 86_400,
+      min: 1,
+    }),
+    'tls-cert': Flags.string({
+      description: 'PEM file with the server certificate (and any intermediates): serve speaks HTTPS. Re-read on SIGHUP.',
+      env: 'MLFLOWCTL_TLS_CERT',
+    }),
+    'tls-client-ca': Flags.string({
+      description: 'PEM file with the CA certificates client certificates must be signed by: clients without one are refused (mutual TLS). Re-read on SIGHUP.',
+      env: 'MLFLOWCTL_TLS_CLIENT_CA',
+    }),
+    'tls-key': Flags.string({description: "PEM file with the certificate's unencrypted private key. Re-read on SIGHUP.", env: 'MLFLOWCTL_TLS_KEY'}),
+    'trusted-proxies': Flags.string({
+      description:
+        'Comma-separated addresses or CIDR networks of reverse proxies in front of serve, whose X-Forwarded-For and X-Forwarded-Proto name the client. Default: none (the headers are ignored).',
+      env: 'MLFLOWCTL_TRUSTED_PROXIES',
+    }),
   }
   static override summary = 'Run an authenticating proxy in front of an MLflow tracking server.'
 
   public async run(): Promise<void> {
-    const {config, host, hsts, 'insecure-http': insecureHttp, port, 'proxy-to': proxyTo, 'static-prefix': staticPrefix, store, 'tls-cert': cert, 'tls-client-ca': clientCa, 'tls-key': key, 'trusted-proxies': trustedProxies, 'upstream-timeout': upstreamTimeout} = this.flags
+    const {
+      config,
+      host,
+      hsts,
+      'insecure-http': insecureHttp,
+      port,
+      'proxy-to': proxyTo,
+      'static-prefix': staticPrefix,
+      store,
+      'tls-cert': cert,
+      'tls-client-ca': clientCa,
+      'tls-key': key,
+      'trusted-proxies': trustedProxies,
+      'upstream-timeout': upstreamTimeout,
+    } = this.flags
     if (!proxyTo) {
       throw new UserError('serve needs the MLflow tracking server to protect', {
         code: 'NO_UPSTREAM',
@@ -50,7 +88,21 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
 
     const {startServe} = await import('../server/serve.js')
     const log = (message: string) => process.stderr.write(`${message}\n`)
-    const running = await startServe({configPath: config, env: process.env, host, hsts, insecureHttp, log, port, proxyTo, staticPrefix, storePath: store, tls: {cert, clientCa, key}, trustedProxies, upstreamTimeoutMs: upstreamTimeout * 1000})
+    const running = await startServe({
+      configPath: config,
+      env: process.env,
+      host,
+      hsts,
+      insecureHttp,
+      log,
+      port,
+      proxyTo,
+      staticPrefix,
+      storePath: store,
+      tls: {cert, clientCa, key},
+      trustedProxies,
+      upstreamTimeoutMs: upstreamTimeout * 1000,
+    })
     if (running.tlsSummary) log(`TLS: ${running.tlsSummary}`)
     log(`mlflowctl serve listening on ${running.url}, proxying to ${proxyTo.href}, store ${running.storeLocation}`)
     // Certificates rotate: SIGHUP re-reads them; a bad new file keeps the current one serving. A

@@ -16,7 +16,8 @@ export interface WhoamiResult {
 
 export default class Whoami extends BaseCommand<typeof Whoami> {
   static override aliases = ['auth:status']
-  static override description = 'Asks the server who you are, and shows where the server address and each credential came from (flag, environment variable or file). Exits 3 when the server rejects the credentials.'
+  static override description =
+    'Asks the server who you are, and shows where the server address and each credential came from (flag, environment variable or file). Exits 3 when the server rejects the credentials.'
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json']
   static override summary = 'Show the server, the user you are logged in as, and whether you are an admin.'
 

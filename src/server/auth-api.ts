@@ -48,7 +48,12 @@ const LEGACY_KINDS = {
   },
   scorer: {
     describe: (params: Record<string, string>) => `experiment_id=${params.experiment_id}, scorer_name=${params.scorer_name}`,
-    entity: (params: Record<string, string>, userId: number, permission: string) => ({experiment_id: params.experiment_id, permission, scorer_name: params.scorer_name, user_id: userId}),
+    entity: (params: Record<string, string>, userId: number, permission: string) => ({
+      experiment_id: params.experiment_id,
+      permission,
+      scorer_name: params.scorer_name,
+      user_id: userId,
+    }),
     key: 'scorer_permission',
     label: 'Scorer permission',
     params: ['experiment_id', 'scorer_name'],
@@ -133,7 +138,8 @@ export class AuthApi {
     const password = param(call, 'password')
     if (username === '' || password === '') throw new PlainError(400, 'Username and password cannot be empty.')
     if (typeof username !== 'string' || !username.trim()) throw new ApiError('INVALID_PARAMETER_VALUE', 'Username cannot be empty.')
-    if (typeof password !== 'string' || password.length < 12) throw new ApiError('INVALID_PARAMETER_VALUE', 'Password must be a string longer than 12 characters.')
+    if (typeof password !== 'string' || password.length < 12)
+      throw new ApiError('INVALID_PARAMETER_VALUE', 'Password must be a string longer than 12 characters.')
     if (this.options.store.getUser(username)) throw new ApiError('RESOURCE_ALREADY_EXISTS', `User (username=${username}) already exists.`)
     const passwordHash = await hashPassword(password)
     const user = await this.storeCall(() => this.options.store.createUser({isAdmin: false, passwordHash, username}))
@@ -158,7 +164,8 @@ export class AuthApi {
     // As MLflow 3.13+: changing your own password needs the current one, so a borrowed session cannot lock you out.
     if (username === call.user.username) {
       const current = param(call, 'current_password', {optional: true})
-      if (typeof current !== 'string' || current === '') throw new ApiError('INVALID_PARAMETER_VALUE', 'Current password is required when changing your own password.')
+      if (typeof current !== 'string' || current === '')
+        throw new ApiError('INVALID_PARAMETER_VALUE', 'Current password is required when changing your own password.')
       if (!(await verifyPassword(user.passwordHash, current))) throw new ApiError('INVALID_PARAMETER_VALUE', 'Current password does not match.')
     }
 
@@ -181,7 +188,8 @@ export class AuthApi {
   private async deleteUser(call: AuthCall): Promise<unknown> {
     requireAdmin(call)
     const username = stringParam(call, 'username')
-    if (username === call.user.username) throw new ApiError('BAD_REQUEST', 'Users cannot delete their own account. Ask another admin to delete this user instead.')
+    if (username === call.user.username)
+      throw new ApiError('BAD_REQUEST', 'Users cannot delete their own account. Ask another admin to delete this user instead.')
     if (!this.options.store.getUser(username)) throw userNotFound(username)
     await this.storeCall(() => this.options.store.deleteUser(username))
     return {}
@@ -199,7 +207,8 @@ export class AuthApi {
    * experiment).
    */
   private requireManage(call: AuthCall, resourceType: string, resourceId: string): void {
-    if (!call.user.isAdmin && !capabilities(effectiveLevel(this.options.store, call.user, resourceType, resourceId, this.options.defaultPermission)).canManage) throw permissionDenied()
+    if (!call.user.isAdmin && !capabilities(effectiveLevel(this.options.store, call.user, resourceType, resourceId, this.options.defaultPermission)).canManage)
+      throw permissionDenied()
   }
 
   private legacyTarget(kind: LegacyKind, call: AuthCall) {
@@ -259,7 +268,12 @@ export class AuthApi {
 
   private legacyMissing(kind: LegacyKind, params: Record<string, string>, username: string): ApiError {
     const spec = LEGACY_KINDS[kind]
-    const where = kind === 'experiment' ? `experiment_id=${params.experiment_id} and` : kind === 'registered_model' ? `workspace=default, name=${params.name} and` : `experiment_id=${params.experiment_id}, scorer_name=${params.scorer_name} and`
+    const where =
+      kind === 'experiment'
+        ? `experiment_id=${params.experiment_id} and`
+        : kind === 'registered_model'
+          ? `workspace=default, name=${params.name} and`
+          : `experiment_id=${params.experiment_id}, scorer_name=${params.scorer_name} and`
     return new ApiError('RESOURCE_DOES_NOT_EXIST', `${spec.label} with ${where} username=${username} not found`)
   }
 
@@ -270,7 +284,10 @@ export class AuthApi {
     const type = stringParam(call, 'resource_type')
     const id = stringParam(call, 'resource_id')
     if (!(RESOURCE_TYPES as readonly string[]).includes(type)) {
-      throw new ApiError('INVALID_PARAMETER_VALUE', `Invalid resource type '${type}'. Valid resource types are: (${RESOURCE_TYPES.map((name) => `'${name}'`).join(', ')})`)
+      throw new ApiError(
+        'INVALID_PARAMETER_VALUE',
+        `Invalid resource type '${type}'. Valid resource types are: (${RESOURCE_TYPES.map((name) => `'${name}'`).join(', ')})`,
+      )
     }
 
     // Grants are matched by the id's string: one under another spelling would never apply.
@@ -339,10 +356,20 @@ export class AuthApi {
       experiment_permissions: of('experiment').map((grant) => ({experiment_id: grant.resourceId, permission: grant.permission, user_id: user.id})),
       id: user.id,
       is_admin: user.isAdmin,
-      registered_model_permissions: of('registered_model').map((grant) => ({name: grant.resourceId, permission: grant.permission, user_id: user.id, workspace: 'default'})),
+      registered_model_permissions: of('registered_model').map((grant) => ({
+        name: grant.resourceId,
+        permission: grant.permission,
+        user_id: user.id,
+        workspace: 'default',
+      })),
       scorer_permissions: of('scorer').map((grant) => {
         const slash = grant.resourceId.indexOf('/')
-        return {experiment_id: grant.resourceId.slice(0, slash), permission: grant.permission, scorer_name: decodeURIComponent(grant.resourceId.slice(slash + 1)), user_id: user.id}
+        return {
+          experiment_id: grant.resourceId.slice(0, slash),
+          permission: grant.permission,
+          scorer_name: decodeURIComponent(grant.resourceId.slice(slash + 1)),
+          user_id: user.id,
+        }
       }),
       username: user.username,
     }

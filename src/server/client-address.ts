@@ -82,7 +82,10 @@ export class ClientAddresses {
    * (`127.0.0.1, 10.0.0.0/8, ::1`). Host names are refused: what they resolve to can change.
    */
   static parse(text: string | undefined, source = '--trusted-proxies'): ClientAddresses {
-    const entries = (text ?? '').split(',').map((item) => item.trim()).filter(Boolean)
+    const entries = (text ?? '')
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean)
     for (const entry of entries) {
       const match = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(entry)
       const family = match ? isIP(match[1]) : 0

@@ -47,7 +47,10 @@ export async function loadServeConfig(input: ConfigInput): Promise<ServeConfig> 
 
   const defaultPermission = settings.default_permission ?? 'READ'
   if (!isPermissionLevel(defaultPermission)) {
-    throw new UserError(`default_permission = ${defaultPermission} in ${configPath} is not a permission level`, {exit: ExitCode.Usage, hint: 'Use READ, USE, EDIT, MANAGE or NO_PERMISSIONS.'})
+    throw new UserError(`default_permission = ${defaultPermission} in ${configPath} is not a permission level`, {
+      exit: ExitCode.Usage,
+      hint: 'Use READ, USE, EDIT, MANAGE or NO_PERMISSIONS.',
+    })
   }
 
   // A set environment variable wins even when empty (MLflow 3.16.1+), and empty means "none".
@@ -78,7 +81,10 @@ export async function loadServeConfig(input: ConfigInput): Promise<ServeConfig> 
 
   const staticPrefix = (input.staticPrefix ?? '').replace(/\/+$/, '')
   if (staticPrefix && !/^(\/[\w.~-]+)+$/.test(staticPrefix)) {
-    throw new UserError(`--static-prefix ${input.staticPrefix} is not a path like /mlflow`, {exit: ExitCode.Usage, hint: 'Give the same value as the MLflow server\'s --static-prefix.'})
+    throw new UserError(`--static-prefix ${input.staticPrefix} is not a path like /mlflow`, {
+      exit: ExitCode.Usage,
+      hint: "Give the same value as the MLflow server's --static-prefix.",
+    })
   }
 
   const secret = env.MLFLOW_FLASK_SERVER_SECRET_KEY

@@ -65,7 +65,11 @@ export function createLocalAnswerer(config: ServeConfig, store: Store): LocalAns
       }
 
       default: {
-        sendJson(response, 200, await api.call(answer, {body: body.json, contentType: body.contentType, method: request.method!, query: url.searchParams, user}))
+        sendJson(
+          response,
+          200,
+          await api.call(answer, {body: body.json, contentType: body.contentType, method: request.method!, query: url.searchParams, user}),
+        )
       }
     }
   }

@@ -82,7 +82,13 @@ export function declaredCharset(contentType: string | undefined): string | undef
   for (const parameter of contentType.split(';').slice(1)) {
     const equals = parameter.indexOf('=')
     if (equals === -1 || parameter.slice(0, equals).trim().toLowerCase() !== 'charset') continue
-    values.push(parameter.slice(equals + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase())
+    values.push(
+      parameter
+        .slice(equals + 1)
+        .trim()
+        .replace(/^"(.*)"$/, '$1')
+        .toLowerCase(),
+    )
   }
 
   // Two charsets: whichever a reader picks, another may pick the other one.
@@ -100,7 +106,7 @@ const UTF8 = new TextDecoder('utf-8', {fatal: true, ignoreBOM: true})
  */
 export function parseJsonObject(raw: Buffer): Record<string, unknown> {
   if (raw.length === 0) return {}
-  if (raw[0] === 0xEF && raw[1] === 0xBB && raw[2] === 0xBF) throw new ApiError('BAD_REQUEST', 'Refused a JSON body that starts with a byte-order mark.')
+  if (raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf) throw new ApiError('BAD_REQUEST', 'Refused a JSON body that starts with a byte-order mark.')
   let text: string
   try {
     text = UTF8.decode(raw)

@@ -51,7 +51,10 @@ export function permissionDenied(): PlainError {
 }
 
 export function missingParameter(name: string): ApiError {
-  return new ApiError('INVALID_PARAMETER_VALUE', `Missing value for required parameter '${name}'. See the API docs for more information about request parameters.`)
+  return new ApiError(
+    'INVALID_PARAMETER_VALUE',
+    `Missing value for required parameter '${name}'. See the API docs for more information about request parameters.`,
+  )
 }
 
 export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -91,10 +94,21 @@ export function errorAnswer(error: unknown): ErrorAnswer {
   if (error instanceof UpstreamError) return {body: error.body, log: error.message, status: error.status}
   if (error instanceof StoreError) return errorAnswer(new ApiError(error.code, error.message))
   if (error instanceof StoreFileError) {
-    return {body: {error_code: 'TEMPORARILY_UNAVAILABLE', message: 'The auth store of mlflowctl serve cannot be written right now; nothing was changed. Its log says why.'}, log: error.message, status: 503}
+    return {
+      body: {
+        error_code: 'TEMPORARILY_UNAVAILABLE',
+        message: 'The auth store of mlflowctl serve cannot be written right now; nothing was changed. Its log says why.',
+      },
+      log: error.message,
+      status: 503,
+    }
   }
 
-  return {body: {error_code: 'INTERNAL_ERROR', message: 'Internal error in mlflowctl serve.'}, log: `${(error as Error | undefined)?.message ?? String(error)} (a bug in mlflowctl serve)`, status: 500}
+  return {
+    body: {error_code: 'INTERNAL_ERROR', message: 'Internal error in mlflowctl serve.'},
+    log: `${(error as Error | undefined)?.message ?? String(error)} (a bug in mlflowctl serve)`,
+    status: 500,
+  }
 }
 
 export function sendError(response: ServerResponse, answer: ErrorAnswer): void {

@@ -210,7 +210,9 @@ async function bootstrapAdmin(store: Store, config: ServeConfig, log: (message: 
   }
 
   if (usesDefault) {
-    log(`warning: admin "${admin.username}" has MLflow's old default password "password1234", as no other admin password is configured; it is accepted only because serve listens on loopback. Set MLFLOW_AUTH_ADMIN_PASSWORD (it replaces the default at the next start), or change it now: mlflowctl users update-password ${admin.username}`)
+    log(
+      `warning: admin "${admin.username}" has MLflow's old default password "password1234", as no other admin password is configured; it is accepted only because serve listens on loopback. Set MLFLOW_AUTH_ADMIN_PASSWORD (it replaces the default at the next start), or change it now: mlflowctl users update-password ${admin.username}`,
+    )
   }
 }
 
@@ -218,15 +220,30 @@ async function bootstrapAdmin(store: Store, config: ServeConfig, log: (message: 
 function storeStartError(error: StoreFileError): UserError {
   switch (error.problem) {
     case 'locked': {
-      return new UserError(error.message, {cause: error, code: 'STORE_LOCKED', exit: ExitCode.InUse, hint: 'Another mlflowctl (a serve, or a command on the same --store) is using it: stop it, or start again once it is done.'})
+      return new UserError(error.message, {
+        cause: error,
+        code: 'STORE_LOCKED',
+        exit: ExitCode.InUse,
+        hint: 'Another mlflowctl (a serve, or a command on the same --store) is using it: stop it, or start again once it is done.',
+      })
     }
 
     case 'invalid': {
-      return new UserError(error.message, {cause: error, code: 'STORE_INVALID', exit: ExitCode.Usage, hint: 'Correct the file, or restore it from a backup. serve never overwrites a store it cannot read.'})
+      return new UserError(error.message, {
+        cause: error,
+        code: 'STORE_INVALID',
+        exit: ExitCode.Usage,
+        hint: 'Correct the file, or restore it from a backup. serve never overwrites a store it cannot read.',
+      })
     }
 
     default: {
-      return new UserError(error.message, {cause: error, code: 'STORE_UNUSABLE', exit: ExitCode.Usage, hint: 'Pass a --store path serve can read and write (a file, in a directory it may create files in).'})
+      return new UserError(error.message, {
+        cause: error,
+        code: 'STORE_UNUSABLE',
+        exit: ExitCode.Usage,
+        hint: 'Pass a --store path serve can read and write (a file, in a directory it may create files in).',
+      })
     }
   }
 }
@@ -236,8 +253,17 @@ function listen(server: Server, host: string, port: number): Promise<void> {
     server.once('error', (error: NodeJS.ErrnoException) => {
       reject(
         error.code === 'EADDRINUSE'
-          ? new UserError(`Port ${port} on ${host} is already in use; nothing was started or created.`, {code: 'PORT_IN_USE', exit: ExitCode.InUse, hint: 'Stop what listens there, or pass another --port.'})
-          : new UserError(`Cannot listen on ${host} port ${port}: ${error.message}; nothing was started or created.`, {cause: error, code: 'CANNOT_LISTEN', exit: ExitCode.Usage, hint: 'Pass a --host address of this machine and a --port you may use.'}),
+          ? new UserError(`Port ${port} on ${host} is already in use; nothing was started or created.`, {
+              code: 'PORT_IN_USE',
+              exit: ExitCode.InUse,
+              hint: 'Stop what listens there, or pass another --port.',
+            })
+          : new UserError(`Cannot listen on ${host} port ${port}: ${error.message}; nothing was started or created.`, {
+              cause: error,
+              code: 'CANNOT_LISTEN',
+              exit: ExitCode.Usage,
+              hint: 'Pass a --host address of this machine and a --port you may use.',
+            }),
       )
     })
     server.listen(port, host, () => resolve())

@@ -38,10 +38,15 @@ export function signupPage(secret: Buffer, formAction: string): {cookie: string;
 /** Throws MLflow's 400 unless the form's token matches the cookie it was issued with. */
 export function checkCsrf(secret: Buffer, cookieHeader: string | undefined, token: string | undefined): void {
   if (!token) throw new PlainError(400, 'The CSRF token is missing.')
-  const cookieNonce = cookieHeader?.split(';').map((part) => part.trim().split('=')).find(([name]) => name === COOKIE)?.[1]
+  const cookieNonce = cookieHeader
+    ?.split(';')
+    .map((part) => part.trim().split('='))
+    .find(([name]) => name === COOKIE)?.[1]
   const [nonce, signature] = token.split('.')
   const expected = nonce ? sign(secret, nonce) : ''
-  const valid = Boolean(nonce && signature && cookieNonce === nonce && signature.length === expected.length && timingSafeEqual(Buffer.from(signature), Buffer.from(expected)))
+  const valid = Boolean(
+    nonce && signature && cookieNonce === nonce && signature.length === expected.length && timingSafeEqual(Buffer.from(signature), Buffer.from(expected)),
+  )
   if (!valid) throw new PlainError(400, 'The CSRF token is invalid.')
 }
 

@@ -86,7 +86,14 @@ async function readSetting(which: keyof TlsFiles, path: string): Promise<Buffer>
     return await readFile(path)
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
-    const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'cannot be read (permission denied)' : code === 'EISDIR' ? 'is a directory' : `cannot be read (${code ?? (error as Error).message})`
+    const why =
+      code === 'ENOENT'
+        ? 'does not exist'
+        : code === 'EACCES'
+          ? 'cannot be read (permission denied)'
+          : code === 'EISDIR'
+            ? 'is a directory'
+            : `cannot be read (${code ?? (error as Error).message})`
     throw new UserError(`The file ${path} given by ${SOURCE[which]} ${why}`, {code: 'TLS_FILE', exit: ExitCode.Usage})
   }
 }
@@ -101,10 +108,18 @@ function certificates(which: 'cert' | 'clientCa', path: string, data: Buffer): X
   try {
     found = pemCertificates(data.toString('latin1'))
   } catch (error) {
-    throw new UserError(`The file ${path} given by ${SOURCE[which]} holds a damaged certificate: ${(error as Error).message}`, {code: 'TLS_FILE', exit: ExitCode.Usage})
+    throw new UserError(`The file ${path} given by ${SOURCE[which]} holds a damaged certificate: ${(error as Error).message}`, {
+      code: 'TLS_FILE',
+      exit: ExitCode.Usage,
+    })
   }
 
-  if (found.length === 0) throw new UserError(`The file ${path} given by ${SOURCE[which]} holds no PEM certificate`, {code: 'TLS_FILE', exit: ExitCode.Usage, hint: 'Give a PEM file ("-----BEGIN CERTIFICATE-----").'})
+  if (found.length === 0)
+    throw new UserError(`The file ${path} given by ${SOURCE[which]} holds no PEM certificate`, {
+      code: 'TLS_FILE',
+      exit: ExitCode.Usage,
+      hint: 'Give a PEM file ("-----BEGIN CERTIFICATE-----").',
+    })
   return found
 }
 
@@ -122,7 +137,11 @@ export interface LoadedTls {
 
 /** Reads and checks the files; throws a UserError that names the file and what is wrong with it. */
 export async function loadTls(files: TlsFiles): Promise<LoadedTls> {
-  const [cert, key, clientCa] = await Promise.all([readSetting('cert', files.cert), readSetting('key', files.key), files.clientCa === undefined ? undefined : readSetting('clientCa', files.clientCa)])
+  const [cert, key, clientCa] = await Promise.all([
+    readSetting('cert', files.cert),
+    readSetting('key', files.key),
+    files.clientCa === undefined ? undefined : readSetting('clientCa', files.clientCa),
+  ])
   const [certificate] = certificates('cert', files.cert, cert)
   if (clientCa !== undefined) certificates('clientCa', files.clientCa!, clientCa)
   const options: SecureContextOptions = {...TLS_PROFILE, cert, key, ...(clientCa === undefined ? {} : {ca: clientCa})}
@@ -130,7 +149,11 @@ export async function loadTls(files: TlsFiles): Promise<LoadedTls> {
     createSecureContext(options)
   } catch (error) {
     const message = (error as Error).message
-    if (/key values mismatch/.test(message)) throw new UserError(`The private key in ${files.key} does not belong to the certificate in ${files.cert}`, {code: 'TLS_KEY_MISMATCH', exit: ExitCode.Usage})
+    if (/key values mismatch/.test(message))
+      throw new UserError(`The private key in ${files.key} does not belong to the certificate in ${files.cert}`, {
+        code: 'TLS_KEY_MISMATCH',
+        exit: ExitCode.Usage,
+      })
     throw new UserError(`The certificate ${files.cert} and key ${files.key} cannot be used: ${message}`, {
       code: 'TLS_FILE',
       exit: ExitCode.Usage,
@@ -141,9 +164,11 @@ export async function loadTls(files: TlsFiles): Promise<LoadedTls> {
   const warnings: string[] = []
   const now = Date.now()
   if (Date.parse(certificate.validTo) < now) warnings.push(`the TLS certificate in ${files.cert} expired on ${certificate.validTo}; clients will refuse it`)
-  else if (Date.parse(certificate.validFrom) > now) warnings.push(`the TLS certificate in ${files.cert} is not valid before ${certificate.validFrom}; clients will refuse it until then`)
+  else if (Date.parse(certificate.validFrom) > now)
+    warnings.push(`the TLS certificate in ${files.cert} is not valid before ${certificate.validFrom}; clients will refuse it until then`)
   const mode = (await stat(files.key).catch(() => undefined))?.mode
-  if (mode !== undefined && (mode & 0o004) !== 0) warnings.push(`the TLS private key ${files.key} is readable by every user of this machine; make it 0600 (or 0640 for a group that needs it)`)
+  if (mode !== undefined && (mode & 0o004) !== 0)
+    warnings.push(`the TLS private key ${files.key} is readable by every user of this machine; make it 0600 (or 0640 for a group that needs it)`)
   return {certificate, options, warnings}
 }
 
@@ -165,9 +190,24 @@ export interface Listener {
 }
 
 function incomplete(tls: Partial<TlsFiles>): UserError | undefined {
-  if (tls.cert && !tls.key) return new UserError('--tls-cert needs --tls-key: the certificate\'s private key', {code: 'TLS_INCOMPLETE', exit: ExitCode.Usage, hint: 'Pass --tls-key FILE (or set MLFLOWCTL_TLS_KEY).'})
-  if (tls.key && !tls.cert) return new UserError('--tls-key needs --tls-cert: the certificate it belongs to', {code: 'TLS_INCOMPLETE', exit: ExitCode.Usage, hint: 'Pass --tls-cert FILE (or set MLFLOWCTL_TLS_CERT).'})
-  if (tls.clientCa && !tls.cert) return new UserError('--tls-client-ca needs HTTPS: client certificates are only asked for over TLS', {code: 'TLS_INCOMPLETE', exit: ExitCode.Usage, hint: 'Pass --tls-cert and --tls-key as well.'})
+  if (tls.cert && !tls.key)
+    return new UserError("--tls-cert needs --tls-key: the certificate's private key", {
+      code: 'TLS_INCOMPLETE',
+      exit: ExitCode.Usage,
+      hint: 'Pass --tls-key FILE (or set MLFLOWCTL_TLS_KEY).',
+    })
+  if (tls.key && !tls.cert)
+    return new UserError('--tls-key needs --tls-cert: the certificate it belongs to', {
+      code: 'TLS_INCOMPLETE',
+      exit: ExitCode.Usage,
+      hint: 'Pass --tls-cert FILE (or set MLFLOWCTL_TLS_CERT).',
+    })
+  if (tls.clientCa && !tls.cert)
+    return new UserError('--tls-client-ca needs HTTPS: client certificates are only asked for over TLS', {
+      code: 'TLS_INCOMPLETE',
+      exit: ExitCode.Usage,
+      hint: 'Pass --tls-cert and --tls-key as well.',
+    })
   return undefined
 }
 
@@ -182,7 +222,11 @@ export async function prepareListener(settings: ListenerSettings): Promise<Liste
   const hsts = parseHsts(settings.hsts)
   if (!tls.cert || !tls.key) return httpListener(settings, hsts)
   if (settings.insecureHttp) {
-    throw new UserError('--insecure-http and --tls-cert contradict each other: serve would listen over HTTPS', {code: 'TLS_CONFLICT', exit: ExitCode.Usage, hint: 'Drop --insecure-http (or MLFLOWCTL_INSECURE_HTTP).'})
+    throw new UserError('--insecure-http and --tls-cert contradict each other: serve would listen over HTTPS', {
+      code: 'TLS_CONFLICT',
+      exit: ExitCode.Usage,
+      hint: 'Drop --insecure-http (or MLFLOWCTL_INSECURE_HTTP).',
+    })
   }
 
   return httpsListener({cert: tls.cert, clientCa: tls.clientCa || undefined, key: tls.key}, hsts)
@@ -200,7 +244,9 @@ function httpListener(settings: ListenerSettings, hsts: string | undefined): Lis
       })
     }
 
-    warnings.push(`serve listens on ${settings.host} over plain HTTP (--insecure-http): passwords cross the network in clear unless a TLS-terminating proxy on this host is the only way to reach it`)
+    warnings.push(
+      `serve listens on ${settings.host} over plain HTTP (--insecure-http): passwords cross the network in clear unless a TLS-terminating proxy on this host is the only way to reach it`,
+    )
   }
 
   return {
@@ -221,13 +267,16 @@ async function httpsListener(files: TlsFiles, hsts: string | undefined): Promise
   let server: HttpsServer | undefined
   return {
     createServer(options, handler) {
-      server = createHttpsServer({
-        ...options,
-        ...loaded.options,
-        // With a client CA, the handshake itself refuses a client without an acceptable certificate.
-        rejectUnauthorized: files.clientCa !== undefined,
-        requestCert: files.clientCa !== undefined,
-      }, handler)
+      server = createHttpsServer(
+        {
+          ...options,
+          ...loaded.options,
+          // With a client CA, the handshake itself refuses a client without an acceptable certificate.
+          rejectUnauthorized: files.clientCa !== undefined,
+          requestCert: files.clientCa !== undefined,
+        },
+        handler,
+      )
       return server
     },
     hsts,

@@ -21,7 +21,6 @@ interface Target {
   admin: Credentials
 }
 
-
 function call(agent: Agent, base: string, method: string, path: string, who: Credentials | undefined, body?: unknown): Promise<{status: number; text: string}> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
   return new Promise((resolve, reject) => {
@@ -52,7 +51,13 @@ async function setUp(target: Target, user: Credentials): Promise<{experimentId: 
   return {experimentId, runId}
 }
 
-async function load(base: string, method: string, path: string, who: Credentials | undefined, body?: unknown): Promise<{p50: number; p99: number; rps: number}> {
+async function load(
+  base: string,
+  method: string,
+  path: string,
+  who: Credentials | undefined,
+  body?: unknown,
+): Promise<{p50: number; p99: number; rps: number}> {
   const agent = new Agent({keepAlive: true, maxSockets: concurrency})
   const latencies: number[] = []
   const deadline = Date.now() + seconds * 1000
@@ -109,7 +114,9 @@ try {
       const [method, path, body] = make(ids.get(name)!)
       const who = scenario.includes('no auth') ? undefined : user
       const result = await load(target.url, method, path, who, body)
-      console.log(`${scenario.padEnd(26)} ${name.padEnd(48)} ${result.rps.toFixed(0).padStart(8)} ${result.p50.toFixed(1).padStart(8)} ${result.p99.toFixed(1).padStart(8)}`)
+      console.log(
+        `${scenario.padEnd(26)} ${name.padEnd(48)} ${result.rps.toFixed(0).padStart(8)} ${result.p50.toFixed(1).padStart(8)} ${result.p99.toFixed(1).padStart(8)}`,
+      )
     }
   }
 

@@ -113,7 +113,12 @@ describe('credentials', () => {
   })
 
   it('never puts a secret into a warning', () => {
-    const connection = connect({MLFLOW_TRACKING_AUTH: 'custom', MLFLOW_TRACKING_PASSWORD: 'hunter22', MLFLOW_TRACKING_TOKEN: 'tok-secret', MLFLOW_TRACKING_USERNAME: 'u'})
+    const connection = connect({
+      MLFLOW_TRACKING_AUTH: 'custom',
+      MLFLOW_TRACKING_PASSWORD: 'hunter22',
+      MLFLOW_TRACKING_TOKEN: 'tok-secret',
+      MLFLOW_TRACKING_USERNAME: 'u',
+    })
     assert.doesNotMatch(connection.warnings.join('\n'), /hunter22|tok-secret/)
   })
 })
@@ -206,7 +211,10 @@ describe('typed environment variables', () => {
 
 describe('TLS settings', () => {
   it('refuses insecure TLS together with a server CA, naming both variables', () => {
-    const error = throwsUser(() => connect({MLFLOW_TRACKING_INSECURE_TLS: 'true', MLFLOW_TRACKING_SERVER_CERT_PATH: '/ca.pem'}), /MLFLOW_TRACKING_INSECURE_TLS and MLFLOW_TRACKING_SERVER_CERT_PATH/)
+    const error = throwsUser(
+      () => connect({MLFLOW_TRACKING_INSECURE_TLS: 'true', MLFLOW_TRACKING_SERVER_CERT_PATH: '/ca.pem'}),
+      /MLFLOW_TRACKING_INSECURE_TLS and MLFLOW_TRACKING_SERVER_CERT_PATH/,
+    )
     assert.equal(error.code, 'INVALID_PARAMETER_VALUE')
   })
 
@@ -238,8 +246,16 @@ describe('databricks URIs', () => {
   const cfg = '/home/alice/.databrickscfg'
 
   it('selects the profile from the URI, else DATABRICKS_CONFIG_PROFILE, else DEFAULT', () => {
-    assert.deepEqual(databricksProfileSelection('databricks://prod', {DATABRICKS_CONFIG_PROFILE: 'x'}), {explicit: true, profile: 'prod', source: 'tracking URI'})
-    assert.deepEqual(databricksProfileSelection('databricks', {DATABRICKS_CONFIG_PROFILE: 'x'}), {explicit: true, profile: 'x', source: 'DATABRICKS_CONFIG_PROFILE'})
+    assert.deepEqual(databricksProfileSelection('databricks://prod', {DATABRICKS_CONFIG_PROFILE: 'x'}), {
+      explicit: true,
+      profile: 'prod',
+      source: 'tracking URI',
+    })
+    assert.deepEqual(databricksProfileSelection('databricks', {DATABRICKS_CONFIG_PROFILE: 'x'}), {
+      explicit: true,
+      profile: 'x',
+      source: 'DATABRICKS_CONFIG_PROFILE',
+    })
     assert.deepEqual(databricksProfileSelection('databricks', {}), {explicit: false, profile: 'DEFAULT', source: 'default'})
     throwsUser(() => databricksProfileSelection('databricks:/x', {}), /malformed/)
     throwsUser(() => databricksProfileSelection('databricks://scope:prefix', {}), /secret scope/)
@@ -267,7 +283,10 @@ describe('databricks URIs', () => {
   })
 
   it('reads DEFAULT with username/password as Basic', () => {
-    const connection = connect({MLFLOW_TRACKING_URI: 'databricks'}, {databricksProfile: {path: cfg, profile: 'DEFAULT', values: {host: 'https://h', password: 'p', username: 'u'}}})
+    const connection = connect(
+      {MLFLOW_TRACKING_URI: 'databricks'},
+      {databricksProfile: {path: cfg, profile: 'DEFAULT', values: {host: 'https://h', password: 'p', username: 'u'}}},
+    )
     assert.equal(connection.auth, 'basic')
     assert.deepEqual(connection.username, {source: `${cfg} [DEFAULT]`, value: 'u'})
   })
@@ -276,7 +295,11 @@ describe('databricks URIs', () => {
     throwsUser(() => connect({MLFLOW_TRACKING_URI: 'databricks://nope'}), /profile "nope" .*was not found/)
     throwsUser(() => connect({DATABRICKS_TOKEN: 't', MLFLOW_TRACKING_URI: 'databricks'}), /No Databricks host/)
     const error = throwsUser(
-      () => connect({MLFLOW_TRACKING_URI: 'databricks://sp'}, {databricksProfile: {path: cfg, profile: 'sp', values: {client_id: 'id', client_secret: 'sec', host: 'https://h'}}}),
+      () =>
+        connect(
+          {MLFLOW_TRACKING_URI: 'databricks://sp'},
+          {databricksProfile: {path: cfg, profile: 'sp', values: {client_id: 'id', client_secret: 'sec', host: 'https://h'}}},
+        ),
       /OAuth machine-to-machine/,
     )
     assert.match(error.hint ?? '', /DATABRICKS_TOKEN/)

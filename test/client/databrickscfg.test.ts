@@ -67,14 +67,7 @@ describe('databricksConfigPath and databricksProfileName', () => {
 describe('parseDatabricksConfig (Go SDK semantics)', () => {
   it('cuts inline comments only after a space, and keeps # and ; inside values', () => {
     const profiles = parseDatabricksConfig(
-      [
-        '[p]',
-        'password = abc#123;x',
-        'token = dapi123 # a comment',
-        'host = https://h ; another',
-        'tab = a\t#b',
-        'colon: value:with=colon',
-      ].join('\n'),
+      ['[p]', 'password = abc#123;x', 'token = dapi123 # a comment', 'host = https://h ; another', 'tab = a\t#b', 'colon: value:with=colon'].join('\n'),
     )
     assert.deepEqual(profiles.get('p'), {
       colon: 'value:with=colon',

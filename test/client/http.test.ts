@@ -42,11 +42,18 @@ describe('requests', () => {
   it('builds URL, query and headers as MLflow does', async () => {
     const server = await serve((_request, response) => json(response, 200, {ok: true}))
     try {
-      const http = client(`${server.url}/prefix/`, {MLFLOW_TRACKING_PASSWORD: 'pässwörd', MLFLOW_TRACKING_USERNAME: 'alïce', MLFLOW_WORKSPACE: ' team '}, {userAgent: undefined})
-      assert.deepEqual(await http.get('/api/2.0/mlflow/experiments/search', {empty: undefined, experiment_ids: ['1', '2'], filter: "name = 'a b'", max_results: 5}), {ok: true})
+      const http = client(
+        `${server.url}/prefix/`,
+        {MLFLOW_TRACKING_PASSWORD: 'pässwörd', MLFLOW_TRACKING_USERNAME: 'alïce', MLFLOW_WORKSPACE: ' team '},
+        {userAgent: undefined},
+      )
+      assert.deepEqual(
+        await http.get('/api/2.0/mlflow/experiments/search', {empty: undefined, experiment_ids: ['1', '2'], filter: "name = 'a b'", max_results: 5}),
+        {ok: true},
+      )
       const [seen] = server.seen
       assert.equal(seen.method, 'GET')
-      assert.equal(seen.url, "/prefix/api/2.0/mlflow/experiments/search?experiment_ids=1&experiment_ids=2&filter=name%20%3D%20%27a%20b%27&max_results=5")
+      assert.equal(seen.url, '/prefix/api/2.0/mlflow/experiments/search?experiment_ids=1&experiment_ids=2&filter=name%20%3D%20%27a%20b%27&max_results=5')
       assert.equal(seen.headers.authorization, `Basic ${Buffer.from('alïce:pässwörd', 'utf8').toString('base64')}`)
       assert.equal(seen.headers['x-mlflow-workspace'], 'team')
       const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as {version: string}
@@ -64,11 +71,14 @@ describe('requests', () => {
       await http.post('/api/2.0/mlflow/users/create', {password: 'x', username: 'bob'})
       await http.patch('/api/2.0/mlflow/users/update-admin', {is_admin: true, username: 'bob'})
       await http.delete('/api/2.0/mlflow/users/delete', {username: 'bob'})
-      assert.deepEqual(server.seen.map((seen) => [seen.method, seen.url, seen.body, seen.headers['content-type'], seen.headers.authorization]), [
-        ['POST', '/api/2.0/mlflow/users/create', '{"password":"x","username":"bob"}', 'application/json', 'Bearer tok'],
-        ['PATCH', '/api/2.0/mlflow/users/update-admin', '{"is_admin":true,"username":"bob"}', 'application/json', 'Bearer tok'],
-        ['DELETE', '/api/2.0/mlflow/users/delete', '{"username":"bob"}', 'application/json', 'Bearer tok'],
-      ])
+      assert.deepEqual(
+        server.seen.map((seen) => [seen.method, seen.url, seen.body, seen.headers['content-type'], seen.headers.authorization]),
+        [
+          ['POST', '/api/2.0/mlflow/users/create', '{"password":"x","username":"bob"}', 'application/json', 'Bearer tok'],
+          ['PATCH', '/api/2.0/mlflow/users/update-admin', '{"is_admin":true,"username":"bob"}', 'application/json', 'Bearer tok'],
+          ['DELETE', '/api/2.0/mlflow/users/delete', '{"username":"bob"}', 'application/json', 'Bearer tok'],
+        ],
+      )
     } finally {
       await server.close()
     }
@@ -86,7 +96,9 @@ describe('requests', () => {
   })
 
   it('follows redirects unless MLFLOW_ALLOW_HTTP_REDIRECTS is false', async () => {
-    const server = await serve((request, response) => (request.url === '/old' ? response.writeHead(302, {Location: '/new'}).end() : json(response, 200, {at: request.url})))
+    const server = await serve((request, response) =>
+      request.url === '/old' ? response.writeHead(302, {Location: '/new'}).end() : json(response, 200, {at: request.url}),
+    )
     try {
       assert.deepEqual(await client(server.url).get('/old'), {at: '/new'})
       const error = await rejection(client(server.url, {MLFLOW_ALLOW_HTTP_REDIRECTS: 'false'}).get('/old'))
@@ -176,34 +188,54 @@ describe('retries', () => {
   }
 
   it('waits for Retry-After on 429 and 503, and retries 413 only when it carries one', async () => {
-    const answers: Array<[number, Record<string, string>]> = [[429, {'Retry-After': '7'}], [503, {'Retry-After': '3'}], [413, {'Retry-After': '2'}], [413, {}]]
+    const answers: Array<[number, Record<string, string>]> = [
+      [429, {'Retry-After': '7'}],
+      [503, {'Retry-After': '3'}],
+      [413, {'Retry-After': '2'}],
+      [413, {}],
+    ]
     const server = await serve((_request, response, _body, attempt) => response.writeHead(...answers[attempt - 1]).end())
     const slept: number[] = []
     const events: RetryEvent[] = []
     try {
-      const http = client(server.url, {}, {onRetry: (event) => events.push(event), sleep: async (ms) => {
-        slept.push(ms)
-      }})
+      const http = client(
+        server.url,
+        {},
+        {
+          onRetry: (event) => events.push(event),
+          sleep: async (ms) => {
+            slept.push(ms)
+          },
+        },
+      )
       const error = await rejection(http.get('/x'))
       assert.equal(server.seen.length, 4)
       assert.equal((error as MlflowApiError).status, 413)
       assert.deepEqual(slept, [7000, 3000, 2000])
-      assert.deepEqual(events.map((event) => [event.retry, event.status, event.delaySource, event.delaySeconds]), [
-        [1, 429, 'retry-after', 7],
-        [2, 503, 'retry-after', 3],
-        [3, 413, 'retry-after', 2],
-      ])
+      assert.deepEqual(
+        events.map((event) => [event.retry, event.status, event.delaySource, event.delaySeconds]),
+        [
+          [1, 429, 'retry-after', 7],
+          [2, 503, 'retry-after', 3],
+          [3, 413, 'retry-after', 2],
+        ],
+      )
     } finally {
       await server.close()
     }
   })
 
   it('ignores Retry-After when MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER is false', async () => {
-    const server = await serve((_request, response, _body, attempt) => (attempt === 1 ? response.writeHead(429, {'Retry-After': '30'}).end() : json(response, 200, {})))
+    const server = await serve((_request, response, _body, attempt) =>
+      attempt === 1 ? response.writeHead(429, {'Retry-After': '30'}).end() : json(response, 200, {}),
+    )
     const events: RetryEvent[] = []
     try {
       await client(server.url, {MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER: 'false'}, {onRetry: (event) => events.push(event)}).get('/x')
-      assert.deepEqual(events.map((event) => [event.delaySource, event.delaySeconds]), [['backoff', 0]])
+      assert.deepEqual(
+        events.map((event) => [event.delaySource, event.delaySeconds]),
+        [['backoff', 0]],
+      )
       // Not a retried status without the header being respected.
       const again = await serve((_request, response) => response.writeHead(413, {'Retry-After': '1'}).end())
       try {
@@ -221,9 +253,15 @@ describe('retries', () => {
     const server = await serve((_request, response) => response.writeHead(500).end())
     const slept: number[] = []
     try {
-      const http = client(server.url, {MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR: '2', MLFLOW_HTTP_REQUEST_MAX_RETRIES: '4'}, {sleep: async (ms) => {
-        slept.push(ms)
-      }})
+      const http = client(
+        server.url,
+        {MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR: '2', MLFLOW_HTTP_REQUEST_MAX_RETRIES: '4'},
+        {
+          sleep: async (ms) => {
+            slept.push(ms)
+          },
+        },
+      )
       await rejection(http.get('/x'))
       assert.deepEqual(slept, [0, 4000, 8000, 16_000])
     } finally {
@@ -232,8 +270,14 @@ describe('retries', () => {
 
     assert.equal(backoffSeconds(1, 2, 1), 0)
     assert.equal(backoffSeconds(7, 2, 0), 120)
-    assert.equal(backoffSeconds(3, 2, 1, () => 0.5), 8.5)
-    assert.equal(backoffSeconds(8, 2, 1, () => 0.5), 120)
+    assert.equal(
+      backoffSeconds(3, 2, 1, () => 0.5),
+      8.5,
+    )
+    assert.equal(
+      backoffSeconds(8, 2, 1, () => 0.5),
+      120,
+    )
     assert.equal(parseRetryAfter(' 5 '), 5)
     assert.equal(parseRetryAfter('Wed, 21 Oct 2015 07:28:10 GMT', Date.parse('Wed, 21 Oct 2015 07:28:00 GMT')), 10)
     assert.equal(parseRetryAfter('soon'), undefined)
@@ -260,7 +304,9 @@ describe('retries', () => {
     })
     try {
       const events: RetryEvent[] = []
-      const error = await rejection(client(server.url, {MLFLOW_HTTP_REQUEST_MAX_RETRIES: '1', MLFLOW_HTTP_REQUEST_TIMEOUT: '1'}, {onRetry: (event) => events.push(event)}).get('/x'))
+      const error = await rejection(
+        client(server.url, {MLFLOW_HTTP_REQUEST_MAX_RETRIES: '1', MLFLOW_HTTP_REQUEST_TIMEOUT: '1'}, {onRetry: (event) => events.push(event)}).get('/x'),
+      )
       assert.equal(server.seen.length, 2)
       assert.equal(events.length, 1)
       assert.equal(error.code, 'TIMEOUT')
@@ -281,13 +327,66 @@ describe('retries', () => {
 
 describe('errors', () => {
   const cases: Array<{body: string; code: string; endpointMissing: boolean; errorCode?: string; exit: number; message: RegExp | string; status: number}> = [
-    {body: '{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "User with username=bob not found"}', code: 'RESOURCE_DOES_NOT_EXIST', endpointMissing: false, errorCode: 'RESOURCE_DOES_NOT_EXIST', exit: ExitCode.NotFound, message: 'RESOURCE_DOES_NOT_EXIST: User with username=bob not found', status: 404},
-    {body: '{"error_code": "ENDPOINT_NOT_FOUND", "message": "No such API"}', code: 'ENDPOINT_NOT_FOUND', endpointMissing: true, errorCode: 'ENDPOINT_NOT_FOUND', exit: ExitCode.Unsupported, message: 'ENDPOINT_NOT_FOUND: No such API', status: 404},
-    {body: '<!doctype html>\n<html>\n  <title>404   Not Found</title>\n</html>', code: 'ENDPOINT_NOT_FOUND', endpointMissing: true, exit: ExitCode.Unsupported, message: 'HTTP 404: <!doctype html> <html> <title>404 Not Found</title> </html>', status: 404},
-    {body: '{"error_code": "RESOURCE_ALREADY_EXISTS", "message": "User bob already exists."}', code: 'RESOURCE_ALREADY_EXISTS', endpointMissing: false, errorCode: 'RESOURCE_ALREADY_EXISTS', exit: ExitCode.AlreadyExists, message: 'RESOURCE_ALREADY_EXISTS: User bob already exists.', status: 400},
-    {body: '{"error_code": "INVALID_PARAMETER_VALUE", "message": "Missing value for required parameter"}', code: 'INVALID_PARAMETER_VALUE', endpointMissing: false, errorCode: 'INVALID_PARAMETER_VALUE', exit: ExitCode.Usage, message: 'INVALID_PARAMETER_VALUE: Missing value for required parameter', status: 400},
-    {body: '{"detail": "nope"}', code: 'BAD_REQUEST', endpointMissing: false, exit: ExitCode.Usage, message: 'INTERNAL_ERROR: Response: {"detail":"nope"}', status: 400},
-    {body: 'Permission denied', code: 'PERMISSION_DENIED', endpointMissing: false, exit: ExitCode.PermissionDenied, message: 'HTTP 403: Permission denied', status: 403},
+    {
+      body: '{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "User with username=bob not found"}',
+      code: 'RESOURCE_DOES_NOT_EXIST',
+      endpointMissing: false,
+      errorCode: 'RESOURCE_DOES_NOT_EXIST',
+      exit: ExitCode.NotFound,
+      message: 'RESOURCE_DOES_NOT_EXIST: User with username=bob not found',
+      status: 404,
+    },
+    {
+      body: '{"error_code": "ENDPOINT_NOT_FOUND", "message": "No such API"}',
+      code: 'ENDPOINT_NOT_FOUND',
+      endpointMissing: true,
+      errorCode: 'ENDPOINT_NOT_FOUND',
+      exit: ExitCode.Unsupported,
+      message: 'ENDPOINT_NOT_FOUND: No such API',
+      status: 404,
+    },
+    {
+      body: '<!doctype html>\n<html>\n  <title>404   Not Found</title>\n</html>',
+      code: 'ENDPOINT_NOT_FOUND',
+      endpointMissing: true,
+      exit: ExitCode.Unsupported,
+      message: 'HTTP 404: <!doctype html> <html> <title>404 Not Found</title> </html>',
+      status: 404,
+    },
+    {
+      body: '{"error_code": "RESOURCE_ALREADY_EXISTS", "message": "User bob already exists."}',
+      code: 'RESOURCE_ALREADY_EXISTS',
+      endpointMissing: false,
+      errorCode: 'RESOURCE_ALREADY_EXISTS',
+      exit: ExitCode.AlreadyExists,
+      message: 'RESOURCE_ALREADY_EXISTS: User bob already exists.',
+      status: 400,
+    },
+    {
+      body: '{"error_code": "INVALID_PARAMETER_VALUE", "message": "Missing value for required parameter"}',
+      code: 'INVALID_PARAMETER_VALUE',
+      endpointMissing: false,
+      errorCode: 'INVALID_PARAMETER_VALUE',
+      exit: ExitCode.Usage,
+      message: 'INVALID_PARAMETER_VALUE: Missing value for required parameter',
+      status: 400,
+    },
+    {
+      body: '{"detail": "nope"}',
+      code: 'BAD_REQUEST',
+      endpointMissing: false,
+      exit: ExitCode.Usage,
+      message: 'INTERNAL_ERROR: Response: {"detail":"nope"}',
+      status: 400,
+    },
+    {
+      body: 'Permission denied',
+      code: 'PERMISSION_DENIED',
+      endpointMissing: false,
+      exit: ExitCode.PermissionDenied,
+      message: 'HTTP 403: Permission denied',
+      status: 403,
+    },
     {body: '', code: 'NOT_IMPLEMENTED', endpointMissing: false, exit: ExitCode.Unsupported, message: 'HTTP 501: Not Implemented', status: 501},
     {body: 'x'.repeat(300), code: 'INTERNAL_ERROR', endpointMissing: false, exit: ExitCode.Unavailable, message: `HTTP 500: ${'x'.repeat(200)}…`, status: 500},
   ]
@@ -314,7 +413,11 @@ describe('errors', () => {
     const text = 'You are not authenticated. Please see https://www.mlflow.org/docs/latest/auth/index.html#authenticating-to-mlflow on how to authenticate.'
     const server = await serve((_request, response) => response.writeHead(401, {'WWW-Authenticate': 'Basic realm="mlflow"'}).end(text))
     try {
-      const connection = resolveConnection({credentialsFile: {password: 'pw', path: '/home/a/.mlflow/credentials'}, env: {MLFLOW_TRACKING_URI: server.url, MLFLOW_TRACKING_USERNAME: 'alice'}, flags: {}})
+      const connection = resolveConnection({
+        credentialsFile: {password: 'pw', path: '/home/a/.mlflow/credentials'},
+        env: {MLFLOW_TRACKING_URI: server.url, MLFLOW_TRACKING_USERNAME: 'alice'},
+        flags: {},
+      })
       const error = await rejection(createMlflowHttp(connection).get('/x'))
       assert.equal(error.exit, ExitCode.Unauthenticated)
       assert.equal(error.message, `HTTP 401: ${text}`)
@@ -337,7 +440,12 @@ describe('errors', () => {
       else json(response, 500, {error_code: 'INTERNAL_ERROR', message: echo})
     })
     try {
-      const env = {MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0', MLFLOW_TRACKING_PASSWORD: password, MLFLOW_TRACKING_TOKEN: 'tok-secret-123', MLFLOW_TRACKING_USERNAME: 'alice'}
+      const env = {
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0',
+        MLFLOW_TRACKING_PASSWORD: password,
+        MLFLOW_TRACKING_TOKEN: 'tok-secret-123',
+        MLFLOW_TRACKING_USERNAME: 'alice',
+      }
       const basic = Buffer.from(`alice:${password}`).toString('base64')
       for (const path of ['/one', '/two']) {
         const error = await rejection(client(server.url, env).get(path))
@@ -364,8 +472,18 @@ describe('TLS', () => {
     // The names the tests below use.
     await writeFile(join(dir, 'client.pem'), await readFile(clientCert.pem))
     await writeFile(join(dir, 'client.crt'), await readFile(clientCert.cert))
-    const https = createHttpsServer({ca: await readFile(ca.cert), cert: await readFile(serverCert.cert), key: await readFile(serverCert.key), rejectUnauthorized: true, requestCert: true})
-    server = await listen(https, (request, response) => json(response, 200, {client: (request.socket as import('node:tls').TLSSocket).getPeerCertificate().subject.CN}), 'https')
+    const https = createHttpsServer({
+      ca: await readFile(ca.cert),
+      cert: await readFile(serverCert.cert),
+      key: await readFile(serverCert.key),
+      rejectUnauthorized: true,
+      requestCert: true,
+    })
+    server = await listen(
+      https,
+      (request, response) => json(response, 200, {client: (request.socket as import('node:tls').TLSSocket).getPeerCertificate().subject.CN}),
+      'https',
+    )
   })
 
   after(async () => {
@@ -411,12 +529,17 @@ describe('TLS', () => {
 
   it('refuses insecure TLS with a server CA before sending anything', () => {
     const before = server.seen.length
-    assert.throws(() => client(server.url, {MLFLOW_TRACKING_INSECURE_TLS: 'true', MLFLOW_TRACKING_SERVER_CERT_PATH: ca.cert}), /MLFLOW_TRACKING_INSECURE_TLS and MLFLOW_TRACKING_SERVER_CERT_PATH/)
+    assert.throws(
+      () => client(server.url, {MLFLOW_TRACKING_INSECURE_TLS: 'true', MLFLOW_TRACKING_SERVER_CERT_PATH: ca.cert}),
+      /MLFLOW_TRACKING_INSECURE_TLS and MLFLOW_TRACKING_SERVER_CERT_PATH/,
+    )
     assert.equal(server.seen.length, before)
   })
 
   it('refuses a client certificate file without its key, and an unreadable CA', async () => {
-    const noKey = await rejection(client(server.url, {MLFLOW_TRACKING_CLIENT_CERT_PATH: join(dir, 'client.crt'), MLFLOW_TRACKING_SERVER_CERT_PATH: ca.cert}).get('/x'))
+    const noKey = await rejection(
+      client(server.url, {MLFLOW_TRACKING_CLIENT_CERT_PATH: join(dir, 'client.crt'), MLFLOW_TRACKING_SERVER_CERT_PATH: ca.cert}).get('/x'),
+    )
     assert.match(noKey.message, /MLFLOW_TRACKING_CLIENT_CERT_PATH .* has no private key/)
     const missing = await rejection(client(server.url, {MLFLOW_TRACKING_SERVER_CERT_PATH: join(dir, 'nope.pem')}).get('/x'))
     assert.match(missing.message, /Cannot read MLFLOW_TRACKING_SERVER_CERT_PATH/)

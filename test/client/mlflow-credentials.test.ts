@@ -324,7 +324,10 @@ describe('MlflowCredentialsFile', () => {
     assert.deepEqual(file.listProfiles(), [])
     await file.save()
     assert.equal(await readFile(path, 'utf8'), '[mlflow]\n\n[mlflowctl]\n')
-    assert.deepEqual(await mlflowReads(python, [switched, home]), [['bob', 'dev-pw'], [null, null]])
+    assert.deepEqual(await mlflowReads(python, [switched, home]), [
+      ['bob', 'dev-pw'],
+      [null, null],
+    ])
 
     await assertUserError(() => file.useProfile('nope'), 'PROFILE_NOT_FOUND')
     await assertUserError(() => file.getProfile('bad name'), 'INVALID_PROFILE_NAME')

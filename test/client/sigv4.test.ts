@@ -24,13 +24,26 @@ const hmac = (key: Buffer | string, data: string) => createHmac('sha256', key).u
  * what actually arrived: so the signature must cover the exact path, query and body sent.
  */
 function verify(request: Seen, secret: string): boolean {
-  const auth = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([^,]+), Signature=([\da-f]{64})$/.exec(String(request.headers.authorization))
+  const auth = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([^,]+), Signature=([\da-f]{64})$/.exec(
+    String(request.headers.authorization),
+  )
   if (!auth) return false
   const [, , day, region, service, signedHeaders, signature] = auth
   const [rawPath, rawQuery = ''] = request.url.split('?')
   // Non-S3 services encode each path segment twice; MLflow paths have nothing to encode.
-  const path = rawPath.split('/').map((segment) => encodeURIComponent(segment)).join('/')
-  const query = rawQuery === '' ? '' : rawQuery.split('&').map((pair) => pair.split('=') as [string, string]).sort(([a, x], [b, y]) => (a === b ? (x < y ? -1 : 1) : a < b ? -1 : 1)).map((pair) => pair.join('=')).join('&')
+  const path = rawPath
+    .split('/')
+    .map((segment) => encodeURIComponent(segment))
+    .join('/')
+  const query =
+    rawQuery === ''
+      ? ''
+      : rawQuery
+          .split('&')
+          .map((pair) => pair.split('=') as [string, string])
+          .sort(([a, x], [b, y]) => (a === b ? (x < y ? -1 : 1) : a < b ? -1 : 1))
+          .map((pair) => pair.join('='))
+          .join('&')
   const names = signedHeaders.split(';')
   const headers = names.map((name) => `${name}:${String(request.headers[name]).trim()}\n`).join('')
   const canonical = [request.method, path, query, headers, signedHeaders, sha256(request.body)].join('\n')
@@ -62,7 +75,12 @@ describe('AWS SigV4 signing', () => {
 
   it('signs host and x-amz-* only, with the payload hash and session token, as requests-auth-aws-sigv4 does', async () => {
     const headers = await signRequest(
-      {body: '{"a":1}', headers: {'Content-Type': 'application/json', 'User-Agent': 'x', 'X-MLFLOW-WORKSPACE': 'w'}, method: 'POST', url: new URL('https://gw.example.com:8443/p?b=2&a=1')},
+      {
+        body: '{"a":1}',
+        headers: {'Content-Type': 'application/json', 'User-Agent': 'x', 'X-MLFLOW-WORKSPACE': 'w'},
+        method: 'POST',
+        url: new URL('https://gw.example.com:8443/p?b=2&a=1'),
+      },
       {credentials: {accessKeyId: 'AKID', secretAccessKey: 'secret', sessionToken: 'session'}, region: 'eu-west-1', service: 'execute-api'},
     )
     assert.match(headers.authorization, /SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token,/)
@@ -78,12 +96,22 @@ describe('SigV4 requests through createMlflowHttp', () => {
   it('signs GET and POST requests with credentials from the environment, covering query and body', async () => {
     const server = await recorder()
     try {
-      const env = {...base, AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'test-secret', MLFLOW_TRACKING_PASSWORD: 'p', MLFLOW_TRACKING_URI: server.url, MLFLOW_TRACKING_USERNAME: 'u'}
+      const env = {
+        ...base,
+        AWS_ACCESS_KEY_ID: 'AKIDTEST',
+        AWS_SECRET_ACCESS_KEY: 'test-secret',
+        MLFLOW_TRACKING_PASSWORD: 'p',
+        MLFLOW_TRACKING_URI: server.url,
+        MLFLOW_TRACKING_USERNAME: 'u',
+      }
       const http = createMlflowHttp(resolveConnection({env, flags: {}}))
       await http.get('/api/2.0/mlflow/users/get', {tags: ['b', 'a'], username: "o'brien smith"})
       await http.post('/api/2.0/mlflow/users/create', {password: 'pw', username: 'bob'})
       for (const request of server.seen) {
-        assert.match(String(request.headers.authorization), /^AWS4-HMAC-SHA256 Credential=AKIDTEST\/\d{8}\/us-west-2\/execute-api\/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=[\da-f]{64}$/)
+        assert.match(
+          String(request.headers.authorization),
+          /^AWS4-HMAC-SHA256 Credential=AKIDTEST\/\d{8}\/us-west-2\/execute-api\/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=[\da-f]{64}$/,
+        )
         assert.match(String(request.headers['x-amz-date']), /^\d{8}T\d{6}Z$/)
         assert.ok(verify(request, 'test-secret'), `signature does not verify for ${request.method} ${request.url}`)
         assert.ok(!verify(request, 'wrong-secret'))
@@ -104,7 +132,11 @@ describe('SigV4 requests through createMlflowHttp', () => {
       await writeFile(join(dir, 'credentials'), '[ops]\naws_access_key_id = AKIDFROMFILE\naws_secret_access_key = file-secret\n')
       // The chain reads process.env; keep it on these files and away from instance metadata.
       for (const name of Object.keys(process.env).filter((key) => key.startsWith('AWS_'))) delete process.env[name]
-      Object.assign(process.env, {AWS_CONFIG_FILE: join(dir, 'config'), AWS_EC2_METADATA_DISABLED: 'true', AWS_SHARED_CREDENTIALS_FILE: join(dir, 'credentials')})
+      Object.assign(process.env, {
+        AWS_CONFIG_FILE: join(dir, 'config'),
+        AWS_EC2_METADATA_DISABLED: 'true',
+        AWS_SHARED_CREDENTIALS_FILE: join(dir, 'credentials'),
+      })
       const connection = resolveConnection({env: {...base, AWS_PROFILE: 'ops', MLFLOW_TRACKING_URI: server.url}, flags: {}})
       await createMlflowHttp(connection).get('/api/2.0/mlflow/users/current')
       assert.match(String(server.seen[0].headers.authorization), /Credential=AKIDFROMFILE\/\d{8}\/us-west-2\/execute-api\/aws4_request/)

@@ -57,7 +57,13 @@ describe('client command errors and exit codes', () => {
     seen = []
   })
 
-  const env = (extra: NodeJS.ProcessEnv = {}) => ({MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0', MLFLOW_TRACKING_PASSWORD: PASSWORD, MLFLOW_TRACKING_URI: url, MLFLOW_TRACKING_USERNAME: 'admin', ...extra})
+  const env = (extra: NodeJS.ProcessEnv = {}) => ({
+    MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0',
+    MLFLOW_TRACKING_PASSWORD: PASSWORD,
+    MLFLOW_TRACKING_URI: url,
+    MLFLOW_TRACKING_USERNAME: 'admin',
+    ...extra,
+  })
 
   it('with nothing configured: not logged in, exit 3, a hint, and a JSON error on stdout under --json', async () => {
     const human = await runCommand(['users', 'list'])
@@ -114,14 +120,16 @@ describe('client command errors and exit codes', () => {
     assert.ok(!result.stdout.includes(Buffer.from(`admin:${PASSWORD}`).toString('base64')))
   })
 
-  it('403: exit 4; 404: exit 5; already exists: exit 6; 500: exit 7; MLflow\'s CODE: message shown', async () => {
+  it("403: exit 4; 404: exit 5; already exists: exit 6; 500: exit 7; MLflow's CODE: message shown", async () => {
     routes['GET /api/2.0/mlflow/users/get'] = (_request, response) => {
       response.writeHead(403, {'content-type': 'text/plain'})
       response.end('Permission denied')
     }
 
-    routes['PATCH /api/2.0/mlflow/users/update-admin'] = (_request, response) => json(response, 404, {error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'User with username=ghost not found'})
-    routes['POST /api/2.0/mlflow/users/create'] = (_request, response) => json(response, 400, {error_code: 'RESOURCE_ALREADY_EXISTS', message: 'User (username=alice) already exists.'})
+    routes['PATCH /api/2.0/mlflow/users/update-admin'] = (_request, response) =>
+      json(response, 404, {error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'User with username=ghost not found'})
+    routes['POST /api/2.0/mlflow/users/create'] = (_request, response) =>
+      json(response, 400, {error_code: 'RESOURCE_ALREADY_EXISTS', message: 'User (username=alice) already exists.'})
     routes['DELETE /api/2.0/mlflow/users/delete'] = (_request, response) => json(response, 500, {error_code: 'INTERNAL_ERROR', message: 'database is locked'})
     assert.equal((await runCommand(['users', 'get', 'bob'], {env: env()})).code, ExitCode.PermissionDenied)
     const missing = await runCommand(['users', 'promote', 'ghost'], {env: env()})
@@ -145,7 +153,11 @@ describe('client command errors and exit codes', () => {
   })
 
   it('destructive commands without a terminal or --yes: exit 9, nothing sent', async () => {
-    for (const args of [['users', 'delete', 'alice'], ['users', 'demote', 'alice'], ['perms', 'revoke', 'model', 'm', '--user', 'alice']]) {
+    for (const args of [
+      ['users', 'delete', 'alice'],
+      ['users', 'demote', 'alice'],
+      ['perms', 'revoke', 'model', 'm', '--user', 'alice'],
+    ]) {
       const result = await runCommand(args, {env: env()})
       assert.equal(result.code, ExitCode.Aborted, args.join(' '))
       assert.match(result.stderr, /--yes/)

@@ -80,10 +80,14 @@ async function waitFor(what: string, predicate: () => boolean): Promise<void> {
 describe('serve: where it may listen over plain HTTP', () => {
   it('refuses --host 0.0.0.0 without TLS or --insecure-http, says what to do, and creates nothing', async () => {
     const storePath = join(await tempDir(), 'auth.json')
-    const child = spawn(process.execPath, [CLI, 'serve', '--proxy-to', upstream, '--host', '0.0.0.0', '--port', String(await freePort()), '--store', storePath], {
-      env: {...process.env, MLFLOW_AUTH_ADMIN_PASSWORD: 'a long admin password', MLFLOWCTL_INSECURE_HTTP: '', NO_COLOR: '1', OCLIF_COLUMNS: '400'},
-      stdio: ['ignore', 'ignore', 'pipe'],
-    })
+    const child = spawn(
+      process.execPath,
+      [CLI, 'serve', '--proxy-to', upstream, '--host', '0.0.0.0', '--port', String(await freePort()), '--store', storePath],
+      {
+        env: {...process.env, MLFLOW_AUTH_ADMIN_PASSWORD: 'a long admin password', MLFLOWCTL_INSECURE_HTTP: '', NO_COLOR: '1', OCLIF_COLUMNS: '400'},
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    )
     let stderr = ''
     const outcome = await new Promise<'exited' | 'listening'>((resolve) => {
       child.stderr!.on('data', (chunk: Buffer) => {
@@ -143,7 +147,10 @@ describe('serve: TLS settings and SIGHUP', () => {
     await copyFile(second.cert, cert)
     running.child.kill('SIGHUP')
     await waitFor('the failed reload', () => running.output().includes('error: SIGHUP'))
-    assert.match(running.output(), /error: SIGHUP: The private key in .*tls\.key does not belong to the certificate in .*tls\.crt; still serving the previous certificate/)
+    assert.match(
+      running.output(),
+      /error: SIGHUP: The private key in .*tls\.key does not belong to the certificate in .*tls\.crt; still serving the previous certificate/,
+    )
     assert.equal((await peer(running.url)).fingerprint, await fingerprint(first.cert))
 
     await copyFile(second.key, key)

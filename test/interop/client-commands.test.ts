@@ -43,7 +43,9 @@ function clientCommandSuite(version: string, target: Target): void {
       }
 
       // 3.13+: the effective permission, which is the explicit grant when there is one.
-      const [result] = await admin.batch([{args: [username, kind === 'experiment' ? 'experiment' : 'registered_model', resource], client: 'auth', method: 'get_user_permission'}])
+      const [result] = await admin.batch([
+        {args: [username, kind === 'experiment' ? 'experiment' : 'registered_model', resource], client: 'auth', method: 'get_user_permission'},
+      ])
       return result.ok?.permission
     }
 
@@ -83,7 +85,10 @@ function clientCommandSuite(version: string, target: Target): void {
 
     it('login with a wrong password saves nothing', async () => {
       const fresh = await mkdtemp(join(tmpdir(), 'mlflowctl-interop-home-'))
-      const result = await runCli(['login', '--tracking-uri', server.url, '--username', server.admin!.username, '--password-stdin'], {home: fresh, input: 'not-the-password'})
+      const result = await runCli(['login', '--tracking-uri', server.url, '--username', server.admin!.username, '--password-stdin'], {
+        home: fresh,
+        input: 'not-the-password',
+      })
       assert.equal(result.code, ExitCode.Unauthenticated)
       await assert.rejects(stat(join(fresh, '.mlflow', 'credentials')), {code: 'ENOENT'})
       // ...and a failed re-login leaves an existing login untouched.
@@ -171,7 +176,10 @@ function clientCommandSuite(version: string, target: Target): void {
         listed.map((row: {kind: string; permission: string; resource: string}) => `${row.kind}:${row.resource}:${row.permission}`).sort(),
         [`experiment:${experimentId}:EDIT`, `model:${model}:READ`].sort(),
       )
-      assert.deepEqual(okJson(await cli(['perms', 'list', 'model', '--user', user.username])).permissions.map((row: {resource: string}) => row.resource), [model])
+      assert.deepEqual(
+        okJson(await cli(['perms', 'list', 'model', '--user', user.username])).permissions.map((row: {resource: string}) => row.resource),
+        [model],
+      )
 
       okJson(await cli(['perms', 'revoke', 'experiment', experimentId, '--user', user.username, '--yes']))
       const afterRevoke = await cli(['perms', 'get', 'experiment', experimentId, '--user', user.username])
@@ -190,7 +198,13 @@ function clientCommandSuite(version: string, target: Target): void {
         const [result] =
           version === MLFLOW_VERSIONS.legacy
             ? await admin.batch([{args: [experimentId, scorer, user.username], client: 'auth', method: 'get_scorer_permission'}])
-            : await admin.batch([{args: [user.username, 'scorer', `${experimentId}/${encodeURIComponent(scorer).replaceAll('(', '%28').replaceAll(')', '%29')}`], client: 'auth', method: 'get_user_permission'}])
+            : await admin.batch([
+                {
+                  args: [user.username, 'scorer', `${experimentId}/${encodeURIComponent(scorer).replaceAll('(', '%28').replaceAll(')', '%29')}`],
+                  client: 'auth',
+                  method: 'get_user_permission',
+                },
+              ])
         return result.ok?.permission
       }
 
@@ -212,7 +226,10 @@ function clientCommandSuite(version: string, target: Target): void {
     it('a non-admin is refused with exit 4 and a hint', async () => {
       const user = await newUser()
       const userHome = await mkdtemp(join(tmpdir(), 'mlflowctl-interop-home-'))
-      const login = await runCli(['login', '--tracking-uri', server.url, '--username', user.username, '--password-stdin'], {home: userHome, input: user.password})
+      const login = await runCli(['login', '--tracking-uri', server.url, '--username', user.username, '--password-stdin'], {
+        home: userHome,
+        input: user.password,
+      })
       assert.equal(login.code, 0, `mlflowctl failed (${login.code}): ${login.stderr}${login.stdout}`)
       const result = await runCli(['users', 'create', uniqueName('eve'), '--password-stdin'], {home: userHome, input: 'long-enough-password'})
       assert.equal(result.code, ExitCode.PermissionDenied)

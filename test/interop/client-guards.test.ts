@@ -32,7 +32,12 @@ function fixture(target: () => Promise<{admin: Credentials; url: string}>) {
   before(async () => {
     Object.assign(state, await target())
     state.home = await mkdtemp(join(tmpdir(), 'mlflowctl-guards-home-'))
-    okJson(await runCli(['login', '--tracking-uri', state.url, '--username', state.admin.username, '--password-stdin', '--json'], {home: state.home, input: state.admin.password}))
+    okJson(
+      await runCli(['login', '--tracking-uri', state.url, '--username', state.admin.username, '--password-stdin', '--json'], {
+        home: state.home,
+        input: state.admin.password,
+      }),
+    )
   })
   return {
     async createExperiment(name: string): Promise<string> {
@@ -55,7 +60,9 @@ function fixture(target: () => Promise<{admin: Credentials; url: string}>) {
     async storedGrants(username: string): Promise<string[]> {
       const unified = await rest.call(state.admin, 'GET', `/api/3.0/mlflow/users/permissions/list?username=${encodeURIComponent(username)}`)
       if (unified.status === 200) {
-        return ((unified.json().permissions ?? []) as Array<{permission: string; resource_pattern: string; resource_type: string}>).map((row) => `${row.resource_type}:${row.resource_pattern}:${row.permission}`).sort()
+        return ((unified.json().permissions ?? []) as Array<{permission: string; resource_pattern: string; resource_type: string}>)
+          .map((row) => `${row.resource_type}:${row.resource_pattern}:${row.permission}`)
+          .sort()
       }
 
       const {user} = await rest.ok(state.admin, 'GET', `/api/2.0/mlflow/users/get?username=${encodeURIComponent(username)}`)
@@ -105,7 +112,11 @@ describe(`--json keeps the confirmation of destructive commands (MLflow ${MLFLOW
     const {experimentId, other, user} = await setUp()
     const grants = await server.storedGrants(user)
     for (const json of [true, false]) {
-      for (const args of [['users', 'delete', user], ['users', 'demote', other], ['perms', 'revoke', 'experiment', experimentId, '--user', user]]) {
+      for (const args of [
+        ['users', 'delete', user],
+        ['users', 'demote', other],
+        ['perms', 'revoke', 'experiment', experimentId, '--user', user],
+      ]) {
         const result = await server.run(args, {human: !json})
         assert.equal(result.code, ExitCode.Aborted, `${args.join(' ')}${json ? ' --json' : ''}: ${result.stdout}${result.stderr}`)
         if (json) assert.equal(JSON.parse(result.stdout).error.code, 'CONFIRMATION_REQUIRED')
@@ -164,7 +175,7 @@ function grantSuite(version: string, kind: GrantTarget): void {
     })
     after(async () => serve?.stop())
 
-    it('a grant on an experiment, a scorer\'s experiment or a model that does not exist: exit 5, nothing stored', async () => {
+    it("a grant on an experiment, a scorer's experiment or a model that does not exist: exit 5, nothing stored", async () => {
       const user = await server.createUser()
       const missingId = digitsName()
       const byArgument = failed(await server.run(['perms', 'grant', 'experiment', missingId, '--user', user, '--permission', 'READ']), ExitCode.NotFound)
@@ -201,7 +212,11 @@ function grantSuite(version: string, kind: GrantTarget): void {
       assert.equal(humanGrant.code, 0, humanGrant.stderr)
       assert.match(humanGrant.stderr, new RegExp(`Updated to EDIT for ${user} on experiment ${id} \\("${name}"\\)`))
 
-      assert.deepEqual(okJson(await server.run(['perms', 'update', 'experiment', '--id', id, '--user', user, '--permission', 'MANAGE'])).resource, {id, kind: 'experiment', name})
+      assert.deepEqual(okJson(await server.run(['perms', 'update', 'experiment', '--id', id, '--user', user, '--permission', 'MANAGE'])).resource, {
+        id,
+        kind: 'experiment',
+        name,
+      })
       const got = okJson(await server.run(['perms', 'get', 'experiment', id, '--user', user]))
       assert.deepEqual([got.resource, got.permission], [{id, kind: 'experiment', name}, 'MANAGE'])
       const humanGet = await server.run(['perms', 'get', 'experiment', '--name', name, '--user', user], {human: true})
@@ -209,10 +224,10 @@ function grantSuite(version: string, kind: GrantTarget): void {
 
       okJson(await server.run(['perms', 'grant', 'model', model, '--user', user, '--permission', 'READ']))
       const listed = okJson(await server.run(['perms', 'list', '--user', user])).permissions
-      assert.deepEqual(
-        listed.map((row: {kind: string; name?: string; resource: string}) => [row.kind, row.resource, row.name]).sort(),
-        [['experiment', id, name], ['model', model, model]],
-      )
+      assert.deepEqual(listed.map((row: {kind: string; name?: string; resource: string}) => [row.kind, row.resource, row.name]).sort(), [
+        ['experiment', id, name],
+        ['model', model, model],
+      ])
       const humanList = await server.run(['perms', 'list', 'experiment', '--user', user], {human: true})
       assert.match(humanList.stdout, /NAME/)
       assert.match(humanList.stdout, new RegExp(`│ ${id} +│ ${name} +│ MANAGE`))
@@ -223,7 +238,10 @@ function grantSuite(version: string, kind: GrantTarget): void {
       assert.equal(okJson(await server.run(['perms', 'get', 'scorer', '--experiment-id', id, 'relevance', '--user', user])).permission, 'EDIT')
       failed(await server.run(['perms', 'get', 'scorer', id, 'relevance', '--experiment-id', id, '--user', user]), ExitCode.Usage)
       const scorerRow = okJson(await server.run(['perms', 'list', 'scorer', '--user', user])).permissions
-      assert.deepEqual(scorerRow.map((row: {experiment_name?: string; name?: string}) => [row.name, row.experiment_name]), [['relevance', name]])
+      assert.deepEqual(
+        scorerRow.map((row: {experiment_name?: string; name?: string}) => [row.name, row.experiment_name]),
+        [['relevance', name]],
+      )
       okJson(await server.run(['perms', 'revoke', 'scorer', id, 'relevance', '--user', user, '--yes']))
 
       const revoked = okJson(await server.run(['perms', 'revoke', 'experiment', '--name', name, '--user', user, '--yes']))

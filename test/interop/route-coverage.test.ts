@@ -25,7 +25,10 @@ interface MlflowRoute {
 
 /** A concrete path for a route template: Flask `<x>`, `<path:x>` and FastAPI `{x}`, `{x:path}`. */
 function samplePath(template: string): string {
-  return template.replaceAll(/<(?:\w+:)?(\w+)>|\{(\w+)(?::\w+)?\}/g, (_, flask: string | undefined, fastapi: string | undefined) => `sample-${flask ?? fastapi}`)
+  return template.replaceAll(
+    /<(?:\w+:)?(\w+)>|\{(\w+)(?::\w+)?\}/g,
+    (_, flask: string | undefined, fastapi: string | undefined) => `sample-${flask ?? fastapi}`,
+  )
 }
 
 const dumps = new Map<string, Promise<MlflowRoute[]>>()

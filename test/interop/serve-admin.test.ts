@@ -38,7 +38,6 @@ async function upstreamUrl(): Promise<string> {
   return (await acquireServer(version, 'plain')).url
 }
 
-
 /** Polls until `predicate` holds; a condition that never comes fails with `what`. */
 async function waitFor(what: string, predicate: () => boolean | Promise<boolean>): Promise<void> {
   for (let attempt = 0; attempt < 300; attempt++) {
@@ -51,12 +50,22 @@ async function waitFor(what: string, predicate: () => boolean | Promise<boolean>
 
 /** The environment of an operator who has set none of MLflow's or mlflowctl's variables. */
 function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return {...Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(MLFLOW_|MLFLOWCTL_|NODE_TEST|NODE_OPTIONS)/.test(key))), NO_COLOR: '1', OCLIF_COLUMNS: '400', ...extra}
+  return {
+    ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(MLFLOW_|MLFLOWCTL_|NODE_TEST|NODE_OPTIONS)/.test(key))),
+    NO_COLOR: '1',
+    OCLIF_COLUMNS: '400',
+    ...extra,
+  }
 }
 
 /** startServe with nothing of the caller's environment but `env` (undefined removes a variable). */
 async function serveWith(options: {env?: NodeJS.ProcessEnv; extraArgs?: string[]; storePath?: string}): Promise<RunningServe> {
-  const serve = await startServe({env: {MLFLOW_AUTH_ADMIN_PASSWORD: undefined, ...options.env}, extraArgs: options.extraArgs, storePath: options.storePath, upstream: await upstreamUrl()})
+  const serve = await startServe({
+    env: {MLFLOW_AUTH_ADMIN_PASSWORD: undefined, ...options.env},
+    extraArgs: options.extraArgs,
+    storePath: options.storePath,
+    upstream: await upstreamUrl(),
+  })
   spawned.add(serve.child)
   return serve
 }
@@ -81,11 +90,19 @@ function count(text: string, pattern: RegExp): number {
   return text.match(pattern)?.length ?? 0
 }
 
-async function call(serve: RunningServe, path: string, options: {auth?: string; body?: unknown; method?: string} = {}): Promise<{body: string; response: Response}> {
+async function call(
+  serve: RunningServe,
+  path: string,
+  options: {auth?: string; body?: unknown; method?: string} = {},
+): Promise<{body: string; response: Response}> {
   const headers: Record<string, string> = {}
   if (options.auth) headers.authorization = options.auth
   if (options.body !== undefined) headers['content-type'] = 'application/json'
-  const response = await fetch(`${serve.url}${path}`, {body: options.body === undefined ? undefined : JSON.stringify(options.body), headers, method: options.method ?? 'GET'})
+  const response = await fetch(`${serve.url}${path}`, {
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    headers,
+    method: options.method ?? 'GET',
+  })
   return {body: await response.text(), response}
 }
 
@@ -126,7 +143,11 @@ describe('serve: admin bootstrap', () => {
       const storePath = join(await tempDir('serve-admin'), 'auth.json')
       const port = await freePort()
       // --insecure-http: the point here is the admin password, not the plain-HTTP rule.
-      const child = spawn(process.execPath, [CLI, 'serve', '--proxy-to', upstream, '--host', '0.0.0.0', '--insecure-http', '--port', String(port), '--store', storePath], {env: cleanEnv(extra), stdio: ['ignore', 'pipe', 'pipe']})
+      const child = spawn(
+        process.execPath,
+        [CLI, 'serve', '--proxy-to', upstream, '--host', '0.0.0.0', '--insecure-http', '--port', String(port), '--store', storePath],
+        {env: cleanEnv(extra), stdio: ['ignore', 'pipe', 'pipe']},
+      )
       spawned.add(child)
       let output = ''
       child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()))
@@ -161,12 +182,16 @@ describe('serve: admin bootstrap', () => {
         await waitFor(`warning number ${i}`, () => count(serve.output(), PER_REQUEST_WARNING) >= i)
       }
 
-      const update = await call(serve, '/api/2.0/mlflow/users/update-password', {auth: old, body: {current_password: DEFAULT_PASSWORD, password: changed, username: 'admin'}, method: 'PATCH'})
+      const update = await call(serve, '/api/2.0/mlflow/users/update-password', {
+        auth: old,
+        body: {current_password: DEFAULT_PASSWORD, password: changed, username: 'admin'},
+        method: 'PATCH',
+      })
       assert.equal(update.response.status, 200, update.body)
       await waitFor('the warning of the update-password request', () => count(serve.output(), PER_REQUEST_WARNING) >= 4)
 
       const fresh = basicAuth({password: changed, username: 'admin'})
-      for (let i = 0; i < 3; i++) assert.equal((await currentUser(serve, fresh) as {username: string}).username, 'admin')
+      for (let i = 0; i < 3; i++) assert.equal(((await currentUser(serve, fresh)) as {username: string}).username, 'admin')
       assert.equal(await currentUser(serve, old), 401, 'the old default password still works')
     } finally {
       assert.equal(await stopAndDrain(serve), 0)
@@ -193,13 +218,19 @@ describe('serve: admin bootstrap', () => {
     }
 
     assert.ok(!serve.output().includes(password), 'serve printed the admin password')
-    assert.deepEqual((await readStore(serve.storePath)).users.map((user) => [user.username, user.is_admin]), [[username, true]])
+    assert.deepEqual(
+      (await readStore(serve.storePath)).users.map((user) => [user.username, user.is_admin]),
+      [[username, true]],
+    )
   })
 
   /** An ini as MLflow ships it, plus the keys serve reads. */
   async function writeIni(values: {admin_password: string; admin_username: string; default_permission: string}): Promise<string> {
     const path = join(await tempDir('serve-admin'), 'basic_auth.ini')
-    await writeFile(path, `[mlflow]\ndefault_permission = ${values.default_permission}\ndatabase_uri = sqlite:///basic_auth.db\nadmin_username = ${values.admin_username}\nadmin_password = ${values.admin_password}\nauthorization_function = mlflow.server.auth:authenticate_request_basic_auth\n`)
+    await writeFile(
+      path,
+      `[mlflow]\ndefault_permission = ${values.default_permission}\ndatabase_uri = sqlite:///basic_auth.db\nadmin_username = ${values.admin_username}\nadmin_password = ${values.admin_password}\nauthorization_function = mlflow.server.auth:authenticate_request_basic_auth\n`,
+    )
     return path
   }
 
@@ -236,7 +267,11 @@ describe('serve: admin bootstrap', () => {
     const envPassword = `env-${randomSecret()}`
     const first = await serveWith({env: {MLFLOW_AUTH_ADMIN_PASSWORD: envPassword}, extraArgs: ['--config', path]})
     try {
-      assert.deepEqual(await currentUser(first, basicAuth({password: envPassword, username: ini.admin_username})), {id: 1, is_admin: true, username: ini.admin_username})
+      assert.deepEqual(await currentUser(first, basicAuth({password: envPassword, username: ini.admin_username})), {
+        id: 1,
+        is_admin: true,
+        username: ini.admin_username,
+      })
       assert.equal(await currentUser(first, basicAuth({password: ini.admin_password, username: ini.admin_username})), 401, 'the ini password was used')
       assert.equal(await defaultLevel(first, basicAuth({password: envPassword, username: ini.admin_username})), 'MANAGE')
     } finally {
@@ -260,7 +295,7 @@ describe('serve: admin bootstrap', () => {
     assert.match(first.output(), START_WARNING)
     let adminId: number
     try {
-      adminId = (await currentUser(first, basicAuth({password: DEFAULT_PASSWORD, username: 'admin'})) as {id: number}).id
+      adminId = ((await currentUser(first, basicAuth({password: DEFAULT_PASSWORD, username: 'admin'}))) as {id: number}).id
     } finally {
       assert.equal(await stopAndDrain(first), 0)
     }
@@ -289,7 +324,7 @@ describe('serve: admin bootstrap', () => {
     const boss = {password: 'boss-password-1', username: uniqueName('boss')}
     try {
       const admin = basicAuth({password: firstPassword, username: 'admin'})
-      assert.equal((await currentUser(first, admin) as {is_admin: boolean}).is_admin, true)
+      assert.equal(((await currentUser(first, admin)) as {is_admin: boolean}).is_admin, true)
       // Another admin takes over and demotes "admin", whose password is changed as well.
       await createUser(first, admin, boss.username, boss.password)
       const promote = await call(first, '/api/2.0/mlflow/users/update-admin', {auth: admin, body: {is_admin: true, username: boss.username}, method: 'PATCH'})
@@ -313,7 +348,12 @@ describe('serve: admin bootstrap', () => {
       try {
         assert.doesNotMatch(again.output(), /Created admin user/)
         assert.equal(await currentUser(again, basicAuth({password: firstPassword, username: 'admin'})), 401, 'the first bootstrap password works again')
-        if (env.MLFLOW_AUTH_ADMIN_PASSWORD) assert.equal(await currentUser(again, basicAuth({password: env.MLFLOW_AUTH_ADMIN_PASSWORD, username: 'admin'})), 401, 'the new bootstrap password was applied')
+        if (env.MLFLOW_AUTH_ADMIN_PASSWORD)
+          assert.equal(
+            await currentUser(again, basicAuth({password: env.MLFLOW_AUTH_ADMIN_PASSWORD, username: 'admin'})),
+            401,
+            'the new bootstrap password was applied',
+          )
         assert.equal(await currentUser(again, basicAuth({password: DEFAULT_PASSWORD, username: 'admin'})), 401)
         assert.deepEqual(await currentUser(again, basicAuth({password: changed, username: 'admin'})), {id: adminBefore.id, is_admin: false, username: 'admin'})
         // The admin no longer has the old default password: nothing to warn about.
@@ -354,8 +394,12 @@ describe('serve: the 401', () => {
           answers.push({body, type: response.headers.get('content-type'), what})
         }
 
-        assert.match(answers[0].body, /^You are not authenticated\. Please see https:\/\/www\.mlflow\.org\/docs\/latest\/auth\/index\.html#authenticating-to-mlflow on how to authenticate\.$/)
-        for (const answer of answers) assert.deepEqual({body: answer.body, type: answer.type}, {body: answers[0].body, type: answers[0].type}, `${path} with ${answer.what} differs`)
+        assert.match(
+          answers[0].body,
+          /^You are not authenticated\. Please see https:\/\/www\.mlflow\.org\/docs\/latest\/auth\/index\.html#authenticating-to-mlflow on how to authenticate\.$/,
+        )
+        for (const answer of answers)
+          assert.deepEqual({body: answer.body, type: answer.type}, {body: answers[0].body, type: answers[0].type}, `${path} with ${answer.what} differs`)
       }
 
       const health = await call(serve, '/health')
@@ -431,7 +475,11 @@ describe('serve: /signup and /api/2.0/mlflow/users/create-ui', () => {
       const created = await post(admin, {...newUser, csrf_token: page.token}, page.cookie)
       assert.equal(created.status, 200, created.body)
       assert.match(created.body, new RegExp(`Successfully signed up user: ${newUser.username}`))
-      assert.deepEqual(await currentUser(serve, basicAuth(newUser)), {id: (await storedId(serve.storePath, newUser.username))!, is_admin: false, username: newUser.username})
+      assert.deepEqual(await currentUser(serve, basicAuth(newUser)), {
+        id: (await storedId(serve.storePath, newUser.username))!,
+        is_admin: false,
+        username: newUser.username,
+      })
 
       // The same name again: refused, and the first password still stands.
       const taken = await post(admin, {password: 'another-password-1', username: newUser.username, csrf_token: otherPage.token}, otherPage.cookie)
@@ -439,7 +487,7 @@ describe('serve: /signup and /api/2.0/mlflow/users/create-ui', () => {
       assert.match(taken.body, new RegExp(`Username has already been taken: ${newUser.username}`))
       assert.doesNotMatch(taken.body, /Successfully/)
       assert.equal(await currentUser(serve, basicAuth({password: 'another-password-1', username: newUser.username})), 401)
-      assert.equal((await currentUser(serve, basicAuth(newUser)) as {username: string}).username, newUser.username)
+      assert.equal(((await currentUser(serve, basicAuth(newUser))) as {username: string}).username, newUser.username)
       const stored = await readStore(serve.storePath)
       assert.equal(stored.users.filter((user) => user.username === newUser.username).length, 1)
     } finally {
@@ -516,7 +564,10 @@ describe('serve: SIGTERM', () => {
       const bytes = Buffer.from(await stored.arrayBuffer())
       assert.equal(bytes.length, body.length)
       assert.equal(createHash('sha256').update(bytes).digest('hex'), createHash('sha256').update(body).digest('hex'))
-      assert.ok((await readStore(serve.storePath)).users.some((user) => user.username === lastUser), `${lastUser} is not in the store`)
+      assert.ok(
+        (await readStore(serve.storePath)).users.some((user) => user.username === lastUser),
+        `${lastUser} is not in the store`,
+      )
     } finally {
       agent.destroy()
       await serve.stop('SIGKILL')
@@ -568,7 +619,9 @@ describe('serve: SIGTERM', () => {
 describe('serve without --proxy-to', () => {
   it('exits with the usage code and says what it needs', async () => {
     const storePath = join(await tempDir('serve-admin'), 'auth.json')
-    const result = await runCli(['serve', '--store', storePath, '--port', String(await freePort())], {env: {MLFLOW_AUTH_ADMIN_PASSWORD: `admin-${randomSecret()}`, MLFLOWCTL_PROXY_TO: undefined}})
+    const result = await runCli(['serve', '--store', storePath, '--port', String(await freePort())], {
+      env: {MLFLOW_AUTH_ADMIN_PASSWORD: `admin-${randomSecret()}`, MLFLOWCTL_PROXY_TO: undefined},
+    })
     assert.equal(result.code, ExitCode.Usage, result.stderr)
     assert.match(result.stderr, /serve needs the MLflow tracking server to protect/)
     assert.match(result.stderr, /--proxy-to/)

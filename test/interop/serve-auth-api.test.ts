@@ -19,7 +19,9 @@ function normalize(results: CallResult[]): unknown[] {
   const scrub = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(scrub).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))
     if (value && typeof value === 'object') {
-      return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, key === 'id' || key === 'user_id' ? '<id>' : key === 'password_hash' ? '<hash>' : scrub(inner)]))
+      return Object.fromEntries(
+        Object.entries(value).map(([key, inner]) => [key, key === 'id' || key === 'user_id' ? '<id>' : key === 'password_hash' ? '<hash>' : scrub(inner)]),
+      )
     }
 
     return value

@@ -74,7 +74,8 @@ class Actor {
 
   async callKw<T = PythonValue>(client: ClientKind, method: string, args: unknown[], kwargs: Record<string, unknown>): Promise<T> {
     const [result] = await this.py.batch([{args, client, kwargs, method}])
-    if (result.error) assert.fail(`${this.username}: ${client}.${method}(${JSON.stringify(args)}, ${JSON.stringify(kwargs)}) failed: ${JSON.stringify(result.error)}`)
+    if (result.error)
+      assert.fail(`${this.username}: ${client}.${method}(${JSON.stringify(args)}, ${JSON.stringify(kwargs)}) failed: ${JSON.stringify(result.error)}`)
     return result.ok as T
   }
 
@@ -270,12 +271,21 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
       assertDenied(await reader.attempt('tracking', 'create_run', world.experimentId), 'READ create_run')
       assertDenied(await reader.attempt('tracking', 'update_registered_model', world.model, 'changed by a reader'), 'READ update_registered_model')
       assertDenied(await reader.attempt('tracking', 'log_artifact', world.runId, await localFile('sneaky.txt', 'x')), 'READ log_artifact')
-      assertDenied(await reader.attempt('tracking', 'create_model_version', world.model, `runs:/${world.runId}/model`, world.runId), 'READ create_model_version')
+      assertDenied(
+        await reader.attempt('tracking', 'create_model_version', world.model, `runs:/${world.runId}/model`, world.runId),
+        'READ create_model_version',
+      )
 
       // Nothing was written.
       const after = await owner.call('tracking', 'get_run', world.runId)
-      assert.deepEqual(after.data.metrics.map((metric: {value: number}) => metric.value), [1.5])
-      assert.equal((after.data.tags ?? []).some((tag: {key: string}) => tag.key === 'k'), false)
+      assert.deepEqual(
+        after.data.metrics.map((metric: {value: number}) => metric.value),
+        [1.5],
+      )
+      assert.equal(
+        (after.data.tags ?? []).some((tag: {key: string}) => tag.key === 'k'),
+        false,
+      )
       assert.equal((await owner.search('search_runs', [[world.experimentId]])).items.length, 1)
       assert.equal((await owner.call('tracking', 'get_registered_model', world.model)).description, undefined)
       assert.deepEqual(
@@ -301,7 +311,10 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
       await owner.call('tracking', 'log_artifact', world.runId, await localFile('MLmodel', 'artifact_path: model\nflavors: {}\n'), 'model')
       const version3 = await editor.call('mlflow', 'register_model', `runs:/${world.runId}/model`, world.model)
       assert.equal(version3.version, '3')
-      assert.match((await owner.call('tracking', 'get_model_version', world.model, '3')).source, new RegExp(`^mlflow-artifacts:/${world.experimentId}/${world.runId}/artifacts/model$`))
+      assert.match(
+        (await owner.call('tracking', 'get_model_version', world.model, '3')).source,
+        new RegExp(`^mlflow-artifacts:/${world.experimentId}/${world.runId}/artifacts/model$`),
+      )
       const run = await owner.call('tracking', 'get_run', world.runId)
       assert.equal(run.data.tags.find((tag: {key: string}) => tag.key === 'edited')?.value, 'yes')
       assert.equal((await owner.call('tracking', 'get_registered_model', world.model)).description, 'edited description')
@@ -352,7 +365,11 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
       const world = await ownerWorld(owner)
       if (expected.noPermissionsGrantRefused) {
         // Real 3.17: NO_PERMISSIONS is no longer a grantable resource level; DENY is.
-        assertErrorCode(await grantResult(owner, outsider.username, 'experiment', world.experimentId, 'NO_PERMISSIONS'), 'INVALID_PARAMETER_VALUE', 'grant NO_PERMISSIONS on 3.17')
+        assertErrorCode(
+          await grantResult(owner, outsider.username, 'experiment', world.experimentId, 'NO_PERMISSIONS'),
+          'INVALID_PARAMETER_VALUE',
+          'grant NO_PERMISSIONS on 3.17',
+        )
       }
 
       await hide(owner, outsider.username, 'experiment', world.experimentId)
@@ -364,7 +381,10 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
       assertDenied(await outsider.attempt('tracking', 'get_run', world.runId), 'hidden get_run')
       assertDenied(await outsider.attempt('tracking', 'get_metric_history', world.runId, 'm'), 'hidden get_metric_history')
       assertDenied(await outsider.attempt('tracking', 'list_artifacts', world.runId), 'hidden list_artifacts')
-      assertDenied(await outsider.attempt('tracking', 'download_artifacts', world.runId, 'hello.txt', await mkdtemp(join(files, 'dl-'))), 'hidden download_artifacts')
+      assertDenied(
+        await outsider.attempt('tracking', 'download_artifacts', world.runId, 'hello.txt', await mkdtemp(join(files, 'dl-'))),
+        'hidden download_artifacts',
+      )
       assertDenied(await outsider.attempt('tracking', 'get_registered_model', world.model), 'hidden get_registered_model')
       assertDenied(await outsider.attempt('tracking', 'get_model_version', world.model, '1'), 'hidden get_model_version')
       assertDenied(await outsider.attempt('tracking', 'get_latest_versions', world.model), 'hidden get_latest_versions')
@@ -436,7 +456,10 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
 
       // A full first page of 4 is filled from further upstream pages when the first 4 hold hidden ones.
       const first = await user2.search('search_experiments', [], {filter_string: filter, max_results: 4, order_by: ['name ASC']})
-      assert.deepEqual(first.items.map(experimentId), [0, 1, 3, 5].map((i) => experiments[i]))
+      assert.deepEqual(
+        first.items.map(experimentId),
+        [0, 1, 3, 5].map((i) => experiments[i]),
+      )
       assert.ok(first.token, 'a next page token after the first 4 readable experiments')
     })
 
@@ -505,7 +528,8 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
 
       await hide(owner, user2.username, 'registered_model', hidden)
       const filter = `name LIKE '${prefix}%'`
-      const versions = async (user: Actor) => (await user.search('search_model_versions', [], {filter_string: filter})).items.map((mv: Json) => `${mv.name}/${mv.version}`).sort()
+      const versions = async (user: Actor) =>
+        (await user.search('search_model_versions', [], {filter_string: filter})).items.map((mv: Json) => `${mv.name}/${mv.version}`).sort()
       assert.deepEqual(await versions(user2), [`${visible}/1`, `${visible}/2`])
       assert.deepEqual(await versions(owner), [`${hidden}/1`, `${hidden}/2`, `${visible}/1`, `${visible}/2`])
       const byName = (await user2.search('search_model_versions', [], {filter_string: `name = '${hidden}'`})).items
@@ -538,7 +562,7 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
       await owner.call('tracking', 'delete_registered_model', newName)
     })
 
-    it('deleting a registered model removes every user\'s permissions; re-creating the name does not resurrect them', async () => {
+    it("deleting a registered model removes every user's permissions; re-creating the name does not resurrect them", async () => {
       const owner = await newUser('owner')
       const editor = await newUser('editor')
       const outsider = await newUser('outsider')
@@ -580,7 +604,10 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
       )
       assert.equal((await admin2.call('tracking', 'get_registered_model', world.model)).name, world.model)
       const searched = await admin2.search('search_experiments', [], {filter_string: `name = '${world.experimentName}'`})
-      assert.deepEqual(searched.items.map((experiment: Json) => experiment.experiment_id), [world.experimentId])
+      assert.deepEqual(
+        searched.items.map((experiment: Json) => experiment.experiment_id),
+        [world.experimentId],
+      )
       await admin2.call('tracking', 'set_tag', world.runId, 'by', 'admin2')
       await admin2.call('tracking', 'delete_model_version', world.model, '1')
       await admin2.call('tracking', 'delete_registered_model', world.model)
@@ -596,7 +623,10 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
       await owner.call('tracking', 'log_artifact', runId, await localFile('42', 'owner digits'), 'sub')
 
       assert.deepEqual((await other.call<Json[]>('tracking', 'list_artifacts', runId)).map((file) => file.path).sort(), ['report.txt', 'sub'])
-      assert.deepEqual((await other.call<Json[]>('tracking', 'list_artifacts', runId, 'sub')).map((file) => file.path), ['sub/42'])
+      assert.deepEqual(
+        (await other.call<Json[]>('tracking', 'list_artifacts', runId, 'sub')).map((file) => file.path),
+        ['sub/42'],
+      )
       const downloaded = await other.call<string>('tracking', 'download_artifacts', runId, 'report.txt', await mkdtemp(join(files, 'dl-')))
       assert.equal(await readFile(downloaded, 'utf8'), 'owner report')
 
@@ -605,7 +635,10 @@ function authzSuite(version: MlflowVersion, kind: TargetKind): void {
       assertDenied(await other.attempt('tracking', 'log_artifact', runId, await localFile('7', 'x'), '12345'), 'log_artifact under a digits-only directory')
       // Nothing was written.
       assert.deepEqual((await owner.call<Json[]>('tracking', 'list_artifacts', runId)).map((file) => file.path).sort(), ['report.txt', 'sub'])
-      assert.deepEqual((await owner.call<Json[]>('tracking', 'list_artifacts', runId, 'sub')).map((file) => file.path), ['sub/42'])
+      assert.deepEqual(
+        (await owner.call<Json[]>('tracking', 'list_artifacts', runId, 'sub')).map((file) => file.path),
+        ['sub/42'],
+      )
     })
 
     it(`a non-admin asking for a run that does not exist gets ${expected.unknownRun}; a missing experiment name is not found`, async () => {

@@ -37,8 +37,18 @@ interface World {
 /** Each generation's own grant API: per-resource endpoints up to 3.12, unified grants after. */
 function denyExperiment(target: AuthTarget, version: string, owner: Credentials, experimentId: string, username: string): Promise<Json> {
   return version === MLFLOW_VERSIONS.legacy
-    ? ok(send(target.url, owner, 'POST', '/api/2.0/mlflow/experiments/permissions/create', {body: {experiment_id: experimentId, permission: 'NO_PERMISSIONS', username}}), 'deny mallory the experiment')
-    : ok(send(target.url, owner, 'POST', '/api/3.0/mlflow/users/permissions/grant', {body: {permission: 'DENY', resource_id: experimentId, resource_type: 'experiment', username}}), 'deny mallory the experiment')
+    ? ok(
+        send(target.url, owner, 'POST', '/api/2.0/mlflow/experiments/permissions/create', {
+          body: {experiment_id: experimentId, permission: 'NO_PERMISSIONS', username},
+        }),
+        'deny mallory the experiment',
+      )
+    : ok(
+        send(target.url, owner, 'POST', '/api/3.0/mlflow/users/permissions/grant', {
+          body: {permission: 'DENY', resource_id: experimentId, resource_type: 'experiment', username},
+        }),
+        'deny mallory the experiment',
+      )
 }
 
 async function setUp(target: AuthTarget, version: string): Promise<World> {
@@ -54,14 +64,32 @@ async function setUp(target: AuthTarget, version: string): Promise<World> {
   const paramValue = `secret-param-${tag}`
   await ok(o('POST', '/api/2.0/mlflow/runs/log-parameter', {body: {key: 'p', run_id: runId, value: paramValue}}), 'log param')
   const artifact = `TOP-SECRET-ARTIFACT-${tag}`
-  await ok(o('PUT', `/api/2.0/mlflow-artifacts/artifacts/${experimentId}/${runId}/artifacts/secret.txt`, {body: artifact, contentType: 'application/octet-stream'}), 'upload artifact')
+  await ok(
+    o('PUT', `/api/2.0/mlflow-artifacts/artifacts/${experimentId}/${runId}/artifacts/secret.txt`, {body: artifact, contentType: 'application/octet-stream'}),
+    'upload artifact',
+  )
   await denyExperiment(target, version, owner, experimentId, mallory.username)
 
-  const malloryExperimentId = (await ok(m('POST', '/api/2.0/mlflow/experiments/create', {body: {name: uniqueName('mallory-experiment')}}), 'mallory creates an experiment')).experiment_id as string
-  const malloryRunId = (await ok(m('POST', '/api/2.0/mlflow/runs/create', {body: {experiment_id: malloryExperimentId}}), 'mallory creates a run')).run.info.run_id as string
+  const malloryExperimentId = (
+    await ok(m('POST', '/api/2.0/mlflow/experiments/create', {body: {name: uniqueName('mallory-experiment')}}), 'mallory creates an experiment')
+  ).experiment_id as string
+  const malloryRunId = (await ok(m('POST', '/api/2.0/mlflow/runs/create', {body: {experiment_id: malloryExperimentId}}), 'mallory creates a run')).run.info
+    .run_id as string
   const malloryModel = uniqueName('mallory-model')
   await ok(m('POST', '/api/2.0/mlflow/registered-models/create', {body: {name: malloryModel}}), 'mallory creates a model')
-  return {artifact, experimentId, experimentName, mallory, malloryExperimentId, malloryModel, malloryRunId, owner, paramValue, runId, secrets: [experimentName, runId, paramValue, artifact]}
+  return {
+    artifact,
+    experimentId,
+    experimentName,
+    mallory,
+    malloryExperimentId,
+    malloryModel,
+    malloryRunId,
+    owner,
+    paramValue,
+    runId,
+    secrets: [experimentName, runId, paramValue, artifact],
+  }
 }
 
 /** What the owner sees of their experiment: compared before and after each of mallory's writes. */
@@ -91,11 +119,19 @@ function idRequests(w: World, id: string): Record<string, {method: string; optio
     'GET traces': {method: 'GET', path: `/api/2.0/mlflow/traces?${q({experiment_ids: id})}`},
     'GET scorers/list': {method: 'GET', path: `/api/3.0/mlflow/scorers/list?${q({experiment_id: id})}`},
     'GraphQL mlflowGetExperiment': graphql('query($id: String) { mlflowGetExperiment(input: {experimentId: $id}) { experiment { name } } }', {id}),
-    'GraphQL mlflowSearchRuns': graphql('query($ids: [String]) { mlflowSearchRuns(input: {experimentIds: $ids}) { runs { info { runId } data { params { value } } } } }', {ids: [id]}),
+    'GraphQL mlflowSearchRuns': graphql(
+      'query($ids: [String]) { mlflowSearchRuns(input: {experimentIds: $ids}) { runs { info { runId } data { params { value } } } } }',
+      {ids: [id]},
+    ),
     'GET mlflow-artifacts (path)': {method: 'GET', path: `/api/2.0/mlflow-artifacts/artifacts/${encodeURIComponent(id)}/${w.runId}/artifacts/secret.txt`},
     'GET mlflow-artifacts (list)': {method: 'GET', path: `/api/2.0/mlflow-artifacts/artifacts?${q({path: `${id}/${w.runId}/artifacts`})}`},
     'POST runs/create': {method: 'POST', options: {body: {experiment_id: id}}, path: '/api/2.0/mlflow/runs/create', write: true},
-    'POST experiments/set-experiment-tag': {method: 'POST', options: {body: {experiment_id: id, key: 'pwned', value: 'yes'}}, path: '/api/2.0/mlflow/experiments/set-experiment-tag', write: true},
+    'POST experiments/set-experiment-tag': {
+      method: 'POST',
+      options: {body: {experiment_id: id, key: 'pwned', value: 'yes'}},
+      path: '/api/2.0/mlflow/experiments/set-experiment-tag',
+      write: true,
+    },
     'POST logged-models': {method: 'POST', options: {body: {experiment_id: id, name: 'pwned'}}, path: '/api/2.0/mlflow/logged-models', write: true},
   }
 }
@@ -110,7 +146,13 @@ function idRequests(w: World, id: string): Record<string, {method: string; optio
  */
 const MLFLOW_ID_LEAKS: Record<string, string[]> = {
   [MLFLOW_VERSIONS.latest]: ['GET experiments/get', 'GraphQL mlflowGetExperiment', 'GraphQL mlflowSearchRuns', 'POST runs/search'],
-  [MLFLOW_VERSIONS.legacy]: ['GET experiments/get', 'GET mlflow-artifacts (path)', 'GraphQL mlflowGetExperiment', 'GraphQL mlflowSearchRuns', 'POST runs/search'],
+  [MLFLOW_VERSIONS.legacy]: [
+    'GET experiments/get',
+    'GET mlflow-artifacts (path)',
+    'GraphQL mlflowGetExperiment',
+    'GraphQL mlflowSearchRuns',
+    'POST runs/search',
+  ],
 }
 
 /** Sources of mallory's own making: each is read by MLflow 3.12 as the owner's run artifacts. */
@@ -139,15 +181,21 @@ for (const version of PINNED_VERSIONS) {
       before(async () => {
         target = await authTarget(version, kind)
         w = await setUp(target, version)
-        const seen = JSON.stringify(await ownerView(target, w)) + (await send(target.url, w.owner, 'GET', `/api/2.0/mlflow-artifacts/artifacts/${w.experimentId}/${w.runId}/artifacts/secret.txt`)).text
+        const seen =
+          JSON.stringify(await ownerView(target, w)) +
+          (await send(target.url, w.owner, 'GET', `/api/2.0/mlflow-artifacts/artifacts/${w.experimentId}/${w.runId}/artifacts/secret.txt`)).text
         for (const secret of w.secrets) assert.ok(seen.includes(secret), `the owner's view lacks ${secret}`)
-        assert.equal((await mallory('GET', `/api/2.0/mlflow/experiments/get?${q({experiment_id: w.experimentId})}`)).status, 403, 'mallory is denied the experiment')
+        assert.equal(
+          (await mallory('GET', `/api/2.0/mlflow/experiments/get?${q({experiment_id: w.experimentId})}`)).status,
+          403,
+          'mallory is denied the experiment',
+        )
       })
       after(async () => {
         await target?.stop()
       })
 
-      it('experiment ids: other spellings of the owner\'s experiment id are refused (400) and change nothing', async () => {
+      it("experiment ids: other spellings of the owner's experiment id are refused (400) and change nothing", async () => {
         const leaks = new Set<string>()
         const writes = new Set<string>()
         for (const id of spellings(w.experimentId)) {
@@ -167,8 +215,8 @@ for (const version of PINNED_VERSIONS) {
         }
 
         if (kind === 'basic-auth') {
-          assert.deepEqual([...leaks].sort(), MLFLOW_ID_LEAKS[version], 'the requests through which MLflow leaks the owner\'s experiment')
-          assert.deepEqual([...writes], [], 'the requests through which MLflow changes the owner\'s experiment')
+          assert.deepEqual([...leaks].sort(), MLFLOW_ID_LEAKS[version], "the requests through which MLflow leaks the owner's experiment")
+          assert.deepEqual([...writes], [], "the requests through which MLflow changes the owner's experiment")
         }
 
         // The canonical id is still decided as before: denied.
@@ -180,16 +228,23 @@ for (const version of PINNED_VERSIONS) {
 
       it('experiment ids: a grant under another spelling is refused by serve (MLflow stores it, and it never applies)', async () => {
         const spelled = `0${w.malloryExperimentId}`
-        const legacy = await send(target.url, target.admin, 'POST', '/api/2.0/mlflow/experiments/permissions/create', {body: {experiment_id: spelled, permission: 'READ', username: w.owner.username}})
-        const unified = await send(target.url, target.admin, 'POST', '/api/3.0/mlflow/users/permissions/grant', {body: {permission: 'READ', resource_id: spelled, resource_type: 'experiment', username: w.owner.username}})
-        const scorer = await send(target.url, target.admin, 'POST', '/api/3.0/mlflow/users/permissions/grant', {body: {permission: 'READ', resource_id: `${spelled}/judge`, resource_type: 'scorer', username: w.owner.username}})
+        const legacy = await send(target.url, target.admin, 'POST', '/api/2.0/mlflow/experiments/permissions/create', {
+          body: {experiment_id: spelled, permission: 'READ', username: w.owner.username},
+        })
+        const unified = await send(target.url, target.admin, 'POST', '/api/3.0/mlflow/users/permissions/grant', {
+          body: {permission: 'READ', resource_id: spelled, resource_type: 'experiment', username: w.owner.username},
+        })
+        const scorer = await send(target.url, target.admin, 'POST', '/api/3.0/mlflow/users/permissions/grant', {
+          body: {permission: 'READ', resource_id: `${spelled}/judge`, resource_type: 'scorer', username: w.owner.username},
+        })
         if (kind === 'serve') {
           for (const answer of [legacy, unified, scorer]) {
             assert.equal(answer.status, 400, describeAnswer(answer))
             assert.match(answer.text, /must be a decimal number/, describeAnswer(answer))
           }
 
-          const grants = (await ok(send(target.url, target.admin, 'GET', `/api/2.0/mlflow/users/get?${q({username: w.owner.username})}`), 'users/get')).user.experiment_permissions as Json[]
+          const grants = (await ok(send(target.url, target.admin, 'GET', `/api/2.0/mlflow/users/get?${q({username: w.owner.username})}`), 'users/get')).user
+            .experiment_permissions as Json[]
           assert.ok(!grants.some((grant) => grant.experiment_id === spelled), JSON.stringify(grants))
         } else if (version === MLFLOW_VERSIONS.legacy) {
           // MLflow 3.12 stores a grant under "0<id>", which no request for the experiment finds.
@@ -202,7 +257,7 @@ for (const version of PINNED_VERSIONS) {
         }
       })
 
-      it('model-version sources: a network location or a second artifact route cannot point mallory\'s version at the owner\'s artifacts', async () => {
+      it("model-version sources: a network location or a second artifact route cannot point mallory's version at the owner's artifacts", async () => {
         const created: string[] = []
         const leaks: string[] = []
         for (const body of crossSources(w)) {
@@ -225,16 +280,27 @@ for (const version of PINNED_VERSIONS) {
         const made = (versions.json?.model_versions ?? []) as Json[]
         if (kind === 'serve' || version !== MLFLOW_VERSIONS.legacy) {
           assert.deepEqual(created, [])
-          assert.deepEqual(made, [], 'no model version was created in mallory\'s model')
+          assert.deepEqual(made, [], "no model version was created in mallory's model")
         } else {
           // MLflow 3.12 checks no source: every one is accepted, and it serves the owner's artifact
           // through each (the path after the network location; the first of two routes).
-          assert.deepEqual(created, crossSources(w).map((body) => body.source))
-          assert.deepEqual(leaks.sort(), crossSources(w).map((body) => body.source).sort(), 'MLflow 3.12 serves the other experiment\'s artifact through these sources')
+          assert.deepEqual(
+            created,
+            crossSources(w).map((body) => body.source),
+          )
+          assert.deepEqual(
+            leaks.sort(),
+            crossSources(w)
+              .map((body) => body.source)
+              .sort(),
+            "MLflow 3.12 serves the other experiment's artifact through these sources",
+          )
         }
 
         // A source mallory may read is still accepted.
-        const fine = await mallory('POST', '/api/2.0/mlflow/model-versions/create', {body: {name: w.malloryModel, run_id: w.malloryRunId, source: `mlflow-artifacts:/${w.malloryExperimentId}/${w.malloryRunId}/artifacts`}})
+        const fine = await mallory('POST', '/api/2.0/mlflow/model-versions/create', {
+          body: {name: w.malloryModel, run_id: w.malloryRunId, source: `mlflow-artifacts:/${w.malloryExperimentId}/${w.malloryRunId}/artifacts`},
+        })
         assert.equal(fine.status, 200, describeAnswer(fine))
       })
 
@@ -246,14 +312,18 @@ for (const version of PINNED_VERSIONS) {
 
         const setTag = (runId: string, value: Buffer) => Buffer.concat([Buffer.from(`{"run_id": "${runId}", "key": "k", "value": "`), value, Buffer.from('"}')])
         const bodies: Array<[what: string, bytes: Buffer, contentType: string]> = [
-          ['an invalid byte', setTag(w.malloryRunId, Buffer.from([0x76, 0xFF])), 'application/json'],
-          ['an encoded surrogate', setTag(w.malloryRunId, Buffer.from([0xED, 0xA0, 0x80])), 'application/json'],
+          ['an invalid byte', setTag(w.malloryRunId, Buffer.from([0x76, 0xff])), 'application/json'],
+          ['an encoded surrogate', setTag(w.malloryRunId, Buffer.from([0xed, 0xa0, 0x80])), 'application/json'],
           ['Latin-1 declared as such', setTag(w.malloryRunId, Buffer.from('caf\u00E9', 'latin1')), 'application/json; charset=latin-1'],
           ['ASCII declared as UTF-16', setTag(w.malloryRunId, Buffer.from('utf16')), 'application/json; charset=utf-16'],
-          ['a byte-order mark', Buffer.concat([Buffer.from([0xEF, 0xBB, 0xBF]), setTag(w.malloryRunId, Buffer.from('bom'))]), 'application/json'],
-          ['UTF-16 with its byte-order mark', Buffer.concat([Buffer.from([0xFF, 0xFE]), Buffer.from(setTag(w.malloryRunId, Buffer.from('utf16le')).toString(), 'utf16le')]), 'application/json'],
+          ['a byte-order mark', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), setTag(w.malloryRunId, Buffer.from('bom'))]), 'application/json'],
+          [
+            'UTF-16 with its byte-order mark',
+            Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(setTag(w.malloryRunId, Buffer.from('utf16le')).toString(), 'utf16le')]),
+            'application/json',
+          ],
           // Naming the owner's run: no reader may take it for a body about mallory's.
-          ['an invalid byte, on the owner\'s run', setTag(w.runId, Buffer.from([0x76, 0xFF])), 'application/json'],
+          ["an invalid byte, on the owner's run", setTag(w.runId, Buffer.from([0x76, 0xff])), 'application/json'],
         ]
         // How the upstream took each: a 400 for a body it read as none at all (missing fields, or
         // max_results 0), another 400, or the tag it set.
@@ -276,7 +346,10 @@ for (const version of PINNED_VERSIONS) {
         }
 
         // A search Flask reads as `{}` instead of the filter serve would decide on.
-        const search = await mallory('POST', '/api/2.0/mlflow/experiments/search', {body: Buffer.from([...Buffer.from('{"max_results": 5, "filter": "name = \'x'), 0xFF, ...Buffer.from('\'"}')]), contentType: 'application/json'})
+        const search = await mallory('POST', '/api/2.0/mlflow/experiments/search', {
+          body: Buffer.from([...Buffer.from('{"max_results": 5, "filter": "name = \'x'), 0xff, ...Buffer.from('\'"}')]),
+          contentType: 'application/json',
+        })
         assertNoSecrets(w, search)
         outcomes['a search with an invalid byte'] = await outcome(search)
         if (kind === 'serve') {
@@ -292,7 +365,7 @@ for (const version of PINNED_VERSIONS) {
             'a search with an invalid byte': '400 read as no body',
             'an encoded surrogate': 'set ""',
             'an invalid byte': noBody,
-            'an invalid byte, on the owner\'s run': noBody,
+            "an invalid byte, on the owner's run": noBody,
             'ASCII declared as UTF-16': 'set "utf16"',
             'Latin-1 declared as such': noBody,
             'UTF-16 with its byte-order mark': 'set "utf16le"',
@@ -300,10 +373,16 @@ for (const version of PINNED_VERSIONS) {
         }
 
         // UTF-8, declared or not, and a key given twice (both sides keep the last) are read alike.
-        const good = await mallory('POST', '/api/2.0/mlflow/runs/set-tag', {body: setTag(w.malloryRunId, Buffer.from('caf\u00E9')), contentType: 'application/json; charset=UTF-8'})
+        const good = await mallory('POST', '/api/2.0/mlflow/runs/set-tag', {
+          body: setTag(w.malloryRunId, Buffer.from('caf\u00E9')),
+          contentType: 'application/json; charset=UTF-8',
+        })
         assert.equal(good.status, 200, describeAnswer(good))
         assert.equal(await tagOf(), 'caf\u00E9')
-        const twice = await mallory('POST', '/api/2.0/mlflow/runs/set-tag', {body: `{"run_id": "${w.malloryRunId}", "key": "k", "value": "first", "value": "second"}`, contentType: 'application/json'})
+        const twice = await mallory('POST', '/api/2.0/mlflow/runs/set-tag', {
+          body: `{"run_id": "${w.malloryRunId}", "key": "k", "value": "first", "value": "second"}`,
+          contentType: 'application/json',
+        })
         assert.equal(twice.status, 200, describeAnswer(twice))
         assert.equal(await tagOf(), 'second')
       })

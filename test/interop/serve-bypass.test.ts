@@ -73,27 +73,48 @@ async function setUp(version: string): Promise<World> {
   const tag = randomBytes(6).toString('hex')
   const experimentName = `secret-experiment-${tag}`
   const experimentId = (await ok(o('POST', '/api/2.0/mlflow/experiments/create', {body: {name: experimentName}}), 'create experiment')).experiment_id as string
-  const run = await ok(o('POST', '/api/2.0/mlflow/runs/create', {body: {experiment_id: experimentId, run_name: `secret-run-${tag}`, start_time: 1_700_000_000_000}}), 'create run')
+  const run = await ok(
+    o('POST', '/api/2.0/mlflow/runs/create', {body: {experiment_id: experimentId, run_name: `secret-run-${tag}`, start_time: 1_700_000_000_000}}),
+    'create run',
+  )
   const runId = run.run.info.run_id as string
   const metricKey = `secret_metric_${tag}`
   const metricValue = 31_415.926_535
   const paramValue = `secret-param-${tag}`
   const tagValue = `secret-tag-${tag}`
-  await ok(o('POST', '/api/2.0/mlflow/runs/log-metric', {body: {key: metricKey, run_id: runId, step: 0, timestamp: 1_700_000_000_000, value: metricValue}}), 'log metric')
+  await ok(
+    o('POST', '/api/2.0/mlflow/runs/log-metric', {body: {key: metricKey, run_id: runId, step: 0, timestamp: 1_700_000_000_000, value: metricValue}}),
+    'log metric',
+  )
   await ok(o('POST', '/api/2.0/mlflow/runs/log-parameter', {body: {key: 'secret_param', run_id: runId, value: paramValue}}), 'log param')
   await ok(o('POST', '/api/2.0/mlflow/runs/set-tag', {body: {key: 'secret_tag', run_id: runId, value: tagValue}}), 'set tag')
   const artifact = `TOP-SECRET-ARTIFACT-${tag}`
-  await ok(o('PUT', `/api/2.0/mlflow-artifacts/artifacts/${experimentId}/${runId}/artifacts/secret.txt`, {body: artifact, contentType: 'application/octet-stream'}), 'upload artifact')
+  await ok(
+    o('PUT', `/api/2.0/mlflow-artifacts/artifacts/${experimentId}/${runId}/artifacts/secret.txt`, {body: artifact, contentType: 'application/octet-stream'}),
+    'upload artifact',
+  )
 
   const model = `secret-model-${tag}`
   await ok(o('POST', '/api/2.0/mlflow/registered-models/create', {body: {name: model}}), 'create registered model')
-  await ok(o('POST', '/api/2.0/mlflow/model-versions/create', {body: {name: model, run_id: runId, source: `mlflow-artifacts:/${experimentId}/${runId}/artifacts`}}), 'create model version')
+  await ok(
+    o('POST', '/api/2.0/mlflow/model-versions/create', {body: {name: model, run_id: runId, source: `mlflow-artifacts:/${experimentId}/${runId}/artifacts`}}),
+    'create model version',
+  )
 
   const loggedModelName = `secret-logged-model-${tag}`
-  const loggedModel = await ok(o('POST', '/api/2.0/mlflow/logged-models', {body: {experiment_id: experimentId, name: loggedModelName, source_run_id: runId}}), 'create logged model')
+  const loggedModel = await ok(
+    o('POST', '/api/2.0/mlflow/logged-models', {body: {experiment_id: experimentId, name: loggedModelName, source_run_id: runId}}),
+    'create logged model',
+  )
   const loggedModelId = loggedModel.model.info.model_id as string
   const loggedModelArtifact = `LOGGED-MODEL-SECRET-${tag}`
-  await ok(o('PUT', `/api/2.0/mlflow-artifacts/artifacts/${experimentId}/models/${loggedModelId}/artifacts/model-secret.txt`, {body: loggedModelArtifact, contentType: 'application/octet-stream'}), 'upload logged-model artifact')
+  await ok(
+    o('PUT', `/api/2.0/mlflow-artifacts/artifacts/${experimentId}/models/${loggedModelId}/artifacts/model-secret.txt`, {
+      body: loggedModelArtifact,
+      contentType: 'application/octet-stream',
+    }),
+    'upload logged-model artifact',
+  )
 
   const traceId = `tr-${randomBytes(16).toString('hex')}`
   const traceTagValue = `secret-trace-tag-${tag}`
@@ -108,28 +129,111 @@ async function setUp(version: string): Promise<World> {
   }
   await ok(o('POST', '/api/3.0/mlflow/traces', {body: {trace: {trace_info: traceInfo}}}), 'start trace')
   const traceArtifact = `secret-span-${tag}`
-  const spans = {spans: [{attributes: {'mlflow.spanInputs': JSON.stringify(traceArtifact)}, end_time_unix_nano: 2, name: traceArtifact, parent_span_id: null, span_id: 'AAAAAAAAAAE=', start_time_unix_nano: 1, status: {code: 'STATUS_CODE_OK', message: ''}, trace_id: 'AAAAAAAAAAAAAAAAAAAAAQ==', trace_state: ''}]}
-  await ok(o('PUT', `/api/2.0/mlflow-artifacts/artifacts/${experimentId}/traces/${traceId}/artifacts/traces.json`, {body: JSON.stringify(spans), contentType: 'application/octet-stream'}), 'upload trace data')
+  const spans = {
+    spans: [
+      {
+        attributes: {'mlflow.spanInputs': JSON.stringify(traceArtifact)},
+        end_time_unix_nano: 2,
+        name: traceArtifact,
+        parent_span_id: null,
+        span_id: 'AAAAAAAAAAE=',
+        start_time_unix_nano: 1,
+        status: {code: 'STATUS_CODE_OK', message: ''},
+        trace_id: 'AAAAAAAAAAAAAAAAAAAAAQ==',
+        trace_state: '',
+      },
+    ],
+  }
+  await ok(
+    o('PUT', `/api/2.0/mlflow-artifacts/artifacts/${experimentId}/traces/${traceId}/artifacts/traces.json`, {
+      body: JSON.stringify(spans),
+      contentType: 'application/octet-stream',
+    }),
+    'upload trace data',
+  )
 
-  const publicExperimentId = (await ok(o('POST', '/api/2.0/mlflow/experiments/create', {body: {name: `public-experiment-${tag}`}}), 'create public experiment')).experiment_id as string
-  const publicRunId = (await ok(o('POST', '/api/2.0/mlflow/runs/create', {body: {experiment_id: publicExperimentId}}), 'create public run')).run.info.run_id as string
+  const publicExperimentId = (await ok(o('POST', '/api/2.0/mlflow/experiments/create', {body: {name: `public-experiment-${tag}`}}), 'create public experiment'))
+    .experiment_id as string
+  const publicRunId = (await ok(o('POST', '/api/2.0/mlflow/runs/create', {body: {experiment_id: publicExperimentId}}), 'create public run')).run.info
+    .run_id as string
   // A version of the secret model made from the run mallory may read: reachable through the run.
-  await ok(o('POST', '/api/2.0/mlflow/model-versions/create', {body: {name: model, run_id: publicRunId, source: `mlflow-artifacts:/${publicExperimentId}/${publicRunId}/artifacts`}}), 'create a model version from the public run')
+  await ok(
+    o('POST', '/api/2.0/mlflow/model-versions/create', {
+      body: {name: model, run_id: publicRunId, source: `mlflow-artifacts:/${publicExperimentId}/${publicRunId}/artifacts`},
+    }),
+    'create a model version from the public run',
+  )
 
-  await ok(o('POST', '/api/2.0/mlflow/experiments/permissions/create', {body: {experiment_id: experimentId, permission: 'NO_PERMISSIONS', username: mallory.username}}), 'deny mallory the experiment')
-  await ok(o('POST', '/api/2.0/mlflow/registered-models/permissions/create', {body: {name: model, permission: 'NO_PERMISSIONS', username: mallory.username}}), 'deny mallory the model')
+  await ok(
+    o('POST', '/api/2.0/mlflow/experiments/permissions/create', {
+      body: {experiment_id: experimentId, permission: 'NO_PERMISSIONS', username: mallory.username},
+    }),
+    'deny mallory the experiment',
+  )
+  await ok(
+    o('POST', '/api/2.0/mlflow/registered-models/permissions/create', {body: {name: model, permission: 'NO_PERMISSIONS', username: mallory.username}}),
+    'deny mallory the model',
+  )
 
-  const malloryExperimentId = (await ok(m('POST', '/api/2.0/mlflow/experiments/create', {body: {name: uniqueName('mallory-experiment')}}), 'mallory creates an experiment')).experiment_id as string
-  const malloryRunId = (await ok(m('POST', '/api/2.0/mlflow/runs/create', {body: {experiment_id: malloryExperimentId}}), 'mallory creates a run')).run.info.run_id as string
+  const malloryExperimentId = (
+    await ok(m('POST', '/api/2.0/mlflow/experiments/create', {body: {name: uniqueName('mallory-experiment')}}), 'mallory creates an experiment')
+  ).experiment_id as string
+  const malloryRunId = (await ok(m('POST', '/api/2.0/mlflow/runs/create', {body: {experiment_id: malloryExperimentId}}), 'mallory creates a run')).run.info
+    .run_id as string
   const malloryModel = uniqueName('mallory-model')
   await ok(m('POST', '/api/2.0/mlflow/registered-models/create', {body: {name: malloryModel}}), 'mallory creates a model')
-  const malloryLoggedModelId = (await ok(m('POST', '/api/2.0/mlflow/logged-models', {body: {experiment_id: malloryExperimentId, name: uniqueName('mallory-lm')}}), 'mallory creates a logged model')).model.info.model_id as string
+  const malloryLoggedModelId = (
+    await ok(
+      m('POST', '/api/2.0/mlflow/logged-models', {body: {experiment_id: malloryExperimentId, name: uniqueName('mallory-lm')}}),
+      'mallory creates a logged model',
+    )
+  ).model.info.model_id as string
 
   return {
-    admin, artifact, experimentId, experimentName, loggedModelArtifact, loggedModelId, loggedModelName, mallory, malloryExperimentId, malloryLoggedModelId, malloryModel, malloryRunId,
-    metricKey, metricValue, model, owner, paramValue, publicExperimentId, publicRunId, runId,
-    secrets: [experimentName, runId, metricKey, String(metricValue), paramValue, tagValue, artifact, model, loggedModelId, loggedModelName, loggedModelArtifact, traceId, traceTagValue, traceArtifact, `secret-request-${tag}`],
-    serve, tagValue, traceArtifact, traceId, traceTagValue, upstreamDir: upstream.dir, version,
+    admin,
+    artifact,
+    experimentId,
+    experimentName,
+    loggedModelArtifact,
+    loggedModelId,
+    loggedModelName,
+    mallory,
+    malloryExperimentId,
+    malloryLoggedModelId,
+    malloryModel,
+    malloryRunId,
+    metricKey,
+    metricValue,
+    model,
+    owner,
+    paramValue,
+    publicExperimentId,
+    publicRunId,
+    runId,
+    secrets: [
+      experimentName,
+      runId,
+      metricKey,
+      String(metricValue),
+      paramValue,
+      tagValue,
+      artifact,
+      model,
+      loggedModelId,
+      loggedModelName,
+      loggedModelArtifact,
+      traceId,
+      traceTagValue,
+      traceArtifact,
+      `secret-request-${tag}`,
+    ],
+    serve,
+    tagValue,
+    traceArtifact,
+    traceId,
+    traceTagValue,
+    upstreamDir: upstream.dir,
+    version,
   }
 }
 
@@ -205,7 +309,7 @@ for (const version of PINNED_VERSIONS) {
       assert.deepEqual(now, before, "the owner's data changed")
     })
 
-    it('twin routes: every spelling of a read or write of the owner\'s data is denied', async () => {
+    it("twin routes: every spelling of a read or write of the owner's data is denied", async () => {
       const {experimentId: exp, loggedModelId: lm, model, runId: run, traceId: trace} = w
       const prefixes = ['/api/2.0', '/ajax-api/2.0', '/api/3.0', '/ajax-api/3.0']
       for (const prefix of prefixes) {
@@ -241,8 +345,14 @@ for (const version of PINNED_VERSIONS) {
         await refused(403, 'POST', `${prefix}/mlflow/runs/update`, {body: {run_id: run, status: 'FAILED'}})
         await refused(403, 'POST', `${prefix}/mlflow/runs/delete`, {body: {run_id: run}})
         await refused(403, 'POST', `${prefix}/mlflow/runs/log-inputs`, {body: {datasets: [], run_id: run}})
-        await refused(403, 'POST', `${prefix}/mlflow/upload-artifact?${q({path: 'pwned.txt', run_uuid: run})}`, {body: 'pwned', contentType: 'application/octet-stream'})
-        await refused(403, 'PUT', `${prefix}/mlflow-artifacts/artifacts/${exp}/${run}/artifacts/secret.txt`, {body: 'pwned', contentType: 'application/octet-stream'})
+        await refused(403, 'POST', `${prefix}/mlflow/upload-artifact?${q({path: 'pwned.txt', run_uuid: run})}`, {
+          body: 'pwned',
+          contentType: 'application/octet-stream',
+        })
+        await refused(403, 'PUT', `${prefix}/mlflow-artifacts/artifacts/${exp}/${run}/artifacts/secret.txt`, {
+          body: 'pwned',
+          contentType: 'application/octet-stream',
+        })
         await refused(403, 'DELETE', `${prefix}/mlflow-artifacts/artifacts/${exp}/${run}/artifacts/secret.txt`)
         await refused(403, 'POST', `${prefix}/mlflow-artifacts/mpu/create/${exp}/${run}/artifacts/big.bin?${q({path: 'big.bin'})}`, {body: {}})
         await refused(403, 'POST', `${prefix}/mlflow/registered-models/set-tag`, {body: {key: 'pwned', name: model, value: 'yes'}})
@@ -306,7 +416,10 @@ for (const version of PINNED_VERSIONS) {
       await refused(400, 'GET', `/get-artifact?${q({path: 'secret.txt', run_id: mine, run_uuid: run})}`)
       // An empty run_id falls back to run_uuid on both sides (MLflow: `run_id or run_uuid`).
       await refused(403, 'GET', `/get-artifact?${q({path: 'secret.txt', run_id: '', run_uuid: run})}`)
-      await refused(400, 'POST', `/ajax-api/2.0/mlflow/upload-artifact?${q({path: 'pwned.txt', run_id: mine, run_uuid: run})}`, {body: 'pwned', contentType: 'application/octet-stream'})
+      await refused(400, 'POST', `/ajax-api/2.0/mlflow/upload-artifact?${q({path: 'pwned.txt', run_id: mine, run_uuid: run})}`, {
+        body: 'pwned',
+        contentType: 'application/octet-stream',
+      })
       await refused(400, 'POST', '/api/2.0/mlflow/runs/log-metric', {body: {key: 'm', run_id: mine, run_uuid: run, step: 0, timestamp: 1, value: 1}})
       await refused(400, 'POST', '/api/2.0/mlflow/runs/log-metric', {body: {key: 'm', run_uuid: mine, runId: run, step: 0, timestamp: 1, value: 1}})
       await refused(400, 'GET', `/api/2.0/mlflow/runs/get?${q({run_id: [mine, run]})}`)
@@ -322,17 +435,27 @@ for (const version of PINNED_VERSIONS) {
       // The same field in snake_case and camelCase.
       await refused(400, 'POST', '/api/2.0/mlflow/runs/log-metric', {body: {key: 'm', run_id: mine, runId: run, step: 0, timestamp: 1, value: 1}})
       await refused(400, 'POST', '/api/2.0/mlflow/runs/log-metric', {body: {key: 'm', run_id: run, runId: mine, step: 0, timestamp: 1, value: 1}})
-      await refused(400, 'POST', '/api/2.0/mlflow/experiments/update', {body: {experiment_id: w.malloryExperimentId, experimentId: exp, new_name: uniqueName('pwned')}})
+      await refused(400, 'POST', '/api/2.0/mlflow/experiments/update', {
+        body: {experiment_id: w.malloryExperimentId, experimentId: exp, new_name: uniqueName('pwned')},
+      })
       await refused(400, 'POST', '/api/2.0/mlflow/runs/search', {body: {experiment_ids: [w.malloryExperimentId], experimentIds: [exp]}})
       await refused(400, 'POST', '/api/2.0/mlflow/logged-models/search', {body: {experiment_ids: [w.malloryExperimentId], experimentIds: [exp]}})
-      await refused(400, 'POST', '/api/2.0/mlflow/model-versions/create', {body: {name: w.malloryModel, run_id: mine, runId: run, source: `runs:/${mine}/model`}})
+      await refused(400, 'POST', '/api/2.0/mlflow/model-versions/create', {
+        body: {name: w.malloryModel, run_id: mine, runId: run, source: `runs:/${mine}/model`},
+      })
       // camelCase alone is read as the field it names.
       await refused(403, 'POST', '/api/2.0/mlflow/runs/log-metric', {body: {key: 'm', runId: run, step: 0, timestamp: 1, value: 1}})
       await refused(403, 'POST', '/api/2.0/mlflow/experiments/update', {body: {experimentId: exp, newName: uniqueName('pwned')}})
       // A key given twice: JSON parsers on both sides keep the last.
-      await refused(403, 'POST', '/api/2.0/mlflow/runs/set-tag', {body: `{"run_id": "${mine}", "run_id": "${run}", "key": "secret_tag", "value": "pwned"}`, contentType: 'application/json'})
+      await refused(403, 'POST', '/api/2.0/mlflow/runs/set-tag', {
+        body: `{"run_id": "${mine}", "run_id": "${run}", "key": "secret_tag", "value": "pwned"}`,
+        contentType: 'application/json',
+      })
       // MLflow decodes a JSON string holding JSON a second time ("double-encoded" old clients).
-      await refused(400, 'POST', '/api/2.0/mlflow/runs/set-tag', {body: JSON.stringify(JSON.stringify({key: 'secret_tag', run_id: run, value: 'pwned'})), contentType: 'application/json'})
+      await refused(400, 'POST', '/api/2.0/mlflow/runs/set-tag', {
+        body: JSON.stringify(JSON.stringify({key: 'secret_tag', run_id: run, value: 'pwned'})),
+        contentType: 'application/json',
+      })
       // JSON under another content type: MLflow parses DELETE and PATCH bodies whatever their type.
       for (const contentType of ['text/plain', 'application/x-www-form-urlencoded', null]) {
         await refused(403, 'DELETE', '/api/2.0/mlflow/registered-models/delete', {body: JSON.stringify({name: w.model}), contentType})
@@ -354,7 +477,10 @@ for (const version of PINNED_VERSIONS) {
       await refused(403, 'POST', '/api/2.0/mlflow/experiments/get', {body: {experiment_id: exp}})
       await refused(403, 'POST', '/get-artifact', {body: {path: 'secret.txt', run_id: run}})
       await refused(403, 'POST', '/api/2.0/mlflow/registered-models/search', {body: {filter: `name='${w.model}'`}})
-      await refused(403, 'POST', `/api/2.0/mlflow-artifacts/artifacts/${exp}/${run}/artifacts/secret.txt`, {body: 'pwned', contentType: 'application/octet-stream'})
+      await refused(403, 'POST', `/api/2.0/mlflow-artifacts/artifacts/${exp}/${run}/artifacts/secret.txt`, {
+        body: 'pwned',
+        contentType: 'application/octet-stream',
+      })
     })
 
     it('reading the request differently from MLflow: a HEAD is answered as the GET serve decided on', async () => {
@@ -366,7 +492,12 @@ for (const version of PINNED_VERSIONS) {
         const got = await mallory('GET', listing)
         assert.equal(got.status, 200, describeAnswer(got))
         const head = await mallory('HEAD', listing)
-        if (head.status === 200) assert.equal(head.headers['content-length'], String(got.body.length), `HEAD ${listing} is answered with another listing than the GET serve decided on (the artifact root's)`)
+        if (head.status === 200)
+          assert.equal(
+            head.headers['content-length'],
+            String(got.body.length),
+            `HEAD ${listing} is answered with another listing than the GET serve decided on (the artifact root's)`,
+          )
         else assertNoLeak(w, head)
       }
     })
@@ -414,7 +545,10 @@ for (const version of PINNED_VERSIONS) {
       }
 
       // The same tricks on writes.
-      await refused(400, 'PUT', `/api/2.0/mlflow-artifacts/artifacts/${mine}/%2e%2e/${exp}/${run}/artifacts/secret.txt`, {body: 'pwned', contentType: 'application/octet-stream'})
+      await refused(400, 'PUT', `/api/2.0/mlflow-artifacts/artifacts/${mine}/%2e%2e/${exp}/${run}/artifacts/secret.txt`, {
+        body: 'pwned',
+        contentType: 'application/octet-stream',
+      })
       await refused(400, 'DELETE', `/api/2.0/mlflow-artifacts/artifacts/${mine}/../${exp}/${run}/artifacts/secret.txt`)
       await refused(400, 'POST', `/api/2.0//mlflow/runs/set-tag`, {body: {key: 'secret_tag', run_id: run, value: 'pwned'}})
       // A trailing slash makes another route (Flask 404s it); serve does not know it.
@@ -463,7 +597,11 @@ for (const version of PINNED_VERSIONS) {
         ['POST', '/api/2.0/mlflow/runs/set-tag', {body: {key: 'k', run_id: '%RUN%', value: 'v'}}],
       ]
       for (const [method, path, options] of pairs) {
-        const withId = (id: string): [string, string, Send | undefined] => [method, path.replace('%RUN%', id), options && {...options, body: typeof options.body === 'object' ? JSON.parse(JSON.stringify(options.body).replace('%RUN%', id)) : options.body}]
+        const withId = (id: string): [string, string, Send | undefined] => [
+          method,
+          path.replace('%RUN%', id),
+          options && {...options, body: typeof options.body === 'object' ? JSON.parse(JSON.stringify(options.body).replace('%RUN%', id)) : options.body},
+        ]
         const unknown = await refused(403, ...withId(unknownRun))
         const unreadable = await refused(403, ...withId(run))
         assert.equal(unknown.text, unreadable.text, `${method} ${path}: an unknown run answers like an unreadable one`)
@@ -483,7 +621,7 @@ for (const version of PINNED_VERSIONS) {
       await refused([400, 403], 'GET', `/api/2.0/mlflow/runs/get?${q({run_id: ''})}`)
     })
 
-    it('unfiltered lists: searches show mallory nothing of the owner\'s, page after page', async () => {
+    it("unfiltered lists: searches show mallory nothing of the owner's, page after page", async () => {
       const {experimentId: exp, model} = w
       const listed = async (answer: Answer, key: string, id: string) => {
         assert.equal(answer.status, 200, describeAnswer(answer))
@@ -493,7 +631,10 @@ for (const version of PINNED_VERSIONS) {
 
       // Experiments, GET and POST, whole and page by page.
       for (const method of ['GET', 'POST']) {
-        const whole = method === 'GET' ? await mallory('GET', `/api/2.0/mlflow/experiments/search?${q({max_results: '1000'})}`) : await mallory('POST', '/api/2.0/mlflow/experiments/search', {body: {max_results: 1000}})
+        const whole =
+          method === 'GET'
+            ? await mallory('GET', `/api/2.0/mlflow/experiments/search?${q({max_results: '1000'})}`)
+            : await mallory('POST', '/api/2.0/mlflow/experiments/search', {body: {max_results: 1000}})
         const ids = await listed(whole, 'experiments', 'experiment_id')
         assert.ok(!ids.includes(exp), `${method} experiments/search lists the owner's experiment`)
         assert.ok(ids.includes(w.malloryExperimentId) && ids.includes(w.publicExperimentId), `${method} experiments/search: ${ids.join(',')}`)
@@ -501,9 +642,10 @@ for (const version of PINNED_VERSIONS) {
           const paged: string[] = []
           let token: string | undefined
           for (let page = 0; page < 500; page++) {
-            const answer = method === 'GET'
-              ? await mallory('GET', `${prefix}/mlflow/experiments/search?${q({max_results: '1', ...(token ? {page_token: token} : {})})}`)
-              : await mallory('POST', `${prefix}/mlflow/experiments/search`, {body: {max_results: 1, ...(token ? {page_token: token} : {})}})
+            const answer =
+              method === 'GET'
+                ? await mallory('GET', `${prefix}/mlflow/experiments/search?${q({max_results: '1', ...(token ? {page_token: token} : {})})}`)
+                : await mallory('POST', `${prefix}/mlflow/experiments/search`, {body: {max_results: 1, ...(token ? {page_token: token} : {})}})
             const items = await listed(answer, 'experiments', 'experiment_id')
             assert.ok(items.length <= 1)
             paged.push(...items)
@@ -519,13 +661,19 @@ for (const version of PINNED_VERSIONS) {
 
       const byName = await mallory('POST', '/api/2.0/mlflow/experiments/search', {body: {filter: `name = '${w.experimentName}'`, max_results: 10}})
       assert.deepEqual(await listed(byName, 'experiments', 'experiment_id'), [])
-      const byLike = await mallory('GET', `/api/2.0/mlflow/experiments/search?${q({filter: `name LIKE '${w.experimentName.slice(0, -4)}%'`, max_results: '100'})}`)
+      const byLike = await mallory(
+        'GET',
+        `/api/2.0/mlflow/experiments/search?${q({filter: `name LIKE '${w.experimentName.slice(0, -4)}%'`, max_results: '100'})}`,
+      )
       assert.deepEqual(await listed(byLike, 'experiments', 'experiment_id'), [])
 
       // Registered models and model versions.
       const models = await listed(await mallory('GET', `/api/2.0/mlflow/registered-models/search?${q({max_results: '1000'})}`), 'registered_models', 'name')
       assert.ok(!models.includes(model) && models.includes(w.malloryModel), `registered-models/search: ${models.join(',')}`)
-      assert.deepEqual(await listed(await mallory('GET', `/ajax-api/2.0/mlflow/registered-models/search?${q({filter: `name = '${model}'`})}`), 'registered_models', 'name'), [])
+      assert.deepEqual(
+        await listed(await mallory('GET', `/ajax-api/2.0/mlflow/registered-models/search?${q({filter: `name = '${model}'`})}`), 'registered_models', 'name'),
+        [],
+      )
       const pagedModels: string[] = []
       let token: string | undefined
       for (let page = 0; page < 500; page++) {
@@ -537,11 +685,22 @@ for (const version of PINNED_VERSIONS) {
 
       assert.ok(!pagedModels.includes(model) && pagedModels.includes(w.malloryModel))
       for (const prefix of ['/api/2.0', '/ajax-api/2.0']) {
-        assert.deepEqual(await listed(await mallory('GET', `${prefix}/mlflow/model-versions/search?${q({filter: `name = '${model}'`})}`), 'model_versions', 'name'), [])
-        assert.ok(!(await listed(await mallory('GET', `${prefix}/mlflow/model-versions/search?${q({max_results: '1000'})}`), 'model_versions', 'name')).includes(model))
-        assert.deepEqual(await listed(await mallory('GET', `${prefix}/mlflow/model-versions/search?${q({filter: `run_id = '${w.runId}'`})}`), 'model_versions', 'name'), [])
+        assert.deepEqual(
+          await listed(await mallory('GET', `${prefix}/mlflow/model-versions/search?${q({filter: `name = '${model}'`})}`), 'model_versions', 'name'),
+          [],
+        )
+        assert.ok(
+          !(await listed(await mallory('GET', `${prefix}/mlflow/model-versions/search?${q({max_results: '1000'})}`), 'model_versions', 'name')).includes(model),
+        )
+        assert.deepEqual(
+          await listed(await mallory('GET', `${prefix}/mlflow/model-versions/search?${q({filter: `run_id = '${w.runId}'`})}`), 'model_versions', 'name'),
+          [],
+        )
         // The owner's version made from a run mallory may read is still the owner's model.
-        assert.deepEqual(await listed(await mallory('GET', `${prefix}/mlflow/model-versions/search?${q({filter: `run_id = '${w.publicRunId}'`})}`), 'model_versions', 'name'), [])
+        assert.deepEqual(
+          await listed(await mallory('GET', `${prefix}/mlflow/model-versions/search?${q({filter: `run_id = '${w.publicRunId}'`})}`), 'model_versions', 'name'),
+          [],
+        )
       }
 
       // Runs: only the readable experiments named are searched.
@@ -549,17 +708,34 @@ for (const version of PINNED_VERSIONS) {
         const both = await listed(await mallory('POST', `${prefix}/mlflow/runs/search`, {body: {experiment_ids: [exp, w.publicExperimentId]}}), 'runs', 'info')
         assert.equal(both.length, 1)
         const mixed = await mallory('POST', `${prefix}/mlflow/runs/search`, {body: {experiment_ids: [exp, w.publicExperimentId]}})
-        assert.deepEqual((mixed.json?.runs as Json[]).map((r) => r.info.run_id), [w.publicRunId])
+        assert.deepEqual(
+          (mixed.json?.runs as Json[]).map((r) => r.info.run_id),
+          [w.publicRunId],
+        )
         assert.deepEqual(await listed(await mallory('POST', `${prefix}/mlflow/runs/search`, {body: {experiment_ids: [exp]}}), 'runs', 'info'), [])
         assert.deepEqual(await listed(await mallory('POST', `${prefix}/mlflow/runs/search`, {body: {experimentIds: [exp]}}), 'runs', 'info'), [])
         assert.deepEqual(await listed(await mallory('POST', `${prefix}/mlflow/runs/search`, {body: {experiment_ids: exp}}), 'runs', 'info'), [])
         assert.deepEqual(await listed(await mallory('POST', `${prefix}/mlflow/runs/search`, {body: {}}), 'runs', 'info'), [])
-        assert.deepEqual(await listed(await mallory('POST', `${prefix}/mlflow/runs/search`, {body: {experiment_ids: [exp], filter: `attributes.run_id = '${w.runId}'`}}), 'runs', 'info'), [])
+        assert.deepEqual(
+          await listed(
+            await mallory('POST', `${prefix}/mlflow/runs/search`, {body: {experiment_ids: [exp], filter: `attributes.run_id = '${w.runId}'`}}),
+            'runs',
+            'info',
+          ),
+          [],
+        )
         // Logged models.
-        const lms = await listed(await mallory('POST', `${prefix}/mlflow/logged-models/search`, {body: {experiment_ids: [exp, w.malloryExperimentId]}}), 'models', 'info')
+        const lms = await listed(
+          await mallory('POST', `${prefix}/mlflow/logged-models/search`, {body: {experiment_ids: [exp, w.malloryExperimentId]}}),
+          'models',
+          'info',
+        )
         assert.equal(lms.length, 1)
         const lmAnswer = await mallory('POST', `${prefix}/mlflow/logged-models/search`, {body: {experiment_ids: [exp, w.malloryExperimentId]}})
-        assert.deepEqual((lmAnswer.json?.models as Json[]).map((item) => item.info.model_id), [w.malloryLoggedModelId])
+        assert.deepEqual(
+          (lmAnswer.json?.models as Json[]).map((item) => item.info.model_id),
+          [w.malloryLoggedModelId],
+        )
         assert.deepEqual(await listed(await mallory('POST', `${prefix}/mlflow/logged-models/search`, {body: {experiment_ids: [exp]}}), 'models', 'info'), [])
       }
 
@@ -585,24 +761,37 @@ for (const version of PINNED_VERSIONS) {
       const queries: Json[] = [
         {query: `{ mlflowGetRun(input: {runId: "${run}"}) { ${runFields} } }`},
         {query: `{ mlflowGetRun(input: {runUuid: "${run}"}) { ${runFields} } }`},
-        {query: `{ mlflowSearchRuns(input: {experimentIds: ["${exp}"]}) { runs { info { runId runName } data { metrics { key value } params { key value } } } } }`},
+        {
+          query: `{ mlflowSearchRuns(input: {experimentIds: ["${exp}"]}) { runs { info { runId runName } data { metrics { key value } params { key value } } } } }`,
+        },
         {query: `{ mlflowGetExperiment(input: {experimentId: "${exp}"}) { experiment { experimentId name } } }`},
         {query: `{ mlflowListArtifacts(input: {runId: "${run}"}) { files { path } } }`},
         {query: `{ mlflowGetMetricHistoryBulkInterval(input: {runIds: ["${run}"], metricKey: "${w.metricKey}"}) { metrics { key value } } }`},
         {query: `{ mlflowSearchModelVersions(input: {filter: "name = '${model}'"}) { modelVersions { name version source } } }`},
         // Aliases, variables, fragments and operation names carry the same ids.
-        {query: `{ mine: mlflowGetRun(input: {runId: "${w.malloryRunId}"}) { run { info { runId } } } theirs: mlflowGetRun(input: {runId: "${run}"}) { ${runFields} } }`},
+        {
+          query: `{ mine: mlflowGetRun(input: {runId: "${w.malloryRunId}"}) { run { info { runId } } } theirs: mlflowGetRun(input: {runId: "${run}"}) { ${runFields} } }`,
+        },
         {query: 'query Q($id: String) { mlflowGetRun(input: {runId: $id}) { ' + runFields + ' } }', variables: {id: run}},
         {query: 'query Q($input: MlflowGetRunInput) { mlflowGetRun(input: $input) { ' + runFields + ' } }', variables: {input: {runId: run}}},
         {query: `query Q($id: String = "${run}") { mlflowGetRun(input: {runId: $id}) { ${runFields} } }`},
         {query: `query { ...F } fragment F on Query { mlflowGetRun(input: {runId: "${run}"}) { ${runFields} } }`},
-        {operationName: 'B', query: `query A { mlflowGetRun(input: {runId: "${w.malloryRunId}"}) { run { info { runId } } } } query B { mlflowGetRun(input: {runId: "${run}"}) { ${runFields} } }`},
+        {
+          operationName: 'B',
+          query: `query A { mlflowGetRun(input: {runId: "${w.malloryRunId}"}) { run { info { runId } } } } query B { mlflowGetRun(input: {runId: "${run}"}) { ${runFields} } }`,
+        },
         // A run mallory may read, and the owner's model versions nested in it.
         {query: `{ mlflowGetRun(input: {runId: "${w.publicRunId}"}) { run { info { runId } modelVersions { name version source runId } } } }`},
         {query: `{ mlflowSearchRuns(input: {experimentIds: ["${w.publicExperimentId}"]}) { runs { info { runId } modelVersions { name version source } } } }`},
       ]
       for (const body of queries) {
-        for (const answer of [await mallory('POST', '/graphql', {body}), await mallory('GET', `/graphql?${q(Object.fromEntries(Object.entries(body).map(([key, value]) => [key, typeof value === 'string' ? value : JSON.stringify(value)])))}`)]) {
+        for (const answer of [
+          await mallory('POST', '/graphql', {body}),
+          await mallory(
+            'GET',
+            `/graphql?${q(Object.fromEntries(Object.entries(body).map(([key, value]) => [key, typeof value === 'string' ? value : JSON.stringify(value)])))}`,
+          ),
+        ]) {
           assertNoSecrets(w, answer)
           if (answer.status !== 200) {
             assertNoLeak(w, answer, [400, 403])
@@ -618,19 +807,30 @@ for (const version of PINNED_VERSIONS) {
     it('side doors: signup, user creation, unauthenticated APIs, wrong passwords and forged identity headers', async () => {
       await refused(403, 'GET', '/signup')
       const newUser = uniqueName('squatter')
-      await refused(403, 'POST', '/api/2.0/mlflow/users/create-ui', {body: q({password: 'squatter-password-1', username: newUser}), contentType: 'application/x-www-form-urlencoded'})
+      await refused(403, 'POST', '/api/2.0/mlflow/users/create-ui', {
+        body: q({password: 'squatter-password-1', username: newUser}),
+        contentType: 'application/x-www-form-urlencoded',
+      })
       await refused(403, 'POST', '/api/2.0/mlflow/users/create', {body: {password: 'squatter-password-1', username: newUser}})
       await refused(403, 'POST', '/ajax-api/2.0/mlflow/users/create', {body: {password: 'squatter-password-1', username: newUser}})
       await refused(403, 'PATCH', '/api/2.0/mlflow/users/update-admin', {body: {is_admin: true, username: w.mallory.username}})
       await refused(403, 'PATCH', '/api/2.0/mlflow/users/update-password', {body: {password: 'owner-password-stolen', username: w.owner.username}})
       await refused(403, 'DELETE', '/api/2.0/mlflow/users/delete', {body: {username: w.owner.username}})
       // Granting herself the owner's resources.
-      await refused(403, 'POST', '/api/2.0/mlflow/experiments/permissions/create', {body: {experiment_id: w.experimentId, permission: 'MANAGE', username: w.mallory.username}})
-      await refused(403, 'PATCH', '/api/2.0/mlflow/experiments/permissions/update', {body: {experiment_id: w.experimentId, permission: 'MANAGE', username: w.mallory.username}})
+      await refused(403, 'POST', '/api/2.0/mlflow/experiments/permissions/create', {
+        body: {experiment_id: w.experimentId, permission: 'MANAGE', username: w.mallory.username},
+      })
+      await refused(403, 'PATCH', '/api/2.0/mlflow/experiments/permissions/update', {
+        body: {experiment_id: w.experimentId, permission: 'MANAGE', username: w.mallory.username},
+      })
       await refused(403, 'DELETE', '/api/2.0/mlflow/experiments/permissions/delete', {body: {experiment_id: w.experimentId, username: w.mallory.username}})
-      await refused(403, 'POST', '/api/2.0/mlflow/registered-models/permissions/create', {body: {name: w.model, permission: 'MANAGE', username: w.mallory.username}})
+      await refused(403, 'POST', '/api/2.0/mlflow/registered-models/permissions/create', {
+        body: {name: w.model, permission: 'MANAGE', username: w.mallory.username},
+      })
       await refused(403, 'DELETE', '/api/2.0/mlflow/registered-models/permissions/delete', {body: {name: w.model, username: w.mallory.username}})
-      await refused(403, 'POST', '/api/3.0/mlflow/users/permissions/grant', {body: {permission: 'MANAGE', resource_id: w.experimentId, resource_type: 'experiment', username: w.mallory.username}})
+      await refused(403, 'POST', '/api/3.0/mlflow/users/permissions/grant', {
+        body: {permission: 'MANAGE', resource_id: w.experimentId, resource_type: 'experiment', username: w.mallory.username},
+      })
       assert.equal((await admin('GET', `/api/2.0/mlflow/users/get?${q({username: newUser})}`)).status, 404, 'no user was created')
 
       // Nothing answers without credentials.
@@ -684,11 +884,15 @@ for (const version of PINNED_VERSIONS) {
       assertNoLeak(w, anonymousForged, 401)
       // And the families that authenticate-only in MLflow are admin only for her.
       await refused(403, 'GET', '/ajax-api/3.0/jobs/search')
-      await refused(403, 'POST', '/v1/traces', {body: Buffer.from([0x0a, 0x00]), contentType: 'application/x-protobuf', headers: {'x-mlflow-experiment-id': w.experimentId}})
+      await refused(403, 'POST', '/v1/traces', {
+        body: Buffer.from([0x0a, 0x00]),
+        contentType: 'application/x-protobuf',
+        headers: {'x-mlflow-experiment-id': w.experimentId},
+      })
       await refused(403, 'POST', '/gateway/mlflow/v1/chat/completions', {body: {messages: [], model: 'x'}})
     })
 
-    it('file and URL inputs: model-version sources, artifact locations and webhooks cannot reach the owner\'s data', async () => {
+    it("file and URL inputs: model-version sources, artifact locations and webhooks cannot reach the owner's data", async () => {
       const {experimentId: exp, loggedModelId: lm, malloryExperimentId: mineExp, malloryModel: mineModel, malloryRunId: mine, model, runId: run} = w
       const sources: Array<{model_id?: string; run_id?: string; source: string}> = [
         {run_id: run, source: `runs:/${run}/model`},
@@ -727,14 +931,18 @@ for (const version of PINNED_VERSIONS) {
 
       const versions = await mallory('GET', `/api/2.0/mlflow/model-versions/search?${q({filter: `name = '${mineModel}'`})}`)
       assert.equal(versions.status, 200, describeAnswer(versions))
-      assert.deepEqual(versions.json?.model_versions ?? [], [], 'no model version was created in mallory\'s model')
+      assert.deepEqual(versions.json?.model_versions ?? [], [], "no model version was created in mallory's model")
       // A source mallory may read is accepted: the refusals above are about the source.
-      const fine = await mallory('POST', '/api/2.0/mlflow/model-versions/create', {body: {name: mineModel, run_id: mine, source: `mlflow-artifacts:/${mineExp}/${mine}/artifacts`}})
+      const fine = await mallory('POST', '/api/2.0/mlflow/model-versions/create', {
+        body: {name: mineModel, run_id: mine, source: `mlflow-artifacts:/${mineExp}/${mine}/artifacts`},
+      })
       assert.equal(fine.status, 200, describeAnswer(fine))
 
       // Webhooks would make the server fetch URLs mallory chooses: admin only.
       for (const prefix of ['/api/2.0', '/ajax-api/2.0']) {
-        await refused(403, 'POST', `${prefix}/mlflow/webhooks`, {body: {events: [{action: 'created', entity: 'model_version'}], name: 'pwn', url: 'http://127.0.0.1:1/hook'}})
+        await refused(403, 'POST', `${prefix}/mlflow/webhooks`, {
+          body: {events: [{action: 'created', entity: 'model_version'}], name: 'pwn', url: 'http://127.0.0.1:1/hook'},
+        })
         await refused(403, 'GET', `${prefix}/mlflow/webhooks`)
         await refused(403, 'POST', `${prefix}/mlflow/webhooks/x/test`, {body: {}})
       }
@@ -762,19 +970,25 @@ for (const version of PINNED_VERSIONS) {
 
         // Accepted: nothing mallory does in it may read or write the owner's artifacts.
         const squat = created.json!.experiment_id as string
-        const squatRunId = (await ok(mallory('POST', '/api/2.0/mlflow/runs/create', {body: {experiment_id: squat}}), 'a run in the squatting experiment')).run.info.run_id as string
+        const squatRunId = (await ok(mallory('POST', '/api/2.0/mlflow/runs/create', {body: {experiment_id: squat}}), 'a run in the squatting experiment')).run
+          .info.run_id as string
         noSecrets(await mallory('GET', `/api/2.0/mlflow/artifacts/list?${q({run_id: squatRunId})}`))
         for (const path of ['../../secret.txt', '../../../secret.txt', '%2E%2E/%2E%2E/secret.txt']) {
           noSecrets(await mallory('GET', `/get-artifact?${q({path, run_id: squatRunId})}`))
           noSecrets(await mallory('GET', `/api/2.0/mlflow/artifacts/list?${q({path, run_id: squatRunId})}`))
         }
 
-        const upload = await mallory('POST', `/ajax-api/2.0/mlflow/upload-artifact?${q({path: 'squatter.txt', run_uuid: squatRunId})}`, {body: 'squatter', contentType: 'application/octet-stream'})
+        const upload = await mallory('POST', `/ajax-api/2.0/mlflow/upload-artifact?${q({path: 'squatter.txt', run_uuid: squatRunId})}`, {
+          body: 'squatter',
+          contentType: 'application/octet-stream',
+        })
         noSecrets(upload)
         const view = await ownerView(w)
         const now = {experimentArtifacts: view.experimentArtifacts, runArtifacts: view.runArtifacts}
         if (!isDeepStrictEqual(now, reference)) {
-          problems.push(`experiments/create {artifact_location: ${location}} → ${created.status}, then upload-artifact to her run ${squatRunId} → ${upload.status}: the owner's listings became ${JSON.stringify(now)}`)
+          problems.push(
+            `experiments/create {artifact_location: ${location}} → ${created.status}, then upload-artifact to her run ${squatRunId} → ${upload.status}: the owner's listings became ${JSON.stringify(now)}`,
+          )
         }
 
         reference = now
@@ -803,7 +1017,14 @@ for (const version of PINNED_VERSIONS) {
       assertNoSecrets(w, setV3)
       const setV2 = await mallory('PATCH', `/api/2.0/mlflow/traces/${mine}/tags`, {body: {key: 'mlflow.artifactLocation', value: ownerLocation}})
       assertNoSecrets(w, setV2)
-      const startV2 = await mallory('POST', '/api/2.0/mlflow/traces', {body: {experiment_id: w.malloryExperimentId, request_metadata: [], tags: [{key: 'mlflow.artifactLocation', value: ownerLocation}], timestamp_ms: 1_700_000_000_000}})
+      const startV2 = await mallory('POST', '/api/2.0/mlflow/traces', {
+        body: {
+          experiment_id: w.malloryExperimentId,
+          request_metadata: [],
+          tags: [{key: 'mlflow.artifactLocation', value: ownerLocation}],
+          timestamp_ms: 1_700_000_000_000,
+        },
+      })
       assertNoSecrets(w, startV2)
       const startedV2 = startV2.json?.trace_info?.request_id as string | undefined
       const leaks: string[] = []
@@ -820,12 +1041,20 @@ for (const version of PINNED_VERSIONS) {
         }
       }
 
-      assert.deepEqual(leaks, [], `mallory reads the owner's trace data through her own traces (v3 start with the tag → ${start.status}, PATCH v3 tags → ${setV3.status}, PATCH v2 tags → ${setV2.status}, v2 start with the tag → ${startV2.status})`)
+      assert.deepEqual(
+        leaks,
+        [],
+        `mallory reads the owner's trace data through her own traces (v3 start with the tag → ${start.status}, PATCH v3 tags → ${setV3.status}, PATCH v2 tags → ${setV2.status}, v2 start with the tag → ${startV2.status})`,
+      )
     })
 
     it('found in review: a # in the target, a second id in the body, an existing trace id, OTLP, assessment overrides, workspaces', async () => {
       // Node's URL drops what follows a #, MLflow's server keeps it in the query: refused outright.
-      await refused(400, 'GET', `/ajax-api/2.0/mlflow/metrics/get-history-bulk?${q({metric_key: w.metricKey, run_id: w.malloryRunId})}&z=#&${q({run_id: w.runId})}`)
+      await refused(
+        400,
+        'GET',
+        `/ajax-api/2.0/mlflow/metrics/get-history-bulk?${q({metric_key: w.metricKey, run_id: w.malloryRunId})}&z=#&${q({run_id: w.runId})}`,
+      )
       await refused(400, 'GET', `/api/3.0/mlflow/traces/batchGet?${q({trace_ids: 'tr-0'})}&z=#&${q({trace_ids: w.traceId})}`)
       // MLflow finalizes the logged model named in the body, whatever the path says.
       await refused(403, 'PATCH', `/api/2.0/mlflow/logged-models/${w.malloryLoggedModelId}`, {body: {model_id: w.loggedModelId, status: 'LOGGED_MODEL_FAILED'}})
@@ -844,13 +1073,19 @@ for (const version of PINNED_VERSIONS) {
       await refused(403, 'POST', '/api/3.0/mlflow/traces', {body: {trace: {trace_info: info(mine, [foreignAssessment])}}})
       await ok(mallory('POST', '/api/3.0/mlflow/traces', {body: {trace: {trace_info: info(mine)}}}), 'mallory starts her own trace')
       // An override must name an assessment of the same trace.
-      const assessment = (overrides?: string) => ({assessment: {assessment_name: 'quality', feedback: {value: 1}, overrides, source: {source_id: 'mallory', source_type: 'HUMAN'}, trace_id: mine}})
+      const assessment = (overrides?: string) => ({
+        assessment: {assessment_name: 'quality', feedback: {value: 1}, overrides, source: {source_id: 'mallory', source_type: 'HUMAN'}, trace_id: mine},
+      })
       const first = await ok(mallory('POST', `/api/3.0/mlflow/traces/${mine}/assessments`, {body: assessment()}), 'mallory assesses her trace')
       const firstId = (first.assessment as Json).assessment_id as string
       await ok(mallory('POST', `/api/3.0/mlflow/traces/${mine}/assessments`, {body: assessment(firstId)}), 'mallory overrides her own assessment')
       await refused(403, 'POST', `/api/3.0/mlflow/traces/${mine}/assessments`, {body: assessment('a-of-another-trace')})
       // OTLP ingest carries ids and tags serve does not decode: admins only.
-      await refused(403, 'POST', '/v1/traces', {body: Buffer.alloc(0), contentType: 'application/x-protobuf', headers: {'x-mlflow-experiment-id': w.malloryExperimentId}})
+      await refused(403, 'POST', '/v1/traces', {
+        body: Buffer.alloc(0),
+        contentType: 'application/x-protobuf',
+        headers: {'x-mlflow-experiment-id': w.malloryExperimentId},
+      })
       // serve's grants know no workspaces.
       await refused(400, 'GET', `/api/2.0/mlflow/experiments/get?${q({experiment_id: w.malloryExperimentId})}`, {headers: {'x-mlflow-workspace': 'other'}})
     })
@@ -862,7 +1097,10 @@ for (const version of PINNED_VERSIONS) {
       }
 
       const before = await grantsOf()
-      const created = await ok(mallory('POST', '/api/2.0/mlflow/experiments/create', {body: {name: uniqueName('mallory-second')}}), 'mallory creates an experiment')
+      const created = await ok(
+        mallory('POST', '/api/2.0/mlflow/experiments/create', {body: {name: uniqueName('mallory-second')}}),
+        'mallory creates an experiment',
+      )
       const newExp = created.experiment_id as string
       const newModel = uniqueName('mallory-second-model')
       await ok(mallory('POST', '/ajax-api/2.0/mlflow/registered-models/create', {body: {name: newModel}}), 'mallory creates a model')
@@ -880,7 +1118,12 @@ for (const version of PINNED_VERSIONS) {
       const key = (grant: Json) => JSON.stringify(grant)
       assert.deepEqual(
         afterwards.experiment_permissions.map(key).sort(),
-        [...before.experiment_permissions, {experiment_id: newExp, permission: 'MANAGE', user_id: afterwards.experiment_permissions.find((g) => g.experiment_id === newExp)?.user_id}].map(key).sort(),
+        [
+          ...before.experiment_permissions,
+          {experiment_id: newExp, permission: 'MANAGE', user_id: afterwards.experiment_permissions.find((g) => g.experiment_id === newExp)?.user_id},
+        ]
+          .map(key)
+          .sort(),
       )
       assert.deepEqual(
         afterwards.registered_model_permissions.map((g) => [g.name, g.permission]).sort(),

@@ -43,25 +43,33 @@ for (const version of PINNED_VERSIONS) {
         const {experiment_id: otherExperimentId} = await ok(other, 'POST', '/api/2.0/mlflow/experiments/create', {name: `${prefix}-nobody`})
         await ok(other, 'GET', `/api/2.0/mlflow/experiments/get-by-name?experiment_name=${prefix}-nobody`)
         const search = async (who: Credentials) =>
-          ((await ok(who, 'POST', '/api/2.0/mlflow/experiments/search', {filter: `name LIKE '${prefix}%'`, max_results: 10})).experiments ?? []).map((experiment: {experiment_id: string}) => experiment.experiment_id).sort()
+          ((await ok(who, 'POST', '/api/2.0/mlflow/experiments/search', {filter: `name LIKE '${prefix}%'`, max_results: 10})).experiments ?? [])
+            .map((experiment: {experiment_id: string}) => experiment.experiment_id)
+            .sort()
         assert.deepEqual(await search(owner), [experimentId])
         assert.deepEqual(await search(other), [otherExperimentId])
         assert.deepEqual(await search(target.admin), [experimentId, otherExperimentId].sort())
       })
 
-      it('lists proxied artifacts by ?path= for the owner only, and refuses others\' uploads', async () => {
+      it("lists proxied artifacts by ?path= for the owner only, and refuses others' uploads", async () => {
         const {experiment_id: experimentId} = await ok(owner, 'POST', '/api/2.0/mlflow/experiments/create', {name: uniqueName('deny-artifacts')})
         const {run} = await ok(owner, 'POST', '/api/2.0/mlflow/runs/create', {experiment_id: experimentId})
         const dir = `${experimentId}/${run.info.run_id}/artifacts`
         await ok(owner, 'PUT', `/api/2.0/mlflow-artifacts/artifacts/${dir}/a.txt`, 'owner data')
         const listed = await ok(owner, 'GET', `/api/2.0/mlflow-artifacts/artifacts?path=${dir}`)
-        assert.deepEqual(listed.files.map((file: {path: string}) => file.path), ['a.txt'])
+        assert.deepEqual(
+          listed.files.map((file: {path: string}) => file.path),
+          ['a.txt'],
+        )
         assert.equal((await call(other, 'GET', `/api/2.0/mlflow-artifacts/artifacts?path=${dir}`)).status, 403)
         assert.equal((await call(other, 'GET', `/api/2.0/mlflow-artifacts/artifacts/${dir}/a.txt`)).status, 403)
         assert.equal((await call(other, 'PUT', `/ajax-api/2.0/mlflow-artifacts/artifacts/${dir}/b.txt`, 'other data')).status, 403)
         assert.equal((await call(other, 'PUT', `/api/2.0/mlflow-artifacts/artifacts/${dir}/123`, 'other data')).status, 403)
         const after = await ok(owner, 'GET', `/api/2.0/mlflow-artifacts/artifacts?path=${dir}`)
-        assert.deepEqual(after.files.map((file: {path: string}) => file.path), ['a.txt'])
+        assert.deepEqual(
+          after.files.map((file: {path: string}) => file.path),
+          ['a.txt'],
+        )
       })
     })
   }

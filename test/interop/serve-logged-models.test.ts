@@ -24,8 +24,17 @@ for (const version of PINNED_VERSIONS) {
       /** Each generation's own grant API; hiding is NO_PERMISSIONS up to 3.12, DENY after. */
       const grantExperiment = (experimentId: string, username: string, permission: 'EDIT' | 'HIDE') =>
         legacy
-          ? ok(owner, 'POST', '/api/2.0/mlflow/experiments/permissions/create', {experiment_id: experimentId, permission: permission === 'HIDE' ? 'NO_PERMISSIONS' : permission, username})
-          : ok(owner, 'POST', '/api/3.0/mlflow/users/permissions/grant', {permission: permission === 'HIDE' ? 'DENY' : permission, resource_id: experimentId, resource_type: 'experiment', username})
+          ? ok(owner, 'POST', '/api/2.0/mlflow/experiments/permissions/create', {
+              experiment_id: experimentId,
+              permission: permission === 'HIDE' ? 'NO_PERMISSIONS' : permission,
+              username,
+            })
+          : ok(owner, 'POST', '/api/3.0/mlflow/users/permissions/grant', {
+              permission: permission === 'HIDE' ? 'DENY' : permission,
+              resource_id: experimentId,
+              resource_type: 'experiment',
+              username,
+            })
 
       before(async () => {
         target = await authTarget(version, kind, {users: [owner, reader]})
@@ -43,7 +52,8 @@ for (const version of PINNED_VERSIONS) {
       it('logged models follow their experiment: READ reads, EDIT updates, only MANAGE deletes; search shows the readable ones', async () => {
         const experiment = async () => (await ok(owner, 'POST', '/api/2.0/mlflow/experiments/create', {name: uniqueName('lm')})).experiment_id as string
         const [open, hidden] = [await experiment(), await experiment()]
-        const loggedModel = async (experimentId: string) => (await ok(owner, 'POST', '/api/2.0/mlflow/logged-models', {experiment_id: experimentId, name: uniqueName('model')})).model.info.model_id as string
+        const loggedModel = async (experimentId: string) =>
+          (await ok(owner, 'POST', '/api/2.0/mlflow/logged-models', {experiment_id: experimentId, name: uniqueName('model')})).model.info.model_id as string
         const [visible, secret] = [await loggedModel(open), await loggedModel(hidden)]
         await grantExperiment(hidden, reader.username, 'HIDE')
 
@@ -56,7 +66,10 @@ for (const version of PINNED_VERSIONS) {
         // MLflow 3.12's validator reads a DELETE's JSON body even here (400 without one): send {}.
         await expectStatus(call(reader, 'DELETE', `/api/2.0/mlflow/logged-models/${visible}`, {}), 403, 'EDIT deletes')
 
-        const search = async (who: Credentials) => ((await ok(who, 'POST', '/api/2.0/mlflow/logged-models/search', {experiment_ids: [open, hidden]})).models ?? []).map((model: Json) => model.info.model_id).sort()
+        const search = async (who: Credentials) =>
+          ((await ok(who, 'POST', '/api/2.0/mlflow/logged-models/search', {experiment_ids: [open, hidden]})).models ?? [])
+            .map((model: Json) => model.info.model_id)
+            .sort()
         assert.deepEqual(await search(reader), [visible])
         assert.deepEqual(await search(owner), [visible, secret].sort())
         await expectStatus(call(owner, 'DELETE', `/api/2.0/mlflow/logged-models/${visible}`, {}), 200, 'the creator deletes')
@@ -73,14 +86,23 @@ for (const version of PINNED_VERSIONS) {
 
         const [readable, unreadable] = [await run(open), await run(hidden)]
         await grantExperiment(hidden, reader.username, 'HIDE')
-        const bulk = (...runIds: string[]) => call(reader, 'GET', `/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval?${runIds.map((id) => `run_ids=${id}`).join('&')}&metric_key=loss&max_results=10`)
+        const bulk = (...runIds: string[]) =>
+          call(
+            reader,
+            'GET',
+            `/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval?${runIds.map((id) => `run_ids=${id}`).join('&')}&metric_key=loss&max_results=10`,
+          )
         const mine = await bulk(readable)
         assert.equal(mine.status, 200, mine.text)
         assert.equal(mine.json().metrics[0].value, 0.25)
         assert.equal((await bulk(readable, unreadable)).status, 403)
         assert.equal((await bulk(unreadable)).status, 403)
 
-        const anonymous = await fetch(`${target.url}/graphql`, {body: JSON.stringify({query: '{ __typename }'}), headers: {'content-type': 'application/json'}, method: 'POST'})
+        const anonymous = await fetch(`${target.url}/graphql`, {
+          body: JSON.stringify({query: '{ __typename }'}),
+          headers: {'content-type': 'application/json'},
+          method: 'POST',
+        })
         assert.equal(anonymous.status, 401)
       })
     })

@@ -20,7 +20,6 @@ import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
 
 after(releaseServers)
 
-
 async function sha256(path: string): Promise<string> {
   const hash = createHash('sha256')
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer)
@@ -61,11 +60,17 @@ for (const version of PINNED_VERSIONS) {
           {client: 'tracking', kwargs: {filter_string: `name = '${name}'`}, method: 'search_experiments'},
         ])
         for (const result of results) assert.equal(result.error, undefined, JSON.stringify(result.error))
-        assert.deepEqual(results[3].ok.map((file: {path: string}) => file.path), ['notes.txt'])
+        assert.deepEqual(
+          results[3].ok.map((file: {path: string}) => file.path),
+          ['notes.txt'],
+        )
         assert.equal(await readFile(results[4].ok, 'utf8'), 'hello through the proxy\n')
         assert.equal(results[5].ok.data.metrics.find((metric: {key: string}) => metric.key === 'loss').value, 0.25)
         assert.equal(results[8].ok.length, 1)
-        assert.deepEqual(results[9].ok.map((experiment: {experiment_id: string}) => experiment.experiment_id), [experimentId])
+        assert.deepEqual(
+          results[9].ok.map((experiment: {experiment_id: string}) => experiment.experiment_id),
+          [experimentId],
+        )
 
         const anonymous = await fetch(`${serve.url}/api/2.0/mlflow/experiments/get?experiment_id=${experimentId}`)
         assert.equal(anonymous.status, 401)
@@ -127,9 +132,17 @@ describe('the store under serve', () => {
           const i = lane * 40 + step
           const username = `${prefix}-${i}`
           try {
-            const created = await fetch(`${serve.url}/api/2.0/mlflow/users/create`, {body: JSON.stringify({password: 'burst-password-1', username}), headers: {authorization: auth, 'content-type': 'application/json'}, method: 'POST'})
+            const created = await fetch(`${serve.url}/api/2.0/mlflow/users/create`, {
+              body: JSON.stringify({password: 'burst-password-1', username}),
+              headers: {authorization: auth, 'content-type': 'application/json'},
+              method: 'POST',
+            })
             if (created.status !== 200) throw new Error(`users/create ${username} → ${created.status}`)
-            const granted = await fetch(`${serve.url}/api/2.0/mlflow/experiments/permissions/create`, {body: JSON.stringify({experiment_id: String(i), permission: 'EDIT', username}), headers: {authorization: auth, 'content-type': 'application/json'}, method: 'POST'})
+            const granted = await fetch(`${serve.url}/api/2.0/mlflow/experiments/permissions/create`, {
+              body: JSON.stringify({experiment_id: String(i), permission: 'EDIT', username}),
+              headers: {authorization: auth, 'content-type': 'application/json'},
+              method: 'POST',
+            })
             if (granted.status !== 200) throw new Error(`experiments/permissions/create ${username} → ${granted.status}`)
             acknowledged.push(username)
           } catch (error) {
@@ -174,7 +187,11 @@ describe('the store under serve', () => {
       await Promise.all(
         [first, second].flatMap((serve, which) =>
           Array.from({length: 25}, async (_, i) => {
-            const response = await fetch(`${serve.url}/api/2.0/mlflow/users/create`, {body: JSON.stringify({password: 'shared-password-1', username: `${prefix}-${which}-${i}`}), headers: {authorization: auth, 'content-type': 'application/json'}, method: 'POST'})
+            const response = await fetch(`${serve.url}/api/2.0/mlflow/users/create`, {
+              body: JSON.stringify({password: 'shared-password-1', username: `${prefix}-${which}-${i}`}),
+              headers: {authorization: auth, 'content-type': 'application/json'},
+              method: 'POST',
+            })
             assert.equal(response.status, 200, await response.text())
           }),
         ),
@@ -185,7 +202,9 @@ describe('the store under serve', () => {
       for (const serve of [first, second]) {
         let seen = 0
         for (let attempt = 0; attempt < 100 && seen < 50; attempt++) {
-          const list = (await (await fetch(`${serve.url}/api/2.0/mlflow/users/list`, {headers: {authorization: auth}})).json()) as {users: Array<{username: string}>}
+          const list = (await (await fetch(`${serve.url}/api/2.0/mlflow/users/list`, {headers: {authorization: auth}})).json()) as {
+            users: Array<{username: string}>
+          }
           seen = list.users.filter((user) => user.username.startsWith(prefix)).length
           if (seen < 50) await new Promise((resolve) => setTimeout(resolve, 100))
         }
@@ -209,7 +228,11 @@ describe('serve when the upstream goes away', () => {
     // A non-admin's requests need serve's own calls to the upstream: a run's experiment, a refill.
     const alice = {password: 'alice-password-while-down', username: 'alice'}
     const asAlice = {authorization: basicAuth(alice), 'content-type': 'application/json'}
-    const created = await fetch(`${serve.url}/api/2.0/mlflow/users/create`, {body: JSON.stringify(alice), headers: {authorization: auth, 'content-type': 'application/json'}, method: 'POST'})
+    const created = await fetch(`${serve.url}/api/2.0/mlflow/users/create`, {
+      body: JSON.stringify(alice),
+      headers: {authorization: auth, 'content-type': 'application/json'},
+      method: 'POST',
+    })
     assert.equal(created.status, 200)
     const nonAdmin = () => [
       fetch(`${serve.url}/api/2.0/mlflow/runs/get?run_id=${uniqueName('run').replaceAll('-', '')}`, {headers: asAlice}),

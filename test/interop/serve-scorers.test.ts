@@ -35,7 +35,12 @@ for (const version of PINNED_VERSIONS) {
       const grantScorer = (who: Credentials, experimentId: string, name: string, username: string, permission: string) =>
         version === MLFLOW_VERSIONS.legacy
           ? ok(who, 'POST', '/api/3.0/mlflow/scorers/permissions/create', {experiment_id: experimentId, permission, scorer_name: name, username})
-          : ok(who, 'POST', '/api/3.0/mlflow/users/permissions/grant', {permission, resource_id: `${experimentId}/${encodeURIComponent(name)}`, resource_type: 'scorer', username})
+          : ok(who, 'POST', '/api/3.0/mlflow/users/permissions/grant', {
+              permission,
+              resource_id: `${experimentId}/${encodeURIComponent(name)}`,
+              resource_type: 'scorer',
+              username,
+            })
 
       before(async () => {
         target = await authTarget(version, kind, {users: [owner, reader]})
@@ -48,7 +53,8 @@ for (const version of PINNED_VERSIONS) {
       it('creator MANAGE, READ cannot delete, delete removes every grant', async () => {
         const {experiment_id: experimentId} = await ok(owner, 'POST', '/api/2.0/mlflow/experiments/create', {name: uniqueName('scorers')})
         const name = `judge ${uniqueName('s')}`
-        const register = async () => ok(owner, 'POST', '/api/3.0/mlflow/scorers/register', {experiment_id: experimentId, name, serialized_scorer: await serializedScorer(version, name)})
+        const register = async () =>
+          ok(owner, 'POST', '/api/3.0/mlflow/scorers/register', {experiment_id: experimentId, name, serialized_scorer: await serializedScorer(version, name)})
         const get = (who: Credentials) => call(who, 'GET', `/api/3.0/mlflow/scorers/get?experiment_id=${experimentId}&name=${encodeURIComponent(name)}`)
         const remove = (who: Credentials) => call(who, 'DELETE', '/api/3.0/mlflow/scorers/delete', {experiment_id: experimentId, name})
 
@@ -57,7 +63,16 @@ for (const version of PINNED_VERSIONS) {
         assert.equal((await get(reader)).status, 200)
         assert.equal((await remove(reader)).status, 403)
         // Registering needs EDIT on the experiment.
-        assert.equal((await call(reader, 'POST', '/api/3.0/mlflow/scorers/register', {experiment_id: experimentId, name: `${name} 2`, serialized_scorer: await serializedScorer(version, `${name} 2`)})).status, 403)
+        assert.equal(
+          (
+            await call(reader, 'POST', '/api/3.0/mlflow/scorers/register', {
+              experiment_id: experimentId,
+              name: `${name} 2`,
+              serialized_scorer: await serializedScorer(version, `${name} 2`),
+            })
+          ).status,
+          403,
+        )
 
         // A MANAGE grant lets the reader delete…
         await grantScorer(owner, experimentId, name, reader.username, 'MANAGE')
@@ -75,9 +90,18 @@ for (const version of PINNED_VERSIONS) {
       it('deleting one version keeps the scorer and every grant on it; deleting the scorer removes them', async () => {
         const {experiment_id: experimentId} = await ok(owner, 'POST', '/api/2.0/mlflow/experiments/create', {name: uniqueName('scorer-versions')})
         const name = `judge ${uniqueName('v')}`
-        const register = async () => ok(owner, 'POST', '/api/3.0/mlflow/scorers/register', {experiment_id: experimentId, name, serialized_scorer: await serializedScorer(version, name)})
-        const versions = async () => ((await ok(owner, 'GET', `/api/3.0/mlflow/scorers/versions?experiment_id=${experimentId}&name=${encodeURIComponent(name)}`)).scorers as Array<{scorer_version: number}>).map((scorer) => scorer.scorer_version).sort()
-        const remove = (who: Credentials, body: Record<string, unknown> = {}) => call(who, 'DELETE', '/api/3.0/mlflow/scorers/delete', {experiment_id: experimentId, name, ...body})
+        const register = async () =>
+          ok(owner, 'POST', '/api/3.0/mlflow/scorers/register', {experiment_id: experimentId, name, serialized_scorer: await serializedScorer(version, name)})
+        const versions = async () =>
+          (
+            (await ok(owner, 'GET', `/api/3.0/mlflow/scorers/versions?experiment_id=${experimentId}&name=${encodeURIComponent(name)}`)).scorers as Array<{
+              scorer_version: number
+            }>
+          )
+            .map((scorer) => scorer.scorer_version)
+            .sort()
+        const remove = (who: Credentials, body: Record<string, unknown> = {}) =>
+          call(who, 'DELETE', '/api/3.0/mlflow/scorers/delete', {experiment_id: experimentId, name, ...body})
         await register()
         await register()
         await grantScorer(owner, experimentId, name, reader.username, 'MANAGE')

@@ -31,7 +31,6 @@ after(async () => {
   await releaseServers()
 })
 
-
 let ca: TestCa
 let first: Issued
 let second: Issued
@@ -112,7 +111,9 @@ describe(`serve over HTTPS in front of MLflow ${version}`, () => {
     assert.equal(await readFile(results[2].ok, 'utf8'), 'hello over https\n')
 
     // Without the CA the client refuses serve's certificate: the check above was a real one.
-    const [untrusted] = await new PythonClient({credentials: serve.admin, trackingUri: serve.url, version}).batch([{args: [experimentId], client: 'tracking', method: 'get_experiment'}])
+    const [untrusted] = await new PythonClient({credentials: serve.admin, trackingUri: serve.url, version}).batch([
+      {args: [experimentId], client: 'tracking', method: 'get_experiment'},
+    ])
     assert.match(expectError(untrusted).message, /CERTIFICATE_VERIFY_FAILED/)
 
     const insecure = new PythonClient({credentials: serve.admin, env: {MLFLOW_TRACKING_INSECURE_TLS: 'true'}, trackingUri: serve.url, version})
@@ -132,10 +133,19 @@ describe(`serve over HTTPS in front of MLflow ${version}`, () => {
     ok(await cli(['login', '--tracking-uri', serve.url, '--username', serve.admin.username, '--password-stdin'], serve.admin.password))
     const user = uniqueName('tls-alice')
     ok(await cli(['users', 'create', user, '--password-stdin'], 'alice-over-https'))
-    const experimentId = await new PythonClient({credentials: serve.admin, env, trackingUri: serve.url, version}).call<string>('tracking', 'create_experiment', uniqueName('tls-perms'))
+    const experimentId = await new PythonClient({credentials: serve.admin, env, trackingUri: serve.url, version}).call<string>(
+      'tracking',
+      'create_experiment',
+      uniqueName('tls-perms'),
+    )
     ok(await cli(['perms', 'grant', 'experiment', experimentId, '--user', user, '--permission', 'EDIT']))
-    const listed = JSON.parse(ok(await cli(['perms', 'list', 'experiment', '--user', user, '--json']))) as {permissions: Array<{permission: string; resource: string}>}
-    assert.deepEqual(listed.permissions.map((row) => [row.resource, row.permission]), [[experimentId, 'EDIT']])
+    const listed = JSON.parse(ok(await cli(['perms', 'list', 'experiment', '--user', user, '--json']))) as {
+      permissions: Array<{permission: string; resource: string}>
+    }
+    assert.deepEqual(
+      listed.permissions.map((row) => [row.resource, row.permission]),
+      [[experimentId, 'EDIT']],
+    )
     const whoami = JSON.parse(ok(await cli(['whoami', '--json']))) as {tracking_uri: {value: string}; user: {is_admin: boolean; username: string}}
     assert.equal(whoami.tracking_uri.value, serve.url)
     assert.deepEqual([whoami.user.username, whoami.user.is_admin], ['admin', true])
@@ -149,7 +159,11 @@ describe(`serve over HTTPS in front of MLflow ${version}`, () => {
   it('the web UI works in headless Chromium over HTTPS, through its basic-auth prompt', async (t) => {
     const {serve} = await httpsServe()
     const name = uniqueName('tls-ui')
-    await new PythonClient({credentials: serve.admin, env: {MLFLOW_TRACKING_SERVER_CERT_PATH: ca.cert}, trackingUri: serve.url, version}).call('tracking', 'create_experiment', name)
+    await new PythonClient({credentials: serve.admin, env: {MLFLOW_TRACKING_SERVER_CERT_PATH: ca.cert}, trackingUri: serve.url, version}).call(
+      'tracking',
+      'create_experiment',
+      name,
+    )
     // Chromium offers no CA file option; this flag makes it accept exactly the certificate whose
     // public key hashes to this value (the test's server certificate), not any certificate.
     const args = [`--ignore-certificate-errors-spki-list=${await spkiHash(first.cert)}`]
@@ -191,8 +205,15 @@ describe(`serve over HTTPS in front of MLflow ${version}`, () => {
       await page.getByTestId('experiment-list-item-link').filter({hasText: name}).first().waitFor()
       const origin = new URL(serve.url).origin
       const ours = browser.responses.filter((response) => response.url.startsWith(origin))
-      assert.ok(ours.some((response) => response.url.includes('/experiments/search') && response.status === 200), 'the UI searched experiments through serve')
-      assert.deepEqual(browser.responses.filter((response) => response.url.startsWith('http:')), [], 'the UI fell back to plain HTTP')
+      assert.ok(
+        ours.some((response) => response.url.includes('/experiments/search') && response.status === 200),
+        'the UI searched experiments through serve',
+      )
+      assert.deepEqual(
+        browser.responses.filter((response) => response.url.startsWith('http:')),
+        [],
+        'the UI fell back to plain HTTP',
+      )
     } catch (error) {
       const saved = await saveEvidence(browser.page, `tls ${t.name}`)
       if (saved.length > 0) t.diagnostic(`saved ${saved.join(', ')}`)
@@ -219,11 +240,20 @@ describe(`serve over HTTPS in front of MLflow ${version}`, () => {
     let release!: () => void
     const swapped = new Promise<void>((resolve) => (release = resolve))
     const upload = new Promise<{body: string; status: number}>((resolve, reject) => {
-      const request = httpsRequest(`${serve.url}${path}`, {agent: false, ca: caPem, headers: {authorization: admin, 'content-length': String(block.length * blocks), 'content-type': 'application/octet-stream'}, method: 'PUT'}, (response) => {
-        let body = ''
-        response.on('data', (chunk) => (body += chunk))
-        response.on('end', () => resolve({body, status: response.statusCode!}))
-      })
+      const request = httpsRequest(
+        `${serve.url}${path}`,
+        {
+          agent: false,
+          ca: caPem,
+          headers: {authorization: admin, 'content-length': String(block.length * blocks), 'content-type': 'application/octet-stream'},
+          method: 'PUT',
+        },
+        (response) => {
+          let body = ''
+          response.on('data', (chunk) => (body += chunk))
+          response.on('end', () => resolve({body, status: response.statusCode!}))
+        },
+      )
       request.on('error', reject)
       request.on('socket', (socket: TLSSocket) => socket.once('secureConnect', () => (uploadPeer = socket.getPeerCertificate().fingerprint256)))
       ;(async () => {
@@ -265,13 +295,22 @@ describe(`serve over HTTPS in front of MLflow ${version}`, () => {
     const serverCa = {MLFLOW_TRACKING_SERVER_CERT_PATH: ca.cert}
     const withCert = {...serverCa, MLFLOW_TRACKING_CLIENT_CERT_PATH: alice.pem}
 
-    const [refused] = await new PythonClient({credentials: serve.admin, env: serverCa, trackingUri: serve.url, version}).batch([{client: 'tracking', method: 'search_experiments'}])
+    const [refused] = await new PythonClient({credentials: serve.admin, env: serverCa, trackingUri: serve.url, version}).batch([
+      {client: 'tracking', method: 'search_experiments'},
+    ])
     assert.match(expectError(refused).message, /SSL|certificate|Connection|reset/i)
-    const accepted = await new PythonClient({credentials: serve.admin, env: withCert, trackingUri: serve.url, version}).call<unknown[]>('tracking', 'search_experiments')
+    const accepted = await new PythonClient({credentials: serve.admin, env: withCert, trackingUri: serve.url, version}).call<unknown[]>(
+      'tracking',
+      'search_experiments',
+    )
     assert.ok(Array.isArray(accepted))
 
     const home = await tempDir()
-    const login = await runCli(['login', '--tracking-uri', serve.url, '--username', serve.admin.username, '--password-stdin'], {env: withCert, home, input: serve.admin.password})
+    const login = await runCli(['login', '--tracking-uri', serve.url, '--username', serve.admin.username, '--password-stdin'], {
+      env: withCert,
+      home,
+      input: serve.admin.password,
+    })
     assert.equal(login.code, 0, login.stderr)
     // No retries: a refused handshake looks like a dropped connection, which is otherwise retried for minutes.
     const without = await runCli(['whoami'], {env: {...serverCa, MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0'}, home})

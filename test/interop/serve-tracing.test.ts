@@ -53,7 +53,11 @@ for (const version of PINNED_VERSIONS) {
     const other = {password: `other-${uniqueName('pw')}`, username: uniqueName('other')}
     const admin = () => `Basic ${Buffer.from(`${serve.admin.username}:${serve.admin.password}`).toString('base64')}`
     const post = async (path: string, auth: string, body: unknown) => {
-      const response = await fetch(serve.url + path, {body: JSON.stringify(body), headers: {authorization: auth, 'content-type': 'application/json'}, method: 'POST'})
+      const response = await fetch(serve.url + path, {
+        body: JSON.stringify(body),
+        headers: {authorization: auth, 'content-type': 'application/json'},
+        method: 'POST',
+      })
       assert.equal(response.status, 200, `${path}: ${await response.text()}`)
     }
 
@@ -75,7 +79,11 @@ for (const version of PINNED_VERSIONS) {
       assert.deepEqual((await python(version, owner, serve.url, ['read', experiment, experimentId, traceId])).get, {ok: ['secret-span']})
 
       const ownerAuth = `Basic ${Buffer.from(`${owner.username}:${owner.password}`).toString('base64')}`
-      await post('/api/2.0/mlflow/experiments/permissions/create', ownerAuth, {experiment_id: experimentId, permission: 'NO_PERMISSIONS', username: other.username})
+      await post('/api/2.0/mlflow/experiments/permissions/create', ownerAuth, {
+        experiment_id: experimentId,
+        permission: 'NO_PERMISSIONS',
+        username: other.username,
+      })
       const theirs = await python(version, other, serve.url, ['read', experiment, experimentId, traceId])
       assert.deepEqual(theirs, {get: {error: 'PERMISSION_DENIED'}, search: {error: 'PERMISSION_DENIED'}})
     })

@@ -30,7 +30,6 @@ interface Target {
   version: string
 }
 
-
 async function startTarget(kind: TargetKind, version: string): Promise<Target> {
   if (kind === 'basic-auth') {
     const server = await acquireServer(version, 'basic-auth')
@@ -48,7 +47,13 @@ function hasUnifiedPermissions(version: string): boolean {
   return major > 3 || (major === 3 && minor >= 13)
 }
 
-async function rest(target: Target, as: Credentials, method: string, path: string, body?: unknown): Promise<{body: Json | undefined; status: number; text: string}> {
+async function rest(
+  target: Target,
+  as: Credentials,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{body: Json | undefined; status: number; text: string}> {
   const response = await fetch(`${target.url}${path}`, {
     body: body === undefined ? undefined : JSON.stringify(body),
     headers: {authorization: basicAuth(as), ...(body === undefined ? {} : {'content-type': 'application/json'})},
@@ -129,7 +134,9 @@ async function setUp(target: Target): Promise<Scenario> {
   const series: Record<string, number[]> = {accuracy: [0.5, 0.75, 0.875], loss: [2.5, 1.25, 0.625]}
   const params = {optimizer: `adam-${prefix.slice(-6)}`, seed: '1234'}
   const logged = await asAlice.batch([
-    ...Object.entries(series).flatMap(([key, values]) => values.map((value, step) => ({args: [runId, key, value], client: 'tracking' as const, kwargs: {step}, method: 'log_metric'}))),
+    ...Object.entries(series).flatMap(([key, values]) =>
+      values.map((value, step) => ({args: [runId, key, value], client: 'tracking' as const, kwargs: {step}, method: 'log_metric'})),
+    ),
     ...Object.entries(params).map(([key, value]) => ({args: [runId, key, value], client: 'tracking' as const, method: 'log_param'})),
   ])
   for (const result of logged) assert.equal(result.error, undefined, JSON.stringify(result.error))
@@ -143,7 +150,13 @@ async function setUp(target: Target): Promise<Scenario> {
     hiddenWith,
     prefix,
     readable: [aliceNames[0], aliceNames[2], ...bobNames].sort(),
-    run: {experimentId: aliceIds[0], id: runId, metrics: Object.fromEntries(Object.entries(series).map(([key, values]) => [key, values.at(-1)!])), name: runName, params},
+    run: {
+      experimentId: aliceIds[0],
+      id: runId,
+      metrics: Object.fromEntries(Object.entries(series).map(([key, values]) => [key, values.at(-1)!])),
+      name: runName,
+      params,
+    },
   }
 }
 
@@ -161,7 +174,10 @@ async function step(t: TestContext, title: string, session: BrowserSession, body
 /** Names of the experiment list's rows that belong to this scenario. */
 async function listedNames(page: Page, prefix: string): Promise<string[]> {
   const names = await page.getByTestId('experiment-list-item-link').allTextContents()
-  return names.map((name) => name.trim()).filter((name) => name.startsWith(prefix)).sort()
+  return names
+    .map((name) => name.trim())
+    .filter((name) => name.startsWith(prefix))
+    .sort()
 }
 
 function scenario(kind: TargetKind, version: string): void {
@@ -197,13 +213,19 @@ function scenario(kind: TargetKind, version: string): void {
         const search = page.getByTestId('search-experiment-input')
         await search.waitFor()
         // Other tests share the server: narrow the list to this scenario's experiments, by name.
-        const answered = page.waitForResponse((response) => response.url().includes('/experiments/search') && decodeURIComponent(response.url().replaceAll('+', ' ')).includes(data.prefix))
+        const answered = page.waitForResponse(
+          (response) => response.url().includes('/experiments/search') && decodeURIComponent(response.url().replaceAll('+', ' ')).includes(data.prefix),
+        )
         await search.fill(data.prefix)
         await search.press('Enter')
         const response = await answered
         assert.equal(response.status(), 200, `the UI's experiments/search answered ${response.status()}`)
         for (const name of data.readable) await page.getByTestId('experiment-list-item-link').filter({hasText: name}).first().waitFor()
-        assert.deepEqual(await listedNames(page, data.prefix), data.readable, `bob must see his own two experiments and alice's first and third, not ${data.hidden} (hidden with ${data.hiddenWith})`)
+        assert.deepEqual(
+          await listedNames(page, data.prefix),
+          data.readable,
+          `bob must see his own two experiments and alice's first and third, not ${data.hidden} (hidden with ${data.hiddenWith})`,
+        )
       })
     })
 
@@ -227,7 +249,8 @@ function scenario(kind: TargetKind, version: string): void {
       t.diagnostic(`routes the UI called for bob (${title}): ${routes.join(', ')}`)
       t.diagnostic(`off-loopback requests blocked: ${bob.offLoopback.length === 0 ? 'none' : bob.offLoopback.join(', ')}`)
       const refused = bob.responses.filter((response) => response.status >= 400 && response.status !== 401 && new URL(response.url).origin === target.url)
-      if (refused.length > 0) t.diagnostic(`answered >= 400 to bob's UI: ${refused.map(({method, status, url}) => `${method} ${new URL(url).pathname} ${status}`).join(', ')}`)
+      if (refused.length > 0)
+        t.diagnostic(`answered >= 400 to bob's UI: ${refused.map(({method, status, url}) => `${method} ${new URL(url).pathname} ${status}`).join(', ')}`)
     })
 
     it('lets an admin sign a user up through /signup, and the user can then log in', async (t) => {
@@ -259,7 +282,12 @@ function scenario(kind: TargetKind, version: string): void {
         assert.equal(me.status, 200, me.text)
         assert.equal(me.body?.user?.username, user.username)
         assert.equal(me.body?.user?.is_admin, false)
-        const wrong = await rest(target, {...user, password: `${user.password}-wrong`}, 'GET', `/api/2.0/mlflow/users/get?username=${encodeURIComponent(user.username)}`)
+        const wrong = await rest(
+          target,
+          {...user, password: `${user.password}-wrong`},
+          'GET',
+          `/api/2.0/mlflow/users/get?username=${encodeURIComponent(user.username)}`,
+        )
         assert.equal(wrong.status, 401, 'a wrong password is rejected')
       } finally {
         await admin.close()

@@ -10,7 +10,10 @@ import {ApiError} from '../../src/server/responses.js'
 describe('canonicalPath', () => {
   it('decodes percent-encoding as Werkzeug does before routing', () => {
     assert.deepEqual(canonicalPath('/api/2.0/mlflow/%65xperiments/get'), {ok: true, path: '/api/2.0/mlflow/experiments/get'})
-    assert.deepEqual(canonicalPath('/api/2.0/mlflow-artifacts/artifacts/1/r/artifacts/a%20b.txt'), {ok: true, path: '/api/2.0/mlflow-artifacts/artifacts/1/r/artifacts/a b.txt'})
+    assert.deepEqual(canonicalPath('/api/2.0/mlflow-artifacts/artifacts/1/r/artifacts/a%20b.txt'), {
+      ok: true,
+      path: '/api/2.0/mlflow-artifacts/artifacts/1/r/artifacts/a b.txt',
+    })
     assert.deepEqual(canonicalPath('/'), {ok: true, path: '/'})
     assert.deepEqual(canonicalPath('/ajax-api/3.0/jobs/'), {ok: true, path: '/ajax-api/3.0/jobs/'})
   })
@@ -38,9 +41,11 @@ describe('canonicalPath', () => {
 })
 
 describe('RequestParams', () => {
-  const body = (json: Record<string, unknown>, pathParams = {}) => new RequestParams('body', new URLSearchParams('experiment_id=9'), json, pathParams, {'x-mlflow-experiment-id': '4'})
+  const body = (json: Record<string, unknown>, pathParams = {}) =>
+    new RequestParams('body', new URLSearchParams('experiment_id=9'), json, pathParams, {'x-mlflow-experiment-id': '4'})
   const query = (search: string) => new RequestParams('query', new URLSearchParams(search), {experiment_id: '9'}, {}, {})
-  const refused = (run: () => unknown, message: RegExp) => assert.throws(run, (error: unknown) => error instanceof ApiError && error.status === 400 && message.test(error.message))
+  const refused = (run: () => unknown, message: RegExp) =>
+    assert.throws(run, (error: unknown) => error instanceof ApiError && error.status === 400 && message.test(error.message))
 
   it('reads the body for non-GET and the query for GET, never the other', () => {
     assert.equal(body({experiment_id: '1'}).required('experiment_id'), '1')
@@ -90,7 +95,10 @@ describe('RequestParams', () => {
     for (const id of odd) {
       refused(() => body({experiment_id: id}).required('experiment_id'), /experiment_id' must be a decimal number/)
       refused(() => body({experimentIds: ['1', id]}).values('experiment_ids'), /experiment_ids' must be a decimal number/)
-      refused(() => body({locations: [{mlflow_experiment: {experiment_id: id}}]}).values('locations[].mlflow_experiment.experiment_id'), /must be a decimal number/)
+      refused(
+        () => body({locations: [{mlflow_experiment: {experiment_id: id}}]}).values('locations[].mlflow_experiment.experiment_id'),
+        /must be a decimal number/,
+      )
       refused(() => query(`experiment_ids=1&experiment_ids=${encodeURIComponent(id)}`).values('experiment_ids'), /must be a decimal number/)
       refused(() => body({version: id}).optional('version'), /version' must be a decimal number/)
     }
@@ -113,7 +121,11 @@ describe('isCanonicalId and artifactPathExperiment', () => {
     assert.equal(artifactPathExperiment('7'), '7')
     for (const path of ['', '.', 'abc/7', '/7/abc', '7a/abc', '7__0', '_7']) assert.equal(artifactPathExperiment(path), undefined, path)
     for (const path of ['07/abc', '\u0667/abc', '\u0967', '00', '+7/abc', ' 7/abc', '7 /abc', '-7', '7_0/abc']) {
-      assert.throws(() => artifactPathExperiment(path), (error: unknown) => error instanceof ApiError && error.status === 400 && /experiment id in decimal/.test(error.message), path)
+      assert.throws(
+        () => artifactPathExperiment(path),
+        (error: unknown) => error instanceof ApiError && error.status === 400 && /experiment id in decimal/.test(error.message),
+        path,
+      )
     }
   })
 })

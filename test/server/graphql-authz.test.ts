@@ -94,7 +94,10 @@ describe('authorizeGraphql: the web UI keeps working', () => {
     const request = {operationName: 'GetRun', query: UI_GET_RUN, variables: {data: {runId: 'r1'}}}
     const decision = await allowed(request)
     assert.deepEqual(decision.request, request)
-    const body = {data: {mlflowGetRun: {apiError: null, run: {info: {runUuid: 'r1'}, modelVersions: [version('good'), version('secret'), version('good', '2')]}}}, errors: null}
+    const body = {
+      data: {mlflowGetRun: {apiError: null, run: {info: {runUuid: 'r1'}, modelVersions: [version('good'), version('secret'), version('good', '2')]}}},
+      errors: null,
+    }
     assert.deepEqual(decision.filterResponse(body), {
       data: {mlflowGetRun: {apiError: null, run: {info: {runUuid: 'r1'}, modelVersions: [version('good'), version('good', '2')]}}},
       errors: null,
@@ -245,7 +248,11 @@ describe('authorizeGraphql: operation types, root fields, introspection', () => 
   })
 
   it('follows named and inline fragments to the root fields', async () => {
-    await refused({query: 'query { ... on Query { ...F } } fragment F on Query { mlflowGetRun(input: {runId: "r3"}) { run { info { runId } } } }'}, 403, /mlflowGetRun.*run r3/)
+    await refused(
+      {query: 'query { ... on Query { ...F } } fragment F on Query { mlflowGetRun(input: {runId: "r3"}) { run { info { runId } } } }'},
+      403,
+      /mlflowGetRun.*run r3/,
+    )
     await allowed({query: 'query { ... on Query { ...F } } fragment F on Query { mlflowGetRun(input: {runId: "r1"}) { run { info { runId } } } }'})
   })
 
@@ -263,18 +270,38 @@ describe('authorizeGraphql: single-id fields', () => {
   it('reads ids from literals, variables and variable defaults', async () => {
     await allowed({query: '{ mlflowGetExperiment(input: {experimentId: "1"}) { experiment { name } } }'})
     await refused({query: '{ mlflowGetExperiment(input: {experimentId: "3"}) { experiment { name } } }'}, 403, /experiment 3/)
-    await refused({query: 'query($id: String) { mlflowGetExperiment(input: {experimentId: $id}) { experiment { name } } }', variables: {id: '3'}}, 403, /experiment 3/)
+    await refused(
+      {query: 'query($id: String) { mlflowGetExperiment(input: {experimentId: $id}) { experiment { name } } }', variables: {id: '3'}},
+      403,
+      /experiment 3/,
+    )
     await refused({query: 'query($id: String = "3") { mlflowGetExperiment(input: {experimentId: $id}) { experiment { name } } }'}, 403, /experiment 3/)
     await allowed({query: 'query($id: String = "3") { mlflowGetExperiment(input: {experimentId: $id}) { experiment { name } } }', variables: {id: '1'}})
-    await refused({query: 'query($in: MlflowGetExperimentInput = {experimentId: "3"}) { mlflowGetExperiment(input: $in) { experiment { name } } }'}, 403, /experiment 3/)
+    await refused(
+      {query: 'query($in: MlflowGetExperimentInput = {experimentId: "3"}) { mlflowGetExperiment(input: $in) { experiment { name } } }'},
+      403,
+      /experiment 3/,
+    )
   })
 
   it('refuses experiment ids in any but their canonical spelling (400), which int() would read as a readable-looking other id', async () => {
     // Experiment 3 is unreadable: "03" must not be decided under the name "03", which no grant has.
     for (const id of ['03', ' 3', '+3', '3 ', '\u0663', '0_3']) {
-      await refused({query: 'query($id: String) { mlflowGetExperiment(input: {experimentId: $id}) { experiment { name } } }', variables: {id}}, 400, /decimal experiment ids/)
-      await refused({query: 'query($ids: [String]) { mlflowSearchRuns(input: {experimentIds: $ids}) { runs { info { runId } } } }', variables: {ids: ['1', id]}}, 400, /decimal experiment ids/)
-      await refused({query: `{ mlflowSearchRuns(input: {experimentIds: ["1", ${JSON.stringify(id)}]}) { runs { info { runId } } } }`}, 400, /decimal experiment ids/)
+      await refused(
+        {query: 'query($id: String) { mlflowGetExperiment(input: {experimentId: $id}) { experiment { name } } }', variables: {id}},
+        400,
+        /decimal experiment ids/,
+      )
+      await refused(
+        {query: 'query($ids: [String]) { mlflowSearchRuns(input: {experimentIds: $ids}) { runs { info { runId } } } }', variables: {ids: ['1', id]}},
+        400,
+        /decimal experiment ids/,
+      )
+      await refused(
+        {query: `{ mlflowSearchRuns(input: {experimentIds: ["1", ${JSON.stringify(id)}]}) { runs { info { runId } } } }`},
+        400,
+        /decimal experiment ids/,
+      )
     }
   })
 
@@ -289,7 +316,11 @@ describe('authorizeGraphql: single-id fields', () => {
 
   it('refuses undefined variables, repeated arguments and repeated input fields (400)', async () => {
     await refused({query: '{ mlflowGetExperiment(input: {experimentId: $id}) { experiment { name } } }', variables: {id: '1'}}, 400, /"\$id" is not defined/)
-    await refused({query: '{ mlflowGetExperiment(input: {experimentId: "1"}, input: {experimentId: "3"}) { experiment { name } } }'}, 400, /more than one "input"/)
+    await refused(
+      {query: '{ mlflowGetExperiment(input: {experimentId: "1"}, input: {experimentId: "3"}) { experiment { name } } }'},
+      400,
+      /more than one "input"/,
+    )
     await refused({query: '{ mlflowGetRun(input: {runId: "r1", runId: "r3"}) { run { info { runId } } } }'}, 400, /"runId" is given more than once/)
   })
 
@@ -333,7 +364,11 @@ describe('authorizeGraphql: mlflowGetMetricHistoryBulkInterval', () => {
   it('refuses no run ids, or non-string ones (400)', async () => {
     await refused({query: '{ mlflowGetMetricHistoryBulkInterval(input: {runIds: [], metricKey: "m"}) { metrics { value } } }'}, 400, /needs input.runIds/)
     await refused({query: '{ mlflowGetMetricHistoryBulkInterval(input: {metricKey: "m"}) { metrics { value } } }'}, 400, /needs input.runIds/)
-    await refused({query: '{ mlflowGetMetricHistoryBulkInterval(input: {runIds: ["r1", null], metricKey: "m"}) { metrics { value } } }'}, 400, /list of strings/)
+    await refused(
+      {query: '{ mlflowGetMetricHistoryBulkInterval(input: {runIds: ["r1", null], metricKey: "m"}) { metrics { value } } }'},
+      400,
+      /list of strings/,
+    )
   })
 })
 
@@ -348,7 +383,8 @@ describe('authorizeGraphql: search narrowing', () => {
     const query = 'query($ids: [String] = ["1", "3"]) { mlflowSearchRuns(input: {experimentIds: $ids}) { runs { info { runId } } } }'
     const decision = await allowed({query})
     assert.deepEqual(decision.request, {query, variables: {ids: ['1']}})
-    const inputDefault = 'query($in: MlflowSearchRunsInput = {experimentIds: ["3", "2"], runViewType: ALL}) { mlflowSearchRuns(input: $in) { runs { info { runId } } } }'
+    const inputDefault =
+      'query($in: MlflowSearchRunsInput = {experimentIds: ["3", "2"], runViewType: ALL}) { mlflowSearchRuns(input: $in) { runs { info { runId } } } }'
     assert.deepEqual((await allowed({query: inputDefault})).request.variables, {in: {experimentIds: ['2'], runViewType: 'ALL'}})
   })
 
@@ -366,12 +402,19 @@ describe('authorizeGraphql: search narrowing', () => {
     await refused({query, variables: {x: '3'}}, 403, /pass only readable ids/)
     const ok = await allowed({query, variables: {x: '2'}})
     assert.equal(ok.request.query, query)
-    const literalDropped = await allowed({query: 'query($x: String) { mlflowSearchRuns(input: {experimentIds: ["3", $x]}) { runs { info { runId } } } }', variables: {x: '2'}})
+    const literalDropped = await allowed({
+      query: 'query($x: String) { mlflowSearchRuns(input: {experimentIds: ["3", $x]}) { runs { info { runId } } } }',
+      variables: {x: '2'},
+    })
     assert.match(literalDropped.request.query, /experimentIds: \[\$x\]/)
   })
 
   it('refuses when nothing readable is left (403) or nothing is given (400)', async () => {
-    await refused({query: '{ mlflowSearchRuns(input: {experimentIds: ["3"]}) { runs { info { runId } } } }'}, 403, /mlflowSearchRuns: cannot read any of experiments 3/)
+    await refused(
+      {query: '{ mlflowSearchRuns(input: {experimentIds: ["3"]}) { runs { info { runId } } } }'},
+      403,
+      /mlflowSearchRuns: cannot read any of experiments 3/,
+    )
     await refused({query: '{ mlflowSearchRuns(input: {experimentIds: "3"}) { runs { info { runId } } } }'}, 403, /experiments 3/)
     await refused({query: '{ mlflowSearchRuns(input: {experimentIds: []}) { runs { info { runId } } } }'}, 400, /needs input.experimentIds/)
     await refused({query: '{ mlflowSearchRuns { runs { info { runId } } } }'}, 400, /needs input.experimentIds/)
@@ -390,7 +433,10 @@ describe('authorizeGraphql: search narrowing', () => {
 
   it('applies the same rule to mlflowSearchDatasets as a query field', async () => {
     await refused({query: '{ mlflowSearchDatasets(input: {experimentIds: ["3"]}) { datasetSummaries { name } } }'}, 403, /mlflowSearchDatasets/)
-    const decision = await allowed({query: 'query($i: MlflowSearchDatasetsInput) { mlflowSearchDatasets(input: $i) { datasetSummaries { name } } }', variables: {i: {experimentIds: ['1', '3']}}})
+    const decision = await allowed({
+      query: 'query($i: MlflowSearchDatasetsInput) { mlflowSearchDatasets(input: $i) { datasetSummaries { name } } }',
+      variables: {i: {experimentIds: ['1', '3']}},
+    })
     assert.deepEqual(decision.request.variables, {i: {experimentIds: ['1']}})
   })
 })
@@ -424,7 +470,18 @@ describe('authorizeGraphql: model-version filtering', () => {
   it('pools name keys of fields merged under one response key', async () => {
     const query = '{ mlflowGetRun(input: {runId: "r1"}) { run { modelVersions { version } ... on MlflowRunExtension { modelVersions { n: name } } } } }'
     const decision = await allowed({query})
-    const body = {data: {mlflowGetRun: {run: {modelVersions: [{n: 'secret', version: '1'}, {n: 'good', version: '2'}]}}}}
+    const body = {
+      data: {
+        mlflowGetRun: {
+          run: {
+            modelVersions: [
+              {n: 'secret', version: '1'},
+              {n: 'good', version: '2'},
+            ],
+          },
+        },
+      },
+    }
     assert.deepEqual(decision.filterResponse(body), {data: {mlflowGetRun: {run: {modelVersions: [{n: 'good', version: '2'}]}}}})
   })
 
@@ -437,7 +494,15 @@ describe('authorizeGraphql: model-version filtering', () => {
     const decision = await allowed({query})
     const body = {
       data: {
-        one: {r: {a: [{name: 'secret'}, {name: 'good'}], b: [{name: 'good', version: '1'}, {name: 'secret', version: '2'}]}},
+        one: {
+          r: {
+            a: [{name: 'secret'}, {name: 'good'}],
+            b: [
+              {name: 'good', version: '1'},
+              {name: 'secret', version: '2'},
+            ],
+          },
+        },
         two: {run: {modelVersions: [{name: 'secret'}]}},
       },
     }

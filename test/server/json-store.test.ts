@@ -253,7 +253,10 @@ describe('JsonFileStore: users and grants', () => {
     assert.equal(store.listGrants(alice.id).length, 2)
     assert.deepEqual(store.listGrants(99), [])
 
-    await assert.rejects(store.createGrant({...grant, permission: 'EDIT'}), (error: unknown) => error instanceof StoreError && error.code === 'RESOURCE_ALREADY_EXISTS')
+    await assert.rejects(
+      store.createGrant({...grant, permission: 'EDIT'}),
+      (error: unknown) => error instanceof StoreError && error.code === 'RESOURCE_ALREADY_EXISTS',
+    )
     await assert.rejects(store.createGrant({...grant, userId: 99}), (error: unknown) => error instanceof StoreError && error.code === 'RESOURCE_DOES_NOT_EXIST')
     assert.equal(store.getGrant(alice.id, 'experiment', '42')?.permission, 'READ')
 
@@ -261,7 +264,10 @@ describe('JsonFileStore: users and grants', () => {
     assert.equal(store.getGrant(alice.id, 'experiment', '42')?.permission, 'EDIT')
     const missing = {permission: 'READ', resourceId: '1', resourceType: 'experiment', userId: alice.id}
     await assert.rejects(store.updateGrant(missing), (error: unknown) => error instanceof StoreError && error.code === 'RESOURCE_DOES_NOT_EXIST')
-    await assert.rejects(store.deleteGrant(alice.id, 'experiment', '1'), (error: unknown) => error instanceof StoreError && error.code === 'RESOURCE_DOES_NOT_EXIST')
+    await assert.rejects(
+      store.deleteGrant(alice.id, 'experiment', '1'),
+      (error: unknown) => error instanceof StoreError && error.code === 'RESOURCE_DOES_NOT_EXIST',
+    )
 
     await store.deleteGrant(alice.id, 'experiment', '42')
     assert.equal(store.getGrant(alice.id, 'experiment', '42'), undefined)
@@ -336,7 +342,9 @@ describe('JsonFileStore: users and grants', () => {
       users.map((u) => u.id).sort((a, b) => a - b),
       Array.from({length: 200}, (_, i) => i + 1),
     )
-    const grants = await Promise.all(users.map((u) => store.createGrant({permission: 'READ', resourceId: String(u.id), resourceType: 'experiment', userId: u.id})))
+    const grants = await Promise.all(
+      users.map((u) => store.createGrant({permission: 'READ', resourceId: String(u.id), resourceType: 'experiment', userId: u.id})),
+    )
     assert.equal(grants.length, 200)
     // Everything resolved is already in the file, before any close().
     const onDisk = JSON.parse(await readFile(path, 'utf8'))
@@ -421,9 +429,21 @@ describe('JsonFileStore: the file', () => {
     ['a newer version', '{"version": 2, "next_user_id": 1, "users": [], "grants": []}', /"version" is number 2.*newer/],
     ['a missing key', '{"version": 1, "next_user_id": 1, "grants": []}', /has no "users"/],
     ['an unknown key', '{"version": 1, "next_user_id": 1, "users": [], "grants": [], "roles": []}', /unknown key "roles"/],
-    ['a misspelt user key', '{"version": 1, "next_user_id": 2, "users": [{"id": 1, "username": "a", "password_hash": "h", "is_Admin": true}], "grants": []}', /users\[0\] has unknown key "is_Admin"/],
-    ['a string id', '{"version": 1, "next_user_id": 2, "users": [{"id": "1", "username": "a", "password_hash": "h", "is_admin": true}], "grants": []}', /users\[0\]\.id is the string "1"/],
-    ['a string is_admin', '{"version": 1, "next_user_id": 2, "users": [{"id": 1, "username": "a", "password_hash": "h", "is_admin": "true"}], "grants": []}', /users\[0\]\.is_admin is the string "true"/],
+    [
+      'a misspelt user key',
+      '{"version": 1, "next_user_id": 2, "users": [{"id": 1, "username": "a", "password_hash": "h", "is_Admin": true}], "grants": []}',
+      /users\[0\] has unknown key "is_Admin"/,
+    ],
+    [
+      'a string id',
+      '{"version": 1, "next_user_id": 2, "users": [{"id": "1", "username": "a", "password_hash": "h", "is_admin": true}], "grants": []}',
+      /users\[0\]\.id is the string "1"/,
+    ],
+    [
+      'a string is_admin',
+      '{"version": 1, "next_user_id": 2, "users": [{"id": 1, "username": "a", "password_hash": "h", "is_admin": "true"}], "grants": []}',
+      /users\[0\]\.is_admin is the string "true"/,
+    ],
     [
       'duplicate usernames',
       '{"version": 1, "next_user_id": 3, "users": [{"id": 1, "username": "alice", "password_hash": "h", "is_admin": false}, {"id": 2, "username": "alice", "password_hash": "h", "is_admin": false}], "grants": []}',
@@ -434,8 +454,16 @@ describe('JsonFileStore: the file', () => {
       '{"version": 1, "next_user_id": 3, "users": [{"id": 1, "username": "a", "password_hash": "h", "is_admin": false}, {"id": 1, "username": "b", "password_hash": "h", "is_admin": false}], "grants": []}',
       /users\[1\]\.id 1 is also the id of users\[0\]/,
     ],
-    ['a reused id counter', '{"version": 1, "next_user_id": 1, "users": [{"id": 1, "username": "a", "password_hash": "h", "is_admin": false}], "grants": []}', /users\[0\]\.id 1 is not below "next_user_id"/],
-    ['a grant of an unknown user', '{"version": 1, "next_user_id": 1, "users": [], "grants": [{"user_id": 9, "resource_type": "experiment", "resource_id": "1", "permission": "READ"}]}', /grants\[0\]\.user_id 9 is not the id of any user/],
+    [
+      'a reused id counter',
+      '{"version": 1, "next_user_id": 1, "users": [{"id": 1, "username": "a", "password_hash": "h", "is_admin": false}], "grants": []}',
+      /users\[0\]\.id 1 is not below "next_user_id"/,
+    ],
+    [
+      'a grant of an unknown user',
+      '{"version": 1, "next_user_id": 1, "users": [], "grants": [{"user_id": 9, "resource_type": "experiment", "resource_id": "1", "permission": "READ"}]}',
+      /grants\[0\]\.user_id 9 is not the id of any user/,
+    ],
     [
       'a repeated grant',
       '{"version": 1, "next_user_id": 2, "users": [{"id": 1, "username": "a", "password_hash": "h", "is_admin": false}], "grants": [{"user_id": 1, "resource_type": "experiment", "resource_id": "1", "permission": "READ"}, {"user_id": 1, "resource_type": "experiment", "resource_id": "1", "permission": "EDIT"}]}',
@@ -558,7 +586,8 @@ describe('JsonFileStore: several processes', () => {
       // The file parses and holds every acknowledged write.
       const store = await JsonFileStore.open(path)
       for (const [name, id] of acknowledged) assert.equal(store.getUser(name)?.id, id, `acknowledged user ${name} is missing`)
-      for (const name of granted) assert.equal(store.getGrant(acknowledged.get(name)!, 'experiment', name)?.permission, 'READ', `acknowledged grant ${name} is missing`)
+      for (const name of granted)
+        assert.equal(store.getGrant(acknowledged.get(name)!, 'experiment', name)?.permission, 'READ', `acknowledged grant ${name} is missing`)
       const ids = store.listUsers().map((u) => u.id)
       assert.equal(new Set(ids).size, ids.length)
       await store.close()
@@ -610,7 +639,9 @@ describe('JsonFileStore: several processes', () => {
     const bob = await store.createUser(user('bob'))
 
     const child = startChild('changes', path)
-    await until(() => store.getUser('carol') !== undefined && store.getUser('alice')?.isAdmin === true && store.getGrant(bob.id, 'experiment', '7') !== undefined)
+    await until(
+      () => store.getUser('carol') !== undefined && store.getUser('alice')?.isAdmin === true && store.getGrant(bob.id, 'experiment', '7') !== undefined,
+    )
     assert.equal((await child.done).code, 0, child.stderr())
     assert.deepEqual(store.getUser('bob'), bob, 'bob did not change')
     assert.equal(store.getUser('carol')?.passwordHash, 'carol-hash')
@@ -634,7 +665,9 @@ describe('JsonFileStore: several processes', () => {
     await store.createUser(user('alice'))
     const bob = await store.createUser(user('bob'))
     const child = startChild('changes', path)
-    await until(() => store.getUser('carol') !== undefined && store.getUser('alice')?.isAdmin === true && store.getGrant(bob.id, 'experiment', '7') !== undefined)
+    await until(
+      () => store.getUser('carol') !== undefined && store.getUser('alice')?.isAdmin === true && store.getGrant(bob.id, 'experiment', '7') !== undefined,
+    )
     assert.equal((await child.done).code, 0, child.stderr())
     assert.equal(store.getUser('alice')?.isAdmin, true)
   })

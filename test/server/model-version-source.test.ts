@@ -13,7 +13,10 @@ describe('readModelVersionSource', () => {
     assert.deepEqual(readModelVersionSource('models:/churn/Production'), {kind: 'registered-model', name: 'churn'})
     assert.deepEqual(readModelVersionSource('models:/ch@rn@champion'), {kind: 'registered-model', name: 'ch@rn'})
     assert.deepEqual(readModelVersionSource('mlflow-artifacts:/7/abc/artifacts/model'), {experimentId: '7', kind: 'experiment-artifacts'})
-    assert.deepEqual(readModelVersionSource('http://tracking:5000/api/2.0/mlflow-artifacts/artifacts/7/abc/artifacts'), {experimentId: '7', kind: 'experiment-artifacts'})
+    assert.deepEqual(readModelVersionSource('http://tracking:5000/api/2.0/mlflow-artifacts/artifacts/7/abc/artifacts'), {
+      experimentId: '7',
+      kind: 'experiment-artifacts',
+    })
     // MLflow drops the slashes after the route before reading the experiment.
     assert.deepEqual(readModelVersionSource('https://h/prefix/api/2.0/mlflow-artifacts/artifacts//7/abc'), {experimentId: '7', kind: 'experiment-artifacts'})
     // urlparse lower-cases the scheme.
@@ -68,7 +71,11 @@ describe('readModelVersionSource', () => {
 
   it('refuses (400) an experiment id in the artifact path that int() would read but grants do not know', () => {
     for (const source of ['mlflow-artifacts:/01/abc', 'mlflow-artifacts:/\u0661/abc', 'http://h/api/2.0/mlflow-artifacts/artifacts/007/abc']) {
-      assert.throws(() => readModelVersionSource(source), (error: unknown) => error instanceof ApiError && error.status === 400, source)
+      assert.throws(
+        () => readModelVersionSource(source),
+        (error: unknown) => error instanceof ApiError && error.status === 400,
+        source,
+      )
     }
   })
 })

@@ -57,7 +57,16 @@ describe('passwords (Werkzeug-compatible hashes)', () => {
   })
 
   it('verifies hashes made by Werkzeug (scrypt and pbkdf2, several parameters) and rejects wrong passwords', async () => {
-    const methods = ['scrypt', 'scrypt:16384:8:1', 'scrypt:1024:4:2', 'pbkdf2:sha256', 'pbkdf2:sha256:1000', 'pbkdf2:sha1:1000', 'pbkdf2:sha512:1000', 'pbkdf2:sha384:2000']
+    const methods = [
+      'scrypt',
+      'scrypt:16384:8:1',
+      'scrypt:1024:4:2',
+      'pbkdf2:sha256',
+      'pbkdf2:sha256:1000',
+      'pbkdf2:sha1:1000',
+      'pbkdf2:sha512:1000',
+      'pbkdf2:sha384:2000',
+    ]
     const generate = methods.flatMap((method) => PASSWORDS.map((password) => ({method, password})))
     const {generated} = await werkzeug({generate})
     assert.equal(generated.length, generate.length)

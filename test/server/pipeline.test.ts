@@ -23,7 +23,11 @@ before(async () => {
       if (route === 'GET /api/2.0/mlflow/unknown-to-serve') answerJson(response, 200, {reached: true})
       if (route === 'POST /api/2.0/mlflow/experiments/search') {
         const {page_token: pageToken} = JSON.parse(request.body.toString('utf8') || '{}') as {page_token?: string}
-        answerJson(response, 200, pageToken ? {experiments: [{experiment_id: '3'}]} : {experiments: [{experiment_id: '1'}, {experiment_id: '2'}], next_page_token: 'p2'})
+        answerJson(
+          response,
+          200,
+          pageToken ? {experiments: [{experiment_id: '3'}]} : {experiments: [{experiment_id: '1'}, {experiment_id: '2'}], next_page_token: 'p2'},
+        )
       }
     },
   })
@@ -58,7 +62,7 @@ describe('serve pipeline: stages', () => {
     assert.deepEqual(parseJson(health), {status: 'OK'})
   })
 
-  it('authenticate: no or wrong credentials get MLflow\'s 401, and nothing is forwarded', async () => {
+  it("authenticate: no or wrong credentials get MLflow's 401, and nothing is forwarded", async () => {
     const forwarded = await forwardedDuring(async () => {
       const none = await call(pipeline.url, 'GET', '/api/2.0/mlflow/experiments/get?experiment_id=1')
       assert.equal(none.status, 401)
@@ -78,7 +82,7 @@ describe('serve pipeline: stages', () => {
     assert.equal(pipeline.upstream.seen.at(-1)?.headers['x-forwarded-user'], 'admin')
   })
 
-  it('route → serve\'s own answer: the auth API is answered here, never forwarded', async () => {
+  it("route → serve's own answer: the auth API is answered here, never forwarded", async () => {
     const forwarded = await forwardedDuring(async () => {
       const current = await call(pipeline.url, 'GET', '/api/2.0/mlflow/users/current', {credentials: ALICE})
       assert.equal(current.status, 200)
@@ -106,7 +110,16 @@ describe('serve pipeline: stages', () => {
 
   it('route → sign-up: admins only, for the page and the form', async () => {
     assert.equal((await call(pipeline.url, 'GET', '/signup', {credentials: ALICE})).status, 403)
-    assert.equal((await call(pipeline.url, 'POST', '/api/2.0/mlflow/users/create-ui', {body: 'username=x&password=y', credentials: ALICE, headers: {'content-type': 'application/x-www-form-urlencoded'}})).status, 403)
+    assert.equal(
+      (
+        await call(pipeline.url, 'POST', '/api/2.0/mlflow/users/create-ui', {
+          body: 'username=x&password=y',
+          credentials: ALICE,
+          headers: {'content-type': 'application/x-www-form-urlencoded'},
+        })
+      ).status,
+      403,
+    )
     const page = await call(pipeline.url, 'GET', '/signup', {credentials: pipeline.admin})
     assert.equal(page.status, 200)
     assert.match(page.body, /<form method="post" action="\/api\/2\.0\/mlflow\/users\/create-ui">/)
@@ -119,7 +132,11 @@ describe('serve pipeline: body policy per route entry', () => {
     const tooBig = await call(pipeline.url, 'POST', '/api/2.0/mlflow/users/create', {body: big, credentials: pipeline.admin})
     assert.equal(tooBig.status, 400)
     assert.match(String(parseJson(tooBig).message), /larger than 1 MiB/)
-    const asText = await call(pipeline.url, 'POST', '/api/2.0/mlflow/users/create', {body: JSON.stringify({password: 'a-password-long-enough', username: 'texty'}), credentials: pipeline.admin, headers: {'content-type': 'text/plain'}})
+    const asText = await call(pipeline.url, 'POST', '/api/2.0/mlflow/users/create', {
+      body: JSON.stringify({password: 'a-password-long-enough', username: 'texty'}),
+      credentials: pipeline.admin,
+      headers: {'content-type': 'text/plain'},
+    })
     assert.equal(asText.status, 400)
     assert.equal(asText.body, 'Invalid content type. Must be application/json')
   })
@@ -144,13 +161,16 @@ describe('serve pipeline: body policy per route entry', () => {
   })
 
   it('sign-up form (form): a body that is not a form is not read as one; the CSRF check answers first', async () => {
-    const answer = await call(pipeline.url, 'POST', '/api/2.0/mlflow/users/create-ui', {body: {csrf_token: 'x', password: 'p', username: 'u'}, credentials: pipeline.admin})
+    const answer = await call(pipeline.url, 'POST', '/api/2.0/mlflow/users/create-ui', {
+      body: {csrf_token: 'x', password: 'p', username: 'u'},
+      credentials: pipeline.admin,
+    })
     assert.equal(answer.status, 400)
     assert.equal(answer.body, 'The CSRF token is missing.')
   })
 })
 
-describe('serve pipeline: serve\'s own upstream requests', () => {
+describe("serve pipeline: serve's own upstream requests", () => {
   it('send the caller as X-Forwarded-User, encoded when Node could not send the name as it is', async () => {
     // A page with an experiment 李雷 may not read: serve refills it with a request of its own.
     const answer = await call(pipeline.url, 'POST', '/api/2.0/mlflow/experiments/search', {body: {max_results: 2}, credentials: LI})

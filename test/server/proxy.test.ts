@@ -8,7 +8,15 @@ import {type ChildProcess, execFile, spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {once} from 'node:events'
 import {mkdtemp, readFile, rm} from 'node:fs/promises'
-import {createServer, type IncomingHttpHeaders, type IncomingMessage, request as httpRequest, type Server, type ServerOptions, type ServerResponse} from 'node:http'
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  request as httpRequest,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+} from 'node:http'
 import {createServer as createHttpsServer, Server as HttpsServer} from 'node:https'
 import {createConnection, createServer as createNetServer, type Socket} from 'node:net'
 import {tmpdir} from 'node:os'
@@ -64,7 +72,10 @@ async function closeServer(server: Server): Promise<void> {
 }
 
 /** Echoes what it saw as JSON unless given a handler; `raw` handlers get the request unread. */
-async function fakeUpstream(handler?: Handler, options: {port?: number; raw?: (req: IncomingMessage, res: ServerResponse) => void; server?: Server} = {}): Promise<FakeUpstream> {
+async function fakeUpstream(
+  handler?: Handler,
+  options: {port?: number; raw?: (req: IncomingMessage, res: ServerResponse) => void; server?: Server} = {},
+): Promise<FakeUpstream> {
   const seen: Seen[] = []
   const server = options.server ?? createServer()
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -99,7 +110,11 @@ interface Proxy {
 }
 
 /** A proxy server in this process: each request is forwarded, with `forwardOptions` when given. */
-async function startProxy(options: UpstreamOptions, forwardOptions?: (req: IncomingMessage) => ForwardOptions, serverOptions: ServerOptions = {}): Promise<Proxy> {
+async function startProxy(
+  options: UpstreamOptions,
+  forwardOptions?: (req: IncomingMessage) => ForwardOptions,
+  serverOptions: ServerOptions = {},
+): Promise<Proxy> {
   const upstream = createUpstream(options)
   const server = createServer(serverOptions, (req, res) => {
     void upstream.forward(req, res, forwardOptions?.(req))
@@ -121,7 +136,10 @@ interface Answer {
   statusMessage: string
 }
 
-function call(port: number, options: {body?: Buffer | string; headers?: Record<string, string | string[]>; method?: string; path?: string} = {}): Promise<Answer> {
+function call(
+  port: number,
+  options: {body?: Buffer | string; headers?: Record<string, string | string[]>; method?: string; path?: string} = {},
+): Promise<Answer> {
   // An explicit length: for DELETE and OPTIONS Node's client would send the body unframed.
   const headers = options.body === undefined ? options.headers : {'Content-Length': String(Buffer.byteLength(options.body)), ...options.headers}
   return new Promise((resolve, reject) => {
@@ -129,7 +147,16 @@ function call(port: number, options: {body?: Buffer | string; headers?: Record<s
       const chunks: Buffer[] = []
       res.on('data', (chunk: Buffer) => chunks.push(chunk))
       res.on('error', () => {})
-      res.on('close', () => resolve({body: Buffer.concat(chunks), complete: res.complete, headers: res.headers, rawHeaders: res.rawHeaders, status: res.statusCode!, statusMessage: res.statusMessage!}))
+      res.on('close', () =>
+        resolve({
+          body: Buffer.concat(chunks),
+          complete: res.complete,
+          headers: res.headers,
+          rawHeaders: res.rawHeaders,
+          status: res.statusCode!,
+          statusMessage: res.statusMessage!,
+        }),
+      )
     })
     req.on('error', reject)
     req.end(options.body)
@@ -177,7 +204,12 @@ describe('forward: what passes through', {timeout: HANG_GUARD_MS}, () => {
     const fake = await fakeUpstream()
     const proxy = await startProxy({upstream: fake.url})
     const path = "/api/2.0/mlflow/runs/search?filter=metrics.acc%20%3E%200.5&a=1&a=2&x=a+b&bad=%zz&e=&u=%E2%98%83&s=~!*()'&slash=%2F"
-    const answer = await call(proxy.port, {body: '{"experiment_ids":["1"]}', headers: {'Content-Type': 'application/json', Cookie: 'a=1', 'User-Agent': 'mlflow-python-client/3.1', 'X-MLflow-Workspace': 'team-a'}, method: 'POST', path})
+    const answer = await call(proxy.port, {
+      body: '{"experiment_ids":["1"]}',
+      headers: {'Content-Type': 'application/json', Cookie: 'a=1', 'User-Agent': 'mlflow-python-client/3.1', 'X-MLflow-Workspace': 'team-a'},
+      method: 'POST',
+      path,
+    })
     assert.equal(answer.status, 200)
     const seen = fake.seen[0]!
     assert.equal(seen.method, 'POST')
@@ -222,7 +254,13 @@ describe('forward: what passes through', {timeout: HANG_GUARD_MS}, () => {
         return
       }
 
-      res.writeHead(201, 'Made It', [['Set-Cookie', 'a=1; Path=/'], ['Set-Cookie', 'b=2; HttpOnly'], ['X-Custom', 'v'], ['Content-Type', 'text/plain'], ['Content-Length', '5']])
+      res.writeHead(201, 'Made It', [
+        ['Set-Cookie', 'a=1; Path=/'],
+        ['Set-Cookie', 'b=2; HttpOnly'],
+        ['X-Custom', 'v'],
+        ['Content-Type', 'text/plain'],
+        ['Content-Length', '5'],
+      ])
       res.end('hello')
     })
     const proxy = await startProxy({upstream: fake.url})
@@ -245,7 +283,8 @@ describe('forward: what passes through', {timeout: HANG_GUARD_MS}, () => {
     const fake = await fakeUpstream((req, res) => {
       if (req.url === '/204') res.writeHead(204).end()
       else if (req.url === '/304') res.writeHead(304, {ETag: '"x"'}).end()
-      else res.writeHead(200, {'Content-Length': '1234', 'Content-Type': 'application/octet-stream'}).end(req.method === 'HEAD' ? undefined : Buffer.alloc(1234))
+      else
+        res.writeHead(200, {'Content-Length': '1234', 'Content-Type': 'application/octet-stream'}).end(req.method === 'HEAD' ? undefined : Buffer.alloc(1234))
     })
     const proxy = await startProxy({upstream: fake.url})
     const head = await call(proxy.port, {method: 'HEAD', path: '/artifact'})
@@ -261,15 +300,27 @@ describe('forward: what passes through', {timeout: HANG_GUARD_MS}, () => {
     assert.equal((await call(proxy.port, {method: 'GET', path: '/artifact'})).body.length, 1234)
   })
 
-  it('answers the client\'s Expect: 100-continue itself and streams the body without Expect', async () => {
+  it("answers the client's Expect: 100-continue itself and streams the body without Expect", async () => {
     const fake = await fakeUpstream()
     const proxy = await startProxy({upstream: fake.url})
     const answer = await new Promise<Answer>((resolve, reject) => {
-      const req = httpRequest({agent: false, headers: {'Content-Length': '5', Expect: '100-continue'}, host: '127.0.0.1', method: 'PUT', path: '/upload', port: proxy.port}, (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (chunk: Buffer) => chunks.push(chunk))
-        res.on('end', () => resolve({body: Buffer.concat(chunks), complete: res.complete, headers: res.headers, rawHeaders: res.rawHeaders, status: res.statusCode!, statusMessage: res.statusMessage!}))
-      })
+      const req = httpRequest(
+        {agent: false, headers: {'Content-Length': '5', Expect: '100-continue'}, host: '127.0.0.1', method: 'PUT', path: '/upload', port: proxy.port},
+        (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (chunk: Buffer) => chunks.push(chunk))
+          res.on('end', () =>
+            resolve({
+              body: Buffer.concat(chunks),
+              complete: res.complete,
+              headers: res.headers,
+              rawHeaders: res.rawHeaders,
+              status: res.statusCode!,
+              statusMessage: res.statusMessage!,
+            }),
+          )
+        },
+      )
       req.on('error', reject)
       req.on('continue', () => req.end('hello'))
     })
@@ -299,7 +350,7 @@ describe('forward: what passes through', {timeout: HANG_GUARD_MS}, () => {
     assert.equal(answer.body.toString(), 'first last')
   })
 
-  it('sends the path under the upstream\'s prefix, and refuses a request target that is not a path', async () => {
+  it("sends the path under the upstream's prefix, and refuses a request target that is not a path", async () => {
     const fake = await fakeUpstream()
     const proxy = await startProxy({upstream: new URL(`${fake.url.href}mlflow/`)})
     await call(proxy.port, {path: '/api/2.0/mlflow/experiments/get?experiment_id=1'})
@@ -314,7 +365,29 @@ describe('forward: what passes through', {timeout: HANG_GUARD_MS}, () => {
   it('talks to an https upstream with a given CA, and reports an untrusted certificate as 502', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mlflowctl-proxy-'))
     cleanups.push(() => rm(dir, {force: true, recursive: true}))
-    await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], {cwd: dir})
+    await promisify(execFile)(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        'key.pem',
+        '-out',
+        'cert.pem',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      {cwd: dir},
+    )
     const cert = await readFile(join(dir, 'cert.pem'))
     const server = createHttpsServer({cert, key: await readFile(join(dir, 'key.pem'))})
     const fake = await fakeUpstream(undefined, {server})
@@ -358,7 +431,8 @@ describe('forward: headers', {timeout: HANG_GUARD_MS}, () => {
     const answer = parseRaw(await raw(proxy.port, request))
     assert.equal(answer.status, 200)
     const headers = fake.seen[0]!.headers
-    for (const name of ['x-hop', 'keep-alive', 'te', 'trailer', 'upgrade', 'proxy-connection', 'proxy-authorization', 'http2-settings']) assert.equal(headers[name], undefined, name)
+    for (const name of ['x-hop', 'keep-alive', 'te', 'trailer', 'upgrade', 'proxy-connection', 'proxy-authorization', 'http2-settings'])
+      assert.equal(headers[name], undefined, name)
     assert.notEqual(headers.connection, 'close, X-Hop, Upgrade')
     assert.equal(headers['x-kept'], 'yes')
     assert.equal(fake.seen[0]!.body.toString(), '{}')
@@ -412,7 +486,9 @@ describe('forward: headers', {timeout: HANG_GUARD_MS}, () => {
     await call(proxy.port, {headers: {...spoofed, Host: 'mlflow.example.com', 'X-Test-Identity': 'alice'}, path: '/api/2.0/mlflow/experiments/search'})
     const headers = fake.seen[0]!.headers
     assert.equal(headers.authorization, undefined)
-    for (const name of Object.keys(spoofed).map((name) => name.toLowerCase()).filter((name) => !['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-user'].includes(name))) {
+    for (const name of Object.keys(spoofed)
+      .map((name) => name.toLowerCase())
+      .filter((name) => !['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-user'].includes(name))) {
       assert.equal(headers[name], undefined, name)
     }
 
@@ -480,7 +556,10 @@ describe('forward: request smuggling guard', {timeout: HANG_GUARD_MS}, () => {
     socket.destroy()
     // A second request through the proxy: anything smuggled on the first upstream connection would be in before it.
     await call(proxy.port, {path: '/after'})
-    assert.deepEqual(fake.seen.map((seen) => `${seen.method} ${seen.url}`), ['DELETE /api/2.0/mlflow/experiments/delete', 'GET /after'])
+    assert.deepEqual(
+      fake.seen.map((seen) => `${seen.method} ${seen.url}`),
+      ['DELETE /api/2.0/mlflow/experiments/delete', 'GET /after'],
+    )
     assert.equal(fake.seen[0]!.body.toString(), hidden)
     assert.equal(fake.seen[0]!.headers['transfer-encoding'], 'chunked')
     assert.equal(fake.seen[0]!.headers.connection, 'close')
@@ -499,7 +578,10 @@ describe('forward: upstream failures', {timeout: HANG_GUARD_MS}, () => {
       const down = await call(proxy.port, {body: method === 'POST' ? '{"name":"x"}' : undefined, method, path: '/api/2.0/mlflow/experiments/create'})
       assert.equal(down.status, 503)
       assert.equal(down.headers['content-type'], 'application/json')
-      assert.deepEqual(json(down), {error_code: 'TEMPORARILY_UNAVAILABLE', message: `The MLflow tracking server at http://127.0.0.1:${port} is not reachable: connection refused (ECONNREFUSED)`})
+      assert.deepEqual(json(down), {
+        error_code: 'TEMPORARILY_UNAVAILABLE',
+        message: `The MLflow tracking server at http://127.0.0.1:${port} is not reachable: connection refused (ECONNREFUSED)`,
+      })
     }
 
     assert.equal(errors.length, 2)
@@ -515,7 +597,10 @@ describe('forward: upstream failures', {timeout: HANG_GUARD_MS}, () => {
     const proxy = await startProxy({onError: (error, request) => reported.push({...request, status: error.status}), upstream: fake.url})
     const dropped = await call(proxy.port, {path: '/x?token=secret'})
     assert.equal(dropped.status, 502)
-    assert.deepEqual(json(dropped), {error_code: 'TEMPORARILY_UNAVAILABLE', message: `The MLflow tracking server at ${fake.url.origin} gave no usable answer: connection closed without an answer (ECONNRESET)`})
+    assert.deepEqual(json(dropped), {
+      error_code: 'TEMPORARILY_UNAVAILABLE',
+      message: `The MLflow tracking server at ${fake.url.origin} gave no usable answer: connection closed without an answer (ECONNRESET)`,
+    })
     // Reported for the log without the query, which may carry anything.
     assert.deepEqual(reported, [{method: 'GET', path: '/x', status: 502}])
 
@@ -524,25 +609,37 @@ describe('forward: upstream failures', {timeout: HANG_GUARD_MS}, () => {
       socket.end('SSH-2.0-OpenSSH_9.6\r\n\r\n')
     })
     const garbagePort = await listen(garbage)
-    cleanups.push(() => new Promise((resolve) => {
-      garbage.close(() => resolve())
-    }))
+    cleanups.push(
+      () =>
+        new Promise((resolve) => {
+          garbage.close(() => resolve())
+        }),
+    )
     const broken = await startProxy({upstream: new URL(`http://127.0.0.1:${garbagePort}/prefix`)})
     const answer = await call(broken.port)
     assert.equal(answer.status, 502)
-    assert.match(String(json(answer).message), new RegExp(`^The MLflow tracking server at http://127\\.0\\.0\\.1:${garbagePort}/prefix gave no usable answer: invalid HTTP answer`))
+    assert.match(
+      String(json(answer).message),
+      new RegExp(`^The MLflow tracking server at http://127\\.0\\.0\\.1:${garbagePort}/prefix gave no usable answer: invalid HTTP answer`),
+    )
   })
 
   it('gives up on a connection that does not open (here: a TLS handshake never answered) with 504', async () => {
     const mute = createNetServer((socket) => socket.resume())
     const port = await listen(mute)
-    cleanups.push(() => new Promise((resolve) => {
-      mute.close(() => resolve())
-    }))
+    cleanups.push(
+      () =>
+        new Promise((resolve) => {
+          mute.close(() => resolve())
+        }),
+    )
     const proxy = await startProxy({connectTimeoutMs: 50, upstream: new URL(`https://127.0.0.1:${port}`)})
     const answer = await call(proxy.port)
     assert.equal(answer.status, 504)
-    assert.deepEqual(json(answer), {error_code: 'DEADLINE_EXCEEDED', message: `The MLflow tracking server at https://127.0.0.1:${port} did not answer in time: no connection within 50 ms (ETIMEDOUT)`})
+    assert.deepEqual(json(answer), {
+      error_code: 'DEADLINE_EXCEEDED',
+      message: `The MLflow tracking server at https://127.0.0.1:${port} did not answer in time: no connection within 50 ms (ETIMEDOUT)`,
+    })
   })
 
   it('answers 504 JSON when the upstream takes the request and never answers, counting from the end of the body', async () => {
@@ -562,7 +659,10 @@ describe('forward: upstream failures', {timeout: HANG_GUARD_MS}, () => {
     const proxy = await startProxy({onError: (error, request) => reported.push({...request, status: error.status}), responseTimeoutMs: 100, upstream: fake.url})
     const answer = await call(proxy.port, {path: '/api/2.0/mlflow/runs/search?q=1'})
     assert.equal(answer.status, 504)
-    assert.deepEqual(json(answer), {error_code: 'DEADLINE_EXCEEDED', message: `The MLflow tracking server at ${fake.url.origin} did not answer in time: no answer within 100 ms (ETIMEDOUT)`})
+    assert.deepEqual(json(answer), {
+      error_code: 'DEADLINE_EXCEEDED',
+      message: `The MLflow tracking server at ${fake.url.origin} did not answer in time: no answer within 100 ms (ETIMEDOUT)`,
+    })
     assert.deepEqual(reported, [{method: 'GET', path: '/api/2.0/mlflow/runs/search', status: 504}])
 
     // A slow upload is not a slow upstream: the clock starts once the whole body is sent.
@@ -638,7 +738,14 @@ describe('forward: upstream failures', {timeout: HANG_GUARD_MS}, () => {
     })
     const errors: Error[] = []
     const proxy = await startProxy({onError: (error) => errors.push(error), upstream: fake.url})
-    const client = httpRequest({agent: false, headers: {'Content-Length': String(4 * BLOCK)}, host: '127.0.0.1', method: 'PUT', path: '/upload', port: proxy.port})
+    const client = httpRequest({
+      agent: false,
+      headers: {'Content-Length': String(4 * BLOCK)},
+      host: '127.0.0.1',
+      method: 'PUT',
+      path: '/upload',
+      port: proxy.port,
+    })
     client.on('error', () => {}) // the rest of the upload may meet a closed connection
     client.write(Buffer.alloc(BLOCK))
     const [response] = (await once(client, 'response')) as [IncomingMessage]
@@ -666,7 +773,14 @@ describe('forward: upstream failures', {timeout: HANG_GUARD_MS}, () => {
       },
     })
     const proxy = await startProxy({upstream: fake.url})
-    const client = httpRequest({agent: false, headers: {'Content-Length': String(100 * 1024 * 1024)}, host: '127.0.0.1', method: 'PUT', path: '/upload', port: proxy.port})
+    const client = httpRequest({
+      agent: false,
+      headers: {'Content-Length': String(100 * 1024 * 1024)},
+      host: '127.0.0.1',
+      method: 'PUT',
+      path: '/upload',
+      port: proxy.port,
+    })
     client.on('error', () => {})
     client.write(Buffer.alloc(1024 * 1024))
     await receiving
@@ -719,11 +833,13 @@ describe('forward: upstream failures', {timeout: HANG_GUARD_MS}, () => {
 
 // ---------- request() ----------
 
-describe('request(): serve\'s own calls', {timeout: HANG_GUARD_MS}, () => {
+describe("request(): serve's own calls", {timeout: HANG_GUARD_MS}, () => {
   it('sends JSON or raw bodies with headers, under the prefix, and returns any status with its body', async () => {
     const fake = await fakeUpstream((req, res, body) => {
       res.writeHead(req.url!.includes('missing') ? 404 : 200, {'Content-Type': 'application/json', 'X-Echo': req.headers['x-extra'] ?? ''})
-      res.end(JSON.stringify({body: body.toString(), contentType: req.headers['content-type'] ?? null, host: req.headers.host, method: req.method, url: req.url}))
+      res.end(
+        JSON.stringify({body: body.toString(), contentType: req.headers['content-type'] ?? null, host: req.headers.host, method: req.method, url: req.url}),
+      )
     })
     const upstream = createUpstream({upstream: new URL(`${fake.url.href}prefix`)})
     cleanups.push(() => upstream.close())
@@ -731,10 +847,22 @@ describe('request(): serve\'s own calls', {timeout: HANG_GUARD_MS}, () => {
     const got = await upstream.request('GET', '/api/2.0/mlflow/runs/get?run_id=abc%20d', {headers: {'X-Extra': 'yes'}})
     assert.equal(got.status, 200)
     assert.equal(got.headers['x-echo'], 'yes')
-    assert.deepEqual(JSON.parse(got.body.toString()), {body: '', contentType: null, host: `127.0.0.1:${fake.port}`, method: 'GET', url: '/prefix/api/2.0/mlflow/runs/get?run_id=abc%20d'})
+    assert.deepEqual(JSON.parse(got.body.toString()), {
+      body: '',
+      contentType: null,
+      host: `127.0.0.1:${fake.port}`,
+      method: 'GET',
+      url: '/prefix/api/2.0/mlflow/runs/get?run_id=abc%20d',
+    })
 
     const posted = await upstream.request('POST', '/api/2.0/mlflow/experiments/get-by-name', {body: {experiment_name: 'x'}})
-    assert.deepEqual(JSON.parse(posted.body.toString()), {body: '{"experiment_name":"x"}', contentType: 'application/json', host: `127.0.0.1:${fake.port}`, method: 'POST', url: '/prefix/api/2.0/mlflow/experiments/get-by-name'})
+    assert.deepEqual(JSON.parse(posted.body.toString()), {
+      body: '{"experiment_name":"x"}',
+      contentType: 'application/json',
+      host: `127.0.0.1:${fake.port}`,
+      method: 'POST',
+      url: '/prefix/api/2.0/mlflow/experiments/get-by-name',
+    })
 
     const rawBody = await upstream.request('PUT', '/raw', {body: Buffer.from('bytes'), headers: {'Content-Type': 'text/plain'}})
     assert.equal((JSON.parse(rawBody.body.toString()) as {body: string}).body, 'bytes')
@@ -753,14 +881,20 @@ describe('request(): serve\'s own calls', {timeout: HANG_GUARD_MS}, () => {
       assert.ok(error instanceof UpstreamError)
       assert.equal(error.status, 503)
       assert.equal(error.code, 'ECONNREFUSED')
-      assert.deepEqual(error.body, {error_code: 'TEMPORARILY_UNAVAILABLE', message: `The MLflow tracking server at http://127.0.0.1:${port} is not reachable: connection refused (ECONNREFUSED)`})
+      assert.deepEqual(error.body, {
+        error_code: 'TEMPORARILY_UNAVAILABLE',
+        message: `The MLflow tracking server at http://127.0.0.1:${port} is not reachable: connection refused (ECONNREFUSED)`,
+      })
       return true
     })
 
     const silent = await fakeUpstream(undefined, {raw: () => {}})
     const slow = createUpstream({upstream: silent.url})
     cleanups.push(() => slow.close())
-    await assert.rejects(slow.request('GET', '/x', {timeoutMs: 50}), (error: unknown) => error instanceof UpstreamError && error.status === 504 && error.code === 'ETIMEDOUT' && error.body.error_code === 'DEADLINE_EXCEEDED')
+    await assert.rejects(
+      slow.request('GET', '/x', {timeoutMs: 50}),
+      (error: unknown) => error instanceof UpstreamError && error.status === 504 && error.code === 'ETIMEDOUT' && error.body.error_code === 'DEADLINE_EXCEEDED',
+    )
     // The upstream's responseTimeoutMs is request()'s default.
     const impatient = createUpstream({responseTimeoutMs: 50, upstream: silent.url})
     cleanups.push(() => impatient.close())
@@ -769,7 +903,10 @@ describe('request(): serve\'s own calls', {timeout: HANG_GUARD_MS}, () => {
     const big = await fakeUpstream((_req, res) => res.end(Buffer.alloc(2048)))
     const limited = createUpstream({upstream: big.url})
     cleanups.push(() => limited.close())
-    await assert.rejects(limited.request('GET', '/x', {maxResponseBytes: 1024}), (error: unknown) => error instanceof UpstreamError && error.status === 502 && /larger than 1024 bytes/.test(error.message))
+    await assert.rejects(
+      limited.request('GET', '/x', {maxResponseBytes: 1024}),
+      (error: unknown) => error instanceof UpstreamError && error.status === 502 && /larger than 1024 bytes/.test(error.message),
+    )
     assert.equal((await limited.request('GET', '/x')).body.length, 2048)
   })
 
@@ -877,11 +1014,21 @@ describe('forward: streaming', {timeout: HANG_GUARD_MS}, () => {
 
     const upload = generated()
     const uploaded = await new Promise<{bytes: number; hash: string}>((resolve, reject) => {
-      const req = httpRequest({agent: false, headers: {'Content-Length': String(BLOCK * BLOCKS), 'Content-Type': 'application/octet-stream'}, host: '127.0.0.1', method: 'PUT', path: '/api/2.0/mlflow-artifacts/artifacts/1/big.bin', port}, (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (chunk: Buffer) => chunks.push(chunk))
-        res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString()) as {bytes: number; hash: string}))
-      })
+      const req = httpRequest(
+        {
+          agent: false,
+          headers: {'Content-Length': String(BLOCK * BLOCKS), 'Content-Type': 'application/octet-stream'},
+          host: '127.0.0.1',
+          method: 'PUT',
+          path: '/api/2.0/mlflow-artifacts/artifacts/1/big.bin',
+          port,
+        },
+        (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (chunk: Buffer) => chunks.push(chunk))
+          res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString()) as {bytes: number; hash: string}))
+        },
+      )
       req.on('error', reject)
       upload.stream.pipe(req)
     })

@@ -9,7 +9,7 @@ import {ApiError} from '../../src/server/responses.js'
 const badRequest = (message: RegExp) => (error: unknown) => error instanceof ApiError && error.status === 400 && message.test(error.message)
 
 describe('parseJsonObject', () => {
-  it('parses a UTF-8 JSON object; empty is {}; a key given twice keeps the last, as Python\'s json', () => {
+  it("parses a UTF-8 JSON object; empty is {}; a key given twice keeps the last, as Python's json", () => {
     assert.deepEqual(parseJsonObject(Buffer.from('{"name": "caf\u00E9 \u{1F600}"}')), {name: 'caf\u00E9 \u{1F600}'})
     assert.deepEqual(parseJsonObject(Buffer.alloc(0)), {})
     assert.deepEqual(parseJsonObject(Buffer.from('{"a": "1", "a": "2"}')), {a: '2'})
@@ -17,12 +17,12 @@ describe('parseJsonObject', () => {
 
   // Flask reads each of these as no body ({}) or as other text than Node's decoder would.
   for (const [what, bytes] of [
-    ['an invalid byte', Buffer.concat([Buffer.from('{"run_id": "a'), Buffer.from([0xFF]), Buffer.from('"}')])],
+    ['an invalid byte', Buffer.concat([Buffer.from('{"run_id": "a'), Buffer.from([0xff]), Buffer.from('"}')])],
     ['a Latin-1 é', Buffer.from('{"name": "caf\u00E9"}', 'latin1')],
-    ['an overlong /', Buffer.concat([Buffer.from('{"path": "a'), Buffer.from([0xC0, 0xAF]), Buffer.from('"}')])],
-    ['an encoded surrogate', Buffer.concat([Buffer.from('{"name": "'), Buffer.from([0xED, 0xA0, 0x80]), Buffer.from('"}')])],
-    ['a truncated sequence', Buffer.concat([Buffer.from('{"name": "'), Buffer.from([0xE2, 0x82]), Buffer.from('"}')])],
-    ['UTF-16 with its byte-order mark', Buffer.concat([Buffer.from([0xFF, 0xFE]), Buffer.from('{"name": "x"}', 'utf16le')])],
+    ['an overlong /', Buffer.concat([Buffer.from('{"path": "a'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')])],
+    ['an encoded surrogate', Buffer.concat([Buffer.from('{"name": "'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')])],
+    ['a truncated sequence', Buffer.concat([Buffer.from('{"name": "'), Buffer.from([0xe2, 0x82]), Buffer.from('"}')])],
+    ['UTF-16 with its byte-order mark', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('{"name": "x"}', 'utf16le')])],
   ] as const) {
     it(`refuses a body with ${what}`, () => {
       assert.throws(() => parseJsonObject(bytes), badRequest(/not valid UTF-8/))
@@ -30,7 +30,7 @@ describe('parseJsonObject', () => {
   }
 
   it('refuses a UTF-8 byte-order mark, UTF-16 without one, and anything but an object', () => {
-    assert.throws(() => parseJsonObject(Buffer.concat([Buffer.from([0xEF, 0xBB, 0xBF]), Buffer.from('{"name": "x"}')])), badRequest(/byte-order mark/))
+    assert.throws(() => parseJsonObject(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"name": "x"}')])), badRequest(/byte-order mark/))
     assert.throws(() => parseJsonObject(Buffer.from('{"name": "x"}', 'utf16le')), badRequest(/Malformed JSON/))
     assert.throws(() => parseJsonObject(Buffer.from('[1]')), badRequest(/JSON object/))
     assert.throws(() => parseJsonObject(Buffer.from('{"a": NaN}')), badRequest(/Malformed JSON/))
@@ -48,7 +48,8 @@ describe('declaredCharset', () => {
 })
 
 describe('readBody', () => {
-  const request = (body: string, contentType?: string) => Object.assign(Readable.from([Buffer.from(body)]), {headers: contentType ? {'content-type': contentType} : {}}) as unknown as IncomingMessage
+  const request = (body: string, contentType?: string) =>
+    Object.assign(Readable.from([Buffer.from(body)]), {headers: contentType ? {'content-type': contentType} : {}}) as unknown as IncomingMessage
 
   it('reads a body declared as UTF-8 or without a charset', async () => {
     assert.equal((await readBody(request('{}', 'application/json; charset=utf-8'), 1024)).toString(), '{}')

@@ -7,26 +7,41 @@ import {ApiError, errorAnswer, PlainError} from '../../src/server/responses.js'
 import {StoreError, StoreFileError} from '../../src/server/store/store.js'
 
 describe('errorAnswer', () => {
-  it('answers the caller\'s mistakes and refusals as MLflow does, and logs nothing for them', () => {
-    assert.deepEqual(errorAnswer(new ApiError('RESOURCE_DOES_NOT_EXIST', 'gone')), {body: {error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'gone'}, status: 404})
+  it("answers the caller's mistakes and refusals as MLflow does, and logs nothing for them", () => {
+    assert.deepEqual(errorAnswer(new ApiError('RESOURCE_DOES_NOT_EXIST', 'gone')), {
+      body: {error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'gone'},
+      status: 404,
+    })
     assert.deepEqual(errorAnswer(new PlainError(403, 'Permission denied')), {body: 'Permission denied', status: 403})
-    assert.deepEqual(errorAnswer(new StoreError('RESOURCE_ALREADY_EXISTS', 'taken')), {body: {error_code: 'RESOURCE_ALREADY_EXISTS', message: 'taken'}, status: 400})
+    assert.deepEqual(errorAnswer(new StoreError('RESOURCE_ALREADY_EXISTS', 'taken')), {
+      body: {error_code: 'RESOURCE_ALREADY_EXISTS', message: 'taken'},
+      status: 400,
+    })
   })
 
-  it('answers upstream failures with their 502/503/504 and MLflow\'s code for each, and logs them', () => {
+  it("answers upstream failures with their 502/503/504 and MLflow's code for each, and logs them", () => {
     for (const [status, code] of [
       [502, 'TEMPORARILY_UNAVAILABLE'],
       [503, 'TEMPORARILY_UNAVAILABLE'],
       [504, 'DEADLINE_EXCEEDED'],
     ] as const) {
-      assert.deepEqual(errorAnswer(new UpstreamError(`failed ${status}`, status)), {body: {error_code: code, message: `failed ${status}`}, log: `failed ${status}`, status})
+      assert.deepEqual(errorAnswer(new UpstreamError(`failed ${status}`, status)), {
+        body: {error_code: code, message: `failed ${status}`},
+        log: `failed ${status}`,
+        status,
+      })
     }
   })
 
   it('answers a store that cannot be written 503 without naming its file, and logs why', () => {
-    const answer = errorAnswer(new StoreFileError('/srv/auth.json', 'Cannot lock the auth store /srv/auth.json: busy. Nothing was changed.', {problem: 'locked'}))
+    const answer = errorAnswer(
+      new StoreFileError('/srv/auth.json', 'Cannot lock the auth store /srv/auth.json: busy. Nothing was changed.', {problem: 'locked'}),
+    )
     assert.equal(answer.status, 503)
-    assert.deepEqual(answer.body, {error_code: 'TEMPORARILY_UNAVAILABLE', message: 'The auth store of mlflowctl serve cannot be written right now; nothing was changed. Its log says why.'})
+    assert.deepEqual(answer.body, {
+      error_code: 'TEMPORARILY_UNAVAILABLE',
+      message: 'The auth store of mlflowctl serve cannot be written right now; nothing was changed. Its log says why.',
+    })
     assert.equal(answer.log, 'Cannot lock the auth store /srv/auth.json: busy. Nothing was changed.')
   })
 

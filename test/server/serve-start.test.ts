@@ -33,9 +33,12 @@ async function upstreamUrl(): Promise<string> {
   const server = createHttpServer((_req, res) => res.end('{}'))
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
-  cleanups.push(() => new Promise((resolve) => {
-    server.close(resolve)
-  }))
+  cleanups.push(
+    () =>
+      new Promise((resolve) => {
+        server.close(resolve)
+      }),
+  )
   return `http://127.0.0.1:${(server.address() as {port: number}).port}`
 }
 
@@ -59,11 +62,17 @@ describe('serve refuses a store it cannot use, says why, and changes nothing', (
     const dir = await freshDir()
     const path = join(dir, 'auth.json')
     // A hand edit lost the quotes around a password hash.
-    const content = '{\n  "version": 1,\n  "next_user_id": 2,\n  "users": [\n    {"id": 1, "username": "admin", "password_hash": scrypt:32768:8:1$SECRETSALT$deadbeef, "is_admin": true}\n  ],\n  "grants": []\n}\n'
+    const content =
+      '{\n  "version": 1,\n  "next_user_id": 2,\n  "users": [\n    {"id": 1, "username": "admin", "password_hash": scrypt:32768:8:1$SECRETSALT$deadbeef, "is_admin": true}\n  ],\n  "grants": []\n}\n'
     await writeFile(path, content, {mode: 0o600})
     const result = await serve(path)
     assert.equal(result.code, ExitCode.Usage, result.stderr)
-    assert.match(result.stderr, new RegExp(`The auth store ${path.replaceAll('.', '\\.')} is not valid JSON: unexpected character at line 5, column 53\\. It was left unchanged; fix or restore it\\.`))
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `The auth store ${path.replaceAll('.', '\\.')} is not valid JSON: unexpected character at line 5, column 53\\. It was left unchanged; fix or restore it\\.`,
+      ),
+    )
     assert.doesNotMatch(result.stderr, /scrypt|SECRETSALT|deadbeef|"s"/)
     assertPlainFailure(result.stderr)
     assert.equal(await readFile(path, 'utf8'), content)
@@ -81,7 +90,7 @@ describe('serve refuses a store it cannot use, says why, and changes nothing', (
     assert.equal(await readFile(path, 'utf8'), '{"version": 1, "next_user_id": 1, "users": []}')
   })
 
-  it('a path that cannot be read (a directory in the file\'s place) (exit 2)', async () => {
+  it("a path that cannot be read (a directory in the file's place) (exit 2)", async () => {
     const dir = await freshDir()
     // Permission bits mean nothing to root, who runs the tests.
     const path = join(dir, 'auth.json')
@@ -115,7 +124,12 @@ describe('serve refuses a store it cannot use, says why, and changes nothing', (
     cleanups.push(() => release().catch(() => {}))
     const result = await serve(path)
     assert.equal(result.code, ExitCode.InUse, result.stderr)
-    assert.match(result.stderr, new RegExp(`Cannot lock the auth store ${path.replaceAll('.', '\\.')}: another process holds .*auth\\.json\\.lock and keeps it fresh\\. Nothing was changed\\.`))
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `Cannot lock the auth store ${path.replaceAll('.', '\\.')}: another process holds .*auth\\.json\\.lock and keeps it fresh\\. Nothing was changed\\.`,
+      ),
+    )
     assertPlainFailure(result.stderr)
     assert.equal(await readFile(path, 'utf8'), EMPTY_STORE)
     assert.doesNotMatch(result.stderr, /Created admin user/)
@@ -127,9 +141,12 @@ describe('serve on a port already in use', () => {
     const taken = createServer()
     taken.listen(0, '127.0.0.1')
     await once(taken, 'listening')
-    cleanups.push(() => new Promise((resolve) => {
-      taken.close(resolve)
-    }))
+    cleanups.push(
+      () =>
+        new Promise((resolve) => {
+          taken.close(resolve)
+        }),
+    )
     const {port} = taken.address() as {port: number}
     const dir = await freshDir()
     const path = join(dir, 'state', 'auth.json')
@@ -150,7 +167,14 @@ describe('serve while its store is not ready yet', () => {
     const release = await lock(path, {lockfilePath: `${path}.lock`, realpath: false, stale: 10_000})
     const port = await freePort()
     const logged: string[] = []
-    const starting = startServe({env: {MLFLOW_AUTH_ADMIN_PASSWORD: ADMIN_PASSWORD}, host: '127.0.0.1', log: (line) => logged.push(line), port, proxyTo: new URL(await upstreamUrl()), storePath: path})
+    const starting = startServe({
+      env: {MLFLOW_AUTH_ADMIN_PASSWORD: ADMIN_PASSWORD},
+      host: '127.0.0.1',
+      log: (line) => logged.push(line),
+      port,
+      proxyTo: new URL(await upstreamUrl()),
+      storePath: path,
+    })
     starting.catch(() => {})
     // The port is bound while the store still waits for the lock...
     for (;;) {
@@ -167,11 +191,19 @@ describe('serve while its store is not ready yet', () => {
     assert.equal((await stat(path)).size, EMPTY_STORE.length)
     // ...and a request sent now is decided only once the admin exists (before, it would be a 401).
     const answer = new Promise<{body: string; status: number}>((resolve, reject) => {
-      const request = httpRequest({headers: {authorization: `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64')}`}, host: '127.0.0.1', path: '/api/2.0/mlflow/users/current', port}, (response) => {
-        let body = ''
-        response.on('data', (chunk) => (body += chunk))
-        response.on('end', () => resolve({body, status: response.statusCode!}))
-      })
+      const request = httpRequest(
+        {
+          headers: {authorization: `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64')}`},
+          host: '127.0.0.1',
+          path: '/api/2.0/mlflow/users/current',
+          port,
+        },
+        (response) => {
+          let body = ''
+          response.on('data', (chunk) => (body += chunk))
+          response.on('end', () => resolve({body, status: response.statusCode!}))
+        },
+      )
       request.on('error', reject)
       request.end()
     })

@@ -132,7 +132,8 @@ function mlflowAnswer({body, method, url}: Seen, newExperimentId: () => string):
   return undefined
 }
 
-const GRAPHQL_GET_EXPERIMENT = 'query MlflowGetExperimentQuery($input: MlflowGetExperimentInput!) { mlflowGetExperiment(input: $input) { experiment { experimentId } } }'
+const GRAPHQL_GET_EXPERIMENT =
+  'query MlflowGetExperimentQuery($input: MlflowGetExperimentInput!) { mlflowGetExperiment(input: $input) { experiment { experimentId } } }'
 
 interface Route {
   /** Whose failure the targeted modes (hang, reset) cause: the serve-specific step of the route. */
@@ -183,7 +184,10 @@ const ROUTES: Route[] = [
   {
     check: (answer) => assert.deepEqual(json(answer), {data: {mlflowGetExperiment: {experiment: {experimentId: '1'}}}}),
     name: 'GraphQL',
-    send: (base) => call(base, 'POST', '/graphql', {body: {operationName: 'MlflowGetExperimentQuery', query: GRAPHQL_GET_EXPERIMENT, variables: {input: {experimentId: '1'}}}}),
+    send: (base) =>
+      call(base, 'POST', '/graphql', {
+        body: {operationName: 'MlflowGetExperimentQuery', query: GRAPHQL_GET_EXPERIMENT, variables: {input: {experimentId: '1'}}},
+      }),
     streamed: false,
   },
   {
@@ -203,7 +207,8 @@ const ROUTES: Route[] = [
     affected: (request) => request.url.pathname.includes('/assessments/'),
     check: (answer) => assert.deepEqual(json(answer), {assessment: {assessment_id: 'a2'}}),
     name: 'the assessment-override check',
-    send: (base, n) => call(base, 'POST', `/api/3.0/mlflow/traces/tr-${n}/assessments`, {body: {assessment: {assessment_name: 'x', overrides: 'a1', trace_id: `tr-${n}`}}}),
+    send: (base, n) =>
+      call(base, 'POST', `/api/3.0/mlflow/traces/tr-${n}/assessments`, {body: {assessment: {assessment_name: 'x', overrides: 'a1', trace_id: `tr-${n}`}}}),
     streamed: false,
   },
 ]
@@ -276,7 +281,10 @@ describe('serve when the upstream fails, for every kind of route a non-admin cal
     await everyRoute((_route, answer) => {
       assert.equal(answer.status, 503)
       assert.equal(answer.headers['content-type'], 'application/json')
-      assert.deepEqual(json(answer), {error_code: 'TEMPORARILY_UNAVAILABLE', message: `The MLflow tracking server at ${fake.url.origin} is not reachable: connection refused (ECONNREFUSED)`})
+      assert.deepEqual(json(answer), {
+        error_code: 'TEMPORARILY_UNAVAILABLE',
+        message: `The MLflow tracking server at ${fake.url.origin} is not reachable: connection refused (ECONNREFUSED)`,
+      })
     })
     await fake.back()
     await answersAgain()
@@ -287,7 +295,14 @@ describe('serve when the upstream fails, for every kind of route a non-admin cal
       fake.set('hang', route.affected)
       const answer = await route.send(serve.url, counter++)
       assert.equal(answer.status, 504, `${route.name}: ${answer.body}`)
-      assert.deepEqual(json(answer), {error_code: 'DEADLINE_EXCEEDED', message: `The MLflow tracking server at ${fake.url.origin} did not answer in time: no answer within ${UPSTREAM_TIMEOUT_MS} ms (ETIMEDOUT)`}, route.name)
+      assert.deepEqual(
+        json(answer),
+        {
+          error_code: 'DEADLINE_EXCEEDED',
+          message: `The MLflow tracking server at ${fake.url.origin} did not answer in time: no answer within ${UPSTREAM_TIMEOUT_MS} ms (ETIMEDOUT)`,
+        },
+        route.name,
+      )
     }
 
     fake.set('answer')
@@ -299,7 +314,14 @@ describe('serve when the upstream fails, for every kind of route a non-admin cal
       fake.set('reset', route.affected)
       const answer = await route.send(serve.url, counter++)
       assert.equal(answer.status, 502, `${route.name}: ${answer.body}`)
-      assert.deepEqual(json(answer), {error_code: 'TEMPORARILY_UNAVAILABLE', message: `The MLflow tracking server at ${fake.url.origin} gave no usable answer: connection closed without an answer (ECONNRESET)`}, route.name)
+      assert.deepEqual(
+        json(answer),
+        {
+          error_code: 'TEMPORARILY_UNAVAILABLE',
+          message: `The MLflow tracking server at ${fake.url.origin} gave no usable answer: connection closed without an answer (ECONNRESET)`,
+        },
+        route.name,
+      )
     }
 
     fake.set('answer')
@@ -316,7 +338,14 @@ describe('serve when the upstream fails, for every kind of route a non-admin cal
         assert.equal(answer.complete, false, route.name)
       } else {
         assert.equal(answer.status, 502, `${route.name}: ${answer.body}`)
-        assert.deepEqual(json(answer), {error_code: 'TEMPORARILY_UNAVAILABLE', message: `The MLflow tracking server at ${fake.url.origin} gave no usable answer: the upstream connection closed in the middle of the answer (ECONNRESET)`}, route.name)
+        assert.deepEqual(
+          json(answer),
+          {
+            error_code: 'TEMPORARILY_UNAVAILABLE',
+            message: `The MLflow tracking server at ${fake.url.origin} gave no usable answer: the upstream connection closed in the middle of the answer (ECONNRESET)`,
+          },
+          route.name,
+        )
       }
     }
 
@@ -327,9 +356,24 @@ describe('serve when the upstream fails, for every kind of route a non-admin cal
   it('logs each failure in one line without query, credentials or hashes', GUARD, () => {
     const failures = logged.filter((line) => line.startsWith('error: '))
     // A streamed forward answers its client itself: its failure is logged too.
-    assert.ok(failures.includes(`error: GET /api/2.0/mlflow/experiments/get: The MLflow tracking server at ${fake.url.origin} is not reachable: connection refused (ECONNREFUSED)`), failures.join('\n'))
-    assert.ok(failures.includes(`error: POST /api/2.0/mlflow/runs/search: The MLflow tracking server at ${fake.url.origin} did not answer in time: no answer within ${UPSTREAM_TIMEOUT_MS} ms (ETIMEDOUT)`), failures.join('\n'))
-    assert.ok(failures.includes(`error: GET /api/2.0/mlflow/runs/get: The MLflow tracking server at ${fake.url.origin} gave no usable answer: connection closed without an answer (ECONNRESET)`), failures.join('\n'))
+    assert.ok(
+      failures.includes(
+        `error: GET /api/2.0/mlflow/experiments/get: The MLflow tracking server at ${fake.url.origin} is not reachable: connection refused (ECONNREFUSED)`,
+      ),
+      failures.join('\n'),
+    )
+    assert.ok(
+      failures.includes(
+        `error: POST /api/2.0/mlflow/runs/search: The MLflow tracking server at ${fake.url.origin} did not answer in time: no answer within ${UPSTREAM_TIMEOUT_MS} ms (ETIMEDOUT)`,
+      ),
+      failures.join('\n'),
+    )
+    assert.ok(
+      failures.includes(
+        `error: GET /api/2.0/mlflow/runs/get: The MLflow tracking server at ${fake.url.origin} gave no usable answer: connection closed without an answer (ECONNRESET)`,
+      ),
+      failures.join('\n'),
+    )
     for (const line of logged) {
       assert.doesNotMatch(line, /\?|Basic |scrypt:|pbkdf2:/, line)
       assert.ok(!line.includes(ALICE.password) && !line.includes(ADMIN.password), line)
@@ -346,13 +390,20 @@ describe('serve when the upstream fails, for every kind of route a non-admin cal
     const id = String(json(created).experiment_id)
     assert.equal(fake.seen.slice(before).filter((request) => request.url.pathname.endsWith('/experiments/create')).length, 1, 'sent once')
     assert.ok(
-      logged.some((line) => line.startsWith(`error: POST /api/2.0/mlflow/experiments/create by alice: MLflow made the change, but its creator was not given MANAGE on the new experiment: The auth store ${storePath} is not valid JSON`)),
+      logged.some((line) =>
+        line.startsWith(
+          `error: POST /api/2.0/mlflow/experiments/create by alice: MLflow made the change, but its creator was not given MANAGE on the new experiment: The auth store ${storePath} is not valid JSON`,
+        ),
+      ),
       logged.join('\n'),
     )
 
     const refused = await call(serve.url, 'POST', '/api/2.0/mlflow/users/create', {body: {password: 'bob-password-12345', username: 'bob'}, credentials: ADMIN})
     assert.equal(refused.status, 503)
-    assert.deepEqual(json(refused), {error_code: 'TEMPORARILY_UNAVAILABLE', message: 'The auth store of mlflowctl serve cannot be written right now; nothing was changed. Its log says why.'})
+    assert.deepEqual(json(refused), {
+      error_code: 'TEMPORARILY_UNAVAILABLE',
+      message: 'The auth store of mlflowctl serve cannot be written right now; nothing was changed. Its log says why.',
+    })
     assert.equal(await readFile(storePath, 'utf8'), '{"version": 1,', 'the broken file is left alone')
 
     // Repaired: the next create records its grant again; the one missed stays missed.

@@ -94,12 +94,22 @@ interface Answer {
 /** One HTTPS request on a fresh connection (no pooling, no session reuse). */
 function call(port: number, tls: ConnectionOptions, options: {auth?: string; path?: string} = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const request = httpsRequest({...tls, agent: false, headers: options.auth ? {authorization: options.auth} : {}, host: '127.0.0.1', path: options.path ?? '/api/2.0/mlflow/experiments/get?experiment_id=1', port}, (response) => {
-      const peer = (response.socket as TLSSocket).getPeerCertificate().fingerprint256
-      let body = ''
-      response.on('data', (chunk) => (body += chunk))
-      response.on('end', () => resolve({body, headers: response.headers, peer, status: response.statusCode!}))
-    })
+    const request = httpsRequest(
+      {
+        ...tls,
+        agent: false,
+        headers: options.auth ? {authorization: options.auth} : {},
+        host: '127.0.0.1',
+        path: options.path ?? '/api/2.0/mlflow/experiments/get?experiment_id=1',
+        port,
+      },
+      (response) => {
+        const peer = (response.socket as TLSSocket).getPeerCertificate().fingerprint256
+        let body = ''
+        response.on('data', (chunk) => (body += chunk))
+        response.on('end', () => resolve({body, headers: response.headers, peer, status: response.statusCode!}))
+      },
+    )
     request.on('error', reject)
     request.end()
   })
@@ -134,7 +144,10 @@ describe('serve over HTTPS', () => {
   before(async () => {
     ca = await createTestCa()
     otherCa = await createTestCa('another CA')
-    cleanups.push(() => ca.remove(), () => otherCa.remove())
+    cleanups.push(
+      () => ca.remove(),
+      () => otherCa.remove(),
+    )
     first = await ca.issue('first', 'server')
     second = await ca.issue('second', 'server')
     clientCert = await ca.issue('alice', 'client')
@@ -171,7 +184,10 @@ describe('serve over HTTPS', () => {
     assert.match(String(cbc), /handshake failure|no shared cipher/i)
     // Plain HTTP on the HTTPS port is not answered as HTTP.
     const plain = await new Promise<number | string>((resolve) => {
-      const request = httpRequest({agent: false, headers: {authorization: ADMIN}, host: '127.0.0.1', path: '/api/2.0/mlflow/experiments/get?experiment_id=1', port: running.port}, (response) => resolve(response.statusCode!))
+      const request = httpRequest(
+        {agent: false, headers: {authorization: ADMIN}, host: '127.0.0.1', path: '/api/2.0/mlflow/experiments/get?experiment_id=1', port: running.port},
+        (response) => resolve(response.statusCode!),
+      )
       request.on('error', (error) => resolve(error.message))
       request.end()
     })
@@ -205,7 +221,10 @@ describe('serve over HTTPS', () => {
     assert.equal(answer.headers.get('strict-transport-security'), null)
 
     for (const bad of ['max-age=abc', 'includeSubDomains', 'max-age=1; max-age=2', 'max-age=1; always']) {
-      await assert.rejects(serve(upstream, {hsts: bad, tls: await liveFiles(first)}), (error: UserError) => error.code === 'BAD_HSTS' && /max-age=SECONDS/.test(error.hint ?? ''))
+      await assert.rejects(
+        serve(upstream, {hsts: bad, tls: await liveFiles(first)}),
+        (error: UserError) => error.code === 'BAD_HSTS' && /max-age=SECONDS/.test(error.hint ?? ''),
+      )
     }
   })
 
@@ -222,11 +241,22 @@ describe('serve over HTTPS', () => {
     // A chunked upload, begun on the first certificate and left half sent.
     let uploadPeer = ''
     const uploaded = new Promise<{body: string; status: number}>((resolve, reject) => {
-      const request = httpsRequest({agent: false, ca: ca0, headers: {authorization: ADMIN, 'content-type': 'application/octet-stream'}, host: '127.0.0.1', method: 'PUT', path: '/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts/slow.bin', port: running.port}, (response) => {
-        let body = ''
-        response.on('data', (data) => (body += data))
-        response.on('end', () => resolve({body, status: response.statusCode!}))
-      })
+      const request = httpsRequest(
+        {
+          agent: false,
+          ca: ca0,
+          headers: {authorization: ADMIN, 'content-type': 'application/octet-stream'},
+          host: '127.0.0.1',
+          method: 'PUT',
+          path: '/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts/slow.bin',
+          port: running.port,
+        },
+        (response) => {
+          let body = ''
+          response.on('data', (data) => (body += data))
+          response.on('end', () => resolve({body, status: response.statusCode!}))
+        },
+      )
       request.on('error', reject)
       request.on('socket', (socket: TLSSocket) => socket.once('secureConnect', () => (uploadPeer = socket.getPeerCertificate().fingerprint256)))
       for (let i = 0; i < chunks / 2; i++) request.write(chunk)
@@ -340,7 +370,10 @@ describe('serve: plain HTTP beyond loopback', () => {
     for (const host of ['127.0.0.1', '::1', 'localhost']) {
       const running = await serve(upstream, {host})
       assert.match(running.url, /^http:\/\//)
-      assert.deepEqual(running.logs.filter((line) => line.startsWith('warning')), [])
+      assert.deepEqual(
+        running.logs.filter((line) => line.startsWith('warning')),
+        [],
+      )
       await running.close()
     }
   })
@@ -375,16 +408,26 @@ describe('trusted proxies', () => {
     assert.equal(ClientAddresses.none().resolve(request('127.0.0.1', {'x-forwarded-for': '203.0.113.9'})).address, '127.0.0.1')
   })
 
-  it('through serve: the upstream hears the client a trusted proxy names, and HSTS follows the client\'s protocol', async () => {
+  it("through serve: the upstream hears the client a trusted proxy names, and HSTS follows the client's protocol", async () => {
     const upstream = await fakeUpstream()
     // Only 127.0.0.2 is the proxy; 127.0.0.1 is any other client on this host.
     const running = await serve(upstream, {trustedProxies: '127.0.0.2'})
     const send = (localAddress: string) =>
       new Promise<IncomingHttpHeaders>((resolve, reject) => {
-        const request = httpRequest({agent: false, headers: {authorization: ADMIN, 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https'}, host: '127.0.0.1', localAddress, path: '/api/2.0/mlflow/experiments/get?experiment_id=1', port: running.port}, (response) => {
-          response.resume()
-          response.on('end', () => resolve(response.headers))
-        })
+        const request = httpRequest(
+          {
+            agent: false,
+            headers: {authorization: ADMIN, 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https'},
+            host: '127.0.0.1',
+            localAddress,
+            path: '/api/2.0/mlflow/experiments/get?experiment_id=1',
+            port: running.port,
+          },
+          (response) => {
+            response.resume()
+            response.on('end', () => resolve(response.headers))
+          },
+        )
         request.on('error', reject)
         request.end()
       })

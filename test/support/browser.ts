@@ -24,7 +24,15 @@ export const OUTPUT_DIR = fileURLToPath(new URL('../../test-output/web-ui/', imp
  * Flags for a quiet browser: without the background-networking ones Chromium keeps calling home
  * (component updates, sync, field trials, QUIC probes), which on a closed network only stalls.
  */
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+const ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost'])
 
@@ -68,7 +76,9 @@ export function ensureChromium(): Promise<string> {
     for (const args of [['update'], ['install', '-y', '--no-install-recommends', 'chromium']]) {
       const {code, output} = await run('apt-get', args)
       if (code !== 0) {
-        throw new Error(`the web UI tests need Debian's chromium (${CHROMIUM}), and \`apt-get ${args.join(' ')}\` failed (${code ?? 'not run'}); install it by hand with \`apt-get install chromium\` (as root):\n${output}`)
+        throw new Error(
+          `the web UI tests need Debian's chromium (${CHROMIUM}), and \`apt-get ${args.join(' ')}\` failed (${code ?? 'not run'}); install it by hand with \`apt-get install chromium\` (as root):\n${output}`,
+        )
       }
     }
 
@@ -135,9 +145,12 @@ export async function openBrowser(options: {
   page.setDefaultNavigationTimeout(60_000)
   return {
     async close() {
-      await Promise.race([context.close().catch(() => {}), new Promise((resolve) => {
-        setTimeout(resolve, 15_000).unref()
-      })])
+      await Promise.race([
+        context.close().catch(() => {}),
+        new Promise((resolve) => {
+          setTimeout(resolve, 15_000).unref()
+        }),
+      ])
       await rm(profile, {force: true, recursive: true})
     },
     context,
@@ -164,9 +177,12 @@ export async function saveEvidence(page: Page, name: string): Promise<string[]> 
         () => saved.push(`${base}.png`),
         () => {},
       )
-      const html = await Promise.race([page.content().catch(() => undefined), new Promise<undefined>((resolve) => {
-        setTimeout(() => resolve(undefined), 10_000).unref()
-      })])
+      const html = await Promise.race([
+        page.content().catch(() => undefined),
+        new Promise<undefined>((resolve) => {
+          setTimeout(() => resolve(undefined), 10_000).unref()
+        }),
+      ])
       if (html !== undefined) {
         await writeFile(`${base}.html`, html)
         saved.push(`${base}.html`)

@@ -64,7 +64,11 @@ export interface PtyStep {
 }
 
 /** Runs mlflowctl on a pseudo-terminal (stdin, stdout and stderr are a TTY) and answers prompts. */
-export async function runCliOnTerminal(args: string[], steps: PtyStep[], options: Omit<CliOptions, 'input'> = {}): Promise<{code: number; output: string; unmatched: null | string}> {
+export async function runCliOnTerminal(
+  args: string[],
+  steps: PtyStep[],
+  options: Omit<CliOptions, 'input'> = {},
+): Promise<{code: number; output: string; unmatched: null | string}> {
   const home = options.home ?? (await mkdtemp(join(tmpdir(), 'mlflowctl-home-')))
   const env = {...cliEnv(home, options.env), TERM: 'xterm'}
   const request = JSON.stringify({argv: [process.execPath, options.bin ?? CLI, ...args], env, steps, timeout: 40})

@@ -34,7 +34,23 @@ export async function createTestCa(name = 'mlflowctl test CA', dir?: string): Pr
   const where = dir ?? (await mkdtemp(join(tmpdir(), 'mlflowctl-pki-')))
   const run = (...args: string[]) => exec('openssl', args, {cwd: where})
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-  await run('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', `/CN=${name}`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign')
+  await run(
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${name}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  )
   let serial = 0
   return {
     cert: join(where, 'ca.pem'),
@@ -45,7 +61,24 @@ export async function createTestCa(name = 'mlflowctl test CA', dir?: string): Pr
       await run('req', ...ec, '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', `/CN=${subject}`)
       const ext = kind === 'server' ? 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' : 'extendedKeyUsage=clientAuth\n'
       await writeFile(join(where, `${base}.ext`), ext)
-      await run('x509', '-req', '-in', `${base}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', String(Date.now() * 100 + serial), '-out', `${base}.crt`, '-days', '2', '-extfile', `${base}.ext`)
+      await run(
+        'x509',
+        '-req',
+        '-in',
+        `${base}.csr`,
+        '-CA',
+        'ca.pem',
+        '-CAkey',
+        'ca.key',
+        '-set_serial',
+        String(Date.now() * 100 + serial),
+        '-out',
+        `${base}.crt`,
+        '-days',
+        '2',
+        '-extfile',
+        `${base}.ext`,
+      )
       const cert = join(where, `${base}.crt`)
       const key = join(where, `${base}.key`)
       const pem = join(where, `${base}.pem`)

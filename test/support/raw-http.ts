@@ -16,7 +16,6 @@ export function closeRawAgent(): void {
   agent.destroy()
 }
 
-
 export interface Answer {
   body: Buffer
   headers: IncomingHttpHeaders

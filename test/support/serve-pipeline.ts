@@ -66,7 +66,9 @@ export function call(base: string, method: string, path: string, options: CallOp
       const chunks: Buffer[] = []
       response.on('data', (chunk: Buffer) => chunks.push(chunk))
       response.on('error', () => {}) // a truncated answer: 'close' says so
-      response.on('close', () => resolve({body: Buffer.concat(chunks).toString('utf8'), complete: response.complete, headers: response.headers, status: response.statusCode!}))
+      response.on('close', () =>
+        resolve({body: Buffer.concat(chunks).toString('utf8'), complete: response.complete, headers: response.headers, status: response.statusCode!}),
+      )
     })
     request.on('error', reject)
     request.end(payload)

@@ -20,7 +20,13 @@ export interface RunningServe {
  * Starts the built `mlflowctl serve` in its own process in front of an upstream MLflow server.
  * `url` is on 127.0.0.1 whatever --host is, with https when serve says it listens over HTTPS.
  */
-export async function startServe(options: {env?: NodeJS.ProcessEnv; extraArgs?: string[]; host?: string; storePath?: string; upstream: string}): Promise<RunningServe> {
+export async function startServe(options: {
+  env?: NodeJS.ProcessEnv
+  extraArgs?: string[]
+  host?: string
+  storePath?: string
+  upstream: string
+}): Promise<RunningServe> {
   const dir = await mkdtemp(join(tmpdir(), 'mlflowctl-serve-'))
   const storePath = options.storePath ?? join(dir, 'auth.json')
   const admin = {password: `admin-${randomSecret()}`, username: 'admin'}
@@ -30,7 +36,23 @@ export async function startServe(options: {env?: NodeJS.ProcessEnv; extraArgs?: 
     MLFLOW_AUTH_ADMIN_PASSWORD: admin.password,
     ...options.env,
   }
-  const child = spawn(process.execPath, [CLI, 'serve', '--proxy-to', options.upstream, '--host', options.host ?? '127.0.0.1', '--port', String(port), '--store', storePath, ...(options.extraArgs ?? [])], {env, stdio: ['ignore', 'ignore', 'pipe']})
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'serve',
+      '--proxy-to',
+      options.upstream,
+      '--host',
+      options.host ?? '127.0.0.1',
+      '--port',
+      String(port),
+      '--store',
+      storePath,
+      ...(options.extraArgs ?? []),
+    ],
+    {env, stdio: ['ignore', 'ignore', 'pipe']},
+  )
   let stderr = ''
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr += chunk.toString()

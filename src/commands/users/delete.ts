@@ -23,7 +23,10 @@ MLflow 3.12 and older refuse to delete a user who still holds permissions. Then 
     '<%= config.bin %> <%= command.id %> alice --yes --revoke-permissions',
   ]
   static override flags = {
-    'revoke-permissions': Flags.boolean({default: false, description: 'If the server refuses because the user holds permissions (MLflow 3.12 and older), revoke them and delete the user.'}),
+    'revoke-permissions': Flags.boolean({
+      default: false,
+      description: 'If the server refuses because the user holds permissions (MLflow 3.12 and older), revoke them and delete the user.',
+    }),
     yes: yesFlag,
   }
   static override summary = 'Delete a user.'

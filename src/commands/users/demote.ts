@@ -4,7 +4,8 @@ import {confirmDestructive} from '../../cli/prompts.js'
 
 export default class UsersDemote extends BaseCommand<typeof UsersDemote> {
   static override args = {username: usernameArg}
-  static override description = 'Admins only. Asks for confirmation on a terminal (also with --json); without a terminal it refuses unless --yes is given. MLflow does not stop you from demoting the last admin, so take care when demoting yourself.'
+  static override description =
+    'Admins only. Asks for confirmation on a terminal (also with --json); without a terminal it refuses unless --yes is given. MLflow does not stop you from demoting the last admin, so take care when demoting yourself.'
   static override examples = ['<%= config.bin %> <%= command.id %> alice --yes']
   static override flags = {yes: yesFlag}
   static override summary = "Take away a user's admin rights."

@@ -12,7 +12,16 @@ export default class UsersGet extends BaseCommand<typeof UsersGet> {
   public async run(): Promise<{user: User}> {
     const session = await this.session()
     const user = await session.api.getUser(this.args.username)
-    this.log(renderRecord([['username', user.username], ['id', user.id], ['admin', user.is_admin ? 'yes' : 'no']], this.stdoutColors()))
+    this.log(
+      renderRecord(
+        [
+          ['username', user.username],
+          ['id', user.id],
+          ['admin', user.is_admin ? 'yes' : 'no'],
+        ],
+        this.stdoutColors(),
+      ),
+    )
     return {user}
   }
 }

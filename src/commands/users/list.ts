@@ -10,7 +10,13 @@ export default class UsersList extends BaseCommand<typeof UsersList> {
   public async run(): Promise<{users: UserSummary[]}> {
     const session = await this.session()
     const users = await session.api.listUsers()
-    this.log(renderTable(['USERNAME', 'ID', 'ADMIN'], users.map((user) => [user.username, user.id, user.is_admin === undefined ? '' : user.is_admin ? 'yes' : 'no']), this.stdoutColors()))
+    this.log(
+      renderTable(
+        ['USERNAME', 'ID', 'ADMIN'],
+        users.map((user) => [user.username, user.id, user.is_admin === undefined ? '' : user.is_admin ? 'yes' : 'no']),
+        this.stdoutColors(),
+      ),
+    )
     return {users}
   }
 }

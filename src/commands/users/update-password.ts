@@ -20,7 +20,9 @@ export default class UsersUpdatePassword extends BaseCommand<typeof UsersUpdateP
 
   public async run(): Promise<UpdatePasswordResult> {
     const {username} = this.args
-    const password = this.flags['password-stdin'] ? await readSecretFromStdin('password') : await promptNewPassword({flag: '--password-stdin', message: `New password for ${username}`})
+    const password = this.flags['password-stdin']
+      ? await readSecretFromStdin('password')
+      : await promptNewPassword({flag: '--password-stdin', message: `New password for ${username}`})
     const session = await this.session()
     const {connection} = session
     const self = connection.username?.value === username

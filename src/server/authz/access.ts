@@ -34,7 +34,11 @@ const CAPABILITY: Record<Capability, keyof Capabilities> = {delete: 'canDelete',
 export function artifactPathExperiment(path: string): string | undefined {
   const first = path.split('/', 1)[0]
   if (isCanonicalId(first)) return first
-  if (/^\s*[+-]?\p{Nd}+(?:_\p{Nd}+)*\s*$/u.test(first)) throw new ApiError('INVALID_PARAMETER_VALUE', `The artifact path must start with an experiment id in decimal without sign, spaces or leading zeros, got ${JSON.stringify(first)}.`)
+  if (/^\s*[+-]?\p{Nd}+(?:_\p{Nd}+)*\s*$/u.test(first))
+    throw new ApiError(
+      'INVALID_PARAMETER_VALUE',
+      `The artifact path must start with an experiment id in decimal without sign, spaces or leading zeros, got ${JSON.stringify(first)}.`,
+    )
   return undefined
 }
 
@@ -98,7 +102,11 @@ export class Access {
       return onExperiment(id)
     }
 
-    if ('experiments' in on) return every(nonEmpty(on.experiments).map((id) => canonicalId(id, on.experiments)), onExperiment)
+    if ('experiments' in on)
+      return every(
+        nonEmpty(on.experiments).map((id) => canonicalId(id, on.experiments)),
+        onExperiment,
+      )
     if ('artifactPath' in on) {
       const path = params.optional(on.artifactPath)
       // No experiment id in the path (the artifact root, `.`): MLflow falls back to the default

@@ -16,7 +16,8 @@ const AFTER_EFFECT_MISSED: Record<AfterEffect, string> = {
   'grant-experiment-creator': 'its creator was not given MANAGE on the new experiment',
   'grant-registered-model-creator': 'its creator was not given MANAGE on the new registered model',
   'grant-scorer-creator': 'its creator was not given MANAGE on the new scorer',
-  'rename-registered-model-grants': 'the grants on the registered model were not moved to its new name (those left on the old name would apply to a new model of that name: revoke them)',
+  'rename-registered-model-grants':
+    'the grants on the registered model were not moved to its new name (those left on the old name would apply to a new model of that name: revoke them)',
 }
 
 async function grantManage(store: Store, user: UserRecord, resourceType: string, resourceId: string): Promise<void> {
@@ -32,12 +33,20 @@ async function grantManage(store: Store, user: UserRecord, resourceType: string,
  * withholds access (a creator without MANAGE) or leaves grants for an admin to tidy, and the log
  * says which.
  */
-export async function recordAfter(effect: AfterEffect, exchange: Exchange, answer: UpstreamResponse, store: Store, log: (message: string) => void): Promise<void> {
+export async function recordAfter(
+  effect: AfterEffect,
+  exchange: Exchange,
+  answer: UpstreamResponse,
+  store: Store,
+  log: (message: string) => void,
+): Promise<void> {
   try {
     await applyAfter(effect, exchange, answer, store)
   } catch (error) {
     const {request, user} = exchange
-    log(`error: ${request.method} ${exchange.target.split('?', 1)[0]} by ${user.username}: MLflow made the change, but ${AFTER_EFFECT_MISSED[effect]}: ${(error as Error).message}`)
+    log(
+      `error: ${request.method} ${exchange.target.split('?', 1)[0]} by ${user.username}: MLflow made the change, but ${AFTER_EFFECT_MISSED[effect]}: ${(error as Error).message}`,
+    )
   }
 }
 

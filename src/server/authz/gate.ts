@@ -42,7 +42,8 @@ function refuseEarly(request: IncomingMessage, user: UserRecord, match: RouteMat
 
   if (!user.isAdmin && (!match || match.rule.access === 'admin')) throw permissionDenied()
   // serve's grants know no workspaces; a workspace-enabled upstream would apply them across.
-  if (!user.isAdmin && request.headers['x-mlflow-workspace'] !== undefined) throw new ApiError('BAD_REQUEST', 'mlflowctl serve does not support MLflow workspaces (X-MLFLOW-WORKSPACE).')
+  if (!user.isAdmin && request.headers['x-mlflow-workspace'] !== undefined)
+    throw new ApiError('BAD_REQUEST', 'mlflowctl serve does not support MLflow workspaces (X-MLFLOW-WORKSPACE).')
 }
 
 export class Gate {

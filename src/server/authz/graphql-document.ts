@@ -131,7 +131,12 @@ function fragmentsOf(document: DocumentNode): Map<string, FragmentDefinitionNode
  * graphql-js's collectFields (each fragment once per level, which also stops cycles). Type
  * conditions and @skip/@include are ignored: checking a field that may not run is only stricter.
  */
-export function collectFields(selectionSet: SelectionSetNode | undefined, context: DocumentScope, fields: FieldNode[] = [], spread = new Set<string>()): FieldNode[] {
+export function collectFields(
+  selectionSet: SelectionSetNode | undefined,
+  context: DocumentScope,
+  fields: FieldNode[] = [],
+  spread = new Set<string>(),
+): FieldNode[] {
   for (const selection of selectionSet?.selections ?? []) {
     if (++context.selectionsVisited > MAX_SELECTIONS_VISITED) throw invalid('The GraphQL document is too complex.')
     if (selection.kind === Kind.FIELD) fields.push(selection)

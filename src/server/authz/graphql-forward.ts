@@ -22,10 +22,7 @@ export function forwardedRequest(
 ): GraphqlRequest {
   const {document, operationName, variables} = original
   // The document is reprinted only when a literal list was narrowed; otherwise forwarded verbatim.
-  const query =
-    context.listRewrites.size === 0
-      ? original.query
-      : print(visit(document, {ListValue: (node) => context.listRewrites.get(node)}))
+  const query = context.listRewrites.size === 0 ? original.query : print(visit(document, {ListValue: (node) => context.listRewrites.get(node)}))
   const forwardedVariables = context.variableOverrides.size === 0 ? variables : {...variables, ...Object.fromEntries(context.variableOverrides)}
   return {
     query,

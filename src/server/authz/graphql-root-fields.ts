@@ -52,7 +52,8 @@ export async function checkRootFields(selectionSet: SelectionSetNode, context: C
 
   for (const {nameKeys, path} of context.modelVersionLists.values()) {
     // Without the model name in the answer the versions cannot be filtered.
-    if (nameKeys.size === 0) throw forbidden(`GraphQL field ${path.join('.')} must select "name" so that versions of unreadable registered models can be filtered out.`)
+    if (nameKeys.size === 0)
+      throw forbidden(`GraphQL field ${path.join('.')} must select "name" so that versions of unreadable registered models can be filtered out.`)
   }
 }
 
@@ -97,7 +98,10 @@ const ROOT_FIELDS = new Map<string, RootCheck>([
  */
 function checkExperimentIds(ids: string[], field: FieldNode, key: string): void {
   const odd = ids.find((id) => !isCanonicalId(id))
-  if (odd !== undefined) throw invalid(`GraphQL field ${label(field)}: input.${key} must be decimal experiment ids without sign, spaces or leading zeros, got ${JSON.stringify(odd)}.`)
+  if (odd !== undefined)
+    throw invalid(
+      `GraphQL field ${label(field)}: input.${key} must be decimal experiment ids without sign, spaces or leading zeros, got ${JSON.stringify(odd)}.`,
+    )
 }
 
 /** mlflowGetRun, mlflowListArtifacts: READ on the experiment of input.runId (or input.runUuid). */
@@ -105,7 +109,8 @@ async function checkOneRun(field: FieldNode, context: Context): Promise<void> {
   const runId = stringInput(field, context, 'runId')
   const runUuid = stringInput(field, context, 'runUuid')
   // MLflow uses `run_id or run_uuid`; two different ids are refused rather than second-guessed.
-  if (runId !== undefined && runUuid !== undefined && runId !== runUuid) throw invalid(`GraphQL field ${label(field)} names two different runs (runId and runUuid).`)
+  if (runId !== undefined && runUuid !== undefined && runId !== runUuid)
+    throw invalid(`GraphQL field ${label(field)} names two different runs (runId and runUuid).`)
   const run = runId ?? runUuid
   if (run === undefined) throw invalid(`GraphQL field ${label(field)} needs input.runId.`)
   if (!(await canReadRun(run, context))) throw forbidden(`GraphQL field ${label(field)}: cannot read run ${run}.`)
@@ -159,7 +164,9 @@ async function narrowExperimentIds(field: FieldNode, context: Context): Promise<
   } else if (listNode?.kind === Kind.LIST) {
     const kept = listNode.values.filter((_item, index) => context.access.canReadExperiment(experimentIds[index]))
     if (listNode.values.some((item) => item.kind !== Kind.STRING && !kept.includes(item))) {
-      throw forbidden(`GraphQL field ${label(field)}: cannot read some of experiments ${experimentIds.join(', ')}; pass only readable ids, or the list as one variable.`)
+      throw forbidden(
+        `GraphQL field ${label(field)}: cannot read some of experiments ${experimentIds.join(', ')}; pass only readable ids, or the list as one variable.`,
+      )
     }
 
     context.listRewrites.set(listNode, {...listNode, values: kept})

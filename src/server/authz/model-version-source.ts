@@ -64,10 +64,12 @@ export function readModelVersionSource(source: string): SourceReading {
   }
 
   const parts = path.split('/')
-  if (parts.length > 2 || parts.some((part) => part.trim() === '')) return refused('a models:/ source must be models:/<model id>, models:/<name>/<version> or models:/<name>@<alias>')
+  if (parts.length > 2 || parts.some((part) => part.trim() === ''))
+    return refused('a models:/ source must be models:/<model id>, models:/<name>/<version> or models:/<name>@<alias>')
   if (parts.length === 2) return {kind: 'registered-model', name: parts[0]}
   const at = path.lastIndexOf('@')
-  if (at !== -1) return at === 0 || at === path.length - 1 ? refused('it names no registered model or alias') : {kind: 'registered-model', name: path.slice(0, at)}
+  if (at !== -1)
+    return at === 0 || at === path.length - 1 ? refused('it names no registered model or alias') : {kind: 'registered-model', name: path.slice(0, at)}
   return {kind: 'logged-model', modelId: path}
 }
 

@@ -13,7 +13,11 @@ export type ParamSource = 'body' | 'query'
 
 /** `value` when it is a canonical id, else a 400 naming the field. */
 export function canonicalId(value: string, field: string): string {
-  if (!isCanonicalId(value)) throw new ApiError('INVALID_PARAMETER_VALUE', `Parameter '${displayName(field)}' must be a decimal number without sign, spaces or leading zeros, got ${JSON.stringify(value)}.`)
+  if (!isCanonicalId(value))
+    throw new ApiError(
+      'INVALID_PARAMETER_VALUE',
+      `Parameter '${displayName(field)}' must be a decimal number without sign, spaces or leading zeros, got ${JSON.stringify(value)}.`,
+    )
   return value
 }
 

@@ -45,13 +45,7 @@ export type Access =
  * What serve does to the answer of a non-admin's request, or to its body before
  * (docs/mlflow-auth-contract.md, "Search filtering and refill", and "GraphQL").
  */
-export type ResponseFilter =
-  | 'experiments'
-  | 'graphql'
-  | 'logged-models'
-  | 'model-versions'
-  | 'registered-models'
-  | 'runs'
+export type ResponseFilter = 'experiments' | 'graphql' | 'logged-models' | 'model-versions' | 'registered-models' | 'runs'
 
 /**
  * Store changes after the upstream accepted the request; they run for admins too

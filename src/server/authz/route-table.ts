@@ -184,15 +184,26 @@ const ENTRIES: Entry[] = [
   ['GET', '/mlflow/scorers/get', API3, {access: read(scorer)}],
   ['GET', '/mlflow/scorers/versions', API3, {access: read(scorer)}],
   ['DELETE', '/mlflow/scorers/delete', API3, {access: remove(scorer), after: 'delete-scorer-grants'}],
-  ['PUT', '/mlflow/scorers/online-config', API3, {access: 'admin', why: 'runs judges with the server\'s model credentials'}],
+  ['PUT', '/mlflow/scorers/online-config', API3, {access: 'admin', why: "runs judges with the server's model credentials"}],
   ['GET', '/mlflow/scorers/online-configs', API3, {access: 'admin', why: 'lists configurations across experiments'}],
-  ['POST', '/mlflow/scorer/invoke', AJAX3, {access: 'admin', why: 'runs judges with the server\'s model credentials'}],
-  ['POST', '/mlflow/genai/evaluate/invoke', AJAX3, {access: 'admin', why: 'runs judges with the server\'s model credentials'}],
+  ['POST', '/mlflow/scorer/invoke', AJAX3, {access: 'admin', why: "runs judges with the server's model credentials"}],
+  ['POST', '/mlflow/genai/evaluate/invoke', AJAX3, {access: 'admin', why: "runs judges with the server's model credentials"}],
 
   // Traces and assessments: the trace's experiment.
   ['POST', '/mlflow/traces', API2, {access: update(experiment()), special: 'trace-body'}],
   // A v3 start naming an existing trace id would move that trace into the caller's experiment.
-  ['POST', '/mlflow/traces', API3, {access: [...update(experiment('trace.trace_info.trace_location.mlflow_experiment.experiment_id')), {need: 'update', on: {ifExists: true, trace: 'trace.trace_info.trace_id'}}], special: 'trace-body'}],
+  [
+    'POST',
+    '/mlflow/traces',
+    API3,
+    {
+      access: [
+        ...update(experiment('trace.trace_info.trace_location.mlflow_experiment.experiment_id')),
+        {need: 'update', on: {ifExists: true, trace: 'trace.trace_info.trace_id'}},
+      ],
+      special: 'trace-body',
+    },
+  ],
   ['PATCH', '/mlflow/traces/<request_id>', API2, {access: update(trace('path.request_id')), special: 'trace-body'}],
   ['GET', '/mlflow/traces/<request_id>/info', API2, {access: read(trace('path.request_id'))}],
   ['PATCH DELETE', '/mlflow/traces/<request_id>/tags', API2, {access: update(trace('path.request_id')), special: 'trace-body'}],
@@ -200,9 +211,19 @@ const ENTRIES: Entry[] = [
   ['GET', '/mlflow/traces/<trace_id>', API3, {access: read(trace('path.trace_id'))}],
   ['GET', '/mlflow/traces/get', API3, {access: read(trace('trace_id'))}],
   ['PATCH DELETE', '/mlflow/traces/<trace_id>/tags', API3, {access: update(trace('path.trace_id')), special: 'trace-body'}],
-  ['POST', '/mlflow/traces/<trace_id>/assessments', API3, {access: [...update(trace('path.trace_id')), {need: 'update', on: {optional: true, trace: 'assessment.trace_id'}}], special: 'assessment-overrides'}],
+  [
+    'POST',
+    '/mlflow/traces/<trace_id>/assessments',
+    API3,
+    {access: [...update(trace('path.trace_id')), {need: 'update', on: {optional: true, trace: 'assessment.trace_id'}}], special: 'assessment-overrides'},
+  ],
   ['GET', '/mlflow/traces/<trace_id>/assessments/<assessment_id>', API3, {access: read(trace('path.trace_id'))}],
-  ['PATCH', '/mlflow/traces/<trace_id>/assessments/<assessment_id>', API3, {access: [...update(trace('path.trace_id')), {need: 'update', on: {optional: true, trace: 'assessment.trace_id'}}], special: 'assessment-overrides'}],
+  [
+    'PATCH',
+    '/mlflow/traces/<trace_id>/assessments/<assessment_id>',
+    API3,
+    {access: [...update(trace('path.trace_id')), {need: 'update', on: {optional: true, trace: 'assessment.trace_id'}}], special: 'assessment-overrides'},
+  ],
   ['DELETE', '/mlflow/traces/<trace_id>/assessments/<assessment_id>', API3, {access: update(trace('path.trace_id'))}],
   ['GET', '/mlflow/traces/batchGet', API3, {access: read({traces: 'trace_ids'})}],
   ['POST', '/mlflow/traces/batchGetInfos', API3, {access: read({traces: 'trace_ids'})}],
@@ -221,9 +242,14 @@ const ENTRIES: Entry[] = [
   ['GET POST', '/graphql', ROOT, {access: 'authenticated', filter: 'graphql'}],
 
   // Families serve leaves to admins.
-  ['GET POST', '/mlflow/gateway-proxy', AJAX2, {access: 'admin', why: 'forwards to the deployments server with the server\'s credentials'}],
+  ['GET POST', '/mlflow/gateway-proxy', AJAX2, {access: 'admin', why: "forwards to the deployments server with the server's credentials"}],
   ['GET POST PUT PATCH DELETE', '/mlflow/gateway/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
-  ['GET POST PUT PATCH DELETE', '/mlflow/datasets/<path:rest>', API3, {access: 'admin', why: 'datasets span experiments; MLflow needs a check on every linked experiment'}],
+  [
+    'GET POST PUT PATCH DELETE',
+    '/mlflow/datasets/<path:rest>',
+    API3,
+    {access: 'admin', why: 'datasets span experiments; MLflow needs a check on every linked experiment'},
+  ],
   ['GET POST PUT PATCH DELETE', '/mlflow/issues', API3, {access: 'admin', why: ADMIN_FAMILY}],
   ['GET POST PUT PATCH DELETE', '/mlflow/issues/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
   ['GET POST PUT PATCH DELETE', '/mlflow/demo/<path:rest>', AJAX3, {access: 'admin', why: 'creates and deletes demo data server-wide'}],
@@ -238,11 +264,16 @@ const ENTRIES: Entry[] = [
   ['GET POST PUT PATCH DELETE', '/mlflow/webhooks/<path:rest>', API2, {access: 'admin', why: 'as MLflow 3.11.1+'}],
   ['GET POST PUT PATCH DELETE', '/mlflow/workspaces', API3, {access: 'admin', why: 'as MLflow'}],
   ['GET POST PUT PATCH DELETE', '/mlflow/workspaces/<path:rest>', API3, {access: 'admin', why: 'as MLflow'}],
-  ['GET POST PUT PATCH DELETE', '/mlflow/assistant/<path:rest>', AJAX3, {access: 'admin', why: 'runs an LLM agent with the server\'s credentials'}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/assistant/<path:rest>', AJAX3, {access: 'admin', why: "runs an LLM agent with the server's credentials"}],
   ['GET POST PUT PATCH DELETE', '/mlflow/mcp-servers', API3, {access: 'admin', why: ADMIN_FAMILY}],
   ['GET POST PUT PATCH DELETE', '/mlflow/mcp-servers/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
-  ['GET POST PUT PATCH DELETE', '/gateway/<path:rest>', ROOT, {access: 'admin', why: 'AI gateway invocations use the server\'s provider keys'}],
-  ['POST', '/v1/traces', ROOT, {access: 'admin', why: 'OTLP bodies (protobuf, maybe compressed) carry trace ids, run links and location tags serve does not decode yet'}],
+  ['GET POST PUT PATCH DELETE', '/gateway/<path:rest>', ROOT, {access: 'admin', why: "AI gateway invocations use the server's provider keys"}],
+  [
+    'POST',
+    '/v1/traces',
+    ROOT,
+    {access: 'admin', why: 'OTLP bodies (protobuf, maybe compressed) carry trace ids, run links and location tags serve does not decode yet'},
+  ],
 ]
 
 export interface RouteMatch {

@@ -101,11 +101,14 @@ async function graphql(exchange: Exchange): Promise<void> {
   const {access, request, response} = exchange
   if (request.method !== 'POST') throw new ApiError('BAD_REQUEST', 'Send GraphQL as a POST with a JSON body, as MLflow reads it.')
   const {operationName, query, variables} = exchange.json
-  const decision = await authorizeGraphql({operationName, query, variables}, {
-    canReadExperiment: (id) => access.canReadExperiment(id),
-    canReadRegisteredModel: (name) => access.canReadRegisteredModel(name),
-    canReadRun: (id) => access.canOnRun('read', id),
-  })
+  const decision = await authorizeGraphql(
+    {operationName, query, variables},
+    {
+      canReadExperiment: (id) => access.canReadExperiment(id),
+      canReadRegisteredModel: (name) => access.canReadRegisteredModel(name),
+      canReadRun: (id) => access.canOnRun('read', id),
+    },
+  )
   if (!decision.allowed) {
     if (decision.status === 403) throw permissionDenied()
     throw new ApiError('BAD_REQUEST', decision.message)

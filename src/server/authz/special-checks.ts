@@ -18,7 +18,10 @@ export async function checkSpecial(exchange: Exchange): Promise<void> {
 
     case 'experiment-artifact-location': {
       if (exchange.params.optional('artifact_location')) {
-        throw new ApiError('PERMISSION_DENIED', 'Permission denied: only admins can choose an experiment\'s artifact_location (the server would write and read there for its runs).')
+        throw new ApiError(
+          'PERMISSION_DENIED',
+          "Permission denied: only admins can choose an experiment's artifact_location (the server would write and read there for its runs).",
+        )
       }
 
       return
@@ -56,7 +59,10 @@ async function checkModelVersionSource({access, params}: Exchange): Promise<void
   if (modelId && !(await access.canOnLoggedModel('read', modelId))) throw permissionDenied()
   const source = params.optional('source')
   if (source && !(await sourceReadable(source, access, Boolean(runId || modelId)))) {
-    throw new ApiError('PERMISSION_DENIED', `Permission denied for model version source ${source}: it must be a runs:/, models:/ or mlflow-artifacts URI of something you can read, or a local path inside the run or logged model given.`)
+    throw new ApiError(
+      'PERMISSION_DENIED',
+      `Permission denied for model version source ${source}: it must be a runs:/, models:/ or mlflow-artifacts URI of something you can read, or a local path inside the run or logged model given.`,
+    )
   }
 }
 
@@ -68,7 +74,9 @@ async function checkAssessmentOverride({params, upstream, user}: Exchange): Prom
   const overrides = params.optional('assessment.overrides')
   if (!overrides) return
   const traceId = params.required('path.trace_id')
-  const answer = await upstream.request('GET', `/api/3.0/mlflow/traces/${encodeURIComponent(traceId)}/assessments/${encodeURIComponent(overrides)}`, {identity: user.username})
+  const answer = await upstream.request('GET', `/api/3.0/mlflow/traces/${encodeURIComponent(traceId)}/assessments/${encodeURIComponent(overrides)}`, {
+    identity: user.username,
+  })
   if (answer.status !== 200) throw new ApiError('PERMISSION_DENIED', `Permission denied: assessment ${overrides} is not an assessment of trace ${traceId}.`)
 }
 
@@ -123,7 +131,8 @@ function checkTraceBody(body: Json): void {
     ...Object.keys(((traceInfo?.trace_metadata ?? traceInfo?.traceMetadata) as Json | undefined) ?? {}),
   ]
   const refused = keys.find((key) => typeof key === 'string' && LOCATION_TAG.test(key))
-  if (refused) throw new ApiError('PERMISSION_DENIED', `Permission denied: the trace tag ${refused} says where the trace's data lives and is set by the server.`)
+  if (refused)
+    throw new ApiError('PERMISSION_DENIED', `Permission denied: the trace tag ${refused} says where the trace's data lives and is set by the server.`)
   const traceId = traceInfo?.trace_id ?? traceInfo?.traceId
   for (const assessment of Array.isArray(traceInfo?.assessments) ? (traceInfo.assessments as unknown[]) : []) {
     const item = (assessment ?? {}) as Json

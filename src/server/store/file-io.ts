@@ -56,7 +56,13 @@ function cannotOpen(location: string, error: unknown): StoreFileError {
 }
 
 /** Runs `body` holding the cross-process lock `<target>.lock`. */
-export async function withFileLock<T>(target: string, location: string, staleMs: number, onCompromised: (error: Error) => void, body: () => Promise<T>): Promise<T> {
+export async function withFileLock<T>(
+  target: string,
+  location: string,
+  staleMs: number,
+  onCompromised: (error: Error) => void,
+  body: () => Promise<T>,
+): Promise<T> {
   let release: () => Promise<void>
   let compromised = false
   try {
@@ -69,13 +75,22 @@ export async function withFileLock<T>(target: string, location: string, staleMs:
       },
       realpath: false,
       // Wait long enough to outlast a dead holder's stale lock, then give up with an error.
-      retries: {factor: 1.5, maxTimeout: LOCK_RETRY_MAX_TIMEOUT_MS, minTimeout: 2, randomize: true, retries: Math.ceil((3 * staleMs) / LOCK_RETRY_MAX_TIMEOUT_MS) + 20},
+      retries: {
+        factor: 1.5,
+        maxTimeout: LOCK_RETRY_MAX_TIMEOUT_MS,
+        minTimeout: 2,
+        randomize: true,
+        retries: Math.ceil((3 * staleMs) / LOCK_RETRY_MAX_TIMEOUT_MS) + 20,
+      },
       stale: staleMs,
     })
   } catch (error) {
     const locked = errorCode(error) === 'ELOCKED'
     const reason = locked ? `another process holds ${target}.lock and keeps it fresh` : (error as Error).message
-    throw new StoreFileError(location, `Cannot lock the auth store ${location}: ${reason}. Nothing was changed.`, {cause: error, problem: locked ? 'locked' : 'unreadable'})
+    throw new StoreFileError(location, `Cannot lock the auth store ${location}: ${reason}. Nothing was changed.`, {
+      cause: error,
+      problem: locked ? 'locked' : 'unreadable',
+    })
   }
 
   try {

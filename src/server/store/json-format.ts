@@ -67,7 +67,8 @@ function checkKeys(value: Record<string, unknown>, keys: readonly string[], wher
 
 /** The state a file holds, or a StoreFileError saying exactly what is wrong with it. */
 export function parseStoreFile(bytes: Buffer, path: string): StoreModel {
-  const invalid: Invalid = (what) => new StoreFileError(path, `The auth store ${path} is not valid: ${what}. It was left unchanged; fix or restore it.`, {problem: 'invalid'})
+  const invalid: Invalid = (what) =>
+    new StoreFileError(path, `The auth store ${path} is not valid: ${what}. It was left unchanged; fix or restore it.`, {problem: 'invalid'})
   const raw = checkTopLevel(parseJson(bytes, path, invalid), invalid)
   const data = new StoreModel(raw.next_user_id)
   readUsers(raw.users, data, invalid)
@@ -106,7 +107,9 @@ function parseJson(bytes: Buffer, path: string, invalid: Invalid): unknown {
 function checkTopLevel(raw: unknown, invalid: Invalid): TopLevel {
   if (!isPlainObject(raw)) throw invalid(`the top level is ${describe(raw)}, not an object`)
   if (raw.version !== FORMAT_VERSION) {
-    throw invalid(`"version" is ${describe(raw.version)}; this mlflowctl reads version ${FORMAT_VERSION}${typeof raw.version === 'number' && raw.version > FORMAT_VERSION ? ' (written by a newer mlflowctl?)' : ''}`)
+    throw invalid(
+      `"version" is ${describe(raw.version)}; this mlflowctl reads version ${FORMAT_VERSION}${typeof raw.version === 'number' && raw.version > FORMAT_VERSION ? ' (written by a newer mlflowctl?)' : ''}`,
+    )
   }
 
   const topProblem = checkKeys(raw, ['version', 'next_user_id', 'users', 'grants'], 'the top-level object')

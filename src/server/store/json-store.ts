@@ -240,33 +240,41 @@ export class JsonFileStore implements Store {
     if (batch.length === 0) return
     const outcomes: ({error: unknown; ok: false} | {ok: true; value: unknown})[] = []
     try {
-      await withFileLock(this.target, this.location, this.options.lockStaleMs, (error) => this.lockLost(error), async () => {
-        await this.removeOrphanedTempFiles()
-        // Start from what is on disk now: another process may have written since we last looked.
-        const bytes = await readStoreBytes(this.target, this.location)
-        if (bytes === undefined) throw this.missingFileError()
-        const hash = sha256(bytes)
-        if (hash !== this.hash) this.adopt(parseStoreFile(bytes, this.location), hash)
-        const draft = this.data.clone()
-        for (const write of batch) {
-          try {
-            outcomes.push({ok: true, value: write.apply(draft)})
-          } catch (error) {
-            outcomes.push({error, ok: false})
+      await withFileLock(
+        this.target,
+        this.location,
+        this.options.lockStaleMs,
+        (error) => this.lockLost(error),
+        async () => {
+          await this.removeOrphanedTempFiles()
+          // Start from what is on disk now: another process may have written since we last looked.
+          const bytes = await readStoreBytes(this.target, this.location)
+          if (bytes === undefined) throw this.missingFileError()
+          const hash = sha256(bytes)
+          if (hash !== this.hash) this.adopt(parseStoreFile(bytes, this.location), hash)
+          const draft = this.data.clone()
+          for (const write of batch) {
+            try {
+              outcomes.push({ok: true, value: write.apply(draft)})
+            } catch (error) {
+              outcomes.push({error, ok: false})
+            }
           }
-        }
 
-        if (!draft.dirty) return
-        const text = serialize(draft)
-        try {
-          await atomicWriteFile(this.target, text, {mode: FILE_MODE})
-        } catch (error) {
-          throw new StoreFileError(this.location, `Cannot write the auth store ${this.location}: ${(error as Error).message}. It was left unchanged.`, {cause: error})
-        }
+          if (!draft.dirty) return
+          const text = serialize(draft)
+          try {
+            await atomicWriteFile(this.target, text, {mode: FILE_MODE})
+          } catch (error) {
+            throw new StoreFileError(this.location, `Cannot write the auth store ${this.location}: ${(error as Error).message}. It was left unchanged.`, {
+              cause: error,
+            })
+          }
 
-        draft.dirty = false
-        this.adopt(draft, sha256(text))
-      })
+          draft.dirty = false
+          this.adopt(draft, sha256(text))
+        },
+      )
     } catch (error) {
       // Nothing of this batch reached the disk: every write in it fails, the state is unchanged.
       for (const write of batch) write.reject(error)
@@ -281,11 +289,17 @@ export class JsonFileStore implements Store {
   }
 
   private missingFileError(): StoreFileError {
-    return new StoreFileError(this.location, `The auth store ${this.location} is gone (deleted or moved while in use); writes are refused until it is restored. Restart to start from an empty store.`, {problem: 'missing'})
+    return new StoreFileError(
+      this.location,
+      `The auth store ${this.location} is gone (deleted or moved while in use); writes are refused until it is restored. Restart to start from an empty store.`,
+      {problem: 'missing'},
+    )
   }
 
   private lockLost(error: Error): void {
-    this.options.onError(new Error(`Lost the lock on the auth store ${this.location} (${error.message}); another process may have written at the same time`, {cause: error}))
+    this.options.onError(
+      new Error(`Lost the lock on the auth store ${this.location} (${error.message}); another process may have written at the same time`, {cause: error}),
+    )
   }
 
   /** A process killed mid-write leaves its temp file; while we hold the lock, nobody else has one. */
@@ -376,7 +390,13 @@ export class JsonFileStore implements Store {
     try {
       data = parseStoreFile(bytes, this.location)
     } catch (error) {
-      this.reportProblem(hash, new StoreFileError(this.location, `${(error as Error).message} Serving the last good state; writes are refused until the file is valid.`, {cause: error, problem: 'invalid'}))
+      this.reportProblem(
+        hash,
+        new StoreFileError(this.location, `${(error as Error).message} Serving the last good state; writes are refused until the file is valid.`, {
+          cause: error,
+          problem: 'invalid',
+        }),
+      )
       return
     }
 

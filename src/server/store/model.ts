@@ -139,7 +139,12 @@ export class StoreModel {
     if (patch.isAdmin !== undefined) checkBoolean(patch.isAdmin, 'isAdmin')
     const user = this.usersByName.get(username)
     if (!user) throw userNotFound(username)
-    const updated: UserRecord = Object.freeze({id: user.id, isAdmin: patch.isAdmin ?? user.isAdmin, passwordHash: patch.passwordHash ?? user.passwordHash, username})
+    const updated: UserRecord = Object.freeze({
+      id: user.id,
+      isAdmin: patch.isAdmin ?? user.isAdmin,
+      passwordHash: patch.passwordHash ?? user.passwordHash,
+      username,
+    })
     if (updated.isAdmin !== user.isAdmin || updated.passwordHash !== user.passwordHash) this.putUser(updated)
     return this.usersByName.get(username)!
   }
@@ -155,7 +160,8 @@ export class StoreModel {
     checkGrantKey(userId, resourceType, resourceId)
     checkString(permission, 'permission', true)
     if (!this.usersById.has(userId)) throw new StoreError('RESOURCE_DOES_NOT_EXIST', `User with id=${userId} not found`)
-    if (this.getGrant(userId, resourceType, resourceId)) throw new StoreError('RESOURCE_ALREADY_EXISTS', `${grantName(userId, resourceType, resourceId)} already exists.`)
+    if (this.getGrant(userId, resourceType, resourceId))
+      throw new StoreError('RESOURCE_ALREADY_EXISTS', `${grantName(userId, resourceType, resourceId)} already exists.`)
     const record: GrantRecord = Object.freeze({permission, resourceId, resourceType, userId})
     this.putGrant(record)
     return record

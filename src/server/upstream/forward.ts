@@ -87,7 +87,10 @@ class Attempt {
     // Counted from the end of the request body, so a slow upload is never the upstream's fault.
     upstreamReq.once('finish', () => {
       if (this.answered) return
-      this.answerTimer = setTimeout(() => upstreamReq.destroy(withCode(`no answer within ${this.pool.responseTimeoutMs} ms`, 'ETIMEDOUT')), this.pool.responseTimeoutMs)
+      this.answerTimer = setTimeout(
+        () => upstreamReq.destroy(withCode(`no answer within ${this.pool.responseTimeoutMs} ms`, 'ETIMEDOUT')),
+        this.pool.responseTimeoutMs,
+      )
     })
     upstreamReq.once('close', () => clearTimeout(this.answerTimer))
     // The client went away: abort the upstream exchange too, so no socket is left behind.
@@ -189,7 +192,10 @@ export function forward(pool: UpstreamPool, req: IncomingMessage, res: ServerRes
     const problem = options.body === undefined ? framingProblem(req) : undefined
     const path = pool.path(requestedPath)
     if (problem || path === undefined) {
-      sendFailure(req, res, 400, {error_code: 'BAD_REQUEST', message: problem ? `Bad request: ${problem}` : `Bad request: the request target must be a path, not ${JSON.stringify(requestedPath.slice(0, 200))}`})
+      sendFailure(req, res, 400, {
+        error_code: 'BAD_REQUEST',
+        message: problem ? `Bad request: ${problem}` : `Bad request: the request target must be a path, not ${JSON.stringify(requestedPath.slice(0, 200))}`,
+      })
       return
     }
 

@@ -69,7 +69,12 @@ function isIdentityHeader(name: string): boolean {
 /** Names listed in Connection are hop-by-hop too; never the framing one, which is re-derived anyway. */
 function connectionTokens(value: string | string[] | undefined): Set<string> {
   const text = Array.isArray(value) ? value.join(',') : (value ?? '')
-  const tokens = new Set(text.split(',').map((token) => token.trim().toLowerCase()).filter(Boolean))
+  const tokens = new Set(
+    text
+      .split(',')
+      .map((token) => token.trim().toLowerCase())
+      .filter(Boolean),
+  )
   tokens.delete('content-length')
   return tokens
 }
@@ -96,7 +101,10 @@ export function headerSafe(value: string): string {
 
 export function requestHeaders(req: IncomingMessage, client: Client, host: string, body: Body, identity: string | undefined): OutgoingHttpHeaders {
   const dropped = connectionTokens(req.headers.connection)
-  const kept = collectHeaders(req.rawHeaders, (name) => !isHopByHop(name) && !dropped.has(name) && !isIdentityHeader(name) && !REPLACED_REQUEST_HEADERS.has(name))
+  const kept = collectHeaders(
+    req.rawHeaders,
+    (name) => !isHopByHop(name) && !dropped.has(name) && !isIdentityHeader(name) && !REPLACED_REQUEST_HEADERS.has(name),
+  )
   // MLflow ≥ 3.5 refuses Host headers it does not know: send the upstream's own.
   const headers: OutgoingHttpHeaders = {Host: host}
   for (const {name, values} of kept.values()) headers[name] = values.length === 1 ? values[0] : values
@@ -116,4 +124,3 @@ export function copyResponseHead(upstream: IncomingMessage, res: ServerResponse)
   if (upstream.statusMessage) res.statusMessage = upstream.statusMessage
   for (const {name, values} of headers.values()) res.setHeader(name, values.length === 1 ? values[0]! : values)
 }
-

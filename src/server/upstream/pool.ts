@@ -84,7 +84,8 @@ export class UpstreamPool {
 
   constructor(private readonly options: UpstreamOptions) {
     const {upstream} = options
-    if (upstream.protocol !== 'http:' && upstream.protocol !== 'https:') throw new TypeError(`The upstream must be an http or https URL, not ${upstream.protocol}`)
+    if (upstream.protocol !== 'http:' && upstream.protocol !== 'https:')
+      throw new TypeError(`The upstream must be an http or https URL, not ${upstream.protocol}`)
     if (upstream.username || upstream.password) throw new TypeError('The upstream URL must not contain credentials')
     if (upstream.search || upstream.hash) throw new TypeError('The upstream URL must not have a query or fragment')
     this.secure = upstream.protocol === 'https:'

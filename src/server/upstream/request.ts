@@ -65,7 +65,10 @@ function attempt(pool: UpstreamPool, exchange: Exchange, mayRetry: boolean): Pro
     const upstreamReq: ClientRequest = pool.open(method, exchange.path, exchange.headers)
     let settled = false
     let answering = false
-    const timer = setTimeout(() => upstreamReq.destroy(withCode(`no answer within ${exchange.timeoutMs} ms`, 'ETIMEDOUT')), Math.max(0, exchange.deadline - Date.now()))
+    const timer = setTimeout(
+      () => upstreamReq.destroy(withCode(`no answer within ${exchange.timeoutMs} ms`, 'ETIMEDOUT')),
+      Math.max(0, exchange.deadline - Date.now()),
+    )
     const settle = () => {
       settled = true
       clearTimeout(timer)
