@@ -95,7 +95,11 @@ const reporterArgs = [
   `--test-reporter=${join(root, 'test/support/summary-reporter.mjs')}`,
   '--test-reporter-destination=stdout',
 ]
-const child = spawn(process.execPath, ['--import', 'tsx', '--test', ...reporterArgs, ...files], {
+// Files that need no MLflow server run two at a time (node's default is one per spare core, so
+// one on a 2-core machine); a run with interop files keeps one at a time, so that the shared MLflow
+// servers are not starved.
+const concurrency = needsServers ? 1 : 2
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...reporterArgs, ...files], {
   cwd: root,
   env: {...process.env, [SHARED_SERVERS_ENV]: JSON.stringify(shared)},
   stdio: 'inherit',

@@ -27,6 +27,8 @@ export interface ServeOptions {
   port: number
   proxyTo: URL
   staticPrefix?: string
+  /** How long another process's lock on the store counts as live (the start waits up to three times this); default 10 s. */
+  storeLockStaleMs?: number
   storePath: string
   /** HTTPS: certificate and key files, and optionally a CA that client certificates must chain to. */
   tls?: Partial<TlsFiles>
@@ -153,7 +155,10 @@ async function bind(server: Server, options: ServeOptions, upstream: Upstream): 
 async function openStore(options: ServeOptions, config: ServeConfig, front: Front, upstream: Upstream): Promise<JsonFileStore> {
   let store: JsonFileStore | undefined
   try {
-    store = await JsonFileStore.open(options.storePath, {onError: (error: Error) => options.log(`error: auth store: ${error.message}`)})
+    store = await JsonFileStore.open(options.storePath, {
+      lockStaleMs: options.storeLockStaleMs,
+      onError: (error: Error) => options.log(`error: auth store: ${error.message}`),
+    })
     await bootstrapAdmin(store, config, options.log)
     return store
   } catch (error) {

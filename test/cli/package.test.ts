@@ -32,7 +32,7 @@ describe('the mlflowctl package', () => {
 
   it('packs into a tarball that installs into an empty prefix and runs', async () => {
     const work = await mkdtemp(join(tmpdir(), 'mlflowctl-pack-'))
-    const {stdout} = await exec('npm', ['pack', '--json', '--pack-destination', work], {cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024})
+    const {stdout} = await exec('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], {cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024})
     const [{filename, files}] = JSON.parse(stdout) as Array<{filename: string; files: Array<{path: string}>}>
     const paths = files.map((file) => file.path)
     assert.ok(paths.includes('oclif.manifest.json'), 'the manifest ships in the package')
