@@ -1,6 +1,6 @@
 /**
  * Acceptance tests for per-route authorization: MLflow's real Python client through the server, as
- * several users (a port of MLflow's own tests/server/auth/test_auth.py, spec §4, §5, §9.1, §9.2).
+ * several users (a port of MLflow's own tests/server/auth/test_auth.py; docs/mlflow-auth-contract.md, "Route permissions").
  *
  * One set of test bodies runs against four targets: MLflow's own basic-auth server and
  * `mlflowctl serve` in front of a plain MLflow server, each for both pinned versions. The real

@@ -1,6 +1,6 @@
 /**
- * serve against the classes of authorization bypass seen against MLflow auth layers (landscape §4;
- * spec §4, §10): twin routes, routes nobody listed, the checker reading a request differently from
+ * serve against the classes of authorization bypass seen against MLflow auth layers
+ * (docs/mlflow-auth-contract.md, "Authorization bypass classes"): twin routes, routes nobody listed, the checker reading a request differently from
  * MLflow, non-canonical paths, default fallbacks, unfiltered lists, side doors, and file and URL
  * inputs. For each, a user the owner gave NO_PERMISSIONS tries it, and gets no data of the owner's
  * (a 4xx without any of the owner's names, ids, values or artifact bytes) and changes nothing (after

@@ -1,5 +1,5 @@
 /**
- * MLflow's own auth tests for logged models and bulk metric history (spec §9.2), one body against
+ * MLflow's own auth tests for logged models and bulk metric history (from MLflow's tests/server/auth/test_auth.py), one body against
  * MLflow's basic-auth app and serve, both versions: logged-model reads, updates and deletes follow
  * the experiment's permission, logged-model search across experiments shows only readable ones,
  * get-history-bulk-interval needs READ on every run, and GraphQL needs a login.

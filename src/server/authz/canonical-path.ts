@@ -7,8 +7,9 @@
 
 export type CanonicalPath = {ok: false; reason: string} | {ok: true; path: string}
 
+/** ASCII control characters: never part of a path or a resource name serve decides on. */
 // eslint-disable-next-line no-control-regex -- control characters are what it looks for
-const CONTROL = /[\u0000-\u001F\u007F]/
+export const CONTROL = /[\u0000-\u001F\u007F]/
 
 export function canonicalPath(rawPath: string): CanonicalPath {
   if (!rawPath.startsWith('/')) return {ok: false, reason: 'the request target must be a path starting with /'}

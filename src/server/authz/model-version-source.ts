@@ -12,6 +12,7 @@
  * query strings, fragments and `;` parameters, `.`/`..` segments, control characters, backslashes.
  */
 import {artifactPathExperiment} from './access.js'
+import {CONTROL} from './canonical-path.js'
 
 export type SourceReading =
   /** The artifacts served by the tracking server under this experiment. */
@@ -26,8 +27,6 @@ export type SourceReading =
   | {kind: 'run'; runId: string}
 
 const ARTIFACTS_ROUTE = '/api/2.0/mlflow-artifacts/artifacts/'
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001F\u007F]/
 
 export function readModelVersionSource(source: string): SourceReading {
   const refused = (reason: string): SourceReading => ({kind: 'refused', reason})
