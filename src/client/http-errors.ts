@@ -7,6 +7,7 @@
 import {STATUS_CODES} from 'node:http'
 
 import {ExitCode, type ExitCodeValue, UserError} from '../core/errors.js'
+import {jsonObjectOrUndefined} from '../core/json.js'
 import type {Connection} from './connection.js'
 
 type Json = Record<string, unknown>
@@ -62,7 +63,7 @@ export function parseSuccess<T>(text: string, connection: Connection, method: st
   const trimmed = text.trim()
   // MLflow's client treats an empty body, or Armeria's literal "200 OK", as {}.
   if (trimmed === '' || trimmed === '200 OK') return {} as T
-  const json = parseJsonObject(text)
+  const json = jsonObjectOrUndefined(text)
   if (json) return json as T
   throw new MlflowApiError(`MLflow at ${connection.host.value} answered ${method} ${path} with a body that is not a JSON object: ${redact(excerpt(text))}`, {
     code: 'INVALID_RESPONSE',
@@ -73,15 +74,6 @@ export function parseSuccess<T>(text: string, connection: Connection, method: st
     path,
     status: 200,
   })
-}
-
-function parseJsonObject(text: string): Json | undefined {
-  try {
-    const value: unknown = JSON.parse(text)
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined
-  } catch {
-    return undefined
-  }
 }
 
 function excerpt(text: string): string {
@@ -97,7 +89,7 @@ export function apiError(
   request: {method: string; path: string; retries: number},
   redact: Redact,
 ): MlflowApiError {
-  const json = parseJsonObject(text)
+  const json = jsonObjectOrUndefined(text)
   let errorCode: string | undefined
   let message: string
   if (json) {

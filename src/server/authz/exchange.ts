@@ -4,6 +4,7 @@
  */
 import {type IncomingMessage, type ServerResponse} from 'node:http'
 
+import {jsonObjectOrUndefined} from '../../core/json.js'
 import {isHopByHop, type Upstream, type UpstreamResponse} from '../proxy.js'
 import {type UserRecord} from '../store/store.js'
 import {type Access} from './access.js'
@@ -45,12 +46,7 @@ export function send(exchange: Exchange, body = exchange.body, target = exchange
 
 /** An upstream answer's JSON object, or undefined when it is not one. */
 export function parseAnswer(answer: UpstreamResponse): Json | undefined {
-  try {
-    const value: unknown = JSON.parse(answer.body.toString('utf8'))
-    return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined
-  } catch {
-    return undefined
-  }
+  return jsonObjectOrUndefined(answer.body.toString('utf8'))
 }
 
 /** An upstream answer serve buffered, passed on as it came. */
