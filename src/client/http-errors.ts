@@ -10,7 +10,6 @@ import {ExitCode, type ExitCodeValue, UserError} from '../core/errors.js'
 import {jsonObjectOrUndefined} from '../core/json.js'
 import type {Connection} from './connection.js'
 
-type Json = Record<string, unknown>
 type Redact = (text: string) => string
 
 export interface MlflowApiErrorOptions {
