@@ -136,6 +136,23 @@ interface Answer {
   statusMessage: string
 }
 
+/** The whole answer, also a truncated one ('close' comes after an aborted body; `complete` says which). */
+function collectAnswer(res: IncomingMessage, resolve: (answer: Answer) => void): void {
+  const chunks: Buffer[] = []
+  res.on('data', (chunk: Buffer) => chunks.push(chunk))
+  res.on('error', () => {})
+  res.on('close', () =>
+    resolve({
+      body: Buffer.concat(chunks),
+      complete: res.complete,
+      headers: res.headers,
+      rawHeaders: res.rawHeaders,
+      status: res.statusCode!,
+      statusMessage: res.statusMessage!,
+    }),
+  )
+}
+
 function call(
   port: number,
   options: {body?: Buffer | string; headers?: Record<string, string | string[]>; method?: string; path?: string} = {},
@@ -143,21 +160,9 @@ function call(
   // An explicit length: for DELETE and OPTIONS Node's client would send the body unframed.
   const headers = options.body === undefined ? options.headers : {'Content-Length': String(Buffer.byteLength(options.body)), ...options.headers}
   return new Promise((resolve, reject) => {
-    const req = httpRequest({agent: false, headers, host: '127.0.0.1', method: options.method ?? 'GET', path: options.path ?? '/', port}, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (chunk: Buffer) => chunks.push(chunk))
-      res.on('error', () => {})
-      res.on('close', () =>
-        resolve({
-          body: Buffer.concat(chunks),
-          complete: res.complete,
-          headers: res.headers,
-          rawHeaders: res.rawHeaders,
-          status: res.statusCode!,
-          statusMessage: res.statusMessage!,
-        }),
-      )
-    })
+    const req = httpRequest({agent: false, headers, host: '127.0.0.1', method: options.method ?? 'GET', path: options.path ?? '/', port}, (res) =>
+      collectAnswer(res, resolve),
+    )
     req.on('error', reject)
     req.end(options.body)
   })
@@ -306,20 +311,7 @@ describe('forward: what passes through', {timeout: HANG_GUARD_MS}, () => {
     const answer = await new Promise<Answer>((resolve, reject) => {
       const req = httpRequest(
         {agent: false, headers: {'Content-Length': '5', Expect: '100-continue'}, host: '127.0.0.1', method: 'PUT', path: '/upload', port: proxy.port},
-        (res) => {
-          const chunks: Buffer[] = []
-          res.on('data', (chunk: Buffer) => chunks.push(chunk))
-          res.on('end', () =>
-            resolve({
-              body: Buffer.concat(chunks),
-              complete: res.complete,
-              headers: res.headers,
-              rawHeaders: res.rawHeaders,
-              status: res.statusCode!,
-              statusMessage: res.statusMessage!,
-            }),
-          )
-        },
+        (res) => collectAnswer(res, resolve),
       )
       req.on('error', reject)
       req.on('continue', () => req.end('hello'))
