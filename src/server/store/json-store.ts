@@ -25,6 +25,7 @@ import {readdir, rm} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
 
 import {atomicWriteFile, ensurePrivateDir} from '../../core/atomic-file.js'
+import {type RoleRow} from '../../mlflow/rbac.js'
 import {readStoreBytes, resolveTarget, statSignature, withFileLock} from './file-io.js'
 import {parseStoreFile, serialize} from './json-format.js'
 import {StoreModel} from './model.js'
@@ -164,6 +165,10 @@ export class JsonFileStore implements Store {
 
   getGrant(userId: number, resourceType: string, resourceId: string): GrantRecord | undefined {
     return this.data.getGrant(userId, resourceType, resourceId)
+  }
+
+  rowsOf(userId: number): readonly RoleRow[] {
+    return this.data.rowsOf(userId)
   }
 
   listGrants(userId: number): GrantRecord[] {

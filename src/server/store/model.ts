@@ -4,6 +4,7 @@
  * for readers and apply writes to a clone, which they make durable before adopting it: the JSON
  * file adapter (json-store.ts) does so; a database adapter would keep only what it caches here.
  */
+import {type RoleRow, userRoleName} from '../../mlflow/rbac.js'
 import {type GrantRecord, StoreError, type UserRecord} from './store.js'
 
 /** Unambiguous whatever the strings hold: the length prefix says where the type ends. */
@@ -74,6 +75,17 @@ export class StoreModel {
 
   listGrants(userId: number): GrantRecord[] {
     return [...(this.grantsByUser.get(userId)?.values() ?? [])]
+  }
+
+  /** A user's grants as the rows of their per-user role (the only role this store keeps so far). */
+  rowsOf(userId: number): RoleRow[] {
+    const roleName = userRoleName(userId)
+    return this.listGrants(userId).map((grant) => ({
+      permission: grant.permission,
+      resourcePattern: grant.resourceId,
+      resourceType: grant.resourceType,
+      roleName,
+    }))
   }
 
   /** By id, oldest first. */

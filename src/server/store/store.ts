@@ -6,6 +6,7 @@
  * Reads are synchronous and come from memory: no I/O on the request path. Writes are serialized,
  * and durable (on disk, fsynced) when their promise resolves, so the API answers only after.
  */
+import {type RoleRow} from '../../mlflow/rbac.js'
 
 export interface UserRecord {
   id: number
@@ -79,6 +80,8 @@ export interface Store {
   getUserById(id: number): undefined | UserRecord
   listGrants(userId: number): GrantRecord[]
   listUsers(): UserRecord[]
+  /** Every row of every role the user holds, their per-user role's included: what decisions fold (docs/mlflow-rbac.md). */
+  rowsOf(userId: number): readonly RoleRow[]
   /** Moves every grant on a resource to a new id (e.g. a renamed registered model); returns how many. */
   renameResource(resourceType: string, fromId: string, toId: string): Promise<number>
   updateGrant(grant: GrantRecord): Promise<GrantRecord>
