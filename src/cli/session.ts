@@ -3,6 +3,7 @@
  * (flags, environment, files — with where each value came from), the HTTP client and the auth API.
  */
 import {AuthApi, type UserSummary} from '../api/auth-api.js'
+import {RolesApi} from '../api/roles-api.js'
 import {TrackingApi} from '../api/tracking-api.js'
 import {type Connection, CREDENTIAL_ENV, databricksProfileSelection, resolveConnection} from '../client/connection.js'
 import {readDatabricksProfile} from '../client/databrickscfg.js'
@@ -38,6 +39,7 @@ function throwIfLoggedOut(credentials: MlflowCredentialsFile, env: NodeJS.Proces
 
 export class Session {
   readonly api: AuthApi
+  readonly roles: RolesApi
   readonly tracking: TrackingApi
   private me: Promise<UserSummary> | undefined
 
@@ -48,6 +50,7 @@ export class Session {
     readonly profile: string | undefined,
   ) {
     this.api = new AuthApi(http)
+    this.roles = new RolesApi(http)
     this.tracking = new TrackingApi(http)
   }
 
