@@ -1,20 +1,23 @@
 /**
  * Whether a non-admin may make a request: every check of its route must pass
- * (docs/mlflow-auth-contract.md, "Permission model" and "Route permissions").
- * Runs, logged models and traces are decided on their experiment; one serve cannot resolve (it
+ * (docs/mlflow-auth-contract.md, "Permission model" and "Route permissions"). Each check becomes
+ * MLflow 3.17's requirements on the caller's role rows (docs/mlflow-rbac.md, "Requirements"):
+ * runs, logged models, traces and assessments are addressed through their experiment (READ
+ * there) and decided on their tier, which falls back to the experiment; versions on their
+ * registered model or prompt, the same way. A run, logged model or trace serve cannot resolve (it
  * does not exist) is denied, so an unknown id answers like an existing one the caller cannot see.
  * An experiment id checked here is refused (400) in any but its canonical spelling, whatever the
  * field is called (see isCanonicalId).
  */
-import {capabilities, type Capabilities} from '../../mlflow/permissions.js'
-import {scorerResourceId} from '../../mlflow/resources.js'
-import {effectiveLevel} from '../permissions.js'
+import {isGrantLevel, isPermissionLevel, type Level} from '../../mlflow/permissions.js'
+import {type RoleRow} from '../../mlflow/rbac.js'
+import {type Action, authorize, type Key, listable, type Requirement, tier} from '../../mlflow/requirements.js'
+import {isCanonicalId, scorerResourceId} from '../../mlflow/resources.js'
 import {ApiError, permissionDenied} from '../responses.js'
 import {type Store, type UserRecord} from '../store/store.js'
-import {isCanonicalId} from '../../mlflow/resources.js'
 import {canonicalId, type RequestParams} from './request-params.js'
-import {type ResourceResolver} from './resolver.js'
-import {type Capability, type Check} from './route-table.js'
+import {promptMarker, type ResourceResolver} from './resolver.js'
+import {type Check, type Need} from './route-table.js'
 
 export interface AccessContext {
   defaultPermission: string
@@ -23,7 +26,31 @@ export interface AccessContext {
   user: UserRecord
 }
 
-const CAPABILITY: Record<Capability, keyof Capabilities> = {delete: 'canDelete', manage: 'canManage', read: 'canRead', update: 'canUpdate', use: 'canUse'}
+/** What an experiment's delete reaches: every tier held in it (soft-deleted with it, or destroyed by `mlflow gc`). */
+const EXPERIMENT_CASCADE_TIERS = ['run', 'trace', 'logged_model', 'assessment', 'review_queue', 'scorer', 'scorer_version']
+/** The tiers a trace search can select or sort on (its filter grammar reaches assessments, a trace's run and logged model). */
+const TRACE_SEARCH_TIERS = ['assessment', 'run', 'logged_model']
+/** Fields of the trace searches that select or sort rows. */
+const TRACE_SEARCH_FIELDS = ['filter', 'filter_string1', 'filter_string2', 'base_filter', 'order_by']
+
+const experimentKey = (experimentId: string): Key => ({resourceId: experimentId, resourceType: 'experiment'})
+
+/**
+ * An operation on a sub-resource of an experiment (a run, a trace, a logged model): READ on the
+ * experiment addresses it; the tier decides the action, else the experiment (with
+ * `fallbackAction` when the experiment rung asks another action than the tier).
+ */
+function inExperiment(experimentId: string, tierType: string, action: Action, fallbackAction?: Action): Requirement[] {
+  return [
+    {...experimentKey(experimentId), action: 'read'},
+    {...tier(tierType), action, fallback: [{...experimentKey(experimentId), action: fallbackAction}]},
+  ]
+}
+
+/** The version tier of a registered model or a prompt. */
+function versionTier(kind: 'prompt' | 'registered_model'): Key {
+  return tier(kind === 'prompt' ? 'prompt_version' : 'registered_model_version')
+}
 
 /**
  * The experiment id leading an mlflow-artifacts path (`<id>/…`, or the bare id), as MLflow's
@@ -42,30 +69,94 @@ export function artifactPathExperiment(path: string): string | undefined {
   return undefined
 }
 
+/**
+ * The tiers an mlflow-artifacts path below `<experiment id>/` belongs to, as MLflow 3.17 judges
+ * it: `models/…` a logged model's, `traces/…` a trace's, `<run id>/…` a run's; a file of the
+ * experiment itself none. A delete removes a whole subtree, so it is judged on every tier the
+ * subtree can hold.
+ */
+export function artifactPathTiers(path: string, recursive: boolean): string[] {
+  const segments = path.split('/').filter(Boolean).slice(1)
+  if (segments.length === 0) return recursive ? ['run', 'trace', 'logged_model'] : []
+  if (segments[0] === 'models') return ['logged_model']
+  if (segments[0] === 'traces') return ['trace']
+  if (segments[1] === 'artifacts' || /^[\da-f]{32}$/.test(segments[0])) return ['run']
+  return recursive ? ['run'] : []
+}
+
 export class Access {
+  private rowCache: readonly RoleRow[] | undefined
+
   constructor(private readonly context: AccessContext) {}
 
-  can(need: Capability, resourceType: string, resourceId: string): boolean {
-    const {defaultPermission, store, user} = this.context
-    return capabilities(effectiveLevel(store, user, resourceType, resourceId, defaultPermission))[CAPABILITY[need]]
+  /** Every row of every role the caller holds, read once per request. */
+  private get rows(): readonly RoleRow[] {
+    this.rowCache ??= this.context.store.rowsOf(this.context.user.id)
+    return this.rowCache
+  }
+
+  private get defaultLevel(): Level {
+    const level = this.context.defaultPermission
+    return isPermissionLevel(level) || isGrantLevel(level) ? level : 'NO_PERMISSIONS'
+  }
+
+  /** Whether the caller's rows meet every requirement. */
+  meets(requirements: readonly Requirement[]): boolean {
+    return authorize(this.rows, requirements, this.defaultLevel)
+  }
+
+  /** `need` on one resource by its own rows, else the default (an experiment, a registered model, a scorer). */
+  can(need: Need, resourceType: string, resourceId: string): boolean {
+    return this.meets([{action: need, resourceId, resourceType}])
   }
 
   canReadExperiment(experimentId: string): boolean {
     return this.can('read', 'experiment', experimentId)
   }
 
-  canReadRegisteredModel(name: string): boolean {
-    return this.can('read', 'registered_model', name)
+  /**
+   * Whether a listing shows this row (MLflow's read predicate for searches: the row's own rows,
+   * else the workspace slot, else the default), and no tier the listing leads to is denied.
+   */
+  lists(resourceType: string, resourceId: string, vetoTiers: readonly string[] = []): boolean {
+    if (!vetoTiers.every((type) => this.can('not_denied', type, '*'))) return false
+    return listable(this.rows, resourceType, resourceId, this.defaultLevel)
   }
 
-  async canOnRun(need: Capability, runId: string): Promise<boolean> {
+  /** Whether a registry search shows an entry: a prompt by `prompt` rows, a model by `registered_model` rows. */
+  listsRegistryEntry(name: string, kind: 'prompt' | 'registered_model', withVersions = false): boolean {
+    return this.lists(kind, name, withVersions ? [versionTier(kind).resourceType] : [])
+  }
+
+  /** READ on a registered model or prompt, in the namespace of the stored entity. */
+  async canReadRegisteredModel(name: string): Promise<boolean> {
+    const kind = (await this.context.resolver.registeredModelKind(name)) ?? 'registered_model'
+    return this.can('read', kind, name)
+  }
+
+  /**
+   * A new version whose tags mark it a prompt's (or not) while its registered model is the other
+   * kind becomes a version of that other kind: that version tier may veto it too.
+   */
+  async canCreateVersionMarked(name: string, prompt: boolean): Promise<boolean> {
+    const stored = await this.context.resolver.registeredModelKind(name)
+    const asserted = prompt ? 'prompt' : 'registered_model'
+    return stored === undefined || stored === asserted || this.can('not_denied', versionTier(asserted).resourceType, '*')
+  }
+
+  async canOnRun(need: Need, runId: string): Promise<boolean> {
     const experimentId = await this.context.resolver.runExperiment(runId)
-    return experimentId !== undefined && this.can(need, 'experiment', experimentId)
+    return experimentId !== undefined && this.meets(inExperiment(experimentId, 'run', need))
   }
 
-  async canOnLoggedModel(need: Capability, modelId: string): Promise<boolean> {
+  async canOnLoggedModel(need: Need, modelId: string): Promise<boolean> {
     const experimentId = await this.context.resolver.loggedModelExperiment(modelId)
-    return experimentId !== undefined && this.can(need, 'experiment', experimentId)
+    return experimentId !== undefined && this.meets(inExperiment(experimentId, 'logged_model', need))
+  }
+
+  async canOnTrace(need: Need, traceId: string): Promise<boolean> {
+    const experimentId = await this.context.resolver.traceExperiment(traceId)
+    return experimentId !== undefined && this.meets(inExperiment(experimentId, 'trace', need))
   }
 
   /** Throws 403 unless every check passes, 400 when a field they need is missing or malformed. */
@@ -77,7 +168,6 @@ export class Access {
 
   private async passes({need, on}: Check, params: RequestParams): Promise<boolean> {
     const {resolver} = this.context
-    const onExperiment = (id: string | undefined) => id !== undefined && this.can(need, 'experiment', id)
     const every = async (ids: string[], test: (id: string) => Promise<boolean> | boolean) => {
       for (const id of ids) {
         if (!(await test(id))) return false
@@ -92,29 +182,59 @@ export class Access {
       return ids
     }
 
-    if ('experiment' in on) return onExperiment(canonicalId(params.required(on.experiment), on.experiment))
+    if ('experiment' in on) {
+      const id = canonicalId(params.required(on.experiment), on.experiment)
+      if (!on.cascade) return this.can(need, 'experiment', id)
+      return this.meets([
+        {...experimentKey(id), action: need},
+        ...EXPERIMENT_CASCADE_TIERS.map((type): Requirement => ({...tier(type), action: need, fallback: [experimentKey(id)]})),
+      ])
+    }
+
     if ('experimentName' in on) {
       const name = params.required(on.experimentName)
       const id = await resolver.experimentIdByName(name)
       // As MLflow's auth layer: answered here, not forwarded, so an experiment created meanwhile
       // cannot slip through undecided. Clients rely on this 404 (mlflow.set_experiment creates).
       if (id === undefined) throw new ApiError('RESOURCE_DOES_NOT_EXIST', `Could not find experiment with name ${name}`)
-      return onExperiment(id)
+      return this.can(need, 'experiment', id)
     }
 
-    if ('experiments' in on)
-      return every(
-        nonEmpty(on.experiments).map((id) => canonicalId(id, on.experiments)),
-        onExperiment,
+    if ('experiments' in on) {
+      const ids = [...new Set(nonEmpty(on.experiments).map((id) => canonicalId(id, on.experiments)))]
+      if (on.of === undefined) return ids.every((id) => this.can(need, 'experiment', id))
+      const tiers = this.searchTiers(on.tiersIf, params)
+      return this.meets(
+        ids.flatMap((id) => [
+          ...inExperiment(id, on.of!, need),
+          ...tiers.map((type): Requirement => ({...tier(type), action: need, fallback: [experimentKey(id)]})),
+        ]),
       )
+    }
+
     if ('artifactPath' in on) {
       const path = params.optional(on.artifactPath)
       // No experiment id in the path (the artifact root, `.`): MLflow falls back to the default
       // permission there, which lets anyone enumerate experiments; serve denies.
-      return onExperiment(path === undefined ? undefined : artifactPathExperiment(path))
+      const id = path === undefined ? undefined : artifactPathExperiment(path)
+      if (id === undefined) return false
+      const tiers = artifactPathTiers(path!, need === 'manage')
+      if (tiers.length === 0) return this.can(need, 'experiment', id)
+      return this.meets([
+        {...experimentKey(id), action: 'read'},
+        ...tiers.map((type): Requirement => ({...tier(type), action: need, fallback: [experimentKey(id)]})),
+      ])
     }
 
-    if ('run' in on) return this.canOnRun(need, params.runId(on.run))
+    if ('run' in on) {
+      if (on.optional) {
+        const id = params.optional(on.run)
+        return id === undefined || id === '' || this.canOnRun(need, id)
+      }
+
+      return this.canOnRun(need, params.runId(on.run))
+    }
+
     if ('runs' in on) return every(nonEmpty(on.runs), (id) => this.canOnRun(need, id))
     if ('loggedModel' in on) {
       const id = on.optional ? params.optional(on.loggedModel) : params.required(on.loggedModel)
@@ -127,11 +247,132 @@ export class Access {
       const id = on.optional || on.ifExists ? params.optional(on.trace) : params.required(on.trace)
       if (id === undefined || id === '') return true
       const experimentId = await resolver.traceExperiment(id)
-      return on.ifExists && experimentId === undefined ? true : onExperiment(experimentId)
+      if (experimentId === undefined) return Boolean(on.ifExists)
+      return this.meets(inExperiment(experimentId, 'trace', need))
     }
 
-    if ('traces' in on) return every(nonEmpty(on.traces), async (id) => onExperiment(await resolver.traceExperiment(id)))
-    if ('registeredModel' in on) return this.can(need, 'registered_model', params.required(on.registeredModel))
-    return this.can(need, 'scorer', scorerResourceId(canonicalId(params.required(on.scorer.experiment), on.scorer.experiment), params.required(on.scorer.name)))
+    if ('traces' in on) return every(nonEmpty(on.traces), (id) => this.canOnTrace(need, id))
+    if ('tracesOf' in on) {
+      // Deleting traces destroys their assessments too; the tier may confer it, the experiment's
+      // own rung asks what the route asked before tiers existed (delete, and update for assessments).
+      const id = canonicalId(params.required(on.tracesOf), on.tracesOf)
+      return this.meets([
+        {...experimentKey(id), action: 'read'},
+        {...tier('trace'), action: need, fallback: [{...experimentKey(id), action: need}]},
+        {...tier('assessment'), action: need, fallback: [{...experimentKey(id), action: 'update'}]},
+      ])
+    }
+
+    if ('assessmentsOf' in on) return this.canOnAssessments(need, params.required(on.assessmentsOf), Boolean(on.create))
+    if ('tier' in on) return this.can(need, on.tier, '*')
+    if ('registeredModel' in on) return this.passesRegistered(need, params.required(on.registeredModel), on.versions)
+    if ('newRegisteredModel' in on) {
+      // A create has no stored entity yet: the tags it sends are the ones MLflow will store.
+      const kind = promptMarker(params.tags('tags')) ? 'prompt' : 'registered_model'
+      return this.can(need, kind, params.required(on.newRegisteredModel))
+    }
+
+    const experimentId = canonicalId(params.required(on.scorer.experiment), on.scorer.experiment)
+    const scorer: Key = {resourceId: scorerResourceId(experimentId, params.required(on.scorer.name)), resourceType: 'scorer'}
+    if (need === 'read')
+      return this.meets([
+        {...scorer, action: 'read'},
+        {...tier('scorer_version'), action: 'not_denied', fallback: [scorer]},
+      ])
+    if (need === 'delete') {
+      // With a version, only that version goes: the scorer is addressed (READ), its version tier deletes.
+      const oneVersion = params.optional('version') !== undefined
+      return this.meets([
+        {...scorer, action: oneVersion ? 'read' : 'delete'},
+        {...tier('scorer_version'), action: 'delete', fallback: [scorer]},
+      ])
+    }
+
+    return this.can(need, scorer.resourceType, scorer.resourceId)
+  }
+
+  /**
+   * Assessments of a trace: addressed through the trace (READ on its experiment and its tier);
+   * the assessment tier decides, falling back to the experiment, where a delete asks only what
+   * it asked before tiers existed (update). A create is MLflow's disjunction: the experiment or
+   * the trace tier confers the write, the assessment tier can only veto it.
+   */
+  private async canOnAssessments(need: Need, traceId: string, create: boolean): Promise<boolean> {
+    const experimentId = await this.context.resolver.traceExperiment(traceId)
+    if (experimentId === undefined) return false
+    const experiment = experimentKey(experimentId)
+    const addressing: Requirement[] = [
+      {...experiment, action: 'read'},
+      {...tier('trace'), action: 'read', fallback: [experiment]},
+    ]
+    if (create) {
+      if (!this.meets([...addressing, {...tier('assessment'), action: 'not_denied'}])) return false
+      return this.can(need, 'experiment', experimentId) || this.can(need, 'trace', '*')
+    }
+
+    const fallbackAction = need === 'delete' ? 'update' : need
+    return this.meets([...addressing, {...tier('assessment'), action: need, fallback: [{...experiment, action: fallbackAction}]}])
+  }
+
+  /** Registered models and prompts (one registry, told apart by a tag on the stored entity), and their versions. */
+  private async passesRegistered(need: Need, name: string, versions: 'alias' | 'artifact' | 'cascade' | 'read' | 'version' | undefined): Promise<boolean> {
+    const stored = await this.context.resolver.registeredModelKind(name)
+    const kind = stored ?? 'registered_model'
+    const container: Key = {resourceId: name, resourceType: kind}
+    const versionKey = versionTier(kind)
+    // An operation reaching versions denies a model that does not exist, as MLflow (no existence oracle).
+    if (versions !== undefined && stored === undefined) return false
+    switch (versions) {
+      case undefined: {
+        return this.can(need, kind, name)
+      }
+
+      case 'read': {
+        return this.meets([
+          {...container, action: need},
+          {...versionKey, action: 'not_denied'},
+        ])
+      }
+
+      case 'version': {
+        return this.meets([
+          {...container, action: 'read'},
+          {...versionKey, action: need, fallback: [container]},
+        ])
+      }
+
+      case 'alias': {
+        return this.meets([
+          {...container, action: need},
+          {...versionKey, action: 'read', fallback: [container]},
+        ])
+      }
+
+      case 'cascade': {
+        return this.meets([
+          {...container, action: need},
+          {...versionKey, action: need, fallback: [container]},
+        ])
+      }
+
+      case 'artifact': {
+        // MLflow admits a version's files on the `registered_model` rows of the name even for a
+        // prompt, then lets the version tier of what it really is veto.
+        return this.meets([
+          {action: need, resourceId: name, resourceType: 'registered_model'},
+          {...versionKey, action: 'not_denied', fallback: [container]},
+        ])
+      }
+    }
+  }
+
+  /** Tiers a trace search reaches besides traces, when it may select or sort on them. */
+  private searchTiers(when: 'assessments-view' | 'filtered' | undefined, params: RequestParams): string[] {
+    // The view by name or by its proto number, as MLflow's JSON parser takes either.
+    if (when === 'assessments-view') return ['ASSESSMENTS', '3'].includes(params.optional('view_type') ?? '') ? ['assessment'] : []
+    // MLflow parses the filter to see which tiers it names; serve does not parse MLflow's trace
+    // filter grammar, so any filter or order counts as naming all of them (stricter).
+    if (when === 'filtered') return TRACE_SEARCH_FIELDS.some((field) => params.values(field).some((value) => value !== '')) ? TRACE_SEARCH_TIERS : []
+    return []
   }
 }

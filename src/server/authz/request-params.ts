@@ -87,6 +87,15 @@ export class RequestParams {
     return value
   }
 
+  /** The `{key, value}` pairs of a tags list in the body (e.g. `tags`), values read as strings. */
+  tags(field: string): Array<{key: string; value: string}> {
+    const keys = this.values(`${field}[].key`)
+    const values = this.values(`${field}[].value`)
+    // A tag without a value would leave keys and values unpaired: refused rather than guessed.
+    if (keys.length !== values.length) throw new ApiError('INVALID_PARAMETER_VALUE', `Every entry of '${field}' must have a key and a value.`)
+    return keys.map((key, index) => ({key, value: values[index]}))
+  }
+
   /** run_id, else MLflow's older run_uuid; two different ids are refused. */
   runId(field: string): string {
     if (field !== 'run_id') return this.required(field)

@@ -36,6 +36,18 @@ export class ResourceResolver {
     }
   }
 
+  /**
+   * Whether the registered model of this name is a prompt (MLflow keeps prompts as registered
+   * models tagged `mlflow.prompt.is_prompt`), read from the stored entity, never the request;
+   * undefined when it does not exist. Not cached: the tag can be changed.
+   */
+  async registeredModelKind(name: string): Promise<'prompt' | 'registered_model' | undefined> {
+    const body = await this.get(`/api/2.0/mlflow/registered-models/get?name=${encodeURIComponent(name)}`)
+    const model = (body as {registered_model?: {tags?: unknown}} | undefined)?.registered_model
+    if (!model || typeof model !== 'object') return undefined
+    return isPromptTagged(model.tags) ? 'prompt' : 'registered_model'
+  }
+
   async experimentIdByName(name: string): Promise<string | undefined> {
     const body = await this.get(`/api/2.0/mlflow/experiments/get-by-name?experiment_name=${encodeURIComponent(name)}`)
     return pick(body, 'experiment', 'experiment_id')
@@ -80,6 +92,27 @@ export class ResourceResolver {
       throw new UpstreamError('The MLflow server answered a lookup needed to authorize this request with malformed JSON.', 502)
     }
   }
+}
+
+const IS_PROMPT_TAG = 'mlflow.prompt.is_prompt'
+
+/**
+ * Whether a registered model's or version's tags (MLflow's JSON: a list of `{key, value}`) mark it
+ * a prompt: the last such tag, `true` in any case (MLflow's reading).
+ */
+export function isPromptTagged(tags: unknown): boolean {
+  let value: unknown
+  for (const tag of Array.isArray(tags) ? tags : []) {
+    if (tag && typeof tag === 'object' && (tag as {key?: unknown}).key === IS_PROMPT_TAG) value = (tag as {value?: unknown}).value
+  }
+
+  return typeof value === 'string' && value.toLowerCase() === 'true'
+}
+
+/** The prompt marker a request's tags assert: true, false, or undefined when they carry none. */
+export function promptMarker(tags: unknown): boolean | undefined {
+  const marked = Array.isArray(tags) && tags.some((tag) => tag && typeof tag === 'object' && (tag as {key?: unknown}).key === IS_PROMPT_TAG)
+  return marked ? isPromptTagged(tags) : undefined
 }
 
 function pick(value: unknown, ...path: string[]): string | undefined {

@@ -5,19 +5,30 @@
  */
 
 export type Capability = 'delete' | 'manage' | 'read' | 'update' | 'use'
+/** A capability, or `not_denied`: a veto only, met by any level but DENY (what a create may not be denied). */
+export type Need = Capability | 'not_denied'
 
-/** A resource a check is made on, and the request field(s) naming it. */
+/**
+ * A resource a check is made on, and the request field(s) naming it. Each becomes MLflow 3.17's
+ * requirements on the caller's role rows (access.ts): a run, logged model or trace is addressed
+ * through its experiment (READ there) and decided on its tier (`run *`, …), falling back to the
+ * experiment when the caller holds no row on the tier.
+ */
 export type Resource =
-  /** One experiment by id (the field may also be `header.<name>`). */
-  | {experiment: string}
+  /** One experiment by id (the field may also be `header.<name>`). `cascade`: a delete reaches every tier it holds. */
+  | {cascade?: boolean; experiment: string}
   /** One experiment by name, resolved through the upstream. */
   | {experimentName: string}
-  /** Every experiment in a list field; the list must not be empty. */
-  | {experiments: string}
-  /** The experiment id leading an mlflow-artifacts path (`<experiment id>/<run id>/artifacts/…`). */
+  /**
+   * Every experiment in a list field; the list must not be empty. `of: 'trace'`: the traces in
+   * each (their tier decides); `tiersIf`: when the search may select on assessments, runs or
+   * logged models (a filter or order given, or the assessments view), those tiers decide too.
+   */
+  | {experiments: string; of?: 'trace'; tiersIf?: 'assessments-view' | 'filtered'}
+  /** The experiment id leading an mlflow-artifacts path (`<experiment id>/<run id>/artifacts/…`), and the tier the rest names. */
   | {artifactPath: string}
-  /** A run's experiment; `run_id` falls back to `run_uuid` as in MLflow. */
-  | {run: string}
+  /** A run's experiment; `run_id` falls back to `run_uuid` as in MLflow. `optional`: only when the field is given. */
+  | {optional?: boolean; run: string}
   | {runs: string}
   /** A logged model's experiment. `optional`: the check applies only when the field is given. */
   | {loggedModel: string; optional?: boolean}
@@ -25,11 +36,26 @@ export type Resource =
   /** A trace's experiment. `ifExists`: the check applies only to a trace that exists. */
   | {ifExists?: boolean; optional?: boolean; trace: string}
   | {traces: string}
-  | {registeredModel: string}
+  /** Every trace (and its assessments) of the experiment in the field: delete-traces. */
+  | {tracesOf: string}
+  /** The assessments of the trace in the field; `create`: a new one. */
+  | {assessmentsOf: string; create?: boolean}
+  /** A sub-resource tier as a whole (`run *`, …): with `not_denied`, what a create may not be denied. */
+  | {tier: string}
+  /**
+   * A registered model or prompt by name, decided in the namespace the stored entity is in.
+   * `versions`: the operation reaches its versions (`read`: a version read; `version`: an
+   * operation on one version; `alias`: an alias, which must name a readable version; `cascade`:
+   * every version, on delete; `artifact`: a version's files).
+   */
+  | {registeredModel: string; versions?: 'alias' | 'artifact' | 'cascade' | 'read' | 'version'}
+  /** The registered model or prompt a create makes (by name; which one from the request's tags). */
+  | {newRegisteredModel: string}
+  /** A scorer; `read` and `delete` reach its versions (`delete` with a `version` deletes that one only). */
   | {scorer: {experiment: string; name: string}}
 
 export interface Check {
-  need: Capability
+  need: Need
   on: Resource
 }
 

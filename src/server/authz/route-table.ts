@@ -19,7 +19,7 @@
 import {LEGACY_PERMISSION_ENDPOINTS, RESOURCE_TYPES} from '../../mlflow/resources.js'
 import {type AuthOperation, type BodyPolicy, type Resource, type RouteRule, type Check} from './route-rule.js'
 
-export type {AfterEffect, AuthOperation, BodyPolicy, Capability, Check, LocalAnswer, Resource, RouteRule} from './route-rule.js'
+export type {AfterEffect, AuthOperation, BodyPolicy, Capability, Check, LocalAnswer, Need, Resource, RouteRule} from './route-rule.js'
 
 const API2 = ['/api/2.0', '/ajax-api/2.0']
 const API3 = ['/api/3.0', '/ajax-api/3.0']
@@ -37,7 +37,14 @@ const run = (field = 'run_id'): Resource => ({run: field})
 const loggedModel = (field = 'path.model_id'): Resource => ({loggedModel: field})
 const trace = (field: string): Resource => ({trace: field})
 const model = (field = 'name'): Resource => ({registeredModel: field})
+/** A version of the registered model or prompt named in `name` (or its versions as a whole, see Resource). */
+const versions = (how: 'alias' | 'artifact' | 'cascade' | 'read' | 'version'): Resource => ({registeredModel: 'name', versions: how})
+/** What a create in an experiment needs: EDIT there, and the tier it creates in not denied. */
+const createIn = (tierType: string, on: Resource = experiment()): Check[] => [...update(on), {need: 'not_denied', on: {tier: tierType}}]
 const scorer: Resource = {scorer: {experiment: 'experiment_id', name: 'name'}}
+/** The traces of the experiments listed in `field`, and what its filter or order may select on. */
+const traceSearch = (field: string): Resource => ({experiments: field, of: 'trace', tiersIf: 'filtered'})
+const ASSESSMENTS_NOT_DENIED: Check = {need: 'not_denied', on: {tier: 'assessment'}}
 const ADMIN_FAMILY = 'admin only: MLflow gates this family with rules serve does not keep (its own resources, workspaces or server-side credentials)'
 
 type Entry = [methods: string, path: string, prefixes: readonly string[], rule: RouteRule]
@@ -91,11 +98,17 @@ const ENTRIES: Entry[] = [
   ['GET POST', '/mlflow/ui-telemetry', AJAX3, {access: 'authenticated'}],
 
   // Experiments.
-  ['POST', '/mlflow/experiments/create', API2, {access: 'authenticated', after: 'grant-experiment-creator', special: 'experiment-artifact-location'}],
+  [
+    'POST',
+    '/mlflow/experiments/create',
+    API2,
+    {access: [{need: 'not_denied', on: {tier: 'experiment'}}], after: 'grant-experiment-creator', special: 'experiment-artifact-location'},
+  ],
   ['GET', '/mlflow/experiments/get', API2, {access: read(experiment())}],
   ['GET', '/mlflow/experiments/get-by-name', API2, {access: read({experimentName: 'experiment_name'})}],
-  ['POST', '/mlflow/experiments/delete', API2, {access: remove(experiment())}],
-  ['POST', '/mlflow/experiments/restore', API2, {access: remove(experiment())}],
+  // Deleting an experiment reaches everything in it: each tier it holds may veto.
+  ['POST', '/mlflow/experiments/delete', API2, {access: remove({cascade: true, experiment: 'experiment_id'})}],
+  ['POST', '/mlflow/experiments/restore', API2, {access: remove({cascade: true, experiment: 'experiment_id'})}],
   ['POST', '/mlflow/experiments/update', API2, {access: update(experiment())}],
   ['POST', '/mlflow/experiments/set-experiment-tag', API2, {access: update(experiment())}],
   ['POST', '/mlflow/experiments/delete-experiment-tag', API2, {access: update(experiment())}],
@@ -105,8 +118,8 @@ const ENTRIES: Entry[] = [
   ['GET POST', 'mlflow/experiments/search-datasets', API2, {access: read({experiments: 'experiment_ids'})}],
 
   // Runs, metrics, run artifacts.
-  ['POST', '/mlflow/runs/create', API2, {access: update(experiment())}],
-  ['POST', '/mlflow/runs/create-promptlab-run', AJAX2, {access: update(experiment())}],
+  ['POST', '/mlflow/runs/create', API2, {access: createIn('run')}],
+  ['POST', '/mlflow/runs/create-promptlab-run', AJAX2, {access: createIn('run')}],
   ['GET', '/mlflow/runs/get', API2, {access: read(run())}],
   ['POST', '/mlflow/runs/update', API2, {access: update(run())}],
   ['POST', '/mlflow/runs/delete', API2, {access: remove(run())}],
@@ -141,32 +154,37 @@ const ENTRIES: Entry[] = [
   ['GET', '/mlflow-artifacts/presigned/<path:artifact_path>', API2, {access: read({artifactPath: 'path.artifact_path'})}],
 
   // Registered models, versions, aliases, tags: keyed by the model's name.
-  ['POST', '/mlflow/registered-models/create', API2, {access: 'authenticated', after: 'grant-registered-model-creator'}],
+  [
+    'POST',
+    '/mlflow/registered-models/create',
+    API2,
+    {access: [{need: 'not_denied', on: {newRegisteredModel: 'name'}}], after: 'grant-registered-model-creator'},
+  ],
   ['GET', '/mlflow/registered-models/get', API2, {access: read(model())}],
   ['POST', '/mlflow/registered-models/rename', API2, {access: update(model()), after: 'rename-registered-model-grants'}],
   ['PATCH', '/mlflow/registered-models/update', API2, {access: update(model())}],
-  ['DELETE', '/mlflow/registered-models/delete', API2, {access: remove(model()), after: 'delete-registered-model-grants'}],
+  ['DELETE', '/mlflow/registered-models/delete', API2, {access: remove(versions('cascade')), after: 'delete-registered-model-grants'}],
   ['GET', '/mlflow/registered-models/search', API2, {access: 'authenticated', filter: 'registered-models'}],
-  ['GET POST', '/mlflow/registered-models/get-latest-versions', API2, {access: read(model())}],
+  ['GET POST', '/mlflow/registered-models/get-latest-versions', API2, {access: read(versions('read'))}],
   ['POST', '/mlflow/registered-models/set-tag', API2, {access: update(model())}],
   ['DELETE', '/mlflow/registered-models/delete-tag', API2, {access: update(model())}],
-  ['POST', '/mlflow/registered-models/alias', API2, {access: update(model())}],
-  ['DELETE', '/mlflow/registered-models/alias', API2, {access: remove(model())}],
-  ['GET', '/mlflow/registered-models/alias', API2, {access: read(model())}],
-  ['POST', '/mlflow/model-versions/create', API2, {access: update(model()), special: 'model-version-source'}],
-  ['GET', '/mlflow/model-versions/get', API2, {access: read(model())}],
-  ['GET', '/mlflow/model-versions/get-download-uri', API2, {access: read(model())}],
-  ['PATCH', '/mlflow/model-versions/update', API2, {access: update(model())}],
-  ['POST', '/mlflow/model-versions/transition-stage', API2, {access: update(model())}],
-  ['DELETE', '/mlflow/model-versions/delete', API2, {access: remove(model())}],
-  ['POST', '/mlflow/model-versions/set-tag', API2, {access: update(model())}],
+  ['POST', '/mlflow/registered-models/alias', API2, {access: update(versions('alias'))}],
+  ['DELETE', '/mlflow/registered-models/alias', API2, {access: remove(versions('alias'))}],
+  ['GET', '/mlflow/registered-models/alias', API2, {access: read(versions('read'))}],
+  ['POST', '/mlflow/model-versions/create', API2, {access: update(versions('read')), special: 'model-version-source'}],
+  ['GET', '/mlflow/model-versions/get', API2, {access: read(versions('read'))}],
+  ['GET', '/mlflow/model-versions/get-download-uri', API2, {access: read(versions('read'))}],
+  ['PATCH', '/mlflow/model-versions/update', API2, {access: update(versions('version'))}],
+  ['POST', '/mlflow/model-versions/transition-stage', API2, {access: update(versions('version'))}],
+  ['DELETE', '/mlflow/model-versions/delete', API2, {access: remove(versions('version'))}],
+  ['POST', '/mlflow/model-versions/set-tag', API2, {access: update(versions('version'))}],
   // MLflow asks MANAGE here although set-tag needs only EDIT; kept so both servers agree.
-  ['DELETE', '/mlflow/model-versions/delete-tag', API2, {access: remove(model())}],
+  ['DELETE', '/mlflow/model-versions/delete-tag', API2, {access: remove(versions('version'))}],
   ['GET', '/mlflow/model-versions/search', API2, {access: 'authenticated', filter: 'model-versions'}],
-  ['GET', '/model-versions/get-artifact', ROOT, {access: read(model())}],
+  ['GET', '/model-versions/get-artifact', ROOT, {access: read(versions('artifact'))}],
 
   // Logged models (3.0+): the experiment they belong to.
-  ['POST', '/mlflow/logged-models', API2, {access: update(experiment())}],
+  ['POST', '/mlflow/logged-models', API2, {access: [...createIn('logged_model'), {need: 'read', on: {optional: true, run: 'source_run_id'}}]}],
   ['GET', '/mlflow/logged-models/<model_id>', API2, {access: read(loggedModel())}],
   // MLflow finalizes the model named in the body, not the one in the path: both are checked.
   ['PATCH', '/mlflow/logged-models/<model_id>', API2, {access: [...update(loggedModel()), {need: 'update', on: {loggedModel: 'model_id', optional: true}}]}],
@@ -179,7 +197,7 @@ const ENTRIES: Entry[] = [
   ['POST', '/mlflow/logged-models/search', API2, {access: 'authenticated', filter: 'logged-models'}],
 
   // Scorers (3.7+).
-  ['POST', '/mlflow/scorers/register', API3, {access: update(experiment()), after: 'grant-scorer-creator'}],
+  ['POST', '/mlflow/scorers/register', API3, {access: [...createIn('scorer_version'), {need: 'not_denied', on: scorer}], after: 'grant-scorer-creator'}],
   ['GET', '/mlflow/scorers/list', API3, {access: read(experiment())}],
   ['GET', '/mlflow/scorers/get', API3, {access: read(scorer)}],
   ['GET', '/mlflow/scorers/versions', API3, {access: read(scorer)}],
@@ -190,7 +208,7 @@ const ENTRIES: Entry[] = [
   ['POST', '/mlflow/genai/evaluate/invoke', AJAX3, {access: 'admin', why: "runs judges with the server's model credentials"}],
 
   // Traces and assessments: the trace's experiment.
-  ['POST', '/mlflow/traces', API2, {access: update(experiment()), special: 'trace-body'}],
+  ['POST', '/mlflow/traces', API2, {access: createIn('trace'), special: 'trace-body'}],
   // A v3 start naming an existing trace id would move that trace into the caller's experiment.
   [
     'POST',
@@ -198,7 +216,10 @@ const ENTRIES: Entry[] = [
     API3,
     {
       access: [
-        ...update(experiment('trace.trace_info.trace_location.mlflow_experiment.experiment_id')),
+        ...createIn('trace', experiment('trace.trace_info.trace_location.mlflow_experiment.experiment_id')),
+        // Assessments sent with a trace are created with it: their tier may veto (MLflow asks
+        // only when some are sent; serve on every v3 start, stricter).
+        {need: 'not_denied', on: {tier: 'assessment'}},
         {need: 'update', on: {ifExists: true, trace: 'trace.trace_info.trace_id'}},
       ],
       special: 'trace-body',
@@ -207,31 +228,45 @@ const ENTRIES: Entry[] = [
   ['PATCH', '/mlflow/traces/<request_id>', API2, {access: update(trace('path.request_id')), special: 'trace-body'}],
   ['GET', '/mlflow/traces/<request_id>/info', API2, {access: read(trace('path.request_id'))}],
   ['PATCH DELETE', '/mlflow/traces/<request_id>/tags', API2, {access: update(trace('path.request_id')), special: 'trace-body'}],
-  ['GET', '/mlflow/traces', API2, {access: read({experiments: 'experiment_ids'})}],
-  ['GET', '/mlflow/traces/<trace_id>', API3, {access: read(trace('path.trace_id'))}],
-  ['GET', '/mlflow/traces/get', API3, {access: read(trace('trace_id'))}],
+  ['GET', '/mlflow/traces', API2, {access: read(traceSearch('experiment_ids'))}],
+  // v3 trace reads carry the trace's assessments, which MLflow withholds when their tier is
+  // denied; serve does not rewrite these answers, so it refuses them then (stricter).
+  ['GET', '/mlflow/traces/<trace_id>', API3, {access: [...read(trace('path.trace_id')), ASSESSMENTS_NOT_DENIED]}],
+  ['GET', '/mlflow/traces/get', API3, {access: [...read(trace('trace_id')), ASSESSMENTS_NOT_DENIED]}],
   ['PATCH DELETE', '/mlflow/traces/<trace_id>/tags', API3, {access: update(trace('path.trace_id')), special: 'trace-body'}],
   [
     'POST',
     '/mlflow/traces/<trace_id>/assessments',
     API3,
-    {access: [...update(trace('path.trace_id')), {need: 'update', on: {optional: true, trace: 'assessment.trace_id'}}], special: 'assessment-overrides'},
+    {
+      access: [
+        {need: 'update', on: {assessmentsOf: 'path.trace_id', create: true}},
+        {need: 'update', on: {optional: true, trace: 'assessment.trace_id'}},
+      ],
+      special: 'assessment-overrides',
+    },
   ],
-  ['GET', '/mlflow/traces/<trace_id>/assessments/<assessment_id>', API3, {access: read(trace('path.trace_id'))}],
+  ['GET', '/mlflow/traces/<trace_id>/assessments/<assessment_id>', API3, {access: read({assessmentsOf: 'path.trace_id'})}],
   [
     'PATCH',
     '/mlflow/traces/<trace_id>/assessments/<assessment_id>',
     API3,
-    {access: [...update(trace('path.trace_id')), {need: 'update', on: {optional: true, trace: 'assessment.trace_id'}}], special: 'assessment-overrides'},
+    {
+      access: [
+        {need: 'update', on: {assessmentsOf: 'path.trace_id'}},
+        {need: 'update', on: {optional: true, trace: 'assessment.trace_id'}},
+      ],
+      special: 'assessment-overrides',
+    },
   ],
-  ['DELETE', '/mlflow/traces/<trace_id>/assessments/<assessment_id>', API3, {access: update(trace('path.trace_id'))}],
-  ['GET', '/mlflow/traces/batchGet', API3, {access: read({traces: 'trace_ids'})}],
-  ['POST', '/mlflow/traces/batchGetInfos', API3, {access: read({traces: 'trace_ids'})}],
-  ['POST', '/mlflow/traces/search', API3, {access: read({experiments: 'locations[].mlflow_experiment.experiment_id'})}],
-  ['POST', '/mlflow/traces/calculate-filter-correlation', API3, {access: read({experiments: 'experiment_ids'})}],
-  ['POST', '/mlflow/traces/metrics', API3, {access: read({experiments: 'experiment_ids'})}],
-  // MLflow (3.17) asks MANAGE on the experiment; request_ids must belong to it, which the store checks.
-  ['POST', '/mlflow/traces/delete-traces', API23, {access: remove(experiment())}],
+  ['DELETE', '/mlflow/traces/<trace_id>/assessments/<assessment_id>', API3, {access: remove({assessmentsOf: 'path.trace_id'})}],
+  ['GET', '/mlflow/traces/batchGet', API3, {access: [...read({traces: 'trace_ids'}), ASSESSMENTS_NOT_DENIED]}],
+  ['POST', '/mlflow/traces/batchGetInfos', API3, {access: [...read({traces: 'trace_ids'}), ASSESSMENTS_NOT_DENIED]}],
+  ['POST', '/mlflow/traces/search', API3, {access: [...read(traceSearch('locations[].mlflow_experiment.experiment_id')), ASSESSMENTS_NOT_DENIED]}],
+  ['POST', '/mlflow/traces/calculate-filter-correlation', API3, {access: read(traceSearch('experiment_ids'))}],
+  ['POST', '/mlflow/traces/metrics', API3, {access: read({experiments: 'experiment_ids', of: 'trace', tiersIf: 'assessments-view'})}],
+  // The experiment's traces and their assessments; request_ids must belong to it, which the store checks.
+  ['POST', '/mlflow/traces/delete-traces', API23, {access: remove({tracesOf: 'experiment_id'})}],
   ['POST', '/mlflow/traces/link-prompts', API2, {access: update(trace('trace_id'))}],
   ['POST', '/mlflow/traces/link-to-run', API2, {access: [...update(run()), {need: 'read', on: {traces: 'trace_ids'}}]}],
   ['GET', '/mlflow/get-trace-artifact', [...AJAX2, ...AJAX3], {access: read(trace('request_id'))}],

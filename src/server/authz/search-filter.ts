@@ -8,6 +8,7 @@ import {ApiError, permissionDenied, sendJson} from '../responses.js'
 import {type Access} from './access.js'
 import {type Exchange, type Json, parseAnswer, relay, send} from './exchange.js'
 import {authorizeGraphql} from './graphql.js'
+import {isPromptTagged} from './resolver.js'
 
 /** Upstream pages fetched to refill one filtered search page before answering a short page. */
 const MAX_REFILL_ROUNDS = 50
@@ -18,17 +19,25 @@ export async function filterAnswer(exchange: Exchange): Promise<void> {
     case 'experiments':
     case 'registered-models':
     case 'model-versions': {
+      // As for logged models: a filter on run_id selects by run, which a denied run tier forbids.
+      if (match.rule.filter === 'model-versions' && (params.optional('filter') ?? '').includes('run_id') && !access.can('not_denied', 'run', '*'))
+        throw permissionDenied()
       await refilledSearch(exchange, REFILLED_SEARCHES[match.rule.filter])
       return
     }
 
     case 'runs':
     case 'logged-models': {
-      // MLflow narrows the experiments searched to the readable ones before the search runs, so
-      // pages and tokens stay the store's own.
+      // MLflow narrows the experiments searched to the listable ones before the search runs, so
+      // pages and tokens stay the store's own; a denied run or logged-model tier lists none.
       const body = {...exchange.json}
       const key = Object.hasOwn(body, 'experimentIds') ? 'experimentIds' : 'experiment_ids'
-      const readable = params.values('experiment_ids').filter((id) => access.canReadExperiment(id))
+      const tier = match.rule.filter === 'runs' ? 'run' : 'logged_model'
+      // A filter on a logged model's source run would tell which runs it names: MLflow asks that
+      // the run tier is not denied then. serve does not parse the filter: any mention counts.
+      if (tier === 'logged_model' && (params.optional('filter') ?? '').includes('source_run_id') && !access.can('not_denied', 'run', '*'))
+        throw permissionDenied()
+      const readable = params.values('experiment_ids').filter((id) => access.lists('experiment', id, [tier]))
       if (readable.length === 0) {
         sendJson(response, 200, {})
         return
@@ -105,7 +114,8 @@ async function graphql(exchange: Exchange): Promise<void> {
     {operationName, query, variables},
     {
       canReadExperiment: (id) => access.canReadExperiment(id),
-      canReadRegisteredModel: (name) => access.canReadRegisteredModel(name),
+      // GraphQL answers carry no tags to tell a prompt from a model: decided as a registered model.
+      canReadRegisteredModel: (name) => access.can('read', 'registered_model', name),
       canReadRun: (id) => access.canOnRun('read', id),
     },
   )
@@ -145,7 +155,7 @@ const REFILLED_SEARCHES: Record<'experiments' | 'model-versions' | 'registered-m
     extra: ['view_type'],
     listKey: 'experiments',
     path: '/api/2.0/mlflow/experiments/search',
-    readable: (access, item) => typeof item.experiment_id === 'string' && access.canReadExperiment(item.experiment_id),
+    readable: (access, item) => typeof item.experiment_id === 'string' && access.lists('experiment', item.experiment_id),
     viaPost: true,
   },
   'model-versions': {
@@ -153,7 +163,7 @@ const REFILLED_SEARCHES: Record<'experiments' | 'model-versions' | 'registered-m
     extra: [],
     listKey: 'model_versions',
     path: '/api/2.0/mlflow/model-versions/search',
-    readable: (access, item) => typeof item.name === 'string' && access.canReadRegisteredModel(item.name),
+    readable: (access, item) => typeof item.name === 'string' && access.listsRegistryEntry(item.name, registryKind(item), true),
     viaPost: false,
   },
   'registered-models': {
@@ -161,9 +171,14 @@ const REFILLED_SEARCHES: Record<'experiments' | 'model-versions' | 'registered-m
     extra: [],
     listKey: 'registered_models',
     path: '/api/2.0/mlflow/registered-models/search',
-    readable: (access, item) => typeof item.name === 'string' && access.canReadRegisteredModel(item.name),
+    readable: (access, item) => typeof item.name === 'string' && access.listsRegistryEntry(item.name, registryKind(item)),
     viaPost: false,
   },
+}
+
+/** A search answer's registered model or version is a prompt's when its tags say so. */
+function registryKind(item: Json): 'prompt' | 'registered_model' {
+  return isPromptTagged(item.tags) ? 'prompt' : 'registered_model'
 }
 
 function listOf(page: Json, key: string): Json[] {

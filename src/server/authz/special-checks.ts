@@ -7,6 +7,7 @@ import {ApiError, permissionDenied} from '../responses.js'
 import {type Access} from './access.js'
 import {type Exchange, type Json} from './exchange.js'
 import {readModelVersionSource} from './model-version-source.js'
+import {promptMarker} from './resolver.js'
 
 /** The route's special check, if it has one; throws MLflow's refusal. */
 export async function checkSpecial(exchange: Exchange): Promise<void> {
@@ -53,6 +54,8 @@ export async function checkSpecial(exchange: Exchange): Promise<void> {
  * would read with its own credentials: admins only.
  */
 async function checkModelVersionSource({access, params}: Exchange): Promise<void> {
+  const marker = promptMarker(params.tags('tags'))
+  if (marker !== undefined && !(await access.canCreateVersionMarked(params.required('name'), marker))) throw permissionDenied()
   const runId = params.optional('run_id')
   const modelId = params.optional('model_id')
   if (runId && !(await access.canOnRun('read', runId))) throw permissionDenied()
