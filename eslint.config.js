@@ -14,6 +14,7 @@ const src = resolve(root, 'src')
 // A folder missing here is an error, so a new one has to be placed.
 const LAYERS = {
   commands: ['cli', 'api', 'client', 'server', 'mlflow', 'core'],
+  hooks: ['cli', 'core'],
   cli: ['api', 'client', 'mlflow', 'core'],
   api: ['client', 'mlflow', 'core'],
   client: ['mlflow', 'core'],

@@ -8,6 +8,7 @@ import {removeDatabricksCredentials, saveDatabricksCredentials, type DatabricksW
 import {createMlflowHttp, MlflowApiError} from '../client/http.js'
 import {MlflowCredentialsFile, type StoredLogin} from '../client/mlflow-credentials.js'
 import {ExitCode, UserError} from '../core/errors.js'
+import {type ProfileSummary, summarizeProfiles, unsavedActivePair} from './profiles.js'
 
 /** Credentials in the environment would be used instead of the ones being checked. */
 const CHECK_IGNORES: ReadonlySet<string> = new Set([
@@ -47,22 +48,45 @@ export async function verifyMlflowLogin(options: {env: NodeJS.ProcessEnv; passwo
   }
 }
 
-export async function saveMlflowLogin(login: StoredLogin): Promise<{path: string; warnings: string[]}> {
-  const file = await MlflowCredentialsFile.load()
-  file.saveLogin(login, {activate: true})
-  const {warnings} = await file.save()
-  return {path: file.path, warnings}
+export interface SavedMlflowLogin {
+  path: string
+  /** The login that was current before, when it was another one. */
+  previous?: ProfileSummary
+  /** [mlflow] held a pair no stored login kept, now replaced (its username, when it had one). */
+  replacedUnsaved?: {username?: string}
+  warnings: string[]
 }
 
-/** Removes a stored login; the current one unless a profile is named. */
-export async function removeMlflowLogin(profile?: string): Promise<{path: string; profile: string; wasCurrent: boolean}> {
+/** Stores the login and makes it current (its pair goes to [mlflow], where MLflow's clients read it). */
+export async function saveMlflowLogin(login: StoredLogin): Promise<SavedMlflowLogin> {
+  const file = await MlflowCredentialsFile.load()
+  const previous = summarizeProfiles(file).find((profile) => profile.current && profile.name !== login.profile)
+  const unsaved = unsavedActivePair(file)
+  const replacedUnsaved = unsaved && (unsaved.username !== login.username || file.activeCredentials.password !== login.password) ? unsaved : undefined
+  file.saveLogin(login, {activate: true})
+  const {warnings} = await file.save()
+  return {path: file.path, previous, replacedUnsaved, warnings}
+}
+
+/** Removes a stored login; the current one unless a profile is named. Says which logins remain. */
+export async function removeMlflowLogin(
+  profile?: string,
+): Promise<{current?: string; path: string; profile: string; remaining: ProfileSummary[]; wasCurrent: boolean}> {
   const file = await MlflowCredentialsFile.load()
   const name = profile ?? file.currentProfile
-  if (!name) throw new UserError('Not logged in', {code: 'NOT_LOGGED_IN', exit: ExitCode.NotFound, hint: `Nothing stored in ${file.path}.`})
+  if (!name) {
+    const names = file.listProfiles().map((login) => login.profile)
+    throw new UserError('Not logged in: no stored login is current', {
+      code: 'NOT_LOGGED_IN',
+      exit: ExitCode.NotFound,
+      hint: names.length > 0 ? `Name the one to remove with --profile (${names.join(', ')}).` : `Nothing stored in ${file.path}.`,
+    })
+  }
+
   const wasCurrent = file.currentProfile === name
   if (!file.removeProfile(name)) throw new UserError(`No stored login named "${name}"`, {code: 'PROFILE_NOT_FOUND', exit: ExitCode.NotFound})
   await file.save()
-  return {path: file.path, profile: name, wasCurrent}
+  return {current: file.currentProfile, path: file.path, profile: name, remaining: summarizeProfiles(file), wasCurrent}
 }
 
 export type DatabricksSecret = {password: string; username: string} | {token: string}

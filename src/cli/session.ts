@@ -10,6 +10,7 @@ import {readDatabricksProfile} from '../client/databrickscfg.js'
 import {createMlflowHttp, type MlflowHttp, type RetryEvent} from '../client/http.js'
 import {MlflowCredentialsFile} from '../client/mlflow-credentials.js'
 import {ExitCode, UserError} from '../core/errors.js'
+import {switchHint} from './profiles.js'
 
 export interface SessionOptions {
   env: NodeJS.ProcessEnv
@@ -27,12 +28,12 @@ function throwIfLoggedOut(credentials: MlflowCredentialsFile, env: NodeJS.Proces
   const active = credentials.activeCredentials
   if (active.username || active.password || CREDENTIAL_ENV.some((name) => env[name])) return
   const others = credentials.listProfiles().map((login) => login.profile)
-  throw new UserError('Not logged in', {
+  throw new UserError(others.length > 0 ? 'Not logged in: no stored login is current' : 'Not logged in', {
     code: 'NOT_LOGGED_IN',
     exit: ExitCode.Unauthenticated,
     hint:
       others.length > 0
-        ? `Run \`mlflowctl login\`, or use a stored login with --profile (${others.join(', ')}).`
+        ? switchHint(others)
         : 'Run `mlflowctl login` (or pass --tracking-uri / set MLFLOW_TRACKING_URI with MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD).',
   })
 }

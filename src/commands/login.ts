@@ -10,23 +10,26 @@ export interface LoginResult {
   /** Where the login was written. */
   file: string
   is_admin?: boolean
+  /** The login that was current before (mlflow backend), when it was another one: it is kept, no longer current. */
+  previous_profile?: string
   profile: string
   tracking_uri: string
   username: string
 }
 
 export default class Login extends BaseCommand<typeof Login> {
+  static override aliases = ['auth:login']
   static override description = `Checks the credentials against the server first; a rejected login saves nothing.
 
-mlflow backend (default): writes the username and password to ~/.mlflow/credentials, section [mlflow], where MLflow's Python client reads them, and remembers the tracking URI under a profile (default "default") so later commands need no flag. The file is 0600 in a 0700 directory; other sections and comments are kept.
+mlflow backend (default): stores the login under a profile (default "default") with its tracking URI, so later commands need no flag, and makes it the current one: its username and password go to ~/.mlflow/credentials, section [mlflow], where MLflow's Python client reads them for every server it talks to. Other stored logins are kept; \`mlflowctl auth profiles\` lists them and \`mlflowctl auth switch NAME\` makes another current. The file is 0600 in a 0700 directory; other sections and comments are kept.
 
 databricks backend: writes host and token (or username and password) to ~/.databrickscfg (or $DATABRICKS_CONFIG_FILE) under the profile --profile, $DATABRICKS_CONFIG_PROFILE or DEFAULT; other profiles and keys are kept and the previous file is saved as .bak.
 
 Secrets are prompted for on a terminal, or read from standard input with --password-stdin / --token-stdin; never from the command line.`
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
-    'printf %s "$PASSWORD" | <%= config.bin %> <%= command.id %> --tracking-uri https://mlflow.example.com --username admin --password-stdin',
-    '<%= config.bin %> <%= command.id %> --tracking-uri https://staging.example.com --username alice --profile staging',
+    'printf %s "$PASSWORD" | <%= config.bin %> <%= command.id %> --tracking-uri https://mlflow.example.com --user admin --password-stdin',
+    '<%= config.bin %> <%= command.id %> --tracking-uri https://staging.example.com --user alice --profile staging',
     'printf %s "$DATABRICKS_TOKEN" | <%= config.bin %> <%= command.id %> --backend databricks --host https://adb-123.azuredatabricks.net --token-stdin',
   ]
   static override flags = {
@@ -34,7 +37,8 @@ Secrets are prompted for on a terminal, or read from standard input with --passw
     host: Flags.string({description: 'Databricks workspace URL (databricks backend). Default: $DATABRICKS_HOST.'}),
     'password-stdin': Flags.boolean({default: false, description: 'Read the password from standard input.', exclusive: ['token-stdin']}),
     'token-stdin': Flags.boolean({default: false, description: 'Read a Databricks personal access token from standard input (databricks backend).'}),
-    username: Flags.string({char: 'u', description: 'User to log in as.'}),
+    // --user, as in perms; --username was its first spelling and keeps working.
+    user: Flags.string({aliases: ['username'], char: 'u', description: 'User to log in as.'}),
   }
   static override summary = 'Log in to an MLflow server and store the login where MLflow clients find it.'
 
@@ -43,7 +47,7 @@ Secrets are prompted for on a terminal, or read from standard input with --passw
   }
 
   private async databricks(): Promise<LoginResult> {
-    const {host: hostFlag, 'password-stdin': passwordStdin, profile, 'token-stdin': tokenStdin, username} = this.flags
+    const {host: hostFlag, 'password-stdin': passwordStdin, profile, 'token-stdin': tokenStdin, user: username} = this.flags
     const login = await import('../cli/login.js')
     const host =
       hostFlag ?? (process.env.DATABRICKS_HOST || undefined) ?? (await promptText('Databricks host (https://…)', {flag: '--host', validate: validUrl}))
@@ -52,7 +56,7 @@ Secrets are prompted for on a terminal, or read from standard input with --passw
     if (username) {
       secret = {password: passwordStdin ? await readSecretFromStdin('password') : await promptSecret('Password', {flag: '--password-stdin'}), username}
     } else {
-      if (passwordStdin) throw new UserError('--password-stdin needs --username', {exit: ExitCode.Usage})
+      if (passwordStdin) throw new UserError('--password-stdin needs --user', {exit: ExitCode.Usage})
       secret = {token: tokenStdin ? await readSecretFromStdin('token') : await promptSecret('Personal access token', {flag: '--token-stdin'})}
     }
 
@@ -75,7 +79,7 @@ Secrets are prompted for on a terminal, or read from standard input with --passw
     if (this.flags['token-stdin']) {
       throw new UserError('MLflow reads tokens only from the MLFLOW_TRACKING_TOKEN environment variable, so there is no file to store one in', {
         exit: ExitCode.Usage,
-        hint: 'Export MLFLOW_TRACKING_TOKEN instead, or log in with --username and a password.',
+        hint: 'Export MLFLOW_TRACKING_TOKEN instead, or log in with --user and a password.',
       })
     }
 
@@ -86,7 +90,7 @@ Secrets are prompted for on a terminal, or read from standard input with --passw
       (await promptText('MLflow tracking URI', {flag: '--tracking-uri', validate: validUrl}))
     if (validUrl(trackingUri) !== true)
       throw new UserError(`Not an http(s) URL: ${trackingUri}`, {exit: ExitCode.Usage, hint: 'e.g. --tracking-uri https://mlflow.example.com'})
-    const username = this.flags.username ?? (await promptText('Username', {flag: '--username'}))
+    const username = this.flags.user ?? (await promptText('Username', {flag: '--user'}))
     const password = this.flags['password-stdin']
       ? await readSecretFromStdin('password')
       : await promptSecret(`Password for ${username}`, {flag: '--password-stdin'})
@@ -98,8 +102,34 @@ Secrets are prompted for on a terminal, or read from standard input with --passw
       this.warn(`${name} is set: it overrides this login for mlflowctl and MLflow's clients until you unset it`)
     }
 
+    if (saved.replacedUnsaved) {
+      this.warn(
+        `[mlflow] held credentials${saved.replacedUnsaved.username ? ` for ${saved.replacedUnsaved.username}` : ''} that no stored login kept; they are replaced by this login`,
+      )
+    }
+
+    const {previous} = saved
+    // MLflow's clients send the [mlflow] pair to whatever server they use: code still pointed at the
+    // previous login's server now sends this login's credentials there.
+    if (previous && (previous.username !== user.username || previous.tracking_uri !== trackingUri)) {
+      this.warn(
+        `Profile "${previous.name}" (${previous.username} at ${previous.tracking_uri}) is kept but no longer current: MLflow's own clients now send ${user.username}'s credentials, also to ${previous.tracking_uri}. \`mlflowctl auth switch ${previous.name}\` makes it current again.`,
+      )
+    }
+
     this.status(`Logged in to ${trackingUri} as ${user.username}${user.is_admin ? ' (admin)' : ''}; saved as profile "${profile}" in ${saved.path}`)
-    return {backend: 'mlflow', file: saved.path, is_admin: user.is_admin, profile, tracking_uri: trackingUri, username: user.username}
+    this.status(
+      `Profile "${profile}" is now current: mlflowctl uses it by default, and MLflow's own clients send its username and password (from [mlflow]) to the server they are pointed at, e.g. MLFLOW_TRACKING_URI=${trackingUri}.`,
+    )
+    return {
+      backend: 'mlflow',
+      file: saved.path,
+      is_admin: user.is_admin,
+      previous_profile: previous?.name,
+      profile,
+      tracking_uri: trackingUri,
+      username: user.username,
+    }
   }
 }
 

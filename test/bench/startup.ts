@@ -14,6 +14,9 @@ const commands: Array<[string, string[]]> = [
   ['mlflowctl --version', [CLI, '--version']],
   ['mlflowctl users --help', [CLI, 'users', '--help']],
   ['mlflowctl perms grant experiment --help', [CLI, 'perms', 'grant', 'experiment', '--help']],
+  ['mlflowctl version', [CLI, 'version']],
+  // What every TAB of the shell completion costs.
+  ['mlflowctl __complete -- perms g', [CLI, '__complete', '--', 'perms', 'g']],
 ]
 
 const samples = new Map<string, number[]>(commands.map(([name]) => [name, []]))

@@ -7,6 +7,7 @@ import {join} from 'node:path'
 import {describe, it} from 'node:test'
 import {promisify} from 'node:util'
 
+import {type Manifest, renderCommandsDoc} from '../../scripts/commands-doc.js'
 import {REPO_ROOT, runCli} from '../support/cli.js'
 
 const exec = promisify(execFile)
@@ -19,6 +20,14 @@ describe('the mlflowctl package', () => {
     const fresh = JSON.parse(JSON.stringify(plugin.manifest))
     const committed = JSON.parse(await readFile(join(REPO_ROOT, 'oclif.manifest.json'), 'utf8'))
     assert.deepEqual(committed, fresh, 'oclif.manifest.json is stale: run `npm run manifest` and commit it')
+  })
+
+  it('commits a docs/commands.md that matches the commands', async () => {
+    const manifest = JSON.parse(await readFile(join(REPO_ROOT, 'oclif.manifest.json'), 'utf8')) as Manifest
+    const committed = await readFile(join(REPO_ROOT, 'docs', 'commands.md'), 'utf8')
+    assert.equal(committed, renderCommandsDoc(manifest), 'docs/commands.md is stale: run `npm run manifest && npm run docs:commands` and commit it')
+    for (const id of Object.keys(manifest.commands).filter((id) => !id.startsWith('__')))
+      assert.ok(committed.includes(`## \`mlflowctl ${id.replaceAll(':', ' ')}\``), id)
   })
 
   it('prints its version and help', async () => {
