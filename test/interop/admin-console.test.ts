@@ -37,14 +37,18 @@ async function listedExperiments(page: Page, prefix: string, expected: string[])
   await page.waitForURL(/#\/experiments\/?$/)
   const search = page.getByTestId('search-experiment-input')
   await search.waitFor()
-  const answered = page.waitForResponse(
-    (response) => response.url().includes('/experiments/search') && decodeURIComponent(response.url().replaceAll('+', ' ')).includes(prefix),
-  )
   await search.fill(prefix)
-  await search.press('Enter')
-  assert.equal((await answered).status(), 200, "the UI's experiments/search")
-  for (const name of expected) await page.getByTestId('experiment-list-item-link').filter({hasText: name}).first().waitFor()
-  const names = await page.getByTestId('experiment-list-item-link').allTextContents()
+  const [answer] = await Promise.all([
+    page.waitForResponse(
+      (response) => response.url().includes('/experiments/search') && decodeURIComponent(response.url().replaceAll('+', ' ')).includes(prefix),
+    ),
+    search.press('Enter'),
+  ])
+  assert.equal(answer.status(), 200, "the UI's experiments/search")
+  // The rows render just after the answer; when one never comes, the assertion on what is listed says so.
+  const rows = page.getByTestId('experiment-list-item-link')
+  await Promise.all(expected.map((name) => rows.filter({hasText: name}).first().waitFor({timeout: 15_000}))).catch(() => {})
+  const names = await rows.allTextContents()
   return names
     .map((name) => name.trim())
     .filter((name) => name.startsWith(prefix))
@@ -58,6 +62,16 @@ async function submit(page: Page, button: Locator, method: string, path: string)
     button.click(),
   ])
   assert.equal(response.status(), 200, `${method} ${path}: ${await response.text().catch(() => '')}`)
+}
+
+/**
+ * Waits for target on a console page. A page that shows one of the console's error alerts instead
+ * (a call it needs was refused) fails at once, with the alert's text.
+ */
+async function shown(page: Page, target: Locator): Promise<void> {
+  const alert = page.locator('[role="alert"][data-component-id^="admin."]')
+  await target.or(alert).first().waitFor()
+  if (!(await target.first().isVisible())) assert.fail(`the console shows an error: ${(await alert.first().innerText()).replaceAll(/\s+/g, ' ').trim()}`)
 }
 
 function routeLog(t: TestContext, who: string, session: BrowserSession, origin: string): void {
@@ -103,64 +117,74 @@ for (const kind of KINDS) {
     })
 
     it('lets the admin create a role, grant it READ on the experiment, and assign it to bob', async (t) => {
-      await step(t, title, admin, async (page) => {
-        await page.goto('/')
-        // The console is behind the account menu's "Manage".
-        await page.getByRole('button', {name: `Account menu for ${target.admin.username}`}).click()
-        await page.getByRole('menuitem', {exact: true, name: 'Manage'}).click()
-        await page.waitForURL(/#\/admin/)
+      try {
+        await step(t, title, admin, async (page) => {
+          await page.goto('/')
+          // The console is behind the account menu's "Manage".
+          await page.getByRole('button', {name: `Account menu for ${target.admin.username}`}).click()
+          await page.getByRole('menuitem', {exact: true, name: 'Manage'}).click()
+          await page.waitForURL(/#\/admin/)
 
-        // 1. A role, with a name and description only.
-        await page.getByRole('tab', {exact: true, name: 'Roles'}).click()
-        await page.getByRole('button', {exact: true, name: 'Create Role'}).click()
-        const dialog = page.getByRole('dialog')
-        await dialog.getByPlaceholder('Enter role name').fill(role.name)
-        await dialog.getByPlaceholder('Enter description (optional)').fill(role.description)
-        await submit(page, dialog.getByRole('button', {exact: true, name: 'Create role'}), 'POST', '/mlflow/roles/create')
-        await dialog.waitFor({state: 'hidden'})
+          // 1. A role, with a name and description only.
+          await page.getByRole('tab', {exact: true, name: 'Roles'}).click()
+          const createRole = page.getByRole('button', {exact: true, name: 'Create Role'})
+          await shown(page, createRole)
+          await createRole.click()
+          const dialog = page.getByRole('dialog')
+          await dialog.getByPlaceholder('Enter role name').fill(role.name)
+          await dialog.getByPlaceholder('Enter description (optional)').fill(role.description)
+          await submit(page, dialog.getByRole('button', {exact: true, name: 'Create role'}), 'POST', '/mlflow/roles/create')
+          await dialog.waitFor({state: 'hidden'})
 
-        // 2. On the role's page: READ on the experiment, picked by name from the role's editor.
-        await page.getByRole('link', {exact: true, name: role.name}).click()
-        await page.waitForURL(/#\/admin\/roles\/\d+/)
-        await page.getByRole('button', {exact: true, name: 'Edit role'}).click()
-        await dialog.getByText('Specific experiment', {exact: true}).click()
-        await dialog.getByRole('combobox', {name: /^Experiment/}).click()
-        const experiments = page.getByRole('listbox', {name: 'Experiment options'})
-        await experiments.getByRole('searchbox').fill(shared)
-        await experiments.getByRole('option', {exact: true, name: `${shared} (${sharedId})`}).click()
-        await dialog.getByRole('button', {exact: true, name: 'Add'}).click()
-        await dialog.getByRole('button', {exact: true, name: 'Review changes'}).click()
-        await dialog.getByText(`experiment:${sharedId} → READ`, {exact: true}).waitFor()
-        await submit(page, dialog.getByRole('button', {exact: true, name: 'Apply changes'}), 'POST', '/mlflow/roles/permissions/add')
-        await dialog.waitFor({state: 'hidden'})
-        const grants = page.getByRole('row').filter({hasText: 'READ'})
-        await grants.first().waitFor()
-        assert.deepEqual(
-          (await grants.getByRole('cell').allInnerTexts()).map((cell) => cell.trim()),
-          ['experiment', sharedId, 'READ'],
-          "the role's permissions",
-        )
+          // 2. On the role's page: READ on the experiment, picked by name from the role's editor.
+          await page.getByRole('link', {exact: true, name: role.name}).click()
+          await page.waitForURL(/#\/admin\/roles\/\d+/)
+          const editRole = page.getByRole('button', {exact: true, name: 'Edit role'})
+          await shown(page, editRole)
+          await editRole.click()
+          await dialog.getByText('Specific experiment', {exact: true}).click()
+          await dialog.getByRole('combobox', {name: /^Experiment/}).click()
+          const experiments = page.getByRole('listbox', {name: 'Experiment options'})
+          await experiments.getByRole('searchbox').fill(shared)
+          await experiments.getByRole('option', {exact: true, name: `${shared} (${sharedId})`}).click()
+          await dialog.getByRole('button', {exact: true, name: 'Add'}).click()
+          await dialog.getByRole('button', {exact: true, name: 'Review changes'}).click()
+          await dialog.getByText(`experiment:${sharedId} → READ`, {exact: true}).waitFor()
+          await submit(page, dialog.getByRole('button', {exact: true, name: 'Apply changes'}), 'POST', '/mlflow/roles/permissions/add')
+          await dialog.waitFor({state: 'hidden'})
+          const grants = page.getByRole('row').filter({hasText: 'READ'})
+          await grants.first().waitFor()
+          assert.deepEqual(
+            (await grants.getByRole('cell').allInnerTexts()).map((cell) => cell.trim()),
+            ['experiment', sharedId, 'READ'],
+            "the role's permissions",
+          )
 
-        // 3. On bob's page: the role, picked from the roles he may be given.
-        await page.getByRole('link', {exact: true, name: 'Platform Admin'}).click()
-        await page.getByRole('tab', {exact: true, name: 'Users'}).click()
-        await page.getByRole('link', {exact: true, name: bob.username}).click()
-        await page.waitForURL(/#\/admin\/users\//)
-        await page.getByRole('button', {exact: true, name: 'Edit access'}).click()
-        await dialog.getByRole('combobox', {name: /^Roles/}).click()
-        const roles = page.getByRole('listbox', {name: 'Roles options'})
-        await roles.getByRole('searchbox').fill(role.name)
-        await roles.getByRole('option', {name: role.name}).click()
-        // A multi-select stays open: Escape closes it, not the dialog.
-        await page.keyboard.press('Escape')
-        await roles.waitFor({state: 'hidden'})
-        await dialog.getByRole('button', {exact: true, name: 'Review changes'}).click()
-        await dialog.getByText('Roles to assign').waitFor()
-        await submit(page, dialog.getByRole('button', {exact: true, name: 'Apply changes'}), 'POST', '/mlflow/roles/assign')
-        await dialog.waitFor({state: 'hidden'})
-        await page.getByRole('row').filter({hasText: role.name}).first().waitFor()
-      })
-      routeLog(t, 'the admin', admin, target.url)
+          // 3. On bob's page: the role, picked from the roles he may be given.
+          await page.getByRole('link', {exact: true, name: 'Platform Admin'}).click()
+          await page.getByRole('tab', {exact: true, name: 'Users'}).click()
+          const bobsLink = page.getByRole('link', {exact: true, name: bob.username})
+          await shown(page, bobsLink)
+          await bobsLink.click()
+          await page.waitForURL(/#\/admin\/users\//)
+          await page.getByRole('button', {exact: true, name: 'Edit access'}).click()
+          await dialog.getByRole('combobox', {name: /^Roles/}).click()
+          const roles = page.getByRole('listbox', {name: 'Roles options'})
+          await roles.getByRole('searchbox').fill(role.name)
+          await roles.getByRole('option', {name: role.name}).click()
+          // A multi-select stays open: Escape closes it, not the dialog.
+          await page.keyboard.press('Escape')
+          await roles.waitFor({state: 'hidden'})
+          await dialog.getByRole('button', {exact: true, name: 'Review changes'}).click()
+          await dialog.getByText('Roles to assign').waitFor()
+          await dialog.getByText(role.name).waitFor()
+          await submit(page, dialog.getByRole('button', {exact: true, name: 'Apply changes'}), 'POST', '/mlflow/roles/assign')
+          await dialog.waitFor({state: 'hidden'})
+          await page.getByRole('row').filter({hasText: role.name}).first().waitFor()
+        })
+      } finally {
+        routeLog(t, 'the admin', admin, target.url)
+      }
 
       // What the console showed is what the server holds: bob has the role, and it has the one grant
       // (besides his hidden per-user role, which holds his MANAGE on the experiment he created).
@@ -184,20 +208,23 @@ for (const kind of KINDS) {
     })
 
     it('shows bob the role and its grant on his Account page', async (t) => {
-      await step(t, title, bobBrowser, async (page) => {
-        await page.getByRole('button', {name: `Account menu for ${bob.username}`}).click()
-        await page.getByRole('menuitem', {exact: true, name: 'Account'}).click()
-        await page.waitForURL(/#\/account/)
-        await page.getByRole('row').filter({hasText: role.name}).first().waitFor()
-        await page.getByRole('tab', {exact: true, name: 'Permissions'}).click()
-        const row = page.getByRole('row').filter({hasText: `experiment:${sharedId}`})
-        await row.first().waitFor()
-        assert.deepEqual(
-          (await row.getByRole('cell').allInnerTexts()).map((cell) => cell.trim()),
-          [`experiment:${sharedId}`, 'READ', role.name],
-        )
-      })
-      routeLog(t, bob.username, bobBrowser, target.url)
+      try {
+        await step(t, title, bobBrowser, async (page) => {
+          await page.getByRole('button', {name: `Account menu for ${bob.username}`}).click()
+          await page.getByRole('menuitem', {exact: true, name: 'Account'}).click()
+          await page.waitForURL(/#\/account/)
+          await page.getByRole('row').filter({hasText: role.name}).first().waitFor()
+          await page.getByRole('tab', {exact: true, name: 'Permissions'}).click()
+          const row = page.getByRole('row').filter({hasText: `experiment:${sharedId}`})
+          await row.first().waitFor()
+          assert.deepEqual(
+            (await row.getByRole('cell').allInnerTexts()).map((cell) => cell.trim()),
+            [`experiment:${sharedId}`, 'READ', role.name],
+          )
+        })
+      } finally {
+        routeLog(t, bob.username, bobBrowser, target.url)
+      }
     })
   })
 }
