@@ -6,11 +6,11 @@
  * user up through /signup, and a non-admin is refused /signup.
  */
 import assert from 'node:assert/strict'
-import {after, before, describe, it, type TestContext} from 'node:test'
+import {after, before, describe, it} from 'node:test'
 
 import {type Page} from 'playwright-core'
 
-import {type BrowserSession, distinctRoutes, openBrowser, saveEvidence} from '../support/browser.js'
+import {type BrowserSession, distinctRoutes, openBrowser, step} from '../support/browser.js'
 import {type Credentials} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS} from '../support/mlflow-versions.js'
 import {PythonClient} from '../support/python-client.js'
@@ -157,17 +157,6 @@ async function setUp(target: Target): Promise<Scenario> {
       name: runName,
       params,
     },
-  }
-}
-
-/** Runs a browser step; on failure saves the page's screenshot and HTML under test-output/web-ui/. */
-async function step(t: TestContext, title: string, session: BrowserSession, body: (page: Page) => Promise<void>): Promise<void> {
-  try {
-    await body(session.page)
-  } catch (error) {
-    const saved = await saveEvidence(session.page, `${title} ${t.name}`)
-    if (saved.length > 0) t.diagnostic(`saved ${saved.join(', ')}`)
-    throw error
   }
 }
 

@@ -9,6 +9,7 @@ import {constants} from 'node:fs'
 import {access, mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {type TestContext} from 'node:test'
 import {fileURLToPath} from 'node:url'
 
 import {type BrowserContext, chromium, type Page, type Request} from 'playwright-core'
@@ -203,4 +204,26 @@ export function distinctRoutes(requests: Request[], origin: string): string[] {
   }
 
   return [...seen]
+}
+
+/** The distinct "METHOD /path STATUS" of the page's answers from the origin, in order of first answer, without query strings. */
+export function distinctAnswers(responses: BrowserSession['responses'], origin: string): string[] {
+  const seen = new Set<string>()
+  for (const {method, status, url} of responses) {
+    const parsed = new URL(url)
+    if (parsed.origin === origin) seen.add(`${method} ${parsed.pathname} ${status}`)
+  }
+
+  return [...seen]
+}
+
+/** Runs a browser step of a test; on failure saves the page's screenshot and HTML under test-output/web-ui/ and rethrows. */
+export async function step(t: TestContext, title: string, session: BrowserSession, body: (page: Page) => Promise<void>): Promise<void> {
+  try {
+    await body(session.page)
+  } catch (error) {
+    const saved = await saveEvidence(session.page, `${title} ${t.name}`)
+    if (saved.length > 0) t.diagnostic(`saved ${saved.join(', ')}`)
+    throw error
+  }
 }
