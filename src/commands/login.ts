@@ -13,6 +13,8 @@ export interface LoginResult {
   profile: string
   tracking_uri: string
   username: string
+  /** False when the user chose to save the login although the server could not be reached. */
+  verified?: boolean
 }
 
 export default class Login extends BaseCommand<typeof Login> {
@@ -80,26 +82,33 @@ Secrets are prompted for on a terminal, or read from standard input with --passw
     }
 
     const login = await import('../cli/login.js')
-    const trackingUri =
-      this.flags['tracking-uri'] ??
-      (process.env.MLFLOW_TRACKING_URI || undefined) ??
-      (await promptText('MLflow tracking URI', {flag: '--tracking-uri', validate: validUrl}))
-    if (validUrl(trackingUri) !== true)
-      throw new UserError(`Not an http(s) URL: ${trackingUri}`, {exit: ExitCode.Usage, hint: 'e.g. --tracking-uri https://mlflow.example.com'})
-    const username = this.flags.username ?? (await promptText('Username', {flag: '--username'}))
-    const password = this.flags['password-stdin']
-      ? await readSecretFromStdin('password')
-      : await promptSecret(`Password for ${username}`, {flag: '--password-stdin'})
-    const user = await login.verifyMlflowLogin({env: process.env, password, trackingUri, username})
     const profile = this.flags.profile ?? 'default'
+    const {password, trackingUri, user, username} = await login.collectMlflowLogin({
+      env: process.env,
+      onRequest: (request) => this.waitingFor(request),
+      onRetry: (event) => this.announceRetry(event),
+      passwordStdin: this.flags['password-stdin'],
+      profile,
+      retries: this.flags.retries,
+      say: (message) => this.status(message),
+      timeout: this.flags.timeout,
+      trackingUri: this.flags['tracking-uri'],
+      username: this.flags.username,
+    })
     const saved = await login.saveMlflowLogin({password, profile, trackingUri, username})
     for (const warning of saved.warnings) this.warn(warning)
     for (const name of CREDENTIAL_ENV.filter((variable) => process.env[variable])) {
       this.warn(`${name} is set: it overrides this login for mlflowctl and MLflow's clients until you unset it`)
     }
 
+    if (!user) {
+      this.warn(`Saved without checking: the server at ${trackingUri} did not answer; run \`mlflowctl whoami\` once it does`)
+      this.status(`Saved the login for ${username} at ${trackingUri} as profile "${profile}" in ${saved.path}`)
+      return {backend: 'mlflow', file: saved.path, profile, tracking_uri: trackingUri, username, verified: false}
+    }
+
     this.status(`Logged in to ${trackingUri} as ${user.username}${user.is_admin ? ' (admin)' : ''}; saved as profile "${profile}" in ${saved.path}`)
-    return {backend: 'mlflow', file: saved.path, is_admin: user.is_admin, profile, tracking_uri: trackingUri, username: user.username}
+    return {backend: 'mlflow', file: saved.path, is_admin: user.is_admin, profile, tracking_uri: trackingUri, username: user.username, verified: true}
   }
 }
 
