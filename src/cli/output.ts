@@ -1,26 +1,203 @@
 /**
  * Human output: colours only on a terminal and never with NO_COLOR; tables for people.
  * Data goes to stdout, status to stderr; under --json the base command prints the result instead.
+ *
+ * Tables have two readers: a person at a terminal gets a drawn table; a pipe gets plain
+ * tab-separated lines (or CSV with --csv) that `cut`, `awk` and spreadsheets read as they are.
  */
 import {Chalk, type ChalkInstance} from 'chalk'
 import Table from 'cli-table3'
+
+import {ExitCode, UserError} from '../core/errors.js'
+
+export type Cell = boolean | number | string | undefined
 
 export function colorsFor(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv = process.env): ChalkInstance {
   const enabled = Boolean(stream.isTTY) && env.NO_COLOR === undefined && env.TERM !== 'dumb'
   return new Chalk({level: enabled ? 1 : 0})
 }
 
-export function renderTable(head: string[], rows: Array<Array<boolean | number | string | undefined>>, color: ChalkInstance): string {
+export function renderTable(head: string[], rows: Cell[][], color: ChalkInstance): string {
   const table = new Table({head: head.map((title) => color.bold(title)), style: {border: [], compact: true, head: []}})
   for (const row of rows) table.push(row.map((cell) => (cell === undefined ? '' : String(cell))))
   return table.toString()
 }
 
 /** Key/value lines, aligned, for a single record. */
-export function renderRecord(entries: Array<[string, boolean | number | string | undefined]>, color: ChalkInstance): string {
+export function renderRecord(entries: Array<[string, Cell]>, color: ChalkInstance): string {
   const width = Math.max(...entries.map(([key]) => key.length))
   return entries
     .filter(([, value]) => value !== undefined)
     .map(([key, value]) => `${color.bold(key.padEnd(width))}  ${value}`)
     .join('\n')
+}
+
+/** What a table-printing command lets its user choose (`--columns`, `--sort`, `--csv`, `--no-header`). */
+export interface TableOptions {
+  columns?: string
+  csv?: boolean
+  header?: boolean
+  sort?: string
+}
+
+/** Column headings as the user may name them: any case, `-` or `_` for spaces. */
+function columnKey(name: string): string {
+  return name
+    .trim()
+    .toUpperCase()
+    .replaceAll(/[\s_-]+/g, '_')
+}
+
+function unknownColumns(flag: string, names: string[], head: string[]): UserError {
+  return new UserError(`${flag}: unknown column${names.length > 1 ? 's' : ''} ${names.map((name) => JSON.stringify(name)).join(', ')}`, {
+    code: 'INVALID_COLUMN',
+    exit: ExitCode.Usage,
+    hint: `Columns: ${head.map((title) => title.toLowerCase()).join(', ')}.`,
+  })
+}
+
+/** The column indexes `--columns` picks, in its order; all columns without it. Checked before any request. */
+export function pickColumns(head: string[], columns: string | undefined): number[] {
+  if (columns === undefined) return head.map((_title, index) => index)
+  const keys = head.map((title) => columnKey(title))
+  const wanted = columns.split(',').filter((name) => name.trim() !== '')
+  if (wanted.length === 0) throw unknownColumns('--columns', [columns], head)
+  const missing = wanted.filter((name) => !keys.includes(columnKey(name)))
+  if (missing.length > 0) throw unknownColumns('--columns', missing, head)
+  return wanted.map((name) => keys.indexOf(columnKey(name)))
+}
+
+/** `--sort` keys: column names, each optionally prefixed with `-` for descending order. */
+export function sortKeys(head: string[], sort: string | undefined): Array<{descending: boolean; index: number}> {
+  if (sort === undefined) return []
+  const keys = head.map((title) => columnKey(title))
+  const parts = sort.split(',').filter((name) => name.trim() !== '')
+  const parsed = parts.map((part) => {
+    const descending = part.trim().startsWith('-')
+    return {descending, index: keys.indexOf(columnKey(part.trim().replace(/^-/, ''))), name: part}
+  })
+  const missing = parsed.filter((key) => key.index === -1).map((key) => key.name)
+  if (missing.length > 0 || parsed.length === 0) throw unknownColumns('--sort', missing.length > 0 ? missing : [sort], head)
+  return parsed.map(({descending, index}) => ({descending, index}))
+}
+
+/** Numbers as numbers (`9` before `10`), empty cells last, the rest by text. */
+export function compareCells(a: Cell, b: Cell): number {
+  const left = a === undefined ? '' : String(a)
+  const right = b === undefined ? '' : String(b)
+  if (left === '' || right === '') return left === right ? 0 : left === '' ? 1 : -1
+  if (/^-?\d+(\.\d+)?$/.test(left) && /^-?\d+(\.\d+)?$/.test(right)) return Number(left) - Number(right)
+  return left.localeCompare(right, 'en', {numeric: true})
+}
+
+function csvCell(text: string): string {
+  return /[",\r\n]/.test(text) || text.trim() !== text ? `"${text.replaceAll('"', '""')}"` : text
+}
+
+/** One cell on one tab-separated line: a tab or line break inside it would shift every column after it. */
+function tsvCell(text: string): string {
+  return text.replaceAll(/[\t\r\n]+/g, ' ')
+}
+
+/**
+ * A table as the reader needs it: drawn on a terminal, tab-separated in a pipe, CSV with `csv`;
+ * columns picked and rows sorted as asked. The heading line is left out with `header: false`.
+ */
+export function formatTable(head: string[], rows: Cell[][], options: TableOptions & {color: ChalkInstance; terminal: boolean}): string {
+  const picked = pickColumns(head, options.columns)
+  const keys = sortKeys(head, options.sort)
+  const sorted =
+    keys.length === 0
+      ? rows
+      : [...rows].sort((a, b) => {
+          for (const {descending, index} of keys) {
+            const order = compareCells(a[index], b[index])
+            if (order !== 0) return descending ? -order : order
+          }
+
+          return 0
+        })
+  const title = picked.map((index) => head[index])
+  const body = sorted.map((row) => picked.map((index) => (row[index] === undefined ? '' : String(row[index]))))
+  const header = options.header !== false
+  if (options.csv) return [...(header ? [title] : []), ...body].map((row) => row.map((cell) => csvCell(cell)).join(',')).join('\n')
+  if (!options.terminal) return [...(header ? [title] : []), ...body].map((row) => row.map((cell) => tsvCell(cell)).join('\t')).join('\n')
+  if (!header) {
+    const table = new Table({style: {border: [], compact: true, head: []}})
+    for (const row of body) table.push(row)
+    return table.toString()
+  }
+
+  return renderTable(title, body, options.color)
+}
+
+/**
+ * `--json=a,b`: the fields of a command's JSON document to keep. With `within`, the fields are
+ * those of the record or of each item of the list under that key (`user`, `users`,
+ * `permissions`), and the rest of the document stays.
+ */
+export interface JsonFields {
+  fields: readonly string[]
+  within?: string
+}
+
+const USER_FIELDS = ['id', 'username', 'is_admin', 'experiment_permissions', 'registered_model_permissions', 'scorer_permissions']
+const PERMS_FIELDS = {fields: ['user', 'resource', 'action', 'permission']}
+
+/** Every command's JSON fields, by command id: what `--json=…` accepts and lists on a typo. */
+export const JSON_FIELDS: Readonly<Record<string, JsonFields>> = {
+  login: {fields: ['backend', 'file', 'profile', 'tracking_uri', 'username', 'is_admin', 'verified']},
+  logout: {fields: ['backend', 'file', 'profile']},
+  'perms:list': {fields: ['kind', 'resource', 'name', 'experiment_name', 'permission', 'via'], within: 'permissions'},
+  ...Object.fromEntries(
+    ['get', 'grant', 'revoke', 'update'].flatMap((verb) => ['experiment', 'model', 'scorer'].map((kind) => [`perms:${verb}:${kind}`, PERMS_FIELDS])),
+  ),
+  ...Object.fromEntries(
+    ['experiment', 'model', 'scorer'].map((kind) => [
+      `perms:list:${kind}`,
+      {fields: ['kind', 'resource', 'name', 'experiment_name', 'permission', 'via'], within: 'permissions'},
+    ]),
+  ),
+  'users:create': {fields: USER_FIELDS, within: 'user'},
+  'users:delete': {fields: ['username', 'deleted', 'revoked_permissions']},
+  'users:demote': {fields: ['username', 'is_admin']},
+  'users:get': {fields: USER_FIELDS, within: 'user'},
+  'users:list': {fields: ['id', 'username', 'is_admin'], within: 'users'},
+  'users:promote': {fields: ['username', 'is_admin']},
+  'users:update-password': {fields: ['username', 'stored_login_updated']},
+  'auth:status': {fields: ['tracking_uri', 'user', 'auth', 'username_source', 'password_source', 'token_source', 'profile', 'overrides']},
+  whoami: {fields: ['tracking_uri', 'user', 'auth', 'username_source', 'password_source', 'token_source', 'profile', 'overrides']},
+}
+
+/** The requested fields, each one checked against the command's. */
+export function parseJsonFields(spec: JsonFields | undefined, value: string): string[] {
+  const wanted = value
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '')
+  const valid = spec?.fields ?? []
+  const missing = wanted.filter((name) => !valid.includes(name))
+  if (wanted.length === 0 || missing.length > 0) {
+    throw new UserError(
+      valid.length === 0
+        ? '--json takes no field list for this command'
+        : `--json: unknown field${missing.length > 1 ? 's' : ''} ${(missing.length > 0 ? missing : [value]).map((name) => JSON.stringify(name)).join(', ')}`,
+      {code: 'INVALID_JSON_FIELD', exit: ExitCode.Usage, hint: valid.length === 0 ? 'Use --json alone.' : `Available fields: ${valid.join(', ')}.`},
+    )
+  }
+
+  return wanted
+}
+
+function pickFields(value: unknown, fields: readonly string[]): unknown {
+  if (value === null || typeof value !== 'object') return value
+  if (Array.isArray(value)) return value.map((item) => pickFields(item, fields))
+  const record = value as Record<string, unknown>
+  return Object.fromEntries(fields.filter((field) => record[field] !== undefined).map((field) => [field, record[field]]))
+}
+
+export function selectJsonFields(document: unknown, spec: JsonFields | undefined, fields: readonly string[]): unknown {
+  if (!spec?.within) return pickFields(document, fields)
+  const record = document as Record<string, unknown>
+  return {...record, [spec.within]: pickFields(record[spec.within], fields)}
 }

@@ -9,10 +9,10 @@ import * as Flags from '@oclif/core/flags'
 import type * as Interfaces from '@oclif/core/interfaces'
 
 import {describeResource, type PermissionRow, type Resource, type ResourceKind} from '../api/auth-api.js'
-import {BaseCommand} from './base-command.js'
+import {BaseCommand, tableFlags} from './base-command.js'
 import {ExitCode, UserError} from '../core/errors.js'
 import {permissionFlag, userFlag, yesFlag} from './flags.js'
-import {renderTable} from './output.js'
+import {compareCells} from './output.js'
 import {confirmDestructive} from './prompts.js'
 import type {Session} from './session.js'
 
@@ -289,29 +289,44 @@ export interface PermsListResult {
 
 export function definePermsListCommand(kind?: ResourceKind) {
   return class PermsListCommand extends BaseCommand<typeof Command> {
-    static override examples = [`<%= config.bin %> <%= command.id %> --user alice`]
-    static override flags = {user: Flags.string({char: 'u', description: 'The user whose permissions to list. Default: you.'})}
+    static override description =
+      'Sorted by kind (experiments, registered models, scorers), then by experiment id or name; experiments show their names beside their ids.'
+    static override examples = [
+      `<%= config.bin %> <%= command.id %> --user alice`,
+      `<%= config.bin %> <%= command.id %> --user alice --columns resource,permission --no-header`,
+      `<%= config.bin %> <%= command.id %> --user alice --json=resource,permission`,
+    ]
+    static override flags = {...tableFlags, user: Flags.string({char: 'u', description: 'The user whose permissions to list. Default: you.'})}
     static override summary = kind
       ? `List a user's permissions on ${kind === 'model' ? 'registered models' : `${kind}s`}.`
       : 'List everything a user holds: experiments, registered models, scorers.'
+    static tableHead = ['KIND', 'RESOURCE', 'NAME', 'PERMISSION', 'VIA']
 
     public async run(): Promise<PermsListResult> {
       const session = await this.session()
       const user = (this.flags as unknown as {user?: string}).user ?? (await session.whoami()).username
       const permissions = (await session.api.list(user)).filter((row) => !kind || row.kind === kind)
       await addExperimentNames(session, permissions)
+      permissions.sort(comparePermissions)
       if (permissions.length === 0) this.status(`${user} holds no ${kind ?? ''} permissions of their own`.replace('  ', ' '))
-      else
-        this.log(
-          renderTable(
-            ['KIND', 'RESOURCE', 'NAME', 'PERMISSION', 'VIA'],
-            permissions.map((row) => [row.kind, row.resource, displayName(row), row.permission, row.via]),
-            this.stdoutColors(),
-          ),
-        )
+      else this.table(permissions.map((row) => [row.kind, row.resource, displayName(row), row.permission, row.via]))
       return {permissions, user}
     }
   }
+}
+
+const KIND_ORDER = ['experiment', 'model', 'scorer']
+
+/** Grouped by kind, then by resource (experiment ids as numbers), then direct grants before roles. */
+function comparePermissions(a: PermissionRow, b: PermissionRow): number {
+  const rank = (row: PermissionRow) => (KIND_ORDER.includes(row.kind) ? KIND_ORDER.indexOf(row.kind) : KIND_ORDER.length)
+  return (
+    rank(a) - rank(b) ||
+    a.kind.localeCompare(b.kind) ||
+    compareCells(a.resource, b.resource) ||
+    (a.via === 'direct' ? -1 : 0) - (b.via === 'direct' ? -1 : 0) ||
+    a.via.localeCompare(b.via)
+  )
 }
 
 /** The experiment id a row is on (an experiment's own, or a scorer's), when it names one. */

@@ -44,12 +44,45 @@ export async function promptSecret(message: string, options: {flag: string}): Pr
   return asked(password({mask: true, message, validate: (value) => value.length > 0 || 'Required'}, context()))
 }
 
-/** A new password, asked twice. */
+/**
+ * MLflow's rule for passwords (its basic-auth app refuses shorter ones, counted in characters as
+ * Python counts them): checked here first, so a new password is never asked twice, sent, and only
+ * then refused.
+ */
+export const PASSWORD_MIN_LENGTH = 12
+export const PASSWORD_RULE = `at least ${PASSWORD_MIN_LENGTH} characters`
+
+export function checkNewPassword(password: string): string | true {
+  const length = [...password].length
+  return length >= PASSWORD_MIN_LENGTH ? true : `Too short: MLflow needs ${PASSWORD_RULE} (this one has ${length})`
+}
+
+/** A new password from standard input (`--password-stdin`), held to the same rule before anything is sent. */
+export async function readNewPasswordFromStdin(): Promise<string> {
+  const password = await readSecretFromStdin('password')
+  const verdict = checkNewPassword(password)
+  if (verdict !== true) throw new UserError(`${verdict}; nothing was changed`, {code: 'INVALID_PASSWORD', exit: ExitCode.Usage})
+  return password
+}
+
+/** A new password, with the rule shown first and checked as typed, then repeated; a mismatch asks again. */
 export async function promptNewPassword(options: {flag: string; message?: string}): Promise<string> {
-  const first = await promptSecret(options.message ?? 'New password', options)
-  const second = await promptSecret('Repeat the password', options)
-  if (first !== second) throw new UserError('The passwords do not match; nothing was changed', {code: 'PASSWORD_MISMATCH', exit: ExitCode.Usage})
-  return first
+  if (!canPrompt()) throw needsFlag(options.message ?? 'New password', options.flag)
+  const {password} = await inquirer()
+  const ask = (message: string, validate: (value: string) => string | true) => asked(password({mask: true, message, validate}, context()))
+  for (;;) {
+    const first = await ask(`${options.message ?? 'New password'} (${PASSWORD_RULE})`, checkNewPassword)
+    const second = await ask('Repeat the password', (value) => value.length > 0 || 'Required')
+    if (first === second) return first
+    process.stderr.write('The passwords do not match; enter them again (Ctrl-C to cancel).\n')
+  }
+}
+
+/** One of a few choices, by number (quick to type, and readable in a transcript). */
+export async function promptChoice<T extends string>(message: string, choices: Array<{name: string; value: T}>): Promise<T> {
+  if (!canPrompt()) throw new UserError(`${message}: no terminal to ask on`, {code: 'INPUT_REQUIRED', exit: ExitCode.Usage})
+  const {rawlist} = await inquirer()
+  return asked(rawlist({choices, message}, context()))
 }
 
 /**

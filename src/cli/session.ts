@@ -7,15 +7,19 @@ import {RolesApi} from '../api/roles-api.js'
 import {TrackingApi} from '../api/tracking-api.js'
 import {type Connection, CREDENTIAL_ENV, databricksProfileSelection, resolveConnection} from '../client/connection.js'
 import {readDatabricksProfile} from '../client/databrickscfg.js'
-import {createMlflowHttp, type MlflowHttp, type RetryEvent} from '../client/http.js'
+import {createMlflowHttp, type MlflowHttp, type MlflowHttpOptions, type RetryEvent} from '../client/http.js'
 import {MlflowCredentialsFile} from '../client/mlflow-credentials.js'
 import {ExitCode, UserError} from '../core/errors.js'
 import {switchHint} from './profiles.js'
 
 export interface SessionOptions {
   env: NodeJS.ProcessEnv
+  onRequest?: MlflowHttpOptions['onRequest']
   onRetry?: (event: RetryEvent) => void
   profile?: string
+  /** --retries and --timeout. */
+  retries?: number
+  timeout?: number
   trackingUri?: string
 }
 
@@ -79,10 +83,10 @@ export class Session {
       credentialsFile: {path: credentials.path, ...fileCredentials},
       databricksProfile,
       env: options.env,
-      flags: {trackingUri: options.trackingUri},
+      flags: {retries: options.retries, timeout: options.timeout, trackingUri: options.trackingUri},
       profile: stored ? {name: stored.profile, trackingUri: stored.trackingUri} : undefined,
     })
-    const http = createMlflowHttp(connection, {onRetry: options.onRetry})
+    const http = createMlflowHttp(connection, {onRequest: options.onRequest, onRetry: options.onRetry})
     return new Session(connection, http, credentials, stored?.profile)
   }
 

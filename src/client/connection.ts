@@ -25,7 +25,8 @@ export interface ConnectionInput {
   /** The ~/.databrickscfg profile for a databricks URI (see databricksProfileSelection). */
   databricksProfile?: {path: string; profile: string; values: Record<string, string>}
   env: NodeJS.ProcessEnv
-  flags: {trackingUri?: string; workspace?: string}
+  /** --retries and --timeout replace MLFLOW_HTTP_REQUEST_MAX_RETRIES and MLFLOW_HTTP_REQUEST_TIMEOUT. */
+  flags: {retries?: number; timeout?: number; trackingUri?: string; workspace?: string}
   /** mlflowctl's stored profile: MLflow itself never remembers a URI. */
   profile?: {name: string; trackingUri?: string; workspace?: string}
 }
@@ -66,8 +67,12 @@ export interface Connection {
   kind: 'databricks' | 'http'
   password?: Sourced
   retry: RetrySettings
+  /** Where the number of retries came from: --retries, the variable, or MLflow's default. */
+  retriesSource: string
   sigv4?: SigV4Settings
   timeoutSeconds: number
+  /** Where the timeout came from: --timeout, the variable, or MLflow's default. */
+  timeoutSource: string
   tls: TlsSettings
   token?: Sourced
   trackingUri: Sourced
@@ -100,14 +105,20 @@ export function resolveConnection(input: ConnectionInput): Connection {
   const trackingUri = resolveTrackingUri(input)
   const kind = classifyTrackingUri(trackingUri)
 
-  const retry = resolveRetry(env)
-  const timeoutSeconds = readInt(env, 'MLFLOW_HTTP_REQUEST_TIMEOUT', 120)
-  if (timeoutSeconds <= 0) throw invalidEnv('MLFLOW_HTTP_REQUEST_TIMEOUT', env.MLFLOW_HTTP_REQUEST_TIMEOUT, 'a number of seconds greater than 0')
+  const retry = resolveRetry(env, input.flags.retries)
+  const retriesSource = input.flags.retries === undefined ? sourceOf(env, 'MLFLOW_HTTP_REQUEST_MAX_RETRIES') : '--retries'
+  const timeoutSeconds = input.flags.timeout ?? readInt(env, 'MLFLOW_HTTP_REQUEST_TIMEOUT', 120)
+  const timeoutSource = input.flags.timeout === undefined ? sourceOf(env, 'MLFLOW_HTTP_REQUEST_TIMEOUT') : '--timeout'
+  if (timeoutSeconds <= 0) {
+    if (input.flags.timeout !== undefined) throw usageValue('--timeout', 'a number of seconds greater than 0', input.flags.timeout)
+    throw invalidEnv('MLFLOW_HTTP_REQUEST_TIMEOUT', env.MLFLOW_HTTP_REQUEST_TIMEOUT, 'a number of seconds greater than 0')
+  }
+
   // MLflow reads this one leniently: anything but true/1 means false.
   const followRedirects = ['1', 'true'].includes((env.MLFLOW_ALLOW_HTTP_REDIRECTS ?? 'true').toLowerCase())
   const workspace = resolveWorkspace(input)
   if (workspace) assertHeaderSafe(workspace)
-  const common = {followRedirects, retry, timeoutSeconds, trackingUri, warnings, workspace}
+  const common = {followRedirects, retriesSource, retry, timeoutSeconds, timeoutSource, trackingUri, warnings, workspace}
 
   if (kind === 'databricks') return {...common, ...resolveDatabricks(input, trackingUri, warnings)}
   assertHttpUri(trackingUri)
@@ -201,10 +212,25 @@ function classifyTrackingUri(uri: Sourced): 'databricks' | 'http' {
   const base = scheme?.split('+')[0]
   // One letter is a Windows drive (C:\mlruns), i.e. a path.
   if (scheme === undefined || scheme.length === 1 || ['file', 'mssql', 'mysql', 'postgresql', 'sqlite'].includes(base!)) {
-    throw new UserError(`The tracking URI "${redactUri(value)}" (from ${uri.source}) is a local store, and an admin CLI needs a server`, {
-      code: 'LOCAL_TRACKING_STORE',
+    const guess = scheme === undefined ? suggestServerUrl(value) : undefined
+    throw new UserError(
+      guess
+        ? `The tracking URI "${redactUri(value)}" (from ${uri.source}) has no http:// or https://, so it names a local store; did you mean ${guess}?`
+        : `The tracking URI "${redactUri(value)}" (from ${uri.source}) is a local store, and an admin CLI needs a server`,
+      {
+        code: 'LOCAL_TRACKING_STORE',
+        exit: ExitCode.Usage,
+        hint: `Point mlflowctl at an MLflow server (http:// or https://): ${LOGIN_HINT}`,
+      },
+    )
+  }
+
+  const guess = suggestServerUrl(value)
+  if (guess) {
+    throw new UserError(`The tracking URI "${redactUri(value)}" (from ${uri.source}) has no http:// or https://; did you mean ${guess}?`, {
+      code: 'INVALID_TRACKING_URI',
       exit: ExitCode.Usage,
-      hint: `Point mlflowctl at an MLflow server (http:// or https://): ${LOGIN_HINT}`,
+      hint: LOGIN_HINT,
     })
   }
 
@@ -216,6 +242,19 @@ function classifyTrackingUri(uri: Sourced): 'databricks' | 'http' {
       hint: LOGIN_HINT,
     },
   )
+}
+
+/**
+ * What a server address typed without its scheme most likely meant: `host:port` (which URL
+ * parsers read as the scheme `host:`) is plain HTTP, as `mlflow server` serves; a bare domain
+ * name is HTTPS; localhost and IP addresses are HTTP. Anything else (`mlruns`, `./x`) gets none.
+ */
+export function suggestServerUrl(value: string): string | undefined {
+  const text = value.trim()
+  if (/^(?:[a-z\d][a-z\d.-]*|\[[\da-f:.]+\]):\d{1,5}(?:[/?#]\S*)?$/i.test(text)) return `http://${text}`
+  const host = /^([a-z\d][a-z\d-]*(?:\.[a-z\d-]+)+|localhost)(?:[/?#]\S*)?$/i.exec(text)?.[1]
+  if (!host) return undefined
+  return host === 'localhost' || /^[\d.]+$/.test(host) ? `http://${text}` : `https://${text}`
 }
 
 function assertHttpUri(uri: Sourced): void {
@@ -240,13 +279,24 @@ function assertHttpUri(uri: Sourced): void {
   }
 }
 
-function resolveRetry(env: NodeJS.ProcessEnv): RetrySettings {
-  const maxRetries = readInt(env, 'MLFLOW_HTTP_REQUEST_MAX_RETRIES', 7)
+/** The variable when set, else MLflow's default. */
+function sourceOf(env: NodeJS.ProcessEnv, name: string): string {
+  return env[name] === undefined ? 'default' : name
+}
+
+function usageValue(flag: string, expected: string, value: number): UserError {
+  return new UserError(`${flag} must be ${expected}, but is ${value}`, {code: 'INVALID_PARAMETER_VALUE', exit: ExitCode.Usage})
+}
+
+function resolveRetry(env: NodeJS.ProcessEnv, retriesFlag?: number): RetrySettings {
+  const maxRetries = retriesFlag ?? readInt(env, 'MLFLOW_HTTP_REQUEST_MAX_RETRIES', 7)
   const retryLimit = readInt(env, '_MLFLOW_HTTP_REQUEST_MAX_RETRIES_LIMIT', 10)
   const backoffFactor = readInt(env, 'MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR', 2)
   const backoffLimit = readInt(env, '_MLFLOW_HTTP_REQUEST_MAX_BACKOFF_FACTOR_LIMIT', 120)
   // Same bounds as MLflow's _validate_max_retries/_validate_backoff_factor: the limit itself is allowed.
   if (retryLimit < 0) throw invalidEnv('_MLFLOW_HTTP_REQUEST_MAX_RETRIES_LIMIT', String(retryLimit), 'an integer ≥ 0')
+  if ((maxRetries < 0 || maxRetries > retryLimit) && retriesFlag !== undefined)
+    throw usageValue('--retries', `an integer from 0 to ${retryLimit} (_MLFLOW_HTTP_REQUEST_MAX_RETRIES_LIMIT)`, retriesFlag)
   if (maxRetries < 0 || maxRetries > retryLimit)
     throw invalidEnv('MLFLOW_HTTP_REQUEST_MAX_RETRIES', String(maxRetries), `an integer from 0 to ${retryLimit} (_MLFLOW_HTTP_REQUEST_MAX_RETRIES_LIMIT)`)
   if (backoffLimit < 0) throw invalidEnv('_MLFLOW_HTTP_REQUEST_MAX_BACKOFF_FACTOR_LIMIT', String(backoffLimit), 'an integer ≥ 0')

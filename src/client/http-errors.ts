@@ -164,7 +164,7 @@ function hintFor(connection: Connection, status: number, exit: ExitCodeValue, re
 
     case ExitCode.Unavailable: {
       const after = request.retries > 0 ? ` after ${request.retries} ${request.retries === 1 ? 'retry' : 'retries'}` : ''
-      return `The server answered ${status}${after}. Try again later, or check the server's logs; MLFLOW_HTTP_REQUEST_MAX_RETRIES sets the retries.`
+      return `The server answered ${status}${after}. Try again later, or check the server's logs; --retries or MLFLOW_HTTP_REQUEST_MAX_RETRIES sets the retries.`
     }
 
     default: {
@@ -177,7 +177,7 @@ function hintFor(connection: Connection, status: number, exit: ExitCodeValue, re
 }
 
 export interface NetworkProblem {
-  kind: 'network' | 'timeout' | 'tls'
+  kind: 'dns' | 'network' | 'timeout' | 'tls'
   reason: string
   retryable: boolean
 }
@@ -195,6 +195,9 @@ export function describeNetworkError(error: unknown, connection: Connection): Ne
   const reason = code && !text.includes(code) ? `${text} (${code})` : text
   // A certificate that fails verification fails the same way every time; do not wait minutes for it.
   if (code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|^ERR_SSL_|^ERR_TLS_/.test(code)) return {kind: 'tls', reason, retryable: false}
+  // A name that does not exist (NXDOMAIN) will not exist a few seconds later either; EAI_AGAIN
+  // (no answer from the resolver) is a passing failure, retried like a refused connection.
+  if (code === 'ENOTFOUND') return {kind: 'dns', reason, retryable: false}
   const fetchFailure = error instanceof TypeError && cause !== undefined
   return {kind: 'network', reason, retryable: fetchFailure}
 }
@@ -202,13 +205,16 @@ export function describeNetworkError(error: unknown, connection: Connection): Ne
 export function unreachable(connection: Connection, problem: NetworkProblem, retries: number, redact: Redact): UserError {
   const after = retries > 0 ? ` (after ${retries} ${retries === 1 ? 'retry' : 'retries'})` : ''
   const where = `${connection.host.value}`
+  const address = `from ${connection.trackingUri.source}; set it with --tracking-uri or MLFLOW_TRACKING_URI`
+  const waiting = `mlflowctl tries ${1 + connection.retry.maxRetries} ${connection.retry.maxRetries === 0 ? 'time' : 'times'} (--retries or MLFLOW_HTTP_REQUEST_MAX_RETRIES, now ${connection.retry.maxRetries} from ${connection.retriesSource}), waiting up to ${connection.timeoutSeconds} s for each answer (--timeout or MLFLOW_HTTP_REQUEST_TIMEOUT, from ${connection.timeoutSource})`
   const hints: Record<NetworkProblem['kind'], string> = {
-    network: `Check the address (from ${connection.trackingUri.source}; set it with --tracking-uri or MLFLOW_TRACKING_URI) and that the server is running.`,
-    timeout: `The server did not answer in time: check the address (from ${connection.trackingUri.source}; --tracking-uri or MLFLOW_TRACKING_URI), or raise MLFLOW_HTTP_REQUEST_TIMEOUT (now ${connection.timeoutSeconds} s).`,
+    dns: `No such host: check the address (${address}); a name that does not resolve is not retried.`,
+    network: `Check the address (${address}) and that the server is running. ${waiting}.`,
+    timeout: `The server did not answer in time: check the address (${address}), or raise --timeout. ${waiting}.`,
     tls: 'The TLS handshake failed: set MLFLOW_TRACKING_SERVER_CERT_PATH to the CA bundle that signed the server certificate (or, for testing only, MLFLOW_TRACKING_INSECURE_TLS=true); for mutual TLS, MLFLOW_TRACKING_CLIENT_CERT_PATH.',
   }
   return new UserError(redact(`Could not reach MLflow at ${where}: ${problem.reason}${after}`), {
-    code: problem.kind === 'timeout' ? 'TIMEOUT' : problem.kind === 'tls' ? 'TLS_ERROR' : 'UNAVAILABLE',
+    code: {dns: 'HOST_NOT_FOUND', network: 'UNAVAILABLE', timeout: 'TIMEOUT', tls: 'TLS_ERROR'}[problem.kind],
     exit: ExitCode.Unavailable,
     hint: hints[problem.kind],
   })

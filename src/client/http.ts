@@ -28,6 +28,8 @@ export type Query = Record<string, QueryScalar | QueryScalar[] | null | undefine
 type Json = Record<string, unknown>
 
 export interface MlflowHttpOptions {
+  /** Called when a request starts (with its retries); the returned function when it ends. */
+  onRequest?: (request: {host: string; method: string; path: string}) => () => void
   /** Called before each retry, e.g. for --verbose output. */
   onRetry?: (event: RetryEvent) => void
   /** Waits between retries; tests pass one that does not sleep. */
@@ -123,6 +125,7 @@ class HttpClient implements MlflowHttp {
     const fetchImpl = (await this.transport)?.fetch
     const authenticate = await this.authenticator({body: bodyText, headers, method, url})
     const attempts: Attempts = {retries: 0, text: ''}
+    const done = this.options.onRequest?.({host: url.host, method, path})
     let response: Response
     try {
       response = await ky(url.href, {
@@ -152,6 +155,8 @@ class HttpClient implements MlflowHttp {
       if (error instanceof UserError) throw error
       if (!(error instanceof HTTPError)) throw unreachable(connection, describeNetworkError(error, connection), attempts.retries, redact)
       response = error.response
+    } finally {
+      done?.()
     }
 
     // The body was read by the afterResponse hook.

@@ -15,6 +15,8 @@ export interface LoginResult {
   profile: string
   tracking_uri: string
   username: string
+  /** False when the user chose to save the login although the server could not be reached. */
+  verified?: boolean
 }
 
 export default class Login extends BaseCommand<typeof Login> {
@@ -84,18 +86,19 @@ Secrets are prompted for on a terminal, or read from standard input with --passw
     }
 
     const login = await import('../cli/login.js')
-    const trackingUri =
-      this.flags['tracking-uri'] ??
-      (process.env.MLFLOW_TRACKING_URI || undefined) ??
-      (await promptText('MLflow tracking URI', {flag: '--tracking-uri', validate: validUrl}))
-    if (validUrl(trackingUri) !== true)
-      throw new UserError(`Not an http(s) URL: ${trackingUri}`, {exit: ExitCode.Usage, hint: 'e.g. --tracking-uri https://mlflow.example.com'})
-    const username = this.flags.user ?? (await promptText('Username', {flag: '--user'}))
-    const password = this.flags['password-stdin']
-      ? await readSecretFromStdin('password')
-      : await promptSecret(`Password for ${username}`, {flag: '--password-stdin'})
-    const user = await login.verifyMlflowLogin({env: process.env, password, trackingUri, username})
     const profile = this.flags.profile ?? 'default'
+    const {password, trackingUri, user, username} = await login.collectMlflowLogin({
+      env: process.env,
+      onRequest: (request) => this.waitingFor(request),
+      onRetry: (event) => this.announceRetry(event),
+      passwordStdin: this.flags['password-stdin'],
+      profile,
+      retries: this.flags.retries,
+      say: (message) => this.status(message),
+      timeout: this.flags.timeout,
+      trackingUri: this.flags['tracking-uri'],
+      username: this.flags.user,
+    })
     const saved = await login.saveMlflowLogin({password, profile, trackingUri, username})
     for (const warning of saved.warnings) this.warn(warning)
     for (const name of CREDENTIAL_ENV.filter((variable) => process.env[variable])) {
@@ -111,10 +114,16 @@ Secrets are prompted for on a terminal, or read from standard input with --passw
     const {previous} = saved
     // MLflow's clients send the [mlflow] pair to whatever server they use: code still pointed at the
     // previous login's server now sends this login's credentials there.
-    if (previous && (previous.username !== user.username || previous.tracking_uri !== trackingUri)) {
+    if (previous && (previous.username !== username || previous.tracking_uri !== trackingUri)) {
       this.warn(
-        `Profile "${previous.name}" (${previous.username} at ${previous.tracking_uri}) is kept but no longer current: MLflow's own clients now send ${user.username}'s credentials, also to ${previous.tracking_uri}. \`mlflowctl auth switch ${previous.name}\` makes it current again.`,
+        `Profile "${previous.name}" (${previous.username} at ${previous.tracking_uri}) is kept but no longer current: MLflow's own clients now send ${username}'s credentials, also to ${previous.tracking_uri}. \`mlflowctl auth switch ${previous.name}\` makes it current again.`,
       )
+    }
+
+    if (!user) {
+      this.warn(`Saved without checking: the server at ${trackingUri} did not answer; run \`mlflowctl whoami\` once it does`)
+      this.status(`Saved the login for ${username} at ${trackingUri} as profile "${profile}" in ${saved.path}`)
+      return {backend: 'mlflow', file: saved.path, previous_profile: previous?.name, profile, tracking_uri: trackingUri, username, verified: false}
     }
 
     this.status(`Logged in to ${trackingUri} as ${user.username}${user.is_admin ? ' (admin)' : ''}; saved as profile "${profile}" in ${saved.path}`)
@@ -129,6 +138,7 @@ Secrets are prompted for on a terminal, or read from standard input with --passw
       profile,
       tracking_uri: trackingUri,
       username: user.username,
+      verified: true,
     }
   }
 }

@@ -229,8 +229,9 @@ function grantSuite(version: string, kind: GrantTarget): void {
         ['model', model, model],
       ])
       const humanList = await server.run(['perms', 'list', 'experiment', '--user', user], {human: true})
-      assert.match(humanList.stdout, /NAME/)
-      assert.match(humanList.stdout, new RegExp(`│ ${id} +│ ${name} +│ MANAGE`))
+      // Not a terminal: tab-separated columns under a heading line.
+      assert.match(humanList.stdout, /^KIND\tRESOURCE\tNAME\tPERMISSION\tVIA$/m)
+      assert.match(humanList.stdout, new RegExp(`^experiment\t${id}\t${name}\tMANAGE\tdirect$`, 'm'))
 
       // A scorer's experiment the same way: the one argument left is the scorer.
       const scorer = okJson(await server.run(['perms', 'grant', 'scorer', '--experiment-name', name, 'relevance', '--user', user, '--permission', 'EDIT']))

@@ -49,18 +49,20 @@ describe('prompts on a terminal', () => {
     assert.equal((await python.call('auth', 'get_user', username)).username, username)
   })
 
-  it('users create asks for the password twice and creates nothing when they differ', async () => {
+  it('users create asks for the password twice, asks again when they differ, and creates nothing when cancelled', async () => {
     const username = uniqueName('typo')
     const result = await runCliOnTerminal(
       ['users', 'create', username],
       [
-        {expect: 'Password for', send: 'first-password-123\r'},
+        {expect: 'Password for .*at least 12 characters', send: 'first-password-123\r'},
         {expect: 'Repeat the password', send: 'other-password-123\r'},
+        {expect: 'do not match; enter them again', send: ''},
+        {expect: 'Password for', send: '\u0003'},
       ],
       {home},
     )
-    assert.equal(result.code, ExitCode.Usage, result.output)
-    assert.match(result.output, /do not match/)
+    assert.equal(result.unmatched, null, result.output)
+    assert.equal(result.code, ExitCode.Aborted, result.output)
     const [lookup] = await admin.batch([{args: [username], client: 'auth', method: 'get_user'}])
     assert.equal(expectError(lookup).error_code, 'RESOURCE_DOES_NOT_EXIST')
   })

@@ -1,7 +1,7 @@
 import {type User} from '../../api/auth-api.js'
 import {BaseCommand} from '../../cli/base-command.js'
 import {passwordStdinFlag, usernameArg} from '../../cli/flags.js'
-import {promptNewPassword, readSecretFromStdin} from '../../cli/prompts.js'
+import {promptNewPassword, readNewPasswordFromStdin} from '../../cli/prompts.js'
 
 export default class UsersCreate extends BaseCommand<typeof UsersCreate> {
   static override args = {username: usernameArg}
@@ -16,7 +16,7 @@ export default class UsersCreate extends BaseCommand<typeof UsersCreate> {
 
   public async run(): Promise<{user: User}> {
     const password = this.flags['password-stdin']
-      ? await readSecretFromStdin('password')
+      ? await readNewPasswordFromStdin()
       : await promptNewPassword({flag: '--password-stdin', message: `Password for ${this.args.username}`})
     const session = await this.session()
     const user = await session.api.createUser(this.args.username, password)

@@ -1,6 +1,6 @@
 import {BaseCommand} from '../../cli/base-command.js'
 import {passwordStdinFlag, usernameArg} from '../../cli/flags.js'
-import {promptNewPassword, readSecretFromStdin} from '../../cli/prompts.js'
+import {promptNewPassword, readNewPasswordFromStdin} from '../../cli/prompts.js'
 
 export interface UpdatePasswordResult {
   /** True when the new password also replaced the stored login it was changed through. */
@@ -21,7 +21,7 @@ export default class UsersUpdatePassword extends BaseCommand<typeof UsersUpdateP
   public async run(): Promise<UpdatePasswordResult> {
     const {username} = this.args
     const password = this.flags['password-stdin']
-      ? await readSecretFromStdin('password')
+      ? await readNewPasswordFromStdin()
       : await promptNewPassword({flag: '--password-stdin', message: `New password for ${username}`})
     const session = await this.session()
     const {connection} = session
