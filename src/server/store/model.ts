@@ -418,6 +418,7 @@ export class StoreModel {
 
   // --- roles ---
 
+  /** Any number: one that is no id (0, -1) is simply not found, as in MLflow. */
   private requireRole(roleId: number): RoleRecord {
     const role = this.roles.get(roleId)
     if (!role) throw new StoreError('RESOURCE_DOES_NOT_EXIST', `Role with id=${roleId} not found`)
@@ -444,7 +445,6 @@ export class StoreModel {
 
   /** Renames and re-describes; a field left undefined stays. */
   updateRole(roleId: number, patch: {description?: string; name?: string}): RoleRecord {
-    checkId(roleId, 'roleId')
     if (patch.name !== undefined) {
       checkString(patch.name, 'name', true)
       rejectReservedName(patch.name)
@@ -460,14 +460,12 @@ export class StoreModel {
   }
 
   deleteRole(roleId: number): void {
-    checkId(roleId, 'roleId')
     this.removeRole(this.requireRole(roleId))
   }
 
   /** A row on a role, checked as MLflow checks it (level for the type, then the pattern, then the role). */
   addRolePermission(row: Omit<RolePermissionRecord, 'id'>): RolePermissionRecord {
     const {permission, resourcePattern, resourceType, roleId} = row
-    checkId(roleId, 'roleId')
     const problem = rowProblem(resourceType, resourcePattern, permission)
     if (problem) throw new StoreError('INVALID_PARAMETER_VALUE', problem)
     // MLflow would store an empty pattern, which names nothing.
@@ -486,7 +484,6 @@ export class StoreModel {
   }
 
   updateRolePermission(rowId: number, permission: string): RolePermissionRecord {
-    checkId(rowId, 'rowId')
     const row = this.requireRow(rowId)
     // The level is checked against the row's own type; its pattern was accepted when it was added.
     const problem = rowProblem(row.resourceType, '*', permission)
@@ -496,7 +493,6 @@ export class StoreModel {
   }
 
   removeRolePermission(rowId: number): void {
-    checkId(rowId, 'rowId')
     this.removeRow(this.requireRow(rowId))
   }
 
@@ -504,7 +500,6 @@ export class StoreModel {
 
   assignRole(userId: number, roleId: number): AssignmentRecord {
     checkId(userId, 'userId')
-    checkId(roleId, 'roleId')
     if (!this.usersById.has(userId)) throw new StoreError('RESOURCE_DOES_NOT_EXIST', `User with id=${userId} not found`)
     const role = this.requireRole(roleId)
     if (this.assignmentsByUser.get(userId)?.has(roleId))
@@ -525,7 +520,6 @@ export class StoreModel {
 
   unassignRole(userId: number, roleId: number): void {
     checkId(userId, 'userId')
-    checkId(roleId, 'roleId')
     const assignment = this.assignmentsByUser.get(userId)?.get(roleId)
     if (!assignment) throw new StoreError('RESOURCE_DOES_NOT_EXIST', `User role assignment (user_id=${userId}, role_id=${roleId}) not found`)
     this.removeAssignment(assignment)
