@@ -6,13 +6,15 @@
  *   directory. A crash at any instant leaves either the old or the new file, and the new content
  *   is durable once the promise resolves. The temp file is removed on failure. When the target is
  *   a symlink (dotfile managers), the file it points to is replaced and the link kept.
+ * - writeFileOnce(path, data, {mode}): the same, but never replaces a file already at `path`
+ *   (a backup that must keep the first content it was given); resolves false when one was there.
  * - ensurePrivateDir(dir): creates a directory (and missing parents) with mode 0700. Directories
  *   that already exist are left alone, so a user's home is never chmodded.
  * - looseModeWarning(path): the warning to give before a secrets file other users could read is
  *   rewritten as 0600; undefined when its mode is already private.
  */
 import {randomBytes} from 'node:crypto'
-import {chmod, type FileHandle, mkdir, open, realpath, rename, rm, stat} from 'node:fs/promises'
+import {chmod, type FileHandle, link, mkdir, open, realpath, rename, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join, relative, sep} from 'node:path'
 
 function errorCode(error: unknown): string | undefined {
@@ -64,6 +66,32 @@ export async function atomicWriteFile(path: string, data: string | Buffer, optio
   }
 
   await syncDirectory(dir)
+}
+
+export async function writeFileOnce(path: string, data: string | Buffer, options: {mode: number}): Promise<boolean> {
+  const dir = dirname(path)
+  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
+  const handle = await open(temp, 'wx', options.mode)
+  try {
+    try {
+      await handle.chmod(options.mode)
+      await handle.writeFile(data)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+
+    // link() fails rather than replace an existing file, and shows the complete file or none.
+    await link(temp, path)
+  } catch (error) {
+    if (errorCode(error) === 'EEXIST') return false
+    throw error
+  } finally {
+    await rm(temp, {force: true}).catch(() => {})
+  }
+
+  await syncDirectory(dir)
+  return true
 }
 
 export async function ensurePrivateDir(dir: string): Promise<void> {

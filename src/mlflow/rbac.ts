@@ -41,6 +41,9 @@ export type RoleResourceType = (typeof CONTAINER_RESOURCE_TYPES)[number] | (type
 
 export const WILDCARD = '*'
 
+/** The workspace every role lives in while MLflow's workspaces are off (serve has none). */
+export const DEFAULT_WORKSPACE = 'default'
+
 /** Levels a row on a resource accepts (NO_PERMISSIONS is absence plus default_permission). */
 export const RESOURCE_ROW_LEVELS = ['DENY', 'EDIT', 'MANAGE', 'READ', 'USE'] as const
 /** Levels the workspace slot accepts: USE = member, MANAGE = workspace admin. */

@@ -1,13 +1,15 @@
 /**
  * The REST API of MLflow's basic-auth app (docs/mlflow-auth-contract.md, "Auth REST API"),
  * wire-compatible: users, per-resource permissions (the classic endpoints MLflow served up to
- * 3.12), scorer permissions, and the unified grants of MLflow 3.13+, so clients of either
- * generation work. Who may call what is decided here from the store alone.
+ * 3.12), scorer permissions, the unified grants of MLflow 3.13+, and the roles of 3.14+ (roles, their
+ * rows, assignments), so clients of either generation work. Who may call what is decided here from
+ * the store alone.
  */
-import {type Store, StoreError, type UserRecord} from './store/store.js'
+import {type AssignmentRecord, type RolePermissionRecord, type RoleRecord, type Store, StoreError, type UserRecord} from './store/store.js'
 import {hashPassword, verifyPassword} from './passwords.js'
 import {capabilities, invalidGrantLevelMessage, invalidPermissionMessage, isGrantLevel, isPermissionLevel} from '../mlflow/permissions.js'
 import {RESOURCE_TYPES, scorerResourceId} from '../mlflow/resources.js'
+import {DEFAULT_WORKSPACE, isWorkspaceAdminRow} from '../mlflow/rbac.js'
 import {effectiveLevel} from './permissions.js'
 import {canonicalId} from './authz/request-params.js'
 import {type AuthOperation} from './authz/route-rule.js'
@@ -78,6 +80,31 @@ function stringParam(call: AuthCall, name: string): string {
   return String(value)
 }
 
+/** Python's repr() of a parameter, as MLflow's messages show it. */
+function pythonRepr(value: unknown): string {
+  return typeof value === 'string' ? `'${value}'` : value === true ? 'True' : value === false ? 'False' : JSON.stringify(value)
+}
+
+/**
+ * MLflow's `_coerce_int_param`. Stricter: Python's int() also takes true, 1.5 and "1_0"; serve takes
+ * integers and decimal strings only.
+ */
+function toInt(name: string, raw: unknown): number {
+  if (typeof raw === 'number' && Number.isSafeInteger(raw)) return raw
+  if (typeof raw === 'string' && /^\s*[+-]?\d{1,15}\s*$/.test(raw)) return Number(raw)
+  throw new ApiError('INVALID_PARAMETER_VALUE', `Parameter '${name}' must be an integer. Got: ${pythonRepr(raw)}`)
+}
+
+function intParam(call: AuthCall, name: string): number {
+  return toInt(name, param(call, name))
+}
+
+/** The body for POST and PATCH, else the query (MLflow's `_request_params`, which role checks read). */
+function requestParams(call: AuthCall): Record<string, unknown> {
+  if (call.method === 'GET' || (call.method === 'DELETE' && !call.body)) return Object.fromEntries(call.query)
+  return call.body ?? {}
+}
+
 function permissionParam(call: AuthCall): string {
   const value = param(call, 'permission')
   if (!isPermissionLevel(value)) throw new ApiError('INVALID_PARAMETER_VALUE', invalidPermissionMessage(value))
@@ -106,11 +133,25 @@ export class AuthApi {
       'grants/grant': (call) => this.grant(call),
       'grants/list': (call) => this.listGrants(call),
       'grants/revoke': (call) => this.revoke(call),
+      'roles/assign': (call) => this.assignRole(call),
+      'roles/create': (call) => this.createRole(call),
+      'roles/delete': (call) => this.deleteRole(call),
+      'roles/get': (call) => this.getRole(call),
+      'roles/list': (call) => this.listRoles(call),
+      'roles/permissions/add': (call) => this.addRolePermission(call),
+      'roles/permissions/list': (call) => this.listRolePermissions(call),
+      'roles/permissions/remove': (call) => this.removeRolePermission(call),
+      'roles/permissions/update': (call) => this.updateRolePermission(call),
+      'roles/unassign': (call) => this.unassignRole(call),
+      'roles/update': (call) => this.updateRole(call),
+      'roles/users/list': (call) => this.listRoleUsers(call),
       'users/create': (call) => this.createUser(call),
       'users/current': async (call) => ({is_basic_auth: true, user: summary(call.user)}),
+      'users/current/permissions': async (call) => ({is_admin: call.user.isAdmin, permissions: this.userRows(call.user.id)}),
       'users/delete': (call) => this.deleteUser(call),
       'users/get': (call) => this.getUser(call),
       'users/list': (call) => this.listUsers(call),
+      'users/roles/list': (call) => this.listUserRoles(call),
       'users/update-admin': (call) => this.updateAdmin(call),
       'users/update-password': (call) => this.updatePassword(call),
     }
@@ -195,9 +236,14 @@ export class AuthApi {
     return {}
   }
 
+  /** As MLflow 3.14+: each user with the roles they hold (MLflow ≤ 3.12's clients read only the summary). */
   private async listUsers(call: AuthCall): Promise<unknown> {
     requireAdmin(call)
-    return {users: this.options.store.listUsers().map((user) => summary(user))}
+    return {
+      users: this.options.store
+        .listUsers()
+        .map((user) => ({...summary(user), roles: this.options.store.listUserRoles(user.id).map((role) => this.roleJson(role))})),
+    }
   }
 
   // ---- classic per-resource permissions ----
@@ -330,20 +376,247 @@ export class AuthApi {
     return {allowed: capabilities(level).canUse, permission: level}
   }
 
+  /** Every row of every role the user holds, their per-user role's included (MLflow 3.14+). */
   private async listGrants(call: AuthCall): Promise<unknown> {
-    const username = stringParam(call, 'username')
-    requireSelfOrAdmin(call, username)
-    const user = this.options.store.getUser(username)
-    if (!user) throw userNotFound(username)
-    return {
-      is_admin: user.isAdmin,
-      permissions: this.options.store.listGrants(user.id).map((grant) => ({
-        permission: grant.permission,
-        resource_pattern: grant.resourceId,
-        resource_type: grant.resourceType,
-        workspace: 'default',
+    const user = this.userRolesTarget(call)
+    const rows = this.userRows(user.id)
+    return {is_admin: user.isAdmin, permissions: this.seesAllOf(call, user) ? rows : rows.filter((row) => this.adminWorkspaces(call.user).has(row.workspace))}
+  }
+
+  private userRows(userId: number) {
+    const {store} = this.options
+    return store.listUserRoles(userId).flatMap((role) =>
+      store.listRolePermissions(role.id).map((row) => ({
+        permission: row.permission,
+        resource_pattern: row.resourcePattern,
+        resource_type: row.resourceType,
+        role_id: role.id,
+        role_name: role.name,
+        workspace: role.workspace,
       })),
+    )
+  }
+
+  // ---- roles (MLflow 3.14+) ----
+
+  /** Workspaces where the user administers (holds a role there with the row `(workspace, *, MANAGE)`). */
+  private adminWorkspaces(user: UserRecord): Set<string> {
+    const {store} = this.options
+    return new Set(
+      store
+        .listUserRoles(user.id)
+        .filter((role) => store.listRolePermissions(role.id).some((row) => isWorkspaceAdminRow(row)))
+        .map((role) => role.workspace),
+    )
+  }
+
+  /** Workspaces where the user holds any role (their per-user role counts). */
+  private presentWorkspaces(user: UserRecord): Set<string> {
+    return new Set(this.options.store.listUserRoles(user.id).map((role) => role.workspace))
+  }
+
+  /**
+   * The workspace a role request is about (MLflow's `_get_role_workspace_from_request`): the
+   * role's, the row's role's, or the `workspace` given; undefined when the role or row does not
+   * exist, which the caller refuses without saying so.
+   */
+  private requestWorkspace(call: AuthCall): string | undefined {
+    const {store} = this.options
+    const params = requestParams(call)
+    if ('role_id' in params) return store.getRole(toInt('role_id', params.role_id))?.workspace
+    if ('role_permission_id' in params) {
+      const row = store.getRolePermission(toInt('role_permission_id', params.role_permission_id))
+      return row && store.getRole(row.roleId)?.workspace
     }
+
+    if ('workspace' in params) {
+      const {workspace} = params
+      if (typeof workspace !== 'string' || !workspace.trim()) throw new ApiError('INVALID_PARAMETER_VALUE', "Parameter 'workspace' must be a non-empty string.")
+      return workspace
+    }
+
+    throw new ApiError('INVALID_PARAMETER_VALUE', 'Request must include one of: role_id, role_permission_id, workspace.')
+  }
+
+  /** Changing roles, their rows and assignments: admins, and administrators of the role's workspace. */
+  private requireManageRoles(call: AuthCall): void {
+    if (call.user.isAdmin) return
+    const workspace = this.requestWorkspace(call)
+    if (workspace === undefined || !this.adminWorkspaces(call.user).has(workspace)) throw permissionDenied()
+  }
+
+  /** Reading a role and its rows: admins, and anyone holding a role in its workspace. */
+  private requireViewRoles(call: AuthCall): void {
+    if (call.user.isAdmin) return
+    const workspace = this.requestWorkspace(call)
+    if (workspace === undefined || !this.presentWorkspaces(call.user).has(workspace)) throw permissionDenied()
+  }
+
+  /**
+   * Whose roles and rows a caller may list: their own, anyone's for an admin, and for a workspace
+   * administrator those of users present in a workspace they administer (who then see only that
+   * workspace's part). An unknown user is refused to non-admins, not reported missing.
+   */
+  private userRolesTarget(call: AuthCall): UserRecord {
+    const username = stringParam(call, 'username')
+    const user = this.options.store.getUser(username)
+    if (!call.user.isAdmin && call.user.username !== username) {
+      const administered = this.adminWorkspaces(call.user)
+      if (!user || ![...this.presentWorkspaces(user)].some((workspace) => administered.has(workspace))) throw permissionDenied()
+    }
+
+    if (!user) throw userNotFound(username)
+    return user
+  }
+
+  private seesAllOf(call: AuthCall, user: UserRecord): boolean {
+    return call.user.isAdmin || call.user.id === user.id
+  }
+
+  private requireRole(roleId: number): RoleRecord {
+    const role = this.options.store.getRole(roleId)
+    if (!role) throw new ApiError('RESOURCE_DOES_NOT_EXIST', `Role with id=${roleId} not found`)
+    return role
+  }
+
+  private roleJson(role: RoleRecord) {
+    return {
+      description: role.description,
+      id: role.id,
+      name: role.name,
+      permissions: this.options.store.listRolePermissions(role.id).map((row) => rowJson(row)),
+      workspace: role.workspace,
+    }
+  }
+
+  private async createRole(call: AuthCall): Promise<unknown> {
+    this.requireManageRoles(call)
+    const name = param(call, 'name')
+    const workspace = param(call, 'workspace')
+    if (typeof name !== 'string' || !name.trim()) throw new ApiError('INVALID_PARAMETER_VALUE', 'Role name cannot be empty.')
+    if (typeof workspace !== 'string' || !workspace.trim()) throw new ApiError('INVALID_PARAMETER_VALUE', 'Workspace cannot be empty.')
+    const description = call.body?.description ?? null
+    if (description !== null && typeof description !== 'string') throw new ApiError('INVALID_PARAMETER_VALUE', 'Role description must be a string or null.')
+    // Stricter than MLflow, which stores a role in any workspace named: serve has only the default
+    // one, and a role elsewhere would never apply.
+    if (workspace !== DEFAULT_WORKSPACE) {
+      throw new ApiError(
+        'INVALID_PARAMETER_VALUE',
+        `Workspace '${workspace}' does not exist: mlflowctl serve has no workspaces, and roles live in '${DEFAULT_WORKSPACE}'.`,
+      )
+    }
+
+    const role = await this.storeCall(() => this.options.store.createRole({description, name, workspace}))
+    return {role: this.roleJson(role)}
+  }
+
+  private async getRole(call: AuthCall): Promise<unknown> {
+    this.requireViewRoles(call)
+    return {role: this.roleJson(this.requireRole(intParam(call, 'role_id')))}
+  }
+
+  private async listRoles(call: AuthCall): Promise<unknown> {
+    const workspaces = call.query.getAll('workspace')
+    if (!call.user.isAdmin) {
+      // Non-admins name the workspaces, and must hold a role in each.
+      const requested = workspaces.map((workspace) => workspace.trim()).filter(Boolean)
+      const present = this.presentWorkspaces(call.user)
+      if (requested.length === 0 || !requested.every((workspace) => present.has(workspace))) throw permissionDenied()
+    }
+
+    if (workspaces.some((workspace) => !workspace.trim()))
+      throw new ApiError('INVALID_PARAMETER_VALUE', "Parameter 'workspace' must be a non-empty string when provided.")
+    return {roles: this.options.store.listRoles(workspaces.length > 0 ? workspaces : undefined).map((role) => this.roleJson(role))}
+  }
+
+  private async updateRole(call: AuthCall): Promise<unknown> {
+    this.requireManageRoles(call)
+    const roleId = intParam(call, 'role_id')
+    const name = call.body?.name ?? undefined
+    const description = call.body?.description ?? undefined
+    if (name === undefined && description === undefined)
+      throw new ApiError('INVALID_PARAMETER_VALUE', "At least one of 'name' or 'description' must be provided to update a role.")
+    if (name !== undefined && (typeof name !== 'string' || !name.trim())) throw new ApiError('INVALID_PARAMETER_VALUE', 'Role name cannot be empty.')
+    if (description !== undefined && typeof description !== 'string') throw new ApiError('INVALID_PARAMETER_VALUE', 'Role description must be a string.')
+    const role = await this.storeCall(() => this.options.store.updateRole(roleId, {description, name}))
+    return {role: this.roleJson(role)}
+  }
+
+  private async deleteRole(call: AuthCall): Promise<unknown> {
+    this.requireManageRoles(call)
+    const roleId = intParam(call, 'role_id')
+    await this.storeCall(() => this.options.store.deleteRole(roleId))
+    return {}
+  }
+
+  private async addRolePermission(call: AuthCall): Promise<unknown> {
+    this.requireManageRoles(call)
+    const roleId = intParam(call, 'role_id')
+    const resourceType = param(call, 'resource_type')
+    const resourcePattern = stringParam(call, 'resource_pattern')
+    const permission = param(call, 'permission')
+    const row = await this.storeCall(() =>
+      this.options.store.addRolePermission({permission: permission as string, resourcePattern, resourceType: resourceType as string, roleId}),
+    )
+    return {role_permission: rowJson(row)}
+  }
+
+  private async removeRolePermission(call: AuthCall): Promise<unknown> {
+    this.requireManageRoles(call)
+    const rowId = intParam(call, 'role_permission_id')
+    await this.storeCall(() => this.options.store.removeRolePermission(rowId))
+    return {}
+  }
+
+  private async listRolePermissions(call: AuthCall): Promise<unknown> {
+    this.requireViewRoles(call)
+    const role = this.requireRole(intParam(call, 'role_id'))
+    return {role_permissions: this.options.store.listRolePermissions(role.id).map((row) => rowJson(row))}
+  }
+
+  private async updateRolePermission(call: AuthCall): Promise<unknown> {
+    this.requireManageRoles(call)
+    const rowId = intParam(call, 'role_permission_id')
+    const permission = param(call, 'permission')
+    const row = await this.storeCall(() => this.options.store.updateRolePermission(rowId, permission as string))
+    return {role_permission: rowJson(row)}
+  }
+
+  private async assignRole(call: AuthCall): Promise<unknown> {
+    this.requireManageRoles(call)
+    const username = param(call, 'username')
+    const roleId = intParam(call, 'role_id')
+    const user = this.options.store.getUser(String(username))
+    if (!user) throw userNotFound(String(username))
+    const assignment = await this.storeCall(() => this.options.store.assignRole(user.id, roleId))
+    return {assignment: assignmentJson(assignment)}
+  }
+
+  private async unassignRole(call: AuthCall): Promise<unknown> {
+    this.requireManageRoles(call)
+    const username = param(call, 'username')
+    const roleId = intParam(call, 'role_id')
+    const user = this.options.store.getUser(String(username))
+    if (!user) throw userNotFound(String(username))
+    await this.storeCall(() => this.options.store.unassignRole(user.id, roleId))
+    return {}
+  }
+
+  private async listUserRoles(call: AuthCall): Promise<unknown> {
+    const user = this.userRolesTarget(call)
+    let roles = this.options.store.listUserRoles(user.id)
+    if (!this.seesAllOf(call, user)) {
+      const administered = this.adminWorkspaces(call.user)
+      roles = roles.filter((role) => administered.has(role.workspace))
+    }
+
+    return {roles: roles.map((role) => this.roleJson(role))}
+  }
+
+  private async listRoleUsers(call: AuthCall): Promise<unknown> {
+    this.requireManageRoles(call)
+    const role = this.requireRole(intParam(call, 'role_id'))
+    return {assignments: this.options.store.listRoleUsers(role.id).map((assignment) => assignmentJson(assignment))}
   }
 
   // ---- helpers ----
@@ -384,6 +657,14 @@ export class AuthApi {
       throw error
     }
   }
+}
+
+function rowJson(row: RolePermissionRecord) {
+  return {id: row.id, permission: row.permission, resource_pattern: row.resourcePattern, resource_type: row.resourceType, role_id: row.roleId}
+}
+
+function assignmentJson(assignment: AssignmentRecord) {
+  return {id: assignment.id, role_id: assignment.roleId, user_id: assignment.userId}
 }
 
 function summary(user: UserRecord) {

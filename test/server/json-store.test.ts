@@ -349,7 +349,7 @@ describe('JsonFileStore: users and grants', () => {
     // Everything resolved is already in the file, before any close().
     const onDisk = JSON.parse(await readFile(path, 'utf8'))
     assert.equal(onDisk.users.length, 200)
-    assert.equal(onDisk.grants.length, 200)
+    assert.equal(onDisk.role_permissions.length, 200)
     assert.equal(onDisk.next_user_id, 201)
   })
 
@@ -365,6 +365,299 @@ describe('JsonFileStore: users and grants', () => {
       reopened.listUsers().map((u) => u.username),
       ['a', 'b'],
     )
+  })
+})
+
+/** Runs a store write and returns MLflow's error code and message it was refused with. */
+async function refusal(write: Promise<unknown>): Promise<{code: string; message: string}> {
+  try {
+    await write
+  } catch (error) {
+    assert.ok(error instanceof StoreError, String(error))
+    return {code: error.code, message: error.message}
+  }
+
+  assert.fail('the write was accepted')
+}
+
+describe('JsonFileStore: roles, rows and assignments', () => {
+  it('creates, reads, updates and deletes roles with MLflow’s errors', async () => {
+    const store = await openStore(join(await freshDir(), 'auth.json'))
+    const readers = await store.createRole({description: 'may read', name: 'readers', workspace: 'default'})
+    assert.deepEqual(readers, {description: 'may read', id: 1, name: 'readers', workspace: 'default'})
+    const writers = await store.createRole({description: null, name: 'writers', workspace: 'default'})
+    assert.equal(writers.id, 2)
+    assert.deepEqual(store.getRole(1), readers)
+    assert.equal(store.getRole(99), undefined)
+    assert.deepEqual(
+      store.listRoles().map((role) => role.name),
+      ['readers', 'writers'],
+    )
+    assert.deepEqual(store.listRoles(['other']), [])
+
+    assert.deepEqual(await refusal(store.createRole({description: null, name: 'readers', workspace: 'default'})), {
+      code: 'RESOURCE_ALREADY_EXISTS',
+      message: 'Role (name=readers, workspace=default) already exists.',
+    })
+    // The whole prefix is reserved, not only the exact per-user shape.
+    for (const name of ['__user_7__', '__user_x']) {
+      assert.deepEqual(await refusal(store.createRole({description: null, name, workspace: 'default'})), {
+        code: 'INVALID_PARAMETER_VALUE',
+        message: `Role name '${name}' uses the reserved '__user_' prefix, which is held for the per-user permission representation. Choose a different name.`,
+      })
+    }
+
+    assert.deepEqual(await store.updateRole(readers.id, {name: 'viewers'}), {...readers, name: 'viewers'})
+    assert.deepEqual(await store.updateRole(readers.id, {description: 'may view'}), {...readers, description: 'may view', name: 'viewers'})
+    assert.deepEqual(await refusal(store.updateRole(readers.id, {name: 'writers'})), {
+      code: 'RESOURCE_ALREADY_EXISTS',
+      message: 'Role with name=writers already exists in workspace=default',
+    })
+    assert.equal((await refusal(store.updateRole(readers.id, {name: '__user_1__'}))).code, 'INVALID_PARAMETER_VALUE')
+    assert.deepEqual(await refusal(store.updateRole(99, {name: 'x'})), {code: 'RESOURCE_DOES_NOT_EXIST', message: 'Role with id=99 not found'})
+
+    await store.deleteRole(writers.id)
+    assert.equal(store.getRole(writers.id), undefined)
+    assert.deepEqual(await refusal(store.deleteRole(writers.id)), {code: 'RESOURCE_DOES_NOT_EXIST', message: `Role with id=${writers.id} not found`})
+    // Ids are never reused.
+    assert.equal((await store.createRole({description: null, name: 'writers', workspace: 'default'})).id, 3)
+  })
+
+  it('adds, updates and removes rows as MLflow validates them, and assigns roles', async () => {
+    const store = await openStore(join(await freshDir(), 'auth.json'))
+    const alice = await store.createUser(user('alice'))
+    const role = await store.createRole({description: null, name: 'team', workspace: 'default'})
+    const row = await store.addRolePermission({permission: 'READ', resourcePattern: '*', resourceType: 'experiment', roleId: role.id})
+    assert.deepEqual(row, {id: 1, permission: 'READ', resourcePattern: '*', resourceType: 'experiment', roleId: role.id})
+    await store.addRolePermission({permission: 'DENY', resourcePattern: 'secret-model', resourceType: 'registered_model', roleId: role.id})
+    assert.deepEqual(await refusal(store.addRolePermission({permission: 'EDIT', resourcePattern: '*', resourceType: 'experiment', roleId: role.id})), {
+      code: 'RESOURCE_ALREADY_EXISTS',
+      message: `Role permission (role_id=${role.id}, resource_type=experiment, resource_pattern=*) already exists.`,
+    })
+    assert.deepEqual(await refusal(store.addRolePermission({permission: 'READ', resourcePattern: 'run-1', resourceType: 'run', roleId: role.id})), {
+      code: 'INVALID_PARAMETER_VALUE',
+      message: "Invalid resource_pattern 'run-1' for resource_type='run'. This resource type supports only wildcard ('*') grants.",
+    })
+    assert.equal(
+      (await refusal(store.addRolePermission({permission: 'NO_PERMISSIONS', resourcePattern: '1', resourceType: 'experiment', roleId: role.id}))).code,
+      'INVALID_PARAMETER_VALUE',
+    )
+    assert.equal(
+      (await refusal(store.addRolePermission({permission: 'READ', resourcePattern: '1', resourceType: 'experiments', roleId: role.id}))).code,
+      'INVALID_PARAMETER_VALUE',
+    )
+    // MLflow checks the row before the role.
+    assert.equal(
+      (await refusal(store.addRolePermission({permission: 'READ', resourcePattern: '*', resourceType: 'run', roleId: 99}))).code,
+      'RESOURCE_DOES_NOT_EXIST',
+    )
+
+    assert.deepEqual(await store.updateRolePermission(row.id, 'EDIT'), {...row, permission: 'EDIT'})
+    assert.equal((await refusal(store.updateRolePermission(row.id, 'NO_PERMISSIONS'))).code, 'INVALID_PARAMETER_VALUE')
+    assert.deepEqual(await refusal(store.updateRolePermission(99, 'READ')), {code: 'RESOURCE_DOES_NOT_EXIST', message: 'Role permission with id=99 not found'})
+
+    assert.deepEqual(store.rowsOf(alice.id), [])
+    const assignment = await store.assignRole(alice.id, role.id)
+    assert.deepEqual(assignment, {id: 1, roleId: role.id, userId: alice.id})
+    assert.deepEqual(await refusal(store.assignRole(alice.id, role.id)), {
+      code: 'RESOURCE_ALREADY_EXISTS',
+      message: `User role assignment (user_id=${alice.id}, role_id=${role.id}) already exists`,
+    })
+    assert.deepEqual(await refusal(store.assignRole(99, role.id)), {code: 'RESOURCE_DOES_NOT_EXIST', message: 'User with id=99 not found'})
+    assert.deepEqual(store.listUserRoles(alice.id), [role])
+    assert.deepEqual(store.listRoleUsers(role.id), [assignment])
+    assert.deepEqual(store.rowsOf(alice.id), [
+      {permission: 'EDIT', resourcePattern: '*', resourceType: 'experiment', roleId: role.id, roleName: 'team'},
+      {permission: 'DENY', resourcePattern: 'secret-model', resourceType: 'registered_model', roleId: role.id, roleName: 'team'},
+    ])
+
+    await store.removeRolePermission(row.id)
+    assert.equal(store.getRolePermission(row.id), undefined)
+    assert.deepEqual(
+      store.rowsOf(alice.id).map((r) => r.permission),
+      ['DENY'],
+    )
+    await store.unassignRole(alice.id, role.id)
+    assert.deepEqual(store.rowsOf(alice.id), [])
+    assert.deepEqual(await refusal(store.unassignRole(alice.id, role.id)), {
+      code: 'RESOURCE_DOES_NOT_EXIST',
+      message: `User role assignment (user_id=${alice.id}, role_id=${role.id}) not found`,
+    })
+
+    // Deleting a role takes its rows and assignments along.
+    await store.assignRole(alice.id, role.id)
+    await store.deleteRole(role.id)
+    assert.deepEqual(store.listUserRoles(alice.id), [])
+    assert.deepEqual(store.rowsOf(alice.id), [])
+    assert.deepEqual(store.listRolePermissions(role.id), [])
+  })
+
+  it('keeps a user’s own grants as rows of their per-user role, beside the roles they hold', async () => {
+    const store = await openStore(join(await freshDir(), 'auth.json'))
+    const alice = await store.createUser(user('alice'))
+    const bob = await store.createUser(user('bob'))
+    const team = await store.createRole({description: null, name: 'team', workspace: 'default'})
+    await store.addRolePermission({permission: 'READ', resourcePattern: 'churn', resourceType: 'registered_model', roleId: team.id})
+    await store.assignRole(alice.id, team.id)
+
+    await store.createGrant({permission: 'EDIT', resourceId: 'churn', resourceType: 'registered_model', userId: alice.id})
+    const own = store.listUserRoles(alice.id).find((role) => role.name === `__user_${alice.id}__`)
+    assert.ok(own, 'the first grant creates and assigns the per-user role')
+    assert.deepEqual(own, {description: null, id: own.id, name: `__user_${alice.id}__`, workspace: 'default'})
+    assert.deepEqual(
+      store.listRolePermissions(own.id).map((row) => [row.resourceType, row.resourcePattern, row.permission]),
+      [['registered_model', 'churn', 'EDIT']],
+    )
+    assert.deepEqual(
+      store.rowsOf(alice.id).map((row) => `${row.roleName}:${row.permission}`),
+      ['team:READ', `__user_${alice.id}__:EDIT`],
+    )
+
+    // An update changes the row in place; a revoke removes it and leaves the role, as MLflow does.
+    const [rowBefore] = store.listRolePermissions(own.id)
+    await store.updateGrant({permission: 'MANAGE', resourceId: 'churn', resourceType: 'registered_model', userId: alice.id})
+    assert.deepEqual(store.listRolePermissions(own.id), [{...rowBefore, permission: 'MANAGE'}])
+    await store.deleteGrant(alice.id, 'registered_model', 'churn')
+    assert.deepEqual(store.listRolePermissions(own.id), [])
+    assert.ok(store.getRole(own.id))
+
+    // Another user never receives this user's own grants.
+    assert.equal((await refusal(store.assignRole(bob.id, own.id))).code, 'INVALID_PARAMETER_VALUE')
+
+    // Unassigned from it, the next grant assigns it again.
+    await store.unassignRole(alice.id, own.id)
+    await store.createGrant({permission: 'READ', resourceId: '1', resourceType: 'experiment', userId: alice.id})
+    assert.ok(store.listUserRoles(alice.id).some((role) => role.id === own.id))
+
+    // Deleting the user deletes their per-user role and their assignments; other roles stay.
+    await store.deleteUser('alice')
+    assert.equal(store.getRole(own.id), undefined)
+    assert.deepEqual(store.listRoleUsers(team.id), [])
+    assert.ok(store.getRole(team.id))
+  })
+
+  it('moves and removes per-user rows on a rename or delete, and leaves the rows of roles an admin made', async () => {
+    const store = await openStore(join(await freshDir(), 'auth.json'))
+    const alice = await store.createUser(user('alice'))
+    const team = await store.createRole({description: null, name: 'team', workspace: 'default'})
+    const teamRow = await store.addRolePermission({permission: 'READ', resourcePattern: 'old', resourceType: 'registered_model', roleId: team.id})
+    await store.createGrant({permission: 'EDIT', resourceId: 'old', resourceType: 'registered_model', userId: alice.id})
+
+    assert.equal(await store.renameResource('registered_model', 'old', 'new'), 1)
+    assert.equal(store.getGrant(alice.id, 'registered_model', 'new')?.permission, 'EDIT')
+    assert.deepEqual(store.getRolePermission(teamRow.id), teamRow, 'a role’s row names a model by name: MLflow leaves it')
+    assert.equal(await store.deleteGrantsForResource('registered_model', 'new'), 1)
+    assert.equal(store.getGrant(alice.id, 'registered_model', 'new'), undefined)
+    await store.addRolePermission({permission: 'READ', resourcePattern: 'new', resourceType: 'registered_model', roleId: team.id})
+    assert.equal(await store.deleteGrantsForResource('registered_model', 'new'), 0)
+    assert.equal(store.listRolePermissions(team.id).length, 2)
+  })
+
+  it('lists rows from memory, one shared array per user until the next write', async () => {
+    const store = await openStore(join(await freshDir(), 'auth.json'))
+    const alice = await store.createUser(user('alice'))
+    await store.createGrant({permission: 'READ', resourceId: '1', resourceType: 'experiment', userId: alice.id})
+    const first = store.rowsOf(alice.id)
+    assert.equal(store.rowsOf(alice.id), first)
+    assert.ok(Object.isFrozen(first))
+    await store.createGrant({permission: 'EDIT', resourceId: '2', resourceType: 'experiment', userId: alice.id})
+    assert.notEqual(store.rowsOf(alice.id), first)
+    assert.equal(store.rowsOf(alice.id).length, 2)
+  })
+})
+
+describe('JsonFileStore: format upgrade', () => {
+  const VERSION_1 = `{
+  "version": 1,
+  "next_user_id": 5,
+  "users": [
+    {"id": 1, "username": "admin", "password_hash": "h1", "is_admin": true},
+    {"id": 3, "username": "carol", "password_hash": "h3", "is_admin": false},
+    {"id": 4, "username": "dave", "password_hash": "h4", "is_admin": false}
+  ],
+  "grants": [
+    {"user_id": 4, "resource_type": "experiment", "resource_id": "7", "permission": "MANAGE"},
+    {"user_id": 3, "resource_type": "experiment", "resource_id": "42", "permission": "READ"},
+    {"user_id": 3, "resource_type": "registered_model", "resource_id": "churn", "permission": "EDIT"}
+  ]
+}
+`
+
+  it('upgrades a version 1 file on open, keeping it beside as <file>.v1.bak (0600), with nothing lost', async () => {
+    const dir = await freshDir()
+    const path = join(dir, 'auth.json')
+    await writeFile(path, VERSION_1, {mode: 0o600})
+    const store = await openStore(path)
+    assert.equal(store.getGrant(3, 'experiment', '42')?.permission, 'READ')
+    assert.equal(store.getGrant(3, 'registered_model', 'churn')?.permission, 'EDIT')
+    assert.equal(store.getGrant(4, 'experiment', '7')?.permission, 'MANAGE')
+
+    assert.equal(await readFile(`${path}.v1.bak`, 'utf8'), VERSION_1)
+    assert.equal(await modeOf(`${path}.v1.bak`), 0o600)
+    const upgraded = JSON.parse(await readFile(path, 'utf8'))
+    // Roles in user order, rows in each user's file order: the same ids whoever upgrades the file.
+    assert.deepEqual(upgraded, {
+      assignments: [
+        {id: 1, role_id: 1, user_id: 3},
+        {id: 2, role_id: 2, user_id: 4},
+      ],
+      next_assignment_id: 3,
+      next_role_id: 3,
+      next_role_permission_id: 4,
+      next_user_id: 5,
+      role_permissions: [
+        {id: 1, permission: 'READ', resource_pattern: '42', resource_type: 'experiment', role_id: 1},
+        {id: 2, permission: 'EDIT', resource_pattern: 'churn', resource_type: 'registered_model', role_id: 1},
+        {id: 3, permission: 'MANAGE', resource_pattern: '7', resource_type: 'experiment', role_id: 2},
+      ],
+      roles: [
+        {description: null, id: 1, name: '__user_3__', workspace: 'default'},
+        {description: null, id: 2, name: '__user_4__', workspace: 'default'},
+      ],
+      users: [
+        {id: 1, is_admin: true, password_hash: 'h1', username: 'admin'},
+        {id: 3, is_admin: false, password_hash: 'h3', username: 'carol'},
+        {id: 4, is_admin: false, password_hash: 'h4', username: 'dave'},
+      ],
+      version: 2,
+    })
+
+    // The round trip: reopened, the upgraded file reads back the same and is not rewritten.
+    await store.close()
+    const bytes = await readFile(path)
+    const again = await openStore(path)
+    assert.deepEqual(again.listGrants(3), store.listGrants(3))
+    assert.deepEqual(again.listUsers(), store.listUsers())
+    assert.deepEqual(await readFile(path), bytes)
+    assert.deepEqual((await readdir(dir)).sort(), ['auth.json', 'auth.json.v1.bak'])
+  })
+
+  it('never replaces a backup already there', async () => {
+    const dir = await freshDir()
+    const path = join(dir, 'auth.json')
+    await writeFile(`${path}.v1.bak`, 'the first backup')
+    await writeFile(path, VERSION_1)
+    const store = await openStore(path)
+    assert.equal(store.getGrant(4, 'experiment', '7')?.permission, 'MANAGE')
+    assert.equal(await readFile(`${path}.v1.bak`, 'utf8'), 'the first backup')
+    assert.equal(JSON.parse(await readFile(path, 'utf8')).version, 2)
+  })
+
+  it('keeps a version 1 file another process wrote before writing over it', async () => {
+    const dir = await freshDir()
+    const path = join(dir, 'auth.json')
+    const store = await openStore(path, {watch: false, pollIntervalMs: 3_600_000})
+    // An older mlflowctl replaces the file meanwhile.
+    await writeFile(path, VERSION_1)
+    await store.createUser(user('erin'))
+    assert.equal(await readFile(`${path}.v1.bak`, 'utf8'), VERSION_1)
+    const onDisk = JSON.parse(await readFile(path, 'utf8'))
+    assert.equal(onDisk.version, 2)
+    assert.deepEqual(
+      onDisk.users.map((u: {username: string}) => u.username),
+      ['admin', 'carol', 'dave', 'erin'],
+    )
+    assert.equal(onDisk.role_permissions.length, 3)
   })
 })
 
@@ -384,7 +677,17 @@ describe('JsonFileStore: the file', () => {
     assert.deepEqual(store.listUsers(), [])
     assert.equal(await modeOf(path), 0o600)
     assert.equal(await modeOf(dir), 0o700)
-    assert.deepEqual(JSON.parse(await readFile(path, 'utf8')), {grants: [], next_user_id: 1, users: [], version: 1})
+    assert.deepEqual(JSON.parse(await readFile(path, 'utf8')), {
+      assignments: [],
+      next_assignment_id: 1,
+      next_role_id: 1,
+      next_role_permission_id: 1,
+      next_user_id: 1,
+      role_permissions: [],
+      roles: [],
+      users: [],
+      version: 2,
+    })
     await store.createUser(user('a'))
     assert.equal(await modeOf(path), 0o600)
   })
@@ -397,23 +700,35 @@ describe('JsonFileStore: the file', () => {
     const doomed = await first.createUser(user('doomed'))
     await first.createGrant({permission: 'READ', resourceId: '42', resourceType: 'experiment', userId: bob.id})
     await first.createGrant({permission: 'EDIT', resourceId: 'model ✓', resourceType: 'registered_model', userId: bob.id})
+    await first.createGrant({permission: 'READ', resourceId: '42', resourceType: 'experiment', userId: doomed.id})
     await first.deleteUser('doomed')
     await first.close()
 
     const text = await readFile(path, 'utf8')
+    // The doomed user's per-user role went with them; ids are never reused.
     assert.deepEqual(JSON.parse(text), {
-      grants: [
-        {permission: 'READ', resource_id: '42', resource_type: 'experiment', user_id: 2},
-        {permission: 'EDIT', resource_id: 'model ✓', resource_type: 'registered_model', user_id: 2},
-      ],
+      assignments: [{id: 1, role_id: 1, user_id: 2}],
+      next_assignment_id: 3,
+      next_role_id: 3,
+      next_role_permission_id: 4,
       next_user_id: 4,
+      role_permissions: [
+        {id: 1, permission: 'READ', resource_pattern: '42', resource_type: 'experiment', role_id: 1},
+        {id: 2, permission: 'EDIT', resource_pattern: 'model ✓', resource_type: 'registered_model', role_id: 1},
+      ],
+      roles: [{description: null, id: 1, name: '__user_2__', workspace: 'default'}],
       users: [
         {id: 1, is_admin: true, password_hash: 'hash-of-alice', username: 'alice'},
         {id: 2, is_admin: false, password_hash: 'hash-of-bob', username: 'bob'},
       ],
-      version: 1,
+      version: 2,
     })
-    assert.match(text, /^\{\n {2}"version": 1,/, 'pretty-printed')
+    assert.match(text, /^\{\n {2}"version": 2,/, 'pretty-printed')
+    assert.match(
+      text,
+      /\n {4}\{"id": 1, "role_id": 1, "resource_type": "experiment", "resource_pattern": "42", "permission": "READ"\},\n/,
+      'one record per line',
+    )
 
     const second = await openStore(path)
     assert.deepEqual(second.listUsers(), [alice, bob])
@@ -426,7 +741,11 @@ describe('JsonFileStore: the file', () => {
     ['an empty file', '', /is empty/],
     ['bytes that are not UTF-8', Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), /not UTF-8/],
     ['an array', '[]', /top level is an array/],
-    ['a newer version', '{"version": 2, "next_user_id": 1, "users": [], "grants": []}', /"version" is number 2.*newer/],
+    [
+      'a newer version',
+      '{"version": 3, "next_user_id": 1, "users": [], "grants": []}',
+      /"version" is number 3; this mlflowctl reads versions 1 and 2 \(written by a newer mlflowctl\?/,
+    ],
     ['a missing key', '{"version": 1, "next_user_id": 1, "grants": []}', /has no "users"/],
     ['an unknown key', '{"version": 1, "next_user_id": 1, "users": [], "grants": [], "roles": []}', /unknown key "roles"/],
     [
@@ -468,6 +787,26 @@ describe('JsonFileStore: the file', () => {
       'a repeated grant',
       '{"version": 1, "next_user_id": 2, "users": [{"id": 1, "username": "a", "password_hash": "h", "is_admin": false}], "grants": [{"user_id": 1, "resource_type": "experiment", "resource_id": "1", "permission": "READ"}, {"user_id": 1, "resource_type": "experiment", "resource_id": "1", "permission": "EDIT"}]}',
       /grants\[1\] repeats the grant of user 1 on experiment "1"/,
+    ],
+    [
+      'a row of an unknown role',
+      '{"version": 2, "next_user_id": 1, "next_role_id": 1, "next_role_permission_id": 2, "next_assignment_id": 1, "users": [], "roles": [], "role_permissions": [{"id": 1, "role_id": 4, "resource_type": "experiment", "resource_pattern": "1", "permission": "READ"}], "assignments": []}',
+      /role_permissions\[0\]\.role_id number 4 is not the id of any role/,
+    ],
+    [
+      'a repeated role name',
+      '{"version": 2, "next_user_id": 1, "next_role_id": 3, "next_role_permission_id": 1, "next_assignment_id": 1, "users": [], "roles": [{"id": 1, "workspace": "default", "name": "team", "description": null}, {"id": 2, "workspace": "default", "name": "team", "description": "again"}], "role_permissions": [], "assignments": []}',
+      /roles\[1\] repeats the role name "team" in workspace "default"/,
+    ],
+    [
+      'an assignment of an unknown user',
+      '{"version": 2, "next_user_id": 1, "next_role_id": 2, "next_role_permission_id": 1, "next_assignment_id": 2, "users": [], "roles": [{"id": 1, "workspace": "default", "name": "team", "description": null}], "role_permissions": [], "assignments": [{"id": 1, "user_id": 5, "role_id": 1}]}',
+      /assignments\[0\]\.user_id number 5 is not the id of any user/,
+    ],
+    [
+      'a role id at its counter',
+      '{"version": 2, "next_user_id": 1, "next_role_id": 1, "next_role_permission_id": 1, "next_assignment_id": 1, "users": [], "roles": [{"id": 1, "workspace": "default", "name": "team", "description": null}], "role_permissions": [], "assignments": []}',
+      /roles\[0\]\.id 1 is not below "next_role_id" \(1\)/,
     ],
   ]
 
@@ -656,7 +995,7 @@ describe('JsonFileStore: several processes', () => {
       onDisk.users.map((u: {username: string}) => u.username),
       ['alice', 'bob', 'carol', 'dave'],
     )
-    assert.equal(onDisk.grants.length, 1)
+    assert.equal(onDisk.role_permissions.length, 1)
   })
 
   it('notices another process’s writes by polling alone when not watching', {timeout: 60_000}, async () => {

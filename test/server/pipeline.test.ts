@@ -19,6 +19,8 @@ before(async () => {
     handler(request, response) {
       const route = `${request.method} ${request.url.pathname}`
       if (route === 'GET /health') answerJson(response, 200, {status: 'OK'})
+      if (route === 'POST /api/2.0/mlflow/registered-models/rename') answerJson(response, 200, {registered_model: {name: 'renamed-model'}})
+      if (route === 'DELETE /api/2.0/mlflow/registered-models/delete') answerJson(response, 200, {})
       if (route === 'POST /api/2.0/mlflow/experiments/update') answerJson(response, 200, {})
       if (route === 'GET /api/2.0/mlflow/unknown-to-serve') answerJson(response, 200, {reached: true})
       if (route === 'POST /api/2.0/mlflow/experiments/search') {
@@ -179,5 +181,59 @@ describe("serve pipeline: serve's own upstream requests", () => {
     const refill = pipeline.upstream.seen.at(-1)!
     assert.equal(JSON.parse(refill.body.toString('utf8')).page_token, 'p2')
     assert.equal(refill.headers['x-forwarded-user'], encodeURIComponent('李雷'))
+  })
+})
+
+describe('serve pipeline: after-effects on role rows', () => {
+  it('a registered model rename or delete moves or removes per-user rows of models and prompts, and leaves rows of roles an admin made', async () => {
+    const bob = {password: 'bob-password-for-the-pipeline', username: 'bob-rows'}
+    await pipeline.createUser(bob)
+    const asAdmin = async (method: string, path: string, body?: unknown) => {
+      const answer = await call(pipeline.url, method, path, {body, credentials: pipeline.admin})
+      assert.equal(answer.status, 200, answer.body)
+      return parseJson(answer)
+    }
+
+    await asAdmin('POST', '/api/3.0/mlflow/users/permissions/grant', {
+      permission: 'READ',
+      resource_id: 'old-model',
+      resource_type: 'registered_model',
+      username: bob.username,
+    })
+    const [own] = (await asAdmin('GET', `/api/3.0/mlflow/users/roles/list?username=${bob.username}`)).roles as {id: number}[]
+    await asAdmin('POST', '/api/3.0/mlflow/roles/permissions/add', {
+      permission: 'EDIT',
+      resource_pattern: 'old-model',
+      resource_type: 'prompt',
+      role_id: own.id,
+    })
+    const {role: team} = (await asAdmin('POST', '/api/3.0/mlflow/roles/create', {name: 'model-team', workspace: 'default'})) as {role: {id: number}}
+    await asAdmin('POST', '/api/3.0/mlflow/roles/permissions/add', {
+      permission: 'READ',
+      resource_pattern: 'old-model',
+      resource_type: 'registered_model',
+      role_id: team.id,
+    })
+    const bobRows = async () =>
+      (
+        (await asAdmin('GET', `/api/3.0/mlflow/users/permissions/list?username=${bob.username}`)).permissions as {
+          resource_pattern: string
+          resource_type: string
+        }[]
+      )
+        .map((row) => `${row.resource_type} ${row.resource_pattern}`)
+        .sort()
+    const teamRows = async () =>
+      ((await asAdmin('GET', `/api/3.0/mlflow/roles/permissions/list?role_id=${team.id}`)).role_permissions as {resource_pattern: string}[]).map(
+        (row) => row.resource_pattern,
+      )
+
+    await asAdmin('POST', '/api/2.0/mlflow/registered-models/rename', {name: 'old-model', new_name: 'renamed-model'})
+    assert.deepEqual(await bobRows(), ['prompt renamed-model', 'registered_model renamed-model'])
+    assert.deepEqual(await teamRows(), ['old-model'])
+
+    await asAdmin('DELETE', '/api/2.0/mlflow/registered-models/delete', {name: 'renamed-model'})
+    assert.deepEqual(await bobRows(), [])
+    assert.deepEqual(await teamRows(), ['old-model'])
   })
 })

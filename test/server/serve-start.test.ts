@@ -21,7 +21,8 @@ import {runCli} from '../support/cli.js'
 import {freePort} from '../support/mlflow-server.js'
 
 const ADMIN_PASSWORD = 'admin-password-for-start-tests'
-const EMPTY_STORE = '{\n  "version": 1,\n  "next_user_id": 1,\n  "users": [],\n  "grants": []\n}\n'
+const EMPTY_STORE =
+  '{\n  "version": 2,\n  "next_user_id": 1,\n  "next_role_id": 1,\n  "next_role_permission_id": 1,\n  "next_assignment_id": 1,\n  "users": [],\n  "roles": [],\n  "role_permissions": [],\n  "assignments": []\n}\n'
 
 const cleanups: Array<() => Promise<unknown>> = []
 after(async () => {

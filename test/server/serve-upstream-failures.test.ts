@@ -410,8 +410,8 @@ describe('serve when the upstream fails, for every kind of route a non-admin cal
     await writeFile(storePath, good)
     const again = await call(serve.url, 'POST', '/api/2.0/mlflow/experiments/create', {body: {name: 'after-repair'}})
     assert.equal(again.status, 200)
-    const grants = (JSON.parse(await readFile(storePath, 'utf8')) as {grants: Array<{permission: string; resource_id: string}>}).grants
-    assert.ok(grants.some((grant) => grant.resource_id === String(json(again).experiment_id) && grant.permission === 'MANAGE'))
-    assert.ok(!grants.some((grant) => grant.resource_id === id))
+    const rows = (JSON.parse(await readFile(storePath, 'utf8')) as {role_permissions: Array<{permission: string; resource_pattern: string}>}).role_permissions
+    assert.ok(rows.some((row) => row.resource_pattern === String(json(again).experiment_id) && row.permission === 'MANAGE'))
+    assert.ok(!rows.some((row) => row.resource_pattern === id))
   })
 })

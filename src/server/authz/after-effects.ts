@@ -9,6 +9,9 @@ import {type Store, type UserRecord} from '../store/store.js'
 import {type Exchange, type Json, parseAnswer} from './exchange.js'
 import {type AfterEffect} from './route-table.js'
 
+/** Row types whose pattern is a registered model's name. */
+const NAMED_BY_MODEL_NAME = ['registered_model', 'prompt'] as const
+
 /** What is missing when an after-effect could not be recorded, for the admin reading the log. */
 const AFTER_EFFECT_MISSED: Record<AfterEffect, string> = {
   'delete-registered-model-grants': 'the grants on the deleted registered model were not removed (they would apply to a new model of that name: revoke them)',
@@ -65,13 +68,18 @@ async function applyAfter(effect: AfterEffect, {params, user}: Exchange, answer:
       return
     }
 
+    // MLflow keeps prompts as registered models, and these routes serve both: the per-user rows of
+    // either type follow the name (only one of them can hold it). Rows of roles an admin made name a
+    // model by its name on purpose and stay, as in MLflow.
     case 'rename-registered-model-grants': {
-      await store.renameResource('registered_model', params.required('name'), params.required('new_name'))
+      const [from, to] = [params.required('name'), params.required('new_name')]
+      for (const type of NAMED_BY_MODEL_NAME) await store.renameResource(type, from, to)
       return
     }
 
     case 'delete-registered-model-grants': {
-      await store.deleteGrantsForResource('registered_model', params.required('name'))
+      const name = params.required('name')
+      for (const type of NAMED_BY_MODEL_NAME) await store.deleteGrantsForResource(type, name)
       return
     }
 

@@ -88,18 +88,32 @@ export type AfterEffect =
 /**
  * The operations of MLflow's basic-auth REST API, which serve answers itself (auth-api.ts): users,
  * the per-resource permission endpoints of MLflow up to 3.12 (`permissions/<resource type>/<verb>`),
- * and the unified grants of 3.13+.
+ * the unified grants of 3.13+, and the roles of 3.14+.
  */
 export type AuthOperation =
   | 'grants/get'
   | 'grants/grant'
   | 'grants/list'
   | 'grants/revoke'
+  | 'roles/assign'
+  | 'roles/create'
+  | 'roles/delete'
+  | 'roles/get'
+  | 'roles/list'
+  | 'roles/permissions/add'
+  | 'roles/permissions/list'
+  | 'roles/permissions/remove'
+  | 'roles/permissions/update'
+  | 'roles/unassign'
+  | 'roles/update'
+  | 'roles/users/list'
   | 'users/create'
   | 'users/current'
+  | 'users/current/permissions'
   | 'users/delete'
   | 'users/get'
   | 'users/list'
+  | 'users/roles/list'
   | 'users/update-admin'
   | 'users/update-password'
   | `permissions/${'experiment' | 'registered_model' | 'scorer'}/${'create' | 'delete' | 'get' | 'update'}`

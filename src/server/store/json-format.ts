@@ -1,24 +1,27 @@
 /**
- * The JSON file format of the embedded auth store:
+ * The JSON file format of the embedded auth store, version 2 (MLflow 3.14+'s roles):
  *
  * ```json
- * {"version": 1, "next_user_id": 3,
+ * {"version": 2, "next_user_id": 3, "next_role_id": 2, "next_role_permission_id": 2, "next_assignment_id": 2,
  *  "users": [{"id": 1, "username": "admin", "password_hash": "scrypt:…", "is_admin": true}],
- *  "grants": [{"user_id": 2, "resource_type": "experiment", "resource_id": "42", "permission": "READ"}]}
+ *  "roles": [{"id": 1, "workspace": "default", "name": "__user_2__", "description": null}],
+ *  "role_permissions": [{"id": 1, "role_id": 1, "resource_type": "experiment", "resource_pattern": "42", "permission": "READ"}],
+ *  "assignments": [{"id": 1, "user_id": 2, "role_id": 1}]}
  * ```
  *
- * Written sorted, one record per line; read strictly (exact keys, types, unique ids and names), so
- * a hand edit that would mean something else than it says is refused with what and where.
+ * Version 1 (users and per-user `grants` only) is still read: each user's grants become the rows
+ * of their per-user role `__user_<id>__`, roles numbered in user order (json-store.ts then rewrites
+ * the file as version 2 and keeps the old one beside it).
+ *
+ * Written sorted by id, one record per line; read strictly (exact keys, types, unique ids and
+ * names, references that resolve), so a hand edit that would mean something else than it says is
+ * refused with what and where.
  */
 import {jsonSyntaxMessage} from './json-syntax.js'
-import {isId, StoreModel} from './model.js'
+import {type Counters, isId, StoreModel} from './model.js'
 import {StoreFileError} from './store.js'
 
-const FORMAT_VERSION = 1
-
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
-}
+export const FORMAT_VERSION = 2
 
 /** `{"a": 1, "b": "x"}`: one record per line reads, greps and diffs well. */
 function inlineObject(record: Record<string, unknown>): string {
@@ -31,17 +34,34 @@ function recordList(records: Record<string, unknown>[]): string {
   return records.length === 0 ? '[]' : `[\n${records.map((record) => `    ${inlineObject(record)}`).join(',\n')}\n  ]`
 }
 
+const byId = <T extends {id: number}>(records: Iterable<T>) => [...records].sort((a, b) => a.id - b.id)
+
 /** Sorted, so the file diffs cleanly and is the same whoever wrote it. */
 export function serialize(data: StoreModel): string {
-  const users = [...data.usersById.values()]
-    .sort((a, b) => a.id - b.id)
-    .map((user) => ({id: user.id, username: user.username, password_hash: user.passwordHash, is_admin: user.isAdmin}))
-  const grants = [...data.grantsByUser.values()]
-    .flatMap((byResource) => [...byResource.values()])
-    .sort((a, b) => a.userId - b.userId || compareText(a.resourceType, b.resourceType) || compareText(a.resourceId, b.resourceId))
-    .map((grant) => ({user_id: grant.userId, resource_type: grant.resourceType, resource_id: grant.resourceId, permission: grant.permission}))
-  return `{\n  "version": ${FORMAT_VERSION},\n  "next_user_id": ${data.nextUserId},\n  "users": ${recordList(users)},\n  "grants": ${recordList(grants)}\n}\n`
+  const users = byId(data.usersById.values()).map((user) => ({id: user.id, username: user.username, password_hash: user.passwordHash, is_admin: user.isAdmin}))
+  const roles = byId(data.roles.values()).map((role) => ({id: role.id, workspace: role.workspace, name: role.name, description: role.description}))
+  const rows = byId(data.rows.values()).map((row) => ({
+    id: row.id,
+    role_id: row.roleId,
+    resource_type: row.resourceType,
+    resource_pattern: row.resourcePattern,
+    permission: row.permission,
+  }))
+  const assignments = byId(data.assignments.values()).map((assignment) => ({id: assignment.id, user_id: assignment.userId, role_id: assignment.roleId}))
+  const counters = COUNTERS.map(([key, counter]) => `  "${key}": ${data.counters[counter]},\n`).join('')
+  return (
+    `{\n  "version": ${FORMAT_VERSION},\n${counters}  "users": ${recordList(users)},\n  "roles": ${recordList(roles)},\n` +
+    `  "role_permissions": ${recordList(rows)},\n  "assignments": ${recordList(assignments)}\n}\n`
+  )
 }
+
+const COUNTERS: [string, keyof Counters][] = [
+  ['next_user_id', 'nextUserId'],
+  ['next_role_id', 'nextRoleId'],
+  ['next_role_permission_id', 'nextRowId'],
+  ['next_assignment_id', 'nextAssignmentId'],
+]
+const V2_KEYS = ['version', ...COUNTERS.map(([key]) => key), 'users', 'roles', 'role_permissions', 'assignments']
 
 const decoder = new TextDecoder('utf-8', {fatal: true})
 
@@ -65,14 +85,37 @@ function checkKeys(value: Record<string, unknown>, keys: readonly string[], wher
   return missing === undefined ? undefined : `${where} has no "${missing}"`
 }
 
-/** The state a file holds, or a StoreFileError saying exactly what is wrong with it. */
+/**
+ * The state a file holds, or a StoreFileError saying exactly what is wrong with it. A version 1
+ * file comes back upgraded, with `upgradedFrom` set.
+ */
 export function parseStoreFile(bytes: Buffer, path: string): StoreModel {
   const invalid: Invalid = (what) =>
     new StoreFileError(path, `The auth store ${path} is not valid: ${what}. It was left unchanged; fix or restore it.`, {problem: 'invalid'})
-  const raw = checkTopLevel(parseJson(bytes, path, invalid), invalid)
-  const data = new StoreModel(raw.next_user_id)
-  readUsers(raw.users, data, invalid)
-  readGrants(raw.grants, data, invalid)
+  const raw = parseJson(bytes, path, invalid)
+  if (!isPlainObject(raw)) throw invalid(`the top level is ${describe(raw)}, not an object`)
+  if (raw.version === 1) return readVersion1(raw, invalid)
+  if (raw.version !== FORMAT_VERSION) {
+    const newer = typeof raw.version === 'number' && raw.version > FORMAT_VERSION
+    throw invalid(
+      `"version" is ${describe(raw.version)}; this mlflowctl reads versions 1 and ${FORMAT_VERSION}${newer ? ' (written by a newer mlflowctl? Run that one, or restore a backup of a version this one reads)' : ''}`,
+    )
+  }
+
+  const problem = checkKeys(raw, V2_KEYS, 'the top-level object')
+  if (problem) throw invalid(problem)
+  const counters: Partial<Counters> = {}
+  for (const [key, counter] of COUNTERS) {
+    const value = raw[key]
+    if (!isId(value)) throw invalid(`"${key}" is ${describe(value)}, not a positive integer`)
+    counters[counter] = value
+  }
+
+  const data = new StoreModel(counters)
+  readUsers(list(raw, 'users', invalid), data, invalid)
+  readRoles(list(raw, 'roles', invalid), data, invalid)
+  readRows(list(raw, 'role_permissions', invalid), data, invalid)
+  readAssignments(list(raw, 'assignments', invalid), data, invalid)
   data.dirty = false
   return data
 }
@@ -80,11 +123,10 @@ export function parseStoreFile(bytes: Buffer, path: string): StoreModel {
 /** The error for a file that is valid JSON (or not text at all) but not a store, given what is wrong. */
 type Invalid = (what: string) => StoreFileError
 
-/** The top-level object once checked. */
-interface TopLevel {
-  grants: unknown[]
-  next_user_id: number
-  users: unknown[]
+function list(raw: Record<string, unknown>, key: string, invalid: Invalid): unknown[] {
+  const value = raw[key]
+  if (!Array.isArray(value)) throw invalid(`"${key}" is ${describe(value)}, not an array`)
+  return value
 }
 
 function parseJson(bytes: Buffer, path: string, invalid: Invalid): unknown {
@@ -104,22 +146,6 @@ function parseJson(bytes: Buffer, path: string, invalid: Invalid): unknown {
   }
 }
 
-function checkTopLevel(raw: unknown, invalid: Invalid): TopLevel {
-  if (!isPlainObject(raw)) throw invalid(`the top level is ${describe(raw)}, not an object`)
-  if (raw.version !== FORMAT_VERSION) {
-    throw invalid(
-      `"version" is ${describe(raw.version)}; this mlflowctl reads version ${FORMAT_VERSION}${typeof raw.version === 'number' && raw.version > FORMAT_VERSION ? ' (written by a newer mlflowctl?)' : ''}`,
-    )
-  }
-
-  const topProblem = checkKeys(raw, ['version', 'next_user_id', 'users', 'grants'], 'the top-level object')
-  if (topProblem) throw invalid(topProblem)
-  if (!isId(raw.next_user_id)) throw invalid(`"next_user_id" is ${describe(raw.next_user_id)}, not a positive integer`)
-  if (!Array.isArray(raw.users)) throw invalid(`"users" is ${describe(raw.users)}, not an array`)
-  if (!Array.isArray(raw.grants)) throw invalid(`"grants" is ${describe(raw.grants)}, not an array`)
-  return {grants: raw.grants, next_user_id: raw.next_user_id, users: raw.users}
-}
-
 function readUsers(users: unknown[], data: StoreModel, invalid: Invalid): void {
   const userIndex = new Map<number, number>()
   const nameIndex = new Map<string, number>()
@@ -136,29 +162,105 @@ function readUsers(users: unknown[], data: StoreModel, invalid: Invalid): void {
     if (userIndex.has(id)) throw invalid(`${where}.id ${id} is also the id of users[${userIndex.get(id)}]`)
     if (nameIndex.has(username)) throw invalid(`${where}.username ${JSON.stringify(username)} is also the username of users[${nameIndex.get(username)}]`)
     // Ids are never reused: a counter at or below an existing id would hand that id out again.
-    if (id >= data.nextUserId) throw invalid(`${where}.id ${id} is not below "next_user_id" (${data.nextUserId})`)
+    if (id >= data.counters.nextUserId) throw invalid(`${where}.id ${id} is not below "next_user_id" (${data.counters.nextUserId})`)
     userIndex.set(id, i)
     nameIndex.set(username, i)
     data.putUser(Object.freeze({id, isAdmin, passwordHash, username}))
   }
 }
 
-function readGrants(grants: unknown[], data: StoreModel, invalid: Invalid): void {
-  for (const [i, entry] of grants.entries()) {
+/** Version 1: users and per-user grants; the grants become rows of per-user roles, in user order. */
+function readVersion1(raw: Record<string, unknown>, invalid: Invalid): StoreModel {
+  const problem = checkKeys(raw, ['version', 'next_user_id', 'users', 'grants'], 'the top-level object')
+  if (problem) throw invalid(problem)
+  if (!isId(raw.next_user_id)) throw invalid(`"next_user_id" is ${describe(raw.next_user_id)}, not a positive integer`)
+  const data = new StoreModel({nextUserId: raw.next_user_id})
+  readUsers(list(raw, 'users', invalid), data, invalid)
+  const grants: {permission: string; resourceId: string; resourceType: string; userId: number}[] = []
+  const seen = new Set<string>()
+  for (const [i, entry] of list(raw, 'grants', invalid).entries()) {
     const where = `grants[${i}]`
-    if (!isPlainObject(entry)) throw invalid(`${where} is ${describe(entry)}, not an object`)
-    const problem = checkKeys(entry, ['user_id', 'resource_type', 'resource_id', 'permission'], where)
-    if (problem) throw invalid(problem)
-    const {permission, resource_id: resourceId, resource_type: resourceType, user_id: userId} = entry
+    const fields = record(entry, ['user_id', 'resource_type', 'resource_id', 'permission'], where, invalid)
+    const {permission, resource_id: resourceId, resource_type: resourceType, user_id: userId} = fields
     if (!isId(userId)) throw invalid(`${where}.user_id is ${describe(userId)}, not a positive integer`)
     if (!data.usersById.has(userId)) throw invalid(`${where}.user_id ${userId} is not the id of any user`)
     if (typeof resourceType !== 'string' || resourceType === '') throw invalid(`${where}.resource_type is ${describe(resourceType)}, not a non-empty string`)
     if (typeof resourceId !== 'string') throw invalid(`${where}.resource_id is ${describe(resourceId)}, not a string`)
     if (typeof permission !== 'string' || permission === '') throw invalid(`${where}.permission is ${describe(permission)}, not a non-empty string`)
-    if (data.getGrant(userId, resourceType, resourceId)) {
-      throw invalid(`${where} repeats the grant of user ${userId} on ${resourceType} ${JSON.stringify(resourceId)}`)
-    }
+    const key = JSON.stringify([userId, resourceType, resourceId])
+    if (seen.has(key)) throw invalid(`${where} repeats the grant of user ${userId} on ${resourceType} ${JSON.stringify(resourceId)}`)
+    seen.add(key)
+    grants.push({permission, resourceId, resourceType, userId})
+  }
 
-    data.putGrant(Object.freeze({permission, resourceId, resourceType, userId}))
+  // A stable sort: each user's grants keep the file's order, so row ids follow it.
+  grants.sort((a, b) => a.userId - b.userId)
+  for (const grant of grants) data.createGrant(grant)
+  data.upgradedFrom = 1
+  return data
+}
+
+/** A record's fields once its keys are checked; `where` names it in messages. */
+function record(entry: unknown, keys: readonly string[], where: string, invalid: Invalid): Record<string, unknown> {
+  if (!isPlainObject(entry)) throw invalid(`${where} is ${describe(entry)}, not an object`)
+  const problem = checkKeys(entry, keys, where)
+  if (problem) throw invalid(problem)
+  return entry
+}
+
+/** A record's id: a positive integer, unique, and below its counter (ids are never reused). */
+function recordId(value: unknown, where: string, taken: Map<number, unknown>, counter: [string, number], invalid: Invalid): number {
+  if (!isId(value)) throw invalid(`${where}.id is ${describe(value)}, not a positive integer`)
+  if (taken.has(value)) throw invalid(`${where}.id ${value} is used twice`)
+  if (value >= counter[1]) throw invalid(`${where}.id ${value} is not below "${counter[0]}" (${counter[1]})`)
+  return value
+}
+
+function nonEmptyString(value: unknown, where: string, invalid: Invalid): string {
+  if (typeof value !== 'string' || value === '') throw invalid(`${where} is ${describe(value)}, not a non-empty string`)
+  return value
+}
+
+function readRoles(roles: unknown[], data: StoreModel, invalid: Invalid): void {
+  for (const [i, entry] of roles.entries()) {
+    const where = `roles[${i}]`
+    const fields = record(entry, ['id', 'workspace', 'name', 'description'], where, invalid)
+    const id = recordId(fields.id, where, data.roles, ['next_role_id', data.counters.nextRoleId], invalid)
+    const workspace = nonEmptyString(fields.workspace, `${where}.workspace`, invalid)
+    const name = nonEmptyString(fields.name, `${where}.name`, invalid)
+    const {description} = fields
+    if (description !== null && typeof description !== 'string') throw invalid(`${where}.description is ${describe(description)}, not a string or null`)
+    if (data.getRoleByName(workspace, name)) throw invalid(`${where} repeats the role name ${JSON.stringify(name)} in workspace ${JSON.stringify(workspace)}`)
+    data.putRole(Object.freeze({description, id, name, workspace}))
+  }
+}
+
+function readRows(rows: unknown[], data: StoreModel, invalid: Invalid): void {
+  for (const [i, entry] of rows.entries()) {
+    const where = `role_permissions[${i}]`
+    const fields = record(entry, ['id', 'role_id', 'resource_type', 'resource_pattern', 'permission'], where, invalid)
+    const id = recordId(fields.id, where, data.rows, ['next_role_permission_id', data.counters.nextRowId], invalid)
+    const roleId = fields.role_id
+    if (!isId(roleId) || !data.roles.has(roleId)) throw invalid(`${where}.role_id ${describe(roleId)} is not the id of any role`)
+    const resourceType = nonEmptyString(fields.resource_type, `${where}.resource_type`, invalid)
+    const resourcePattern = fields.resource_pattern
+    if (typeof resourcePattern !== 'string') throw invalid(`${where}.resource_pattern is ${describe(resourcePattern)}, not a string`)
+    const permission = nonEmptyString(fields.permission, `${where}.permission`, invalid)
+    if (data.listRolePermissions(roleId).some((row) => row.resourceType === resourceType && row.resourcePattern === resourcePattern))
+      throw invalid(`${where} repeats the row of role ${roleId} on ${resourceType} ${JSON.stringify(resourcePattern)}`)
+    data.putRow(Object.freeze({id, permission, resourcePattern, resourceType, roleId}))
+  }
+}
+
+function readAssignments(assignments: unknown[], data: StoreModel, invalid: Invalid): void {
+  for (const [i, entry] of assignments.entries()) {
+    const where = `assignments[${i}]`
+    const fields = record(entry, ['id', 'user_id', 'role_id'], where, invalid)
+    const id = recordId(fields.id, where, data.assignments, ['next_assignment_id', data.counters.nextAssignmentId], invalid)
+    const {role_id: roleId, user_id: userId} = fields
+    if (!isId(userId) || !data.usersById.has(userId)) throw invalid(`${where}.user_id ${describe(userId)} is not the id of any user`)
+    if (!isId(roleId) || !data.roles.has(roleId)) throw invalid(`${where}.role_id ${describe(roleId)} is not the id of any role`)
+    if (data.assignmentsByUser.get(userId)?.has(roleId)) throw invalid(`${where} repeats the assignment of role ${roleId} to user ${userId}`)
+    data.putAssignment(Object.freeze({id, roleId, userId}))
   }
 }

@@ -18,18 +18,22 @@
  *   until the file is valid again.
  * - The file is created at open when missing (mode 0600; missing directories 0700), so a store
  *   that cannot be written fails at start-up rather than at the first request that writes.
+ * - A file of an older format version is rewritten in the current one at open (and before any
+ *   write over one an older mlflowctl wrote meanwhile), its bytes first kept beside it as
+ *   `<file>.v<old version>.bak` (0600; an existing backup is never replaced). A newer version is
+ *   refused like any invalid file.
  */
 import {createHash} from 'node:crypto'
 import {type FSWatcher, watch} from 'node:fs'
 import {readdir, rm} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
 
-import {atomicWriteFile, ensurePrivateDir} from '../../core/atomic-file.js'
+import {atomicWriteFile, ensurePrivateDir, writeFileOnce} from '../../core/atomic-file.js'
 import {type RoleRow} from '../../mlflow/rbac.js'
 import {readStoreBytes, resolveTarget, statSignature, withFileLock} from './file-io.js'
 import {parseStoreFile, serialize} from './json-format.js'
 import {StoreModel} from './model.js'
-import {type GrantRecord, type Store, StoreFileError, type UserRecord} from './store.js'
+import {type AssignmentRecord, type GrantRecord, type RolePermissionRecord, type RoleRecord, type Store, StoreFileError, type UserRecord} from './store.js'
 
 const FILE_MODE = 0o600
 const DEFAULT_POLL_INTERVAL_MS = 2000
@@ -53,6 +57,29 @@ export interface JsonFileStoreOptions {
 }
 
 export {StoreFileError} from './store.js'
+
+async function writeStore(target: string, location: string, text: Buffer | string): Promise<void> {
+  try {
+    await atomicWriteFile(target, text, {mode: FILE_MODE})
+  } catch (error) {
+    throw new StoreFileError(location, `Cannot write the auth store ${location}: ${(error as Error).message}. It was left unchanged.`, {cause: error})
+  }
+}
+
+/**
+ * Before a file of an older format is rewritten: its bytes as `<file>.v<version>.bak` (0600),
+ * beside it. An existing backup is never replaced, so it keeps the oldest content.
+ */
+async function keepPreviousVersion(target: string, location: string, bytes: Buffer, version: number): Promise<void> {
+  const backup = `${target}.v${version}.bak`
+  try {
+    await writeFileOnce(backup, bytes, {mode: FILE_MODE})
+  } catch (error) {
+    throw new StoreFileError(location, `Cannot keep the auth store's previous version as ${backup}: ${(error as Error).message}. It was left unchanged.`, {
+      cause: error,
+    })
+  }
+}
 
 function sha256(bytes: Buffer | string): string {
   return createHash('sha256').update(bytes).digest('hex')
@@ -134,7 +161,7 @@ export class JsonFileStore implements Store {
         signature = await statSignature(target)
         const existing = await readStoreBytes(target, location)
         if (existing !== undefined) return existing
-        const empty = Buffer.from(serialize(new StoreModel(1)))
+        const empty = Buffer.from(serialize(new StoreModel()))
         try {
           await atomicWriteFile(target, empty, {mode: FILE_MODE})
         } catch (error) {
@@ -146,7 +173,24 @@ export class JsonFileStore implements Store {
       })
     }
 
-    return new JsonFileStore(location, target, parseStoreFile(bytes, location), sha256(bytes), settings, signature)
+    let data = parseStoreFile(bytes, location)
+    if (data.upgradedFrom !== undefined) {
+      // Rewritten in the current format at once, under the lock: another process may be doing the same.
+      ;({bytes, data, signature} = await withFileLock(target, location, settings.lockStaleMs, settings.onError, async () => {
+        const current = await readStoreBytes(target, location)
+        if (current === undefined) throw new StoreFileError(location, `The auth store ${location} vanished while it was being opened.`, {problem: 'missing'})
+        const parsed = parseStoreFile(current, location)
+        if (parsed.upgradedFrom === undefined) return {bytes: current, data: parsed, signature: await statSignature(target)}
+        await keepPreviousVersion(target, location, current, parsed.upgradedFrom)
+        const text = Buffer.from(serialize(parsed))
+        await writeStore(target, location, text)
+        parsed.dirty = false
+        parsed.upgradedFrom = undefined
+        return {bytes: text, data: parsed, signature: await statSignature(target)}
+      }))
+    }
+
+    return new JsonFileStore(location, target, data, sha256(bytes), settings, signature)
   }
 
   // --- reads: memory only ---------------------------------------------------------------------
@@ -173,6 +217,30 @@ export class JsonFileStore implements Store {
 
   listGrants(userId: number): GrantRecord[] {
     return this.data.listGrants(userId)
+  }
+
+  getRole(roleId: number): RoleRecord | undefined {
+    return this.data.getRole(roleId)
+  }
+
+  listRoles(workspaces?: readonly string[]): RoleRecord[] {
+    return this.data.listRoles(workspaces)
+  }
+
+  getRolePermission(rowId: number): RolePermissionRecord | undefined {
+    return this.data.getRolePermission(rowId)
+  }
+
+  listRolePermissions(roleId: number): RolePermissionRecord[] {
+    return this.data.listRolePermissions(roleId)
+  }
+
+  listUserRoles(userId: number): RoleRecord[] {
+    return this.data.listUserRoles(userId)
+  }
+
+  listRoleUsers(roleId: number): AssignmentRecord[] {
+    return this.data.listRoleUsers(roleId)
   }
 
   // --- writes: applied to the model in the next group commit -----------------------------------
@@ -207,6 +275,38 @@ export class JsonFileStore implements Store {
 
   renameResource(resourceType: string, fromId: string, toId: string): Promise<number> {
     return this.enqueue((data) => data.renameResource(resourceType, fromId, toId))
+  }
+
+  createRole(role: Omit<RoleRecord, 'id'>): Promise<RoleRecord> {
+    return this.enqueue((data) => data.createRole(role))
+  }
+
+  updateRole(roleId: number, patch: {description?: string; name?: string}): Promise<RoleRecord> {
+    return this.enqueue((data) => data.updateRole(roleId, patch))
+  }
+
+  deleteRole(roleId: number): Promise<void> {
+    return this.enqueue((data) => data.deleteRole(roleId))
+  }
+
+  addRolePermission(row: Omit<RolePermissionRecord, 'id'>): Promise<RolePermissionRecord> {
+    return this.enqueue((data) => data.addRolePermission(row))
+  }
+
+  updateRolePermission(rowId: number, permission: string): Promise<RolePermissionRecord> {
+    return this.enqueue((data) => data.updateRolePermission(rowId, permission))
+  }
+
+  removeRolePermission(rowId: number): Promise<void> {
+    return this.enqueue((data) => data.removeRolePermission(rowId))
+  }
+
+  assignRole(userId: number, roleId: number): Promise<AssignmentRecord> {
+    return this.enqueue((data) => data.assignRole(userId, roleId))
+  }
+
+  unassignRole(userId: number, roleId: number): Promise<void> {
+    return this.enqueue((data) => data.unassignRole(userId, roleId))
   }
 
   /** Waits for every write queued before it, then stops watching. Later writes are refused. */
@@ -256,7 +356,14 @@ export class JsonFileStore implements Store {
           const bytes = await readStoreBytes(this.target, this.location)
           if (bytes === undefined) throw this.missingFileError()
           const hash = sha256(bytes)
-          if (hash !== this.hash) this.adopt(parseStoreFile(bytes, this.location), hash)
+          // An older mlflowctl may have written its format since: keep that file before replacing it.
+          let olderVersion: number | undefined
+          if (hash !== this.hash) {
+            const onDisk = parseStoreFile(bytes, this.location)
+            olderVersion = onDisk.upgradedFrom
+            this.adopt(onDisk, hash)
+          }
+
           const draft = this.data.clone()
           for (const write of batch) {
             try {
@@ -267,14 +374,9 @@ export class JsonFileStore implements Store {
           }
 
           if (!draft.dirty) return
+          if (olderVersion !== undefined) await keepPreviousVersion(this.target, this.location, bytes, olderVersion)
           const text = serialize(draft)
-          try {
-            await atomicWriteFile(this.target, text, {mode: FILE_MODE})
-          } catch (error) {
-            throw new StoreFileError(this.location, `Cannot write the auth store ${this.location}: ${(error as Error).message}. It was left unchanged.`, {
-              cause: error,
-            })
-          }
+          await writeStore(this.target, this.location, text)
 
           draft.dirty = false
           this.adopt(draft, sha256(text))

@@ -1,5 +1,6 @@
 /**
- * The auth store behind `mlflowctl serve`: users and their permission grants. serve knows only
+ * The auth store behind `mlflowctl serve`: users, roles with their permission rows, and who holds
+ * which role; a user's own grants are the rows of their per-user role. serve knows only
  * this interface; the JSON file adapter (json-store.ts, on the in-memory model of model.ts) is one
  * implementation, and a database adapter would be another.
  *
@@ -17,7 +18,7 @@ export interface UserRecord {
 }
 
 /**
- * A user's permission on one resource. MLflow's resource types and ids, as its unified grant API
+ * A user's own permission on one resource: a row of their per-user role `__user_<id>__`. MLflow's resource types and ids, as its unified grant API
  * names them: `experiment` (experiment id), `registered_model` (model name), `scorer`
  * (`<experiment id>/<quote(scorer name)>`), and any other type MLflow adds.
  */
@@ -28,7 +29,30 @@ export interface GrantRecord {
   userId: number
 }
 
-export type StoreErrorCode = 'RESOURCE_ALREADY_EXISTS' | 'RESOURCE_DOES_NOT_EXIST'
+/** A role (MLflow 3.14+): named rows, assigned to users. `__user_<id>__` roles hold users' own grants. */
+export interface RoleRecord {
+  description: null | string
+  id: number
+  name: string
+  workspace: string
+}
+
+/** One row of a role: `(resource_type, resource_pattern, permission)`, unique per role on type and pattern. */
+export interface RolePermissionRecord {
+  id: number
+  permission: string
+  resourcePattern: string
+  resourceType: string
+  roleId: number
+}
+
+export interface AssignmentRecord {
+  id: number
+  roleId: number
+  userId: number
+}
+
+export type StoreErrorCode = 'INVALID_PARAMETER_VALUE' | 'RESOURCE_ALREADY_EXISTS' | 'RESOURCE_DOES_NOT_EXIST'
 
 /** A write refused because of the data; `code` is MLflow's error code for it. */
 export class StoreError extends Error {
@@ -68,22 +92,42 @@ export interface Store {
   readonly location: string
 
   close(): Promise<void>
-  createGrant(grant: GrantRecord): Promise<GrantRecord>
   createUser(user: Omit<UserRecord, 'id'>): Promise<UserRecord>
-  deleteGrant(userId: number, resourceType: string, resourceId: string): Promise<void>
-  /** Removes every user's grant on a resource (e.g. a deleted registered model); returns how many. */
-  deleteGrantsForResource(resourceType: string, resourceId: string): Promise<number>
-  /** Deletes the user and every grant of theirs. */
+  /** Deletes the user, their per-user role (their grants) and their assignments to other roles. */
   deleteUser(username: string): Promise<void>
-  getGrant(userId: number, resourceType: string, resourceId: string): GrantRecord | undefined
   getUser(username: string): undefined | UserRecord
   getUserById(id: number): undefined | UserRecord
-  listGrants(userId: number): GrantRecord[]
   listUsers(): UserRecord[]
-  /** Every row of every role the user holds, their per-user role's included: what decisions fold (docs/mlflow-rbac.md). */
-  rowsOf(userId: number): readonly RoleRow[]
-  /** Moves every grant on a resource to a new id (e.g. a renamed registered model); returns how many. */
+  updateUser(username: string, patch: Partial<Pick<UserRecord, 'isAdmin' | 'passwordHash'>>): Promise<UserRecord>
+
+  // A user's own grants: the rows of their per-user role, created and assigned with the first grant.
+  createGrant(grant: GrantRecord): Promise<GrantRecord>
+  deleteGrant(userId: number, resourceType: string, resourceId: string): Promise<void>
+  /** Removes every per-user grant on a resource (e.g. a deleted registered model); rows of other roles stay. Returns how many. */
+  deleteGrantsForResource(resourceType: string, resourceId: string): Promise<number>
+  getGrant(userId: number, resourceType: string, resourceId: string): GrantRecord | undefined
+  listGrants(userId: number): GrantRecord[]
+  /** Moves every per-user grant on a resource to a new id (e.g. a renamed registered model); rows of other roles stay. Returns how many. */
   renameResource(resourceType: string, fromId: string, toId: string): Promise<number>
   updateGrant(grant: GrantRecord): Promise<GrantRecord>
-  updateUser(username: string, patch: Partial<Pick<UserRecord, 'isAdmin' | 'passwordHash'>>): Promise<UserRecord>
+
+  // Roles, their rows and assignments, as MLflow 3.14+'s store (docs/mlflow-rbac.md).
+  addRolePermission(row: Omit<RolePermissionRecord, 'id'>): Promise<RolePermissionRecord>
+  assignRole(userId: number, roleId: number): Promise<AssignmentRecord>
+  createRole(role: Omit<RoleRecord, 'id'>): Promise<RoleRecord>
+  /** Deletes the role with its rows and assignments. */
+  deleteRole(roleId: number): Promise<void>
+  getRole(roleId: number): RoleRecord | undefined
+  getRolePermission(rowId: number): RolePermissionRecord | undefined
+  listRolePermissions(roleId: number): RolePermissionRecord[]
+  /** By id; only those of the given workspaces when given. */
+  listRoles(workspaces?: readonly string[]): RoleRecord[]
+  listRoleUsers(roleId: number): AssignmentRecord[]
+  listUserRoles(userId: number): RoleRecord[]
+  removeRolePermission(rowId: number): Promise<void>
+  /** Every row of every role the user holds, their per-user role's included: what decisions fold (docs/mlflow-rbac.md). */
+  rowsOf(userId: number): readonly RoleRow[]
+  unassignRole(userId: number, roleId: number): Promise<void>
+  updateRole(roleId: number, patch: {description?: string; name?: string}): Promise<RoleRecord>
+  updateRolePermission(rowId: number, permission: string): Promise<RolePermissionRecord>
 }
