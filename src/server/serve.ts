@@ -10,6 +10,7 @@ import {createApp} from './app.js'
 import {ClientAddresses} from './client-address.js'
 import {ClientWatch, type ClientTimeouts, DEFAULT_CLIENT_TIMEOUTS, serverTimeoutOptions} from './connections.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, loadServeConfig, type ServeConfig} from './config.js'
+import {type CredentialCheckOptions} from './credential-check.js'
 import {hashPassword, verifyPassword} from './passwords.js'
 import {createUpstream, type Upstream} from './proxy.js'
 import {JsonFileStore, StoreFileError} from './store/json-store.js'
@@ -17,6 +18,8 @@ import {type Store} from './store/store.js'
 import {type Listener, prepareListener, type TlsFiles} from './tls.js'
 
 export interface ServeOptions {
+  /** Bounds on password verification: derivations at once, queue, wait before 429. */
+  credentialCheck?: CredentialCheckOptions
   /** Header, body-idle and keep-alive timeouts for clients; each defaults to DEFAULT_CLIENT_TIMEOUTS. */
   clientTimeouts?: Partial<ClientTimeouts>
   configPath?: string
@@ -69,7 +72,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   // The port first: a start that fails there must not have created the store or the admin.
   await bind(front.server, options, upstream)
   const store = await openStore(options, config, front, upstream)
-  front.attach(createApp({config, log, store, upstream}))
+  front.attach(createApp({config, credentialCheck: options.credentialCheck, log, store, upstream}))
   return running({front, listener, store, upstream})
 }
 
