@@ -33,7 +33,7 @@ const CAPABILITY: Record<Capability, keyof Capabilities> = {delete: 'canDelete',
  */
 export function artifactPathExperiment(path: string): string | undefined {
   const first = path.split('/', 1)[0]
-  if (isCanonicalId(first)) return first
+  if (isCanonicalId(first)) return canonicalId(first, 'experiment id of the artifact path')
   if (/^\s*[+-]?\p{Nd}+(?:_\p{Nd}+)*\s*$/u.test(first))
     throw new ApiError(
       'INVALID_PARAMETER_VALUE',
