@@ -12,6 +12,8 @@ While the MLflow server is down, clients get MLflow's JSON error with 503 (not r
 
 HTTPS: --tls-cert and --tls-key (TLS 1.2 and 1.3 only); SIGHUP re-reads them for new connections, without dropping the open ones. --tls-client-ca asks every client for a certificate signed by that CA (mutual TLS). Plain HTTP is refused on any address but loopback unless --insecure-http says a TLS-terminating proxy on this host protects it; list that proxy in --trusted-proxies so its X-Forwarded-For / X-Forwarded-Proto are believed.
 
+Slow clients: --header-timeout, --idle-timeout and --keepalive-timeout close a client that stops sending or reading (nginx's defaults); none limits a request's total time.
+
 SIGINT and SIGTERM stop accepting connections, finish requests in flight and flush the store.`
   // serve talks to no MLflow server as a client: no --profile or --tracking-uri.
   static override baseFlags = {} as typeof BaseCommand.baseFlags
@@ -25,6 +27,13 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
     config: Flags.string({
       description: 'MLflow basic_auth.ini to read default_permission, admin_username and admin_password from. Default: $MLFLOW_AUTH_CONFIG_PATH.',
     }),
+    'header-timeout': Flags.integer({
+      default: 60,
+      description: "Seconds a client may take from connecting (and the TLS handshake) to the end of a request's headers; then 408 and closed.",
+      env: 'MLFLOWCTL_HEADER_TIMEOUT',
+      max: 86_400,
+      min: 1,
+    }),
     host: Flags.string({default: '127.0.0.1', description: 'Address to listen on. Beyond loopback: HTTPS (--tls-cert, --tls-key), or --insecure-http.'}),
     hsts: Flags.string({
       description: 'Strict-Transport-Security header of answers to clients that came over HTTPS; "off" for none. Default: max-age=31536000 (a year).',
@@ -35,6 +44,21 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
       description: 'Listen over plain HTTP beyond loopback, e.g. behind a TLS-terminating proxy on this host; passwords cross the network in clear otherwise.',
       env: 'MLFLOWCTL_INSECURE_HTTP',
     }),
+    'idle-timeout': Flags.integer({
+      default: 60,
+      description:
+        'Seconds a client may go without sending a byte of its request body (then 408 and closed; nothing is passed on) or reading a byte of an answer (then closed). Not a limit on the total: a slow, steady upload completes.',
+      env: 'MLFLOWCTL_IDLE_TIMEOUT',
+      max: 86_400,
+      min: 1,
+    }),
+    'keepalive-timeout': Flags.integer({
+      default: 75,
+      description: 'Seconds an idle keep-alive connection is kept open between requests.',
+      env: 'MLFLOWCTL_KEEPALIVE_TIMEOUT',
+      max: 86_400,
+      min: 1,
+    }),
     port: Flags.integer({default: 5000, description: 'Port to listen on.', max: 65_535, min: 0}),
     'proxy-to': Flags.url({description: 'URL of the plain MLflow tracking server to protect.', env: 'MLFLOWCTL_PROXY_TO'}),
     'static-prefix': Flags.string({description: "The MLflow server's --static-prefix (e.g. /mlflow), when it has one: serve decides routes below it."}),
@@ -42,6 +66,7 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
     'upstream-timeout': Flags.integer({
       default: 120,
       description: 'Seconds the MLflow server may take to answer (after the request body) before the client gets a 504.',
+      env: 'MLFLOWCTL_UPSTREAM_TIMEOUT',
       max: 86_400,
       min: 1,
     }),
@@ -65,9 +90,12 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
   public async run(): Promise<void> {
     const {
       config,
+      'header-timeout': headerTimeout,
       host,
       hsts,
+      'idle-timeout': idleTimeout,
       'insecure-http': insecureHttp,
+      'keepalive-timeout': keepAliveTimeout,
       port,
       'proxy-to': proxyTo,
       'static-prefix': staticPrefix,
@@ -89,6 +117,7 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
     const {startServe} = await import('../server/serve.js')
     const log = (message: string) => process.stderr.write(`${message}\n`)
     const running = await startServe({
+      clientTimeouts: {headerMs: headerTimeout * 1000, idleMs: idleTimeout * 1000, keepAliveMs: keepAliveTimeout * 1000},
       configPath: config,
       env: process.env,
       host,

@@ -6,18 +6,21 @@
  */
 import {type IncomingMessage, type ServerResponse} from 'node:http'
 
-import {Authenticator, parseBasicAuthorization} from './authn.js'
+import {parseBasicAuthorization} from './authn.js'
 import {canonicalPath} from './authz/canonical-path.js'
 import {Gate} from './authz/gate.js'
 import {lookupRoute, type RouteMatch} from './authz/route-table.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, type ServeConfig} from './config.js'
+import {CredentialCheck, type CredentialCheckOptions} from './credential-check.js'
 import {createLocalAnswerer} from './local-answers.js'
 import {type Upstream} from './proxy.js'
-import {ApiError, errorAnswer, sendError, sendUnauthenticated} from './responses.js'
+import {ApiError, errorAnswer, sendError, sendJson, sendUnauthenticated} from './responses.js'
 import {type Store, type UserRecord} from './store/store.js'
 
 export interface AppOptions {
   config: ServeConfig
+  /** Bounds on password verification (concurrency, queue, wait). */
+  credentialCheck?: CredentialCheckOptions
   /** Status and warnings; never given a password, hash or Authorization header. */
   log: (message: string) => void
   store: Store
@@ -49,15 +52,17 @@ export function routeRequest(request: IncomingMessage, staticPrefix: string): Ro
 
 export function createApp(options: AppOptions): (request: IncomingMessage, response: ServerResponse) => void {
   const {config, log, store, upstream} = options
-  const authenticator = new Authenticator(store)
+  const credentialCheck = new CredentialCheck(store, options.credentialCheck)
   const answerLocally = createLocalAnswerer(config, store)
   const gate = new Gate({defaultPermission: config.defaultPermission, log, store, upstream})
 
-  /** The caller, or undefined when the credentials are missing or wrong. */
-  async function authenticate(request: IncomingMessage): Promise<undefined | UserRecord> {
+  /** The caller; undefined when the credentials are missing or wrong; 'busy' when they cannot be checked now. */
+  async function authenticate(request: IncomingMessage): Promise<'busy' | undefined | UserRecord> {
     const credentials = parseBasicAuthorization(request.headers.authorization)
-    const user = await authenticator.authenticate(credentials)
-    if (user?.isAdmin && credentials!.password === LEGACY_DEFAULT_ADMIN_PASSWORD) {
+    const result = await credentialCheck.check(credentials)
+    if (result.kind !== 'verified') return result.kind === 'busy' ? 'busy' : undefined
+    const {user} = result
+    if (user.isAdmin && credentials!.password === LEGACY_DEFAULT_ADMIN_PASSWORD) {
       log(`warning: admin "${user.username}" still uses the default password; change it: mlflowctl users update-password ${user.username}`)
     }
 
@@ -72,6 +77,17 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
     }
 
     const user = await authenticate(request)
+    if (user === 'busy') {
+      // MLflow's clients retry a 429 after the time it names.
+      sendJson(
+        response,
+        429,
+        {error_code: 'REQUEST_LIMIT_EXCEEDED', message: 'mlflowctl serve is busy checking passwords; try again shortly.'},
+        {'retry-after': '1'},
+      )
+      return
+    }
+
     if (!user) {
       sendUnauthenticated(response)
       return

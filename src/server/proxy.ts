@@ -15,7 +15,7 @@ import {UpstreamPool, type UpstreamOptions} from './upstream/pool.js'
 import {request, type RequestOptions, type UpstreamResponse} from './upstream/request.js'
 
 export {type MlflowErrorBody, UpstreamError, type UpstreamFailureStatus} from './upstream/errors.js'
-export {framingProblem, type ForwardOptions} from './upstream/forward.js'
+export {framingProblem, type ForwardOptions, READ_AHEAD_BYTES} from './upstream/forward.js'
 export {IDENTITY_HEADER, isHopByHop} from './upstream/headers.js'
 export {type UpstreamOptions, type UpstreamTlsOptions} from './upstream/pool.js'
 export {type RequestOptions, type UpstreamResponse} from './upstream/request.js'

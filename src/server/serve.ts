@@ -8,7 +8,9 @@ import {type AddressInfo, type Server} from 'node:net'
 import {ExitCode, UserError} from '../core/errors.js'
 import {createApp} from './app.js'
 import {ClientAddresses} from './client-address.js'
+import {ClientWatch, type ClientTimeouts, DEFAULT_CLIENT_TIMEOUTS, serverTimeoutOptions} from './connections.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, loadServeConfig, type ServeConfig} from './config.js'
+import {type CredentialCheckOptions} from './credential-check.js'
 import {hashPassword, verifyPassword} from './passwords.js'
 import {createUpstream, type Upstream} from './proxy.js'
 import {JsonFileStore, StoreFileError} from './store/json-store.js'
@@ -16,6 +18,10 @@ import {type Store} from './store/store.js'
 import {type Listener, prepareListener, type TlsFiles} from './tls.js'
 
 export interface ServeOptions {
+  /** Bounds on password verification: derivations at once, queue, wait before 429. */
+  credentialCheck?: CredentialCheckOptions
+  /** Header, body-idle and keep-alive timeouts for clients; each defaults to DEFAULT_CLIENT_TIMEOUTS. */
+  clientTimeouts?: Partial<ClientTimeouts>
   configPath?: string
   env: NodeJS.ProcessEnv
   host: string
@@ -61,11 +67,12 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   const config = await loadServeConfig({configPath: options.configPath, env: options.env, host: options.host, staticPrefix: options.staticPrefix})
   for (const warning of config.warnings) log(`warning: ${warning}`)
   const upstream = openUpstream(options, clients)
-  const front = createFront(listener, clients)
+  const timeouts = {...DEFAULT_CLIENT_TIMEOUTS, ...options.clientTimeouts}
+  const front = createFront(listener, clients, new ClientWatch(timeouts, log), timeouts)
   // The port first: a start that fails there must not have created the store or the admin.
   await bind(front.server, options, upstream)
   const store = await openStore(options, config, front, upstream)
-  front.attach(createApp({config, log, store, upstream}))
+  front.attach(createApp({config, credentialCheck: options.credentialCheck, log, store, upstream}))
   return running({front, listener, store, upstream})
 }
 
@@ -94,7 +101,7 @@ interface Front {
   stop(): Promise<void>
 }
 
-function createFront(listener: Listener, clients: ClientAddresses): Front {
+function createFront(listener: Listener, clients: ClientAddresses, watch: ClientWatch, timeouts: ClientTimeouts): Front {
   // Until the store and the admin are ready, requests wait (accepted connections, nothing decided).
   let app: Handler | undefined
   const early: Array<[IncomingMessage, ServerResponse]> = []
@@ -102,7 +109,8 @@ function createFront(listener: Listener, clients: ClientAddresses): Front {
   const inFlight = new Set<ServerResponse>()
   let stopping = false
   const {hsts} = listener
-  const server = listener.createServer({keepAliveTimeout: 65_000, requestTimeout: 0}, (request, response) => {
+  const server = listener.createServer(serverTimeoutOptions(timeouts), (request, response) => {
+    watch.track(request, response)
     if (stopping) response.setHeader('Connection', 'close')
     if (hsts && clients.resolve(request).protocol === 'https') response.setHeader('Strict-Transport-Security', hsts)
     inFlight.add(response)
@@ -110,12 +118,13 @@ function createFront(listener: Listener, clients: ClientAddresses): Front {
       inFlight.delete(response)
       // The connection is idle now; while stopping, it must not be kept for a next request
       // (server.close waits for every connection, and a client's pool keeps it open until the
-      // 65 s keep-alive timeout).
+      // keep-alive timeout).
       if (stopping) setImmediate(() => server.closeIdleConnections())
     })
     if (app) app(request, response)
     else early.push([request, response])
   })
+  watch.attach(server)
 
   return {
     attach(ready) {

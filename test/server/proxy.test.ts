@@ -26,7 +26,7 @@ import {after, describe, it} from 'node:test'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 import {promisify} from 'node:util'
 
-import {createUpstream, type ForwardOptions, type Upstream, UpstreamError, type UpstreamOptions} from '../../src/server/proxy.js'
+import {createUpstream, type ForwardOptions, READ_AHEAD_BYTES, type Upstream, UpstreamError, type UpstreamOptions} from '../../src/server/proxy.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 // Only so that a broken abort fails instead of hanging: nothing here waits on a clock.
@@ -539,9 +539,14 @@ describe('forward: request smuggling guard', {timeout: HANG_GUARD_MS}, () => {
   })
 
   it('frames a chunked DELETE body explicitly, so a request hidden in it stays body (GHSA-ggv3-7p47-pfv8)', async () => {
+    // Small bodies are read whole first and sent with a Content-Length; larger ones stream, chunked.
+    for (const padding of [0, READ_AHEAD_BYTES]) await chunkedDelete(padding)
+  })
+
+  async function chunkedDelete(padding: number) {
     const fake = await fakeUpstream()
     const proxy = await startProxy({upstream: fake.url})
-    const hidden = 'GET /secret HTTP/1.1\r\nHost: x\r\n\r\n'
+    const hidden = 'GET /secret HTTP/1.1\r\nHost: x\r\n\r\n' + ' '.repeat(padding)
     const request = `DELETE /api/2.0/mlflow/experiments/delete HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive, upgrade\r\n\r\n${hidden.length.toString(16)}\r\n${hidden}\r\n0\r\n\r\n`
     const socket = createConnection(proxy.port, '127.0.0.1', () => socket.write(request))
     await once(socket, 'data')
@@ -553,9 +558,13 @@ describe('forward: request smuggling guard', {timeout: HANG_GUARD_MS}, () => {
       ['DELETE /api/2.0/mlflow/experiments/delete', 'GET /after'],
     )
     assert.equal(fake.seen[0]!.body.toString(), hidden)
-    assert.equal(fake.seen[0]!.headers['transfer-encoding'], 'chunked')
-    assert.equal(fake.seen[0]!.headers.connection, 'close')
-  })
+    if (padding === 0) {
+      assert.equal(fake.seen[0]!.headers['content-length'], String(hidden.length))
+    } else {
+      assert.equal(fake.seen[0]!.headers['transfer-encoding'], 'chunked')
+      assert.equal(fake.seen[0]!.headers.connection, 'close')
+    }
+  }
 })
 
 // ---------- failures ----------
@@ -660,8 +669,16 @@ describe('forward: upstream failures', {timeout: HANG_GUARD_MS}, () => {
     // A slow upload is not a slow upstream: the clock starts once the whole body is sent.
     const slowFake = await fakeUpstream((_req, res, body) => res.end(`got ${body.length}`))
     const slowProxy = await startProxy({responseTimeoutMs: 100, upstream: slowFake.url})
-    const client = httpRequest({agent: false, headers: {'Content-Length': '6'}, host: '127.0.0.1', method: 'PUT', path: '/upload', port: slowProxy.port})
-    client.write('abc')
+    // Larger than what is read ahead, so the upstream gets the first part before the rest is sent.
+    const client = httpRequest({
+      agent: false,
+      headers: {'Content-Length': String(READ_AHEAD_BYTES + 6)},
+      host: '127.0.0.1',
+      method: 'PUT',
+      path: '/upload',
+      port: slowProxy.port,
+    })
+    client.write(Buffer.alloc(READ_AHEAD_BYTES + 3))
     await once(slowFake.server, 'request')
     // Longer than the timeout, waited for by an event the proxy cannot shorten: a second upstream
     // request of the first fake that times out meanwhile.
@@ -671,7 +688,7 @@ describe('forward: upstream failures', {timeout: HANG_GUARD_MS}, () => {
     let text = ''
     for await (const chunk of response) text += String(chunk)
     assert.equal(response.statusCode, 200)
-    assert.equal(text, 'got 6')
+    assert.equal(text, `got ${READ_AHEAD_BYTES + 6}`)
     await received
   })
 

@@ -80,6 +80,8 @@ export interface FakeUpstream {
   handle(handler: FakeHandler): void
   /** Every request that reached it, in order. */
   seen: SeenRequest[]
+  /** `METHOD path` of every request whose head reached it, whole body or not, in order. */
+  started: string[]
   stop(): Promise<void>
   url: URL
 }
@@ -87,7 +89,10 @@ export interface FakeUpstream {
 export async function startFakeUpstream(handler?: FakeHandler): Promise<FakeUpstream> {
   let current = handler
   const seen: SeenRequest[] = []
+  const started: string[] = []
   const server = createServer((req, res) => {
+    started.push(`${req.method} ${req.url}`)
+    req.on('error', () => {}) // a request cut short: it never counts as seen
     const chunks: Buffer[] = []
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
     req.on('end', () => {
@@ -105,6 +110,7 @@ export async function startFakeUpstream(handler?: FakeHandler): Promise<FakeUpst
       current = next
     },
     seen,
+    started,
     async stop() {
       server.closeAllConnections()
       await new Promise((resolve) => {

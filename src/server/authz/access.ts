@@ -60,7 +60,7 @@ function versionTier(kind: 'prompt' | 'registered_model'): Key {
  */
 export function artifactPathExperiment(path: string): string | undefined {
   const first = path.split('/', 1)[0]
-  if (isCanonicalId(first)) return first
+  if (isCanonicalId(first)) return canonicalId(first, 'experiment id of the artifact path')
   if (/^\s*[+-]?\p{Nd}+(?:_\p{Nd}+)*\s*$/u.test(first))
     throw new ApiError(
       'INVALID_PARAMETER_VALUE',

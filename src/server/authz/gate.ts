@@ -91,6 +91,7 @@ export class Gate {
     const {json = {}, raw: body} = readsBody ? await readRequestBody(request, match.rule.body) : {}
     const url = new URL(target, 'http://serve.invalid')
     const params = new RequestParams(readsBody ? 'body' : 'query', url.searchParams, json, match.pathParams, request.headers)
+    if (!user.isAdmin) params.checkNumbers()
     const access = new Access({defaultPermission: this.options.defaultPermission, resolver: this.resolver, store: this.options.store, user})
     return {access, body, json, match, params, request, response, target, upstream: this.options.upstream, user}
   }

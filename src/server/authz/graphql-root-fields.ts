@@ -6,6 +6,7 @@
 import {type FieldNode, Kind, type ListValueNode, type SelectionSetNode} from 'graphql'
 
 import {isCanonicalId} from '../../mlflow/resources.js'
+import {idInRange, MAX_ID} from './request-params.js'
 import {
   collectFields,
   type DocumentScope,
@@ -97,10 +98,10 @@ const ROOT_FIELDS = new Map<string, RootCheck>([
  * non-ASCII digits) than the one grants are kept under: those are refused.
  */
 function checkExperimentIds(ids: string[], field: FieldNode, key: string): void {
-  const odd = ids.find((id) => !isCanonicalId(id))
+  const odd = ids.find((id) => !isCanonicalId(id) || !idInRange(id))
   if (odd !== undefined)
     throw invalid(
-      `GraphQL field ${label(field)}: input.${key} must be decimal experiment ids without sign, spaces or leading zeros, got ${JSON.stringify(odd)}.`,
+      `GraphQL field ${label(field)}: input.${key} must be decimal experiment ids without sign, spaces or leading zeros, at most ${MAX_ID}, got ${JSON.stringify(odd)}.`,
     )
 }
 

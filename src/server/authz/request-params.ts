@@ -11,14 +11,38 @@ import {ApiError, missingParameter} from '../responses.js'
 
 export type ParamSource = 'body' | 'query'
 
-/** `value` when it is a canonical id, else a 400 naming the field. */
+/** The largest id MLflow's stores keep (a 64-bit integer column); a larger one fails inside MLflow (500). */
+export const MAX_ID = 9_223_372_036_854_775_807n
+
+/** Whether a canonical decimal id fits the stores' 64-bit integers. */
+export function idInRange(value: string): boolean {
+  return value.length <= 19 && BigInt(value) <= MAX_ID
+}
+
+/** `value` when it is a canonical id MLflow's stores can hold, else a 400 naming the field. */
 export function canonicalId(value: string, field: string): string {
   if (!isCanonicalId(value))
     throw new ApiError(
       'INVALID_PARAMETER_VALUE',
       `Parameter '${displayName(field)}' must be a decimal number without sign, spaces or leading zeros, got ${JSON.stringify(value)}.`,
     )
+  if (!idInRange(value))
+    throw new ApiError(
+      'INVALID_PARAMETER_VALUE',
+      `Parameter '${displayName(field)}' must be at most ${MAX_ID} (a 64-bit integer), got ${JSON.stringify(value)}.`,
+    )
   return value
+}
+
+/** The largest page size serve passes on: protobuf's int32. */
+const MAX_PAGE_SIZE = 2_147_483_647
+
+/** Python's name for a JSON value's type, as MLflow's parameter errors say it. */
+function pythonType(value: unknown): string {
+  if (typeof value === 'string') return 'str'
+  if (typeof value === 'boolean') return 'bool'
+  if (typeof value === 'number') return Number.isInteger(value) ? 'int' : 'float'
+  return Array.isArray(value) ? 'list' : 'dict'
 }
 
 /**
@@ -32,6 +56,9 @@ function holdsCanonicalIds(field: string): boolean {
   return CANONICAL_ID_FIELDS.has(field.split('.').at(-1)!.replace('[]', ''))
 }
 
+/** The id and number fields checked on every request serve decides, whether or not a check reads them. */
+const ALWAYS_CHECKED = ['experiment_id', 'experiment_ids', 'version']
+
 export class RequestParams {
   constructor(
     private readonly source: ParamSource,
@@ -40,6 +67,14 @@ export class RequestParams {
     private readonly pathParams: Record<string, string>,
     private readonly headers: Record<string, string | string[] | undefined>,
   ) {}
+
+  /**
+   * Refuses (400) a malformed experiment id or version number anywhere serve may read one, before
+   * anything is decided or sent: MLflow fails on some of them with a 500.
+   */
+  checkNumbers(): void {
+    for (const field of ALWAYS_CHECKED) this.values(field)
+  }
 
   /**
    * Every value of a field: `a.b` walks objects, `a[].b` maps over a list, `path.x` / `header.x`
@@ -94,6 +129,27 @@ export class RequestParams {
     // A tag without a value would leave keys and values unpaired: refused rather than guessed.
     if (keys.length !== values.length) throw new ApiError('INVALID_PARAMETER_VALUE', `Every entry of '${field}' must have a key and a value.`)
     return keys.map((key, index) => ({key, value: values[index]}))
+  }
+
+  /**
+   * A page size (`max_results`) serve reads to refill a filtered page: a positive integer, as a
+   * JSON number or a decimal string; undefined when absent. Anything else is refused with
+   * MLflow's own message for it, never passed on for MLflow to fail on.
+   */
+  pageSize(field: string): number | undefined {
+    const raw = this.source === 'query' ? (this.query.has(field) ? this.query.get(field) : undefined) : member(this.body ?? {}, field, field)
+    if (raw === undefined || raw === null) return undefined
+    const text = typeof raw === 'number' && Number.isInteger(raw) ? String(raw) : typeof raw === 'string' && /^-?\d+$/.test(raw) ? raw : undefined
+    if (text === undefined)
+      throw new ApiError(
+        'INVALID_PARAMETER_VALUE',
+        `Invalid value ${JSON.stringify(raw)} for parameter '${field}' supplied:  Hint: Value was of type '${pythonType(raw)}'. See the API docs for more information about request parameters.`,
+      )
+    const value = Number(text)
+    if (value <= 0) throw new ApiError('INVALID_PARAMETER_VALUE', `Invalid value ${text} for parameter '${field}' supplied. It must be a positive integer`)
+    if (value > MAX_PAGE_SIZE)
+      throw new ApiError('INVALID_PARAMETER_VALUE', `Invalid value ${text} for parameter '${field}' supplied. It must be at most ${MAX_PAGE_SIZE}`)
+    return value
   }
 
   /** run_id, else MLflow's older run_uuid; two different ids are refused. */

@@ -67,6 +67,8 @@ export async function filterAnswer(exchange: Exchange): Promise<void> {
  */
 async function refilledSearch(exchange: Exchange, how: RefilledSearch): Promise<void> {
   const {params, response} = exchange
+  // Checked before anything is sent: serve computes with it.
+  const asked = params.pageSize('max_results')
   const first = await send(exchange)
   const page = first.status === 200 ? parseAnswer(first) : undefined
   if (!page) {
@@ -77,8 +79,7 @@ async function refilledSearch(exchange: Exchange, how: RefilledSearch): Promise<
   const {listKey} = how
   const readable = (item: Json) => how.readable(exchange.access, item)
   const kept = listOf(page, listKey).filter(readable)
-  const asked = params.optional('max_results')
-  const maxResults = asked === undefined ? how.defaultMaxResults : Number.parseInt(asked, 10)
+  const maxResults = asked ?? how.defaultMaxResults
   let token = typeof page.next_page_token === 'string' && page.next_page_token ? page.next_page_token : undefined
   const fixed: Record<string, string | string[] | undefined> = {filter: params.optional('filter'), order_by: params.values('order_by')}
   for (const name of how.extra) fixed[name] = params.optional(name)

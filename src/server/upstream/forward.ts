@@ -43,16 +43,71 @@ export function framingProblem(req: IncomingMessage): string | undefined {
   return undefined
 }
 
-function requestBody(req: IncomingMessage, body: Buffer | undefined): Body {
+/**
+ * Bodies up to this size are read whole before the upstream hears of the request: a client that
+ * stalls or stops in the middle of one never holds an upstream worker, and the upstream never sees
+ * a part of it. Larger ones (uploads) are streamed as they come; one that stops is cut upstream too.
+ */
+export const READ_AHEAD_BYTES = 1024 * 1024
+
+/** The request's body, read whole when it is small; undefined when the client left before it ended. */
+async function requestBody(req: IncomingMessage, body: Buffer | undefined): Promise<Body | undefined> {
   if (body !== undefined) return {data: body, kind: 'buffer'}
   const length = req.headers['content-length']
   if (length === '0') return {data: Buffer.alloc(0), kind: 'buffer'}
-  if (length !== undefined) return {framing: {'Content-Length': length}, kind: 'stream'}
+  if (length !== undefined) {
+    if (Number(length) > READ_AHEAD_BYTES) return {framing: {'Content-Length': length}, kind: 'stream'}
+    const read = await readAhead(req)
+    return read && {data: Buffer.concat(read.chunks), kind: 'buffer'}
+  }
+
+  if (req.headers['transfer-encoding'] === undefined) return {kind: 'none'}
+  const read = await readAhead(req)
+  if (read === undefined) return undefined
+  if (read.ended) return {data: Buffer.concat(read.chunks), kind: 'buffer'}
   // Explicit chunked framing: for DELETE/OPTIONS Node would otherwise send the body unframed, for
   // the upstream to read as a next request (httpxy GHSA-ggv3-7p47-pfv8). Connection: close as well,
   // so that nothing after the body can ever be read on that connection.
-  if (req.headers['transfer-encoding'] !== undefined) return {framing: {Connection: 'close', 'Transfer-Encoding': 'chunked'}, kind: 'stream'}
-  return {kind: 'none'}
+  return {framing: {Connection: 'close', 'Transfer-Encoding': 'chunked'}, head: read.chunks, kind: 'stream'}
+}
+
+/**
+ * Reads the body until it ends or passes READ_AHEAD_BYTES (then the stream is left paused, the
+ * rest unread); undefined when the client leaves first. A client that stops sending is the
+ * client watch's to close (connections.ts), which ends this read too.
+ */
+function readAhead(req: IncomingMessage): Promise<undefined | {chunks: Buffer[]; ended: boolean}> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = []
+    if (req.readableEnded) {
+      resolve({chunks, ended: true})
+      return
+    }
+
+    let size = 0
+    const done = (result: undefined | {chunks: Buffer[]; ended: boolean}) => {
+      req.off('data', onData)
+      req.off('end', onEnd)
+      req.off('close', onClose)
+      resolve(result)
+    }
+
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk)
+      size += chunk.length
+      if (size > READ_AHEAD_BYTES) {
+        req.pause()
+        done({chunks, ended: false})
+      }
+    }
+
+    const onEnd = () => done({chunks, ended: true})
+    const onClose = () => done(undefined)
+    req.on('error', () => {}) // ECONNRESET 'aborted'; 'close' follows
+    req.on('data', onData)
+    req.once('end', onEnd)
+    req.once('close', onClose)
+  })
 }
 
 /** An error answer, unless the answer began: then only a cut connection can say it failed. */
@@ -99,8 +154,10 @@ class Attempt {
     req.on('error', () => {}) // ECONNRESET 'aborted'; 'close' follows
     upstreamReq.on('error', (error: Error) => this.failed(error))
     upstreamReq.on('response', (answer: IncomingMessage) => this.relay(answer))
-    if (body.kind === 'stream') req.pipe(upstreamReq)
-    else upstreamReq.end(body.kind === 'buffer' ? body.data : undefined)
+    if (body.kind === 'stream') {
+      for (const chunk of body.head ?? []) upstreamReq.write(chunk)
+      req.pipe(upstreamReq)
+    } else upstreamReq.end(body.kind === 'buffer' ? body.data : undefined)
   }
 
   private readonly abandon = () => {
@@ -199,17 +256,34 @@ export function forward(pool: UpstreamPool, req: IncomingMessage, res: ServerRes
       return
     }
 
-    const body = requestBody(req, options.body)
-    const headers = requestHeaders(req, pool.clientOf(req), pool.host, body, options.identity)
-    let attempt: Attempt
-    try {
-      attempt = new Attempt(pool, {body, headers, method, path, req, res}, true)
-    } catch (error) {
-      // Node refuses a path or header it cannot send (e.g. a caller's path with spaces).
-      sendFailure(req, res, 400, {error_code: 'BAD_REQUEST', message: `Bad request: ${(error as Error).message}`})
-      return
-    }
-
-    attempt.start()
+    requestBody(req, options.body).then((body) => {
+      // The client left before its body ended: nothing reaches the upstream.
+      if (body === undefined || res.destroyed) return
+      send(pool, {body, method, path, req, res}, options.identity)
+    }, resolve)
   })
+}
+
+function send(
+  pool: UpstreamPool,
+  exchange: {body: Body; method: string; path: string; req: IncomingMessage; res: ServerResponse},
+  identity: string | undefined,
+): void {
+  const {req, res} = exchange
+  if (pool.closed) {
+    sendFailure(req, res, 503, pool.shuttingDown().body)
+    return
+  }
+
+  const headers = requestHeaders(req, pool.clientOf(req), pool.host, exchange.body, identity)
+  let attempt: Attempt
+  try {
+    attempt = new Attempt(pool, {...exchange, headers}, true)
+  } catch (error) {
+    // Node refuses a path or header it cannot send (e.g. a caller's path with spaces).
+    sendFailure(req, res, 400, {error_code: 'BAD_REQUEST', message: `Bad request: ${(error as Error).message}`})
+    return
+  }
+
+  attempt.start()
 }

@@ -8,7 +8,11 @@ import {type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse} fro
 import {type Client} from '../client-address.js'
 
 /** The body a forward sends: the caller's buffer, the client's stream with its framing, or nothing. */
-export type Body = {data: Buffer; kind: 'buffer'} | {framing: OutgoingHttpHeaders; kind: 'stream'} | {kind: 'none'}
+export type Body =
+  | {data: Buffer; kind: 'buffer'}
+  /** `head`: the start of the body, already read from the client; the rest follows from its stream. */
+  | {framing: OutgoingHttpHeaders; head?: Buffer[]; kind: 'stream'}
+  | {kind: 'none'}
 
 /** The header that carries the authenticated user to the upstream. */
 export const IDENTITY_HEADER = 'X-Forwarded-User'
