@@ -114,7 +114,7 @@ const EXAMPLE_TARGET: Partial<Record<ResourceKind, string[]>> = {
 }
 
 function examples(verb: PermsVerb, kind: ResourceKind): string[] {
-  const level = verb === 'grant' || verb === 'update' ? ` --permission ${kind === 'experiment' ? 'DENY' : 'EDIT'}` : ''
+  const level = verb === 'grant' || verb === 'update' ? ' --permission EDIT' : ''
   const run = (argument: string) => `<%= config.bin %> <%= command.id %> ${argument} --user alice${level}`
   return (EXAMPLE_TARGET[kind] ?? [`'${ALL}'`]).map((argument) => run(argument))
 }
