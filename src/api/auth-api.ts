@@ -9,20 +9,36 @@
 import {MlflowApiError, type MlflowHttp} from '../client/http.js'
 import {ExitCode, UserError} from '../core/errors.js'
 import {type Level} from '../mlflow/permissions.js'
-import {LEGACY_PERMISSION_ENDPOINTS, type ResourceType, scorerResourceId, UNIFIED_PERMISSIONS_PATH} from '../mlflow/resources.js'
+import {
+  ALL_RESOURCES,
+  DENY_SINCE,
+  kindOfType,
+  LEGACY_PERMISSION_ENDPOINTS,
+  PERMISSION_KINDS,
+  type PermissionKind,
+  type ResourceType,
+  scorerResourceId,
+  UNIFIED_PERMISSIONS_PATH,
+  UNIFIED_SINCE,
+} from '../mlflow/resources.js'
 
 export type PermissionLevel = Level
 
-export type ResourceKind = 'experiment' | 'model' | 'scorer'
+export type ResourceKind = PermissionKind
+
+/** The kinds MLflow up to 3.12 grants on, through its per-resource endpoints. */
+type LegacyKind = 'experiment' | 'model' | 'scorer'
 
 /**
- * What a permission is on. `scorer` is the scorer `name` within experiment `experimentId`.
- * `experimentName` is only for people reading messages; requests use ids.
+ * What a permission is on. `scorer` is the scorer `name` within experiment `experimentId`;
+ * `{kind, id: '*'}` is every resource of the kind. `experimentName` is only for people reading
+ * messages; requests use ids. Every other kind is its MLflow id or name in `id`.
  */
 export type Resource =
   | {experimentId: string; experimentName?: string; kind: 'scorer'; name: string}
   | {experimentName?: string; id: string; kind: 'experiment'}
-  | {id: string; kind: 'model'}
+  | {id: string; kind: Exclude<ResourceKind, 'experiment' | 'scorer'>}
+  | {id: typeof ALL_RESOURCES; kind: 'scorer'}
 
 export interface User {
   experiment_permissions?: Array<{experiment_id: string; permission: string}>
@@ -54,19 +70,26 @@ export interface PermissionRow {
 
 export type Surface = 'legacy' | 'unified'
 
-const UNIFIED_TYPE: Record<ResourceKind, ResourceType> = {experiment: 'experiment', model: 'registered_model', scorer: 'scorer'}
-const KIND_OF_TYPE: Record<string, ResourceKind> = {experiment: 'experiment', registered_model: 'model', scorer: 'scorer'}
+const unifiedType = (kind: ResourceKind): string => PERMISSION_KINDS[kind].type
+
+const LEGACY_TYPE: Record<LegacyKind, ResourceType> = {experiment: 'experiment', model: 'registered_model', scorer: 'scorer'}
 
 const LEGACY = Object.fromEntries(
-  Object.entries(UNIFIED_TYPE).map(([kind, type]) => {
-    const {key, path, prefix} = LEGACY_PERMISSION_ENDPOINTS[type as ResourceType]
+  Object.entries(LEGACY_TYPE).map(([kind, type]) => {
+    const {key, path, prefix} = LEGACY_PERMISSION_ENDPOINTS[type]
     return [kind, {key, path: `${prefix}${path}`}]
   }),
-) as Record<ResourceKind, {key: string; path: string}>
+) as Record<LegacyKind, {key: string; path: string}>
 
 const UNIFIED = `/api/3.0${UNIFIED_PERMISSIONS_PATH}`
 
+/** Does the resource name every resource of its kind (`*`)? */
+export function isAllResources(resource: Resource): boolean {
+  return 'id' in resource && resource.id === ALL_RESOURCES
+}
+
 export function describeResource(resource: Resource): string {
+  if (isAllResources(resource)) return `all ${PERMISSION_KINDS[resource.kind].plural} (${ALL_RESOURCES})`
   switch (resource.kind) {
     case 'experiment': {
       return `experiment ${withName(resource.id, resource.experimentName)}`
@@ -77,7 +100,11 @@ export function describeResource(resource: Resource): string {
     }
 
     case 'scorer': {
-      return `scorer ${resource.name} of experiment ${withName(resource.experimentId, resource.experimentName)}`
+      return 'name' in resource ? `scorer ${resource.name} of experiment ${withName(resource.experimentId, resource.experimentName)}` : 'all scorers'
+    }
+
+    default: {
+      return `${PERMISSION_KINDS[resource.kind].noun} ${resource.id}`
     }
   }
 }
@@ -99,23 +126,52 @@ function scorerNameOf(resourceId: string): string | undefined {
 }
 
 function unifiedId(resource: Resource): string {
-  return resource.kind === 'scorer' ? scorerResourceId(resource.experimentId, resource.name) : resource.id
+  return 'id' in resource ? resource.id : scorerResourceId(resource.experimentId, resource.name)
 }
 
-function legacyParams(resource: Resource): Record<string, string> {
-  switch (resource.kind) {
-    case 'experiment': {
-      return {experiment_id: resource.id}
-    }
+type LegacyResource =
+  | {experimentId: string; experimentName?: string; kind: 'scorer'; name: string}
+  | {experimentName?: string; id: string; kind: 'experiment'}
+  | {id: string; kind: 'model'}
 
-    case 'model': {
-      return {name: resource.id}
-    }
+function legacyParams(resource: LegacyResource): Record<string, string> {
+  if ('id' in resource) return resource.kind === 'experiment' ? {experiment_id: resource.id} : {name: resource.id}
+  return {experiment_id: resource.experimentId, scorer_name: resource.name}
+}
 
-    case 'scorer': {
-      return {experiment_id: resource.experimentId, scorer_name: resource.name}
-    }
-  }
+function unsupported(message: string): UserError {
+  return new UserError(message, {code: 'UNSUPPORTED', exit: ExitCode.Unsupported})
+}
+
+function kindMissing(kind: ResourceKind): UserError {
+  const {plural, since} = PERMISSION_KINDS[kind] as {plural: string; since?: string}
+  return unsupported(`This server does not take permissions on ${plural}: MLflow added them in ${since ?? UNIFIED_SINCE}.`)
+}
+
+const denyMissing = () => unsupported(`This server does not take DENY: MLflow added it in ${DENY_SINCE}.`)
+
+/**
+ * MLflow up to 3.12 has only the per-resource endpoints: no other kinds, no DENY, and no `*`
+ * (its endpoints would store `*` as the id of an experiment, which matches nothing). Says so
+ * before any request; returns the resource as one those endpoints take.
+ */
+function legacyResource(resource: Resource, level?: string): LegacyResource {
+  if (!(resource.kind in LEGACY)) throw kindMissing(resource.kind)
+  if (isAllResources(resource))
+    throw unsupported(`This server does not take '${ALL_RESOURCES}' for all ${PERMISSION_KINDS[resource.kind].plural}: MLflow added it in ${UNIFIED_SINCE}.`)
+  if (level === 'DENY') throw denyMissing()
+  return resource as LegacyResource
+}
+
+/**
+ * A unified server older than the feature refuses it in MLflow's words (an unknown resource type,
+ * or DENY among unknown levels): that becomes one sentence naming the release that added it.
+ */
+function featureMissing(error: unknown, resource: Resource, level?: string): unknown {
+  if (!(error instanceof MlflowApiError) || error.status !== 400) return error
+  if (error.message.includes(`Invalid resource type '${unifiedType(resource.kind)}'`)) return kindMissing(resource.kind)
+  if (level === 'DENY' && error.message.includes("Invalid permission 'DENY'. ")) return denyMissing()
+  return error
 }
 
 interface UnifiedRow {
@@ -250,10 +306,10 @@ export class AuthApi {
       },
       async () => {
         const user = await this.getUser(username)
-        const resources: Resource[] = [
-          ...(user.experiment_permissions ?? []).map((row): Resource => ({id: row.experiment_id, kind: 'experiment'})),
-          ...(user.registered_model_permissions ?? []).map((row): Resource => ({id: row.name, kind: 'model'})),
-          ...(user.scorer_permissions ?? []).map((row): Resource => ({experimentId: row.experiment_id, kind: 'scorer', name: row.scorer_name})),
+        const resources: LegacyResource[] = [
+          ...(user.experiment_permissions ?? []).map((row): LegacyResource => ({id: row.experiment_id, kind: 'experiment'})),
+          ...(user.registered_model_permissions ?? []).map((row): LegacyResource => ({id: row.name, kind: 'model'})),
+          ...(user.scorer_permissions ?? []).map((row): LegacyResource => ({experimentId: row.experiment_id, kind: 'scorer', name: row.scorer_name})),
         ]
         return resources.map((resource) => () => this.http.delete(`${LEGACY[resource.kind].path}/delete`, {...legacyParams(resource), username}))
       },
@@ -278,38 +334,46 @@ export class AuthApi {
   }
 
   async create(resource: Resource, username: string, level: string): Promise<void> {
-    await this.bySurface(
-      () => this.http.post(`${UNIFIED}/grant`, {permission: level, resource_id: unifiedId(resource), resource_type: UNIFIED_TYPE[resource.kind], username}),
-      () => this.http.post(`${LEGACY[resource.kind].path}/create`, {...legacyParams(resource), permission: level, username}),
+    await this.byFeature(
+      resource,
+      level,
+      () => this.http.post(`${UNIFIED}/grant`, {permission: level, resource_id: unifiedId(resource), resource_type: unifiedType(resource.kind), username}),
+      (legacy) => this.http.post(`${LEGACY[legacy.kind].path}/create`, {...legacyParams(legacy), permission: level, username}),
     )
   }
 
   /** Changes an existing permission; NotFound when the user has none on the resource. */
   async update(resource: Resource, username: string, level: string): Promise<void> {
-    await this.bySurface(
+    await this.byFeature(
+      resource,
+      level,
       () => this.updateUnified(resource, username, level),
-      () => this.http.patch(`${LEGACY[resource.kind].path}/update`, {...legacyParams(resource), permission: level, username}),
+      (legacy) => this.http.patch(`${LEGACY[legacy.kind].path}/update`, {...legacyParams(legacy), permission: level, username}),
     )
   }
 
   async revoke(resource: Resource, username: string): Promise<void> {
-    await this.bySurface(
-      () => this.http.post(`${UNIFIED}/revoke`, {resource_id: unifiedId(resource), resource_type: UNIFIED_TYPE[resource.kind], username}),
-      () => this.http.delete(`${LEGACY[resource.kind].path}/delete`, {...legacyParams(resource), username}),
+    await this.byFeature(
+      resource,
+      undefined,
+      () => this.http.post(`${UNIFIED}/revoke`, {resource_id: unifiedId(resource), resource_type: unifiedType(resource.kind), username}),
+      (legacy) => this.http.delete(`${LEGACY[legacy.kind].path}/delete`, {...legacyParams(legacy), username}),
     )
   }
 
   /** The user's explicit permission on the resource; NotFound when there is none. */
   async get(resource: Resource, username: string): Promise<string> {
-    return this.bySurface(
+    return this.byFeature(
+      resource,
+      undefined,
       async () => {
         const row = await this.directRow(resource, username)
         if (!row) throw this.noPermission(resource, username)
         return row.permission
       },
-      async () => {
-        const response = await this.http.get<Record<string, {permission: string}>>(`${LEGACY[resource.kind].path}/get`, {...legacyParams(resource), username})
-        return response[LEGACY[resource.kind].key].permission
+      async (legacy) => {
+        const response = await this.http.get<Record<string, {permission: string}>>(`${LEGACY[legacy.kind].path}/get`, {...legacyParams(legacy), username})
+        return response[LEGACY[legacy.kind].key].permission
       },
     )
   }
@@ -320,15 +384,15 @@ export class AuthApi {
       async () => {
         const {permissions = []} = await this.http.get<{permissions?: UnifiedRow[]}>(`${UNIFIED}/list`, {username})
         return permissions.map((row) => {
-          const kind = KIND_OF_TYPE[row.resource_type] ?? row.resource_type
-          // A role's '*' pattern names no single resource.
+          const kind = kindOfType(row.resource_type) ?? row.resource_type
+          // '*' names no single resource; experiments and gateway objects are named by id.
           const name =
-            row.resource_pattern === '*'
+            row.resource_pattern === ALL_RESOURCES
               ? undefined
-              : kind === 'model'
-                ? row.resource_pattern
-                : kind === 'scorer'
-                  ? scorerNameOf(row.resource_pattern)
+              : kind === 'scorer'
+                ? scorerNameOf(row.resource_pattern)
+                : kind in PERMISSION_KINDS && PERMISSION_KINDS[kind as ResourceKind].by === 'name'
+                  ? row.resource_pattern
                   : undefined
           return {
             kind,
@@ -362,6 +426,48 @@ export class AuthApi {
     )
   }
 
+  /**
+   * Exit 8 up front when the server has only the legacy endpoints and they cannot take the
+   * resource or level, so that a grant says so before it looks the resource up. Any answer other
+   * than a missing endpoint leaves the question to the request itself.
+   */
+  async requireSurfaceFor(resource: Resource, username: string, level?: string): Promise<void> {
+    if (resource.kind in LEGACY && !isAllResources(resource) && level !== 'DENY') return
+    if (this.surfaceKnown === undefined) {
+      try {
+        await this.http.get(`${UNIFIED}/list`, {username})
+        this.surfaceKnown = 'unified'
+      } catch (error) {
+        if (error instanceof MlflowApiError && error.endpointMissing) this.surfaceKnown = 'legacy'
+      }
+    }
+
+    if (this.surfaceKnown === 'legacy') legacyResource(resource, level)
+  }
+
+  /**
+   * bySurface for one resource and level: the legacy endpoints get only what they can take (else
+   * exit 8 before any request), and a unified server too old for the kind or for DENY is named
+   * as such.
+   */
+  private async byFeature<T>(
+    resource: Resource,
+    level: string | undefined,
+    unified: () => Promise<T>,
+    legacy: (resource: LegacyResource) => Promise<T>,
+  ): Promise<T> {
+    return this.bySurface(
+      async () => {
+        try {
+          return await unified()
+        } catch (error) {
+          throw featureMissing(error, resource, level)
+        }
+      },
+      async () => legacy(legacyResource(resource, level)),
+    )
+  }
+
   private async bySurface<T>(unified: () => Promise<T>, legacy: () => Promise<T>): Promise<T> {
     if (this.surfaceKnown === 'legacy') return legacy()
     try {
@@ -377,7 +483,7 @@ export class AuthApi {
 
   /** The user's own grant on the resource (unified surface), with the synthetic role holding it. */
   private async directRow(resource: Resource, username: string): Promise<(PermissionRow & {roleId?: number}) | undefined> {
-    const type = UNIFIED_TYPE[resource.kind]
+    const type = unifiedType(resource.kind)
     const id = unifiedId(resource)
     const {permissions = []} = await this.http.get<{permissions?: UnifiedRow[]}>(`${UNIFIED}/list`, {username})
     const row = permissions.find((candidate) => candidate.resource_type === type && candidate.resource_pattern === id && isDirect(candidate))
@@ -400,7 +506,7 @@ export class AuthApi {
           '/api/3.0/mlflow/roles/permissions/list',
           {role_id: String(previous.roleId)},
         )
-        const row = rows.find((candidate) => candidate.resource_type === UNIFIED_TYPE[resource.kind] && candidate.resource_pattern === previous.resource)
+        const row = rows.find((candidate) => candidate.resource_type === unifiedType(resource.kind) && candidate.resource_pattern === previous.resource)
         if (row) {
           await this.http.patch('/api/3.0/mlflow/roles/permissions/update', {permission: level, role_permission_id: row.id})
           return
@@ -410,7 +516,7 @@ export class AuthApi {
       }
     }
 
-    const body = {resource_id: previous.resource, resource_type: UNIFIED_TYPE[resource.kind], username}
+    const body = {resource_id: previous.resource, resource_type: unifiedType(resource.kind), username}
     await this.http.post(`${UNIFIED}/revoke`, body)
     try {
       await this.http.post(`${UNIFIED}/grant`, {...body, permission: level})

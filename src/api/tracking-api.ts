@@ -1,6 +1,6 @@
 /**
- * The few tracking-server lookups the perms commands need: whether an experiment or registered
- * model exists, and an experiment's name for its id (and back). Permission calls live in auth-api.
+ * The few tracking-server lookups the perms commands need: whether an experiment, registered
+ * model or prompt exists, and an experiment's name for its id (and back). Permission calls live in auth-api.
  */
 import {MlflowApiError, type MlflowHttp} from '../client/http.js'
 import {ExitCode, UserError} from '../core/errors.js'
@@ -57,6 +57,25 @@ export class TrackingApi {
     try {
       await this.http.get('/api/2.0/mlflow/registered-models/get', {name})
       return true
+    } catch (error) {
+      if (isMissing(error)) return false
+      if (error instanceof MlflowApiError && error.status === 403) return true
+      throw error
+    }
+  }
+
+  /**
+   * Whether `name` is a prompt: MLflow keeps prompts as registered models tagged as such. False
+   * only when the server says there is no such model or it is not a prompt; a 403 leaves the
+   * decision to the server.
+   */
+  async promptExists(name: string): Promise<boolean> {
+    try {
+      const {registered_model: model} = await this.http.get<{registered_model?: {tags?: Array<{key: string; value: string}>}}>(
+        '/api/2.0/mlflow/registered-models/get',
+        {name},
+      )
+      return (model?.tags ?? []).some((tag) => tag.key === 'mlflow.prompt.is_prompt' && tag.value === 'true')
     } catch (error) {
       if (isMissing(error)) return false
       if (error instanceof MlflowApiError && error.status === 403) return true

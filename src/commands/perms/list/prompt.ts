@@ -1,0 +1,3 @@
+import {definePermsListCommand} from '../../../cli/perms-command.js'
+
+export default definePermsListCommand('prompt')

@@ -1,0 +1,3 @@
+import {definePermsCommand} from '../../../cli/perms-command.js'
+
+export default definePermsCommand('update', 'gateway-secret')
