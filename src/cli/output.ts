@@ -9,6 +9,7 @@ import {Chalk, type ChalkInstance} from 'chalk'
 import Table from 'cli-table3'
 
 import {ExitCode, UserError} from '../core/errors.js'
+import {PERMISSION_KIND_NAMES} from '../mlflow/resources.js'
 
 export type Cell = boolean | number | string | undefined
 
@@ -144,29 +145,41 @@ export interface JsonFields {
 const USER_FIELDS = ['id', 'username', 'is_admin', 'experiment_permissions', 'registered_model_permissions', 'scorer_permissions']
 const PERMS_FIELDS = {fields: ['user', 'resource', 'action', 'permission']}
 
-/** Every command's JSON fields, by command id: what `--json=…` accepts and lists on a typo. */
+const PERMS_LIST_FIELDS = {fields: ['kind', 'resource', 'name', 'experiment_name', 'permission', 'via'], within: 'permissions'}
+const ROLE_FIELDS = ['id', 'name', 'workspace', 'description', 'permissions']
+const VERDICT_FIELDS = ['username', 'is_admin', 'permission', 'source', 'reason', 'rows', 'floored', 'server_permission', 'agrees']
+const WHOAMI_FIELDS = {fields: ['tracking_uri', 'user', 'auth', 'username_source', 'password_source', 'token_source', 'profile', 'overrides']}
+
+/**
+ * The fields `--json a,b` may pick (and lists on a typo), per command id; `within` names the member whose items (or
+ * object) the fields apply to. Commands not listed take bare `--json` only.
+ */
 export const JSON_FIELDS: Readonly<Record<string, JsonFields>> = {
-  login: {fields: ['backend', 'file', 'profile', 'tracking_uri', 'username', 'is_admin', 'verified']},
-  logout: {fields: ['backend', 'file', 'profile']},
-  'perms:list': {fields: ['kind', 'resource', 'name', 'experiment_name', 'permission', 'via'], within: 'permissions'},
-  ...Object.fromEntries(
-    ['get', 'grant', 'revoke', 'update'].flatMap((verb) => ['experiment', 'model', 'scorer'].map((kind) => [`perms:${verb}:${kind}`, PERMS_FIELDS])),
-  ),
-  ...Object.fromEntries(
-    ['experiment', 'model', 'scorer'].map((kind) => [
-      `perms:list:${kind}`,
-      {fields: ['kind', 'resource', 'name', 'experiment_name', 'permission', 'via'], within: 'permissions'},
-    ]),
-  ),
+  'access:check': {fields: VERDICT_FIELDS, within: 'access'},
+  'access:who': {fields: VERDICT_FIELDS, within: 'users'},
+  'auth:profiles': {fields: ['name', 'current', 'tracking_uri', 'username'], within: 'profiles'},
+  'auth:status': WHOAMI_FIELDS,
+  'auth:switch': {fields: ['file', 'profile', 'tracking_uri', 'username', 'previous_profile']},
+  login: {fields: ['backend', 'file', 'profile', 'tracking_uri', 'username', 'is_admin', 'verified', 'previous_profile']},
+  logout: {fields: ['backend', 'file', 'profile', 'current', 'remaining']},
+  'perms:list': PERMS_LIST_FIELDS,
+  ...Object.fromEntries(PERMISSION_KIND_NAMES.flatMap((kind) => ['get', 'grant', 'revoke', 'update'].map((verb) => [`perms:${verb}:${kind}`, PERMS_FIELDS]))),
+  ...Object.fromEntries(PERMISSION_KIND_NAMES.map((kind) => [`perms:list:${kind}`, PERMS_LIST_FIELDS])),
+  'roles:create': {fields: ROLE_FIELDS, within: 'role'},
+  'roles:get': {fields: ROLE_FIELDS, within: 'role'},
+  'roles:list': {fields: ROLE_FIELDS, within: 'roles'},
+  'roles:members': {fields: ['user_id', 'username'], within: 'members'},
+  'roles:update': {fields: ROLE_FIELDS, within: 'role'},
   'users:create': {fields: USER_FIELDS, within: 'user'},
   'users:delete': {fields: ['username', 'deleted', 'revoked_permissions']},
   'users:demote': {fields: ['username', 'is_admin']},
   'users:get': {fields: USER_FIELDS, within: 'user'},
   'users:list': {fields: ['id', 'username', 'is_admin'], within: 'users'},
   'users:promote': {fields: ['username', 'is_admin']},
+  'users:roles': {fields: ROLE_FIELDS, within: 'roles'},
   'users:update-password': {fields: ['username', 'stored_login_updated']},
-  'auth:status': {fields: ['tracking_uri', 'user', 'auth', 'username_source', 'password_source', 'token_source', 'profile', 'overrides']},
-  whoami: {fields: ['tracking_uri', 'user', 'auth', 'username_source', 'password_source', 'token_source', 'profile', 'overrides']},
+  version: {fields: ['version', 'node', 'platform', 'arch']},
+  whoami: WHOAMI_FIELDS,
 }
 
 /** The requested fields, each one checked against the command's. */

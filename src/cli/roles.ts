@@ -11,7 +11,7 @@ import {DEFAULT_WORKSPACE, isPerUserRole, type Role, type RolePermission} from '
 import {ExitCode, UserError} from '../core/errors.js'
 import {ROLE_RESOURCE_TYPES, type RoleResourceType, rowProblem, WILDCARD} from '../mlflow/rbac.js'
 import {scorerResourceId} from '../mlflow/resources.js'
-import {renderRecord, renderTable} from './output.js'
+import {type Cell, renderRecord, renderTable} from './output.js'
 import type {Session} from './session.js'
 
 // ---- naming a role ----
@@ -224,16 +224,15 @@ export function renderRole(role: Role, color: ChalkInstance): string {
   )}`
 }
 
-export function renderRoles(roles: Role[], color: ChalkInstance): string {
-  return renderTable(
-    ['NAME', 'ID', 'WORKSPACE', 'PERMISSIONS', 'DESCRIPTION'],
-    roles.map((role) => [
-      role.name,
-      role.id,
-      role.workspace,
-      role.permissions.map((row) => `${row.resource_type} ${row.resource_pattern} ${row.permission}`).join(', '),
-      role.description ?? undefined,
-    ]),
-    color,
-  )
+export const ROLES_TABLE_HEAD = ['NAME', 'ID', 'WORKSPACE', 'PERMISSIONS', 'DESCRIPTION'] as const
+
+/** One table row per role, in ROLES_TABLE_HEAD's columns. */
+export function roleTableRows(roles: Role[]): Cell[][] {
+  return roles.map((role) => [
+    role.name,
+    role.id,
+    role.workspace,
+    role.permissions.map((row) => `${row.resource_type} ${row.resource_pattern} ${row.permission}`).join(', '),
+    role.description ?? undefined,
+  ])
 }

@@ -46,8 +46,8 @@ describe('stored logins (profiles)', () => {
     const {home} = await homeWith(TWO_LOGINS)
     const table = await runCli(['auth', 'profiles'], {home})
     assert.equal(table.code, 0, table.stderr)
-    assert.match(table.stdout, /\*\s*│ staging │ http:\/\/127\.0\.0\.1:9\/b │ bob/)
-    assert.match(table.stdout, /│\s+│ default │ http:\/\/127\.0\.0\.1:9\/a │ alice/)
+    // In a pipe, as every table: tab-separated with a header.
+    assert.equal(table.stdout, 'CURRENT\tPROFILE\tTRACKING URI\tUSERNAME\n\tdefault\thttp://127.0.0.1:9/a\talice\n*\tstaging\thttp://127.0.0.1:9/b\tbob\n')
     assert.doesNotMatch(table.stdout + table.stderr, /pass/)
     assert.deepEqual(okJson(await runCli(['auth', 'profiles', '--json'], {home})), {
       current: 'staging',

@@ -27,6 +27,16 @@ const PERMISSIONS = [
   {permission: 'READ', resource_pattern: '9', resource_type: 'experiment'},
 ]
 const EXPERIMENTS: Record<string, string> = {9: 'nine', 12: 'twelve'}
+const ROLES = [
+  {
+    description: 'read all',
+    id: 4,
+    name: 'readers',
+    permissions: [{id: 1, permission: 'READ', resource_pattern: '*', resource_type: 'experiment', role_id: 4}],
+    workspace: 'default',
+  },
+  {description: null, id: 5, name: '__user_2__', permissions: [], workspace: 'default'},
+]
 
 async function listen<T extends Server | TcpServer>(server: T): Promise<{port: number; server: T}> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
@@ -61,6 +71,7 @@ describe('scripting, waiting and input (built command)', () => {
         if (path === '/api/2.0/mlflow/users/list') answer(200, {users: USERS})
         else if (path === '/api/2.0/mlflow/users/current') answer(200, {user: {id: 10, is_admin: true, username: 'admin'}})
         else if (path === '/api/3.0/mlflow/users/permissions/list') answer(200, {permissions: PERMISSIONS})
+        else if (path === '/api/3.0/mlflow/roles/list') answer(200, {roles: ROLES})
         else if (path === '/api/2.0/mlflow/experiments/get' && EXPERIMENTS[query.get('experiment_id')!]) {
           answer(200, {experiment: {experiment_id: query.get('experiment_id'), name: EXPERIMENTS[query.get('experiment_id')!]}})
         } else answer(404, {error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'no'})
@@ -126,6 +137,15 @@ describe('scripting, waiting and input (built command)', () => {
       assert.match(result.stderr, /unknown column "email"/)
       assert.match(result.stderr, /Columns: username, id, admin/)
       assert.deepEqual(requests, [])
+    })
+
+    it('every table of the CLI is plain in a pipe and takes --columns and --json fields: roles list', async () => {
+      const table = await runCli(['roles', 'list', '--columns', 'name,permissions'], {env: env()})
+      assert.equal(table.code, 0, table.stderr)
+      assert.equal(table.stdout, 'NAME\tPERMISSIONS\nreaders\texperiment * READ\n')
+      const json = await runCli(['roles', 'list', '--json=name,id'], {env: env()})
+      assert.equal(json.code, 0, json.stderr)
+      assert.deepEqual(JSON.parse(json.stdout), {roles: [{id: 4, name: 'readers'}], workspace: 'default'})
     })
 
     it('perms list groups by kind, sorts ids as numbers, and shows names beside ids', async () => {

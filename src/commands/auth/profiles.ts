@@ -1,5 +1,4 @@
-import {BaseCommand} from '../../cli/base-command.js'
-import {renderTable} from '../../cli/output.js'
+import {BaseCommand, tableFlags} from '../../cli/base-command.js'
 import {listProfiles, type ProfileSummary} from '../../cli/profiles.js'
 
 export interface ProfilesResult {
@@ -14,19 +13,14 @@ export default class AuthProfiles extends BaseCommand<typeof AuthProfiles> {
   static override description =
     "The current login (marked *) is the one mlflowctl uses without --profile, and the one whose username and password MLflow's own clients read from [mlflow] in ~/.mlflow/credentials. Passwords are never shown. Databricks logins live in ~/.databrickscfg and are not listed here."
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json']
+  static override flags = tableFlags
+  static tableHead = ['CURRENT', 'PROFILE', 'TRACKING URI', 'USERNAME']
   static override summary = 'List the stored logins (profiles) and which one is current.'
 
   public async run(): Promise<ProfilesResult> {
     const {current, file, profiles, unsaved} = await listProfiles()
     if (profiles.length === 0) this.status(`No stored logins in ${file}; \`mlflowctl login\` stores one.`)
-    else
-      this.log(
-        renderTable(
-          ['', 'PROFILE', 'TRACKING URI', 'USERNAME'],
-          profiles.map((profile) => [profile.current ? '*' : '', profile.name, profile.tracking_uri, profile.username]),
-          this.stdoutColors(),
-        ),
-      )
+    else this.table(profiles.map((profile) => [profile.current ? '*' : '', profile.name, profile.tracking_uri, profile.username]))
     if (profiles.length > 0 && !current) this.status('No login is current: `mlflowctl auth switch NAME` makes one current.')
     if (unsaved) this.warn(`[mlflow] in ${file} holds credentials${unsaved.username ? ` for ${unsaved.username}` : ''} that no stored login keeps`)
     if (process.env.MLFLOWCTL_PROFILE)

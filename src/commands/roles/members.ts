@@ -1,5 +1,4 @@
-import {BaseCommand} from '../../cli/base-command.js'
-import {renderTable} from '../../cli/output.js'
+import {BaseCommand, tableFlags} from '../../cli/base-command.js'
 import {pickRole, roleArg, roleFlags} from '../../cli/roles.js'
 
 export interface RoleMembersResult {
@@ -10,7 +9,8 @@ export interface RoleMembersResult {
 export default class RolesMembers extends BaseCommand<typeof RolesMembers> {
   static override args = {role: roleArg}
   static override examples = ['<%= config.bin %> <%= command.id %> readers', '<%= config.bin %> <%= command.id %> --id 7 --json']
-  static override flags = roleFlags
+  static override flags = {...roleFlags, ...tableFlags}
+  static tableHead = ['USERNAME', 'USER ID']
   static override summary = 'List the users who hold a role.'
 
   public async run(): Promise<RoleMembersResult> {
@@ -24,14 +24,7 @@ export default class RolesMembers extends BaseCommand<typeof RolesMembers> {
       ...(names.has(assignment.user_id) ? {username: names.get(assignment.user_id)} : {}),
     }))
     if (members.length === 0) this.status(`Role ${role.name} has no members`)
-    else
-      this.log(
-        renderTable(
-          ['USERNAME', 'USER ID'],
-          members.map((member) => [member.username, member.user_id]),
-          this.stdoutColors(),
-        ),
-      )
+    else this.table(members.map((member) => [member.username, member.user_id]))
     return {members, role: {id: role.id, name: role.name, workspace: role.workspace}}
   }
 }

@@ -1,16 +1,17 @@
 import * as Flags from '@oclif/core/flags'
 
 import {isPerUserRole} from '../../api/roles-api.js'
-import {BaseCommand} from '../../cli/base-command.js'
+import {BaseCommand, tableFlags} from '../../cli/base-command.js'
 import {usernameArg} from '../../cli/flags.js'
-import {renderRoles, type RoleJson, roleJson} from '../../cli/roles.js'
+import {type RoleJson, roleJson, roleTableRows, ROLES_TABLE_HEAD} from '../../cli/roles.js'
 
 export default class UsersRoles extends BaseCommand<typeof UsersRoles> {
   static override args = {username: usernameArg}
   static override description =
     "Needs a server with roles (MLflow 3.12 or later). The user's own permissions live in a hidden role (__user_<id>__), left out unless --all is given; `mlflowctl perms list --user USER` shows them."
   static override examples = ['<%= config.bin %> <%= command.id %> alice', '<%= config.bin %> <%= command.id %> alice --all --json']
-  static override flags = {all: Flags.boolean({default: false, description: "Also show the hidden role that holds the user's own permissions."})}
+  static override flags = {...tableFlags, all: Flags.boolean({default: false, description: "Also show the hidden role that holds the user's own permissions."})}
+  static tableHead = ROLES_TABLE_HEAD
   static override summary = 'List the roles a user holds.'
 
   public async run(): Promise<{roles: RoleJson[]; username: string}> {
@@ -18,7 +19,7 @@ export default class UsersRoles extends BaseCommand<typeof UsersRoles> {
     const {username} = this.args
     const roles = (await session.roles.rolesOf(username)).filter((role) => this.flags.all || !isPerUserRole(role))
     if (roles.length === 0) this.status(`${username} holds no roles`)
-    else this.log(renderRoles(roles, this.stdoutColors()))
+    else this.table(roleTableRows(roles))
     return {roles: roles.map((role) => roleJson(role)), username}
   }
 }
