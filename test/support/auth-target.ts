@@ -22,6 +22,8 @@ export interface AuthTarget {
 export interface AuthTargetOptions {
   /** default_permission: a basic-auth server of its own started with it, or serve given it in a basic_auth.ini. Default: the shared servers (READ). */
   defaultPermission?: string
+  /** Environment for MLflow: servers of the target's own are started with it (a plain one behind serve). */
+  env?: NodeJS.ProcessEnv
   /** Users the admin creates through /api/2.0/mlflow/users/create before the target is handed out. */
   users?: Credentials[]
 }
@@ -32,7 +34,7 @@ export function targetTitle(kind: AuthTargetKind): string {
 }
 
 export async function authTarget(version: string, kind: AuthTargetKind, options: AuthTargetOptions = {}): Promise<AuthTarget> {
-  const target = await startTarget(version, kind, options.defaultPermission)
+  const target = options.env ? await startOwnTarget(version, kind, options.env) : await startTarget(version, kind, options.defaultPermission)
   try {
     const {ok} = restClient(() => target.url)
     for (const user of options.users ?? []) await ok(target.admin, 'POST', '/api/2.0/mlflow/users/create', user)
@@ -42,6 +44,26 @@ export async function authTarget(version: string, kind: AuthTargetKind, options:
   }
 
   return target
+}
+
+async function startOwnTarget(version: string, kind: AuthTargetKind, env: NodeJS.ProcessEnv): Promise<AuthTarget> {
+  const server = await startMlflowServer({env, kind: kind === 'serve' ? 'plain' : 'basic-auth', version})
+  if (kind === 'basic-auth') return {admin: server.admin!, stop: () => server.stop(), url: server.url}
+  try {
+    const serve = await startServe({upstream: server.url})
+    return {
+      admin: serve.admin,
+      serve,
+      async stop() {
+        await serve.stop()
+        await server.stop()
+      },
+      url: serve.url,
+    }
+  } catch (error) {
+    await server.stop()
+    throw error
+  }
 }
 
 async function startTarget(version: string, kind: AuthTargetKind, defaultPermission: string | undefined): Promise<AuthTarget> {

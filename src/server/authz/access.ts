@@ -13,11 +13,11 @@ import {isGrantLevel, isPermissionLevel, type Level} from '../../mlflow/permissi
 import {type RoleRow} from '../../mlflow/rbac.js'
 import {type Action, authorize, type Key, listable, type Requirement, tier} from '../../mlflow/requirements.js'
 import {isCanonicalId, scorerResourceId} from '../../mlflow/resources.js'
-import {ApiError, permissionDenied} from '../responses.js'
+import {ApiError, missingParameter, permissionDenied} from '../responses.js'
 import {type Store, type UserRecord} from '../store/store.js'
 import {canonicalId, type RequestParams} from './request-params.js'
 import {promptMarker, type ResourceResolver} from './resolver.js'
-import {type Check, type Need} from './route-table.js'
+import {type Check, type GatewayType, type Need} from './route-table.js'
 
 export interface AccessContext {
   defaultPermission: string
@@ -159,6 +159,16 @@ export class Access {
     return experimentId !== undefined && this.meets(inExperiment(experimentId, 'trace', need))
   }
 
+  /** The experiment a gateway endpoint logs usage to ('' none, undefined no such endpoint), through the upstream. */
+  endpointExperiment(endpointId: string): Promise<string | undefined> {
+    return this.context.resolver.gatewayEndpointExperiment(endpointId)
+  }
+
+  /** Every gateway endpoint's id by name, through the upstream. */
+  gatewayEndpointIds(): Promise<Map<string, string>> {
+    return this.context.resolver.gatewayEndpointIds()
+  }
+
   /** Throws 403 unless every check passes, 400 when a field they need is missing or malformed. */
   async enforce(checks: Check[], params: RequestParams): Promise<void> {
     for (const check of checks) {
@@ -272,6 +282,9 @@ export class Access {
       return this.can(need, kind, params.required(on.newRegisteredModel))
     }
 
+    if ('gateway' in on) return this.passesGateway(need, on, params)
+    if ('gatewayModelDefinitions' in on)
+      return params.values(on.gatewayModelDefinitions).every((id) => id === '' || this.can(need, 'gateway_model_definition', id))
     const experimentId = canonicalId(params.required(on.scorer.experiment), on.scorer.experiment)
     const scorer: Key = {resourceId: scorerResourceId(experimentId, params.required(on.scorer.name)), resourceType: 'scorer'}
     if (need === 'read')
@@ -312,6 +325,30 @@ export class Access {
 
     const fallbackAction = need === 'delete' ? 'update' : need
     return this.meets([...addressing, {...tier('assessment'), action: need, fallback: [{...experiment, action: fallbackAction}]}])
+  }
+
+  /**
+   * A gateway resource by id, or by name as MLflow looks it up: without workspaces MLflow decides
+   * on the caller's rows for the id alone (an id naming nothing gets the default, and the handler
+   * answers 404). A name naming nothing is denied; a request giving both is decided on both.
+   */
+  private async passesGateway(need: Need, on: {gateway: GatewayType; id?: string; name?: string; optional?: boolean}, params: RequestParams): Promise<boolean> {
+    const id = on.id === undefined ? undefined : params.optional(on.id)
+    const name = on.name === undefined ? undefined : params.optional(on.name)
+    const ids = id ? [id] : []
+    if (name) {
+      if (on.gateway !== 'gateway_endpoint') throw new TypeError('route table: only gateway endpoints are looked up by name')
+      const named = await this.context.resolver.gatewayEndpointIdByName(name)
+      if (named === undefined) return false
+      ids.push(named)
+    }
+
+    if (ids.length === 0) {
+      if (on.optional) return true
+      throw missingParameter(on.id ?? on.name ?? 'id')
+    }
+
+    return ids.every((resourceId) => this.can(need, on.gateway, resourceId))
   }
 
   /** Registered models and prompts (one registry, told apart by a tag on the stored entity), and their versions. */

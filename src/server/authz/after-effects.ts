@@ -7,13 +7,23 @@ import {scorerResourceId} from '../../mlflow/resources.js'
 import {type UpstreamResponse} from '../proxy.js'
 import {type Store, type UserRecord} from '../store/store.js'
 import {type Exchange, type Json, parseAnswer} from './exchange.js'
-import {type AfterEffect} from './route-table.js'
+import {createdGatewayId, GATEWAY_KINDS} from './gateway.js'
+import {type AfterEffect, type GatewayType} from './route-table.js'
+
+/** The gateway type a gateway after-effect (`grant-<type>-creator`, `delete-<type>-grants`) is about. */
+const gatewayTypeOf = (effect: AfterEffect) => effect.replace(/^(?:delete|grant)-|-(?:creator|grants)$/g, '') as GatewayType
 
 /** Row types whose pattern is a registered model's name. */
 const NAMED_BY_MODEL_NAME = ['registered_model', 'prompt'] as const
 
 /** What is missing when an after-effect could not be recorded, for the admin reading the log. */
 const AFTER_EFFECT_MISSED: Record<AfterEffect, string> = {
+  'delete-gateway_endpoint-grants': 'the grants on the deleted gateway endpoint were not removed',
+  'delete-gateway_model_definition-grants': 'the grants on the deleted gateway model definition were not removed',
+  'delete-gateway_secret-grants': 'the grants on the deleted gateway secret were not removed',
+  'grant-gateway_endpoint-creator': 'its creator was not given MANAGE on the new gateway endpoint',
+  'grant-gateway_model_definition-creator': 'its creator was not given MANAGE on the new gateway model definition',
+  'grant-gateway_secret-creator': 'its creator was not given MANAGE on the new gateway secret',
   'delete-registered-model-grants': 'the grants on the deleted registered model were not removed (they would apply to a new model of that name: revoke them)',
   'delete-scorer-grants': 'the grants on the deleted scorer were not removed (they would apply to a new scorer of that name: revoke them)',
   'grant-experiment-creator': 'its creator was not given MANAGE on the new experiment',
@@ -89,6 +99,25 @@ async function applyAfter(effect: AfterEffect, {params, user}: Exchange, answer:
       if (result?.version !== undefined && String(result.version) !== '1') return
       const id = scorerResourceId(params.required('experiment_id'), params.required('name'))
       if (!store.getGrant(user.id, 'scorer', id)) await store.createGrant({permission: 'MANAGE', resourceId: id, resourceType: 'scorer', userId: user.id})
+      return
+    }
+
+    // Gateway ids are made by the server and never reused, but rows on a deleted one would still
+    // be listed and counted: MLflow removes its users' own rows, and so does serve.
+    case 'grant-gateway_endpoint-creator':
+    case 'grant-gateway_model_definition-creator':
+    case 'grant-gateway_secret-creator': {
+      const type = gatewayTypeOf(effect)
+      const id = createdGatewayId(type, result)
+      if (id) await grantManage(store, user, type, id)
+      return
+    }
+
+    case 'delete-gateway_endpoint-grants':
+    case 'delete-gateway_model_definition-grants':
+    case 'delete-gateway_secret-grants': {
+      const type = gatewayTypeOf(effect)
+      await store.deleteGrantsForResource(type, params.required(GATEWAY_KINDS[type].idField))
       return
     }
 

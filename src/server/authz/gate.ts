@@ -14,6 +14,7 @@ import {type Store, type UserRecord} from '../store/store.js'
 import {Access} from './access.js'
 import {recordAfter} from './after-effects.js'
 import {type Exchange, relay, send, upstreamMethod} from './exchange.js'
+import {redactAnswer} from './gateway.js'
 import {RequestParams} from './request-params.js'
 import {ResourceResolver} from './resolver.js'
 import {type RouteMatch} from './route-table.js'
@@ -73,10 +74,11 @@ export class Gate {
       }
     }
 
-    if (rule.after) {
+    const redaction = user.isAdmin ? undefined : rule.redact
+    if (rule.after || redaction) {
       const answer = await send(exchange)
-      if (answer.status < 400) await recordAfter(rule.after, exchange, answer, this.options.store, this.options.log)
-      relay(response, answer)
+      if (rule.after && answer.status < 400) await recordAfter(rule.after, exchange, answer, this.options.store, this.options.log)
+      relay(response, redaction ? await redactAnswer(redaction, exchange, answer) : answer)
       return
     }
 

@@ -48,6 +48,32 @@ export class ResourceResolver {
     return isPromptTagged(model.tags) ? 'prompt' : 'registered_model'
   }
 
+  /** A gateway endpoint's id from its name, as MLflow looks it up; undefined when none has it. Not cached: names can be changed. */
+  async gatewayEndpointIdByName(name: string): Promise<string | undefined> {
+    return pick(await this.get(`/api/3.0/mlflow/gateway/endpoints/get?name=${encodeURIComponent(name)}`), 'endpoint', 'endpoint_id')
+  }
+
+  /** The experiment a gateway endpoint logs its usage to, '' when none; undefined when the endpoint does not exist. */
+  async gatewayEndpointExperiment(id: string): Promise<string | undefined> {
+    const body = await this.get(`/api/3.0/mlflow/gateway/endpoints/get?endpoint_id=${encodeURIComponent(id)}`)
+    const endpoint = (body as {endpoint?: {experiment_id?: unknown}} | undefined)?.endpoint
+    if (!endpoint || typeof endpoint !== 'object') return undefined
+    return typeof endpoint.experiment_id === 'string' ? endpoint.experiment_id : ''
+  }
+
+  /** Every gateway endpoint's id by its name (the gateway's model listing names endpoints by name). */
+  async gatewayEndpointIds(): Promise<Map<string, string>> {
+    const body = await this.get('/api/3.0/mlflow/gateway/endpoints/list')
+    const endpoints = (body as {endpoints?: unknown} | undefined)?.endpoints
+    const ids = new Map<string, string>()
+    for (const endpoint of Array.isArray(endpoints) ? endpoints : []) {
+      const [name, id] = [pick(endpoint, 'name'), pick(endpoint, 'endpoint_id')]
+      if (name !== undefined && id !== undefined) ids.set(name, id)
+    }
+
+    return ids
+  }
+
   async experimentIdByName(name: string): Promise<string | undefined> {
     const body = await this.get(`/api/2.0/mlflow/experiments/get-by-name?experiment_name=${encodeURIComponent(name)}`)
     return pick(body, 'experiment', 'experiment_id')

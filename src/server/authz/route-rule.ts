@@ -53,6 +53,17 @@ export type Resource =
   | {newRegisteredModel: string}
   /** A scorer; `read` and `delete` reach its versions (`delete` with a `version` deletes that one only). */
   | {scorer: {experiment: string; name: string}}
+  /**
+   * An AI gateway secret, endpoint or model definition, by the id in `id`, and/or (endpoints) the
+   * name in `name`, looked up through the upstream (a name naming nothing is denied). Both given:
+   * both are checked. `optional`: no check when neither is given.
+   */
+  | {gateway: GatewayType; id?: string; name?: string; optional?: boolean}
+  /** Every gateway model definition a list field names (an endpoint's model configs). */
+  | {gatewayModelDefinitions: string}
+
+/** The AI gateway's resource types, as MLflow's role rows name them. */
+export type GatewayType = 'gateway_endpoint' | 'gateway_model_definition' | 'gateway_secret'
 
 export interface Check {
   need: Need
@@ -78,12 +89,28 @@ export type ResponseFilter = 'experiments' | 'graphql' | 'logged-models' | 'mode
  * (docs/mlflow-auth-contract.md, "After-request side effects").
  */
 export type AfterEffect =
+  | `delete-${GatewayType}-grants`
+  | `grant-${GatewayType}-creator`
   | 'delete-registered-model-grants'
   | 'delete-scorer-grants'
   | 'grant-experiment-creator'
   | 'grant-registered-model-creator'
   | 'grant-scorer-creator'
   | 'rename-registered-model-grants'
+
+/**
+ * What serve withholds from an answer for a non-admin, as MLflow's after-request redactions: rows
+ * of a listing the caller cannot read, and fields naming what a DENY hides (gateway.ts).
+ */
+export type Redaction =
+  | 'gateway-endpoint'
+  | 'gateway-endpoint-mapping'
+  | 'gateway-endpoints'
+  | 'gateway-invocable-models'
+  | 'gateway-model-definition'
+  | 'gateway-model-definitions'
+  | 'gateway-secrets'
+  | 'gateway-secrets-config'
 
 /**
  * The operations of MLflow's basic-auth REST API, which serve answers itself (auth-api.ts): users,
@@ -146,13 +173,16 @@ export interface RouteRule {
   filter?: ResponseFilter
   /** Fields come from the query even on POST/PUT: the body is data (uploads). */
   params?: 'query'
+  /** What a non-admin's answer is stripped of before it is relayed (after any after-effect). */
+  redact?: Redaction
   /**
    * Checks on what a request asks the server to read later, which need code rather than a field
    * name (docs/mlflow-auth-contract.md, "Authorization bypass classes", file and URL inputs):
    * model-version sources, an experiment's artifact_location, trace tags that say where a trace's
    * data lives, an assessment that overrides another trace's.
    */
-  special?: 'assessment-overrides' | 'experiment-artifact-location' | 'model-version-source' | 'trace-body'
+  special?:
+    'assessment-overrides' | 'experiment-artifact-location' | 'gateway-endpoint-create' | 'gateway-endpoint-update' | 'model-version-source' | 'trace-body'
   /** Why a route is admin only or open to everyone, for the reader of this table. */
   why?: string
 }

@@ -5,8 +5,9 @@
  * The decisions follow MLflow's basic-auth app (docs/mlflow-auth-contract.md, "Route permissions"):
  * experiments, runs, logged models, traces, metrics and artifacts need a capability on the
  * experiment; registered models, versions, aliases and tags on the registered model (by name);
- * scorers on the scorer. Families MLflow gates with rules serve does not keep (datasets, gateway,
- * jobs, issues, review queues, MCP registry, webhooks, workspaces, the assistant) are admin only.
+ * scorers on the scorer; the AI gateway on its secrets, model definitions and endpoints. Families
+ * MLflow gates with rules serve does not keep (datasets, jobs, issues, review queues, MCP registry,
+ * webhooks, workspaces, the assistant) are admin only.
  *
  * The same table holds what serve answers itself (`answer`): MLflow's basic-auth REST API and its
  * sign-up page, so one lookup routes every request.
@@ -17,9 +18,9 @@
  */
 
 import {LEGACY_PERMISSION_ENDPOINTS, RESOURCE_TYPES} from '../../mlflow/resources.js'
-import {type AuthOperation, type BodyPolicy, type Resource, type RouteRule, type Check} from './route-rule.js'
+import {type AuthOperation, type BodyPolicy, type Check, type GatewayType, type Resource, type RouteRule} from './route-rule.js'
 
-export type {AfterEffect, AuthOperation, BodyPolicy, Capability, Check, LocalAnswer, Need, Resource, RouteRule} from './route-rule.js'
+export type {AfterEffect, AuthOperation, BodyPolicy, Capability, Check, GatewayType, LocalAnswer, Need, Redaction, Resource, RouteRule} from './route-rule.js'
 
 const API2 = ['/api/2.0', '/ajax-api/2.0']
 const API3 = ['/api/3.0', '/ajax-api/3.0']
@@ -45,6 +46,30 @@ const scorer: Resource = {scorer: {experiment: 'experiment_id', name: 'name'}}
 /** The traces of the experiments listed in `field`, and what its filter or order may select on. */
 const traceSearch = (field: string): Resource => ({experiments: field, of: 'trace', tiersIf: 'filtered'})
 const ASSESSMENTS_NOT_DENIED: Check = {need: 'not_denied', on: {tier: 'assessment'}}
+const use = (on: Resource): Check[] => [{need: 'use', on}]
+interface GatewayField {
+  field?: string
+  name?: string
+  optional?: boolean
+}
+const gateway =
+  (type: GatewayType, idField: string) =>
+  ({field = idField, name, optional}: GatewayField = {}): Resource => ({gateway: type, id: field, name, optional})
+const gatewaySecret = gateway('gateway_secret', 'secret_id')
+const gatewayEndpoint = gateway('gateway_endpoint', 'endpoint_id')
+const gatewayModelDefinition = gateway('gateway_model_definition', 'model_definition_id')
+/** The gateway endpoint an invocation names (by name only). */
+const invoked = (nameField: string): Resource => ({gateway: 'gateway_endpoint', name: nameField})
+/** The OpenAI- and Anthropic-style gateway routes, which name the endpoint in the body's `model`. */
+const PASSTHROUGH_INVOCATIONS = [
+  '/gateway/openai/v1/chat/completions',
+  '/gateway/openai/v1/embeddings',
+  '/gateway/openai/v1/responses',
+  '/gateway/anthropic/v1/messages',
+  '/gateway/typesafe/v1/systemone',
+]
+const GUARDRAIL_SCORERS =
+  'admin only: these answers carry the scorer a guardrail runs, which MLflow withholds from a caller who may not read it; serve does not strip them'
 const ADMIN_FAMILY = 'admin only: MLflow gates this family with rules serve does not keep (its own resources, workspaces or server-side credentials)'
 
 type Entry = [methods: string, path: string, prefixes: readonly string[], rule: RouteRule]
@@ -288,12 +313,129 @@ const ENTRIES: Entry[] = [
   ['GET', '/mlflow/get-online-trace-details', API2, {access: 'admin', why: 'Databricks inference tables'}],
   ['GET', '/mlflow/unified-traces', API2, {access: 'admin', why: 'Databricks inference tables'}],
 
+  // The AI gateway (3.10+): secrets (provider keys), model definitions (a provider's model with a
+  // secret, used with USE on it), endpoints (routing to model definitions, used with USE on them).
+  // Creators get MANAGE; deletes remove the rows on what they delete; answers are stripped of what
+  // a DENY hides (gateway.ts).
+  ['POST', '/mlflow/gateway/secrets/create', API3, {access: [{need: 'not_denied', on: {tier: 'gateway_secret'}}], after: 'grant-gateway_secret-creator'}],
+  ['GET', '/mlflow/gateway/secrets/get', API3, {access: read(gatewaySecret())}],
+  ['POST', '/mlflow/gateway/secrets/update', API3, {access: update(gatewaySecret())}],
+  ['DELETE', '/mlflow/gateway/secrets/delete', API3, {access: remove(gatewaySecret()), after: 'delete-gateway_secret-grants'}],
+  ['GET', '/mlflow/gateway/secrets/list', API3, {access: 'authenticated', redact: 'gateway-secrets'}],
+  ['GET', '/mlflow/gateway/secrets/config', AJAX3, {access: 'authenticated', redact: 'gateway-secrets-config'}],
+  ['GET', '/mlflow/gateway/supported-providers', AJAX3, {access: 'authenticated', why: 'static lists for the gateway UI'}],
+  ['GET', '/mlflow/gateway/supported-models', AJAX3, {access: 'authenticated', why: 'static lists for the gateway UI'}],
+  ['GET', '/mlflow/gateway/provider-config', AJAX3, {access: 'authenticated', why: 'static lists for the gateway UI'}],
+  [
+    'POST',
+    '/mlflow/gateway/model-definitions/create',
+    API3,
+    {
+      access: [
+        {need: 'not_denied', on: {tier: 'gateway_model_definition'}},
+        {need: 'use', on: gatewaySecret({optional: true})},
+      ],
+      after: 'grant-gateway_model_definition-creator',
+    },
+  ],
+  ['GET', '/mlflow/gateway/model-definitions/get', API3, {access: read(gatewayModelDefinition()), redact: 'gateway-model-definition'}],
+  [
+    'POST',
+    '/mlflow/gateway/model-definitions/update',
+    API3,
+    {access: [...update(gatewayModelDefinition()), {need: 'use', on: gatewaySecret({optional: true})}], redact: 'gateway-model-definition'},
+  ],
+  ['DELETE', '/mlflow/gateway/model-definitions/delete', API3, {access: remove(gatewayModelDefinition()), after: 'delete-gateway_model_definition-grants'}],
+  // The secret_id selector is checked as MLflow does: it may not name a denied secret.
+  [
+    'GET',
+    '/mlflow/gateway/model-definitions/list',
+    API3,
+    {access: [{need: 'not_denied', on: gatewaySecret({optional: true})}], redact: 'gateway-model-definitions'},
+  ],
+  [
+    'POST',
+    '/mlflow/gateway/endpoints/create',
+    API3,
+    {
+      access: [
+        {need: 'use', on: {gatewayModelDefinitions: 'model_configs[].model_definition_id'}},
+        {need: 'not_denied', on: {tier: 'gateway_endpoint'}},
+      ],
+      after: 'grant-gateway_endpoint-creator',
+      redact: 'gateway-endpoint',
+      special: 'gateway-endpoint-create',
+    },
+  ],
+  ['GET', '/mlflow/gateway/endpoints/get', API3, {access: read(gatewayEndpoint({name: 'name'})), redact: 'gateway-endpoint'}],
+  [
+    'POST',
+    '/mlflow/gateway/endpoints/update',
+    API3,
+    {
+      access: [...update(gatewayEndpoint()), {need: 'use', on: {gatewayModelDefinitions: 'model_configs[].model_definition_id'}}],
+      redact: 'gateway-endpoint',
+      special: 'gateway-endpoint-update',
+    },
+  ],
+  ['DELETE', '/mlflow/gateway/endpoints/delete', API3, {access: remove(gatewayEndpoint()), after: 'delete-gateway_endpoint-grants'}],
+  // MLflow's handler ignores this listing's secret_id selector, so it is not checked.
+  ['GET', '/mlflow/gateway/endpoints/list', API3, {access: 'authenticated', redact: 'gateway-endpoints'}],
+  [
+    'POST',
+    '/mlflow/gateway/endpoints/models/attach',
+    API3,
+    {
+      access: [...update(gatewayEndpoint()), {need: 'use', on: gatewayModelDefinition({field: 'model_config.model_definition_id', optional: true})}],
+      redact: 'gateway-endpoint-mapping',
+    },
+  ],
+  [
+    'POST',
+    '/mlflow/gateway/endpoints/models/detach',
+    API3,
+    {access: [...update(gatewayEndpoint()), {need: 'not_denied', on: gatewayModelDefinition({optional: true})}]},
+  ],
+  ['POST', '/mlflow/gateway/endpoints/bindings/create', API3, {access: update(gatewayEndpoint())}],
+  ['DELETE', '/mlflow/gateway/endpoints/bindings/delete', API3, {access: update(gatewayEndpoint())}],
+  // Without an endpoint it lists every endpoint's bindings: MLflow keeps that to admins; serve
+  // asks non-admins for the endpoint_id (400 without).
+  ['GET', '/mlflow/gateway/endpoints/bindings/list', API3, {access: read(gatewayEndpoint())}],
+  ['POST', '/mlflow/gateway/endpoints/set-tag', API3, {access: update(gatewayEndpoint())}],
+  ['DELETE', '/mlflow/gateway/endpoints/delete-tag', API3, {access: update(gatewayEndpoint())}],
+  // Budget policies: any user reads them, admins write them (as MLflow).
+  ['POST', '/mlflow/gateway/budgets/create', API3, {access: 'admin', why: 'as MLflow'}],
+  ['POST', '/mlflow/gateway/budgets/update', API3, {access: 'admin', why: 'as MLflow'}],
+  ['DELETE', '/mlflow/gateway/budgets/delete', API3, {access: 'admin', why: 'as MLflow'}],
+  ['GET', '/mlflow/gateway/budgets/get', API3, {access: 'authenticated', why: 'as MLflow'}],
+  ['GET', '/mlflow/gateway/budgets/list', API3, {access: 'authenticated', why: 'as MLflow'}],
+  ['GET', '/mlflow/gateway/budgets/windows', API3, {access: 'authenticated', why: 'as MLflow'}],
+  // Guardrails on their own are MLflow's admin-only routes.
+  ['POST', '/mlflow/gateway/guardrails/create', API3, {access: 'admin', why: 'as MLflow'}],
+  ['GET', '/mlflow/gateway/guardrails/get', API3, {access: 'admin', why: 'as MLflow'}],
+  ['GET', '/mlflow/gateway/guardrails/list', API3, {access: 'admin', why: 'as MLflow'}],
+  ['DELETE', '/mlflow/gateway/guardrails/delete', API3, {access: 'admin', why: 'as MLflow'}],
+  // Guardrails on an endpoint carry the scorer they run, which MLflow withholds when the caller may
+  // not read it; serve does not strip these answers yet.
+  ['POST', '/mlflow/gateway/guardrails/add-to-endpoint', API3, {access: 'admin', why: GUARDRAIL_SCORERS}],
+  ['DELETE', '/mlflow/gateway/guardrails/remove-from-endpoint', API3, {access: 'admin', why: GUARDRAIL_SCORERS}],
+  ['GET', '/mlflow/gateway/guardrails/list-for-endpoint', API3, {access: 'admin', why: GUARDRAIL_SCORERS}],
+  ['PATCH', '/mlflow/gateway/guardrails/update-config', API3, {access: 'admin', why: GUARDRAIL_SCORERS}],
+  // Invocations: USE on the endpoint, named in the path or (OpenAI-style routes) the body's `model`.
+  ['POST', '/gateway/<endpoint_name>/mlflow/invocations', ROOT, {access: use(invoked('path.endpoint_name'))}],
+  ...['/gateway/mlflow/v1/chat/completions', ...PASSTHROUGH_INVOCATIONS].map((path): Entry => ['POST', path, ROOT, {access: use(invoked('model'))}]),
+  ['POST', '/gateway/gemini/v1beta/models/<endpoint_name>:generateContent', ROOT, {access: use(invoked('path.endpoint_name'))}],
+  ['POST', '/gateway/gemini/v1beta/models/<endpoint_name>:streamGenerateContent', ROOT, {access: use(invoked('path.endpoint_name'))}],
+  ['POST', '/gateway/proxy/<endpoint_name>/<path:path>', ROOT, {access: use(invoked('path.endpoint_name'))}],
+  ['GET', '/gateway/mlflow/v1/models', ROOT, {access: 'authenticated', redact: 'gateway-invocable-models'}],
+  // MLflow finds no endpoint name on this route and refuses every non-admin (400).
+  ['POST', '/gateway/openai/v1/responses/compact', ROOT, {access: 'admin', why: 'as MLflow: it names no endpoint MLflow can check'}],
+
   // GraphQL: MLflow's field-level checks (graphql.ts).
   ['GET POST', '/graphql', ROOT, {access: 'authenticated', filter: 'graphql'}],
 
   // Families serve leaves to admins.
   ['GET POST', '/mlflow/gateway-proxy', AJAX2, {access: 'admin', why: "forwards to the deployments server with the server's credentials"}],
-  ['GET POST PUT PATCH DELETE', '/mlflow/gateway/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
   [
     'GET POST PUT PATCH DELETE',
     '/mlflow/datasets/<path:rest>',
@@ -317,7 +459,6 @@ const ENTRIES: Entry[] = [
   ['GET POST PUT PATCH DELETE', '/mlflow/assistant/<path:rest>', AJAX3, {access: 'admin', why: "runs an LLM agent with the server's credentials"}],
   ['GET POST PUT PATCH DELETE', '/mlflow/mcp-servers', API3, {access: 'admin', why: ADMIN_FAMILY}],
   ['GET POST PUT PATCH DELETE', '/mlflow/mcp-servers/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
-  ['GET POST PUT PATCH DELETE', '/gateway/<path:rest>', ROOT, {access: 'admin', why: "AI gateway invocations use the server's provider keys"}],
   [
     'POST',
     '/v1/traces',

@@ -6,6 +6,7 @@
 import {ApiError, permissionDenied} from '../responses.js'
 import {type Access} from './access.js'
 import {type Exchange, type Json} from './exchange.js'
+import {checkEndpointExperiment} from './gateway.js'
 import {readModelVersionSource} from './model-version-source.js'
 import {promptMarker} from './resolver.js'
 
@@ -30,6 +31,16 @@ export async function checkSpecial(exchange: Exchange): Promise<void> {
 
     case 'trace-body': {
       checkTraceBody(exchange.json)
+      return
+    }
+
+    case 'gateway-endpoint-create': {
+      await checkEndpointExperiment(exchange, 'create')
+      return
+    }
+
+    case 'gateway-endpoint-update': {
+      await checkEndpointExperiment(exchange, 'update')
       return
     }
 
