@@ -5,6 +5,7 @@
  * CLI, which explains a decision (`access check`) from the rows the server lists.
  */
 import {type Level} from './permissions.js'
+import {pythonStr} from './python-text.js'
 
 /** Containers: a row names one resource (by id or name) or `*`. */
 export const CONTAINER_RESOURCE_TYPES = [
@@ -79,16 +80,17 @@ const tuple = (values: readonly string[]) => `(${values.map((value) => `'${value
 
 /** Why MLflow refuses a row, or undefined when it accepts it; checked in MLflow's order. */
 export function rowProblem(resourceType: unknown, resourcePattern: unknown, permission: unknown): string | undefined {
-  if (!(ALL_LEVELS as readonly unknown[]).includes(permission)) return `Invalid permission '${String(permission)}'. Valid permissions are: ${tuple(ALL_LEVELS)}`
-  if (!isRoleResourceType(resourceType)) return `Invalid resource type '${String(resourceType)}'. Valid resource types are: ${tuple(ROLE_RESOURCE_TYPES)}`
+  if (!(ALL_LEVELS as readonly unknown[]).includes(permission))
+    return `Invalid permission '${pythonStr(permission)}'. Valid permissions are: ${tuple(ALL_LEVELS)}`
+  if (!isRoleResourceType(resourceType)) return `Invalid resource type '${pythonStr(resourceType)}'. Valid resource types are: ${tuple(ROLE_RESOURCE_TYPES)}`
   if (resourceType === 'workspace') {
     if (!(WORKSPACE_ROW_LEVELS as readonly unknown[]).includes(permission))
-      return `Invalid permission '${String(permission)}' for resource_type='workspace'. Workspace-wide grants accept only: ${tuple(WORKSPACE_ROW_LEVELS)}.`
+      return `Invalid permission '${pythonStr(permission)}' for resource_type='workspace'. Workspace-wide grants accept only: ${tuple(WORKSPACE_ROW_LEVELS)}.`
   } else if (!(RESOURCE_ROW_LEVELS as readonly unknown[]).includes(permission)) {
-    return `Invalid permission '${String(permission)}' for resource_type='${resourceType}'. Resource-level grants accept only: ${tuple(RESOURCE_ROW_LEVELS)}.`
+    return `Invalid permission '${pythonStr(permission)}' for resource_type='${resourceType}'. Resource-level grants accept only: ${tuple(RESOURCE_ROW_LEVELS)}.`
   }
   if (resourcePattern !== WILDCARD && !acceptsIdPattern(resourceType))
-    return `Invalid resource_pattern '${String(resourcePattern)}' for resource_type='${resourceType}'. This resource type supports only wildcard ('*') grants.`
+    return `Invalid resource_pattern '${pythonStr(resourcePattern)}' for resource_type='${resourceType}'. This resource type supports only wildcard ('*') grants.`
   return undefined
 }
 

@@ -9,11 +9,13 @@ import {type AssignmentRecord, type RolePermissionRecord, type RoleRecord, type 
 import {hashPassword, verifyPassword} from './passwords.js'
 import {capabilities, invalidGrantLevelMessage, invalidPermissionMessage, isGrantLevel, isPermissionLevel} from '../mlflow/permissions.js'
 import {RESOURCE_TYPES, scorerResourceId} from '../mlflow/resources.js'
-import {DEFAULT_WORKSPACE, isWorkspaceAdminRow} from '../mlflow/rbac.js'
+import {DEFAULT_WORKSPACE, isWorkspaceAdminRow, rowProblem} from '../mlflow/rbac.js'
 import {effectiveLevel} from './permissions.js'
 import {canonicalId} from './authz/request-params.js'
 import {type AuthOperation} from './authz/route-rule.js'
 import {ApiError, missingParameter, permissionDenied, PlainError} from './responses.js'
+import {isJsonMediaType} from './request-body.js'
+import {pythonFalsy, pythonLength, pythonRepr, pythonStr} from '../mlflow/python-text.js'
 
 export interface AuthCall {
   body: Record<string, unknown> | undefined
@@ -74,15 +76,20 @@ function param(call: AuthCall, name: string, options: {optional?: boolean} = {})
   return value ?? undefined
 }
 
+/**
+ * `_get_request_param` to the letter: missing only when the field is absent, so a JSON `null` is
+ * a value (Python's None) that the handler then judges as MLflow's does.
+ */
+function presentParam(call: AuthCall, name: string): unknown {
+  const args = requestParams(call)
+  if (!Object.hasOwn(args, name)) throw missingParameter(name)
+  return args[name]
+}
+
 function stringParam(call: AuthCall, name: string): string {
   const value = param(call, name)
   if (typeof value !== 'string' && typeof value !== 'number') throw new ApiError('INVALID_PARAMETER_VALUE', `Parameter '${name}' must be a string.`)
   return String(value)
-}
-
-/** Python's repr() of a parameter, as MLflow's messages show it. */
-function pythonRepr(value: unknown): string {
-  return typeof value === 'string' ? `'${value}'` : value === true ? 'True' : value === false ? 'False' : JSON.stringify(value)
 }
 
 /**
@@ -96,7 +103,7 @@ function toInt(name: string, raw: unknown): number {
 }
 
 function intParam(call: AuthCall, name: string): number {
-  return toInt(name, param(call, name))
+  return toInt(name, presentParam(call, name))
 }
 
 /** The body for POST and PATCH, else the query (MLflow's `_request_params`, which role checks read). */
@@ -115,12 +122,19 @@ function requireAdmin(call: AuthCall): void {
   if (!call.user.isAdmin) throw permissionDenied()
 }
 
-function requireSelfOrAdmin(call: AuthCall, username: string): void {
+function requireSelfOrAdmin(call: AuthCall, username: unknown): void {
   if (!call.user.isAdmin && call.user.username !== username) throw permissionDenied()
 }
 
-function userNotFound(username: string): ApiError {
-  return new ApiError('RESOURCE_DOES_NOT_EXIST', `User with username=${username} not found`)
+function userNotFound(username: unknown): ApiError {
+  return new ApiError('RESOURCE_DOES_NOT_EXIST', `User with username=${pythonStr(username)} not found`)
+}
+
+/** MLflow's password rule (3.17's words): at least 12 characters, counted as Python counts them. */
+function checkPassword(password: unknown): string {
+  // MLflow answers 500 for a password that is not a string (len() of a number); serve refuses it.
+  if (typeof password !== 'string' || pythonLength(password) < 12) throw new ApiError('INVALID_PARAMETER_VALUE', 'Password must be at least 12 characters.')
+  return password
 }
 
 export class AuthApi {
@@ -173,66 +187,84 @@ export class AuthApi {
   // ---- users ----
 
   private async createUser(call: AuthCall): Promise<unknown> {
-    requireAdmin(call)
-    if (call.contentType !== 'application/json') throw new PlainError(400, 'Invalid content type. Must be application/json')
-    const username = param(call, 'username')
-    const password = param(call, 'password')
-    if (username === '' || password === '') throw new PlainError(400, 'Username and password cannot be empty.')
-    if (typeof username !== 'string' || !username.trim()) throw new ApiError('INVALID_PARAMETER_VALUE', 'Username cannot be empty.')
-    if (typeof password !== 'string' || password.length < 12)
-      throw new ApiError('INVALID_PARAMETER_VALUE', 'Password must be a string longer than 12 characters.')
+    // As MLflow 3.17: admins, and administrators of a workspace (who may need to seed an account
+    // before giving it a role there); a new user holds nothing.
+    if (!call.user.isAdmin && this.adminWorkspaces(call.user).size === 0) throw permissionDenied()
+    if (!isJsonMediaType(call.contentType)) throw new PlainError(400, 'Invalid content type. Must be application/json')
+    const username = presentParam(call, 'username')
+    const password = presentParam(call, 'password')
+    if (pythonFalsy(username) || pythonFalsy(password)) throw new PlainError(400, 'Username and password cannot be empty.')
+    // Stricter than MLflow, which stores a number as a name (its JSON then says 1234, not "1234") and
+    // a blank name no one can tell apart in a list.
+    if (typeof username !== 'string') throw new ApiError('INVALID_PARAMETER_VALUE', 'Username must be a string.')
+    if (!username.trim()) throw new ApiError('INVALID_PARAMETER_VALUE', 'Username cannot be empty.')
+    checkPassword(password)
     if (this.options.store.getUser(username)) throw new ApiError('RESOURCE_ALREADY_EXISTS', `User (username=${username}) already exists.`)
-    const passwordHash = await hashPassword(password)
+    const passwordHash = await hashPassword(password as string)
     const user = await this.storeCall(() => this.options.store.createUser({isAdmin: false, passwordHash, username}))
     return {user: this.userJson(user)}
   }
 
-  private async getUser(call: AuthCall): Promise<unknown> {
-    const username = stringParam(call, 'username')
-    requireSelfOrAdmin(call, username)
-    const user = this.options.store.getUser(username)
+  /**
+   * A user named by a parameter, as MLflow's database finds one: a number matches the name spelt
+   * with its digits (SQLite compares a text column as text), anything else but a string no one.
+   */
+  private namedUser(username: unknown): UserRecord {
+    const name = typeof username === 'string' ? username : typeof username === 'number' && Number.isSafeInteger(username) ? String(username) : undefined
+    const user = name === undefined ? undefined : this.options.store.getUser(name)
     if (!user) throw userNotFound(username)
-    return {user: this.userJson(user)}
+    return user
   }
 
-  private async updatePassword(call: AuthCall): Promise<unknown> {
-    const username = stringParam(call, 'username')
+  private async getUser(call: AuthCall): Promise<unknown> {
+    const username = presentParam(call, 'username')
     requireSelfOrAdmin(call, username)
-    const password = param(call, 'password')
-    if (typeof password !== 'string' || password === '') throw new ApiError('INVALID_PARAMETER_VALUE', 'Password cannot be empty.')
-    const user = this.options.store.getUser(username)
-    if (!user) throw userNotFound(username)
-    // As MLflow 3.13+: changing your own password needs the current one, so a borrowed session cannot lock you out.
+    return {user: this.userJson(this.namedUser(username))}
+  }
+
+  /** In MLflow 3.17's order: the fields, then (own password) the current one, then the user, then the new password. */
+  private async updatePassword(call: AuthCall): Promise<unknown> {
+    const username = presentParam(call, 'username')
+    requireSelfOrAdmin(call, username)
+    const password = presentParam(call, 'password')
+    // Changing your own password (admins too) needs the current one, so a borrowed session cannot lock you out.
     if (username === call.user.username) {
-      const current = param(call, 'current_password', {optional: true})
-      if (typeof current !== 'string' || current === '')
-        throw new ApiError('INVALID_PARAMETER_VALUE', 'Current password is required when changing your own password.')
-      if (!(await verifyPassword(user.passwordHash, current))) throw new ApiError('INVALID_PARAMETER_VALUE', 'Current password does not match.')
+      const current = call.body?.current_password
+      if (pythonFalsy(current)) throw new ApiError('INVALID_PARAMETER_VALUE', 'Current password is required when changing your own password.')
+      // MLflow answers 500 for a current password that is not a string; it cannot match.
+      if (typeof current !== 'string' || !(await verifyPassword(call.user.passwordHash, current)))
+        throw new ApiError('INVALID_PARAMETER_VALUE', 'Current password does not match.')
+      if (password === current) throw new ApiError('INVALID_PARAMETER_VALUE', 'New password must differ from the current password.')
     }
 
-    const passwordHash = await hashPassword(password)
-    await this.storeCall(() => this.options.store.updateUser(username, {passwordHash}))
+    const user = this.namedUser(username)
+    // MLflow takes a null password as "leave it" and answers 200 having changed nothing; serve refuses it.
+    const passwordHash = await hashPassword(checkPassword(password))
+    await this.storeCall(() => this.options.store.updateUser(user.username, {passwordHash}))
     return {}
   }
 
   private async updateAdmin(call: AuthCall): Promise<unknown> {
     requireAdmin(call)
-    const username = stringParam(call, 'username')
-    const raw = param(call, 'is_admin')
-    const isAdmin = raw === true || raw === 'true' || raw === 'True' ? true : raw === false || raw === 'false' || raw === 'False' ? false : undefined
-    if (isAdmin === undefined) throw new ApiError('INVALID_PARAMETER_VALUE', `Parameter 'is_admin' must be a boolean, got ${JSON.stringify(raw)}.`)
-    if (!this.options.store.getUser(username)) throw userNotFound(username)
-    await this.storeCall(() => this.options.store.updateUser(username, {isAdmin}))
+    const username = presentParam(call, 'username')
+    const raw = presentParam(call, 'is_admin')
+    const user = this.namedUser(username)
+    // What MLflow's database column takes: booleans, and 0 or 1. It refuses other values with its
+    // database's error (400 BAD_REQUEST), and takes null as "leave it" (200, nothing changed):
+    // serve refuses null too.
+    const isAdmin = raw === true || raw === 1 ? true : raw === false || raw === 0 ? false : undefined
+    if (isAdmin === undefined) throw new ApiError('BAD_REQUEST', `Not a boolean value: ${pythonRepr(raw)}`)
+    await this.storeCall(() => this.options.store.updateUser(user.username, {isAdmin}))
     return {}
   }
 
   private async deleteUser(call: AuthCall): Promise<unknown> {
     requireAdmin(call)
-    const username = stringParam(call, 'username')
+    const username = presentParam(call, 'username')
     if (username === call.user.username)
       throw new ApiError('BAD_REQUEST', 'Users cannot delete their own account. Ask another admin to delete this user instead.')
-    if (!this.options.store.getUser(username)) throw userNotFound(username)
-    await this.storeCall(() => this.options.store.deleteUser(username))
+    const user = this.namedUser(username)
+    await this.storeCall(() => this.options.store.deleteUser(user.username))
     return {}
   }
 
@@ -491,8 +523,8 @@ export class AuthApi {
 
   private async createRole(call: AuthCall): Promise<unknown> {
     this.requireManageRoles(call)
-    const name = param(call, 'name')
-    const workspace = param(call, 'workspace')
+    const name = presentParam(call, 'name')
+    const workspace = presentParam(call, 'workspace')
     if (typeof name !== 'string' || !name.trim()) throw new ApiError('INVALID_PARAMETER_VALUE', 'Role name cannot be empty.')
     if (typeof workspace !== 'string' || !workspace.trim()) throw new ApiError('INVALID_PARAMETER_VALUE', 'Workspace cannot be empty.')
     const description = call.body?.description ?? null
@@ -552,11 +584,16 @@ export class AuthApi {
   private async addRolePermission(call: AuthCall): Promise<unknown> {
     this.requireManageRoles(call)
     const roleId = intParam(call, 'role_id')
-    const resourceType = param(call, 'resource_type')
-    const resourcePattern = stringParam(call, 'resource_pattern')
-    const permission = param(call, 'permission')
+    const resourceType = presentParam(call, 'resource_type')
+    const pattern = presentParam(call, 'resource_pattern')
+    const permission = presentParam(call, 'permission')
+    const problem = rowProblem(resourceType, pattern, permission)
+    if (problem) throw new ApiError('INVALID_PARAMETER_VALUE', problem)
+    // MLflow stores a number as its text, and fails on null with a misleading "already exists".
+    if (typeof pattern !== 'string' && typeof pattern !== 'number')
+      throw new ApiError('INVALID_PARAMETER_VALUE', `Parameter 'resource_pattern' must be a string. Got: ${pythonRepr(pattern)}`)
     const row = await this.storeCall(() =>
-      this.options.store.addRolePermission({permission: permission as string, resourcePattern, resourceType: resourceType as string, roleId}),
+      this.options.store.addRolePermission({permission: permission as string, resourcePattern: String(pattern), resourceType: resourceType as string, roleId}),
     )
     return {role_permission: rowJson(row)}
   }
@@ -577,27 +614,25 @@ export class AuthApi {
   private async updateRolePermission(call: AuthCall): Promise<unknown> {
     this.requireManageRoles(call)
     const rowId = intParam(call, 'role_permission_id')
-    const permission = param(call, 'permission')
+    const permission = presentParam(call, 'permission')
     const row = await this.storeCall(() => this.options.store.updateRolePermission(rowId, permission as string))
     return {role_permission: rowJson(row)}
   }
 
   private async assignRole(call: AuthCall): Promise<unknown> {
     this.requireManageRoles(call)
-    const username = param(call, 'username')
+    const username = presentParam(call, 'username')
     const roleId = intParam(call, 'role_id')
-    const user = this.options.store.getUser(String(username))
-    if (!user) throw userNotFound(String(username))
+    const user = this.namedUser(username)
     const assignment = await this.storeCall(() => this.options.store.assignRole(user.id, roleId))
     return {assignment: assignmentJson(assignment)}
   }
 
   private async unassignRole(call: AuthCall): Promise<unknown> {
     this.requireManageRoles(call)
-    const username = param(call, 'username')
+    const username = presentParam(call, 'username')
     const roleId = intParam(call, 'role_id')
-    const user = this.options.store.getUser(String(username))
-    if (!user) throw userNotFound(String(username))
+    const user = this.namedUser(username)
     await this.storeCall(() => this.options.store.unassignRole(user.id, roleId))
     return {}
   }

@@ -14,6 +14,9 @@ import {alertPage, checkCsrf, signupPage} from './signup.js'
 import {type Store, type UserRecord} from './store/store.js'
 
 const SIGNUP_FORM_ACTION = '/api/2.0/mlflow/users/create-ui'
+/** Werkzeug's page for a 405, as MLflow's basic-auth app sends it. */
+const METHOD_NOT_ALLOWED_PAGE =
+  '<!doctype html>\n<html lang=en>\n<title>405 Method Not Allowed</title>\n<h1>Method Not Allowed</h1>\n<p>The method is not allowed for the requested URL.</p>\n'
 
 export type LocalAnswerer = (request: IncomingMessage, response: ServerResponse, user: UserRecord, match: RouteMatch, url: URL) => Promise<void>
 
@@ -41,7 +44,7 @@ export function createLocalAnswerer(config: ServeConfig, store: Store): LocalAns
   return async (request, response, user, match, url) => {
     const {answer, access, body: policy} = match.rule
     if (answer === 'method-not-allowed') {
-      sendText(response, 405, 'Method Not Allowed')
+      sendText(response, 405, METHOD_NOT_ALLOWED_PAGE)
       return
     }
 

@@ -17,7 +17,7 @@ export interface RequestBody {
   contentType: string | undefined
   /** `form`: the fields of a url-encoded body (none for another type). */
   form?: URLSearchParams
-  /** `json`: always (`{}` for no body); `auth-json`: only for a non-empty application/json body. */
+  /** `json`: always (`{}` for no body); `auth-json`: only for a JSON media type. */
   json?: Record<string, unknown>
   /** The bytes read, to forward unchanged; undefined for `stream`. */
   raw?: Buffer
@@ -26,6 +26,11 @@ export interface RequestBody {
 /** The request's media type, lower case, without parameters. */
 export function mediaType(request: IncomingMessage): string | undefined {
   return request.headers['content-type']?.split(';')[0].trim().toLowerCase() || undefined
+}
+
+/** Flask's `request.is_json`: `application/json`, or any `application/*+json`. */
+export function isJsonMediaType(contentType: string | undefined): boolean {
+  return contentType === 'application/json' || (contentType?.startsWith('application/') === true && contentType.endsWith('+json'))
 }
 
 /** Reads (or, for `stream`, leaves alone) the body as the route's policy says. */
@@ -42,9 +47,11 @@ export async function readRequestBody(request: IncomingMessage, policy: BodyPoli
     }
 
     case 'auth-json': {
-      // As Flask's request.json: a body of another type is no body.
+      // As MLflow's auth handlers read it (Flask's get_json(silent=True), anything but an object
+      // taken as `{}`): a body of another type is no body, and a JSON-typed one that is empty,
+      // malformed or not an object has no fields, so DELETE does not fall back to the query.
       const raw = await readBody(request, MAX_BYTES['auth-json'])
-      return {contentType, json: raw.length > 0 && contentType === 'application/json' ? parseJsonObject(raw) : undefined, raw}
+      return {contentType, json: isJsonMediaType(contentType) ? parseLenientJsonObject(raw) : undefined, raw}
     }
 
     case 'form': {
@@ -100,27 +107,51 @@ const UTF8 = new TextDecoder('utf-8', {fatal: true, ignoreBOM: true})
 
 /**
  * A JSON object body, as MLflow's handlers parse it: empty is `{}`; anything but an object is
- * refused. Bytes Python's json reads differently are refused too: Flask reads a body that is not
- * valid UTF-8 as no body at all (`{}`), and a byte-order mark, or a UTF-16/32 body, as text
- * Node's decoder does not see.
+ * refused. Bytes Python's json reads differently are refused too (see jsonText).
  */
 export function parseJsonObject(raw: Buffer): Record<string, unknown> {
   if (raw.length === 0) return {}
-  if (raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf) throw new ApiError('BAD_REQUEST', 'Refused a JSON body that starts with a byte-order mark.')
-  let text: string
-  try {
-    text = UTF8.decode(raw)
-  } catch {
-    throw new ApiError('BAD_REQUEST', 'Refused a JSON body that is not valid UTF-8.')
-  }
-
   let value: unknown
   try {
-    value = JSON.parse(text)
-  } catch {
+    value = JSON.parse(jsonText(raw))
+  } catch (error) {
+    if (error instanceof ApiError) throw error
     throw new ApiError('BAD_REQUEST', 'Malformed JSON in the request body.')
   }
 
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ApiError('BAD_REQUEST', 'The request body must be a JSON object.')
-  return value as Record<string, unknown>
+  if (!isObject(value)) throw new ApiError('BAD_REQUEST', 'The request body must be a JSON object.')
+  return value
+}
+
+/**
+ * A JSON body as MLflow's auth handlers take it (Flask's `get_json(silent=True)`, then `{}` for
+ * anything but an object): empty, malformed and non-object bodies have no fields, which the
+ * handlers then refuse as missing. Bytes serve reads otherwise than Python are still refused.
+ */
+function parseLenientJsonObject(raw: Buffer): Record<string, unknown> {
+  if (raw.length === 0) return {}
+  const text = jsonText(raw)
+  try {
+    const value: unknown = JSON.parse(text)
+    return isObject(value) ? value : {}
+  } catch {
+    return {}
+  }
+}
+
+/**
+ * The text of a JSON body. Flask reads a body that is not valid UTF-8 as no body at all, and a
+ * byte-order mark, or a UTF-16/32 body, as text Node's decoder does not see: refused.
+ */
+function jsonText(raw: Buffer): string {
+  if (raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf) throw new ApiError('BAD_REQUEST', 'Refused a JSON body that starts with a byte-order mark.')
+  try {
+    return UTF8.decode(raw)
+  } catch {
+    throw new ApiError('BAD_REQUEST', 'Refused a JSON body that is not valid UTF-8.')
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
 }

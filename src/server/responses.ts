@@ -4,7 +4,7 @@
  */
 import {type ServerResponse} from 'node:http'
 
-import {UpstreamError} from './upstream/errors.js'
+import {type MlflowErrorBody, UpstreamError} from './upstream/errors.js'
 import {StoreError, StoreFileError} from './store/store.js'
 
 export const UNAUTHENTICATED_TEXT =
@@ -21,6 +21,30 @@ const STATUS_OF_CODE: Record<string, number> = {
   RESOURCE_DOES_NOT_EXIST: 404,
   TEMPORARILY_UNAVAILABLE: 503,
   UNAUTHENTICATED: 401,
+}
+
+/**
+ * What MLflow 3.17 adds beside `error_code` in every error it raises (`sqlstate`, `error_class`),
+ * derived from the code alone; its Python client keeps both on the exception it raises. Codes
+ * without an entry get neither, as in MLflow. Only the refusals serve answers in MLflow's place
+ * carry them: its own failures (upstream, store, a bug) are nothing MLflow would send.
+ */
+const CLASS_OF_CODE: Record<string, {error_class: string; sqlstate: string}> = {
+  BAD_REQUEST: {error_class: 'INVALID_PARAMETER_VALUE', sqlstate: 'KAM00'},
+  ENDPOINT_NOT_FOUND: {error_class: 'RESOURCE_NOT_FOUND', sqlstate: 'KAM00'},
+  INTERNAL_ERROR: {error_class: 'CLIENT_INTERNAL_ERROR', sqlstate: 'XXM00'},
+  INVALID_PARAMETER_VALUE: {error_class: 'INVALID_PARAMETER_VALUE', sqlstate: 'KAM00'},
+  INVALID_STATE: {error_class: 'CLIENT_INTERNAL_ERROR', sqlstate: 'XXM00'},
+  PERMISSION_DENIED: {error_class: 'PERMISSION_DENIED', sqlstate: 'KAM00'},
+  RESOURCE_ALREADY_EXISTS: {error_class: 'RESOURCE_ALREADY_EXISTS', sqlstate: 'KAM00'},
+  RESOURCE_DOES_NOT_EXIST: {error_class: 'RESOURCE_NOT_FOUND', sqlstate: 'KAM00'},
+  TEMPORARILY_UNAVAILABLE: {error_class: 'CLIENT_INTERNAL_ERROR', sqlstate: 'XXM00'},
+}
+
+/** MLflow's JSON error body for a code and message, as 3.17 serializes it. */
+function errorBody(code: string, message: string): MlflowErrorBody {
+  const classes = CLASS_OF_CODE[code]
+  return classes ? {error_code: code, message, sqlstate: classes.sqlstate, error_class: classes.error_class} : {error_code: code, message}
 }
 
 /** An MLflow JSON error: `{"error_code", "message"}` with MLflow's status for the code. */
@@ -75,7 +99,7 @@ export function sendUnauthenticated(response: ServerResponse): void {
 /** How serve answers a request that failed, and what its log says about it. */
 export interface ErrorAnswer {
   /** MLflow's JSON error, or plain text where MLflow answers without JSON. */
-  body: string | {error_code: string; message: string}
+  body: MlflowErrorBody | string
   /** One line for serve's log when the failure is serve's or the upstream's, not the caller's. */
   log?: string
   status: number
@@ -89,7 +113,7 @@ export interface ErrorAnswer {
  * logged, since it is a bug.
  */
 export function errorAnswer(error: unknown): ErrorAnswer {
-  if (error instanceof ApiError) return {body: {error_code: error.code, message: error.message}, status: error.status}
+  if (error instanceof ApiError) return {body: errorBody(error.code, error.message), status: error.status}
   if (error instanceof PlainError) return {body: error.message, status: error.status}
   if (error instanceof UpstreamError) return {body: error.body, log: error.message, status: error.status}
   if (error instanceof StoreError) return errorAnswer(new ApiError(error.code, error.message))

@@ -9,14 +9,28 @@ import {StoreError, StoreFileError} from '../../src/server/store/store.js'
 describe('errorAnswer', () => {
   it("answers the caller's mistakes and refusals as MLflow does, and logs nothing for them", () => {
     assert.deepEqual(errorAnswer(new ApiError('RESOURCE_DOES_NOT_EXIST', 'gone')), {
-      body: {error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'gone'},
+      body: {error_class: 'RESOURCE_NOT_FOUND', error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'gone', sqlstate: 'KAM00'},
       status: 404,
     })
     assert.deepEqual(errorAnswer(new PlainError(403, 'Permission denied')), {body: 'Permission denied', status: 403})
     assert.deepEqual(errorAnswer(new StoreError('RESOURCE_ALREADY_EXISTS', 'taken')), {
-      body: {error_code: 'RESOURCE_ALREADY_EXISTS', message: 'taken'},
+      body: {error_class: 'RESOURCE_ALREADY_EXISTS', error_code: 'RESOURCE_ALREADY_EXISTS', message: 'taken', sqlstate: 'KAM00'},
       status: 400,
     })
+  })
+
+  it("adds MLflow 3.17's error_class and sqlstate for each code, and neither for a code MLflow classifies not", () => {
+    const classified = (code: string) => {
+      const {body} = errorAnswer(new ApiError(code, 'x'))
+      return typeof body === 'string' ? body : [body.error_class, body.sqlstate]
+    }
+
+    assert.deepEqual(classified('INVALID_PARAMETER_VALUE'), ['INVALID_PARAMETER_VALUE', 'KAM00'])
+    assert.deepEqual(classified('BAD_REQUEST'), ['INVALID_PARAMETER_VALUE', 'KAM00'])
+    assert.deepEqual(classified('PERMISSION_DENIED'), ['PERMISSION_DENIED', 'KAM00'])
+    assert.deepEqual(classified('ENDPOINT_NOT_FOUND'), ['RESOURCE_NOT_FOUND', 'KAM00'])
+    assert.deepEqual(classified('TEMPORARILY_UNAVAILABLE'), ['CLIENT_INTERNAL_ERROR', 'XXM00'])
+    assert.deepEqual(classified('DEADLINE_EXCEEDED'), [undefined, undefined])
   })
 
   it("answers upstream failures with their 502/503/504 and MLflow's code for each, and logs them", () => {

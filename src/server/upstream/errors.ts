@@ -3,10 +3,12 @@
  * answer, 504 no answer in time), MLflow's error body for it, and a short reason for the log.
  */
 
-/** MLflow's error body. */
+/** MLflow's error body (3.17 adds `sqlstate` and `error_class`, see responses.ts). */
 export interface MlflowErrorBody {
+  error_class?: string
   error_code: string
   message: string
+  sqlstate?: string
 }
 
 /**
