@@ -13,6 +13,7 @@ import {ApiError, permissionDenied} from '../responses.js'
 import {type Store, type UserRecord} from '../store/store.js'
 import {Access} from './access.js'
 import {recordAfter} from './after-effects.js'
+import {sendRewritten} from './answer-rewrite.js'
 import {type Exchange, relay, send, upstreamMethod} from './exchange.js'
 import {RequestParams} from './request-params.js'
 import {ResourceResolver} from './resolver.js'
@@ -73,10 +74,12 @@ export class Gate {
       }
     }
 
-    if (rule.after) {
+    const rewrite = user.isAdmin ? undefined : rule.rewrite
+    if (rule.after || rewrite) {
       const answer = await send(exchange)
-      if (answer.status < 400) await recordAfter(rule.after, exchange, answer, this.options.store, this.options.log)
-      relay(response, answer)
+      if (rule.after && answer.status < 400) await recordAfter(rule.after, exchange, answer, this.options.store, this.options.log)
+      if (rewrite) sendRewritten(exchange, answer, rewrite)
+      else relay(response, answer)
       return
     }
 
