@@ -38,6 +38,7 @@ for (const kind of ['basic-auth', 'serve'] as const) {
     const noVersions = user('no-versions')
     const noAssessments = user('no-assessments')
     const noScorer = user('no-scorer')
+    const partial = user('partial')
     const {call, ok} = restClient(() => target.url)
     let admin: Credentials
     const world = {experiment: '', loggedModel: '', model: uniqueName('rewritten'), run: '', scorers: [] as string[], trace: ''}
@@ -55,7 +56,7 @@ for (const kind of ['basic-auth', 'serve'] as const) {
     }
 
     before(async () => {
-      target = await authTarget(version, kind, {users: [noRuns, noModels, noVersions, noAssessments, noScorer]})
+      target = await authTarget(version, kind, {users: [noRuns, noModels, noVersions, noAssessments, noScorer, partial]})
       admin = target.admin
       world.experiment = (await ok(admin, 'POST', '/api/2.0/mlflow/experiments/create', {name: uniqueName('rewrites')})).experiment_id
       world.run = (await ok(admin, 'POST', '/api/2.0/mlflow/runs/create', {experiment_id: world.experiment})).run.info.run_id
@@ -190,6 +191,41 @@ for (const kind of ['basic-auth', 'serve'] as const) {
         ((await ok(who, 'GET', `/api/3.0/mlflow/scorers/list?experiment_id=${world.experiment}`)).scorers as Json[]).map((s) => s.scorer_name).sort()
       assert.deepEqual(await names(noRuns), ['judge-a', 'judge-b'])
       assert.deepEqual(await names(noScorer), ['judge-a'])
+    })
+
+    it('GraphQL answers the fields the caller may not read null, the others as asked', async () => {
+      const hidden = (await ok(admin, 'POST', '/api/2.0/mlflow/experiments/create', {name: uniqueName('hidden')})).experiment_id
+      const hiddenRun = (await ok(admin, 'POST', '/api/2.0/mlflow/runs/create', {experiment_id: hidden})).run.info.run_id
+      await ok(admin, 'POST', '/api/3.0/mlflow/users/permissions/grant', {
+        permission: 'DENY',
+        resource_id: hidden,
+        resource_type: 'experiment',
+        username: partial.username,
+      })
+      const query = `query Q($hidden: String, $run: String, $ids: [String]) {
+        open: mlflowGetExperiment(input: {experimentId: "${world.experiment}"}) { experiment { experimentId } }
+        closed: mlflowGetExperiment(input: {experimentId: $hidden}) { experiment { experimentId name } }
+        ...Runs
+        files: mlflowListArtifacts(input: {runId: $run}) { files { path } }
+        search: mlflowSearchRuns(input: {experimentIds: $ids}) { runs { info { runId experimentId } } }
+      }
+      fragment Runs on Query { mine: mlflowGetRun(input: {runId: "${world.run}"}) { run { info { runId } } } theirs: mlflowGetRun(input: {runId: $run}) { run { info { runId } } } }`
+      const ask = (who: Credentials) =>
+        ok(who, 'POST', '/graphql', {operationName: 'Q', query, variables: {hidden, ids: [world.experiment, hidden], run: hiddenRun}})
+      assert.equal((await ask(admin)).data.closed.experiment.experimentId, hidden)
+      assert.deepEqual(await ask(partial), {
+        data: {
+          closed: null,
+          files: null,
+          mine: {run: {info: {runId: world.run}}},
+          open: {experiment: {experimentId: world.experiment}},
+          search: {runs: [{info: {experimentId: world.experiment, runId: world.run}}]},
+          theirs: null,
+        },
+        errors: null,
+      })
+      // A denied run tier lists no runs at all.
+      assert.deepEqual((await ask(noRuns)).data.search, null)
     })
   })
 }

@@ -120,6 +120,8 @@ async function graphql(exchange: Exchange): Promise<void> {
     {operationName, query, variables},
     {
       canReadExperiment: (id) => access.canReadExperiment(id),
+      listsExperiment: (id, vetoTiers) => access.lists('experiment', id, vetoTiers),
+      mayNameRuns: () => access.can('not_denied', 'run', '*'),
       // GraphQL answers carry no tags to tell a prompt from a model: decided as a registered model.
       canReadRegisteredModel: (name) => access.can('read', 'registered_model', name),
       canReadRun: (id) => access.canOnRun('read', id),
