@@ -16,6 +16,8 @@ function fakeAccess(): GraphqlAccess & {runLookups: string[]} {
   const runLookups: string[] = []
   return {
     canReadExperiment: (id) => readableExperiments.has(id),
+    listsExperiment: (id) => readableExperiments.has(id),
+    mayNameRuns: () => true,
     canReadRegisteredModel: (name) => name === 'good',
     async canReadRun(runId) {
       runLookups.push(runId)
@@ -42,6 +44,18 @@ async function refused(request: {query: unknown; variables?: unknown; operationN
   if (decision.allowed) return
   assert.equal(decision.status, status, decision.message)
   assert.match(decision.message, pattern)
+}
+
+/**
+ * A request forwarded with the root fields under `keys` withheld: each sent as `__typename` under
+ * its key, answered null, as MLflow answers a field the caller may not read.
+ */
+async function withheld(request: {query: unknown; variables?: unknown; operationName?: unknown}, keys: string[], access = fakeAccess()) {
+  const decision = await allowed(request, access)
+  for (const key of keys) assert.match(decision.request.query, new RegExp(`\\b${key}: __typename\\b`), decision.request.query)
+  const data = Object.fromEntries(keys.map((key) => [key, 'Query']))
+  assert.deepEqual(decision.filterResponse({data, errors: null}), {data: Object.fromEntries(keys.map((key) => [key, null])), errors: null})
+  return decision
 }
 
 const version = (name: string, v = '1') => ({__typename: 'MlflowModelVersion', name, version: v})
@@ -104,9 +118,9 @@ describe('authorizeGraphql: the web UI keeps working', () => {
     })
   })
 
-  it('GetRun on an unreadable or unknown run is refused (403)', async () => {
-    await refused({operationName: 'GetRun', query: UI_GET_RUN, variables: {data: {runId: 'r3'}}}, 403, /mlflowGetRun.*run r3/)
-    await refused({operationName: 'GetRun', query: UI_GET_RUN, variables: {data: {runId: 'nope'}}}, 403, /mlflowGetRun/)
+  it('GetRun on an unreadable or unknown run is answered null', async () => {
+    await withheld({operationName: 'GetRun', query: UI_GET_RUN, variables: {data: {runId: 'r3'}}}, ['mlflowGetRun'])
+    await withheld({operationName: 'GetRun', query: UI_GET_RUN, variables: {data: {runId: 'nope'}}}, ['mlflowGetRun'])
   })
 
   it('SearchRuns: experiment ids narrowed in the variables, model versions filtered in every run', async () => {
@@ -139,22 +153,22 @@ describe('authorizeGraphql: the web UI keeps working', () => {
     })
   })
 
-  it('SearchRuns over readable experiments only is forwarded unchanged; over none is refused', async () => {
+  it('SearchRuns over readable experiments only is forwarded unchanged; over none is answered null', async () => {
     const request = {query: UI_SEARCH_RUNS, variables: {data: {experimentIds: ['1', '2']}}}
     assert.deepEqual((await allowed(request)).request, request)
-    await refused({query: UI_SEARCH_RUNS, variables: {data: {experimentIds: ['3']}}}, 403, /mlflowSearchRuns.*experiments 3/)
+    await withheld({query: UI_SEARCH_RUNS, variables: {data: {experimentIds: ['3']}}}, ['mlflowSearchRuns'])
   })
 
   it('GetMetricHistoryBulkInterval needs READ on every run', async () => {
     const access = fakeAccess()
     await allowed({query: UI_METRICS, variables: {data: {metricKey: 'loss', runIds: ['r1', 'r2', 'r1']}}}, access)
     assert.deepEqual(access.runLookups, ['r1', 'r2'], 'each run is resolved once')
-    await refused({query: UI_METRICS, variables: {data: {metricKey: 'loss', runIds: ['r1', 'r3']}}}, 403, /mlflowGetMetricHistoryBulkInterval.*run r3/)
+    await withheld({query: UI_METRICS, variables: {data: {metricKey: 'loss', runIds: ['r1', 'r3']}}}, ['mlflowGetMetricHistoryBulkInterval'])
   })
 
   it('MlflowGetExperimentQuery needs READ on the experiment', async () => {
     await allowed({query: UI_GET_EXPERIMENT, variables: {input: {experimentId: '2'}}})
-    await refused({query: UI_GET_EXPERIMENT, variables: {input: {experimentId: '3'}}}, 403, /mlflowGetExperiment: cannot read experiment 3/)
+    await withheld({query: UI_GET_EXPERIMENT, variables: {input: {experimentId: '3'}}}, ['mlflowGetExperiment'])
   })
 })
 
@@ -211,7 +225,7 @@ describe('authorizeGraphql: choosing the operation', () => {
   it('checks only the operation named by operationName and forwards that name', async () => {
     const decision = await allowed({operationName: 'Readable', query: doc})
     assert.deepEqual(decision.request, {operationName: 'Readable', query: doc})
-    await refused({operationName: 'Secret', query: doc}, 403, /experiment 3/)
+    await withheld({operationName: 'Secret', query: doc}, ['mlflowGetExperiment'])
     await refused({operationName: 'Mut', query: doc}, 403, /mutation operations are not allowed/)
   })
 
@@ -248,11 +262,16 @@ describe('authorizeGraphql: operation types, root fields, introspection', () => 
   })
 
   it('follows named and inline fragments to the root fields', async () => {
-    await refused(
-      {query: 'query { ... on Query { ...F } } fragment F on Query { mlflowGetRun(input: {runId: "r3"}) { run { info { runId } } } }'},
-      403,
-      /mlflowGetRun.*run r3/,
+    const decision = await withheld(
+      {
+        operationName: 'Q',
+        query: 'query Q { ... on Query { ...F } } query Other { ...F } fragment F on Query { mlflowGetRun(input: {runId: "r3"}) { run { info { runId } } } }',
+      },
+      ['mlflowGetRun'],
     )
+    // Only the operation run and the fragments it reaches are forwarded, the withheld field in them replaced.
+    assert.equal(decision.request.query, print(parse('query Q { ... on Query { ...F } } fragment F on Query { mlflowGetRun: __typename }')))
+    assert.equal(decision.request.operationName, 'Q')
     await allowed({query: 'query { ... on Query { ...F } } fragment F on Query { mlflowGetRun(input: {runId: "r1"}) { run { info { runId } } } }'})
   })
 
@@ -261,27 +280,27 @@ describe('authorizeGraphql: operation types, root fields, introspection', () => 
     await allowed({query: 'query { ...A } fragment A on Query { __typename ...B } fragment B on Query { ...A }'})
   })
 
-  it('applies @skip/@include conservatively: a skipped field is still checked', async () => {
-    await refused({query: '{ mlflowGetRun(input: {runId: "r3"}) @skip(if: true) { run { info { runId } } } }'}, 403, /run r3/)
+  it('keeps @skip/@include on a withheld field, so the upstream answers its key exactly when it would answer the field', async () => {
+    const decision = await withheld({query: '{ mlflowGetRun(input: {runId: "r3"}) @skip(if: true) { run { info { runId } } } }'}, ['mlflowGetRun'])
+    assert.match(decision.request.query, /mlflowGetRun: __typename @skip\(if: true\)/)
   })
 })
 
 describe('authorizeGraphql: single-id fields', () => {
   it('reads ids from literals, variables and variable defaults', async () => {
     await allowed({query: '{ mlflowGetExperiment(input: {experimentId: "1"}) { experiment { name } } }'})
-    await refused({query: '{ mlflowGetExperiment(input: {experimentId: "3"}) { experiment { name } } }'}, 403, /experiment 3/)
-    await refused(
+    await withheld({query: '{ mlflowGetExperiment(input: {experimentId: "3"}) { experiment { name } } }'}, ['mlflowGetExperiment'])
+    const unused = await withheld(
       {query: 'query($id: String) { mlflowGetExperiment(input: {experimentId: $id}) { experiment { name } } }', variables: {id: '3'}},
-      403,
-      /experiment 3/,
+      ['mlflowGetExperiment'],
     )
-    await refused({query: 'query($id: String = "3") { mlflowGetExperiment(input: {experimentId: $id}) { experiment { name } } }'}, 403, /experiment 3/)
+    // Its variable, unused once the field is withheld, is dropped: an unused one makes the document invalid.
+    assert.deepEqual(unused.request, {query: '{\n  mlflowGetExperiment: __typename\n}', variables: {}})
+    await withheld({query: 'query($id: String = "3") { mlflowGetExperiment(input: {experimentId: $id}) { experiment { name } } }'}, ['mlflowGetExperiment'])
     await allowed({query: 'query($id: String = "3") { mlflowGetExperiment(input: {experimentId: $id}) { experiment { name } } }', variables: {id: '1'}})
-    await refused(
-      {query: 'query($in: MlflowGetExperimentInput = {experimentId: "3"}) { mlflowGetExperiment(input: $in) { experiment { name } } }'},
-      403,
-      /experiment 3/,
-    )
+    await withheld({query: 'query($in: MlflowGetExperimentInput = {experimentId: "3"}) { mlflowGetExperiment(input: $in) { experiment { name } } }'}, [
+      'mlflowGetExperiment',
+    ])
   })
 
   it('refuses experiment ids in any but their canonical spelling (400), which int() would read as a readable-looking other id', async () => {
@@ -330,18 +349,19 @@ describe('authorizeGraphql: single-id fields', () => {
       await allowed({query: `{ ${field}(input: {runUuid: "r1"}) ${selection} }`})
       await allowed({query: `{ ${field}(input: {runId: "r1", runUuid: "r1"}) ${selection} }`})
       await allowed({query: `{ ${field}(input: {runId: "", runUuid: "r1"}) ${selection} }`})
-      await refused({query: `{ ${field}(input: {runUuid: "r3"}) ${selection} }`}, 403, new RegExp(`${field}: cannot read run r3`))
+      await withheld({query: `{ ${field}(input: {runUuid: "r3"}) ${selection} }`}, [field])
       await refused({query: `{ ${field}(input: {runId: "r1", runUuid: "r3"}) ${selection} }`}, 400, /two different runs/)
       await refused({query: `{ ${field}(input: {path: "x"}) ${selection} }`}, 400, /needs input.runId/)
     }
   })
 
-  it('checks every alias and names the denied one', async () => {
+  it('checks every alias and withholds the denied one only', async () => {
     const query = `{
       a: mlflowGetRun(input: {runId: "r1"}) { run { info { runId } } }
       b: mlflowGetRun(input: {runId: "r3"}) { run { info { runId } } }
     }`
-    await refused({query}, 403, /mlflowGetRun \(as "b"\): cannot read run r3/)
+    const decision = await withheld({query}, ['b'])
+    assert.match(decision.request.query, /a: mlflowGetRun\(input: \{runId: "r1"\}\)/)
   })
 
   it('an input field named __proto__ is data, not a prototype', async () => {
@@ -352,13 +372,15 @@ describe('authorizeGraphql: single-id fields', () => {
 describe('authorizeGraphql: mlflowGetMetricHistoryBulkInterval', () => {
   it('treats a single id as a list of one (GraphQL list coercion)', async () => {
     await allowed({query: '{ mlflowGetMetricHistoryBulkInterval(input: {runIds: "r1", metricKey: "m"}) { metrics { value } } }'})
-    await refused({query: '{ mlflowGetMetricHistoryBulkInterval(input: {runIds: "r3", metricKey: "m"}) { metrics { value } } }'}, 403, /run r3/)
+    await withheld({query: '{ mlflowGetMetricHistoryBulkInterval(input: {runIds: "r3", metricKey: "m"}) { metrics { value } } }'}, [
+      'mlflowGetMetricHistoryBulkInterval',
+    ])
   })
 
   it('resolves variables inside list literals', async () => {
     const query = 'query($a: String, $b: String) { mlflowGetMetricHistoryBulkInterval(input: {runIds: [$a, $b], metricKey: "m"}) { metrics { value } } }'
     await allowed({query, variables: {a: 'r1', b: 'r2'}})
-    await refused({query, variables: {a: 'r1', b: 'r3'}}, 403, /run r3/)
+    await withheld({query, variables: {a: 'r1', b: 'r3'}}, ['mlflowGetMetricHistoryBulkInterval'])
   })
 
   it('refuses no run ids, or non-string ones (400)', async () => {
@@ -409,13 +431,9 @@ describe('authorizeGraphql: search narrowing', () => {
     assert.match(literalDropped.request.query, /experimentIds: \[\$x\]/)
   })
 
-  it('refuses when nothing readable is left (403) or nothing is given (400)', async () => {
-    await refused(
-      {query: '{ mlflowSearchRuns(input: {experimentIds: ["3"]}) { runs { info { runId } } } }'},
-      403,
-      /mlflowSearchRuns: cannot read any of experiments 3/,
-    )
-    await refused({query: '{ mlflowSearchRuns(input: {experimentIds: "3"}) { runs { info { runId } } } }'}, 403, /experiments 3/)
+  it('answers null when nothing readable is left, refuses when nothing is given (400)', async () => {
+    await withheld({query: '{ mlflowSearchRuns(input: {experimentIds: ["3"]}) { runs { info { runId } } } }'}, ['mlflowSearchRuns'])
+    await withheld({query: '{ mlflowSearchRuns(input: {experimentIds: "3"}) { runs { info { runId } } } }'}, ['mlflowSearchRuns'])
     await refused({query: '{ mlflowSearchRuns(input: {experimentIds: []}) { runs { info { runId } } } }'}, 400, /needs input.experimentIds/)
     await refused({query: '{ mlflowSearchRuns { runs { info { runId } } } }'}, 400, /needs input.experimentIds/)
     await refused({query: '{ mlflowSearchRuns(input: {experimentIds: [1]}) { runs { info { runId } } } }'}, 400, /list of strings/)
@@ -432,7 +450,7 @@ describe('authorizeGraphql: search narrowing', () => {
   })
 
   it('applies the same rule to mlflowSearchDatasets as a query field', async () => {
-    await refused({query: '{ mlflowSearchDatasets(input: {experimentIds: ["3"]}) { datasetSummaries { name } } }'}, 403, /mlflowSearchDatasets/)
+    await withheld({query: '{ mlflowSearchDatasets(input: {experimentIds: ["3"]}) { datasetSummaries { name } } }'}, ['mlflowSearchDatasets'])
     const decision = await allowed({
       query: 'query($i: MlflowSearchDatasetsInput) { mlflowSearchDatasets(input: $i) { datasetSummaries { name } } }',
       variables: {i: {experimentIds: ['1', '3']}},

@@ -13,6 +13,7 @@ import {ApiError, permissionDenied} from '../responses.js'
 import {type Store, type UserRecord} from '../store/store.js'
 import {Access} from './access.js'
 import {recordAfter} from './after-effects.js'
+import {sendRewritten} from './answer-rewrite.js'
 import {type Exchange, relay, send, upstreamMethod} from './exchange.js'
 import {redactAnswer} from './gateway.js'
 import {RequestParams} from './request-params.js'
@@ -74,11 +75,13 @@ export class Gate {
       }
     }
 
+    const rewrite = user.isAdmin ? undefined : rule.rewrite
     const redaction = user.isAdmin ? undefined : rule.redact
-    if (rule.after || redaction) {
+    if (rule.after || rewrite || redaction) {
       const answer = await send(exchange)
       if (rule.after && answer.status < 400) await recordAfter(rule.after, exchange, answer, this.options.store, this.options.log)
-      relay(response, redaction ? await redactAnswer(redaction, exchange, answer) : answer)
+      if (rewrite) sendRewritten(exchange, answer, rewrite)
+      else relay(response, redaction ? await redactAnswer(redaction, exchange, answer) : answer)
       return
     }
 

@@ -3,9 +3,19 @@
  * forwarded (narrowed experiment ids in its variables or reprinted document), and the upstream's
  * answer with the model versions of unreadable registered models removed.
  */
-import {type DocumentNode, print, visit} from 'graphql'
+import {
+  type ASTNode,
+  type DefinitionNode,
+  type DocumentNode,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  Kind,
+  type OperationDefinitionNode,
+  print,
+  visit,
+} from 'graphql'
 
-import {isObject, type Json} from './graphql-document.js'
+import {isObject, type Json, responseKey} from './graphql-document.js'
 import {type Context} from './graphql-root-fields.js'
 
 /** What is forwarded upstream (as a JSON body). */
@@ -17,18 +27,91 @@ export interface GraphqlRequest {
 
 /** The request to forward: the client's own query and variables, unless narrowing rewrote them. */
 export function forwardedRequest(
-  original: {document: DocumentNode; operationName: string | undefined; query: string; variables: Json | undefined},
+  original: {document: DocumentNode; operation: OperationDefinitionNode; operationName: string | undefined; query: string; variables: Json | undefined},
   context: Context,
 ): GraphqlRequest {
   const {document, operationName, variables} = original
-  // The document is reprinted only when a literal list was narrowed; otherwise forwarded verbatim.
-  const query = context.listRewrites.size === 0 ? original.query : print(visit(document, {ListValue: (node) => context.listRewrites.get(node)}))
-  const forwardedVariables = context.variableOverrides.size === 0 ? variables : {...variables, ...Object.fromEntries(context.variableOverrides)}
+  let forwardedVariables = context.variableOverrides.size === 0 ? variables : {...variables, ...Object.fromEntries(context.variableOverrides)}
+  let query = original.query
+  if (context.withheld.size > 0) {
+    const pruned = withoutWithheld(document, original.operation, context)
+    query = print(pruned.document)
+    if (forwardedVariables !== undefined)
+      forwardedVariables = Object.fromEntries(Object.entries(forwardedVariables).filter(([name]) => pruned.variables.has(name)))
+  } else if (context.listRewrites.size > 0) {
+    // Reprinted only when a literal list was narrowed; otherwise forwarded verbatim.
+    query = print(visit(document, {ListValue: (node) => context.listRewrites.get(node)}))
+  }
+
   return {
     query,
     ...(forwardedVariables === undefined ? {} : {variables: forwardedVariables}),
     ...(operationName === undefined ? {} : {operationName}),
   }
+}
+
+/**
+ * The document with each withheld root field replaced by `__typename` under its response key
+ * (its directives kept, so the upstream answers the key exactly when it would have answered the
+ * field), literal lists narrowed, and only what the operation still uses: the operation itself,
+ * the fragments it reaches, the variables it still reads (an unused one makes the document invalid).
+ */
+function withoutWithheld(document: DocumentNode, operation: OperationDefinitionNode, context: Context): {document: DocumentNode; variables: Set<string>} {
+  const placeholder = (field: FieldNode): FieldNode => ({
+    alias: {kind: Kind.NAME, value: responseKey(field)},
+    directives: field.directives,
+    kind: Kind.FIELD,
+    name: {kind: Kind.NAME, value: '__typename'},
+  })
+  const rewritten = visit(document, {
+    Field: (node) => (context.withheld.has(node) ? placeholder(node) : undefined),
+    ListValue: (node) => context.listRewrites.get(node),
+  })
+  const index = document.definitions.indexOf(operation)
+  const chosen = rewritten.definitions[index] as OperationDefinitionNode
+  const fragments = new Map<string, FragmentDefinitionNode>()
+  for (const definition of rewritten.definitions) if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition)
+
+  // The fragments reached from the operation, and the variables read anywhere in them.
+  const used = new Set<string>()
+  const reached = new Set<string>()
+  const pending: ASTNode[] = [chosen]
+  while (pending.length > 0) {
+    visit(pending.pop()!, {
+      FragmentSpread(node) {
+        const fragment = fragments.get(node.name.value)
+        if (fragment && !reached.has(node.name.value)) {
+          reached.add(node.name.value)
+          pending.push(fragment)
+        }
+      },
+      Variable(node) {
+        used.add(node.name.value)
+      },
+      // A definition names its variable without reading it.
+      VariableDefinition: () => false,
+    })
+  }
+
+  const operationKept: OperationDefinitionNode = {
+    ...chosen,
+    variableDefinitions: chosen.variableDefinitions?.filter((definition) => used.has(definition.variable.name.value)),
+  }
+  const definitions: DefinitionNode[] = [operationKept, ...[...fragments.values()].filter((fragment) => reached.has(fragment.name.value))]
+  const variables = new Set((operationKept.variableDefinitions ?? []).map((definition) => definition.variable.name.value))
+  return {document: {...rewritten, definitions}, variables}
+}
+
+/** The answer with each withheld root field `null`, as MLflow answers a field the caller may not read. */
+export function withholdFields(body: unknown, context: Context): unknown {
+  if (context.withheld.size === 0 || !isObject(body) || !isObject(body.data)) return body
+  const data: Json = {...body.data}
+  for (const field of context.withheld) {
+    const key = responseKey(field)
+    if (Object.hasOwn(data, key)) data[key] = null
+  }
+
+  return {...body, data}
 }
 
 /** The upstream's answer for this caller: versions of registered models it cannot read removed. */

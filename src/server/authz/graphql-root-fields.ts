@@ -22,6 +22,13 @@ import {
 
 export interface GraphqlAccess {
   canReadExperiment(experimentId: string): boolean
+  /**
+   * Whether a search lists an experiment (its own rows, else the workspace slot, else the
+   * default), with none of `vetoTiers` denied.
+   */
+  listsExperiment(experimentId: string, vetoTiers: readonly string[]): boolean
+  /** Whether the run tier is not denied: a filter naming runs selects on them. */
+  mayNameRuns(): boolean
   /** Resolves the run's experiment through the upstream; false for an unknown run. */
   canReadRun(runId: string): Promise<boolean>
   canReadRegisteredModel(name: string): boolean
@@ -37,6 +44,8 @@ export interface Context extends DocumentScope {
   /** Model-version lists to filter, keyed by their response-key path. */
   modelVersionLists: Map<string, {path: string[]; nameKeys: Set<string>}>
   runChecks: Map<string, Promise<boolean>>
+  /** Root fields the caller may not read: answered null, as MLflow does. */
+  withheld: Set<FieldNode>
 }
 
 /** Checks every root field of the operation, recording in `context` what the forwarded request and the answer need. */
@@ -48,7 +57,7 @@ export async function checkRootFields(selectionSet: SelectionSetNode, context: C
     const check = ROOT_FIELDS.get(name)
     if (!check) throw forbidden(`GraphQL field ${name} is not allowed.`)
     // Sequential on purpose: the run lookups are memoized and most queries have one root field.
-    await check(field, context)
+    if (!(await check(field, context))) context.withheld.add(field)
   }
 
   for (const {nameKeys, path} of context.modelVersionLists.values()) {
@@ -58,7 +67,8 @@ export async function checkRootFields(selectionSet: SelectionSetNode, context: C
   }
 }
 
-type RootCheck = (field: FieldNode, context: Context) => Promise<void>
+/** Whether the caller may read the field; false: it is answered null. Throws when the request is refused whole. */
+type RootCheck = (field: FieldNode, context: Context) => Promise<boolean>
 
 /** The root fields a non-admin may query (MLflow's protected fields); anything else is refused. */
 const ROOT_FIELDS = new Map<string, RootCheck>([
@@ -68,27 +78,40 @@ const ROOT_FIELDS = new Map<string, RootCheck>([
       const experimentId = stringInput(field, context, 'experimentId')
       if (experimentId === undefined) throw invalid(`GraphQL field ${label(field)} needs input.experimentId.`)
       checkExperimentIds([experimentId], field, 'experimentId')
-      if (!context.access.canReadExperiment(experimentId)) throw forbidden(`GraphQL field ${label(field)}: cannot read experiment ${experimentId}.`)
+      return context.access.canReadExperiment(experimentId)
     },
   ],
   ['mlflowGetMetricHistoryBulkInterval', checkRunList],
   [
     'mlflowGetRun',
     async (field, context) => {
-      await checkOneRun(field, context)
+      if (!(await checkOneRun(field, context))) return false
       addModelVersionLists(field, ['run', 'modelVersions'], context)
+      return true
     },
   ],
   ['mlflowListArtifacts', checkOneRun],
   // Only a Mutation field in MLflow 3.12–3.17 (so unreachable while mutations are refused); kept
   // so that a query field of that name, should MLflow add one, is narrowed like search runs.
-  ['mlflowSearchDatasets', narrowExperimentIds],
-  ['mlflowSearchModelVersions', async (field, context) => addModelVersionLists(field, ['modelVersions'], context)],
+  ['mlflowSearchDatasets', async (field, context) => narrowExperimentIds(field, context, [])],
+  [
+    'mlflowSearchModelVersions',
+    async (field, context) => {
+      // A filter on run_id selects versions by run, which a denied run tier forbids; serve does
+      // not parse the filter: any mention counts.
+      const filter = inputObject(field, context)?.filter
+      if (typeof filter === 'string' && filter.includes('run_id') && !context.access.mayNameRuns()) return false
+      addModelVersionLists(field, ['modelVersions'], context)
+      return true
+    },
+  ],
   [
     'mlflowSearchRuns',
     async (field, context) => {
-      await narrowExperimentIds(field, context)
+      // Runs are listed only while the run tier is not denied.
+      if (!narrowExperimentIds(field, context, ['run'])) return false
       addModelVersionLists(field, ['runs', 'modelVersions'], context)
+      return true
     },
   ],
 ])
@@ -105,8 +128,8 @@ function checkExperimentIds(ids: string[], field: FieldNode, key: string): void 
     )
 }
 
-/** mlflowGetRun, mlflowListArtifacts: READ on the experiment of input.runId (or input.runUuid). */
-async function checkOneRun(field: FieldNode, context: Context): Promise<void> {
+/** mlflowGetRun, mlflowListArtifacts: READ on the run (its experiment and tier), input.runId or input.runUuid. */
+async function checkOneRun(field: FieldNode, context: Context): Promise<boolean> {
   const runId = stringInput(field, context, 'runId')
   const runUuid = stringInput(field, context, 'runUuid')
   // MLflow uses `run_id or run_uuid`; two different ids are refused rather than second-guessed.
@@ -114,16 +137,18 @@ async function checkOneRun(field: FieldNode, context: Context): Promise<void> {
     throw invalid(`GraphQL field ${label(field)} names two different runs (runId and runUuid).`)
   const run = runId ?? runUuid
   if (run === undefined) throw invalid(`GraphQL field ${label(field)} needs input.runId.`)
-  if (!(await canReadRun(run, context))) throw forbidden(`GraphQL field ${label(field)}: cannot read run ${run}.`)
+  return canReadRun(run, context)
 }
 
 /** mlflowGetMetricHistoryBulkInterval: READ on every run of input.runIds. */
-async function checkRunList(field: FieldNode, context: Context): Promise<void> {
+async function checkRunList(field: FieldNode, context: Context): Promise<boolean> {
   const runIds = stringList(inputObject(field, context)?.runIds, field, 'runIds')
   if (runIds.length === 0) throw invalid(`GraphQL field ${label(field)} needs input.runIds.`)
   for (const runId of runIds) {
-    if (!(await canReadRun(runId, context))) throw forbidden(`GraphQL field ${label(field)}: cannot read run ${runId}.`)
+    if (!(await canReadRun(runId, context))) return false
   }
+
+  return true
 }
 
 function canReadRun(runId: string, context: Context): Promise<boolean> {
@@ -137,33 +162,34 @@ function canReadRun(runId: string, context: Context): Promise<boolean> {
 }
 
 /**
- * mlflowSearchRuns, mlflowSearchDatasets: input.experimentIds reduced to the readable ones (none
- * left → refused). The forwarded request carries the reduced list: in the variables when the list
+ * mlflowSearchRuns, mlflowSearchDatasets: input.experimentIds reduced to the listable ones (none
+ * left → false, the field answered null). The forwarded request carries the reduced list: in the variables when the list
  * (or the whole input) is a variable, else in the document's literal list, reprinted. A literal
  * list whose unreadable items are variables is refused: dropping them would leave unused
  * variables, which make the document invalid.
  */
-async function narrowExperimentIds(field: FieldNode, context: Context): Promise<void> {
+function narrowExperimentIds(field: FieldNode, context: Context, vetoTiers: readonly string[]): boolean {
   const input = inputObject(field, context)
   const experimentIds = stringList(input?.experimentIds, field, 'experimentIds')
   if (experimentIds.length === 0) throw invalid(`GraphQL field ${label(field)} needs input.experimentIds.`)
   checkExperimentIds(experimentIds, field, 'experimentIds')
-  const readable = experimentIds.filter((id) => context.access.canReadExperiment(id))
-  if (readable.length === 0) throw forbidden(`GraphQL field ${label(field)}: cannot read any of experiments ${experimentIds.join(', ')}.`)
-  if (readable.length === experimentIds.length) return
+  const listable = (id: string) => context.access.listsExperiment(id, vetoTiers)
+  const readable = experimentIds.filter((id) => listable(id))
+  if (readable.length === 0) return false
+  if (readable.length === experimentIds.length) return true
 
   // Some are unreadable (so the value is a list of at least two): find where it was written.
   const inputNode = singleArgument(field, 'input')!.value
   if (inputNode.kind === Kind.VARIABLE) {
     context.variableOverrides.set(inputNode.name.value, {...input, experimentIds: readable})
-    return
+    return true
   }
 
   const listNode = inputNode.kind === Kind.OBJECT ? inputNode.fields.find((f) => f.name.value === 'experimentIds')?.value : undefined
   if (listNode?.kind === Kind.VARIABLE) {
     context.variableOverrides.set(listNode.name.value, readable)
   } else if (listNode?.kind === Kind.LIST) {
-    const kept = listNode.values.filter((_item, index) => context.access.canReadExperiment(experimentIds[index]))
+    const kept = listNode.values.filter((_item, index) => listable(experimentIds[index]))
     if (listNode.values.some((item) => item.kind !== Kind.STRING && !kept.includes(item))) {
       throw forbidden(
         `GraphQL field ${label(field)}: cannot read some of experiments ${experimentIds.join(', ')}; pass only readable ids, or the list as one variable.`,
@@ -175,6 +201,8 @@ async function narrowExperimentIds(field: FieldNode, context: Context): Promise<
     // Cannot happen for a valid document; fail closed.
     throw invalid(`GraphQL field ${label(field)}: cannot narrow input.experimentIds.`)
   }
+
+  return true
 }
 
 /**

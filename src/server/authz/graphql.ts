@@ -11,11 +11,13 @@
  * - its root fields (fragments followed) must be on an allow-list; introspection is refused;
  * - the ids a field reads are resolved from literals, variables or variable defaults and checked;
  *   search fields have their `experimentIds` narrowed to the readable ones, as MLflow does;
- * - model versions of unreadable registered models are removed from the upstream's answer.
+ * - model versions of unreadable registered models are removed from the upstream's answer;
+ * - a root field the caller may not read is answered `null` (HTTP 200, no error), as MLflow does:
+ *   it is forwarded as `__typename` under the same response key and with the same directives (so
+ *   it is answered exactly when MLflow would answer it), its arguments and selections dropped, and
+ *   serve puts `null` in its place. Nothing of it reaches the upstream but its response key.
  *
- * Difference from MLflow: MLflow resolves a denied field to `null` (HTTP 200, no error) and runs the
- * rest of the query; here one denied field refuses the whole request (status 403), which is simpler
- * and leaks nothing. Malformed or ambiguous requests are refused with status 400. The upstream still
+ * Malformed or ambiguous requests are refused with status 400. The upstream still
  * validates the forwarded document against its schema; nothing here needs the schema, so new MLflow
  * fields on result types keep working without changes.
  *
@@ -25,7 +27,7 @@
 import {OperationTypeNode} from 'graphql'
 
 import {forbidden, readRequest, Refusal, scopeOf} from './graphql-document.js'
-import {filterModelVersions, forwardedRequest, type GraphqlRequest} from './graphql-forward.js'
+import {filterModelVersions, forwardedRequest, type GraphqlRequest, withholdFields} from './graphql-forward.js'
 import {checkRootFields, type Context, type GraphqlAccess} from './graphql-root-fields.js'
 
 export type {GraphqlRequest} from './graphql-forward.js'
@@ -74,12 +76,13 @@ async function decide(request: unknown, access: GraphqlAccess): Promise<GraphqlD
     modelVersionLists: new Map(),
     runChecks: new Map(),
     variableOverrides: new Map(),
+    withheld: new Set(),
   }
   await checkRootFields(operation.selectionSet, context)
 
   return {
     allowed: true,
-    filterResponse: (body) => filterModelVersions(body, context),
+    filterResponse: (body) => withholdFields(filterModelVersions(body, context), context),
     request: forwardedRequest(read, context),
   }
 }

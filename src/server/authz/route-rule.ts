@@ -1,3 +1,5 @@
+import {type AnswerRewrite} from './answer-rewrite.js'
+
 /**
  * What one route-table entry says about a request: who may make it (access), how its body is read
  * (body), and what serve does besides forwarding it (a filter on the answer, an effect after it, or
@@ -175,6 +177,8 @@ export interface RouteRule {
   params?: 'query'
   /** What a non-admin's answer is stripped of before it is relayed (after any after-effect). */
   redact?: Redaction
+  /** What MLflow withholds from a non-admin's answer the route let through (answer-rewrite.ts). */
+  rewrite?: AnswerRewrite
   /**
    * Checks on what a request asks the server to read later, which need code rather than a field
    * name (docs/mlflow-auth-contract.md, "Authorization bypass classes", file and URL inputs):

@@ -45,7 +45,6 @@ const createIn = (tierType: string, on: Resource = experiment()): Check[] => [..
 const scorer: Resource = {scorer: {experiment: 'experiment_id', name: 'name'}}
 /** The traces of the experiments listed in `field`, and what its filter or order may select on. */
 const traceSearch = (field: string): Resource => ({experiments: field, of: 'trace', tiersIf: 'filtered'})
-const ASSESSMENTS_NOT_DENIED: Check = {need: 'not_denied', on: {tier: 'assessment'}}
 const use = (on: Resource): Check[] => [{need: 'use', on}]
 interface GatewayField {
   field?: string
@@ -160,7 +159,7 @@ const ENTRIES: Entry[] = [
   // Runs, metrics, run artifacts.
   ['POST', '/mlflow/runs/create', API2, {access: createIn('run')}],
   ['POST', '/mlflow/runs/create-promptlab-run', AJAX2, {access: createIn('run')}],
-  ['GET', '/mlflow/runs/get', API2, {access: read(run())}],
+  ['GET', '/mlflow/runs/get', API2, {access: read(run()), rewrite: 'run'}],
   ['POST', '/mlflow/runs/update', API2, {access: update(run())}],
   ['POST', '/mlflow/runs/delete', API2, {access: remove(run())}],
   ['POST', '/mlflow/runs/restore', API2, {access: remove(run())}],
@@ -172,8 +171,8 @@ const ENTRIES: Entry[] = [
   ['POST', '/mlflow/runs/delete-tag', API2, {access: update(run())}],
   ['POST', '/mlflow/runs/log-inputs', API2, {access: [...update(run()), {need: 'update', on: {loggedModels: 'models[].model_id'}}]}],
   ['POST', '/mlflow/runs/outputs', API2, {access: [...update(run()), {need: 'update', on: {loggedModels: 'models[].model_id'}}]}],
-  ['POST', '/mlflow/runs/search', API2, {access: 'authenticated', filter: 'runs'}],
-  ['GET', '/mlflow/metrics/get-history', API2, {access: read(run())}],
+  ['POST', '/mlflow/runs/search', API2, {access: 'authenticated', filter: 'runs', rewrite: 'runs'}],
+  ['GET', '/mlflow/metrics/get-history', API2, {access: read(run()), rewrite: 'metric-history'}],
   ['GET', '/mlflow/metrics/get-history-bulk', AJAX2, {access: read({runs: 'run_id'})}],
   ['GET', '/mlflow/metrics/get-history-bulk-interval', API2, {access: read({runs: 'run_ids'})}],
   ['GET', '/mlflow/artifacts/list', API2, {access: read(run())}],
@@ -183,7 +182,7 @@ const ENTRIES: Entry[] = [
   ['POST', '/mlflow/upload-artifact', AJAX2, {access: update(run()), params: 'query'}],
 
   // Artifacts served by the tracking server (--serve-artifacts): the path starts with the experiment id.
-  ['GET', '/mlflow-artifacts/artifacts', API2, {access: read({artifactPath: 'path'})}],
+  ['GET', '/mlflow-artifacts/artifacts', API2, {access: read({artifactPath: 'path'}), rewrite: 'artifact-list'}],
   ['GET', '/mlflow-artifacts/artifacts/<path:artifact_path>', API2, {access: read({artifactPath: 'path.artifact_path'})}],
   ['PUT', '/mlflow-artifacts/artifacts/<path:artifact_path>', API2, {access: update({artifactPath: 'path.artifact_path'}), params: 'query'}],
   // MLflow 2.12.1+: deleting an artifact needs MANAGE (EDIT could delete before, #11308).
@@ -200,45 +199,55 @@ const ENTRIES: Entry[] = [
     API2,
     {access: [{need: 'not_denied', on: {newRegisteredModel: 'name'}}], after: 'grant-registered-model-creator'},
   ],
-  ['GET', '/mlflow/registered-models/get', API2, {access: read(model())}],
-  ['POST', '/mlflow/registered-models/rename', API2, {access: update(model()), after: 'rename-registered-model-grants'}],
-  ['PATCH', '/mlflow/registered-models/update', API2, {access: update(model())}],
+  ['GET', '/mlflow/registered-models/get', API2, {access: read(model()), rewrite: 'registered-model'}],
+  ['POST', '/mlflow/registered-models/rename', API2, {access: update(model()), after: 'rename-registered-model-grants', rewrite: 'registered-model'}],
+  ['PATCH', '/mlflow/registered-models/update', API2, {access: update(model()), rewrite: 'registered-model'}],
   ['DELETE', '/mlflow/registered-models/delete', API2, {access: remove(versions('cascade')), after: 'delete-registered-model-grants'}],
-  ['GET', '/mlflow/registered-models/search', API2, {access: 'authenticated', filter: 'registered-models'}],
-  ['GET POST', '/mlflow/registered-models/get-latest-versions', API2, {access: read(versions('read'))}],
+  ['GET', '/mlflow/registered-models/search', API2, {access: 'authenticated', filter: 'registered-models', rewrite: 'registered-models'}],
+  ['GET POST', '/mlflow/registered-models/get-latest-versions', API2, {access: read(versions('read')), rewrite: 'model-versions'}],
   ['POST', '/mlflow/registered-models/set-tag', API2, {access: update(model())}],
   ['DELETE', '/mlflow/registered-models/delete-tag', API2, {access: update(model())}],
   ['POST', '/mlflow/registered-models/alias', API2, {access: update(versions('alias'))}],
   ['DELETE', '/mlflow/registered-models/alias', API2, {access: remove(versions('alias'))}],
-  ['GET', '/mlflow/registered-models/alias', API2, {access: read(versions('read'))}],
-  ['POST', '/mlflow/model-versions/create', API2, {access: update(versions('read')), special: 'model-version-source'}],
-  ['GET', '/mlflow/model-versions/get', API2, {access: read(versions('read'))}],
+  ['GET', '/mlflow/registered-models/alias', API2, {access: read(versions('read')), rewrite: 'model-version'}],
+  ['POST', '/mlflow/model-versions/create', API2, {access: update(versions('read')), rewrite: 'model-version', special: 'model-version-source'}],
+  ['GET', '/mlflow/model-versions/get', API2, {access: read(versions('read')), rewrite: 'model-version'}],
   ['GET', '/mlflow/model-versions/get-download-uri', API2, {access: read(versions('read'))}],
-  ['PATCH', '/mlflow/model-versions/update', API2, {access: update(versions('version'))}],
-  ['POST', '/mlflow/model-versions/transition-stage', API2, {access: update(versions('version'))}],
+  ['PATCH', '/mlflow/model-versions/update', API2, {access: update(versions('version')), rewrite: 'model-version'}],
+  ['POST', '/mlflow/model-versions/transition-stage', API2, {access: update(versions('version')), rewrite: 'model-version'}],
   ['DELETE', '/mlflow/model-versions/delete', API2, {access: remove(versions('version'))}],
   ['POST', '/mlflow/model-versions/set-tag', API2, {access: update(versions('version'))}],
   // MLflow asks MANAGE here although set-tag needs only EDIT; kept so both servers agree.
   ['DELETE', '/mlflow/model-versions/delete-tag', API2, {access: remove(versions('version'))}],
-  ['GET', '/mlflow/model-versions/search', API2, {access: 'authenticated', filter: 'model-versions'}],
+  ['GET', '/mlflow/model-versions/search', API2, {access: 'authenticated', filter: 'model-versions', rewrite: 'model-versions'}],
   ['GET', '/model-versions/get-artifact', ROOT, {access: read(versions('artifact'))}],
 
   // Logged models (3.0+): the experiment they belong to.
-  ['POST', '/mlflow/logged-models', API2, {access: [...createIn('logged_model'), {need: 'read', on: {optional: true, run: 'source_run_id'}}]}],
-  ['GET', '/mlflow/logged-models/<model_id>', API2, {access: read(loggedModel())}],
+  [
+    'POST',
+    '/mlflow/logged-models',
+    API2,
+    {access: [...createIn('logged_model'), {need: 'read', on: {optional: true, run: 'source_run_id'}}], rewrite: 'logged-model'},
+  ],
+  ['GET', '/mlflow/logged-models/<model_id>', API2, {access: read(loggedModel()), rewrite: 'logged-model'}],
   // MLflow finalizes the model named in the body, not the one in the path: both are checked.
-  ['PATCH', '/mlflow/logged-models/<model_id>', API2, {access: [...update(loggedModel()), {need: 'update', on: {loggedModel: 'model_id', optional: true}}]}],
+  [
+    'PATCH',
+    '/mlflow/logged-models/<model_id>',
+    API2,
+    {access: [...update(loggedModel()), {need: 'update', on: {loggedModel: 'model_id', optional: true}}], rewrite: 'logged-model'},
+  ],
   ['DELETE', '/mlflow/logged-models/<model_id>', API2, {access: remove(loggedModel())}],
-  ['PATCH', '/mlflow/logged-models/<model_id>/tags', API2, {access: update(loggedModel())}],
+  ['PATCH', '/mlflow/logged-models/<model_id>/tags', API2, {access: update(loggedModel()), rewrite: 'logged-model'}],
   ['DELETE', '/mlflow/logged-models/<model_id>/tags/<tag_key>', API2, {access: remove(loggedModel())}],
   ['POST', '/mlflow/logged-models/<model_id>/params', API2, {access: update(loggedModel())}],
   ['GET', '/mlflow/logged-models/<model_id>/artifacts/directories', API2, {access: read(loggedModel())}],
   ['GET', '/mlflow/logged-models/<model_id>/artifacts/files', AJAX2, {access: read(loggedModel())}],
-  ['POST', '/mlflow/logged-models/search', API2, {access: 'authenticated', filter: 'logged-models'}],
+  ['POST', '/mlflow/logged-models/search', API2, {access: 'authenticated', filter: 'logged-models', rewrite: 'logged-models'}],
 
   // Scorers (3.7+).
   ['POST', '/mlflow/scorers/register', API3, {access: [...createIn('scorer_version'), {need: 'not_denied', on: scorer}], after: 'grant-scorer-creator'}],
-  ['GET', '/mlflow/scorers/list', API3, {access: read(experiment())}],
+  ['GET', '/mlflow/scorers/list', API3, {access: read(experiment()), rewrite: 'scorers'}],
   ['GET', '/mlflow/scorers/get', API3, {access: read(scorer)}],
   ['GET', '/mlflow/scorers/versions', API3, {access: read(scorer)}],
   ['DELETE', '/mlflow/scorers/delete', API3, {access: remove(scorer), after: 'delete-scorer-grants'}],
@@ -248,7 +257,7 @@ const ENTRIES: Entry[] = [
   ['POST', '/mlflow/genai/evaluate/invoke', AJAX3, {access: 'admin', why: "runs judges with the server's model credentials"}],
 
   // Traces and assessments: the trace's experiment.
-  ['POST', '/mlflow/traces', API2, {access: createIn('trace'), special: 'trace-body'}],
+  ['POST', '/mlflow/traces', API2, {access: createIn('trace'), rewrite: 'trace-info-v2', special: 'trace-body'}],
   // A v3 start naming an existing trace id would move that trace into the caller's experiment.
   [
     'POST',
@@ -262,17 +271,17 @@ const ENTRIES: Entry[] = [
         {need: 'not_denied', on: {tier: 'assessment'}},
         {need: 'update', on: {ifExists: true, trace: 'trace.trace_info.trace_id'}},
       ],
+      rewrite: 'trace-v3-start',
       special: 'trace-body',
     },
   ],
-  ['PATCH', '/mlflow/traces/<request_id>', API2, {access: update(trace('path.request_id')), special: 'trace-body'}],
-  ['GET', '/mlflow/traces/<request_id>/info', API2, {access: read(trace('path.request_id'))}],
+  ['PATCH', '/mlflow/traces/<request_id>', API2, {access: update(trace('path.request_id')), rewrite: 'trace-info-v2', special: 'trace-body'}],
+  ['GET', '/mlflow/traces/<request_id>/info', API2, {access: read(trace('path.request_id')), rewrite: 'trace-info-v2'}],
   ['PATCH DELETE', '/mlflow/traces/<request_id>/tags', API2, {access: update(trace('path.request_id')), special: 'trace-body'}],
-  ['GET', '/mlflow/traces', API2, {access: read(traceSearch('experiment_ids'))}],
-  // v3 trace reads carry the trace's assessments, which MLflow withholds when their tier is
-  // denied; serve does not rewrite these answers, so it refuses them then (stricter).
-  ['GET', '/mlflow/traces/<trace_id>', API3, {access: [...read(trace('path.trace_id')), ASSESSMENTS_NOT_DENIED]}],
-  ['GET', '/mlflow/traces/get', API3, {access: [...read(trace('trace_id')), ASSESSMENTS_NOT_DENIED]}],
+  ['GET', '/mlflow/traces', API2, {access: read(traceSearch('experiment_ids')), rewrite: 'traces-v2'}],
+  // v3 trace reads carry the trace's assessments, withheld from the answer when their tier does not give READ.
+  ['GET', '/mlflow/traces/<trace_id>', API3, {access: read(trace('path.trace_id')), rewrite: 'trace-v3'}],
+  ['GET', '/mlflow/traces/get', API3, {access: read(trace('trace_id')), rewrite: 'trace-v3'}],
   ['PATCH DELETE', '/mlflow/traces/<trace_id>/tags', API3, {access: update(trace('path.trace_id')), special: 'trace-body'}],
   [
     'POST',
@@ -300,9 +309,9 @@ const ENTRIES: Entry[] = [
     },
   ],
   ['DELETE', '/mlflow/traces/<trace_id>/assessments/<assessment_id>', API3, {access: remove({assessmentsOf: 'path.trace_id'})}],
-  ['GET', '/mlflow/traces/batchGet', API3, {access: [...read({traces: 'trace_ids'}), ASSESSMENTS_NOT_DENIED]}],
-  ['POST', '/mlflow/traces/batchGetInfos', API3, {access: [...read({traces: 'trace_ids'}), ASSESSMENTS_NOT_DENIED]}],
-  ['POST', '/mlflow/traces/search', API3, {access: [...read(traceSearch('locations[].mlflow_experiment.experiment_id')), ASSESSMENTS_NOT_DENIED]}],
+  ['GET', '/mlflow/traces/batchGet', API3, {access: read({traces: 'trace_ids'}), rewrite: 'traces-v3'}],
+  ['POST', '/mlflow/traces/batchGetInfos', API3, {access: read({traces: 'trace_ids'}), rewrite: 'trace-infos-v3'}],
+  ['POST', '/mlflow/traces/search', API3, {access: read(traceSearch('locations[].mlflow_experiment.experiment_id')), rewrite: 'traces-v3'}],
   ['POST', '/mlflow/traces/calculate-filter-correlation', API3, {access: read(traceSearch('experiment_ids'))}],
   ['POST', '/mlflow/traces/metrics', API3, {access: read({experiments: 'experiment_ids', of: 'trace', tiersIf: 'assessments-view'})}],
   // The experiment's traces and their assessments; request_ids must belong to it, which the store checks.

@@ -6,6 +6,7 @@
  */
 import {ApiError, permissionDenied, sendJson} from '../responses.js'
 import {type Access} from './access.js'
+import {type AnswerRewrite, rewriteAnswer, sendRewritten} from './answer-rewrite.js'
 import {type Exchange, type Json, parseAnswer, relay, send} from './exchange.js'
 import {authorizeGraphql} from './graphql.js'
 import {isPromptTagged} from './resolver.js'
@@ -44,7 +45,9 @@ export async function filterAnswer(exchange: Exchange): Promise<void> {
       }
 
       body[key] = readable
-      await exchange.upstream.forward(exchange.request, response, {body: Buffer.from(JSON.stringify(body)), identity: exchange.user.username})
+      // Read whole: the runs or models found may still name what a denied tier withholds.
+      const answer = await send(exchange, Buffer.from(JSON.stringify(body)))
+      sendRewritten(exchange, answer, match.rule.rewrite ?? match.rule.filter)
       return
     }
 
@@ -103,6 +106,8 @@ async function refilledSearch(exchange: Exchange, how: RefilledSearch): Promise<
   delete answer.next_page_token
   if (kept.length > 0) answer[listKey] = kept
   if (token) answer.next_page_token = token
+  // What is kept may still embed versions, runs or logged models the caller's tiers withhold.
+  if (how.rewrite) rewriteAnswer(how.rewrite, answer, {access: exchange.access})
   sendJson(response, 200, answer)
 }
 
@@ -115,6 +120,8 @@ async function graphql(exchange: Exchange): Promise<void> {
     {operationName, query, variables},
     {
       canReadExperiment: (id) => access.canReadExperiment(id),
+      listsExperiment: (id, vetoTiers) => access.lists('experiment', id, vetoTiers),
+      mayNameRuns: () => access.can('not_denied', 'run', '*'),
       // GraphQL answers carry no tags to tell a prompt from a model: decided as a registered model.
       canReadRegisteredModel: (name) => access.can('read', 'registered_model', name),
       canReadRun: (id) => access.canOnRun('read', id),
@@ -143,6 +150,8 @@ interface RefilledSearch {
   listKey: string
   path: string
   readable(access: Access, item: Json): boolean
+  /** What is withheld from the entries kept. */
+  rewrite?: AnswerRewrite
   viaPost: boolean
 }
 
@@ -165,6 +174,7 @@ const REFILLED_SEARCHES: Record<'experiments' | 'model-versions' | 'registered-m
     listKey: 'model_versions',
     path: '/api/2.0/mlflow/model-versions/search',
     readable: (access, item) => typeof item.name === 'string' && access.listsRegistryEntry(item.name, registryKind(item), true),
+    rewrite: 'model-versions',
     viaPost: false,
   },
   'registered-models': {
@@ -173,6 +183,7 @@ const REFILLED_SEARCHES: Record<'experiments' | 'model-versions' | 'registered-m
     listKey: 'registered_models',
     path: '/api/2.0/mlflow/registered-models/search',
     readable: (access, item) => typeof item.name === 'string' && access.listsRegistryEntry(item.name, registryKind(item)),
+    rewrite: 'registered-models',
     viaPost: false,
   },
 }

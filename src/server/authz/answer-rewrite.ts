@@ -1,0 +1,330 @@
+/**
+ * What MLflow 3.17 withholds from a non-admin's answer that the route itself let through
+ * (docs/mlflow-auth-contract.md, "Answers rewritten"): the ids of a denied tier that an answer
+ * carries beside what was asked for (a run's logged models, a version's run and logged model, a
+ * logged model's source run, a trace's run and logged model), versions of a registered model the
+ * version tier withholds, assessments of a trace whose assessment tier denies reading, run folders
+ * of an experiment's artifact root, and scorers the caller cannot read. Each function changes the
+ * parsed answer in place and says whether it changed anything.
+ */
+import {scorerResourceId} from '../../mlflow/resources.js'
+import {type UpstreamResponse} from '../proxy.js'
+import {ApiError, sendJson} from '../responses.js'
+import {type Access} from './access.js'
+import {type Exchange, type Json, parseAnswer, relay} from './exchange.js'
+import {isPromptTagged} from './resolver.js'
+
+/** How the answer of a route is rewritten; named after what the answer carries. */
+export type AnswerRewrite =
+  | 'artifact-list'
+  | 'logged-model'
+  | 'logged-models'
+  | 'metric-history'
+  | 'model-version'
+  | 'model-versions'
+  | 'registered-model'
+  | 'registered-models'
+  | 'run'
+  | 'runs'
+  | 'scorers'
+  | 'trace-info-v2'
+  | 'trace-infos-v3'
+  | 'trace-v3'
+  | 'trace-v3-start'
+  | 'traces-v2'
+  | 'traces-v3'
+
+/** What a rewrite needs besides the answer: the caller's access, and the request's artifact path. */
+export interface RewriteContext {
+  access: Access
+  /** The listed directory, for `artifact-list`. */
+  artifactPath?: string
+}
+
+const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value)
+const objects = (value: unknown): Json[] => (Array.isArray(value) ? value.filter((item) => isObject(item)) : [])
+const object = (value: unknown): Json | undefined => (isObject(value) ? value : undefined)
+
+/** A tier MLflow strips ids of when it is denied outright (`(type, *, DENY)`); nothing else counts. */
+const tierDenied = (access: Access, type: string): boolean => !access.can('not_denied', type, '*')
+
+/** Deletes `keys` of `holder` that are present; whether any was. */
+function clear(holder: Json | undefined, keys: readonly string[]): boolean {
+  let cleared = false
+  for (const key of keys) {
+    if (holder && Object.hasOwn(holder, key)) {
+      delete holder[key]
+      cleared = true
+    }
+  }
+
+  return cleared
+}
+
+/** A run's links to logged models (its model inputs and outputs, its metrics' model ids), gone when the logged-model tier is denied. */
+function runModelLinks(runs: Json[], access: Access): boolean {
+  if (runs.length === 0 || !tierDenied(access, 'logged_model')) return false
+  let changed = false
+  for (const run of runs) {
+    changed = clear(object(run.inputs), ['model_inputs']) || changed
+    changed = clear(object(run.outputs), ['model_outputs']) || changed
+    for (const metric of objects(object(run.data)?.metrics)) changed = clear(metric, ['model_id']) || changed
+  }
+
+  return changed
+}
+
+/** Fields of a model version naming another resource, by the tier that resource is in. */
+const VERSION_SIBLING_FIELDS: Record<string, readonly string[]> = {
+  logged_model: ['model_id', 'model_params', 'model_metrics'],
+  run: ['run_id', 'run_link'],
+}
+
+/** A version's run and logged model, gone when their tier is denied. */
+function versionSiblings(versions: Json[], access: Access): boolean {
+  let changed = false
+  for (const [type, fields] of Object.entries(VERSION_SIBLING_FIELDS)) {
+    if (versions.length === 0 || !tierDenied(access, type)) continue
+    for (const version of versions) changed = clear(version, fields) || changed
+  }
+
+  return changed
+}
+
+/** A logged model's source run and its metrics' run ids, gone when the run tier is denied. */
+function loggedModelRuns(models: Json[], access: Access): boolean {
+  if (models.length === 0 || !tierDenied(access, 'run')) return false
+  let changed = false
+  for (const model of models) {
+    changed = clear(object(model.info), ['source_run_id']) || changed
+    for (const metric of objects(object(model.data)?.metrics)) changed = clear(metric, ['run_id']) || changed
+  }
+
+  return changed
+}
+
+/** The versions embedded in registered models: gone where the caller may not list the model with its versions, the rest without denied siblings. */
+function latestVersions(models: Json[], access: Access): boolean {
+  let changed = false
+  const kept: Json[] = []
+  for (const model of models) {
+    if (!Object.hasOwn(model, 'latest_versions')) continue
+    const kind = isPromptTagged(model.tags) ? 'prompt' : 'registered_model'
+    if (typeof model.name === 'string' && access.listsRegistryEntry(model.name, kind, true)) {
+      kept.push(...objects(model.latest_versions))
+    } else {
+      delete model.latest_versions
+      changed = true
+    }
+  }
+
+  return versionSiblings(kept, access) || changed
+}
+
+/** Trace metadata keys naming another resource, by the tier it is in. */
+const TRACE_METADATA_SIBLINGS: Record<string, string> = {'mlflow.modelId': 'logged_model', 'mlflow.sourceRun': 'run'}
+
+/**
+ * Metadata naming a run or logged model whose tier is denied: v3 keeps it as a map, v2 as a list
+ * of `{key, value}`.
+ */
+function traceMetadata(holders: Array<{list?: unknown; map?: unknown}>, access: Access): boolean {
+  const strip = Object.entries(TRACE_METADATA_SIBLINGS)
+    .filter(([, type]) => tierDenied(access, type))
+    .map(([key]) => key)
+  if (strip.length === 0) return false
+  let changed = false
+  for (const {list, map} of holders) {
+    if (isObject(map)) changed = clear(map, strip) || changed
+    if (Array.isArray(list)) {
+      for (let index = list.length - 1; index >= 0; index--) {
+        const entry: unknown = list[index]
+        if (isObject(entry) && strip.includes(entry.key as string)) {
+          list.splice(index, 1)
+          changed = true
+        }
+      }
+    }
+  }
+
+  return changed
+}
+
+/**
+ * A v3 trace's assessments, gone when the assessment tier (falling back to the trace's
+ * experiment) does not give READ; an answer that does not say the experiment keeps none.
+ */
+function assessments(infos: Json[], access: Access): boolean {
+  let changed = false
+  for (const info of infos) {
+    if (!Object.hasOwn(info, 'assessments')) continue
+    const experimentId = object(object(object(info.trace_location)?.mlflow_experiment))?.experiment_id
+    const readable =
+      typeof experimentId === 'string' &&
+      access.meets([{action: 'read', fallback: [{resourceId: experimentId, resourceType: 'experiment'}], resourceId: '*', resourceType: 'assessment'}])
+    if (!readable) {
+      delete info.assessments
+      changed = true
+    }
+  }
+
+  return changed
+}
+
+/** What a v3 trace info carries that MLflow withholds: assessments, and metadata naming denied tiers. */
+const traceInfosV3 = (infos: Json[], access: Access): boolean =>
+  // Both run: the second must not be skipped when the first changed something.
+  [
+    assessments(infos, access),
+    traceMetadata(
+      infos.map((info) => ({map: info.trace_metadata})),
+      access,
+    ),
+  ].some(Boolean)
+
+/** An MLflow run id, as a folder of an experiment's artifact root. */
+const RUN_FOLDER = /^[\da-f]{32}$/
+
+/**
+ * An experiment's artifact root lists one folder per run: withheld when reading runs there is
+ * denied (the `run` tier, falling back to the experiment), as reading one of them would be.
+ */
+function artifactList(answer: Json, {access, artifactPath}: RewriteContext): boolean {
+  const segments = (artifactPath ?? '').split('/').filter(Boolean)
+  if (segments.length !== 1) return false
+  const experiment = {resourceId: segments[0], resourceType: 'experiment'}
+  if (
+    access.meets([
+      {...experiment, action: 'read'},
+      {action: 'read', fallback: [experiment], resourceId: '*', resourceType: 'run'},
+    ])
+  )
+    return false
+  const files = objects(answer.files)
+  const kept = files.filter((file) => !(typeof file.path === 'string' && RUN_FOLDER.test(file.path)))
+  if (kept.length === files.length) return false
+  if (kept.length > 0) answer.files = kept
+  else delete answer.files
+  return true
+}
+
+/** Scorers listed: those of an experiment the caller may list, that it may list itself, while the scorer-version tier is not denied. */
+function scorers(answer: Json, access: Access): boolean {
+  const list = objects(answer.scorers)
+  if (list.length === 0) return false
+  const versionsDenied = tierDenied(access, 'scorer_version')
+  const kept = list.filter((scorer) => {
+    if (versionsDenied) return false
+    const experimentId = typeof scorer.experiment_id === 'number' ? String(scorer.experiment_id) : scorer.experiment_id
+    if (typeof experimentId !== 'string' || typeof scorer.scorer_name !== 'string') return false
+    return access.lists('experiment', experimentId) && access.lists('scorer', scorerResourceId(experimentId, scorer.scorer_name))
+  })
+  if (kept.length === list.length) return false
+  if (kept.length > 0) answer.scorers = kept
+  else delete answer.scorers
+  return true
+}
+
+/** Rewrites `answer` in place for this caller; whether anything changed. */
+export function rewriteAnswer(how: AnswerRewrite, answer: Json, context: RewriteContext): boolean {
+  const {access} = context
+  switch (how) {
+    case 'run': {
+      return runModelLinks(objects([answer.run]), access)
+    }
+
+    case 'runs': {
+      return runModelLinks(objects(answer.runs), access)
+    }
+
+    case 'metric-history': {
+      if (!tierDenied(access, 'logged_model')) return false
+      return objects(answer.metrics)
+        .map((metric) => clear(metric, ['model_id']))
+        .some(Boolean)
+    }
+
+    case 'logged-model': {
+      return loggedModelRuns(objects([answer.model]), access)
+    }
+
+    case 'logged-models': {
+      return loggedModelRuns(objects(answer.models), access)
+    }
+
+    case 'model-version': {
+      return versionSiblings(objects([answer.model_version]), access)
+    }
+
+    case 'model-versions': {
+      return versionSiblings(objects(answer.model_versions), access)
+    }
+
+    case 'registered-model': {
+      return latestVersions(objects([answer.registered_model]), access)
+    }
+
+    case 'registered-models': {
+      return latestVersions(objects(answer.registered_models), access)
+    }
+
+    case 'trace-info-v2': {
+      return traceMetadata([{list: object(answer.trace_info)?.request_metadata}], access)
+    }
+
+    case 'traces-v2': {
+      return traceMetadata(
+        objects(answer.traces).map((info) => ({list: info.request_metadata})),
+        access,
+      )
+    }
+
+    case 'trace-v3': {
+      return traceInfosV3(objects([object(answer.trace)?.trace_info]), access)
+    }
+
+    case 'trace-v3-start': {
+      // The caller sent this trace: only what it names beside itself is withheld.
+      return traceMetadata([{map: object(object(answer.trace)?.trace_info)?.trace_metadata}], access)
+    }
+
+    case 'trace-infos-v3': {
+      return traceInfosV3(objects(answer.trace_infos), access)
+    }
+
+    case 'traces-v3': {
+      // A search lists trace infos; a batch get lists traces, each with its info.
+      const traces = objects(answer.traces)
+      return traceInfosV3(
+        traces.map((trace) => object(trace.trace_info) ?? trace),
+        access,
+      )
+    }
+
+    case 'artifact-list': {
+      return artifactList(answer, context)
+    }
+
+    case 'scorers': {
+      return scorers(answer, access)
+    }
+  }
+}
+
+/**
+ * The upstream's answer as this caller may see it: a successful one rewritten (passed on as it
+ * came when nothing is withheld), a failure as it came. A successful answer that is not a JSON
+ * object cannot be checked, so it is not passed on.
+ */
+export function sendRewritten(exchange: Exchange, answer: UpstreamResponse, how: AnswerRewrite): void {
+  const {access, params, response} = exchange
+  if (answer.status !== 200) {
+    relay(response, answer)
+    return
+  }
+
+  const body = parseAnswer(answer)
+  if (!body) throw new ApiError('INTERNAL_ERROR', 'MLflow answered with something serve cannot read, so it cannot withhold what the caller may not see.')
+  if (rewriteAnswer(how, body, {access, artifactPath: how === 'artifact-list' ? params.optional('path') : undefined})) sendJson(response, 200, body)
+  else relay(response, answer)
+}
