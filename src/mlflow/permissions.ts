@@ -45,11 +45,6 @@ export function capabilities(level: Level): Capabilities {
   return CAPABILITIES[level]
 }
 
-/** MLflow 3.17's message for a level the unified grant endpoint refuses. */
-export function invalidGrantLevelMessage(value: unknown, resourceType: string): string {
-  return `Invalid permission '${String(value)}' for resource_type='${resourceType}'. Resource-level grants accept only: (${GRANT_LEVELS.map((level) => `'${level}'`).join(', ')}).`
-}
-
 /** MLflow's message, word for word: clients and tests match on it. */
 export function invalidPermissionMessage(value: unknown): string {
   return `Invalid permission '${String(value)}'. Valid permissions are: (${LEVELS.map((level) => `'${level}'`).join(', ')})`

@@ -78,19 +78,75 @@ export function patternMatches(resourcePattern: string, resourceType: string, re
 
 const tuple = (values: readonly string[]) => `(${values.map((value) => `'${value}'`).join(', ')})`
 
+const unknownLevelMessage = (permission: unknown) => `Invalid permission '${pythonStr(permission)}'. Valid permissions are: ${tuple(ALL_LEVELS)}`
+const resourceLevelMessage = (permission: unknown, resourceType: string) =>
+  `Invalid permission '${pythonStr(permission)}' for resource_type='${resourceType}'. Resource-level grants accept only: ${tuple(RESOURCE_ROW_LEVELS)}.`
+const wildcardOnlyMessage = (resourcePattern: unknown, resourceType: string) =>
+  `Invalid resource_pattern '${pythonStr(resourcePattern)}' for resource_type='${resourceType}'. This resource type supports only wildcard ('*') grants.`
+
+export function invalidResourceTypeMessage(resourceType: unknown): string {
+  return `Invalid resource type '${pythonStr(resourceType)}'. Valid resource types are: ${tuple(ROLE_RESOURCE_TYPES)}`
+}
+
 /** Why MLflow refuses a row, or undefined when it accepts it; checked in MLflow's order. */
 export function rowProblem(resourceType: unknown, resourcePattern: unknown, permission: unknown): string | undefined {
-  if (!(ALL_LEVELS as readonly unknown[]).includes(permission))
-    return `Invalid permission '${pythonStr(permission)}'. Valid permissions are: ${tuple(ALL_LEVELS)}`
-  if (!isRoleResourceType(resourceType)) return `Invalid resource type '${pythonStr(resourceType)}'. Valid resource types are: ${tuple(ROLE_RESOURCE_TYPES)}`
+  if (!(ALL_LEVELS as readonly unknown[]).includes(permission)) return unknownLevelMessage(permission)
+  if (!isRoleResourceType(resourceType)) return invalidResourceTypeMessage(resourceType)
   if (resourceType === 'workspace') {
     if (!(WORKSPACE_ROW_LEVELS as readonly unknown[]).includes(permission))
       return `Invalid permission '${pythonStr(permission)}' for resource_type='workspace'. Workspace-wide grants accept only: ${tuple(WORKSPACE_ROW_LEVELS)}.`
   } else if (!(RESOURCE_ROW_LEVELS as readonly unknown[]).includes(permission)) {
-    return `Invalid permission '${pythonStr(permission)}' for resource_type='${resourceType}'. Resource-level grants accept only: ${tuple(RESOURCE_ROW_LEVELS)}.`
+    return resourceLevelMessage(permission, resourceType)
   }
-  if (resourcePattern !== WILDCARD && !acceptsIdPattern(resourceType))
-    return `Invalid resource_pattern '${pythonStr(resourcePattern)}' for resource_type='${resourceType}'. This resource type supports only wildcard ('*') grants.`
+  if (resourcePattern !== WILDCARD && !acceptsIdPattern(resourceType)) return wildcardOnlyMessage(resourcePattern, resourceType)
+  return undefined
+}
+
+// The per-user grant API (`users/permissions/{grant,revoke,get}`) writes and resolves rows of a
+// user's own role, with its own checks and order.
+
+/** The workspace slot has its own API; the per-user one refuses it, for everyone, first. */
+export const WORKSPACE_PER_USER_MESSAGE =
+  "resource_type 'workspace' is not supported by the per-user permission convenience APIs. Use set_workspace_permission / delete_workspace_permission for workspace-wide grants."
+
+/**
+ * Types whose single resources the per-user API resolves (to check a grantor's MANAGE, or answer
+ * `get`). Prompts and the sub-resource tiers are not among them: there it takes `*` only, except
+ * from an admin, whose grant needs no resolving.
+ */
+export const PER_USER_RESOLVABLE_TYPES = [
+  'experiment',
+  'gateway_endpoint',
+  'gateway_model_definition',
+  'gateway_secret',
+  'mcp_server',
+  'registered_model',
+  'scorer',
+] as const
+
+/** Why the per-user API cannot resolve one resource of a type, or undefined when it can (types already valid). */
+export function perUserResolveProblem(resourceType: string, resourceId: string): string | undefined {
+  if (resourceType === 'scorer' && !resourceId.includes('/')) return "Invalid scorer resource_id. Expected '<experiment_id>/<scorer_name>'."
+  if (!(PER_USER_RESOLVABLE_TYPES as readonly string[]).includes(resourceType))
+    return `resource_type '${resourceType}' is not supported by the per-user permission convenience APIs.`
+  return undefined
+}
+
+/** Why the per-user API refuses a type, in its order (workspace, then unknown), or undefined. */
+export function perUserTypeProblem(resourceType: unknown): string | undefined {
+  if (resourceType === 'workspace') return WORKSPACE_PER_USER_MESSAGE
+  if (!isRoleResourceType(resourceType)) return invalidResourceTypeMessage(resourceType)
+  return undefined
+}
+
+/** Why the per-user API refuses a grant, in its order: the type, the pattern, then the level. */
+export function perUserGrantProblem(resourceType: unknown, resourcePattern: unknown, permission: unknown): string | undefined {
+  const typeProblem = perUserTypeProblem(resourceType)
+  if (typeProblem !== undefined) return typeProblem
+  const type = resourceType as RoleResourceType
+  if (resourcePattern !== WILDCARD && !acceptsIdPattern(type)) return wildcardOnlyMessage(resourcePattern, type)
+  if (!(ALL_LEVELS as readonly unknown[]).includes(permission)) return unknownLevelMessage(permission)
+  if (!(RESOURCE_ROW_LEVELS as readonly unknown[]).includes(permission)) return resourceLevelMessage(permission, type)
   return undefined
 }
 

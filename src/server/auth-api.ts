@@ -7,9 +7,18 @@
  */
 import {type AssignmentRecord, type RolePermissionRecord, type RoleRecord, type Store, StoreError, type UserRecord} from './store/store.js'
 import {hashPassword, verifyPassword} from './passwords.js'
-import {capabilities, invalidGrantLevelMessage, invalidPermissionMessage, isGrantLevel, isPermissionLevel} from '../mlflow/permissions.js'
+import {capabilities, invalidPermissionMessage, isPermissionLevel} from '../mlflow/permissions.js'
 import {RESOURCE_TYPES, scorerResourceId} from '../mlflow/resources.js'
-import {DEFAULT_WORKSPACE, isWorkspaceAdminRow, rowProblem} from '../mlflow/rbac.js'
+import {
+  DEFAULT_WORKSPACE,
+  isWorkspaceAdminRow,
+  perUserGrantProblem,
+  perUserResolveProblem,
+  perUserTypeProblem,
+  rowProblem,
+  WILDCARD,
+  WORKSPACE_PER_USER_MESSAGE,
+} from '../mlflow/rbac.js'
 import {effectiveLevel} from './permissions.js'
 import {canonicalId} from './authz/request-params.js'
 import {type AuthOperation} from './authz/route-rule.js'
@@ -300,8 +309,7 @@ export class AuthApi {
     return {params, resource, spec}
   }
 
-  private targetUser(call: AuthCall): UserRecord {
-    const username = stringParam(call, 'username')
+  private targetUser(username: string): UserRecord {
     const user = this.options.store.getUser(username)
     if (!user) throw userNotFound(username)
     return user
@@ -310,7 +318,7 @@ export class AuthApi {
   private async legacyCreate(kind: LegacyKind, call: AuthCall): Promise<unknown> {
     const {params, resource, spec} = this.legacyTarget(kind, call)
     const permission = permissionParam(call)
-    const user = this.targetUser(call)
+    const user = this.targetUser(stringParam(call, 'username'))
     if (this.options.store.getGrant(user.id, resource.type, resource.id)) {
       throw new ApiError('RESOURCE_ALREADY_EXISTS', `${spec.label} (${spec.describe(params)}, username=${user.username}) already exists.`)
     }
@@ -321,7 +329,7 @@ export class AuthApi {
 
   private async legacyGet(kind: LegacyKind, call: AuthCall): Promise<unknown> {
     const {params, resource, spec} = this.legacyTarget(kind, call)
-    const user = this.targetUser(call)
+    const user = this.targetUser(stringParam(call, 'username'))
     const grant = this.options.store.getGrant(user.id, resource.type, resource.id)
     if (!grant) throw this.legacyMissing(kind, params, user.username)
     return {[spec.key]: spec.entity(params, user.id, grant.permission)}
@@ -330,7 +338,7 @@ export class AuthApi {
   private async legacyUpdate(kind: LegacyKind, call: AuthCall): Promise<unknown> {
     const {params, resource} = this.legacyTarget(kind, call)
     const permission = permissionParam(call)
-    const user = this.targetUser(call)
+    const user = this.targetUser(stringParam(call, 'username'))
     if (!this.options.store.getGrant(user.id, resource.type, resource.id)) throw this.legacyMissing(kind, params, user.username)
     await this.storeCall(() => this.options.store.updateGrant({permission, resourceId: resource.id, resourceType: resource.type, userId: user.id}))
     return {}
@@ -338,7 +346,7 @@ export class AuthApi {
 
   private async legacyDelete(kind: LegacyKind, call: AuthCall): Promise<unknown> {
     const {params, resource} = this.legacyTarget(kind, call)
-    const user = this.targetUser(call)
+    const user = this.targetUser(stringParam(call, 'username'))
     if (!this.options.store.getGrant(user.id, resource.type, resource.id)) throw this.legacyMissing(kind, params, user.username)
     await this.storeCall(() => this.options.store.deleteGrant(user.id, resource.type, resource.id))
     return {}
@@ -355,45 +363,72 @@ export class AuthApi {
     return new ApiError('RESOURCE_DOES_NOT_EXIST', `${spec.label} with ${where} username=${username} not found`)
   }
 
-  // ---- unified grants (MLflow 3.13+) ----
+  // ---- unified grants (MLflow 3.13+; every type, `*` and DENY as 3.17) ----
 
-  private unifiedTarget(call: AuthCall, needManage: boolean) {
+  /** The three parameters that name a per-user row; ids spelled as serve keeps them (below). */
+  private unifiedParams(call: AuthCall): {id: string; type: string; username: string} {
     const username = stringParam(call, 'username')
     const type = stringParam(call, 'resource_type')
     const id = stringParam(call, 'resource_id')
-    if (!(RESOURCE_TYPES as readonly string[]).includes(type)) {
-      throw new ApiError(
-        'INVALID_PARAMETER_VALUE',
-        `Invalid resource type '${type}'. Valid resource types are: (${RESOURCE_TYPES.map((name) => `'${name}'`).join(', ')})`,
-      )
+    // Stricter than MLflow: rows are matched by the id's string, so an experiment id in another
+    // spelling, or a scorer id without its experiment (which MLflow stores from an admin), would
+    // name nothing.
+    if (id !== WILDCARD && type === 'experiment') canonicalId(id, 'resource_id')
+    if (id !== WILDCARD && type === 'scorer') {
+      const problem = perUserResolveProblem(type, id)
+      if (problem) throw new ApiError('INVALID_PARAMETER_VALUE', problem)
+      canonicalId(id.slice(0, id.indexOf('/')), 'resource_id')
     }
 
-    // Grants are matched by the id's string: one under another spelling would never apply.
-    if (type === 'experiment') canonicalId(id, 'resource_id')
-    if (type === 'scorer') canonicalId(id.split('/', 1)[0], 'resource_id')
+    return {id, type, username}
+  }
 
-    if (needManage) this.requireManage(call, type, id)
-    else requireSelfOrAdmin(call, username)
+  /**
+   * The per-user API's own resolution of one resource: MLflow answers 400 for a type it cannot
+   * resolve single resources of (prompts, the sub-resource tiers).
+   */
+  private resolvable(type: string, id: string): void {
+    const problem = perUserTypeProblem(type) ?? (id === WILDCARD ? undefined : perUserResolveProblem(type, id))
+    if (problem) throw new ApiError('INVALID_PARAMETER_VALUE', problem)
+  }
 
-    const user = this.options.store.getUser(username)
-    if (!user) throw userNotFound(username)
-    return {id, type, user}
+  /**
+   * Who may grant or revoke a user's row, as MLflow 3.17: admins; on `*` (a row on no resource
+   * whose MANAGE could delegate it) the workspace's admins, as the role API; on one resource,
+   * holders of MANAGE on it.
+   */
+  private requireGrantor(call: AuthCall, type: string, id: string): void {
+    if (call.user.isAdmin) return
+    this.resolvable(type, id)
+    if (id === WILDCARD) {
+      if (!this.adminWorkspaces(call.user).has(DEFAULT_WORKSPACE)) throw permissionDenied()
+      return
+    }
+
+    this.requireManage(call, type, id)
   }
 
   private async grant(call: AuthCall): Promise<unknown> {
-    const {id, type, user} = this.unifiedTarget(call, true)
+    const {id, type, username} = this.unifiedParams(call)
+    this.requireGrantor(call, type, id)
     const permission = param(call, 'permission')
-    if (!isGrantLevel(permission)) throw new ApiError('INVALID_PARAMETER_VALUE', invalidGrantLevelMessage(permission, type))
+    const user = this.targetUser(username)
+    const problem = perUserGrantProblem(type, id, permission)
+    if (problem) throw new ApiError('INVALID_PARAMETER_VALUE', problem)
     if (this.options.store.getGrant(user.id, type, id)) {
       throw new ApiError('RESOURCE_ALREADY_EXISTS', `Permission for user=${user.username} on resource_type=${type}, resource_id=${id} already exists.`)
     }
 
-    await this.storeCall(() => this.options.store.createGrant({permission, resourceId: id, resourceType: type, userId: user.id}))
+    await this.storeCall(() => this.options.store.createGrant({permission: permission as string, resourceId: id, resourceType: type, userId: user.id}))
     return {}
   }
 
   private async revoke(call: AuthCall): Promise<unknown> {
-    const {id, type, user} = this.unifiedTarget(call, true)
+    const {id, type, username} = this.unifiedParams(call)
+    this.requireGrantor(call, type, id)
+    const user = this.targetUser(username)
+    const problem = perUserTypeProblem(type)
+    if (problem) throw new ApiError('INVALID_PARAMETER_VALUE', problem)
     if (!this.options.store.getGrant(user.id, type, id)) {
       throw new ApiError('RESOURCE_DOES_NOT_EXIST', `Permission for user=${user.username} on resource_type=${type}, resource_id=${id} not found.`)
     }
@@ -402,9 +437,22 @@ export class AuthApi {
     return {}
   }
 
+  /**
+   * The level MLflow resolves for a user on one resource (or on `*`), from rows and
+   * default_permission alone: as MLflow, it does not know platform admins. Admins, the user
+   * themself, and the workspace's admins (about a resource the API can resolve) may ask.
+   */
   private async getGrant(call: AuthCall): Promise<unknown> {
-    const {id, type, user} = this.unifiedTarget(call, false)
-    const level = user.isAdmin ? 'MANAGE' : effectiveLevel(this.options.store, user, type, id, this.options.defaultPermission)
+    const {id, type, username} = this.unifiedParams(call)
+    if (type === 'workspace') throw new ApiError('INVALID_PARAMETER_VALUE', WORKSPACE_PER_USER_MESSAGE)
+    if (!call.user.isAdmin && call.user.username !== username) {
+      const resolvable = perUserTypeProblem(type) === undefined && (id === WILDCARD || perUserResolveProblem(type, id) === undefined)
+      if (!this.options.store.getUser(username) || !resolvable || !this.adminWorkspaces(call.user).has(DEFAULT_WORKSPACE)) throw permissionDenied()
+    }
+
+    const user = this.targetUser(username)
+    this.resolvable(type, id)
+    const level = effectiveLevel(this.options.store, user, type, id, this.options.defaultPermission)
     return {allowed: capabilities(level).canUse, permission: level}
   }
 

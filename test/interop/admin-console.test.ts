@@ -22,11 +22,8 @@ after(releaseServers)
 /** Roles arrived in MLflow 3.14; the console with them in 3.17. */
 const VERSION = MLFLOW_VERSIONS.latest
 
-/**
- * Where the scenario runs. `mlflowctl serve` in front of a plain MLflow is the second target
- * once it answers MLflow's role API: add 'serve' here.
- */
-const KINDS: AuthTargetKind[] = ['basic-auth']
+/** Where the scenario runs: MLflow's own app, and `mlflowctl serve` in front of a plain MLflow. */
+const KINDS: AuthTargetKind[] = ['basic-auth', 'serve']
 
 /** The names of the experiment list's rows that start with prefix, as bob's UI shows them after searching for it. */
 async function listedExperiments(page: Page, prefix: string, expected: string[]): Promise<string[]> {
@@ -72,6 +69,11 @@ async function shown(page: Page, target: Locator): Promise<void> {
   const alert = page.locator('[role="alert"][data-component-id^="admin."]')
   await target.or(alert).first().waitFor()
   if (!(await target.first().isVisible())) assert.fail(`the console shows an error: ${(await alert.first().innerText()).replaceAll(/\s+/g, ' ').trim()}`)
+}
+
+/** The calls the console made that were not answered with success ("METHOD /path STATUS"). */
+function failedAnswers(session: BrowserSession, origin: string): string[] {
+  return distinctAnswers(session.responses, origin).filter((answer) => Number(answer.split(' ')[2]) >= 400)
 }
 
 function routeLog(t: TestContext, who: string, session: BrowserSession, origin: string): void {
@@ -186,6 +188,10 @@ for (const kind of KINDS) {
         routeLog(t, 'the admin', admin, target.url)
       }
 
+      // Every call answered as on MLflow: the workspaces MLflow's console asks for are switched off
+      // (503, and the dialog works on).
+      assert.deepEqual(failedAnswers(admin, target.url), ['GET /ajax-api/3.0/mlflow/workspaces 503'])
+
       // What the console showed is what the server holds: bob has the role, and it has the one grant
       // (besides his hidden per-user role, which holds his MANAGE on the experiment he created).
       const held = await ok(target.admin, 'GET', `/api/3.0/mlflow/users/roles/list?username=${encodeURIComponent(bob.username)}`)
@@ -225,6 +231,9 @@ for (const kind of KINDS) {
       } finally {
         routeLog(t, bob.username, bobBrowser, target.url)
       }
+
+      // Nothing a page of bob's called was refused (each page reads the assistant's config and providers).
+      assert.deepEqual(failedAnswers(bobBrowser, target.url), [])
     })
   })
 }

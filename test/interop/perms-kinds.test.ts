@@ -20,8 +20,8 @@ import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
 
 after(releaseServers)
 
-/** Where the 3.17 bodies run; serve joins with its RBAC API ('serve'). */
-const TARGETS: AuthTargetKind[] = ['basic-auth']
+/** Where the 3.17 bodies run: MLflow's own app, and serve in front of a plain MLflow. */
+const TARGETS: AuthTargetKind[] = ['basic-auth', 'serve']
 
 const latest = MLFLOW_VERSIONS.latest
 

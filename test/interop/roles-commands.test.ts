@@ -1,8 +1,8 @@
 /**
  * `mlflowctl roles …`, `users roles` and `access check|who` through the built command against MLflow's
- * own basic-auth app: every effect read back through MLflow's Python auth client, and every access
- * verdict tried for real (the user reads and edits the experiment through the Python client).
- * TARGETS lists the servers; serve joins with one entry when it offers the role API.
+ * own basic-auth app and against serve in front of a plain MLflow (TARGETS): every effect read back
+ * through MLflow's Python auth client, and every access verdict tried for real (the user reads and
+ * edits the experiment through the Python client), so what `access` says is what the server allows.
  */
 import assert from 'node:assert/strict'
 import {mkdtemp} from 'node:fs/promises'
@@ -19,7 +19,7 @@ import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
 
 after(releaseServers)
 
-const TARGETS: AuthTargetKind[] = ['basic-auth']
+const TARGETS: AuthTargetKind[] = ['basic-auth', 'serve']
 const LATEST = MLFLOW_VERSIONS.latest
 
 /** A home logged in as the target's admin, and a runner for --json commands in it. */

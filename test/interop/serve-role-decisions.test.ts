@@ -1,9 +1,8 @@
 /**
  * Decisions on the rows of several roles, against MLflow 3.17.2's basic-auth app and against
- * serve in front of a plain 3.17.2, with the same requests: MLflow's side gets real roles through
- * its REST API; serve (in this process, until its store keeps roles of its own) lists the same
- * rows for the user (test/support/role-rows.ts). Each scenario asserts the statuses MLflow
- * answers, then that serve answers the same.
+ * serve (in this process) in front of a plain 3.17.2, with the same requests: both get the same
+ * roles through their role API. Each scenario asserts the statuses MLflow answers, then that serve
+ * answers the same.
  */
 import assert from 'node:assert/strict'
 import {mkdtemp} from 'node:fs/promises'
@@ -15,11 +14,10 @@ import {type RunningServe, startServe} from '../../src/server/serve.js'
 import {type Credentials} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS} from '../support/mlflow-versions.js'
 import {restClient} from '../support/rest.js'
-import {extraRoleRows, roleRow} from '../support/role-rows.js'
+import {giveRoles, type RowSpec} from '../support/roles.js'
 import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
 
 const version = MLFLOW_VERSIONS.latest
-const rows = extraRoleRows()
 const PROMPT_TAGS = [{key: 'mlflow.prompt.is_prompt', value: 'true'}]
 
 /** What the admin made on one side: ids differ between the two servers. */
@@ -33,7 +31,7 @@ interface World {
 interface Side {
   admin: Credentials
   /** Gives the user these roles (each a list of [type, pattern, level]) for the duration of `body`. */
-  withRoles(roles: Array<Array<[string, string, string]>>, body: () => Promise<void>): Promise<void>
+  withRoles(roles: RowSpec[][], body: () => Promise<void>): Promise<void>
   url: string
   world: World
 }
@@ -44,8 +42,21 @@ interface Scenario {
   /** The user's own grant on the experiment, if any. */
   grant?: string
   requests: Array<[Request, number]>
-  roles: (world: World) => Array<Array<[string, string, string]>>
+  roles: (world: World) => RowSpec[][]
   title: string
+}
+
+/** Side.withRoles on a server: real roles through its role API, deleted afterwards. */
+function rolesOn(side: {admin: Credentials; url: string}, username: string): Side['withRoles'] {
+  const {ok} = restClient(() => side.url)
+  return async (roles, body) => {
+    const remove = await giveRoles((method, path, payload) => ok(side.admin, method, path, payload), username, roles)
+    try {
+      await body()
+    } finally {
+      await remove()
+    }
+  }
 }
 
 const get = (path: (world: World) => string): Request => ['GET', path]
@@ -149,43 +160,8 @@ describe(`decisions on the rows of several roles: serve and MLflow ${version} an
       {admin, url: running.url},
     ]
     for (const side of sides) await restClient(() => side.url).ok(side.admin, 'POST', '/api/2.0/mlflow/users/create', user)
-    const serveUserId = (await restClient(() => running!.url).ok(admin, 'GET', `/api/2.0/mlflow/users/get?username=${user.username}`)).user.id as number
-    mlflow = {
-      ...sides[0],
-      async withRoles(roles, body) {
-        const {ok} = restClient(() => basicAuth.url)
-        const ids: number[] = []
-        try {
-          for (const roleRows of roles) {
-            const role = (await ok(basicAuth.admin!, 'POST', '/api/3.0/mlflow/roles/create', {name: uniqueName('role'), workspace: 'default'})).role
-            ids.push(role.id as number)
-            for (const [resource_type, resource_pattern, permission] of roleRows)
-              await ok(basicAuth.admin!, 'POST', '/api/3.0/mlflow/roles/permissions/add', {permission, resource_pattern, resource_type, role_id: role.id})
-            await ok(basicAuth.admin!, 'POST', '/api/3.0/mlflow/roles/assign', {role_id: role.id, username: user.username})
-          }
-
-          await body()
-        } finally {
-          for (const id of ids) await ok(basicAuth.admin!, 'DELETE', '/api/3.0/mlflow/roles/delete', {role_id: id})
-        }
-      },
-      world: await makeWorld(basicAuth.url, basicAuth.admin!),
-    }
-    serve = {
-      ...sides[1],
-      async withRoles(roles, body) {
-        rows.set(
-          serveUserId,
-          roles.flatMap((roleRows, index) => roleRows.map(([type, pattern, level]) => roleRow(type, pattern, level, `role-${index}`))),
-        )
-        try {
-          await body()
-        } finally {
-          rows.delete(serveUserId)
-        }
-      },
-      world: await makeWorld(running.url, admin),
-    }
+    mlflow = {...sides[0], withRoles: rolesOn(sides[0], user.username), world: await makeWorld(basicAuth.url, basicAuth.admin!)}
+    serve = {...sides[1], withRoles: rolesOn(sides[1], user.username), world: await makeWorld(running.url, admin)}
   })
   after(async () => {
     await running?.close()

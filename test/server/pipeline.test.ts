@@ -23,6 +23,7 @@ before(async () => {
       if (route === 'DELETE /api/2.0/mlflow/registered-models/delete') answerJson(response, 200, {})
       if (route === 'POST /api/2.0/mlflow/experiments/update') answerJson(response, 200, {})
       if (route === 'GET /api/2.0/mlflow/unknown-to-serve') answerJson(response, 200, {reached: true})
+      if (route.startsWith('GET /ajax-api/3.0/mlflow/assistant/')) answerJson(response, 200, {providers: {}})
       if (route === 'POST /api/2.0/mlflow/experiments/search') {
         const {page_token: pageToken} = JSON.parse(request.body.toString('utf8') || '{}') as {page_token?: string}
         answerJson(
@@ -108,6 +109,25 @@ describe('serve pipeline: stages', () => {
       }
     })
     assert.equal(forwarded, 0)
+  })
+
+  it('route → the assistant: its config and providers for anyone logged in (every web UI page reads them), the rest for admins', async () => {
+    for (const path of ['/ajax-api/3.0/mlflow/assistant/config', '/ajax-api/3.0/mlflow/assistant/providers']) {
+      const answer = await call(pipeline.url, 'GET', path, {credentials: ALICE})
+      assert.equal(answer.status, 200, path)
+      assert.equal(pipeline.upstream.seen.at(-1)?.headers['x-forwarded-user'], 'alice')
+    }
+
+    for (const [method, path] of [
+      ['PUT', '/ajax-api/3.0/mlflow/assistant/config'],
+      ['POST', '/ajax-api/3.0/mlflow/assistant/message'],
+      ['GET', '/ajax-api/3.0/mlflow/assistant/providers/claude_code/health'],
+    ]) {
+      const forwarded = await forwardedDuring(async () => {
+        assert.equal((await call(pipeline.url, method, path, {body: method === 'GET' ? undefined : '{}', credentials: ALICE})).status, 403, `${method} ${path}`)
+      })
+      assert.equal(forwarded, 0)
+    }
   })
 
   it('route → sign-up: admins only, for the page and the form', async () => {

@@ -2,8 +2,9 @@
  * serve's decisions on the rows of several roles (MLflow 3.17's semantics), through the whole
  * pipeline in front of a fake MLflow: a DENY in one role beats a grant in another, `*` rows,
  * sub-resource tiers over their experiment, prompts apart from registered models, vetoes on
- * creates, and the default floor. The same scenarios run against MLflow itself in
- * test/interop/serve-roles.test.ts.
+ * creates, and the default floor. The roles are made through serve's own role API, so the
+ * decisions are on what its store keeps. Such scenarios run against MLflow itself in
+ * test/interop/serve-role-decisions.test.ts.
  */
 import assert from 'node:assert/strict'
 import {mkdtemp, writeFile} from 'node:fs/promises'
@@ -11,10 +12,9 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {extraRoleRows, roleRow} from '../support/role-rows.js'
+import {giveRoles, type RowSpec} from '../support/roles.js'
 import {answerJson, call, type Pipeline, parseJson, type SeenRequest, startPipeline, type Who} from '../support/serve-pipeline.js'
 
-const rows = extraRoleRows()
 const PROMPT_TAG = [{key: 'mlflow.prompt.is_prompt', value: 'true'}]
 
 /** A fake MLflow with experiments 1–3, run r1 in experiment 1, registered model `m` and prompt `p`. */
@@ -49,9 +49,19 @@ function fakeMlflow(request: SeenRequest, response: Parameters<typeof answerJson
   answerJson(response, 200, {})
 }
 
-async function userId(pipeline: Pipeline, who: Who): Promise<number> {
-  const answer = await call(pipeline.url, 'GET', `/api/2.0/mlflow/users/get?username=${who.username}`, {credentials: pipeline.admin})
-  return (parseJson(answer).user as {id: number}).id
+/** The roles `who` holds beyond their own grants: each call replaces those of the last one. */
+function roleHolder(pipeline: () => Pipeline, who: Who): (...roles: RowSpec[][]) => Promise<void> {
+  let remove = async () => {}
+  const admin = async (method: string, path: string, body: Record<string, unknown>) => {
+    const answer = await call(pipeline().url, method, path, {body, credentials: pipeline().admin})
+    if (answer.status !== 200) throw new Error(`${method} ${path}: ${answer.status} ${answer.body}`)
+    return parseJson(answer)
+  }
+
+  return async (...roles) => {
+    await remove()
+    remove = await giveRoles(admin, who.username, roles)
+  }
 }
 
 async function startWith(defaultPermission: string): Promise<Pipeline> {
@@ -63,25 +73,24 @@ async function startWith(defaultPermission: string): Promise<Pipeline> {
 describe('serve decides on the rows of every role a user holds (default NO_PERMISSIONS)', () => {
   let pipeline: Pipeline
   const who: Who = {password: 'a password for the roles test', username: 'alice'}
-  let id: number
+  const holdRoles = roleHolder(() => pipeline, who)
   const status = async (method: string, path: string, body?: unknown) => (await call(pipeline.url, method, path, {body, credentials: who})).status
 
   before(async () => {
     pipeline = await startWith('NO_PERMISSIONS')
     await pipeline.createUser(who, {'1': 'MANAGE'})
-    id = await userId(pipeline, who)
   })
   after(() => pipeline.close())
 
   it('a DENY row in another role beats the MANAGE the user was granted', async () => {
-    rows.set(id, [roleRow('experiment', '1', 'DENY')])
+    await holdRoles([['experiment', '1', 'DENY']])
     assert.equal(await status('GET', '/api/2.0/mlflow/experiments/get?experiment_id=1'), 403)
-    rows.delete(id)
+    await holdRoles()
     assert.equal(await status('GET', '/api/2.0/mlflow/experiments/get?experiment_id=1'), 200)
   })
 
   it('a `*` row reaches every experiment; a DENY on one id hides it, also from searches', async () => {
-    rows.set(id, [roleRow('experiment', '*', 'READ'), roleRow('experiment', '2', 'DENY', 'blocked')])
+    await holdRoles([['experiment', '*', 'READ']], [['experiment', '2', 'DENY']])
     assert.equal(await status('GET', '/api/2.0/mlflow/experiments/get?experiment_id=3'), 200)
     assert.equal(await status('GET', '/api/2.0/mlflow/experiments/get?experiment_id=2'), 403)
     assert.equal(await status('POST', '/api/2.0/mlflow/experiments/update', {experiment_id: '3', new_name: 'x'}), 403)
@@ -90,18 +99,18 @@ describe('serve decides on the rows of every role a user holds (default NO_PERMI
   })
 
   it('the run tier decides run routes over the experiment: a DENY vetoes MANAGE, a READ limits it', async () => {
-    rows.set(id, [roleRow('run', '*', 'DENY')])
+    await holdRoles([['run', '*', 'DENY']])
     assert.equal(await status('GET', '/api/2.0/mlflow/runs/get?run_id=r1'), 403)
     assert.equal(await status('GET', '/api/2.0/mlflow/experiments/get?experiment_id=1'), 200)
-    rows.set(id, [roleRow('run', '*', 'READ')])
+    await holdRoles([['run', '*', 'READ']])
     assert.equal(await status('GET', '/api/2.0/mlflow/runs/get?run_id=r1'), 200)
     assert.equal(await status('POST', '/api/2.0/mlflow/runs/update', {run_id: 'r1', status: 'FINISHED'}), 403)
     // Deleting the experiment reaches its runs: a run tier that cannot delete withholds it.
     assert.equal(await status('POST', '/api/2.0/mlflow/experiments/delete', {experiment_id: '1'}), 403)
     assert.equal(await status('POST', '/api/2.0/mlflow/runs/create', {experiment_id: '1'}), 200)
-    rows.set(id, [roleRow('run', '*', 'DENY')])
+    await holdRoles([['run', '*', 'DENY']])
     assert.equal(await status('POST', '/api/2.0/mlflow/runs/create', {experiment_id: '1'}), 403)
-    rows.delete(id)
+    await holdRoles()
     assert.equal(await status('POST', '/api/2.0/mlflow/experiments/delete', {experiment_id: '1'}), 200)
   })
 
@@ -110,29 +119,32 @@ describe('serve decides on the rows of every role a user holds (default NO_PERMI
       (
         parseJson(await call(pipeline.url, 'GET', '/api/2.0/mlflow/registered-models/search', {credentials: who})).registered_models as Array<{name: string}>
       ).map((model) => model.name)
-    rows.set(id, [roleRow('registered_model', '*', 'READ')])
+    await holdRoles([['registered_model', '*', 'READ']])
     assert.equal(await status('GET', '/api/2.0/mlflow/registered-models/get?name=m'), 200)
     assert.equal(await status('GET', '/api/2.0/mlflow/registered-models/get?name=p'), 403)
     assert.deepEqual(await names(), ['m'])
-    rows.set(id, [roleRow('prompt', 'p', 'READ')])
+    await holdRoles([['prompt', 'p', 'READ']])
     assert.equal(await status('GET', '/api/2.0/mlflow/registered-models/get?name=p'), 200)
     assert.equal(await status('GET', '/api/2.0/mlflow/registered-models/get?name=m'), 403)
     assert.deepEqual(await names(), ['p'])
     // The version tier of prompts vetoes reading a prompt's versions, not the prompt.
-    rows.set(id, [roleRow('prompt', 'p', 'READ'), roleRow('prompt_version', '*', 'DENY')])
+    await holdRoles([
+      ['prompt', 'p', 'READ'],
+      ['prompt_version', '*', 'DENY'],
+    ])
     assert.equal(await status('GET', '/api/2.0/mlflow/model-versions/get?name=p&version=1'), 403)
     assert.equal(await status('GET', '/api/2.0/mlflow/registered-models/get?name=p'), 200)
-    rows.delete(id)
+    await holdRoles()
   })
 
   it('a DENY on a type vetoes creating one, whatever else the user holds', async () => {
-    rows.set(id, [roleRow('experiment', '*', 'DENY')])
+    await holdRoles([['experiment', '*', 'DENY']])
     assert.equal(await status('POST', '/api/2.0/mlflow/experiments/create', {name: 'new'}), 403)
-    rows.set(id, [roleRow('registered_model', 'churn', 'DENY')])
+    await holdRoles([['registered_model', 'churn', 'DENY']])
     assert.equal(await status('POST', '/api/2.0/mlflow/registered-models/create', {name: 'churn'}), 403)
     // A prompt of that name is another namespace.
     assert.equal(await status('POST', '/api/2.0/mlflow/registered-models/create', {name: 'churn', tags: PROMPT_TAG}), 200)
-    rows.delete(id)
+    await holdRoles()
   })
 })
 

@@ -7,7 +7,7 @@
  * experiment; registered models, versions, aliases and tags on the registered model (by name);
  * scorers on the scorer; the AI gateway on its secrets, model definitions and endpoints. Families
  * MLflow gates with rules serve does not keep (datasets, jobs, issues, review queues, MCP registry,
- * webhooks, workspaces, the assistant) are admin only.
+ * webhooks, workspaces, the assistant but what every UI page reads) are admin only.
  *
  * The same table holds what serve answers itself (`answer`): MLflow's basic-auth REST API and its
  * sign-up page, so one lookup routes every request.
@@ -465,6 +465,10 @@ const ENTRIES: Entry[] = [
   ['GET POST PUT PATCH DELETE', '/mlflow/webhooks/<path:rest>', API2, {access: 'admin', why: 'as MLflow 3.11.1+'}],
   ['GET POST PUT PATCH DELETE', '/mlflow/workspaces', API3, {access: 'admin', why: 'as MLflow'}],
   ['GET POST PUT PATCH DELETE', '/mlflow/workspaces/<path:rest>', API3, {access: 'admin', why: 'as MLflow'}],
+  // The web UI reads these two on every page, for anyone logged in, as MLflow lets it (MLflow
+  // itself leaves out API keys, and project locations for callers not on its host).
+  ['GET', '/mlflow/assistant/config', AJAX3, {access: 'authenticated', why: 'read by every page of the web UI'}],
+  ['GET', '/mlflow/assistant/providers', AJAX3, {access: 'authenticated', why: 'read by every page of the web UI'}],
   ['GET POST PUT PATCH DELETE', '/mlflow/assistant/<path:rest>', AJAX3, {access: 'admin', why: "runs an LLM agent with the server's credentials"}],
   ['GET POST PUT PATCH DELETE', '/mlflow/mcp-servers', API3, {access: 'admin', why: ADMIN_FAMILY}],
   ['GET POST PUT PATCH DELETE', '/mlflow/mcp-servers/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
