@@ -18,8 +18,9 @@ const storeModule = new URL('../../src/server/store/json-store.ts', import.meta.
 
 /**
  * The other process in the multi-process tests, run with `node --import tsx`:
- * - burst PATH PREFIX: writes users and grants, 8 at a time, until killed; prints each one only
- *   after its promise resolved (`user NAME ID`, `grant USERNAME`).
+ * - burst PATH PREFIX [LIMIT]: writes users and grants, 8 at a time, until killed; prints each one
+ *   only after its promise resolved (`user NAME ID`, `grant USERNAME`). LIMIT: the journal's
+ *   compaction threshold in bytes (1: a compaction after every batch).
  * - writer PATH PREFIX COUNT: prints `ready` once open, waits for a line on stdin, then makes COUNT
  *   users (each with a grant) concurrently, closes and prints `done`.
  * - changes PATH: creates carol, makes alice an admin, grants bob READ on experiment 7.
@@ -29,7 +30,7 @@ import {createInterface} from 'node:readline'
 import {JsonFileStore} from ${JSON.stringify(storeModule)}
 
 const [mode, path, prefix, count] = process.argv.slice(2)
-const store = await JsonFileStore.open(path, {lockStaleMs: 2000})
+const store = await JsonFileStore.open(path, {journalLimitBytes: mode === 'burst' && count ? Number(count) : undefined, lockStaleMs: 2000})
 const say = (line) => process.stdout.write(line + '\\n')
 
 async function userWithGrant(name) {
@@ -915,7 +916,8 @@ describe('JsonFileStore: several processes', () => {
     let killedMidWrite = 0
     for (const [round, delay] of delays.entries()) {
       if (round >= 4 && killedMidWrite >= 2) break
-      const child = startChild('burst', path, `r${round}`)
+      // Every other round compacts after each batch, so kills land inside compactions too.
+      const child = startChild('burst', path, `r${round}`, ...(round % 2 === 1 ? ['1'] : []))
       await child.waitFor((lines) => lines.length >= 1 + 5 * round)
       await new Promise((resolve) => setTimeout(resolve, delay))
       child.process.kill('SIGKILL')
@@ -927,7 +929,7 @@ describe('JsonFileStore: several processes', () => {
         else assert.fail(`unexpected output: ${line}`)
       }
 
-      // A lock or temp file left behind: the process died inside a write.
+      // A lock or temp file left behind: the process died inside a write (or a compaction).
       if ((await readdir(dir)).some((entry) => entry !== 'auth.json' && entry !== 'auth.json.journal')) killedMidWrite++
       // The file parses and holds every acknowledged write.
       const store = await JsonFileStore.open(path)
