@@ -10,6 +10,8 @@
  *   (a backup that must keep the first content it was given); resolves false when one was there.
  * - ensurePrivateDir(dir): creates a directory (and missing parents) with mode 0700. Directories
  *   that already exist are left alone, so a user's home is never chmodded.
+ * - tempPathFor(target): the temp name atomicWriteFile uses beside a target.
+ * - syncDirectory(dir): makes renames and creations in a directory durable.
  * - looseModeWarning(path): the warning to give before a secrets file other users could read is
  *   rewritten as 0600; undefined when its mode is already private.
  */
@@ -32,7 +34,7 @@ async function writeTarget(path: string): Promise<string> {
 }
 
 /** Makes the rename itself durable: the directory entry must reach the disk too. */
-async function syncDirectory(dir: string): Promise<void> {
+export async function syncDirectory(dir: string): Promise<void> {
   // Windows cannot open a directory for fsync; NTFS journals the rename itself.
   if (process.platform === 'win32') return
   const handle = await open(dir, 'r')
@@ -46,10 +48,15 @@ async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
+/** A fresh name beside `target` for a file that will be renamed over it: `.<name>.<pid>.<12 hex>.tmp`. */
+export function tempPathFor(target: string): string {
+  return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
+}
+
 export async function atomicWriteFile(path: string, data: string | Buffer, options: {mode: number}): Promise<void> {
   const target = await writeTarget(path)
   const dir = dirname(target)
-  const temp = join(dir, `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
+  const temp = tempPathFor(target)
   let handle: FileHandle | undefined = await open(temp, 'wx', options.mode)
   try {
     // The umask may have cleared bits of the requested mode; the result must be exactly `mode`.

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import {type ChildProcess, spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {once} from 'node:events'
-import {readFile, writeFile} from 'node:fs/promises'
+import {writeFile} from 'node:fs/promises'
 import {Agent, type IncomingMessage, request as httpRequest} from 'node:http'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
@@ -21,6 +21,7 @@ import {MLFLOW_VERSIONS} from '../support/mlflow-versions.js'
 import {basicAuth} from '../support/rest.js'
 import {type RunningServe, startServe} from '../support/serve.js'
 import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
+import {readStoreFiles} from '../support/store-files.js'
 
 const version = MLFLOW_VERSIONS.latest
 const DEFAULT_PASSWORD = 'password1234'
@@ -126,7 +127,7 @@ interface StoreFile {
 }
 
 async function readStore(path: string): Promise<StoreFile> {
-  return JSON.parse(await readFile(path, 'utf8')) as StoreFile
+  return (await readStoreFiles(path)) as unknown as StoreFile
 }
 
 describe('serve: admin bootstrap', () => {

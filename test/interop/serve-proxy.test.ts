@@ -17,6 +17,7 @@ import {PythonClient} from '../support/python-client.js'
 import {basicAuth} from '../support/rest.js'
 import {startServe} from '../support/serve.js'
 import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
+import {readStoreFiles} from '../support/store-files.js'
 
 after(releaseServers)
 
@@ -163,7 +164,7 @@ describe('the store under serve', () => {
     assert.deepEqual(failedBeforeKill, [], 'writes failed before serve was killed')
     assert.ok(acknowledged.length < total, 'the kill landed before the burst finished')
 
-    JSON.parse(await readFile(serve.storePath, 'utf8'))
+    await readStoreFiles(serve.storePath)
     const restarted = await startServe({storePath: serve.storePath, upstream: upstream.url})
     try {
       for (const username of acknowledged) {
@@ -196,7 +197,7 @@ describe('the store under serve', () => {
           }),
         ),
       )
-      const stored = JSON.parse(await readFile(first.storePath, 'utf8')) as {users: Array<{username: string}>}
+      const stored = (await readStoreFiles(first.storePath)) as unknown as {users: Array<{username: string}>}
       assert.equal(stored.users.filter((user) => user.username.startsWith(prefix)).length, 50)
       // Each process also sees the other's users, without a restart.
       for (const serve of [first, second]) {

@@ -1,22 +1,26 @@
 import assert from 'node:assert/strict'
 import {type ChildProcessWithoutNullStreams, spawn} from 'node:child_process'
-import {mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises'
+import {createHash} from 'node:crypto'
+import {readFileSync} from 'node:fs'
+import {appendFile, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {dirname, join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {fileURLToPath} from 'node:url'
 
 import {JsonFileStore, type JsonFileStoreOptions, StoreFileError} from '../../src/server/store/json-store.js'
 import {StoreError} from '../../src/server/store/store.js'
 import {modeOf} from '../support/files.js'
+import {readStoreFiles, type StoreContent} from '../support/store-files.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const storeModule = new URL('../../src/server/store/json-store.ts', import.meta.url).href
 
 /**
  * The other process in the multi-process tests, run with `node --import tsx`:
- * - burst PATH PREFIX: writes users and grants, 8 at a time, until killed; prints each one only
- *   after its promise resolved (`user NAME ID`, `grant USERNAME`).
+ * - burst PATH PREFIX [LIMIT]: writes users and grants, 8 at a time, until killed; prints each one
+ *   only after its promise resolved (`user NAME ID`, `grant USERNAME`). LIMIT: the journal's
+ *   compaction threshold in bytes (1: a compaction after every batch).
  * - writer PATH PREFIX COUNT: prints `ready` once open, waits for a line on stdin, then makes COUNT
  *   users (each with a grant) concurrently, closes and prints `done`.
  * - changes PATH: creates carol, makes alice an admin, grants bob READ on experiment 7.
@@ -26,7 +30,7 @@ import {createInterface} from 'node:readline'
 import {JsonFileStore} from ${JSON.stringify(storeModule)}
 
 const [mode, path, prefix, count] = process.argv.slice(2)
-const store = await JsonFileStore.open(path, {lockStaleMs: 2000})
+const store = await JsonFileStore.open(path, {journalLimitBytes: mode === 'burst' && count ? Number(count) : undefined, lockStaleMs: 2000})
 const say = (line) => process.stdout.write(line + '\\n')
 
 async function userWithGrant(name) {
@@ -185,6 +189,8 @@ async function openReportingStore(path: string): Promise<{errors: Error[]; store
 }
 
 const user = (username: string, isAdmin = false) => ({isAdmin, passwordHash: `hash-of-${username}`, username})
+
+const onDisk = readStoreFiles
 
 describe('JsonFileStore: users and grants', () => {
   it('creates, reads, updates and deletes users, with MLflow error codes', async () => {
@@ -346,11 +352,11 @@ describe('JsonFileStore: users and grants', () => {
       users.map((u) => store.createGrant({permission: 'READ', resourceId: String(u.id), resourceType: 'experiment', userId: u.id})),
     )
     assert.equal(grants.length, 200)
-    // Everything resolved is already in the file, before any close().
-    const onDisk = JSON.parse(await readFile(path, 'utf8'))
-    assert.equal(onDisk.users.length, 200)
-    assert.equal(onDisk.role_permissions.length, 200)
-    assert.equal(onDisk.next_user_id, 201)
+    // Everything resolved is already on disk, before any close().
+    const durable = await onDisk(path)
+    assert.equal(durable.users.length, 200)
+    assert.equal(durable.role_permissions.length, 200)
+    assert.equal(durable.next_user_id, 201)
   })
 
   it('close() finishes queued writes, then refuses new ones', async () => {
@@ -651,13 +657,13 @@ describe('JsonFileStore: format upgrade', () => {
     await writeFile(path, VERSION_1)
     await store.createUser(user('erin'))
     assert.equal(await readFile(`${path}.v1.bak`, 'utf8'), VERSION_1)
-    const onDisk = JSON.parse(await readFile(path, 'utf8'))
-    assert.equal(onDisk.version, 2)
+    assert.equal(JSON.parse(await readFile(path, 'utf8')).version, 2)
+    const durable = await onDisk(path)
     assert.deepEqual(
-      onDisk.users.map((u: {username: string}) => u.username),
+      durable.users.map((u) => u.username),
       ['admin', 'carol', 'dave', 'erin'],
     )
-    assert.equal(onDisk.role_permissions.length, 3)
+    assert.equal(durable.role_permissions.length, 3)
   })
 })
 
@@ -846,7 +852,10 @@ describe('JsonFileStore: the file', () => {
     const {errors, store, untilReported} = await openReportingStore(path)
     const alice = await store.createUser(user('alice'))
     await store.createGrant({permission: 'READ', resourceId: '1', resourceType: 'experiment', userId: alice.id})
+    // Folded into the file: a hand edit of a file with changes pending in its journal is refused (below).
+    await store.compact()
     const good = JSON.parse(await readFile(path, 'utf8'))
+    assert.equal(good.users.length, 1)
 
     const corruption = '{"version": 1, "users": ['
     const reported = untilReported(/not valid JSON/)
@@ -870,9 +879,8 @@ describe('JsonFileStore: the file', () => {
     assert.equal(store.getUser('dave')?.passwordHash, 'dave-hash')
     const bob = await store.createUser(user('bob'))
     assert.equal(bob.id, 3)
-    const onDisk = JSON.parse(await readFile(path, 'utf8'))
     assert.deepEqual(
-      onDisk.users.map((u: {username: string}) => u.username),
+      (await onDisk(path)).users.map((u) => u.username),
       ['alice', 'dave', 'bob'],
     )
   })
@@ -891,7 +899,7 @@ describe('JsonFileStore: the file', () => {
 
     await rename(saved, path)
     await store.createUser(user('bob'))
-    assert.equal(JSON.parse(await readFile(path, 'utf8')).users.length, 2)
+    assert.equal((await onDisk(path)).users.length, 2)
   })
 })
 
@@ -908,7 +916,8 @@ describe('JsonFileStore: several processes', () => {
     let killedMidWrite = 0
     for (const [round, delay] of delays.entries()) {
       if (round >= 4 && killedMidWrite >= 2) break
-      const child = startChild('burst', path, `r${round}`)
+      // Every other round compacts after each batch, so kills land inside compactions too.
+      const child = startChild('burst', path, `r${round}`, ...(round % 2 === 1 ? ['1'] : []))
       await child.waitFor((lines) => lines.length >= 1 + 5 * round)
       await new Promise((resolve) => setTimeout(resolve, delay))
       child.process.kill('SIGKILL')
@@ -920,8 +929,8 @@ describe('JsonFileStore: several processes', () => {
         else assert.fail(`unexpected output: ${line}`)
       }
 
-      // A lock or temp file left behind: the process died inside a write.
-      if ((await readdir(dir)).some((entry) => entry !== 'auth.json')) killedMidWrite++
+      // A lock or temp file left behind: the process died inside a write (or a compaction).
+      if ((await readdir(dir)).some((entry) => entry !== 'auth.json' && entry !== 'auth.json.journal')) killedMidWrite++
       // The file parses and holds every acknowledged write.
       const store = await JsonFileStore.open(path)
       for (const [name, id] of acknowledged) assert.equal(store.getUser(name)?.id, id, `acknowledged user ${name} is missing`)
@@ -938,6 +947,7 @@ describe('JsonFileStore: several processes', () => {
     const store = await JsonFileStore.open(path, {lockStaleMs: 2000})
     await store.createUser(user('after-the-crash'))
     await store.close()
+    // Closed, the store is one file again: the journal folded into it.
     assert.deepEqual(await readdir(dir), ['auth.json'])
   })
 
@@ -990,12 +1000,12 @@ describe('JsonFileStore: several processes', () => {
     // Our next write builds on theirs rather than overwriting it.
     const dave = await store.createUser(user('dave'))
     assert.equal(dave.id, 4)
-    const onDisk = JSON.parse(await readFile(path, 'utf8'))
+    const durable = await onDisk(path)
     assert.deepEqual(
-      onDisk.users.map((u: {username: string}) => u.username),
+      durable.users.map((u) => u.username),
       ['alice', 'bob', 'carol', 'dave'],
     )
-    assert.equal(onDisk.role_permissions.length, 1)
+    assert.equal(durable.role_permissions.length, 1)
   })
 
   it('notices another process’s writes by polling alone when not watching', {timeout: 60_000}, async () => {
@@ -1009,5 +1019,199 @@ describe('JsonFileStore: several processes', () => {
     )
     assert.equal((await child.done).code, 0, child.stderr())
     assert.equal(store.getUser('alice')?.isAdmin, true)
+  })
+})
+
+describe('JsonFileStore: the journal', () => {
+  const journalLines = async (path: string) => (await readFile(`${path}.journal`, 'utf8')).split('\n').filter((line) => line !== '')
+
+  /** A copy of a store's files as a crash would leave them: the store is not closed, so its journal stays. */
+  async function crashedCopy(path: string, names = ['auth.json', 'auth.json.journal']): Promise<string> {
+    const dir = await freshDir()
+    for (const name of names) await copyFile(join(dirname(path), name), join(dir, name))
+    return join(dir, 'auth.json')
+  }
+
+  it('appends each batch as one line and leaves the file alone; writes made together share one line', async () => {
+    const path = join(await freshDir(), 'auth.json')
+    const store = await openStore(path, {watch: false})
+    const file = await readFile(path)
+    const users = await Promise.all(Array.from({length: 50}, (_, i) => store.createUser(user(`u${i}`))))
+    await store.createGrant({permission: 'READ', resourceId: '7', resourceType: 'experiment', userId: users[0].id})
+    assert.deepEqual(await readFile(path), file, 'the file is not rewritten')
+    const [header, ...lines] = await journalLines(path)
+    assert.deepEqual(JSON.parse(header), {journal: 1, seq: 0, snapshot_sha256: createHash('sha256').update(file).digest('hex')})
+    // One line (one fsync) for the 50 users queued together, one for the grant.
+    assert.equal(lines.length, 2)
+    assert.deepEqual(
+      JSON.parse(lines[1]).changes.map((change: Record<string, unknown>) => change.put),
+      ['roles', 'assignments', 'role_permissions'],
+    )
+    const durable = await onDisk(path)
+    assert.equal(durable.users.length, 50)
+    assert.deepEqual(durable.role_permissions, [{id: 1, permission: 'READ', resource_pattern: '7', resource_type: 'experiment', role_id: 1}])
+  })
+
+  it('drops a last line a crash cut off, truncating the journal, and goes on from there', async () => {
+    const original = join(await freshDir(), 'auth.json')
+    const store = await openStore(original, {watch: false})
+    await store.createUser(user('alice'))
+    await store.createUser(user('bob'))
+    const path = await crashedCopy(original)
+    const complete = await readFile(`${path}.journal`)
+    await appendFile(`${path}.journal`, '{"seq": 3, "next_user_id": 4, "next_ro')
+
+    const errors: Error[] = []
+    const reopened = await openStore(path, {onError: (error) => errors.push(error), watch: false})
+    assert.deepEqual(
+      reopened.listUsers().map((u) => u.username),
+      ['alice', 'bob'],
+    )
+    assert.deepEqual(await readFile(`${path}.journal`), complete, 'truncated to the last complete line')
+    assert.equal(errors.length, 1)
+    assert.match(errors[0].message, /Dropped the last 38 bytes of the auth store's journal .*auth\.json\.journal: a change cut off by a crash/)
+    await reopened.createUser(user('carol'))
+    assert.deepEqual(
+      (await onDisk(path)).users.map((u) => u.username),
+      ['alice', 'bob', 'carol'],
+    )
+  })
+
+  it('refuses a journal with a bad line before the last, or a last line that parses but does not fit, and leaves both files', async () => {
+    const original = join(await freshDir(), 'auth.json')
+    const store = await openStore(original, {watch: false})
+    const alice = await store.createUser(user('alice'))
+    await store.createGrant({permission: 'READ', resourceId: '1', resourceType: 'experiment', userId: alice.id})
+    await store.createUser(user('bob'))
+    const [header, first, second, third] = await journalLines(original)
+    const cases: [string, string, RegExp][] = [
+      ['a line that is not JSON', [header, '{"seq": 1, "next_user', second, third].join('\n') + '\n', /line 2: it is not valid JSON/],
+      ['a line that skips a batch', [header, first, third].join('\n') + '\n', /line 3: "seq" is 3, not 2/],
+      [
+        'a row of a role that does not exist',
+        [header, first, second.replace('"role_id":1', '"role_id":9')].join('\n') + '\n',
+        /line 3: changes\[\d\]\.role_id 9 is not the id of any role/,
+      ],
+    ]
+    for (const [what, journal, message] of cases) {
+      const path = await crashedCopy(original, ['auth.json'])
+      await writeFile(`${path}.journal`, journal)
+      const before = [await readFile(path), await readFile(`${path}.journal`)]
+      await assert.rejects(JsonFileStore.open(path), (error: unknown) => {
+        assert.ok(error instanceof StoreFileError, `${what}: ${String(error)}`)
+        assert.equal(error.problem, 'invalid')
+        assert.match(error.message, /The auth store's journal .*auth\.json\.journal is not valid: /, what)
+        assert.match(error.message, message, what)
+        return true
+      })
+      assert.deepEqual([await readFile(path), await readFile(`${path}.journal`)], before, what)
+    }
+  })
+
+  it('folds the journal into a new snapshot: the same content, the journal emptied, and by itself once it has grown', async () => {
+    const path = join(await freshDir(), 'auth.json')
+    const store = await openStore(path, {watch: false})
+    const alice = await store.createUser(user('alice'))
+    await store.createGrant({permission: 'READ', resourceId: '1', resourceType: 'experiment', userId: alice.id})
+    const role = await store.createRole({description: 'team', name: 'team', workspace: 'default'})
+    await store.addRolePermission({permission: 'EDIT', resourcePattern: '*', resourceType: 'experiment', roleId: role.id})
+    await store.assignRole(alice.id, role.id)
+    await store.deleteGrant(alice.id, 'experiment', '1')
+    const before = await onDisk(path)
+
+    await store.compact()
+    const file = await readFile(path)
+    assert.deepEqual(JSON.parse(file.toString('utf8')), before, 'the file alone holds what file and journal held')
+    const [header, ...lines] = await journalLines(path)
+    assert.deepEqual(lines, [])
+    assert.equal(JSON.parse(header).snapshot_sha256, createHash('sha256').update(file).digest('hex'))
+    assert.equal(JSON.parse(header).seq, 6)
+    const next = await store.createUser(user('bob'))
+    assert.equal(JSON.parse((await journalLines(path))[1]).seq, 7)
+    assert.deepEqual(
+      (await openStore(path, {watch: false})).listUsers().map((u) => u.id),
+      [alice.id, next.id],
+    )
+
+    // With a small limit, writes alone start a compaction.
+    const small = join(await freshDir(), 'auth.json')
+    const busy = await openStore(small, {journalLimitBytes: 1, watch: false})
+    for (let i = 0; i < 5; i++) await busy.createUser(user(`u${i}`))
+    await until(() => (JSON.parse(readFileSync(small, 'utf8')) as StoreContent).users.length > 0)
+    assert.equal((await onDisk(small)).users.length, 5)
+  })
+
+  it('finishes a compaction a crash stopped between its renames, whichever rename was made', async () => {
+    const original = join(await freshDir(), 'auth.json')
+    const store = await openStore(original, {watch: false})
+    for (const name of ['alice', 'bob']) await store.createUser(user(name))
+    const oldFile = await readFile(original)
+    const oldJournal = await readFile(`${original}.journal`)
+    await store.compact()
+    const newFile = await readFile(original)
+    const newJournal = await readFile(`${original}.journal`)
+
+    for (const [what, file] of [
+      ['the file renamed, not the journal', newFile],
+      ['neither renamed', oldFile],
+    ] as const) {
+      const dir = await freshDir()
+      const path = join(dir, 'auth.json')
+      await writeFile(path, file)
+      await writeFile(`${path}.journal`, oldJournal)
+      await writeFile(`${path}.journal.next`, newJournal)
+      const reopened = await openStore(path, {watch: false})
+      assert.deepEqual(
+        reopened.listUsers().map((u) => u.username),
+        ['alice', 'bob'],
+        what,
+      )
+      assert.deepEqual((await readdir(dir)).sort(), ['auth.json', 'auth.json.journal'], what)
+      assert.deepEqual(await readFile(`${path}.journal`), file === newFile ? newJournal : oldJournal, what)
+    }
+  })
+
+  it('refuses a file replaced while changes were pending in the journal, and keeps serving', async () => {
+    const path = join(await freshDir(), 'auth.json')
+    const {errors, store, untilReported} = await openReportingStore(path)
+    await store.createUser(user('alice'))
+    const journal = await readFile(`${path}.journal`)
+    // An older mlflowctl, or a restore, writes a valid file of its own.
+    const replaced = (await readFile(path, 'utf8')).replace('"next_user_id": 1', '"next_user_id": 5')
+    const reported = untilReported(/holds changes to another version/)
+    await writeFile(path, replaced)
+    await keepingAlive(reported)
+    assert.ok(errors.some((error) => error instanceof StoreFileError && error.problem === 'invalid'))
+    assert.ok(store.getUser('alice'))
+    await assert.rejects(store.createUser(user('bob')), /holds changes to another version/)
+    assert.equal(await readFile(path, 'utf8'), replaced)
+    assert.deepEqual(await readFile(`${path}.journal`), journal)
+  })
+
+  it('two stores on one file see each other’s writes and compactions', {timeout: 60_000}, async () => {
+    const path = join(await freshDir(), 'auth.json')
+    const a = await openStore(path, {pollIntervalMs: 50})
+    const b = await openStore(path, {pollIntervalMs: 50})
+    const alice = await a.createUser(user('alice'))
+    await until(() => b.getUser('alice') !== undefined)
+    await b.createGrant({permission: 'EDIT', resourceId: '3', resourceType: 'experiment', userId: alice.id})
+    await until(() => a.getGrant(alice.id, 'experiment', '3') !== undefined)
+    await a.compact()
+    // b had not seen the compaction before its write: the write lands on the new snapshot, nothing lost.
+    const bob = await b.createUser(user('bob'))
+    await until(() => a.getUser('bob') !== undefined)
+    assert.equal(bob.id, alice.id + 1)
+    for (const store of [a, b]) {
+      assert.deepEqual(
+        store.listUsers().map((u) => u.username),
+        ['alice', 'bob'],
+      )
+      assert.equal(store.getGrant(alice.id, 'experiment', '3')?.permission, 'EDIT')
+    }
+
+    assert.deepEqual(
+      (await onDisk(path)).users.map((u) => u.username),
+      ['alice', 'bob'],
+    )
   })
 })

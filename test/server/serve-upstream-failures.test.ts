@@ -16,6 +16,7 @@ import {after, afterEach, before, describe, it} from 'node:test'
 
 import {type RunningServe, startServe} from '../../src/server/serve.js'
 import {call as pipelineCall, type PipelineAnswer} from '../support/serve-pipeline.js'
+import {readStoreFiles} from '../support/store-files.js'
 
 const ADMIN = {password: 'admin-password-for-failures', username: 'admin'}
 const ALICE = {password: 'alice-password-for-failures', username: 'alice'}
@@ -411,7 +412,7 @@ describe('serve when the upstream fails, for every kind of route a non-admin cal
     await writeFile(storePath, good)
     const again = await call(serve.url, 'POST', '/api/2.0/mlflow/experiments/create', {body: {name: 'after-repair'}})
     assert.equal(again.status, 200)
-    const rows = (JSON.parse(await readFile(storePath, 'utf8')) as {role_permissions: Array<{permission: string; resource_pattern: string}>}).role_permissions
+    const rows = (await readStoreFiles(storePath)).role_permissions
     assert.ok(rows.some((row) => row.resource_pattern === String(json(again).experiment_id) && row.permission === 'MANAGE'))
     assert.ok(!rows.some((row) => row.resource_pattern === id))
   })

@@ -18,44 +18,125 @@
  * refused with what and where.
  */
 import {jsonSyntaxMessage} from './json-syntax.js'
-import {type Counters, isId, StoreModel} from './model.js'
-import {StoreFileError} from './store.js'
+import {type Counters, isId, StoreModel, type Table} from './model.js'
+import {type AssignmentRecord, type RolePermissionRecord, type RoleRecord, StoreFileError, type UserRecord} from './store.js'
 
 export const FORMAT_VERSION = 2
 
-/** `{"a": 1, "b": "x"}`: one record per line reads, greps and diffs well. */
-function inlineObject(record: Record<string, unknown>): string {
-  return `{${Object.entries(record)
-    .map(([key, value]) => `${JSON.stringify(key)}: ${JSON.stringify(value)}`)
-    .join(', ')}}`
+const text = JSON.stringify
+
+/**
+ * `{"id": 1, "username": "x", …}`, recordJson's keys in its order: one record per line reads, greps
+ * and diffs well. Spelt out per table, as a large store's file is mostly these lines.
+ */
+function recordLine(table: Table, record: AnyRecord): string {
+  switch (table) {
+    case 'users': {
+      const user = record as UserRecord
+      return `{"id": ${user.id}, "username": ${text(user.username)}, "password_hash": ${text(user.passwordHash)}, "is_admin": ${user.isAdmin}}`
+    }
+
+    case 'roles': {
+      const role = record as RoleRecord
+      return `{"id": ${role.id}, "workspace": ${text(role.workspace)}, "name": ${text(role.name)}, "description": ${text(role.description)}}`
+    }
+
+    case 'role_permissions': {
+      const row = record as RolePermissionRecord
+      return `{"id": ${row.id}, "role_id": ${row.roleId}, "resource_type": ${text(row.resourceType)}, "resource_pattern": ${text(row.resourcePattern)}, "permission": ${text(row.permission)}}`
+    }
+
+    case 'assignments': {
+      const assignment = record as AssignmentRecord
+      return `{"id": ${assignment.id}, "user_id": ${assignment.userId}, "role_id": ${assignment.roleId}}`
+    }
+  }
 }
 
-function recordList(records: Record<string, unknown>[]): string {
-  return records.length === 0 ? '[]' : `[\n${records.map((record) => `    ${inlineObject(record)}`).join(',\n')}\n  ]`
+/** Maps keep insertion order, which is id order unless a file listed records otherwise: sorting is then rarely needed. */
+function byId<T extends {id: number}>(records: Iterable<T>): T[] {
+  const list = [...records]
+  for (let i = 1; i < list.length; i++) if (list[i - 1].id > list[i].id) return list.sort((a, b) => a.id - b.id)
+  return list
 }
 
-const byId = <T extends {id: number}>(records: Iterable<T>) => [...records].sort((a, b) => a.id - b.id)
+type AnyRecord = AssignmentRecord | RolePermissionRecord | RoleRecord | UserRecord
+
+/** A record as the file writes it: snake_case keys, in this order. */
+export function recordJson(table: Table, record: AnyRecord): Record<string, unknown> {
+  switch (table) {
+    case 'users': {
+      const user = record as UserRecord
+      return {id: user.id, username: user.username, password_hash: user.passwordHash, is_admin: user.isAdmin}
+    }
+
+    case 'roles': {
+      const role = record as RoleRecord
+      return {id: role.id, workspace: role.workspace, name: role.name, description: role.description}
+    }
+
+    case 'role_permissions': {
+      const row = record as RolePermissionRecord
+      return {id: row.id, role_id: row.roleId, resource_type: row.resourceType, resource_pattern: row.resourcePattern, permission: row.permission}
+    }
+
+    case 'assignments': {
+      const assignment = record as AssignmentRecord
+      return {id: assignment.id, user_id: assignment.userId, role_id: assignment.roleId}
+    }
+  }
+}
+
+/** The state to write, taken at one instant: records are frozen, so it stays as it was while the model goes on. */
+export interface SnapshotContent {
+  counters: Counters
+  tables: [Table, AnyRecord[]][]
+}
+
+export const TABLES: readonly Table[] = ['users', 'roles', 'role_permissions', 'assignments']
+
+export function snapshotContent(data: StoreModel): SnapshotContent {
+  const sources: Record<Table, Iterable<AnyRecord>> = {
+    assignments: data.assignments.values(),
+    role_permissions: data.rows.values(),
+    roles: data.roles.values(),
+    users: data.usersById.values(),
+  }
+  return {counters: {...data.counters}, tables: TABLES.map((table) => [table, byId(sources[table])])}
+}
+
+/**
+ * The file's text in pieces of about `recordsPerPiece` records, so a large store can be written
+ * without holding the event loop: joined, they are serialize()'s text.
+ */
+export function* serializePieces(content: SnapshotContent, recordsPerPiece = 2000): Generator<string> {
+  const counters = COUNTERS.map(([key, counter]) => `  "${key}": ${content.counters[counter]},\n`).join('')
+  yield `{\n  "version": ${FORMAT_VERSION},\n${counters}`
+  for (const [t, [table, records]] of content.tables.entries()) {
+    const end = t === content.tables.length - 1 ? '\n' : ',\n'
+    if (records.length === 0) {
+      yield `  "${table}": []${end}`
+      continue
+    }
+
+    yield `  "${table}": [\n`
+    for (let i = 0; i < records.length; i += recordsPerPiece) {
+      const piece = records.slice(i, i + recordsPerPiece).map((record) => `    ${recordLine(table, record)}`)
+      yield piece.join(',\n') + (i + recordsPerPiece < records.length ? ',\n' : '\n')
+    }
+
+    yield `  ]${end}`
+  }
+
+  yield '}\n'
+}
 
 /** Sorted, so the file diffs cleanly and is the same whoever wrote it. */
 export function serialize(data: StoreModel): string {
-  const users = byId(data.usersById.values()).map((user) => ({id: user.id, username: user.username, password_hash: user.passwordHash, is_admin: user.isAdmin}))
-  const roles = byId(data.roles.values()).map((role) => ({id: role.id, workspace: role.workspace, name: role.name, description: role.description}))
-  const rows = byId(data.rows.values()).map((row) => ({
-    id: row.id,
-    role_id: row.roleId,
-    resource_type: row.resourceType,
-    resource_pattern: row.resourcePattern,
-    permission: row.permission,
-  }))
-  const assignments = byId(data.assignments.values()).map((assignment) => ({id: assignment.id, user_id: assignment.userId, role_id: assignment.roleId}))
-  const counters = COUNTERS.map(([key, counter]) => `  "${key}": ${data.counters[counter]},\n`).join('')
-  return (
-    `{\n  "version": ${FORMAT_VERSION},\n${counters}  "users": ${recordList(users)},\n  "roles": ${recordList(roles)},\n` +
-    `  "role_permissions": ${recordList(rows)},\n  "assignments": ${recordList(assignments)}\n}\n`
-  )
+  return [...serializePieces(snapshotContent(data))].join('')
 }
 
-const COUNTERS: [string, keyof Counters][] = [
+export const COUNTERS: [string, keyof Counters][] = [
   ['next_user_id', 'nextUserId'],
   ['next_role_id', 'nextRoleId'],
   ['next_role_permission_id', 'nextRowId'],
@@ -65,7 +146,7 @@ const V2_KEYS = ['version', ...COUNTERS.map(([key]) => key), 'users', 'roles', '
 
 const decoder = new TextDecoder('utf-8', {fatal: true})
 
-function describe(value: unknown): string {
+export function describe(value: unknown): string {
   if (value === null) return 'null'
   if (Array.isArray(value)) return 'an array'
   if (typeof value === 'object') return 'an object'
@@ -73,14 +154,20 @@ function describe(value: unknown): string {
   return `${typeof value} ${String(value)}`
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 /** Exactly these keys: a misspelt key (`"is_Admin"`) must not silently mean the default. */
-function checkKeys(value: Record<string, unknown>, keys: readonly string[], where: string): string | undefined {
-  const unknown = Object.keys(value).filter((key) => !keys.includes(key))
-  if (unknown.length > 0) return `${where} has unknown key ${JSON.stringify(unknown[0])} (expected ${keys.join(', ')})`
+export function checkKeys(value: Record<string, unknown>, keys: readonly string[], where: string): string | undefined {
+  // Counted in one pass: every record of a large store comes through here.
+  let count = 0
+  for (const key in value) {
+    if (!keys.includes(key)) return `${where} has unknown key ${JSON.stringify(key)} (expected ${keys.join(', ')})`
+    count++
+  }
+
+  if (count === keys.length) return undefined
   const missing = keys.find((key) => !(key in value))
   return missing === undefined ? undefined : `${where} has no "${missing}"`
 }
@@ -116,12 +203,11 @@ export function parseStoreFile(bytes: Buffer, path: string): StoreModel {
   readRoles(list(raw, 'roles', invalid), data, invalid)
   readRows(list(raw, 'role_permissions', invalid), data, invalid)
   readAssignments(list(raw, 'assignments', invalid), data, invalid)
-  data.dirty = false
   return data
 }
 
 /** The error for a file that is valid JSON (or not text at all) but not a store, given what is wrong. */
-type Invalid = (what: string) => StoreFileError
+export type Invalid = (what: string) => StoreFileError
 
 function list(raw: Record<string, unknown>, key: string, invalid: Invalid): unknown[] {
   const value = raw[key]
@@ -151,21 +237,15 @@ function readUsers(users: unknown[], data: StoreModel, invalid: Invalid): void {
   const nameIndex = new Map<string, number>()
   for (const [i, entry] of users.entries()) {
     const where = `users[${i}]`
-    if (!isPlainObject(entry)) throw invalid(`${where} is ${describe(entry)}, not an object`)
-    const problem = checkKeys(entry, ['id', 'username', 'password_hash', 'is_admin'], where)
-    if (problem) throw invalid(problem)
-    const {id, is_admin: isAdmin, password_hash: passwordHash, username} = entry
-    if (!isId(id)) throw invalid(`${where}.id is ${describe(id)}, not a positive integer`)
-    if (typeof username !== 'string') throw invalid(`${where}.username is ${describe(username)}, not a string`)
-    if (typeof passwordHash !== 'string') throw invalid(`${where}.password_hash is ${describe(passwordHash)}, not a string`)
-    if (typeof isAdmin !== 'boolean') throw invalid(`${where}.is_admin is ${describe(isAdmin)}, not true or false`)
+    const user = parseRecord('users', entry, where, invalid) as UserRecord
+    const {id, username} = user
     if (userIndex.has(id)) throw invalid(`${where}.id ${id} is also the id of users[${userIndex.get(id)}]`)
     if (nameIndex.has(username)) throw invalid(`${where}.username ${JSON.stringify(username)} is also the username of users[${nameIndex.get(username)}]`)
     // Ids are never reused: a counter at or below an existing id would hand that id out again.
     if (id >= data.counters.nextUserId) throw invalid(`${where}.id ${id} is not below "next_user_id" (${data.counters.nextUserId})`)
     userIndex.set(id, i)
     nameIndex.set(username, i)
-    data.putUser(Object.freeze({id, isAdmin, passwordHash, username}))
+    data.putUser(user)
   }
 }
 
@@ -201,66 +281,108 @@ function readVersion1(raw: Record<string, unknown>, invalid: Invalid): StoreMode
 }
 
 /** A record's fields once its keys are checked; `where` names it in messages. */
-function record(entry: unknown, keys: readonly string[], where: string, invalid: Invalid): Record<string, unknown> {
+export function record(entry: unknown, keys: readonly string[], where: string, invalid: Invalid): Record<string, unknown> {
   if (!isPlainObject(entry)) throw invalid(`${where} is ${describe(entry)}, not an object`)
   const problem = checkKeys(entry, keys, where)
   if (problem) throw invalid(problem)
   return entry
 }
 
-/** A record's id: a positive integer, unique, and below its counter (ids are never reused). */
-function recordId(value: unknown, where: string, taken: Map<number, unknown>, counter: [string, number], invalid: Invalid): number {
-  if (!isId(value)) throw invalid(`${where}.id is ${describe(value)}, not a positive integer`)
-  if (taken.has(value)) throw invalid(`${where}.id ${value} is used twice`)
-  if (value >= counter[1]) throw invalid(`${where}.id ${value} is not below "${counter[0]}" (${counter[1]})`)
+export function nonEmptyString(value: unknown, where: string, invalid: Invalid): string {
+  if (typeof value !== 'string' || value === '') throw invalid(`${where} is ${describe(value)}, not a non-empty string`)
   return value
 }
 
-function nonEmptyString(value: unknown, where: string, invalid: Invalid): string {
-  if (typeof value !== 'string' || value === '') throw invalid(`${where} is ${describe(value)}, not a non-empty string`)
-  return value
+const RECORD_KEYS: Record<Table, readonly string[]> = {
+  assignments: ['id', 'user_id', 'role_id'],
+  role_permissions: ['id', 'role_id', 'resource_type', 'resource_pattern', 'permission'],
+  roles: ['id', 'workspace', 'name', 'description'],
+  users: ['id', 'username', 'password_hash', 'is_admin'],
+}
+
+/** One record of a table, its keys and types checked (not its references or uniqueness); frozen. */
+export function parseRecord(table: Table, entry: unknown, where: string, invalid: Invalid): AnyRecord {
+  const fields = record(entry, RECORD_KEYS[table], where, invalid)
+  const {id} = fields
+  if (!isId(id)) throw invalid(`${where}.id is ${describe(id)}, not a positive integer`)
+  const reference = (key: 'role_id' | 'user_id') => {
+    const value = fields[key]
+    if (!isId(value)) throw invalid(`${where}.${key} ${describe(value)} is not the id of any ${key === 'role_id' ? 'role' : 'user'}`)
+    return value
+  }
+
+  switch (table) {
+    case 'users': {
+      const {is_admin: isAdmin, password_hash: passwordHash, username} = fields
+      if (typeof username !== 'string') throw invalid(`${where}.username is ${describe(username)}, not a string`)
+      if (typeof passwordHash !== 'string') throw invalid(`${where}.password_hash is ${describe(passwordHash)}, not a string`)
+      if (typeof isAdmin !== 'boolean') throw invalid(`${where}.is_admin is ${describe(isAdmin)}, not true or false`)
+      return Object.freeze({id, isAdmin, passwordHash, username})
+    }
+
+    case 'roles': {
+      const workspace = nonEmptyString(fields.workspace, `${where}.workspace`, invalid)
+      const name = nonEmptyString(fields.name, `${where}.name`, invalid)
+      const {description} = fields
+      if (description !== null && typeof description !== 'string') throw invalid(`${where}.description is ${describe(description)}, not a string or null`)
+      return Object.freeze({description, id, name, workspace})
+    }
+
+    case 'role_permissions': {
+      const roleId = reference('role_id')
+      const resourceType = nonEmptyString(fields.resource_type, `${where}.resource_type`, invalid)
+      const resourcePattern = fields.resource_pattern
+      if (typeof resourcePattern !== 'string') throw invalid(`${where}.resource_pattern is ${describe(resourcePattern)}, not a string`)
+      const permission = nonEmptyString(fields.permission, `${where}.permission`, invalid)
+      return Object.freeze({id, permission, resourcePattern, resourceType, roleId})
+    }
+
+    case 'assignments': {
+      const userId = reference('user_id')
+      const roleId = reference('role_id')
+      return Object.freeze({id, roleId, userId})
+    }
+  }
+}
+
+/** A record's id: unique, and below its counter (ids are never reused). */
+function checkNewId(id: number, where: string, taken: Map<number, unknown>, counter: [string, number], invalid: Invalid): void {
+  if (taken.has(id)) throw invalid(`${where}.id ${id} is used twice`)
+  if (id >= counter[1]) throw invalid(`${where}.id ${id} is not below "${counter[0]}" (${counter[1]})`)
 }
 
 function readRoles(roles: unknown[], data: StoreModel, invalid: Invalid): void {
   for (const [i, entry] of roles.entries()) {
     const where = `roles[${i}]`
-    const fields = record(entry, ['id', 'workspace', 'name', 'description'], where, invalid)
-    const id = recordId(fields.id, where, data.roles, ['next_role_id', data.counters.nextRoleId], invalid)
-    const workspace = nonEmptyString(fields.workspace, `${where}.workspace`, invalid)
-    const name = nonEmptyString(fields.name, `${where}.name`, invalid)
-    const {description} = fields
-    if (description !== null && typeof description !== 'string') throw invalid(`${where}.description is ${describe(description)}, not a string or null`)
-    if (data.getRoleByName(workspace, name)) throw invalid(`${where} repeats the role name ${JSON.stringify(name)} in workspace ${JSON.stringify(workspace)}`)
-    data.putRole(Object.freeze({description, id, name, workspace}))
+    const role = parseRecord('roles', entry, where, invalid) as RoleRecord
+    checkNewId(role.id, where, data.roles, ['next_role_id', data.counters.nextRoleId], invalid)
+    if (data.getRoleByName(role.workspace, role.name))
+      throw invalid(`${where} repeats the role name ${JSON.stringify(role.name)} in workspace ${JSON.stringify(role.workspace)}`)
+    data.putRole(role)
   }
 }
 
 function readRows(rows: unknown[], data: StoreModel, invalid: Invalid): void {
   for (const [i, entry] of rows.entries()) {
     const where = `role_permissions[${i}]`
-    const fields = record(entry, ['id', 'role_id', 'resource_type', 'resource_pattern', 'permission'], where, invalid)
-    const id = recordId(fields.id, where, data.rows, ['next_role_permission_id', data.counters.nextRowId], invalid)
-    const roleId = fields.role_id
-    if (!isId(roleId) || !data.roles.has(roleId)) throw invalid(`${where}.role_id ${describe(roleId)} is not the id of any role`)
-    const resourceType = nonEmptyString(fields.resource_type, `${where}.resource_type`, invalid)
-    const resourcePattern = fields.resource_pattern
-    if (typeof resourcePattern !== 'string') throw invalid(`${where}.resource_pattern is ${describe(resourcePattern)}, not a string`)
-    const permission = nonEmptyString(fields.permission, `${where}.permission`, invalid)
-    if (data.listRolePermissions(roleId).some((row) => row.resourceType === resourceType && row.resourcePattern === resourcePattern))
-      throw invalid(`${where} repeats the row of role ${roleId} on ${resourceType} ${JSON.stringify(resourcePattern)}`)
-    data.putRow(Object.freeze({id, permission, resourcePattern, resourceType, roleId}))
+    const row = parseRecord('role_permissions', entry, where, invalid) as RolePermissionRecord
+    checkNewId(row.id, where, data.rows, ['next_role_permission_id', data.counters.nextRowId], invalid)
+    if (!data.roles.has(row.roleId)) throw invalid(`${where}.role_id ${describe(row.roleId)} is not the id of any role`)
+    if (data.rowByKey(row.roleId, row.resourceType, row.resourcePattern))
+      throw invalid(`${where} repeats the row of role ${row.roleId} on ${row.resourceType} ${JSON.stringify(row.resourcePattern)}`)
+    data.putRow(row)
   }
 }
 
 function readAssignments(assignments: unknown[], data: StoreModel, invalid: Invalid): void {
   for (const [i, entry] of assignments.entries()) {
     const where = `assignments[${i}]`
-    const fields = record(entry, ['id', 'user_id', 'role_id'], where, invalid)
-    const id = recordId(fields.id, where, data.assignments, ['next_assignment_id', data.counters.nextAssignmentId], invalid)
-    const {role_id: roleId, user_id: userId} = fields
-    if (!isId(userId) || !data.usersById.has(userId)) throw invalid(`${where}.user_id ${describe(userId)} is not the id of any user`)
-    if (!isId(roleId) || !data.roles.has(roleId)) throw invalid(`${where}.role_id ${describe(roleId)} is not the id of any role`)
+    const assignment = parseRecord('assignments', entry, where, invalid) as AssignmentRecord
+    checkNewId(assignment.id, where, data.assignments, ['next_assignment_id', data.counters.nextAssignmentId], invalid)
+    const {roleId, userId} = assignment
+    if (!data.usersById.has(userId)) throw invalid(`${where}.user_id ${describe(userId)} is not the id of any user`)
+    if (!data.roles.has(roleId)) throw invalid(`${where}.role_id ${describe(roleId)} is not the id of any role`)
     if (data.assignmentsByUser.get(userId)?.has(roleId)) throw invalid(`${where} repeats the assignment of role ${roleId} to user ${userId}`)
-    data.putAssignment(Object.freeze({id, roleId, userId}))
+    data.putAssignment(assignment)
   }
 }

@@ -2,9 +2,13 @@
  * The store's in-memory model: users, roles, their rows and assignments (MLflow 3.14+'s model,
  * docs/mlflow-rbac.md) with the indexes every read uses, and the writes as MLflow's store makes
  * them (its error codes and messages). A user's own grants are the rows of their hidden per-user
- * role `__user_<id>__`, created and assigned with their first grant. Adapters keep one committed
- * model for readers and apply writes to a clone, which they make durable before adopting it: the
- * JSON file adapter (json-store.ts) does so; a database adapter would keep only what it caches here.
+ * role `__user_<id>__`, created and assigned with their first grant.
+ *
+ * Every change goes through one primitive, apply(op): a record put or deleted. Adapters first plan()
+ * a batch of writes: it runs them, notes the ops they made, and undoes them at once, so readers keep
+ * seeing the committed state; once the ops are durable, commit() applies them in place. A write
+ * costs what it changes, never a copy of the indexes. The JSON file adapter (json-store.ts) keeps
+ * the ops in its journal; a database adapter would keep only what it caches here.
  */
 import {DEFAULT_WORKSPACE, type RoleRow, rowProblem, userRoleName} from '../../mlflow/rbac.js'
 import {type AssignmentRecord, type GrantRecord, type RolePermissionRecord, type RoleRecord, StoreError, type UserRecord} from './store.js'
@@ -70,20 +74,42 @@ export interface Counters {
   nextUserId: number
 }
 
-const copyNested = <K, J, V>(outer: Map<K, Map<J, V>>) => new Map([...outer].map(([key, inner]) => [key, new Map(inner)]))
+/** The tables of the model, named as the file format names them. */
+export type Table = 'assignments' | 'role_permissions' | 'roles' | 'users'
+
+/** One change: a record created or replaced (by id), or deleted. What a journal line holds. */
+export type Op =
+  | {op: 'delete'; table: Table; id: number}
+  | {op: 'put'; record: AssignmentRecord; table: 'assignments'}
+  | {op: 'put'; record: RolePermissionRecord; table: 'role_permissions'}
+  | {op: 'put'; record: RoleRecord; table: 'roles'}
+  | {op: 'put'; record: UserRecord; table: 'users'}
+
+/** What a batch of writes would change: its ops and the counters after it, and each write's outcome. */
+export interface Plan {
+  counters: Counters
+  ops: Op[]
+  outcomes: ({error: unknown; ok: false} | {ok: true; value: unknown})[]
+}
+
+interface Savepoint {
+  counters: Counters
+  ops: number
+  undo: number
+}
 
 /**
  * One consistent state with its indexes. Records are frozen and replaced, never mutated, so a
- * writer works on a clone() while readers keep using the committed state.
+ * reader holding one never sees it change.
  */
 export class StoreModel {
-  /** Whether a write changed anything since the model was read or written. */
-  dirty = false
   /** The file format version the model was read from, when older than the current one. */
   upgradedFrom: number | undefined
-  readonly counters: Counters
-  /** userId → every row of every role they hold; filled on demand, emptied by any write. */
+  counters: Counters
+  /** userId → every row of every role they hold; filled on demand, forgotten for whom a change concerns. */
   private readonly rowsCache = new Map<number, readonly RoleRow[]>()
+  /** While recording: the ops applied, and their inverses to undo them. */
+  private recording: {ops: Op[]; undo: Op[]} | undefined
 
   constructor(
     counters: Partial<Counters> = {},
@@ -104,19 +130,77 @@ export class StoreModel {
     this.counters = {nextAssignmentId: 1, nextRoleId: 1, nextRowId: 1, nextUserId: 1, ...counters}
   }
 
-  clone(): StoreModel {
-    return new StoreModel(
-      {...this.counters},
-      new Map(this.usersByName),
-      new Map(this.usersById),
-      new Map(this.roles),
-      new Map(this.rolesByName),
-      new Map(this.rows),
-      copyNested(this.rowsByRole),
-      new Map(this.assignments),
-      copyNested(this.assignmentsByUser),
-      copyNested(this.assignmentsByRole),
-    )
+  // --- batches ---
+
+  /**
+   * Runs the writes in order, each seeing the ones before; a write that throws leaves no trace.
+   * Then undoes them all: the model is as before, and the plan says what to make durable and then
+   * commit(). Synchronous, so no reader ever sees a planned state.
+   */
+  plan(writes: readonly ((model: StoreModel) => unknown)[]): Plan {
+    const start = this.begin()
+    const outcomes: Plan['outcomes'] = []
+    for (const write of writes) {
+      const savepoint = this.savepoint()
+      try {
+        outcomes.push({ok: true, value: write(this)})
+      } catch (error) {
+        this.rollbackTo(savepoint)
+        outcomes.push({error, ok: false})
+      }
+    }
+
+    const plan: Plan = {counters: {...this.counters}, ops: [...this.recording!.ops], outcomes}
+    this.rollbackTo(start)
+    this.recording = undefined
+    return plan
+  }
+
+  /** Applies ops a plan (or a journal line) made, and its counters. */
+  commit(ops: readonly Op[], counters: Counters): void {
+    for (const op of ops) this.apply(op)
+    this.counters = {...counters}
+  }
+
+  /**
+   * Applies a change read back from a journal, each op checked by `check` against the state before
+   * it; when any is refused, none stays applied and the error is thrown.
+   */
+  replay(ops: readonly Op[], counters: Counters, check: (op: Op, model: StoreModel) => void): void {
+    const start = this.begin()
+    try {
+      for (const op of ops) {
+        check(op, this)
+        this.apply(op)
+      }
+
+      this.counters = {...counters}
+    } catch (error) {
+      this.rollbackTo(start)
+      throw error
+    } finally {
+      this.recording = undefined
+    }
+  }
+
+  private begin(): Savepoint {
+    if (this.recording) throw new Error('a batch is already being planned')
+    this.recording = {ops: [], undo: []}
+    return this.savepoint()
+  }
+
+  private savepoint(): Savepoint {
+    return {counters: {...this.counters}, ops: this.recording!.ops.length, undo: this.recording!.undo.length}
+  }
+
+  private rollbackTo(savepoint: Savepoint): void {
+    const recording = this.recording!
+    const undo = recording.undo.splice(savepoint.undo).reverse()
+    recording.ops.length = savepoint.ops
+    this.recording = undefined
+    for (const op of undo) this.apply(op)
+    this.recording = recording
+    this.counters = {...savepoint.counters}
   }
 
   // --- reads ---
@@ -154,6 +238,11 @@ export class StoreModel {
   listRoles(workspaces?: readonly string[]): RoleRecord[] {
     const roles = [...this.roles.values()].sort((a, b) => a.id - b.id)
     return workspaces ? roles.filter((role) => workspaces.includes(role.workspace)) : roles
+  }
+
+  /** A role's row on one resource type and pattern (unique per role). */
+  rowByKey(roleId: number, resourceType: string, resourcePattern: string): RolePermissionRecord | undefined {
+    return this.rowsByRole.get(roleId)?.get(pairKey(resourceType, resourcePattern))
   }
 
   getRolePermission(rowId: number): RolePermissionRecord | undefined {
@@ -205,76 +294,154 @@ export class StoreModel {
     return rows
   }
 
-  // --- index maintenance (no checks: the writes below and the file reader check first) ---
+  // --- the one primitive (no checks: the writes below and the file readers check first) ---
 
-  private changed(): void {
-    this.dirty = true
-    this.rowsCache.clear()
+  /** Forgets the cached rows of everyone holding the role: a change to it changes theirs. */
+  private forgetHolders(roleId: number): void {
+    for (const userId of this.assignmentsByRole.get(roleId)?.keys() ?? []) this.rowsCache.delete(userId)
+  }
+
+  /** Applies one change to the records and every index; while recording, notes it and its inverse. */
+  apply(op: Op): void {
+    let inverse: Op
+    if (op.op === 'put') {
+      const previous = this.record(op.table, op.record.id)
+      inverse = previous ? ({op: 'put', record: previous, table: op.table} as Op) : {id: op.record.id, op: 'delete', table: op.table}
+      if (previous) this.unindex(op.table, previous)
+      this.index(op)
+    } else {
+      const previous = this.record(op.table, op.id)
+      if (!previous) throw new Error(`no record ${op.id} in ${op.table}`)
+      inverse = {op: 'put', record: previous, table: op.table} as Op
+      this.unindex(op.table, previous)
+    }
+
+    if (this.recording) {
+      this.recording.ops.push(op)
+      this.recording.undo.push(inverse)
+    }
+  }
+
+  private record(table: Table, id: number): AssignmentRecord | RolePermissionRecord | RoleRecord | undefined | UserRecord {
+    if (table === 'users') return this.usersById.get(id)
+    if (table === 'roles') return this.roles.get(id)
+    if (table === 'role_permissions') return this.rows.get(id)
+    return this.assignments.get(id)
+  }
+
+  private index(op: Op & {op: 'put'}): void {
+    switch (op.table) {
+      case 'users': {
+        this.usersById.set(op.record.id, op.record)
+        this.usersByName.set(op.record.username, op.record)
+        break
+      }
+
+      case 'roles': {
+        this.roles.set(op.record.id, op.record)
+        this.rolesByName.set(pairKey(op.record.workspace, op.record.name), op.record)
+        this.forgetHolders(op.record.id)
+        break
+      }
+
+      case 'role_permissions': {
+        const row = op.record
+        let byKey = this.rowsByRole.get(row.roleId)
+        if (!byKey) this.rowsByRole.set(row.roleId, (byKey = new Map()))
+        byKey.set(pairKey(row.resourceType, row.resourcePattern), row)
+        this.rows.set(row.id, row)
+        this.forgetHolders(row.roleId)
+        break
+      }
+
+      case 'assignments': {
+        const assignment = op.record
+        let byRole = this.assignmentsByUser.get(assignment.userId)
+        if (!byRole) this.assignmentsByUser.set(assignment.userId, (byRole = new Map()))
+        let byUser = this.assignmentsByRole.get(assignment.roleId)
+        if (!byUser) this.assignmentsByRole.set(assignment.roleId, (byUser = new Map()))
+        byRole.set(assignment.roleId, assignment)
+        byUser.set(assignment.userId, assignment)
+        this.assignments.set(assignment.id, assignment)
+        this.rowsCache.delete(assignment.userId)
+        break
+      }
+    }
+  }
+
+  private unindex(table: Table, record: AssignmentRecord | RolePermissionRecord | RoleRecord | UserRecord): void {
+    switch (table) {
+      case 'users': {
+        const user = record as UserRecord
+        this.usersById.delete(user.id)
+        if (this.usersByName.get(user.username) === user) this.usersByName.delete(user.username)
+        this.rowsCache.delete(user.id)
+        break
+      }
+
+      case 'roles': {
+        const role = record as RoleRecord
+        this.roles.delete(role.id)
+        if (this.rolesByName.get(pairKey(role.workspace, role.name)) === role) this.rolesByName.delete(pairKey(role.workspace, role.name))
+        this.forgetHolders(role.id)
+        break
+      }
+
+      case 'role_permissions': {
+        const row = record as RolePermissionRecord
+        const byKey = this.rowsByRole.get(row.roleId)
+        const key = pairKey(row.resourceType, row.resourcePattern)
+        if (byKey?.get(key) === row) byKey.delete(key)
+        if (byKey?.size === 0) this.rowsByRole.delete(row.roleId)
+        this.rows.delete(row.id)
+        this.forgetHolders(row.roleId)
+        break
+      }
+
+      case 'assignments': {
+        const assignment = record as AssignmentRecord
+        const byRole = this.assignmentsByUser.get(assignment.userId)
+        if (byRole?.get(assignment.roleId) === assignment) byRole.delete(assignment.roleId)
+        if (byRole?.size === 0) this.assignmentsByUser.delete(assignment.userId)
+        const byUser = this.assignmentsByRole.get(assignment.roleId)
+        if (byUser?.get(assignment.userId) === assignment) byUser.delete(assignment.userId)
+        if (byUser?.size === 0) this.assignmentsByRole.delete(assignment.roleId)
+        this.assignments.delete(assignment.id)
+        this.rowsCache.delete(assignment.userId)
+        break
+      }
+    }
   }
 
   putUser(user: UserRecord): void {
-    const previous = this.usersById.get(user.id)
-    if (previous && previous.username !== user.username) this.usersByName.delete(previous.username)
-    this.usersById.set(user.id, user)
-    this.usersByName.set(user.username, user)
-    this.changed()
+    this.apply({op: 'put', record: user, table: 'users'})
   }
 
   putRole(role: RoleRecord): void {
-    const previous = this.roles.get(role.id)
-    if (previous) this.rolesByName.delete(pairKey(previous.workspace, previous.name))
-    this.roles.set(role.id, role)
-    this.rolesByName.set(pairKey(role.workspace, role.name), role)
-    this.changed()
+    this.apply({op: 'put', record: role, table: 'roles'})
   }
 
   putRow(row: RolePermissionRecord): void {
-    const previous = this.rows.get(row.id)
-    if (previous) this.rowsByRole.get(previous.roleId)?.delete(pairKey(previous.resourceType, previous.resourcePattern))
-    let byKey = this.rowsByRole.get(row.roleId)
-    if (!byKey) this.rowsByRole.set(row.roleId, (byKey = new Map()))
-    byKey.set(pairKey(row.resourceType, row.resourcePattern), row)
-    this.rows.set(row.id, row)
-    this.changed()
+    this.apply({op: 'put', record: row, table: 'role_permissions'})
   }
 
   putAssignment(assignment: AssignmentRecord): void {
-    let byRole = this.assignmentsByUser.get(assignment.userId)
-    if (!byRole) this.assignmentsByUser.set(assignment.userId, (byRole = new Map()))
-    let byUser = this.assignmentsByRole.get(assignment.roleId)
-    if (!byUser) this.assignmentsByRole.set(assignment.roleId, (byUser = new Map()))
-    byRole.set(assignment.roleId, assignment)
-    byUser.set(assignment.userId, assignment)
-    this.assignments.set(assignment.id, assignment)
-    this.changed()
+    this.apply({op: 'put', record: assignment, table: 'assignments'})
   }
 
   private removeRow(row: RolePermissionRecord): void {
-    const byKey = this.rowsByRole.get(row.roleId)
-    byKey?.delete(pairKey(row.resourceType, row.resourcePattern))
-    if (byKey?.size === 0) this.rowsByRole.delete(row.roleId)
-    this.rows.delete(row.id)
-    this.changed()
+    this.apply({id: row.id, op: 'delete', table: 'role_permissions'})
   }
 
   private removeAssignment(assignment: AssignmentRecord): void {
-    const byRole = this.assignmentsByUser.get(assignment.userId)
-    byRole?.delete(assignment.roleId)
-    if (byRole?.size === 0) this.assignmentsByUser.delete(assignment.userId)
-    const byUser = this.assignmentsByRole.get(assignment.roleId)
-    byUser?.delete(assignment.userId)
-    if (byUser?.size === 0) this.assignmentsByRole.delete(assignment.roleId)
-    this.assignments.delete(assignment.id)
-    this.changed()
+    this.apply({id: assignment.id, op: 'delete', table: 'assignments'})
   }
 
   /** A role goes with its rows and assignments. */
   private removeRole(role: RoleRecord): void {
     for (const row of this.listRolePermissions(role.id)) this.removeRow(row)
     for (const assignment of this.listRoleUsers(role.id)) this.removeAssignment(assignment)
-    this.roles.delete(role.id)
-    this.rolesByName.delete(pairKey(role.workspace, role.name))
-    this.changed()
+    this.apply({id: role.id, op: 'delete', table: 'roles'})
   }
 
   // --- users ---
@@ -311,9 +478,7 @@ export class StoreModel {
     const ownRole = userRoleName(user.id)
     for (const role of [...this.roles.values()]) if (role.name === ownRole) this.removeRole(role)
     for (const assignment of [...(this.assignmentsByUser.get(user.id)?.values() ?? [])]) this.removeAssignment(assignment)
-    this.usersById.delete(user.id)
-    this.usersByName.delete(user.username)
-    this.changed()
+    this.apply({id: user.id, op: 'delete', table: 'users'})
   }
 
   // --- a user's own grants: rows of their per-user role ---

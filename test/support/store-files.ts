@@ -1,0 +1,52 @@
+/**
+ * What serve's store files hold together, read independently of the store: the file, with the
+ * changes of every line of its journal (`<file>.journal`, when there is one) applied by id. The
+ * journal's header must name the file by its SHA-256, as the store requires.
+ */
+import assert from 'node:assert/strict'
+import {createHash} from 'node:crypto'
+import {readFile} from 'node:fs/promises'
+
+export type StoreTable = 'assignments' | 'role_permissions' | 'roles' | 'users'
+export type StoredRecord = Record<string, unknown> & {id: number}
+export interface StoreContent {
+  [key: string]: unknown
+  assignments: StoredRecord[]
+  role_permissions: StoredRecord[]
+  roles: StoredRecord[]
+  users: StoredRecord[]
+}
+
+export async function readStoreFiles(path: string): Promise<StoreContent> {
+  const bytes = await readFile(path)
+  const content = JSON.parse(bytes.toString('utf8')) as StoreContent
+  let journal: string
+  try {
+    journal = await readFile(`${path}.journal`, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return content
+    throw error
+  }
+
+  const [header, ...lines] = journal.split('\n').filter((line) => line !== '')
+  assert.equal(
+    (JSON.parse(header) as {snapshot_sha256: string}).snapshot_sha256,
+    createHash('sha256').update(bytes).digest('hex'),
+    'the journal continues this file',
+  )
+  for (const line of lines) {
+    const {changes, seq: _seq, ...counters} = JSON.parse(line) as {changes: Record<string, unknown>[]; seq: number}
+    Object.assign(content, counters)
+    for (const change of changes) {
+      if ('delete' in change) {
+        const table = change.delete as StoreTable
+        content[table] = content[table].filter((record) => record.id !== change.id)
+      } else {
+        const {put, ...record} = change as StoredRecord & {put: StoreTable}
+        content[put] = [...content[put].filter((other) => other.id !== record.id), record].sort((a, b) => a.id - b.id)
+      }
+    }
+  }
+
+  return content
+}
