@@ -5,10 +5,14 @@
  * requests in flight (503); headers too large or too many get 431 and are never passed on.
  */
 import assert from 'node:assert/strict'
+import {once} from 'node:events'
 import {type ServerResponse} from 'node:http'
+import {readFile} from 'node:fs/promises'
 import {connect, type Socket} from 'node:net'
 import {after, afterEach, describe, it} from 'node:test'
+import {connect as tlsConnect} from 'node:tls'
 
+import {createTestCa} from '../support/pki.js'
 import {answerJson, basicAuth, call, type Pipeline, startPipeline} from '../support/serve-pipeline.js'
 
 const ALICE = {password: 'alice-password-for-limits', username: 'alice'}
@@ -38,10 +42,13 @@ interface Held {
 const opened = new Set<Socket>()
 
 /** A keep-alive connection with one answered request on it, kept open; or closed by serve. */
-function openConnection(port: number, localAddress = '127.0.0.1'): Promise<Held> {
+function openConnection(port: number, localAddress = '127.0.0.1', tls?: {ca: Buffer}): Promise<Held> {
   return new Promise((resolve) => {
     let received = ''
-    const socket = connect({host: '127.0.0.1', localAddress, port}, () => socket.write('GET /health HTTP/1.1\r\nHost: serve\r\n\r\n'))
+    const ask = () => socket.write('GET /health HTTP/1.1\r\nHost: serve\r\n\r\n')
+    const direct = connect({host: '127.0.0.1', localAddress, port}, tls ? undefined : ask)
+    // Over TLS, on that connection (tls.connect has no localAddress of its own).
+    const socket: Socket = tls ? tlsConnect({ca: tls.ca, host: '127.0.0.1', socket: direct}, ask) : direct
     opened.add(socket)
     socket.on('data', (chunk: Buffer) => {
       received += chunk.toString('latin1')
@@ -53,10 +60,10 @@ function openConnection(port: number, localAddress = '127.0.0.1'): Promise<Held>
 }
 
 /** Opens connections until `count` are answered and held (a connection just closed may still count for a moment). */
-async function holdConnections(port: number, count: number, localAddress?: string): Promise<Socket[]> {
+async function holdConnections(port: number, count: number, localAddress?: string, tls?: {ca: Buffer}): Promise<Socket[]> {
   const held: Socket[] = []
   while (held.length < count) {
-    const next = await openConnection(port, localAddress)
+    const next = await openConnection(port, localAddress, tls)
     if (next.answered) held.push(next.socket)
     else await new Promise((resolve) => setTimeout(resolve, 50))
   }
@@ -106,6 +113,30 @@ describe('serve: connection limits', {timeout: 60_000}, () => {
     await closeAll(mine.splice(0, 1))
     mine.push(...(await holdConnections(port, 1)))
     await closeAll([...mine, ...other])
+  })
+
+  it('counts HTTPS connections per client address from before their handshake', async (t) => {
+    const ca = await createTestCa()
+    t.after(() => ca.remove())
+    const {cert, key} = await ca.issue('serve', 'server')
+    pipeline = await startPipeline({handler: holdingUpstream([]), serve: {clientLimits: {maxConnectionsPerClient: 2}, tls: {cert, key}}})
+    const port = Number(new URL(pipeline.url).port)
+    const tls = {ca: await readFile(ca.cert)}
+    // A connection that never starts its handshake counts: serve accepts in order, so once the
+    // TLS one after it is answered, it has been counted too.
+    const silent = connect(port, '127.0.0.1')
+    opened.add(silent)
+    silent.on('error', () => {})
+    await once(silent, 'connect')
+    const mine = await holdConnections(port, 1, undefined, tls)
+
+    assert.equal((await openConnection(port, undefined, tls)).answered, false)
+    assert.ok(
+      pipeline.log.some((line) => line.startsWith("warning: 127.0.0.1 has 2 connections open, serve's limit per client (--max-connections-per-client)")),
+      pipeline.log.join('\n'),
+    )
+    await closeAll([silent])
+    mine.push(...(await holdConnections(port, 1, undefined, tls)))
   })
 
   it('closes a connection beyond the overall limit, logs it, and accepts again once one closes', async () => {
