@@ -8,10 +8,10 @@ import assert from 'node:assert/strict'
 import {once} from 'node:events'
 import {type ServerResponse} from 'node:http'
 import {readFile} from 'node:fs/promises'
-import {connect, type Socket} from 'node:net'
+import {connect} from 'node:net'
 import {after, afterEach, describe, it} from 'node:test'
-import {connect as tlsConnect} from 'node:tls'
 
+import {closeAll, closeOpened, holdConnections, opened, openConnection} from '../support/held-connections.js'
 import {createTestCa} from '../support/pki.js'
 import {answerJson, basicAuth, call, type Pipeline, startPipeline} from '../support/serve-pipeline.js'
 
@@ -32,66 +32,13 @@ function holdingUpstream(held: ServerResponse[]) {
   }
 }
 
-interface Held {
-  /** Whether serve answered (the connection is open and counted), or closed it unanswered. */
-  answered: boolean
-  socket: Socket
-}
-
-/** Every client connection a test opened, closed after it whatever happened. */
-const opened = new Set<Socket>()
-
-/** A keep-alive connection with one answered request on it, kept open; or closed by serve. */
-function openConnection(port: number, localAddress = '127.0.0.1', tls?: {ca: Buffer}): Promise<Held> {
-  return new Promise((resolve) => {
-    let received = ''
-    const ask = () => socket.write('GET /health HTTP/1.1\r\nHost: serve\r\n\r\n')
-    const direct = connect({host: '127.0.0.1', localAddress, port}, tls ? undefined : ask)
-    // Over TLS, on that connection (tls.connect has no localAddress of its own).
-    const socket: Socket = tls ? tlsConnect({ca: tls.ca, host: '127.0.0.1', socket: direct}, ask) : direct
-    opened.add(socket)
-    socket.on('data', (chunk: Buffer) => {
-      received += chunk.toString('latin1')
-      if (received.includes('\r\n\r\n')) resolve({answered: received.startsWith('HTTP/1.1 200 '), socket})
-    })
-    socket.on('error', () => {}) // a reset is a refusal too
-    socket.on('close', () => resolve({answered: false, socket}))
-  })
-}
-
-/** Opens connections until `count` are answered and held (a connection just closed may still count for a moment). */
-async function holdConnections(port: number, count: number, localAddress?: string, tls?: {ca: Buffer}): Promise<Socket[]> {
-  const held: Socket[] = []
-  while (held.length < count) {
-    const next = await openConnection(port, localAddress, tls)
-    if (next.answered) held.push(next.socket)
-    else await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-
-  return held
-}
-
-async function closeAll(sockets: Socket[]): Promise<void> {
-  await Promise.all(
-    sockets.map(
-      (socket) =>
-        new Promise((resolve) => {
-          if (socket.destroyed) resolve(undefined)
-          socket.once('close', resolve)
-          socket.destroy()
-        }),
-    ),
-  )
-}
-
 describe('serve: connection limits', {timeout: 60_000}, () => {
   let pipeline: Pipeline | undefined
   /** Upstream answers begun and not yet ended. */
   const held: ServerResponse[] = []
   afterEach(async () => {
     for (const response of held.splice(0)) response.end()
-    await closeAll([...opened])
-    opened.clear()
+    await closeOpened()
     await pipeline?.close()
     pipeline = undefined
   })
