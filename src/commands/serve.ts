@@ -14,6 +14,8 @@ HTTPS: --tls-cert and --tls-key (TLS 1.2 and 1.3 only); SIGHUP re-reads them for
 
 Slow clients: --header-timeout, --idle-timeout and --keepalive-timeout close a client that stops sending or reading (nginx's defaults); none limits a request's total time.
 
+Limits: --max-connections overall and --max-connections-per-client per client address (behind a trusted proxy: that client's requests in flight, more get 503) close connections beyond them as they arrive, with a log line; a request with more than --max-header-size bytes or --max-headers fields of headers gets 431.
+
 SIGINT and SIGTERM stop accepting connections, finish requests in flight and flush the store.`
   // serve talks to no MLflow server as a client: no --profile or --tracking-uri.
   static override baseFlags = {} as typeof BaseCommand.baseFlags
@@ -59,6 +61,35 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
       max: 86_400,
       min: 1,
     }),
+    'max-connections': Flags.integer({
+      default: 4096,
+      description: 'Client connections open at once, overall; more are closed as they arrive (logged).',
+      env: 'MLFLOWCTL_MAX_CONNECTIONS',
+      max: 1_000_000,
+      min: 1,
+    }),
+    'max-connections-per-client': Flags.integer({
+      default: 256,
+      description:
+        'Connections open at once from one client address; more are closed as they arrive (logged). For clients behind --trusted-proxies: their requests in flight; more get 503.',
+      env: 'MLFLOWCTL_MAX_CONNECTIONS_PER_CLIENT',
+      max: 1_000_000,
+      min: 1,
+    }),
+    'max-header-size': Flags.integer({
+      default: 16_384,
+      description: "Bytes of a request's line and header fields together; more get 431.",
+      env: 'MLFLOWCTL_MAX_HEADER_SIZE',
+      max: 1_048_576,
+      min: 1024,
+    }),
+    'max-headers': Flags.integer({
+      default: 100,
+      description: 'Header fields in a request; more get 431.',
+      env: 'MLFLOWCTL_MAX_HEADERS',
+      max: 10_000,
+      min: 16,
+    }),
     port: Flags.integer({default: 5000, description: 'Port to listen on.', max: 65_535, min: 0}),
     'proxy-to': Flags.url({description: 'URL of the plain MLflow tracking server to protect.', env: 'MLFLOWCTL_PROXY_TO'}),
     'static-prefix': Flags.string({description: "The MLflow server's --static-prefix (e.g. /mlflow), when it has one: serve decides routes below it."}),
@@ -96,6 +127,10 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
       'idle-timeout': idleTimeout,
       'insecure-http': insecureHttp,
       'keepalive-timeout': keepAliveTimeout,
+      'max-connections': maxConnections,
+      'max-connections-per-client': maxConnectionsPerClient,
+      'max-header-size': maxHeaderSize,
+      'max-headers': maxHeaders,
       port,
       'proxy-to': proxyTo,
       'static-prefix': staticPrefix,
@@ -117,6 +152,7 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
     const {startServe} = await import('../server/serve.js')
     const log = (message: string) => process.stderr.write(`${message}\n`)
     const running = await startServe({
+      clientLimits: {maxConnections, maxConnectionsPerClient, maxHeaderSize, maxHeaders},
       clientTimeouts: {headerMs: headerTimeout * 1000, idleMs: idleTimeout * 1000, keepAliveMs: keepAliveTimeout * 1000},
       configPath: config,
       env: process.env,

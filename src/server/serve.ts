@@ -2,7 +2,7 @@
  * Starting and stopping `mlflowctl serve`: settings, the store, the admin bootstrap, the HTTP(S)
  * server. Plain module: the command only parses flags and prints.
  */
-import {type IncomingMessage, type ServerResponse} from 'node:http'
+import {type IncomingMessage, type ServerOptions, type ServerResponse} from 'node:http'
 import {type AddressInfo, type Server} from 'node:net'
 
 import {ExitCode, UserError} from '../core/errors.js'
@@ -11,6 +11,7 @@ import {ClientAddresses} from './client-address.js'
 import {ClientWatch, type ClientTimeouts, DEFAULT_CLIENT_TIMEOUTS, serverTimeoutOptions} from './connections.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, loadServeConfig, type ServeConfig} from './config.js'
 import {type CredentialCheckOptions} from './credential-check.js'
+import {ClientLimiter, type ClientLimits, DEFAULT_CLIENT_LIMITS, serverLimitOptions} from './limits.js'
 import {hashPassword, verifyPassword} from './passwords.js'
 import {createUpstream, type Upstream} from './proxy.js'
 import {JsonFileStore, StoreFileError} from './store/json-store.js'
@@ -22,6 +23,8 @@ export interface ServeOptions {
   credentialCheck?: CredentialCheckOptions
   /** Header, body-idle and keep-alive timeouts for clients; each defaults to DEFAULT_CLIENT_TIMEOUTS. */
   clientTimeouts?: Partial<ClientTimeouts>
+  /** Connections overall and per client, header bytes and fields; each defaults to DEFAULT_CLIENT_LIMITS. */
+  clientLimits?: Partial<ClientLimits>
   configPath?: string
   env: NodeJS.ProcessEnv
   host: string
@@ -68,7 +71,12 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   for (const warning of config.warnings) log(`warning: ${warning}`)
   const upstream = openUpstream(options, clients)
   const timeouts = {...DEFAULT_CLIENT_TIMEOUTS, ...options.clientTimeouts}
-  const front = createFront(listener, clients, new ClientWatch(timeouts, log), timeouts)
+  const limits = {...DEFAULT_CLIENT_LIMITS, ...options.clientLimits}
+  const front = createFront(listener, clients, {
+    limiter: new ClientLimiter(limits, clients, log),
+    serverOptions: {...serverTimeoutOptions(timeouts), ...serverLimitOptions(limits)},
+    watch: new ClientWatch(timeouts, log),
+  })
   // The port first: a start that fails there must not have created the store or the admin.
   await bind(front.server, options, upstream)
   const store = await openStore(options, config, front, upstream)
@@ -101,7 +109,15 @@ interface Front {
   stop(): Promise<void>
 }
 
-function createFront(listener: Listener, clients: ClientAddresses, watch: ClientWatch, timeouts: ClientTimeouts): Front {
+/** What the front enforces on its clients: timeouts (watch, and Node's options) and limits. */
+interface Guards {
+  limiter: ClientLimiter
+  serverOptions: ServerOptions
+  watch: ClientWatch
+}
+
+function createFront(listener: Listener, clients: ClientAddresses, guards: Guards): Front {
+  const {limiter, watch} = guards
   // Until the store and the admin are ready, requests wait (accepted connections, nothing decided).
   let app: Handler | undefined
   const early: Array<[IncomingMessage, ServerResponse]> = []
@@ -109,7 +125,7 @@ function createFront(listener: Listener, clients: ClientAddresses, watch: Client
   const inFlight = new Set<ServerResponse>()
   let stopping = false
   const {hsts} = listener
-  const server = listener.createServer(serverTimeoutOptions(timeouts), (request, response) => {
+  const server = listener.createServer(guards.serverOptions, (request, response) => {
     watch.track(request, response)
     if (stopping) response.setHeader('Connection', 'close')
     if (hsts && clients.resolve(request).protocol === 'https') response.setHeader('Strict-Transport-Security', hsts)
@@ -121,10 +137,13 @@ function createFront(listener: Listener, clients: ClientAddresses, watch: Client
       // keep-alive timeout).
       if (stopping) setImmediate(() => server.closeIdleConnections())
     })
+    // Refused (too many header fields, or requests in flight from one client): answered already.
+    if (!limiter.admit(request, response)) return
     if (app) app(request, response)
     else early.push([request, response])
   })
   watch.attach(server)
+  limiter.attach(server)
 
   return {
     attach(ready) {

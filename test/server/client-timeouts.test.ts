@@ -26,7 +26,8 @@ before(async () => {
       if (route === 'GET /api/2.0/mlflow/experiments/get') answerJson(response, 200, {experiment: {experiment_id: '1'}})
       if (request.method === 'PUT') answerJson(response, 200, {received: request.body.length})
     },
-    serve: {clientTimeouts: TIMEOUTS},
+    // Its hundreds of quiet clients share one loopback address: the limit per client must not close them first.
+    serve: {clientLimits: {maxConnectionsPerClient: 1000}, clientTimeouts: TIMEOUTS},
   })
   port = Number(new URL(pipeline.url).port)
   await pipeline.createUser(ALICE, {1: 'EDIT'})
