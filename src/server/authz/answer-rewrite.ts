@@ -46,7 +46,7 @@ const objects = (value: unknown): Json[] => (Array.isArray(value) ? value.filter
 const object = (value: unknown): Json | undefined => (isObject(value) ? value : undefined)
 
 /** A tier MLflow strips ids of when it is denied outright (`(type, *, DENY)`); nothing else counts. */
-const tierDenied = (access: Access, type: string): boolean => !access.can('not_denied', type, '*')
+export const tierDenied = (access: Pick<Access, 'can'>, type: string): boolean => !access.can('not_denied', type, '*')
 
 /** Deletes `keys` of `holder` that are present; whether any was. */
 function clear(holder: Json | undefined, keys: readonly string[]): boolean {
@@ -61,47 +61,61 @@ function clear(holder: Json | undefined, keys: readonly string[]): boolean {
   return cleared
 }
 
-/** A run's links to logged models (its model inputs and outputs, its metrics' model ids), gone when the logged-model tier is denied. */
-function runModelLinks(runs: Json[], access: Access): boolean {
-  if (runs.length === 0 || !tierDenied(access, 'logged_model')) return false
+/** A field of an entity that names a resource of another tier: withheld when that tier is denied. */
+export interface SiblingField {
+  /** MLflow's field names from the entity down; a list on the way is entered item by item. */
+  path: readonly string[]
+  tier: string
+}
+
+/**
+ * What MLflow withholds of each entity beside it, for REST answers (the key deleted) and GraphQL
+ * answers (the field blanked, graphql-forward.ts) alike.
+ */
+export const SIBLING_FIELDS = {
+  /** A logged model's source run and its metrics' runs. */
+  loggedModel: [
+    {path: ['info', 'source_run_id'], tier: 'run'},
+    {path: ['data', 'metrics', 'run_id'], tier: 'run'},
+  ],
+  /** A version's run and logged model. */
+  modelVersion: [
+    {path: ['run_id'], tier: 'run'},
+    {path: ['run_link'], tier: 'run'},
+    {path: ['model_id'], tier: 'logged_model'},
+    {path: ['model_params'], tier: 'logged_model'},
+    {path: ['model_metrics'], tier: 'logged_model'},
+  ],
+  /** A run's logged models: its model inputs and outputs, its metrics' model ids. */
+  run: [
+    {path: ['inputs', 'model_inputs'], tier: 'logged_model'},
+    {path: ['outputs', 'model_outputs'], tier: 'logged_model'},
+    {path: ['data', 'metrics', 'model_id'], tier: 'logged_model'},
+  ],
+} as const satisfies Record<string, readonly SiblingField[]>
+
+/** Deletes the field at `path` (lists on the way entered item by item); whether any was there. */
+function deleteAt(value: unknown, path: readonly string[]): boolean {
+  if (Array.isArray(value)) return value.map((item) => deleteAt(item, path)).some(Boolean)
+  if (!isObject(value)) return false
+  const [key, ...rest] = path
+  return rest.length > 0 ? deleteAt(value[key], rest) : clear(value, [key])
+}
+
+/** The fields of `entities` that name a resource of a denied tier, deleted. */
+function withholdSiblings(entities: Json[], fields: readonly SiblingField[], access: Access): boolean {
   let changed = false
-  for (const run of runs) {
-    changed = clear(object(run.inputs), ['model_inputs']) || changed
-    changed = clear(object(run.outputs), ['model_outputs']) || changed
-    for (const metric of objects(object(run.data)?.metrics)) changed = clear(metric, ['model_id']) || changed
+  for (const {path, tier} of fields) {
+    if (entities.length === 0 || !tierDenied(access, tier)) continue
+    for (const entity of entities) changed = deleteAt(entity, path) || changed
   }
 
   return changed
 }
 
-/** Fields of a model version naming another resource, by the tier that resource is in. */
-const VERSION_SIBLING_FIELDS: Record<string, readonly string[]> = {
-  logged_model: ['model_id', 'model_params', 'model_metrics'],
-  run: ['run_id', 'run_link'],
-}
-
-/** A version's run and logged model, gone when their tier is denied. */
-function versionSiblings(versions: Json[], access: Access): boolean {
-  let changed = false
-  for (const [type, fields] of Object.entries(VERSION_SIBLING_FIELDS)) {
-    if (versions.length === 0 || !tierDenied(access, type)) continue
-    for (const version of versions) changed = clear(version, fields) || changed
-  }
-
-  return changed
-}
-
-/** A logged model's source run and its metrics' run ids, gone when the run tier is denied. */
-function loggedModelRuns(models: Json[], access: Access): boolean {
-  if (models.length === 0 || !tierDenied(access, 'run')) return false
-  let changed = false
-  for (const model of models) {
-    changed = clear(object(model.info), ['source_run_id']) || changed
-    for (const metric of objects(object(model.data)?.metrics)) changed = clear(metric, ['run_id']) || changed
-  }
-
-  return changed
-}
+const runModelLinks = (runs: Json[], access: Access): boolean => withholdSiblings(runs, SIBLING_FIELDS.run, access)
+const versionSiblings = (versions: Json[], access: Access): boolean => withholdSiblings(versions, SIBLING_FIELDS.modelVersion, access)
+const loggedModelRuns = (models: Json[], access: Access): boolean => withholdSiblings(models, SIBLING_FIELDS.loggedModel, access)
 
 /** The versions embedded in registered models: gone where the caller may not list the model with its versions, the rest without denied siblings. */
 function latestVersions(models: Json[], access: Access): boolean {
@@ -238,10 +252,7 @@ export function rewriteAnswer(how: AnswerRewrite, answer: Json, context: Rewrite
     }
 
     case 'metric-history': {
-      if (!tierDenied(access, 'logged_model')) return false
-      return objects(answer.metrics)
-        .map((metric) => clear(metric, ['model_id']))
-        .some(Boolean)
+      return withholdSiblings(objects(answer.metrics), [{path: ['model_id'], tier: 'logged_model'}], access)
     }
 
     case 'logged-model': {

@@ -6,7 +6,7 @@
  */
 import {ApiError, permissionDenied, sendJson} from '../responses.js'
 import {type Access} from './access.js'
-import {type AnswerRewrite, rewriteAnswer, sendRewritten} from './answer-rewrite.js'
+import {type AnswerRewrite, rewriteAnswer, sendRewritten, tierDenied} from './answer-rewrite.js'
 import {type Exchange, type Json, parseAnswer, relay, send} from './exchange.js'
 import {authorizeGraphql} from './graphql.js'
 import {isPromptTagged} from './resolver.js'
@@ -121,10 +121,9 @@ async function graphql(exchange: Exchange): Promise<void> {
     {
       canReadExperiment: (id) => access.canReadExperiment(id),
       listsExperiment: (id, vetoTiers) => access.lists('experiment', id, vetoTiers),
-      mayNameRuns: () => access.can('not_denied', 'run', '*'),
-      // GraphQL answers carry no tags to tell a prompt from a model: decided as a registered model.
-      canReadRegisteredModel: (name) => access.can('read', 'registered_model', name),
       canReadRun: (id) => access.canOnRun('read', id),
+      listsModelVersion: (name, kind) => access.listsRegistryEntry(name, kind, true),
+      tierDenied: (type) => tierDenied(access, type),
     },
   )
   if (!decision.allowed) {
