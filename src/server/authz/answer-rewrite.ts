@@ -4,19 +4,30 @@
  * carries beside what was asked for (a run's logged models, a version's run and logged model, a
  * logged model's source run, a trace's run and logged model), versions of a registered model the
  * version tier withholds, assessments of a trace whose assessment tier denies reading, run folders
- * of an experiment's artifact root, and scorers the caller cannot read. Each function changes the
- * parsed answer in place and says whether it changed anything.
+ * of an experiment's artifact root, scorers the caller cannot read, and of the AI gateway the rows
+ * of a listing the caller cannot read and the model definitions and secrets a DENY hides inside an
+ * endpoint or definition they may read. Each function changes the parsed answer in place and says
+ * whether it changed anything; sendRewritten is the one entry point for a route's answer.
  */
 import {scorerResourceId} from '../../mlflow/resources.js'
-import {type UpstreamResponse} from '../proxy.js'
-import {ApiError, sendJson} from '../responses.js'
+import {UpstreamError, type UpstreamResponse} from '../proxy.js'
+import {sendJson} from '../responses.js'
 import {type Access} from './access.js'
 import {type Exchange, type Json, parseAnswer, relay} from './exchange.js'
 import {isPromptTagged} from './resolver.js'
+import {type GatewayType} from './route-rule.js'
 
 /** How the answer of a route is rewritten; named after what the answer carries. */
 export type AnswerRewrite =
   | 'artifact-list'
+  | 'gateway-endpoint'
+  | 'gateway-endpoint-mapping'
+  | 'gateway-endpoints'
+  | 'gateway-invocable-models'
+  | 'gateway-model-definition'
+  | 'gateway-model-definitions'
+  | 'gateway-secrets'
+  | 'gateway-secrets-config'
   | 'logged-model'
   | 'logged-models'
   | 'metric-history'
@@ -44,6 +55,7 @@ export interface RewriteContext {
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value)
 const objects = (value: unknown): Json[] => (Array.isArray(value) ? value.filter((item) => isObject(item)) : [])
 const object = (value: unknown): Json | undefined => (isObject(value) ? value : undefined)
+const text = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined)
 
 /** A tier MLflow strips ids of when it is denied outright (`(type, *, DENY)`); nothing else counts. */
 export const tierDenied = (access: Pick<Access, 'can'>, type: string): boolean => !access.can('not_denied', type, '*')
@@ -239,10 +251,115 @@ function scorers(answer: Json, access: Access): boolean {
   return true
 }
 
+/**
+ * The rows of the list under `key` that `keep` keeps; none left: the key goes, as MLflow's JSON
+ * leaves out an empty list. Anything but a list there cannot be read row by row, so it goes too.
+ */
+function keepRows(answer: Json, key: string, keep: (row: Json) => boolean): boolean {
+  if (!Object.hasOwn(answer, key)) return false
+  const rows = answer[key]
+  const kept = objects(rows).filter((row) => keep(row))
+  if (Array.isArray(rows) && kept.length === rows.length) return false
+  if (kept.length > 0) answer[key] = kept
+  else delete answer[key]
+  return true
+}
+
+/** Gateway rows the caller may list (their own rows, else the workspace slot, else the default). */
+const gatewayRow =
+  (access: Access, type: GatewayType, idField: string) =>
+  (row: Json): boolean => {
+    const id = text(row[idField])
+    return id !== undefined && access.lists(type, id)
+  }
+
+/** A model definition without the secret a DENY hides from the caller (its id and name). */
+function withholdSecret(access: Access, definition: Json): boolean {
+  const secretId = text(definition.secret_id)
+  if (secretId === undefined || access.can('not_denied', 'gateway_secret', secretId)) return false
+  return clear(definition, ['secret_id', 'secret_name'])
+}
+
+/**
+ * An endpoint's model mappings without the model definitions and secrets a DENY hides from the
+ * caller: a denied definition goes whole, a denied secret leaves its definition without the
+ * secret's id and name.
+ */
+function withholdMappings(access: Access, mappings: Json[]): boolean {
+  let changed = false
+  for (const mapping of mappings) {
+    const definition = object(mapping.model_definition)
+    const definitionId = text(mapping.model_definition_id) ?? text(definition?.model_definition_id)
+    if (definitionId !== undefined && !access.can('not_denied', 'gateway_model_definition', definitionId)) {
+      changed = clear(mapping, ['model_definition', 'model_definition_id']) || changed
+    } else if (definition) {
+      changed = withholdSecret(access, definition) || changed
+    }
+  }
+
+  return changed
+}
+
+/** The endpoints the caller may invoke (USE), listed by name as the invocation routes take them (an OpenAI-style list, kept as a list). */
+async function invocableModels(answer: Json, access: Access): Promise<boolean> {
+  const ids = await access.gatewayEndpointIds()
+  const models = objects(answer.data)
+  answer.data = models.filter((model) => {
+    const id = ids.get(String(model.id))
+    return id !== undefined && access.can('use', 'gateway_endpoint', id)
+  })
+  return true
+}
+
 /** Rewrites `answer` in place for this caller; whether anything changed. */
-export function rewriteAnswer(how: AnswerRewrite, answer: Json, context: RewriteContext): boolean {
+export async function rewriteAnswer(how: AnswerRewrite, answer: Json, context: RewriteContext): Promise<boolean> {
   const {access} = context
   switch (how) {
+    case 'gateway-endpoint': {
+      return withholdMappings(access, objects(object(answer.endpoint)?.model_mappings))
+    }
+
+    case 'gateway-endpoint-mapping': {
+      return withholdMappings(access, objects([answer.mapping]))
+    }
+
+    case 'gateway-endpoints': {
+      const changed = keepRows(answer, 'endpoints', gatewayRow(access, 'gateway_endpoint', 'endpoint_id'))
+      return (
+        objects(answer.endpoints)
+          .map((endpoint) => withholdMappings(access, objects(endpoint.model_mappings)))
+          .some(Boolean) || changed
+      )
+    }
+
+    case 'gateway-model-definition': {
+      const definition = object(answer.model_definition)
+      return definition !== undefined && withholdSecret(access, definition)
+    }
+
+    case 'gateway-model-definitions': {
+      const changed = keepRows(answer, 'model_definitions', gatewayRow(access, 'gateway_model_definition', 'model_definition_id'))
+      return (
+        objects(answer.model_definitions)
+          .map((definition) => withholdSecret(access, definition))
+          .some(Boolean) || changed
+      )
+    }
+
+    case 'gateway-secrets': {
+      return keepRows(answer, 'secrets', gatewayRow(access, 'gateway_secret', 'secret_id'))
+    }
+
+    case 'gateway-secrets-config': {
+      // Whether secrets are encrypted with the default passphrase is the server's security
+      // posture: MLflow shows it to admins only.
+      return clear(answer, ['using_default_passphrase'])
+    }
+
+    case 'gateway-invocable-models': {
+      return invocableModels(answer, access)
+    }
+
     case 'run': {
       return runModelLinks(objects([answer.run]), access)
     }
@@ -323,19 +440,25 @@ export function rewriteAnswer(how: AnswerRewrite, answer: Json, context: Rewrite
 }
 
 /**
- * The upstream's answer as this caller may see it: a successful one rewritten (passed on as it
- * came when nothing is withheld), a failure as it came. A successful answer that is not a JSON
- * object cannot be checked, so it is not passed on.
+ * A successful upstream answer as the JSON object serve reads to rewrite or filter it; undefined
+ * for a failure (passed on as it came). A success that is not a JSON object cannot be checked for
+ * what the caller may not see, so it is not passed on: the upstream's answer is broken (502).
  */
-export function sendRewritten(exchange: Exchange, answer: UpstreamResponse, how: AnswerRewrite): void {
-  const {access, params, response} = exchange
-  if (answer.status !== 200) {
-    relay(response, answer)
-    return
-  }
-
+export function readAnswer(answer: UpstreamResponse): Json | undefined {
+  if (answer.status !== 200) return undefined
   const body = parseAnswer(answer)
-  if (!body) throw new ApiError('INTERNAL_ERROR', 'MLflow answered with something serve cannot read, so it cannot withhold what the caller may not see.')
-  if (rewriteAnswer(how, body, {access, artifactPath: how === 'artifact-list' ? params.optional('path') : undefined})) sendJson(response, 200, body)
+  if (!body) throw new UpstreamError('The MLflow server answered with something serve cannot read, so it cannot withhold what the caller may not see.', 502)
+  return body
+}
+
+/**
+ * The upstream's answer as this caller may see it: a successful one rewritten (passed on as it
+ * came when nothing is withheld), a failure as it came.
+ */
+export async function sendRewritten(exchange: Exchange, answer: UpstreamResponse, how: AnswerRewrite): Promise<void> {
+  const {access, params, response} = exchange
+  const body = readAnswer(answer)
+  if (body && (await rewriteAnswer(how, body, {access, artifactPath: how === 'artifact-list' ? params.optional('path') : undefined})))
+    sendJson(response, 200, body)
   else relay(response, answer)
 }
