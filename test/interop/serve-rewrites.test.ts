@@ -39,9 +39,10 @@ for (const kind of ['basic-auth', 'serve'] as const) {
     const noAssessments = user('no-assessments')
     const noScorer = user('no-scorer')
     const partial = user('partial')
+    const noModelRows = user('no-registered-models')
     const {call, ok} = restClient(() => target.url)
     let admin: Credentials
-    const world = {experiment: '', loggedModel: '', model: uniqueName('rewritten'), run: '', scorers: [] as string[], trace: ''}
+    const world = {experiment: '', loggedModel: '', model: uniqueName('rewritten'), prompt: uniqueName('prompt'), run: '', scorers: [] as string[], trace: ''}
 
     /** A role of one row, assigned to `who` (per-user grants take no tiers). */
     const grant = async (who: Credentials, resourceType: string, resourcePattern: string, permission: string) => {
@@ -56,7 +57,7 @@ for (const kind of ['basic-auth', 'serve'] as const) {
     }
 
     before(async () => {
-      target = await authTarget(version, kind, {users: [noRuns, noModels, noVersions, noAssessments, noScorer, partial]})
+      target = await authTarget(version, kind, {users: [noRuns, noModels, noVersions, noAssessments, noScorer, partial, noModelRows]})
       admin = target.admin
       world.experiment = (await ok(admin, 'POST', '/api/2.0/mlflow/experiments/create', {name: uniqueName('rewrites')})).experiment_id
       world.run = (await ok(admin, 'POST', '/api/2.0/mlflow/runs/create', {experiment_id: world.experiment})).run.info.run_id
@@ -65,6 +66,7 @@ for (const kind of ['basic-auth', 'serve'] as const) {
       ).model.info.model_id
       await ok(admin, 'POST', '/api/2.0/mlflow/runs/log-metric', {key: 'acc', model_id: world.loggedModel, run_id: world.run, step: 0, timestamp: 1, value: 1})
       await ok(admin, 'POST', '/api/2.0/mlflow/runs/log-inputs', {models: [{model_id: world.loggedModel}], run_id: world.run})
+      await ok(admin, 'POST', '/api/2.0/mlflow/runs/outputs', {models: [{model_id: world.loggedModel, step: 0}], run_id: world.run})
       await ok(admin, 'POST', '/api/2.0/mlflow/registered-models/create', {name: world.model})
       await ok(admin, 'POST', '/api/2.0/mlflow/model-versions/create', {
         model_id: world.loggedModel,
@@ -72,6 +74,9 @@ for (const kind of ['basic-auth', 'serve'] as const) {
         run_id: world.run,
         source: `models:/${world.loggedModel}`,
       })
+      const promptTags = [{key: 'mlflow.prompt.is_prompt', value: 'true'}]
+      await ok(admin, 'POST', '/api/2.0/mlflow/registered-models/create', {name: world.prompt, tags: promptTags})
+      await ok(admin, 'POST', '/api/2.0/mlflow/model-versions/create', {name: world.prompt, source: 'dummy-source', tags: promptTags})
       world.trace = `tr-${randomBytes(16).toString('hex')}`
       await ok(admin, 'POST', '/api/3.0/mlflow/traces', {
         trace: {
@@ -98,6 +103,7 @@ for (const kind of ['basic-auth', 'serve'] as const) {
       await grant(noVersions, 'registered_model_version', '*', 'DENY')
       await grant(noAssessments, 'assessment', '*', 'DENY')
       await grant(noScorer, 'scorer', `${world.experiment}/judge-b`, 'DENY')
+      await grant(noModelRows, 'registered_model', '*', 'DENY')
     })
     after(async () => {
       await target?.stop()
@@ -226,6 +232,53 @@ for (const kind of ['basic-auth', 'serve'] as const) {
       })
       // A denied run tier lists no runs at all.
       assert.deepEqual((await ask(noRuns)).data.search, null)
+    })
+
+    it('GraphQL answers blank what a denied tier names, as the REST answers withhold it; version searches judge prompts by prompt rows', async () => {
+      const query = `query Q($run: String, $ids: [String]) {
+        got: mlflowGetRun(input: {runId: $run}) {
+          run { info { runId } inputs { modelInputs { modelId } } outputs { modelOutputs { modelId } } data { metrics { key modelId } } modelVersions { name runId } }
+        }
+        found: mlflowSearchRuns(input: {experimentIds: $ids}) { runs { inputs { modelInputs { modelId } } modelVersions { name runId runLink } } }
+        versions: mlflowSearchModelVersions(input: {filter: "name = '${world.model}'"}) { modelVersions { name version runId runLink modelParams { name } } }
+        prompts: mlflowSearchModelVersions(input: {filter: "name = '${world.prompt}' and tags.\`mlflow.prompt.is_prompt\` = 'true'"}) {
+          modelVersions { name version tags { key value } }
+        }
+      }`
+      const ask = async (who: Credentials) => ok(who, 'POST', '/graphql', {operationName: 'Q', query, variables: {ids: [world.experiment], run: world.run}})
+      const promptVersion = {name: world.prompt, tags: [{key: 'mlflow.prompt.is_prompt', value: 'true'}], version: '1'}
+      const version = {modelParams: [], name: world.model, runId: world.run, runLink: '', version: '1'}
+      const run = (links: Json[]) => ({
+        data: {metrics: [{key: 'acc', modelId: ''}]},
+        info: {runId: world.run},
+        inputs: {modelInputs: links},
+        modelVersions: [{name: world.model, runId: world.run}],
+        outputs: {modelOutputs: links},
+      })
+      const answer = (links: Json[], versions: Json[], prompts: Json[]) => ({
+        data: {
+          found: {runs: [{inputs: {modelInputs: []}, modelVersions: [{name: world.model, runId: world.run, runLink: ''}]}]},
+          got: {run: run(links)},
+          prompts: {modelVersions: prompts},
+          versions: {modelVersions: versions},
+        },
+        errors: null,
+      })
+      assert.deepEqual(await ask(admin), answer([{modelId: world.loggedModel}], [version], [promptVersion]))
+      assert.deepEqual(await ask(noModels), answer([], [version], [promptVersion]))
+      // A denied run tier answers the runs null and blanks the versions' runs.
+      assert.deepEqual(await ask(noRuns), {
+        data: {found: null, got: null, prompts: {modelVersions: [promptVersion]}, versions: {modelVersions: [{...version, runId: ''}]}},
+        errors: null,
+      })
+      // A denied version tier lists no versions, nested in runs or searched.
+      const noVersionsAnswer = await ask(noVersions)
+      assert.deepEqual(noVersionsAnswer.data.got.run.modelVersions, [])
+      assert.deepEqual(noVersionsAnswer.data.found.runs[0].modelVersions, [])
+      assert.deepEqual(noVersionsAnswer.data.versions.modelVersions, [])
+      // No rows on registered models: a prompt's version is still listed by the prompt's (default) READ.
+      assert.deepEqual((await ask(noModelRows)).data.prompts.modelVersions, [promptVersion])
+      assert.deepEqual((await ask(noModelRows)).data.versions.modelVersions, [])
     })
   })
 }

@@ -1,6 +1,7 @@
 /**
  * What serve withholds from a non-admin's AI gateway answers, in front of a fake MLflow: a listing
- * it cannot read row by row is refused rather than relayed, admins get the answer as it came; an
+ * it cannot read row by row is refused rather than relayed (as is any answer serve must read to
+ * withhold something: one status, one message), admins get the answer as it came; an
  * invocation is forwarded with USE on the endpoint it names, and one naming an endpoint that does
  * not exist is refused before it is forwarded.
  */
@@ -18,7 +19,8 @@ before(async () => {
   pipeline = await startPipeline({
     handler(request, response) {
       const route = `${request.method} ${request.url.pathname}`
-      if (route === 'GET /api/3.0/mlflow/gateway/secrets/list') {
+      const unreadable = ['GET /api/2.0/mlflow-artifacts/artifacts', 'GET /api/2.0/mlflow/model-versions/search', 'POST /graphql']
+      if (route === 'GET /api/3.0/mlflow/gateway/secrets/list' || unreadable.includes(route)) {
         // Not MLflow's JSON: serve cannot tell which rows the caller may see.
         response.writeHead(200, {'content-type': 'text/plain'})
         response.end(JSON.stringify(SECRETS).slice(0, -1))
@@ -55,6 +57,24 @@ describe('AI gateway answers through serve', () => {
     const admin = await call(pipeline.url, 'GET', '/api/3.0/mlflow/gateway/secrets/list', {credentials: pipeline.admin})
     assert.equal(admin.status, 200)
     assert.match(admin.body, /s-1/)
+  })
+
+  it('refuses every answer it must read but cannot alike (502, one message): rewrites, filtered searches, GraphQL', async () => {
+    const secrets = await call(pipeline.url, 'GET', '/api/3.0/mlflow/gateway/secrets/list', {credentials: BOB})
+    const answers = [
+      await call(pipeline.url, 'GET', '/api/2.0/mlflow-artifacts/artifacts?path=7', {credentials: BOB}),
+      await call(pipeline.url, 'GET', '/api/2.0/mlflow/model-versions/search', {credentials: BOB}),
+      await call(pipeline.url, 'POST', '/graphql', {
+        body: {query: '{ mlflowGetExperiment(input: {experimentId: "7"}) { experiment { name } } }'},
+        credentials: BOB,
+      }),
+    ]
+    for (const answer of answers) {
+      assert.equal(answer.status, 502, answer.body)
+      assert.deepEqual(parseJson(answer), parseJson(secrets))
+    }
+
+    assert.match(String(parseJson(secrets).message), /cannot read/)
   })
 
   it('forwards an invocation of an endpoint the caller may use, found by its name; refuses one that does not exist without forwarding it', async () => {

@@ -5,8 +5,11 @@ import {parse, print} from 'graphql'
 
 import {authorizeGraphql, type GraphqlAccess, type GraphqlDecision} from '../../src/server/authz/graphql.js'
 
-/** Experiments 1 and 2 readable, 3 not; runs r1 (exp 1), r2 (exp 2), r3 (exp 3); model "good" readable, "secret" not. */
-function fakeAccess(): GraphqlAccess & {runLookups: string[]} {
+/**
+ * Experiments 1 and 2 readable, 3 not; runs r1 (exp 1), r2 (exp 2), r3 (exp 3); versions of model
+ * "good" listed, of "secret" not, of "pr" only as a prompt's; `denied`: the tiers denied outright.
+ */
+function fakeAccess(denied: string[] = []): GraphqlAccess & {runLookups: string[]} {
   const readableExperiments = new Set(['1', '2'])
   const runs = new Map([
     ['r1', '1'],
@@ -17,8 +20,8 @@ function fakeAccess(): GraphqlAccess & {runLookups: string[]} {
   return {
     canReadExperiment: (id) => readableExperiments.has(id),
     listsExperiment: (id) => readableExperiments.has(id),
-    mayNameRuns: () => true,
-    canReadRegisteredModel: (name) => name === 'good',
+    listsModelVersion: (name, kind) => name === 'good' || (kind === 'prompt' && name === 'pr'),
+    tierDenied: (type) => denied.includes(type),
     async canReadRun(runId) {
       runLookups.push(runId)
       const experiment = runs.get(runId)
@@ -544,5 +547,60 @@ describe('authorizeGraphql: model-version filtering', () => {
     const decision = await allowed({query: '{ mlflowGetExperiment(input: {experimentId: "1"}) { experiment { name } } }'})
     const body = {data: {mlflowGetExperiment: {experiment: {name: 'x'}}}}
     assert.equal(decision.filterResponse(body), body)
+  })
+})
+
+describe('authorizeGraphql: what a denied tier withholds, as MLflow clears it', () => {
+  it('blanks a run\'s logged models under a denied logged_model tier: lists [], ids "", under every alias and fragment', async () => {
+    const query = `{
+      r: mlflowGetRun(input: {runId: "r1"}) { run { i: inputs { modelInputs { modelId } } ...Out data { metrics { key m: modelId } } } }
+      s: mlflowSearchRuns(input: {experimentIds: ["1"]}) { runs { inputs { modelInputs { modelId } } } }
+    }
+    fragment Out on MlflowRunExtension { outputs { modelOutputs { modelId step } } }`
+    const answer = (modelInputs: unknown, modelOutputs: unknown, modelId: unknown) => ({
+      data: {
+        r: {run: {data: {metrics: [{key: 'acc', m: modelId}]}, i: {modelInputs}, outputs: {modelOutputs}}},
+        s: {runs: [{inputs: {modelInputs}}, {inputs: null}]},
+      },
+      errors: null,
+    })
+    const full = answer([{modelId: 'm-1'}], [{modelId: 'm-1', step: '0'}], 'm-1')
+    assert.deepEqual((await allowed({query}, fakeAccess(['logged_model']))).filterResponse(structuredClone(full)), answer([], [], ''))
+    // Another tier denied withholds nothing of these.
+    assert.deepEqual((await allowed({query}, fakeAccess(['run']))).filterResponse(structuredClone(full)), full)
+  })
+
+  it("blanks a version's run under a denied run tier and its logged model under a denied logged_model tier, nested in runs too", async () => {
+    const query = `{
+      v: mlflowSearchModelVersions(input: {filter: "name = 'good'"}) { modelVersions { name runId link: runLink modelId modelParams { name } } }
+      r: mlflowGetRun(input: {runId: "r1"}) { run { modelVersions { name runId modelMetrics { key } } } }
+    }`
+    const version = {link: 'l', modelId: 'm-1', modelParams: [{name: 'p'}], name: 'good', runId: 'r1'}
+    const body = () => ({data: {r: {run: {modelVersions: [{modelMetrics: [{key: 'k'}], name: 'good', runId: 'r1'}]}}, v: {modelVersions: [version]}}})
+    assert.deepEqual((await allowed({query}, fakeAccess(['run']))).filterResponse(body()), {
+      data: {r: {run: {modelVersions: [{modelMetrics: [{key: 'k'}], name: 'good', runId: ''}]}}, v: {modelVersions: [{...version, link: '', runId: ''}]}},
+    })
+    assert.deepEqual((await allowed({query}, fakeAccess(['logged_model']))).filterResponse(body()), {
+      data: {r: {run: {modelVersions: [{modelMetrics: [], name: 'good', runId: 'r1'}]}}, v: {modelVersions: [{...version, modelId: '', modelParams: []}]}},
+    })
+  })
+
+  it('answers a version search filtering on run_id null under a denied run tier', async () => {
+    const query = `{ v: mlflowSearchModelVersions(input: {filter: "run_id = 'r1'"}) { modelVersions { name } } }`
+    await withheld({query}, ['v'], fakeAccess(['run']))
+  })
+
+  it('judges a version by its tags when a search may list prompts; without tags it must be listable as either', async () => {
+    const prompts = `mlflowSearchModelVersions(input: {filter: "tags.\`mlflow.prompt.is_prompt\` = 'true'"})`
+    const marked = (name: string, value: string) => ({name, t: [{k: 'mlflow.prompt.is_prompt', v: value}]})
+    const tagged = await allowed({query: `{ s: ${prompts} { modelVersions { name t: tags { k: key v: value } } } }`})
+    assert.deepEqual(tagged.filterResponse({data: {s: {modelVersions: [marked('pr', 'True'), marked('pr', 'false'), marked('good', 'true')]}}}), {
+      data: {s: {modelVersions: [marked('pr', 'True'), marked('good', 'true')]}},
+    })
+    const untagged = await allowed({query: `{ s: ${prompts} { modelVersions { name } } }`})
+    assert.deepEqual(untagged.filterResponse({data: {s: {modelVersions: [{name: 'pr'}, {name: 'good'}]}}}), {data: {s: {modelVersions: [{name: 'good'}]}}})
+    // Without the marker in the filter MLflow lists no prompt's version: a registered model's rows decide.
+    const models = await allowed({query: '{ s: mlflowSearchModelVersions { modelVersions { name } } }'})
+    assert.deepEqual(models.filterResponse({data: {s: {modelVersions: [{name: 'pr'}, {name: 'good'}]}}}), {data: {s: {modelVersions: [{name: 'good'}]}}})
   })
 })

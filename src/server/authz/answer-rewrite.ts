@@ -4,19 +4,30 @@
  * carries beside what was asked for (a run's logged models, a version's run and logged model, a
  * logged model's source run, a trace's run and logged model), versions of a registered model the
  * version tier withholds, assessments of a trace whose assessment tier denies reading, run folders
- * of an experiment's artifact root, and scorers the caller cannot read. Each function changes the
- * parsed answer in place and says whether it changed anything.
+ * of an experiment's artifact root, scorers the caller cannot read, and of the AI gateway the rows
+ * of a listing the caller cannot read and the model definitions and secrets a DENY hides inside an
+ * endpoint or definition they may read. Each function changes the parsed answer in place and says
+ * whether it changed anything; sendRewritten is the one entry point for a route's answer.
  */
 import {scorerResourceId} from '../../mlflow/resources.js'
-import {type UpstreamResponse} from '../proxy.js'
-import {ApiError, sendJson} from '../responses.js'
+import {UpstreamError, type UpstreamResponse} from '../proxy.js'
+import {sendJson} from '../responses.js'
 import {type Access} from './access.js'
 import {type Exchange, type Json, parseAnswer, relay} from './exchange.js'
 import {isPromptTagged} from './resolver.js'
+import {type GatewayType} from './route-rule.js'
 
 /** How the answer of a route is rewritten; named after what the answer carries. */
 export type AnswerRewrite =
   | 'artifact-list'
+  | 'gateway-endpoint'
+  | 'gateway-endpoint-mapping'
+  | 'gateway-endpoints'
+  | 'gateway-invocable-models'
+  | 'gateway-model-definition'
+  | 'gateway-model-definitions'
+  | 'gateway-secrets'
+  | 'gateway-secrets-config'
   | 'logged-model'
   | 'logged-models'
   | 'metric-history'
@@ -44,9 +55,10 @@ export interface RewriteContext {
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value)
 const objects = (value: unknown): Json[] => (Array.isArray(value) ? value.filter((item) => isObject(item)) : [])
 const object = (value: unknown): Json | undefined => (isObject(value) ? value : undefined)
+const text = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined)
 
 /** A tier MLflow strips ids of when it is denied outright (`(type, *, DENY)`); nothing else counts. */
-const tierDenied = (access: Access, type: string): boolean => !access.can('not_denied', type, '*')
+export const tierDenied = (access: Pick<Access, 'can'>, type: string): boolean => !access.can('not_denied', type, '*')
 
 /** Deletes `keys` of `holder` that are present; whether any was. */
 function clear(holder: Json | undefined, keys: readonly string[]): boolean {
@@ -61,47 +73,61 @@ function clear(holder: Json | undefined, keys: readonly string[]): boolean {
   return cleared
 }
 
-/** A run's links to logged models (its model inputs and outputs, its metrics' model ids), gone when the logged-model tier is denied. */
-function runModelLinks(runs: Json[], access: Access): boolean {
-  if (runs.length === 0 || !tierDenied(access, 'logged_model')) return false
+/** A field of an entity that names a resource of another tier: withheld when that tier is denied. */
+export interface SiblingField {
+  /** MLflow's field names from the entity down; a list on the way is entered item by item. */
+  path: readonly string[]
+  tier: string
+}
+
+/**
+ * What MLflow withholds of each entity beside it, for REST answers (the key deleted) and GraphQL
+ * answers (the field blanked, graphql-forward.ts) alike.
+ */
+export const SIBLING_FIELDS = {
+  /** A logged model's source run and its metrics' runs. */
+  loggedModel: [
+    {path: ['info', 'source_run_id'], tier: 'run'},
+    {path: ['data', 'metrics', 'run_id'], tier: 'run'},
+  ],
+  /** A version's run and logged model. */
+  modelVersion: [
+    {path: ['run_id'], tier: 'run'},
+    {path: ['run_link'], tier: 'run'},
+    {path: ['model_id'], tier: 'logged_model'},
+    {path: ['model_params'], tier: 'logged_model'},
+    {path: ['model_metrics'], tier: 'logged_model'},
+  ],
+  /** A run's logged models: its model inputs and outputs, its metrics' model ids. */
+  run: [
+    {path: ['inputs', 'model_inputs'], tier: 'logged_model'},
+    {path: ['outputs', 'model_outputs'], tier: 'logged_model'},
+    {path: ['data', 'metrics', 'model_id'], tier: 'logged_model'},
+  ],
+} as const satisfies Record<string, readonly SiblingField[]>
+
+/** Deletes the field at `path` (lists on the way entered item by item); whether any was there. */
+function deleteAt(value: unknown, path: readonly string[]): boolean {
+  if (Array.isArray(value)) return value.map((item) => deleteAt(item, path)).some(Boolean)
+  if (!isObject(value)) return false
+  const [key, ...rest] = path
+  return rest.length > 0 ? deleteAt(value[key], rest) : clear(value, [key])
+}
+
+/** The fields of `entities` that name a resource of a denied tier, deleted. */
+function withholdSiblings(entities: Json[], fields: readonly SiblingField[], access: Access): boolean {
   let changed = false
-  for (const run of runs) {
-    changed = clear(object(run.inputs), ['model_inputs']) || changed
-    changed = clear(object(run.outputs), ['model_outputs']) || changed
-    for (const metric of objects(object(run.data)?.metrics)) changed = clear(metric, ['model_id']) || changed
+  for (const {path, tier} of fields) {
+    if (entities.length === 0 || !tierDenied(access, tier)) continue
+    for (const entity of entities) changed = deleteAt(entity, path) || changed
   }
 
   return changed
 }
 
-/** Fields of a model version naming another resource, by the tier that resource is in. */
-const VERSION_SIBLING_FIELDS: Record<string, readonly string[]> = {
-  logged_model: ['model_id', 'model_params', 'model_metrics'],
-  run: ['run_id', 'run_link'],
-}
-
-/** A version's run and logged model, gone when their tier is denied. */
-function versionSiblings(versions: Json[], access: Access): boolean {
-  let changed = false
-  for (const [type, fields] of Object.entries(VERSION_SIBLING_FIELDS)) {
-    if (versions.length === 0 || !tierDenied(access, type)) continue
-    for (const version of versions) changed = clear(version, fields) || changed
-  }
-
-  return changed
-}
-
-/** A logged model's source run and its metrics' run ids, gone when the run tier is denied. */
-function loggedModelRuns(models: Json[], access: Access): boolean {
-  if (models.length === 0 || !tierDenied(access, 'run')) return false
-  let changed = false
-  for (const model of models) {
-    changed = clear(object(model.info), ['source_run_id']) || changed
-    for (const metric of objects(object(model.data)?.metrics)) changed = clear(metric, ['run_id']) || changed
-  }
-
-  return changed
-}
+const runModelLinks = (runs: Json[], access: Access): boolean => withholdSiblings(runs, SIBLING_FIELDS.run, access)
+const versionSiblings = (versions: Json[], access: Access): boolean => withholdSiblings(versions, SIBLING_FIELDS.modelVersion, access)
+const loggedModelRuns = (models: Json[], access: Access): boolean => withholdSiblings(models, SIBLING_FIELDS.loggedModel, access)
 
 /** The versions embedded in registered models: gone where the caller may not list the model with its versions, the rest without denied siblings. */
 function latestVersions(models: Json[], access: Access): boolean {
@@ -225,10 +251,115 @@ function scorers(answer: Json, access: Access): boolean {
   return true
 }
 
+/**
+ * The rows of the list under `key` that `keep` keeps; none left: the key goes, as MLflow's JSON
+ * leaves out an empty list. Anything but a list there cannot be read row by row, so it goes too.
+ */
+function keepRows(answer: Json, key: string, keep: (row: Json) => boolean): boolean {
+  if (!Object.hasOwn(answer, key)) return false
+  const rows = answer[key]
+  const kept = objects(rows).filter((row) => keep(row))
+  if (Array.isArray(rows) && kept.length === rows.length) return false
+  if (kept.length > 0) answer[key] = kept
+  else delete answer[key]
+  return true
+}
+
+/** Gateway rows the caller may list (their own rows, else the workspace slot, else the default). */
+const gatewayRow =
+  (access: Access, type: GatewayType, idField: string) =>
+  (row: Json): boolean => {
+    const id = text(row[idField])
+    return id !== undefined && access.lists(type, id)
+  }
+
+/** A model definition without the secret a DENY hides from the caller (its id and name). */
+function withholdSecret(access: Access, definition: Json): boolean {
+  const secretId = text(definition.secret_id)
+  if (secretId === undefined || access.can('not_denied', 'gateway_secret', secretId)) return false
+  return clear(definition, ['secret_id', 'secret_name'])
+}
+
+/**
+ * An endpoint's model mappings without the model definitions and secrets a DENY hides from the
+ * caller: a denied definition goes whole, a denied secret leaves its definition without the
+ * secret's id and name.
+ */
+function withholdMappings(access: Access, mappings: Json[]): boolean {
+  let changed = false
+  for (const mapping of mappings) {
+    const definition = object(mapping.model_definition)
+    const definitionId = text(mapping.model_definition_id) ?? text(definition?.model_definition_id)
+    if (definitionId !== undefined && !access.can('not_denied', 'gateway_model_definition', definitionId)) {
+      changed = clear(mapping, ['model_definition', 'model_definition_id']) || changed
+    } else if (definition) {
+      changed = withholdSecret(access, definition) || changed
+    }
+  }
+
+  return changed
+}
+
+/** The endpoints the caller may invoke (USE), listed by name as the invocation routes take them (an OpenAI-style list, kept as a list). */
+async function invocableModels(answer: Json, access: Access): Promise<boolean> {
+  const ids = await access.gatewayEndpointIds()
+  const models = objects(answer.data)
+  answer.data = models.filter((model) => {
+    const id = ids.get(String(model.id))
+    return id !== undefined && access.can('use', 'gateway_endpoint', id)
+  })
+  return true
+}
+
 /** Rewrites `answer` in place for this caller; whether anything changed. */
-export function rewriteAnswer(how: AnswerRewrite, answer: Json, context: RewriteContext): boolean {
+export async function rewriteAnswer(how: AnswerRewrite, answer: Json, context: RewriteContext): Promise<boolean> {
   const {access} = context
   switch (how) {
+    case 'gateway-endpoint': {
+      return withholdMappings(access, objects(object(answer.endpoint)?.model_mappings))
+    }
+
+    case 'gateway-endpoint-mapping': {
+      return withholdMappings(access, objects([answer.mapping]))
+    }
+
+    case 'gateway-endpoints': {
+      const changed = keepRows(answer, 'endpoints', gatewayRow(access, 'gateway_endpoint', 'endpoint_id'))
+      return (
+        objects(answer.endpoints)
+          .map((endpoint) => withholdMappings(access, objects(endpoint.model_mappings)))
+          .some(Boolean) || changed
+      )
+    }
+
+    case 'gateway-model-definition': {
+      const definition = object(answer.model_definition)
+      return definition !== undefined && withholdSecret(access, definition)
+    }
+
+    case 'gateway-model-definitions': {
+      const changed = keepRows(answer, 'model_definitions', gatewayRow(access, 'gateway_model_definition', 'model_definition_id'))
+      return (
+        objects(answer.model_definitions)
+          .map((definition) => withholdSecret(access, definition))
+          .some(Boolean) || changed
+      )
+    }
+
+    case 'gateway-secrets': {
+      return keepRows(answer, 'secrets', gatewayRow(access, 'gateway_secret', 'secret_id'))
+    }
+
+    case 'gateway-secrets-config': {
+      // Whether secrets are encrypted with the default passphrase is the server's security
+      // posture: MLflow shows it to admins only.
+      return clear(answer, ['using_default_passphrase'])
+    }
+
+    case 'gateway-invocable-models': {
+      return invocableModels(answer, access)
+    }
+
     case 'run': {
       return runModelLinks(objects([answer.run]), access)
     }
@@ -238,10 +369,7 @@ export function rewriteAnswer(how: AnswerRewrite, answer: Json, context: Rewrite
     }
 
     case 'metric-history': {
-      if (!tierDenied(access, 'logged_model')) return false
-      return objects(answer.metrics)
-        .map((metric) => clear(metric, ['model_id']))
-        .some(Boolean)
+      return withholdSiblings(objects(answer.metrics), [{path: ['model_id'], tier: 'logged_model'}], access)
     }
 
     case 'logged-model': {
@@ -312,19 +440,25 @@ export function rewriteAnswer(how: AnswerRewrite, answer: Json, context: Rewrite
 }
 
 /**
- * The upstream's answer as this caller may see it: a successful one rewritten (passed on as it
- * came when nothing is withheld), a failure as it came. A successful answer that is not a JSON
- * object cannot be checked, so it is not passed on.
+ * A successful upstream answer as the JSON object serve reads to rewrite or filter it; undefined
+ * for a failure (passed on as it came). A success that is not a JSON object cannot be checked for
+ * what the caller may not see, so it is not passed on: the upstream's answer is broken (502).
  */
-export function sendRewritten(exchange: Exchange, answer: UpstreamResponse, how: AnswerRewrite): void {
-  const {access, params, response} = exchange
-  if (answer.status !== 200) {
-    relay(response, answer)
-    return
-  }
-
+export function readAnswer(answer: UpstreamResponse): Json | undefined {
+  if (answer.status !== 200) return undefined
   const body = parseAnswer(answer)
-  if (!body) throw new ApiError('INTERNAL_ERROR', 'MLflow answered with something serve cannot read, so it cannot withhold what the caller may not see.')
-  if (rewriteAnswer(how, body, {access, artifactPath: how === 'artifact-list' ? params.optional('path') : undefined})) sendJson(response, 200, body)
+  if (!body) throw new UpstreamError('The MLflow server answered with something serve cannot read, so it cannot withhold what the caller may not see.', 502)
+  return body
+}
+
+/**
+ * The upstream's answer as this caller may see it: a successful one rewritten (passed on as it
+ * came when nothing is withheld), a failure as it came.
+ */
+export async function sendRewritten(exchange: Exchange, answer: UpstreamResponse, how: AnswerRewrite): Promise<void> {
+  const {access, params, response} = exchange
+  const body = readAnswer(answer)
+  if (body && (await rewriteAnswer(how, body, {access, artifactPath: how === 'artifact-list' ? params.optional('path') : undefined})))
+    sendJson(response, 200, body)
   else relay(response, answer)
 }

@@ -1,7 +1,7 @@
 /**
  * Everything serve does with an authenticated request to MLflow (not one it answers itself): the
  * decide stage from the route table (access checks, special checks), then the answer stage
- * (filtered for non-admins, search-filter.ts) or the forward, and the after-effects stage
+ * (filtered or rewritten for non-admins, search-filter.ts and answer-rewrite.ts) or the forward, and the after-effects stage
  * (after-effects.ts). The request that was decided is the one forwarded: a body read to decide is
  * sent as those same bytes, or as a narrowed copy of them.
  */
@@ -15,7 +15,6 @@ import {Access} from './access.js'
 import {recordAfter} from './after-effects.js'
 import {sendRewritten} from './answer-rewrite.js'
 import {type Exchange, relay, send, upstreamMethod} from './exchange.js'
-import {redactAnswer} from './gateway.js'
 import {RequestParams} from './request-params.js'
 import {ResourceResolver} from './resolver.js'
 import {type RouteMatch} from './route-table.js'
@@ -76,12 +75,11 @@ export class Gate {
     }
 
     const rewrite = user.isAdmin ? undefined : rule.rewrite
-    const redaction = user.isAdmin ? undefined : rule.redact
-    if (rule.after || rewrite || redaction) {
+    if (rule.after || rewrite) {
       const answer = await send(exchange)
       if (rule.after && answer.status < 400) await recordAfter(rule.after, exchange, answer, this.options.store, this.options.log)
-      if (rewrite) sendRewritten(exchange, answer, rewrite)
-      else relay(response, redaction ? await redactAnswer(redaction, exchange, answer) : answer)
+      if (rewrite) await sendRewritten(exchange, answer, rewrite)
+      else relay(response, answer)
       return
     }
 

@@ -1,15 +1,12 @@
 /**
  * The AI gateway as MLflow 3.17's basic-auth app decides it, beyond what the route table states
  * field by field: its three resource types (endpoints route to model definitions, which hold a
- * secret), the checks on where an endpoint logs its usage, and what a non-admin's answers are
- * stripped of (rows of a listing the caller cannot read, and the model definitions and secrets a
- * DENY hides inside an endpoint or definition they may read).
+ * secret) and the checks on where an endpoint logs its usage. What a non-admin's gateway answers
+ * are stripped of is in answer-rewrite.ts, with every other answer rewrite.
  */
-import {UpstreamError, type UpstreamResponse} from '../proxy.js'
 import {ApiError, permissionDenied} from '../responses.js'
-import {type Access} from './access.js'
-import {type Exchange, type Json, parseAnswer} from './exchange.js'
-import {type GatewayType, type Redaction} from './route-table.js'
+import {type Exchange, type Json} from './exchange.js'
+import {type GatewayType} from './route-table.js'
 
 /** Where each gateway type's id is: the request field naming it, and the object a create answers with. */
 export const GATEWAY_KINDS: Record<GatewayType, {answerKey: string; idField: string}> = {
@@ -23,10 +20,6 @@ export function createdGatewayId(type: GatewayType, answer: Json | undefined): s
   const id = (answer?.[GATEWAY_KINDS[type].answerKey] as Json | undefined)?.[GATEWAY_KINDS[type].idField]
   return typeof id === 'string' && id !== '' ? id : undefined
 }
-
-const isObject = (value: unknown): value is Json => value !== null && typeof value === 'object' && !Array.isArray(value)
-const objects = (value: unknown): Json[] => (Array.isArray(value) ? value.filter((item) => isObject(item)) : [])
-const text = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined)
 
 /**
  * A boolean field of the body as protobuf's JSON parser takes it: undefined when absent; anything
@@ -59,101 +52,4 @@ export async function checkEndpointExperiment(exchange: Exchange, operation: 'cr
   }
 
   if (vetoed !== undefined && !access.can('not_denied', 'experiment', vetoed)) throw permissionDenied()
-}
-
-/**
- * An endpoint's model mappings without the model definitions and secrets a DENY hides from the
- * caller: a denied definition goes whole, a denied secret leaves its definition without the
- * secret's id and name. Changes the mappings in place.
- */
-function withholdMappings(access: Access, mappings: Json[]): void {
-  for (const mapping of mappings) {
-    const definition = isObject(mapping.model_definition) ? mapping.model_definition : undefined
-    const definitionId = text(mapping.model_definition_id) ?? text(definition?.model_definition_id)
-    if (definitionId !== undefined && !access.can('not_denied', 'gateway_model_definition', definitionId)) {
-      delete mapping.model_definition
-      delete mapping.model_definition_id
-      continue
-    }
-
-    if (definition) withholdSecret(access, definition)
-  }
-}
-
-/** A model definition without the secret a DENY hides from the caller (its id and name). */
-function withholdSecret(access: Access, definition: Json): void {
-  const secretId = text(definition.secret_id)
-  if (secretId !== undefined && !access.can('not_denied', 'gateway_secret', secretId)) {
-    delete definition.secret_id
-    delete definition.secret_name
-  }
-}
-
-/** Keeps the rows of a listing the caller may read (their own rows, else the workspace slot, else the default). */
-function keepReadable(access: Access, rows: unknown, type: GatewayType, idField: string): Json[] {
-  return objects(rows).filter((row) => {
-    const id = text(row[idField])
-    return id !== undefined && access.lists(type, id)
-  })
-}
-
-/** The answer, stripped for a non-admin as MLflow 3.17 strips it; an answer that is not MLflow's JSON is refused. */
-export async function redactAnswer(redaction: Redaction, exchange: Exchange, answer: UpstreamResponse): Promise<UpstreamResponse> {
-  if (answer.status !== 200) return answer
-  const body = parseAnswer(answer)
-  if (!body) throw new UpstreamError('The MLflow server answered with something serve cannot check for what the caller may see.', 502)
-  const {access} = exchange
-  switch (redaction) {
-    case 'gateway-endpoint': {
-      if (isObject(body.endpoint)) withholdMappings(access, objects(body.endpoint.model_mappings))
-      break
-    }
-
-    case 'gateway-endpoint-mapping': {
-      if (isObject(body.mapping)) withholdMappings(access, [body.mapping])
-      break
-    }
-
-    case 'gateway-endpoints': {
-      body.endpoints = keepReadable(access, body.endpoints, 'gateway_endpoint', 'endpoint_id')
-      for (const endpoint of body.endpoints as Json[]) withholdMappings(access, objects(endpoint.model_mappings))
-      break
-    }
-
-    case 'gateway-model-definition': {
-      if (isObject(body.model_definition)) withholdSecret(access, body.model_definition)
-      break
-    }
-
-    case 'gateway-model-definitions': {
-      body.model_definitions = keepReadable(access, body.model_definitions, 'gateway_model_definition', 'model_definition_id')
-      for (const definition of body.model_definitions as Json[]) withholdSecret(access, definition)
-      break
-    }
-
-    case 'gateway-secrets': {
-      body.secrets = keepReadable(access, body.secrets, 'gateway_secret', 'secret_id')
-      break
-    }
-
-    case 'gateway-secrets-config': {
-      // Whether secrets are encrypted with the default passphrase is the server's security
-      // posture: MLflow shows it to admins only.
-      delete body.using_default_passphrase
-      break
-    }
-
-    case 'gateway-invocable-models': {
-      // The endpoints the caller may invoke (USE), listed by name as the invocation routes take them.
-      const ids = await exchange.access.gatewayEndpointIds()
-      body.data = objects(body.data).filter((model) => {
-        const id = ids.get(String(model.id))
-        return id !== undefined && access.can('use', 'gateway_endpoint', id)
-      })
-      break
-    }
-  }
-
-  const data = Buffer.from(JSON.stringify(body))
-  return {...answer, body: data}
 }

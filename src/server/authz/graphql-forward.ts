@@ -16,7 +16,8 @@ import {
 } from 'graphql'
 
 import {isObject, type Json, responseKey} from './graphql-document.js'
-import {type Context} from './graphql-root-fields.js'
+import {type Context, type ModelVersionList} from './graphql-root-fields.js'
+import {isPromptTagged} from './resolver.js'
 
 /** What is forwarded upstream (as a JSON body). */
 export interface GraphqlRequest {
@@ -114,30 +115,66 @@ export function withholdFields(body: unknown, context: Context): unknown {
   return {...body, data}
 }
 
-/** The upstream's answer for this caller: versions of registered models it cannot read removed. */
+/** The prompt marker a version's tags carry in the answer, read through the query's response keys; undefined when the answer does not say. */
+function versionKind(version: Json, list: ModelVersionList): 'prompt' | 'registered_model' | undefined {
+  const [keyKey] = list.tags.keys
+  const [valueKey] = list.tags.values
+  if (keyKey === undefined || valueKey === undefined) return undefined
+  for (const tagsKey of list.tags.list) {
+    const tags = version[tagsKey]
+    if (Array.isArray(tags)) {
+      const asStored = tags.filter((tag) => isObject(tag)).map((tag) => ({key: tag[keyKey], value: tag[valueKey]}))
+      return isPromptTagged(asStored) ? 'prompt' : 'registered_model'
+    }
+  }
+
+  return undefined
+}
+
+/**
+ * The upstream's answer for this caller: versions it may not list removed (a prompt's by prompt
+ * rows, a model's by registered-model rows, the version tier vetoing), as MLflow filters them.
+ */
 export function filterModelVersions(body: unknown, context: Context): unknown {
   if (!isObject(body) || !isObject(body.data) || context.modelVersionLists.size === 0) return body
   let data: unknown = body.data
-  for (const {nameKeys, path} of context.modelVersionLists.values()) {
+  for (const list of context.modelVersionLists.values()) {
     const readable = (version: unknown): boolean => {
       if (!isObject(version)) return false
-      const names = [...nameKeys].map((key) => version[key]).filter((name) => typeof name === 'string')
-      return names.length > 0 && names.every((name) => context.access.canReadRegisteredModel(name))
+      const names = [...list.nameKeys].map((key) => version[key]).filter((name) => typeof name === 'string')
+      const kind = versionKind(version, list)
+      // A version that may be either kind, without tags to tell, must be listable as both.
+      const kinds = kind ? [kind] : list.promptsPossible ? (['prompt', 'registered_model'] as const) : (['registered_model'] as const)
+      return names.length > 0 && names.every((name) => kinds.every((each) => context.access.listsModelVersion(name, each)))
     }
 
-    data = filterAt(data, path, readable)
+    data = mapAt(data, list.path, (child) => (Array.isArray(child) ? child.filter(readable) : null))
   }
 
   return {...body, data}
 }
 
-/** Copies `value` with the list at `path` filtered; lists met on the way (search results) are mapped. */
-function filterAt(value: unknown, path: readonly string[], keep: (item: unknown) => boolean): unknown {
-  if (Array.isArray(value)) return value.map((item) => filterAt(item, path, keep))
+/**
+ * The answer with each field naming a resource of a denied tier blanked as MLflow clears it: the
+ * field stays (GraphQL answers what was asked), empty: a list `[]`, a string `""`, anything else
+ * `null`.
+ */
+export function blankSiblings(body: unknown, context: Context): unknown {
+  const denied = [...context.siblingPaths.values()].filter(({tier}) => context.access.tierDenied(tier))
+  if (denied.length === 0 || !isObject(body) || !isObject(body.data)) return body
+  let data: unknown = body.data
+  for (const {path} of denied) {
+    data = mapAt(data, path, (value) => (Array.isArray(value) ? [] : typeof value === 'string' ? '' : null))
+  }
+
+  return {...body, data}
+}
+
+/** Copies `value` with `change` applied to what is at `path`; lists met on the way (search results) are mapped. */
+function mapAt(value: unknown, path: readonly string[], change: (child: unknown) => unknown): unknown {
+  if (Array.isArray(value)) return value.map((item) => mapAt(item, path, change))
   if (!isObject(value) || !Object.hasOwn(value, path[0])) return value
   const [key, ...rest] = path
   const child = value[key]
-  // Anything but a list where the versions should be is dropped (cannot happen from MLflow).
-  const filtered = rest.length > 0 ? filterAt(child, rest, keep) : Array.isArray(child) ? child.filter(keep) : null
-  return {...value, [key]: filtered}
+  return {...value, [key]: rest.length > 0 ? mapAt(child, rest, change) : change(child)}
 }

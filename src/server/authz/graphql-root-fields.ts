@@ -6,6 +6,7 @@
 import {type FieldNode, Kind, type ListValueNode, type SelectionSetNode} from 'graphql'
 
 import {isCanonicalId} from '../../mlflow/resources.js'
+import {SIBLING_FIELDS, type SiblingField} from './answer-rewrite.js'
 import {idInRange, MAX_ID} from './request-params.js'
 import {
   collectFields,
@@ -27,11 +28,30 @@ export interface GraphqlAccess {
    * default), with none of `vetoTiers` denied.
    */
   listsExperiment(experimentId: string, vetoTiers: readonly string[]): boolean
-  /** Whether the run tier is not denied: a filter naming runs selects on them. */
-  mayNameRuns(): boolean
   /** Resolves the run's experiment through the upstream; false for an unknown run. */
   canReadRun(runId: string): Promise<boolean>
-  canReadRegisteredModel(name: string): boolean
+  /**
+   * Whether a search shows a version of this registered model or prompt: the entry listable (its
+   * own rows, else the workspace slot, else the default) and its version tier not denied.
+   */
+  listsModelVersion(name: string, kind: 'prompt' | 'registered_model'): boolean
+  /** Whether a tier is denied outright: a field naming a resource of it is withheld, a filter on it refused. */
+  tierDenied(type: string): boolean
+}
+
+/** A model-version list in the answer, by its response-key path, and where each version says what it is. */
+export interface ModelVersionList {
+  /** Response keys of the version's `name`. */
+  nameKeys: Set<string>
+  path: string[]
+  /**
+   * Whether the list may hold prompt versions: MLflow's searches leave them out unless the filter
+   * asks for the prompt marker. Then a version is a prompt's when its tags say so, and one whose
+   * tags the answer does not carry must be listable as either.
+   */
+  promptsPossible: boolean
+  /** Response keys of the version's `tags`, and of each tag's `key` and `value`. */
+  tags: {keys: Set<string>; list: Set<string>; values: Set<string>}
 }
 
 /** What checking the root fields produced: variable and query rewrites, response filters. */
@@ -42,7 +62,9 @@ export interface Context extends DocumentScope {
   /** Literal lists replaced in the forwarded document (narrowed experiment ids). */
   listRewrites: Map<ListValueNode, ListValueNode>
   /** Model-version lists to filter, keyed by their response-key path. */
-  modelVersionLists: Map<string, {path: string[]; nameKeys: Set<string>}>
+  modelVersionLists: Map<string, ModelVersionList>
+  /** Fields naming a resource of another tier, by response-key path: blanked when that tier is denied. */
+  siblingPaths: Map<string, {path: string[]; tier: string}>
   runChecks: Map<string, Promise<boolean>>
   /** Root fields the caller may not read: answered null, as MLflow does. */
   withheld: Set<FieldNode>
@@ -70,6 +92,9 @@ export async function checkRootFields(selectionSet: SelectionSetNode, context: C
 /** Whether the caller may read the field; false: it is answered null. Throws when the request is refused whole. */
 type RootCheck = (field: FieldNode, context: Context) => Promise<boolean>
 
+/** The tag marking a registered model or version as a prompt's. */
+const PROMPT_MARKER = 'mlflow.prompt.is_prompt'
+
 /** The root fields a non-admin may query (MLflow's protected fields); anything else is refused. */
 const ROOT_FIELDS = new Map<string, RootCheck>([
   [
@@ -86,7 +111,8 @@ const ROOT_FIELDS = new Map<string, RootCheck>([
     'mlflowGetRun',
     async (field, context) => {
       if (!(await checkOneRun(field, context))) return false
-      addModelVersionLists(field, ['run', 'modelVersions'], context)
+      addSiblings(field, ['run'], SIBLING_FIELDS.run, context)
+      addModelVersionLists(field, ['run', 'modelVersions'], context, false)
       return true
     },
   ],
@@ -98,10 +124,11 @@ const ROOT_FIELDS = new Map<string, RootCheck>([
     'mlflowSearchModelVersions',
     async (field, context) => {
       // A filter on run_id selects versions by run, which a denied run tier forbids; serve does
-      // not parse the filter: any mention counts.
+      // not parse the filter: any mention counts, as does any mention of the prompt marker.
       const filter = inputObject(field, context)?.filter
-      if (typeof filter === 'string' && filter.includes('run_id') && !context.access.mayNameRuns()) return false
-      addModelVersionLists(field, ['modelVersions'], context)
+      if (typeof filter === 'string' && filter.includes('run_id') && context.access.tierDenied('run')) return false
+      const promptsPossible = filter !== undefined && (typeof filter !== 'string' || filter.includes(PROMPT_MARKER))
+      addModelVersionLists(field, ['modelVersions'], context, promptsPossible)
       return true
     },
   ],
@@ -110,7 +137,8 @@ const ROOT_FIELDS = new Map<string, RootCheck>([
     async (field, context) => {
       // Runs are listed only while the run tier is not denied.
       if (!narrowExperimentIds(field, context, ['run'])) return false
-      addModelVersionLists(field, ['runs', 'modelVersions'], context)
+      addSiblings(field, ['runs'], SIBLING_FIELDS.run, context)
+      addModelVersionLists(field, ['runs', 'modelVersions'], context, false)
       return true
     },
   ],
@@ -205,22 +233,57 @@ function narrowExperimentIds(field: FieldNode, context: Context, vetoTiers: read
   return true
 }
 
-/**
- * Records the model-version lists under `field` found by following `schemaPath` (field names,
- * aliases and fragments resolved) so that filterResponse removes versions of unreadable models.
- */
-function addModelVersionLists(field: FieldNode, schemaPath: string[], context: Context): void {
-  let frontier = [{node: field, path: [responseKey(field)]}]
+/** The fields reached from `field` by following `schemaPath` (field names, aliases and fragments resolved), with their response-key paths. */
+function follow(field: FieldNode, schemaPath: readonly string[], context: Context, from = [responseKey(field)]): Array<{node: FieldNode; path: string[]}> {
+  let frontier = [{node: field, path: from}]
   for (const name of schemaPath) {
     frontier = frontier.flatMap(({node, path}) => fieldsNamed(node, name, context).map((child) => ({node: child, path: [...path, responseKey(child)]})))
   }
 
-  // Fields with one response key merge in the answer, so their `name` keys are pooled.
-  for (const {node, path} of frontier) {
+  return frontier
+}
+
+/** GraphQL's name of one of MLflow's proto fields (graphene's camel case). */
+const camel = (name: string): string => name.replaceAll(/_([a-z\d])/g, (_match, letter: string) => letter.toUpperCase())
+
+/**
+ * Records where the entities under `field` at `schemaPath` carry the sibling `fields`, so that the
+ * answer has them blanked when their tier is denied, as MLflow clears them.
+ */
+function addSiblings(field: FieldNode, schemaPath: readonly string[], fields: readonly SiblingField[], context: Context, from?: string[]): void {
+  for (const entity of follow(field, schemaPath, context, from)) {
+    for (const sibling of fields) {
+      for (const {path} of follow(entity.node, sibling.path.map(camel), context, entity.path)) {
+        context.siblingPaths.set(JSON.stringify(path), {path, tier: sibling.tier})
+      }
+    }
+  }
+}
+
+/**
+ * Records the model-version lists under `field` found by following `schemaPath`, so that
+ * filterResponse removes versions the caller may not list and blanks what the kept ones name of
+ * a denied tier.
+ */
+function addModelVersionLists(field: FieldNode, schemaPath: string[], context: Context, promptsPossible: boolean): void {
+  // Fields with one response key merge in the answer, so their keys are pooled.
+  for (const {node, path} of follow(field, schemaPath, context)) {
     const key = JSON.stringify(path)
-    const list = context.modelVersionLists.get(key) ?? {nameKeys: new Set<string>(), path}
+    const list = context.modelVersionLists.get(key) ?? {
+      nameKeys: new Set<string>(),
+      path,
+      promptsPossible,
+      tags: {keys: new Set<string>(), list: new Set<string>(), values: new Set<string>()},
+    }
     for (const name of fieldsNamed(node, 'name', context)) list.nameKeys.add(responseKey(name))
+    for (const tags of fieldsNamed(node, 'tags', context)) {
+      list.tags.list.add(responseKey(tags))
+      for (const tagKey of fieldsNamed(tags, 'key', context)) list.tags.keys.add(responseKey(tagKey))
+      for (const value of fieldsNamed(tags, 'value', context)) list.tags.values.add(responseKey(value))
+    }
+
     context.modelVersionLists.set(key, list)
+    addSiblings(node, [], SIBLING_FIELDS.modelVersion, context, path)
   }
 }
 

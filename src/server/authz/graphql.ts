@@ -11,7 +11,8 @@
  * - its root fields (fragments followed) must be on an allow-list; introspection is refused;
  * - the ids a field reads are resolved from literals, variables or variable defaults and checked;
  *   search fields have their `experimentIds` narrowed to the readable ones, as MLflow does;
- * - model versions of unreadable registered models are removed from the upstream's answer;
+ * - model versions the caller may not list are removed from the upstream's answer, and what the
+ *   answer names of a denied tier (a run's logged models, a version's run) is blanked, as MLflow does;
  * - a root field the caller may not read is answered `null` (HTTP 200, no error), as MLflow does:
  *   it is forwarded as `__typename` under the same response key and with the same directives (so
  *   it is answered exactly when MLflow would answer it), its arguments and selections dropped, and
@@ -27,7 +28,7 @@
 import {OperationTypeNode} from 'graphql'
 
 import {forbidden, readRequest, Refusal, scopeOf} from './graphql-document.js'
-import {filterModelVersions, forwardedRequest, type GraphqlRequest, withholdFields} from './graphql-forward.js'
+import {blankSiblings, filterModelVersions, forwardedRequest, type GraphqlRequest, withholdFields} from './graphql-forward.js'
 import {checkRootFields, type Context, type GraphqlAccess} from './graphql-root-fields.js'
 
 export type {GraphqlRequest} from './graphql-forward.js'
@@ -44,7 +45,7 @@ export type GraphqlDecision =
       allowed: true
       /** The request to forward: the same query, variables possibly narrowed. */
       request: GraphqlRequest
-      /** Filters the upstream's JSON answer for this caller (model versions of unreadable models removed). */
+      /** Filters the upstream's JSON answer for this caller (versions it may not list removed, ids of denied tiers blanked). */
       filterResponse(body: unknown): unknown
     }
 
@@ -74,6 +75,7 @@ async function decide(request: unknown, access: GraphqlAccess): Promise<GraphqlD
     access,
     listRewrites: new Map(),
     modelVersionLists: new Map(),
+    siblingPaths: new Map(),
     runChecks: new Map(),
     variableOverrides: new Map(),
     withheld: new Set(),
@@ -82,7 +84,7 @@ async function decide(request: unknown, access: GraphqlAccess): Promise<GraphqlD
 
   return {
     allowed: true,
-    filterResponse: (body) => withholdFields(filterModelVersions(body, context), context),
+    filterResponse: (body) => withholdFields(blankSiblings(filterModelVersions(body, context), context), context),
     request: forwardedRequest(read, context),
   }
 }

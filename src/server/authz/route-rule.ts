@@ -101,20 +101,6 @@ export type AfterEffect =
   | 'rename-registered-model-grants'
 
 /**
- * What serve withholds from an answer for a non-admin, as MLflow's after-request redactions: rows
- * of a listing the caller cannot read, and fields naming what a DENY hides (gateway.ts).
- */
-export type Redaction =
-  | 'gateway-endpoint'
-  | 'gateway-endpoint-mapping'
-  | 'gateway-endpoints'
-  | 'gateway-invocable-models'
-  | 'gateway-model-definition'
-  | 'gateway-model-definitions'
-  | 'gateway-secrets'
-  | 'gateway-secrets-config'
-
-/**
  * The operations of MLflow's basic-auth REST API, which serve answers itself (auth-api.ts): users,
  * the per-resource permission endpoints of MLflow up to 3.12 (`permissions/<resource type>/<verb>`),
  * the unified grants of 3.13+, and the roles of 3.14+.
@@ -175,9 +161,7 @@ export interface RouteRule {
   filter?: ResponseFilter
   /** Fields come from the query even on POST/PUT: the body is data (uploads). */
   params?: 'query'
-  /** What a non-admin's answer is stripped of before it is relayed (after any after-effect). */
-  redact?: Redaction
-  /** What MLflow withholds from a non-admin's answer the route let through (answer-rewrite.ts). */
+  /** What MLflow withholds from a non-admin's answer the route let through, after any after-effect (answer-rewrite.ts). */
   rewrite?: AnswerRewrite
   /**
    * Checks on what a request asks the server to read later, which need code rather than a field

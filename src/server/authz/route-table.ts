@@ -20,7 +20,7 @@
 import {LEGACY_PERMISSION_ENDPOINTS, RESOURCE_TYPES} from '../../mlflow/resources.js'
 import {type AuthOperation, type BodyPolicy, type Check, type GatewayType, type Resource, type RouteRule} from './route-rule.js'
 
-export type {AfterEffect, AuthOperation, BodyPolicy, Capability, Check, GatewayType, LocalAnswer, Need, Redaction, Resource, RouteRule} from './route-rule.js'
+export type {AfterEffect, AuthOperation, BodyPolicy, Capability, Check, GatewayType, LocalAnswer, Need, Resource, RouteRule} from './route-rule.js'
 
 const API2 = ['/api/2.0', '/ajax-api/2.0']
 const API3 = ['/api/3.0', '/ajax-api/3.0']
@@ -330,8 +330,8 @@ const ENTRIES: Entry[] = [
   ['GET', '/mlflow/gateway/secrets/get', API3, {access: read(gatewaySecret())}],
   ['POST', '/mlflow/gateway/secrets/update', API3, {access: update(gatewaySecret())}],
   ['DELETE', '/mlflow/gateway/secrets/delete', API3, {access: remove(gatewaySecret()), after: 'delete-gateway_secret-grants'}],
-  ['GET', '/mlflow/gateway/secrets/list', API3, {access: 'authenticated', redact: 'gateway-secrets'}],
-  ['GET', '/mlflow/gateway/secrets/config', AJAX3, {access: 'authenticated', redact: 'gateway-secrets-config'}],
+  ['GET', '/mlflow/gateway/secrets/list', API3, {access: 'authenticated', rewrite: 'gateway-secrets'}],
+  ['GET', '/mlflow/gateway/secrets/config', AJAX3, {access: 'authenticated', rewrite: 'gateway-secrets-config'}],
   ['GET', '/mlflow/gateway/supported-providers', AJAX3, {access: 'authenticated', why: 'static lists for the gateway UI'}],
   ['GET', '/mlflow/gateway/supported-models', AJAX3, {access: 'authenticated', why: 'static lists for the gateway UI'}],
   ['GET', '/mlflow/gateway/provider-config', AJAX3, {access: 'authenticated', why: 'static lists for the gateway UI'}],
@@ -347,12 +347,12 @@ const ENTRIES: Entry[] = [
       after: 'grant-gateway_model_definition-creator',
     },
   ],
-  ['GET', '/mlflow/gateway/model-definitions/get', API3, {access: read(gatewayModelDefinition()), redact: 'gateway-model-definition'}],
+  ['GET', '/mlflow/gateway/model-definitions/get', API3, {access: read(gatewayModelDefinition()), rewrite: 'gateway-model-definition'}],
   [
     'POST',
     '/mlflow/gateway/model-definitions/update',
     API3,
-    {access: [...update(gatewayModelDefinition()), {need: 'use', on: gatewaySecret({optional: true})}], redact: 'gateway-model-definition'},
+    {access: [...update(gatewayModelDefinition()), {need: 'use', on: gatewaySecret({optional: true})}], rewrite: 'gateway-model-definition'},
   ],
   ['DELETE', '/mlflow/gateway/model-definitions/delete', API3, {access: remove(gatewayModelDefinition()), after: 'delete-gateway_model_definition-grants'}],
   // The secret_id selector is checked as MLflow does: it may not name a denied secret.
@@ -360,7 +360,7 @@ const ENTRIES: Entry[] = [
     'GET',
     '/mlflow/gateway/model-definitions/list',
     API3,
-    {access: [{need: 'not_denied', on: gatewaySecret({optional: true})}], redact: 'gateway-model-definitions'},
+    {access: [{need: 'not_denied', on: gatewaySecret({optional: true})}], rewrite: 'gateway-model-definitions'},
   ],
   [
     'POST',
@@ -372,31 +372,31 @@ const ENTRIES: Entry[] = [
         {need: 'not_denied', on: {tier: 'gateway_endpoint'}},
       ],
       after: 'grant-gateway_endpoint-creator',
-      redact: 'gateway-endpoint',
+      rewrite: 'gateway-endpoint',
       special: 'gateway-endpoint-create',
     },
   ],
-  ['GET', '/mlflow/gateway/endpoints/get', API3, {access: read(gatewayEndpoint({name: 'name'})), redact: 'gateway-endpoint'}],
+  ['GET', '/mlflow/gateway/endpoints/get', API3, {access: read(gatewayEndpoint({name: 'name'})), rewrite: 'gateway-endpoint'}],
   [
     'POST',
     '/mlflow/gateway/endpoints/update',
     API3,
     {
       access: [...update(gatewayEndpoint()), {need: 'use', on: {gatewayModelDefinitions: 'model_configs[].model_definition_id'}}],
-      redact: 'gateway-endpoint',
+      rewrite: 'gateway-endpoint',
       special: 'gateway-endpoint-update',
     },
   ],
   ['DELETE', '/mlflow/gateway/endpoints/delete', API3, {access: remove(gatewayEndpoint()), after: 'delete-gateway_endpoint-grants'}],
   // MLflow's handler ignores this listing's secret_id selector, so it is not checked.
-  ['GET', '/mlflow/gateway/endpoints/list', API3, {access: 'authenticated', redact: 'gateway-endpoints'}],
+  ['GET', '/mlflow/gateway/endpoints/list', API3, {access: 'authenticated', rewrite: 'gateway-endpoints'}],
   [
     'POST',
     '/mlflow/gateway/endpoints/models/attach',
     API3,
     {
       access: [...update(gatewayEndpoint()), {need: 'use', on: gatewayModelDefinition({field: 'model_config.model_definition_id', optional: true})}],
-      redact: 'gateway-endpoint-mapping',
+      rewrite: 'gateway-endpoint-mapping',
     },
   ],
   [
@@ -436,7 +436,7 @@ const ENTRIES: Entry[] = [
   ['POST', '/gateway/gemini/v1beta/models/<endpoint_name>:generateContent', ROOT, {access: use(invoked('path.endpoint_name'))}],
   ['POST', '/gateway/gemini/v1beta/models/<endpoint_name>:streamGenerateContent', ROOT, {access: use(invoked('path.endpoint_name'))}],
   ['POST', '/gateway/proxy/<endpoint_name>/<path:path>', ROOT, {access: use(invoked('path.endpoint_name'))}],
-  ['GET', '/gateway/mlflow/v1/models', ROOT, {access: 'authenticated', redact: 'gateway-invocable-models'}],
+  ['GET', '/gateway/mlflow/v1/models', ROOT, {access: 'authenticated', rewrite: 'gateway-invocable-models'}],
   // MLflow finds no endpoint name on this route and refuses every non-admin (400).
   ['POST', '/gateway/openai/v1/responses/compact', ROOT, {access: 'admin', why: 'as MLflow: it names no endpoint MLflow can check'}],
 

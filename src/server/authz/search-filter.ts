@@ -6,8 +6,8 @@
  */
 import {ApiError, permissionDenied, sendJson} from '../responses.js'
 import {type Access} from './access.js'
-import {type AnswerRewrite, rewriteAnswer, sendRewritten} from './answer-rewrite.js'
-import {type Exchange, type Json, parseAnswer, relay, send} from './exchange.js'
+import {type AnswerRewrite, readAnswer, rewriteAnswer, sendRewritten, tierDenied} from './answer-rewrite.js'
+import {type Exchange, type Json, relay, send} from './exchange.js'
 import {authorizeGraphql} from './graphql.js'
 import {isPromptTagged} from './resolver.js'
 
@@ -47,7 +47,7 @@ export async function filterAnswer(exchange: Exchange): Promise<void> {
       body[key] = readable
       // Read whole: the runs or models found may still name what a denied tier withholds.
       const answer = await send(exchange, Buffer.from(JSON.stringify(body)))
-      sendRewritten(exchange, answer, match.rule.rewrite ?? match.rule.filter)
+      await sendRewritten(exchange, answer, match.rule.rewrite ?? match.rule.filter)
       return
     }
 
@@ -73,7 +73,7 @@ async function refilledSearch(exchange: Exchange, how: RefilledSearch): Promise<
   // Checked before anything is sent: serve computes with it.
   const asked = params.pageSize('max_results')
   const first = await send(exchange)
-  const page = first.status === 200 ? parseAnswer(first) : undefined
+  const page = readAnswer(first)
   if (!page) {
     relay(response, first)
     return
@@ -91,7 +91,7 @@ async function refilledSearch(exchange: Exchange, how: RefilledSearch): Promise<
     const next = await (how.viaPost
       ? exchange.upstream.request('POST', how.path, {body: withoutEmpty(query), identity: exchange.user.username})
       : exchange.upstream.request('GET', `${how.path}?${toQuery(query)}`, {identity: exchange.user.username}))
-    const more = next.status === 200 ? parseAnswer(next) : undefined
+    const more = readAnswer(next)
     if (!more) {
       relay(response, next)
       return
@@ -107,7 +107,7 @@ async function refilledSearch(exchange: Exchange, how: RefilledSearch): Promise<
   if (kept.length > 0) answer[listKey] = kept
   if (token) answer.next_page_token = token
   // What is kept may still embed versions, runs or logged models the caller's tiers withhold.
-  if (how.rewrite) rewriteAnswer(how.rewrite, answer, {access: exchange.access})
+  if (how.rewrite) await rewriteAnswer(how.rewrite, answer, {access: exchange.access})
   sendJson(response, 200, answer)
 }
 
@@ -121,10 +121,9 @@ async function graphql(exchange: Exchange): Promise<void> {
     {
       canReadExperiment: (id) => access.canReadExperiment(id),
       listsExperiment: (id, vetoTiers) => access.lists('experiment', id, vetoTiers),
-      mayNameRuns: () => access.can('not_denied', 'run', '*'),
-      // GraphQL answers carry no tags to tell a prompt from a model: decided as a registered model.
-      canReadRegisteredModel: (name) => access.can('read', 'registered_model', name),
       canReadRun: (id) => access.canOnRun('read', id),
+      listsModelVersion: (name, kind) => access.listsRegistryEntry(name, kind, true),
+      tierDenied: (type) => tierDenied(access, type),
     },
   )
   if (!decision.allowed) {
@@ -133,7 +132,7 @@ async function graphql(exchange: Exchange): Promise<void> {
   }
 
   const answer = await send(exchange, Buffer.from(JSON.stringify(decision.request)))
-  const result = answer.status === 200 ? parseAnswer(answer) : undefined
+  const result = readAnswer(answer)
   if (!result) {
     relay(response, answer)
     return
