@@ -15,6 +15,7 @@ import {Access} from './access.js'
 import {recordAfter} from './after-effects.js'
 import {type Exchange, relay, send, upstreamMethod} from './exchange.js'
 import {redactAnswer} from './gateway.js'
+import {removeCreatedServer} from './mcp.js'
 import {RequestParams} from './request-params.js'
 import {ResourceResolver} from './resolver.js'
 import {type RouteMatch} from './route-table.js'
@@ -76,8 +77,12 @@ export class Gate {
 
     const redaction = user.isAdmin ? undefined : rule.redact
     if (rule.after || redaction) {
-      const answer = await send(exchange)
+      const answer = await send(exchange).catch(async (error: unknown) => {
+        await removeCreatedServer(exchange, this.options.log)
+        throw error
+      })
       if (rule.after && answer.status < 400) await recordAfter(rule.after, exchange, answer, this.options.store, this.options.log)
+      else await removeCreatedServer(exchange, this.options.log)
       relay(response, redaction ? await redactAnswer(redaction, exchange, answer) : answer)
       return
     }

@@ -9,6 +9,7 @@ import {UpstreamError, type UpstreamResponse} from '../proxy.js'
 import {ApiError, permissionDenied} from '../responses.js'
 import {type Access} from './access.js'
 import {type Exchange, type Json, parseAnswer} from './exchange.js'
+import {redactMcp} from './mcp.js'
 import {type GatewayType, type Redaction} from './route-table.js'
 
 /** Where each gateway type's id is: the request field naming it, and the object a create answers with. */
@@ -97,7 +98,10 @@ function keepReadable(access: Access, rows: unknown, type: GatewayType, idField:
   })
 }
 
-/** The answer, stripped for a non-admin as MLflow 3.17 strips it; an answer that is not MLflow's JSON is refused. */
+/**
+ * The answer, stripped for a non-admin as MLflow 3.17 strips it (the AI gateway here, MCP servers
+ * in mcp.ts); an answer that is not MLflow's JSON is refused.
+ */
 export async function redactAnswer(redaction: Redaction, exchange: Exchange, answer: UpstreamResponse): Promise<UpstreamResponse> {
   if (answer.status !== 200) return answer
   const body = parseAnswer(answer)
@@ -140,6 +144,13 @@ export async function redactAnswer(redaction: Redaction, exchange: Exchange, ans
       // Whether secrets are encrypted with the default passphrase is the server's security
       // posture: MLflow shows it to admins only.
       delete body.using_default_passphrase
+      break
+    }
+
+    case 'mcp-endpoint':
+    case 'mcp-endpoints':
+    case 'mcp-server': {
+      redactMcp(redaction, access, body)
       break
     }
 
