@@ -154,6 +154,14 @@ export async function redactAnswer(redaction: Redaction, exchange: Exchange, ans
       break
     }
 
+    // Not the gateway's, but an answer checked the same way: MLflow refuses a listing of online
+    // scoring configurations whole when one is in an experiment the caller cannot read.
+    case 'online-scoring-configs': {
+      for (const config of objects(body.configs))
+        if (typeof config.experiment_id !== 'string' || !access.canReadExperiment(config.experiment_id)) throw permissionDenied()
+      return answer
+    }
+
     case 'gateway-invocable-models': {
       // The endpoints the caller may invoke (USE), listed by name as the invocation routes take them.
       const ids = await exchange.access.gatewayEndpointIds()

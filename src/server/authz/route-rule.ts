@@ -124,6 +124,7 @@ export type Redaction =
   | 'mcp-endpoint'
   | 'mcp-endpoints'
   | 'mcp-server'
+  | 'online-scoring-configs'
 
 /**
  * The operations of MLflow's basic-auth REST API, which serve answers itself (auth-api.ts): users,

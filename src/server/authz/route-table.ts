@@ -247,8 +247,10 @@ const ENTRIES: Entry[] = [
   ['GET', '/mlflow/scorers/get', API3, {access: read(scorer)}],
   ['GET', '/mlflow/scorers/versions', API3, {access: read(scorer)}],
   ['DELETE', '/mlflow/scorers/delete', API3, {access: remove(scorer), after: 'delete-scorer-grants'}],
-  ['PUT', '/mlflow/scorers/online-config', API3, {access: 'admin', why: "runs judges with the server's model credentials"}],
-  ['GET', '/mlflow/scorers/online-configs', API3, {access: 'admin', why: 'lists configurations across experiments'}],
+  // Online scoring: a scorer's configuration is its experiment's (EDIT to set it); a listing by
+  // scorer ids is refused whole when one configuration is in an experiment the caller cannot read.
+  ['PUT', '/mlflow/scorers/online-config', API3, {access: update(experiment())}],
+  ['GET', '/mlflow/scorers/online-configs', API3, {access: 'authenticated', redact: 'online-scoring-configs'}],
   ['POST', '/mlflow/scorer/invoke', AJAX3, {access: 'admin', why: "runs judges with the server's model credentials"}],
   ['POST', '/mlflow/genai/evaluate/invoke', AJAX3, {access: 'admin', why: "runs judges with the server's model credentials"}],
 
