@@ -396,7 +396,7 @@ for (const version of PINNED_VERSIONS) {
       assert.ok([200, 204].includes(options.status), describeAnswer(options))
       assert.match(String(options.headers.allow), /\bGET\b/)
       // Whole families serve keeps for admins.
-      await refused(403, 'GET', '/api/3.0/mlflow/scorers/online-configs')
+      await refused(403, 'GET', '/api/2.0/mlflow/webhooks')
       await refused(403, 'GET', '/ajax-api/2.0/mlflow/gateway-proxy')
       await refused(403, 'POST', '/api/3.0/mlflow/datasets/search', {body: {experiment_ids: [w.experimentId]}})
     })

@@ -15,6 +15,7 @@ import {type Action, authorize, type Key, listable, type Requirement, tier} from
 import {isCanonicalId, scorerResourceId} from '../../mlflow/resources.js'
 import {ApiError, missingParameter, permissionDenied} from '../responses.js'
 import {type Store, type UserRecord} from '../store/store.js'
+import {mcpServerName} from './mcp.js'
 import {canonicalId, type RequestParams} from './request-params.js'
 import {promptMarker, type ResourceResolver} from './resolver.js'
 import {type Check, type GatewayType, type Need} from './route-table.js'
@@ -164,9 +165,27 @@ export class Access {
     return this.context.resolver.gatewayEndpointExperiment(endpointId)
   }
 
+  /** Whether an MCP server of this name exists, through the upstream. */
+  mcpServerExists(name: string): Promise<boolean> {
+    return this.context.resolver.mcpServerExists(name)
+  }
+
   /** Every gateway endpoint's id by name, through the upstream. */
   gatewayEndpointIds(): Promise<Map<string, string>> {
     return this.context.resolver.gatewayEndpointIds()
+  }
+
+  /**
+   * An operation on or through an MCP server's versions: READ on the server addresses them (a
+   * separate requirement, so a version-tier row cannot get past a DENY on the server); the version
+   * tier decides, falling back to the server.
+   */
+  canOnMcpVersions(need: Need, serverName: string): boolean {
+    const server: Key = {resourceId: serverName, resourceType: 'mcp_server'}
+    return this.meets([
+      {...server, action: 'read'},
+      {...tier('mcp_server_version'), action: need, fallback: [server]},
+    ])
   }
 
   /** Throws 403 unless every check passes, 400 when a field they need is missing or malformed. */
@@ -280,6 +299,11 @@ export class Access {
       // A create has no stored entity yet: the tags it sends are the ones MLflow will store.
       const kind = promptMarker(params.tags('tags')) ? 'prompt' : 'registered_model'
       return this.can(need, kind, params.required(on.newRegisteredModel))
+    }
+
+    if ('mcpServer' in on) {
+      const name = on.mcpServer === 'path' ? mcpServerName(params) : params.optional('name') || '*'
+      return on.versions ? this.canOnMcpVersions(need, name) : this.can(need, 'mcp_server', name)
     }
 
     if ('gateway' in on) return this.passesGateway(need, on, params)

@@ -8,6 +8,7 @@ import {type UpstreamResponse} from '../proxy.js'
 import {type Store, type UserRecord} from '../store/store.js'
 import {type Exchange, type Json, parseAnswer} from './exchange.js'
 import {createdGatewayId, GATEWAY_KINDS} from './gateway.js'
+import {mcpServerName} from './mcp.js'
 import {type AfterEffect, type GatewayType} from './route-table.js'
 
 /** The gateway type a gateway after-effect (`grant-<type>-creator`, `delete-<type>-grants`) is about. */
@@ -25,6 +26,9 @@ const AFTER_EFFECT_MISSED: Record<AfterEffect, string> = {
   'grant-gateway_model_definition-creator': 'its creator was not given MANAGE on the new gateway model definition',
   'grant-gateway_secret-creator': 'its creator was not given MANAGE on the new gateway secret',
   'delete-registered-model-grants': 'the grants on the deleted registered model were not removed (they would apply to a new model of that name: revoke them)',
+  'delete-mcp-server-grants': 'the grants on the deleted MCP server were not removed (they would apply to a new server of that name: revoke them)',
+  'grant-mcp-server-creator': 'its creator was not given MANAGE on the new MCP server',
+  'grant-mcp-server-parent-creator': 'its creator was not given MANAGE on the MCP server made with its first version',
   'delete-scorer-grants': 'the grants on the deleted scorer were not removed (they would apply to a new scorer of that name: revoke them)',
   'grant-experiment-creator': 'its creator was not given MANAGE on the new experiment',
   'grant-registered-model-creator': 'its creator was not given MANAGE on the new registered model',
@@ -63,7 +67,8 @@ export async function recordAfter(
   }
 }
 
-async function applyAfter(effect: AfterEffect, {params, user}: Exchange, answer: UpstreamResponse, store: Store): Promise<void> {
+async function applyAfter(effect: AfterEffect, exchange: Exchange, answer: UpstreamResponse, store: Store): Promise<void> {
+  const {params, user} = exchange
   const result = parseAnswer(answer)
   switch (effect) {
     case 'grant-experiment-creator': {
@@ -118,6 +123,25 @@ async function applyAfter(effect: AfterEffect, {params, user}: Exchange, answer:
     case 'delete-gateway_secret-grants': {
       const type = gatewayTypeOf(effect)
       await store.deleteGrantsForResource(type, params.required(GATEWAY_KINDS[type].idField))
+      return
+    }
+
+    // MLflow gives an MCP server's creator MANAGE when a non-admin creates it (admins need no row),
+    // named by the create's body; a version's server only when that version's request made it.
+    case 'grant-mcp-server-creator': {
+      const name = params.optional('name')
+      if (!user.isAdmin && name) await grantManage(store, user, 'mcp_server', name)
+      return
+    }
+
+    case 'grant-mcp-server-parent-creator': {
+      if (exchange.createdMcpServer !== undefined) await grantManage(store, user, 'mcp_server', exchange.createdMcpServer)
+      return
+    }
+
+    // A server's name can be taken again once it is deleted: rows left on it would apply to the new one.
+    case 'delete-mcp-server-grants': {
+      await store.deleteGrantsForResource('mcp_server', mcpServerName(params))
       return
     }
 

@@ -6,14 +6,16 @@
  * version tier withholds, assessments of a trace whose assessment tier denies reading, run folders
  * of an experiment's artifact root, scorers the caller cannot read, and of the AI gateway the rows
  * of a listing the caller cannot read and the model definitions and secrets a DENY hides inside an
- * endpoint or definition they may read. Each function changes the parsed answer in place and says
+ * endpoint or definition they may read; MCP servers' allowed actions and the versions their tier
+ * withholds; online scoring configurations (refused whole). Each function changes the parsed answer in place and says
  * whether it changed anything; sendRewritten is the one entry point for a route's answer.
  */
 import {scorerResourceId} from '../../mlflow/resources.js'
 import {UpstreamError, type UpstreamResponse} from '../proxy.js'
-import {sendJson} from '../responses.js'
+import {permissionDenied, sendJson} from '../responses.js'
 import {type Access} from './access.js'
 import {type Exchange, type Json, parseAnswer, relay} from './exchange.js'
+import {redactMcp} from './mcp.js'
 import {isPromptTagged} from './resolver.js'
 import {type GatewayType} from './route-rule.js'
 
@@ -30,9 +32,13 @@ export type AnswerRewrite =
   | 'gateway-secrets-config'
   | 'logged-model'
   | 'logged-models'
+  | 'mcp-endpoint'
+  | 'mcp-endpoints'
+  | 'mcp-server'
   | 'metric-history'
   | 'model-version'
   | 'model-versions'
+  | 'online-scoring-configs'
   | 'registered-model'
   | 'registered-models'
   | 'run'
@@ -358,6 +364,21 @@ export async function rewriteAnswer(how: AnswerRewrite, answer: Json, context: R
 
     case 'gateway-invocable-models': {
       return invocableModels(answer, access)
+    }
+
+    case 'mcp-endpoint':
+    case 'mcp-endpoints':
+    case 'mcp-server': {
+      redactMcp(how, access, answer)
+      return true
+    }
+
+    // MLflow refuses a listing of online scoring configurations whole when one is in an
+    // experiment the caller cannot read.
+    case 'online-scoring-configs': {
+      for (const config of objects(answer.configs))
+        if (typeof config.experiment_id !== 'string' || !access.canReadExperiment(config.experiment_id)) throw permissionDenied()
+      return false
     }
 
     case 'run': {

@@ -23,6 +23,8 @@ export interface Exchange {
   params: RequestParams
   request: IncomingMessage
   response: ServerResponse
+  /** The MCP server serve created for the caller before forwarding (a version create's missing server). */
+  createdMcpServer?: string
   /** Path and query as the client sent them. */
   target: string
   upstream: Upstream

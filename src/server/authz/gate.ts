@@ -15,6 +15,7 @@ import {Access} from './access.js'
 import {recordAfter} from './after-effects.js'
 import {sendRewritten} from './answer-rewrite.js'
 import {type Exchange, relay, send, upstreamMethod} from './exchange.js'
+import {removeCreatedServer} from './mcp.js'
 import {RequestParams} from './request-params.js'
 import {ResourceResolver} from './resolver.js'
 import {type RouteMatch} from './route-table.js'
@@ -76,8 +77,13 @@ export class Gate {
 
     const rewrite = user.isAdmin ? undefined : rule.rewrite
     if (rule.after || rewrite) {
-      const answer = await send(exchange)
+      // A version create may have created its MCP server first: a failure takes that back.
+      const answer = await send(exchange).catch(async (error: unknown) => {
+        await removeCreatedServer(exchange, this.options.log)
+        throw error
+      })
       if (rule.after && answer.status < 400) await recordAfter(rule.after, exchange, answer, this.options.store, this.options.log)
+      else await removeCreatedServer(exchange, this.options.log)
       if (rewrite) await sendRewritten(exchange, answer, rewrite)
       else relay(response, answer)
       return

@@ -74,6 +74,15 @@ export class ResourceResolver {
     return ids
   }
 
+  /** Whether an MCP server of this name (`<namespace>/<slug>`) exists. Not cached: servers come and go. */
+  async mcpServerExists(name: string): Promise<boolean> {
+    const path = name
+      .split('/')
+      .map((segment) => encodeURIComponent(segment))
+      .join('/')
+    return (await this.get(`/api/3.0/mlflow/mcp-servers/${path}`)) !== undefined
+  }
+
   async experimentIdByName(name: string): Promise<string | undefined> {
     const body = await this.get(`/api/2.0/mlflow/experiments/get-by-name?experiment_name=${encodeURIComponent(name)}`)
     return pick(body, 'experiment', 'experiment_id')

@@ -63,6 +63,12 @@ export type Resource =
   | {gateway: GatewayType; id?: string; name?: string; optional?: boolean}
   /** Every gateway model definition a list field names (an endpoint's model configs). */
   | {gatewayModelDefinitions: string}
+  /**
+   * An MCP server, named by the path's `<namespace>/<slug>`, or (`body`) by the `name` a create
+   * sends (`*` without one). `versions`: its version tier carries the action, falling back to the
+   * server, which must be readable.
+   */
+  | {mcpServer: 'body' | 'path'; versions?: boolean}
 
 /** The AI gateway's resource types, as MLflow's role rows name them. */
 export type GatewayType = 'gateway_endpoint' | 'gateway_model_definition' | 'gateway_secret'
@@ -84,7 +90,8 @@ export type Access =
  * What serve does to the answer of a non-admin's request, or to its body before
  * (docs/mlflow-auth-contract.md, "Search filtering and refill", and "GraphQL").
  */
-export type ResponseFilter = 'experiments' | 'graphql' | 'logged-models' | 'model-versions' | 'registered-models' | 'runs'
+export type ResponseFilter =
+  'experiments' | 'graphql' | 'logged-models' | 'mcp-access-endpoints' | 'mcp-servers' | 'model-versions' | 'registered-models' | 'runs'
 
 /**
  * Store changes after the upstream accepted the request; they run for admins too
@@ -94,8 +101,11 @@ export type AfterEffect =
   | `delete-${GatewayType}-grants`
   | `grant-${GatewayType}-creator`
   | 'delete-registered-model-grants'
+  | 'delete-mcp-server-grants'
   | 'delete-scorer-grants'
   | 'grant-experiment-creator'
+  | 'grant-mcp-server-creator'
+  | 'grant-mcp-server-parent-creator'
   | 'grant-registered-model-creator'
   | 'grant-scorer-creator'
   | 'rename-registered-model-grants'
@@ -170,7 +180,14 @@ export interface RouteRule {
    * data lives, an assessment that overrides another trace's.
    */
   special?:
-    'assessment-overrides' | 'experiment-artifact-location' | 'gateway-endpoint-create' | 'gateway-endpoint-update' | 'model-version-source' | 'trace-body'
+    | 'assessment-overrides'
+    | 'experiment-artifact-location'
+    | 'gateway-endpoint-create'
+    | 'gateway-endpoint-update'
+    | 'mcp-version-create'
+    | 'mcp-version-selected'
+    | 'model-version-source'
+    | 'trace-body'
   /** Why a route is admin only or open to everyone, for the reader of this table. */
   why?: string
 }

@@ -5,9 +5,10 @@
  * The decisions follow MLflow's basic-auth app (docs/mlflow-auth-contract.md, "Route permissions"):
  * experiments, runs, logged models, traces, metrics and artifacts need a capability on the
  * experiment; registered models, versions, aliases and tags on the registered model (by name);
- * scorers on the scorer; the AI gateway on its secrets, model definitions and endpoints. Families
- * MLflow gates with rules serve does not keep (datasets, jobs, issues, review queues, MCP registry,
- * webhooks, workspaces, the assistant but what every UI page reads) are admin only.
+ * scorers on the scorer; the AI gateway on its secrets, model definitions and endpoints; MCP
+ * servers on the server and its version tier. Families MLflow gates with rules serve does not keep
+ * (datasets, jobs, issues, review queues, webhooks, workspaces, the assistant but what every UI
+ * page reads) are admin only.
  *
  * The same table holds what serve answers itself (`answer`): MLflow's basic-auth REST API and its
  * sign-up page, so one lookup routes every request.
@@ -69,6 +70,11 @@ const PASSTHROUGH_INVOCATIONS = [
 ]
 const GUARDRAIL_SCORERS =
   'admin only: these answers carry the scorer a guardrail runs, which MLflow withholds from a caller who may not read it; serve does not strip them'
+/** An MCP server by the `<namespace>/<slug>` of its path, and its version tier (the server READ, the tier deciding). */
+const mcpServer: Resource = {mcpServer: 'path'}
+const mcpVersions: Resource = {mcpServer: 'path', versions: true}
+const MCP = '/mlflow/mcp-servers'
+const MCP_SERVER = `${MCP}/<namespace>/<slug>`
 const ADMIN_FAMILY = 'admin only: MLflow gates this family with rules serve does not keep (its own resources, workspaces or server-side credentials)'
 
 type Entry = [methods: string, path: string, prefixes: readonly string[], rule: RouteRule]
@@ -251,8 +257,10 @@ const ENTRIES: Entry[] = [
   ['GET', '/mlflow/scorers/get', API3, {access: read(scorer)}],
   ['GET', '/mlflow/scorers/versions', API3, {access: read(scorer)}],
   ['DELETE', '/mlflow/scorers/delete', API3, {access: remove(scorer), after: 'delete-scorer-grants'}],
-  ['PUT', '/mlflow/scorers/online-config', API3, {access: 'admin', why: "runs judges with the server's model credentials"}],
-  ['GET', '/mlflow/scorers/online-configs', API3, {access: 'admin', why: 'lists configurations across experiments'}],
+  // Online scoring: a scorer's configuration is its experiment's (EDIT to set it); a listing by
+  // scorer ids is refused whole when one configuration is in an experiment the caller cannot read.
+  ['PUT', '/mlflow/scorers/online-config', API3, {access: update(experiment())}],
+  ['GET', '/mlflow/scorers/online-configs', API3, {access: 'authenticated', rewrite: 'online-scoring-configs'}],
   ['POST', '/mlflow/scorer/invoke', AJAX3, {access: 'admin', why: "runs judges with the server's model credentials"}],
   ['POST', '/mlflow/genai/evaluate/invoke', AJAX3, {access: 'admin', why: "runs judges with the server's model credentials"}],
 
@@ -440,6 +448,49 @@ const ENTRIES: Entry[] = [
   // MLflow finds no endpoint name on this route and refuses every non-admin (400).
   ['POST', '/gateway/openai/v1/responses/compact', ROOT, {access: 'admin', why: 'as MLflow: it names no endpoint MLflow can check'}],
 
+  // MCP servers (3.16+), named `<namespace>/<slug>`: the server decides what is done to it, its
+  // version tier (`mcp_server_version *`) what is done to or through its versions. The creator of a
+  // server gets MANAGE (non-admins, as MLflow); deleting it removes the rows on it. Listings keep
+  // the servers the caller may read, and every answer withholds the version an access endpoint
+  // points at when the version tier is denied (mcp.ts).
+  ['POST', MCP, API3, {access: [{need: 'not_denied', on: {mcpServer: 'body'}}], after: 'grant-mcp-server-creator'}],
+  ['GET', MCP, API3, {access: 'authenticated', filter: 'mcp-servers'}],
+  ['GET', `${MCP}/endpoints`, API3, {access: 'authenticated', filter: 'mcp-access-endpoints', special: 'mcp-version-selected'}],
+  ['GET', MCP_SERVER, API3, {access: read(mcpServer), rewrite: 'mcp-server'}],
+  ['PATCH', MCP_SERVER, API3, {access: update(mcpServer), rewrite: 'mcp-server'}],
+  ['DELETE', MCP_SERVER, API3, {access: [...remove(mcpServer), ...remove(mcpVersions)], after: 'delete-mcp-server-grants'}],
+  ['GET', `${MCP_SERVER}/versions`, API3, {access: read(mcpVersions)}],
+  // A version of a server that does not exist yet creates the server too (mcp.ts decides which).
+  [
+    'POST',
+    `${MCP_SERVER}/versions`,
+    API3,
+    {access: 'authenticated', after: 'grant-mcp-server-parent-creator', special: 'mcp-version-create', why: 'decided by the special check'},
+  ],
+  ['GET', `${MCP_SERVER}/versions/<version>`, API3, {access: read(mcpVersions)}],
+  ['PATCH', `${MCP_SERVER}/versions/<version>`, API3, {access: update(mcpVersions)}],
+  ['DELETE', `${MCP_SERVER}/versions/<version>`, API3, {access: remove(mcpVersions)}],
+  ['POST', `${MCP_SERVER}/versions/<version>/tags`, API3, {access: update(mcpVersions)}],
+  ['DELETE', `${MCP_SERVER}/versions/<version>/tags/<path:key>`, API3, {access: remove(mcpVersions)}],
+  ['GET', `${MCP_SERVER}/endpoints`, API3, {access: read(mcpServer), rewrite: 'mcp-endpoints', special: 'mcp-version-selected'}],
+  ['POST', `${MCP_SERVER}/endpoints`, API3, {access: update(mcpServer), rewrite: 'mcp-endpoint', special: 'mcp-version-selected'}],
+  ['GET', `${MCP_SERVER}/endpoints/<endpoint_id>`, API3, {access: read(mcpServer), rewrite: 'mcp-endpoint', special: 'mcp-version-selected'}],
+  ['PATCH', `${MCP_SERVER}/endpoints/<endpoint_id>`, API3, {access: update(mcpServer), rewrite: 'mcp-endpoint', special: 'mcp-version-selected'}],
+  ['DELETE', `${MCP_SERVER}/endpoints/<endpoint_id>`, API3, {access: [...remove(mcpServer), ...remove(mcpVersions)]}],
+  ['POST', `${MCP_SERVER}/tags`, API3, {access: update(mcpServer)}],
+  ['DELETE', `${MCP_SERVER}/tags/<path:key>`, API3, {access: [...remove(mcpServer), ...remove(mcpVersions)]}],
+  // An alias is the server's (the action is on it) and discloses the version it names (READ there).
+  // Its body is not read: its `version` is an MCP version string, not a number.
+  ['POST', `${MCP_SERVER}/aliases`, API3, {access: [...update(mcpServer), ...read(mcpVersions)], body: 'stream'}],
+  ['GET', `${MCP_SERVER}/aliases/<path:alias>`, API3, {access: [...read(mcpServer), ...read(mcpVersions)]}],
+  ['DELETE', `${MCP_SERVER}/aliases/<path:alias>`, API3, {access: [...remove(mcpServer), ...read(mcpVersions)]}],
+  [
+    'GET POST PUT PATCH DELETE',
+    `${MCP}/<path:rest>`,
+    API3,
+    {access: 'admin', why: 'admin only: an MCP server is named <namespace>/<slug>; any other path names no server MLflow can hold'},
+  ],
+
   // GraphQL: MLflow's field-level checks (graphql.ts).
   ['GET POST', '/graphql', ROOT, {access: 'authenticated', filter: 'graphql'}],
 
@@ -470,8 +521,6 @@ const ENTRIES: Entry[] = [
   ['GET', '/mlflow/assistant/config', AJAX3, {access: 'authenticated', why: 'read by every page of the web UI'}],
   ['GET', '/mlflow/assistant/providers', AJAX3, {access: 'authenticated', why: 'read by every page of the web UI'}],
   ['GET POST PUT PATCH DELETE', '/mlflow/assistant/<path:rest>', AJAX3, {access: 'admin', why: "runs an LLM agent with the server's credentials"}],
-  ['GET POST PUT PATCH DELETE', '/mlflow/mcp-servers', API3, {access: 'admin', why: ADMIN_FAMILY}],
-  ['GET POST PUT PATCH DELETE', '/mlflow/mcp-servers/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
   [
     'POST',
     '/v1/traces',

@@ -9,6 +9,7 @@ import {type Access} from './access.js'
 import {type AnswerRewrite, readAnswer, rewriteAnswer, sendRewritten, tierDenied} from './answer-rewrite.js'
 import {type Exchange, type Json, relay, send} from './exchange.js'
 import {authorizeGraphql} from './graphql.js'
+import {stampAllowedActions, withholdVersions} from './mcp.js'
 import {isPromptTagged} from './resolver.js'
 
 /** Upstream pages fetched to refill one filtered search page before answering a short page. */
@@ -23,6 +24,12 @@ export async function filterAnswer(exchange: Exchange): Promise<void> {
       // As for logged models: a filter on run_id selects by run, which a denied run tier forbids.
       if (match.rule.filter === 'model-versions' && (params.optional('filter') ?? '').includes('run_id') && !access.can('not_denied', 'run', '*'))
         throw permissionDenied()
+      await refilledSearch(exchange, REFILLED_SEARCHES[match.rule.filter])
+      return
+    }
+
+    case 'mcp-servers':
+    case 'mcp-access-endpoints': {
       await refilledSearch(exchange, REFILLED_SEARCHES[match.rule.filter])
       return
     }
@@ -84,7 +91,8 @@ async function refilledSearch(exchange: Exchange, how: RefilledSearch): Promise<
   const kept = listOf(page, listKey).filter(readable)
   const maxResults = asked ?? how.defaultMaxResults
   let token = typeof page.next_page_token === 'string' && page.next_page_token ? page.next_page_token : undefined
-  const fixed: Record<string, string | string[] | undefined> = {filter: params.optional('filter'), order_by: params.values('order_by')}
+  const filterField = how.filterField ?? 'filter'
+  const fixed: Record<string, string | string[] | undefined> = {[filterField]: params.optional(filterField), order_by: params.values('order_by')}
   for (const name of how.extra) fixed[name] = params.optional(name)
   for (let round = 0; maxResults !== undefined && kept.length < maxResults && token && round < MAX_REFILL_ROUNDS; round++) {
     const query = {...fixed, max_results: String(maxResults - kept.length), page_token: token}
@@ -104,8 +112,15 @@ async function refilledSearch(exchange: Exchange, how: RefilledSearch): Promise<
   const answer: Json = {...page}
   delete answer[listKey]
   delete answer.next_page_token
-  if (kept.length > 0) answer[listKey] = kept
-  if (token) answer.next_page_token = token
+  if (how.finish) {
+    // FastAPI's answers keep every field: an empty list, a null token.
+    answer[listKey] = kept
+    answer.next_page_token = token ?? null
+    how.finish(exchange.access, answer)
+  } else {
+    if (kept.length > 0) answer[listKey] = kept
+    if (token) answer.next_page_token = token
+  }
   // What is kept may still embed versions, runs or logged models the caller's tiers withhold.
   if (how.rewrite) await rewriteAnswer(how.rewrite, answer, {access: exchange.access})
   sendJson(response, 200, answer)
@@ -146,6 +161,10 @@ interface RefilledSearch {
   defaultMaxResults: number | undefined
   /** Request fields besides filter, order_by, max_results and page_token to repeat on refills. */
   extra: string[]
+  /** The filter's field, `filter` unless said. */
+  filterField?: string
+  /** What a FastAPI listing's answer gets once filtered (its shape is kept whole). */
+  finish?(access: Access, answer: Json): void
   listKey: string
   path: string
   readable(access: Access, item: Json): boolean
@@ -158,7 +177,7 @@ interface RefilledSearch {
  * The searches whose answers are filtered for non-admins and refilled
  * (docs/mlflow-auth-contract.md, "Search filtering and refill").
  */
-const REFILLED_SEARCHES: Record<'experiments' | 'model-versions' | 'registered-models', RefilledSearch> = {
+const REFILLED_SEARCHES: Record<'experiments' | 'mcp-access-endpoints' | 'mcp-servers' | 'model-versions' | 'registered-models', RefilledSearch> = {
   experiments: {
     defaultMaxResults: undefined,
     extra: ['view_type'],
@@ -166,6 +185,33 @@ const REFILLED_SEARCHES: Record<'experiments' | 'model-versions' | 'registered-m
     path: '/api/2.0/mlflow/experiments/search',
     readable: (access, item) => typeof item.experiment_id === 'string' && access.lists('experiment', item.experiment_id),
     viaPost: true,
+  },
+  // MCP servers the caller may read, each stamped with what they may do to it; access endpoints
+  // (across servers) of servers a listing shows. Both withhold the versions a denied tier hides.
+  'mcp-access-endpoints': {
+    defaultMaxResults: 100,
+    extra: ['server_version', 'server_alias'],
+    filterField: 'filter_string',
+    finish: (access, answer) => withholdVersions(access, answer.mcp_access_endpoints),
+    listKey: 'mcp_access_endpoints',
+    path: '/api/3.0/mlflow/mcp-servers/endpoints',
+    readable: (access, item) => typeof item.server_name === 'string' && access.lists('mcp_server', item.server_name),
+    viaPost: false,
+  },
+  'mcp-servers': {
+    defaultMaxResults: 100,
+    extra: [],
+    filterField: 'filter_string',
+    finish(access, answer) {
+      for (const server of answer.mcp_servers as Json[]) {
+        stampAllowedActions(access, server)
+        withholdVersions(access, server.access_endpoints)
+      }
+    },
+    listKey: 'mcp_servers',
+    path: '/api/3.0/mlflow/mcp-servers',
+    readable: (access, item) => typeof item.name === 'string' && access.can('read', 'mcp_server', item.name),
+    viaPost: false,
   },
   'model-versions': {
     defaultMaxResults: 10_000,

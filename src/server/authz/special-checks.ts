@@ -7,6 +7,7 @@ import {ApiError, permissionDenied} from '../responses.js'
 import {type Access} from './access.js'
 import {type Exchange, type Json} from './exchange.js'
 import {checkEndpointExperiment} from './gateway.js'
+import {checkVersionCreate, checkVersionSelected} from './mcp.js'
 import {readModelVersionSource} from './model-version-source.js'
 import {promptMarker} from './resolver.js'
 
@@ -41,6 +42,16 @@ export async function checkSpecial(exchange: Exchange): Promise<void> {
 
     case 'gateway-endpoint-update': {
       await checkEndpointExperiment(exchange, 'update')
+      return
+    }
+
+    case 'mcp-version-create': {
+      await checkVersionCreate(exchange)
+      return
+    }
+
+    case 'mcp-version-selected': {
+      checkVersionSelected(exchange)
       return
     }
 
