@@ -5,12 +5,14 @@
  * (auth_cache_ttl_seconds). Each as a non-admin user reading their own experiment and run.
  * Not a test: it returns figures (test/bench/run.ts prints them).
  */
+import {Agent, request} from 'node:http'
+
 import {prepareMlflow} from '../support/mlflow-install.js'
 import {type Credentials, type RunningServer, startMlflowServer} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS} from '../support/mlflow-versions.js'
 import {basicAuth} from '../support/rest.js'
 import {startServe} from '../support/serve.js'
-import {type Load, wrk} from './tools.js'
+import {type Load} from './tools.js'
 
 export const MLFLOW_CONNECTIONS = 8
 export const MLFLOW_VERSION = MLFLOW_VERSIONS.latest
@@ -19,6 +21,42 @@ export interface MlflowFigure {
   load: Load
   scenario: string
   server: string
+}
+
+function get(agent: Agent, url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, {agent, headers}, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode!))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+/**
+ * Load from this process (MLflow answers tens to hundreds of requests a second, so the client's own
+ * cost does not matter): `connections` keep-alive loops for `seconds`.
+ */
+async function load(url: string, connections: number, seconds: number, headers: Record<string, string>): Promise<Load> {
+  const agent = new Agent({keepAlive: true, maxSockets: connections})
+  const latencies: number[] = []
+  let errors = 0
+  const deadline = Date.now() + seconds * 1000
+  await Promise.all(
+    Array.from({length: connections}, async () => {
+      while (Date.now() < deadline) {
+        const started = process.hrtime.bigint()
+        if ((await get(agent, url, headers)) !== 200) errors++
+        latencies.push(Number(process.hrtime.bigint() - started) / 1e6)
+      }
+    }),
+  )
+  agent.destroy()
+  latencies.sort((a, b) => a - b)
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))]
+  return {errors, max: latencies.at(-1)!, p50: at(0.5), p99: at(0.99), rps: latencies.length / seconds}
 }
 
 async function post(base: string, path: string, who: Credentials, body: unknown): Promise<Record<string, unknown>> {
@@ -71,10 +109,10 @@ export async function benchMlflow(seconds: number): Promise<MlflowFigure[]> {
       for (const [scenario, path] of scenarios) {
         for (const [server, base, ids, who] of targets) {
           const headers: Record<string, string> = who ? {authorization: basicAuth(who)} : {}
-          wrk(base + path(ids), MLFLOW_CONNECTIONS, 1, headers) // warm-up
-          const load = wrk(base + path(ids), MLFLOW_CONNECTIONS, seconds, headers)
-          if (load.errors) throw new Error(`${server} ${scenario}: ${load.errors} failed requests`)
-          figures.push({load, scenario, server})
+          await load(base + path(ids), MLFLOW_CONNECTIONS, 1, headers) // warm-up
+          const figure = await load(base + path(ids), MLFLOW_CONNECTIONS, seconds, headers)
+          if (figure.errors) throw new Error(`${server} ${scenario}: ${figure.errors} failed requests`)
+          figures.push({load: figure, scenario, server})
         }
       }
 
