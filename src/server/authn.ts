@@ -8,6 +8,9 @@ export interface BasicCredentials {
   username: string
 }
 
+// One decoder for every request: decode() without {stream: true} keeps no state between calls.
+const UTF8 = new TextDecoder('utf-8', {fatal: true})
+
 /** Werkzeug: `Basic base64(user:pass)`, UTF-8, split at the first colon; anything else is no credentials. */
 export function parseBasicAuthorization(header: string | undefined): BasicCredentials | undefined {
   if (!header) return undefined
@@ -15,7 +18,7 @@ export function parseBasicAuthorization(header: string | undefined): BasicCreden
   if (!match) return undefined
   let decoded: string
   try {
-    decoded = new TextDecoder('utf-8', {fatal: true}).decode(Buffer.from(match[1], 'base64'))
+    decoded = UTF8.decode(Buffer.from(match[1], 'base64'))
   } catch {
     return undefined
   }

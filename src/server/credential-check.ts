@@ -16,7 +16,7 @@
  * This is the one place a login attempt is judged, for rules that count failures per user or per
  * client to extend.
  */
-import {createHmac, randomBytes} from 'node:crypto'
+import {createHmac, createSecretKey, randomBytes} from 'node:crypto'
 import {availableParallelism} from 'node:os'
 
 import {type BasicCredentials} from './authn.js'
@@ -105,7 +105,8 @@ class Slots {
 
 export class CredentialCheck {
   private readonly inFlight = new Map<string, Promise<boolean | undefined>>()
-  private readonly key = randomBytes(32)
+  // A key object, imported once: a raw key would be imported again for every request's HMAC.
+  private readonly key = createSecretKey(randomBytes(32))
   /** HMAC(credentials) → the hash they were found wrong for ('' for a user that did not exist). */
   private readonly rejected = new Recent()
   private readonly slots: Slots
@@ -126,7 +127,7 @@ export class CredentialCheck {
     if (!credentials || !credentials.username) return {kind: 'rejected'}
     const user = this.store.getUser(credentials.username)
     const hash = user?.passwordHash ?? ''
-    const key = createHmac('sha256', this.key).update(credentials.username).update('\0').update(credentials.password).digest('base64')
+    const key = createHmac('sha256', this.key).update(`${credentials.username}\0${credentials.password}`).digest('base64')
     if (user && this.verified.get(key) === hash) return {kind: 'verified', user}
     if (this.rejected.get(key) === hash) return {kind: 'rejected'}
 

@@ -4,7 +4,7 @@
  * (rowsOf + decide), then BENCH_GRANTS durable grants one after another (default 1,000) with the
  * event loop's delay meanwhile, a burst of concurrent grants (group commit), and a compaction into
  * a new snapshot while grants go on. Not a test: it prints figures, and the machine may be shared.
- *   npm run bench     (or alone: npx tsx test/bench/store.ts)
+ *   npm run bench     (or alone: node --expose-gc --import tsx test/bench/store.ts)
  */
 import {mkdtemp, open, rm, stat, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
@@ -26,7 +26,11 @@ const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`
 const ms = (value: number) => `${value.toFixed(value < 10 ? 2 : 0)} ms`
 const gc = (globalThis as {gc?: () => void}).gc
 
+/** Every figure printed, for test/bench/run.ts (BENCH_JSON names the file to write them to). */
+const figures: Array<{label: string; value: string}> = []
+
 function line(label: string, value: string): void {
+  figures.push({label: label.trim(), value})
   console.log(`${label.padEnd(58)} ${value}`)
 }
 
@@ -160,6 +164,7 @@ try {
   const again = await JsonFileStore.open(path)
   line('cold start again (after close)', ms(performance.now() - reopenStart))
   await again.close()
+  if (process.env.BENCH_JSON) await writeFile(process.env.BENCH_JSON, JSON.stringify({files: {rows, users}, figures}))
 } finally {
   await rm(dir, {force: true, recursive: true})
 }

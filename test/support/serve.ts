@@ -24,6 +24,8 @@ export async function startServe(options: {
   env?: NodeJS.ProcessEnv
   extraArgs?: string[]
   host?: string
+  /** Options for node itself, before the CLI (e.g. --cpu-prof, which NODE_OPTIONS does not take). */
+  nodeArgs?: string[]
   storePath?: string
   upstream: string
 }): Promise<RunningServe> {
@@ -39,6 +41,7 @@ export async function startServe(options: {
   const child = spawn(
     process.execPath,
     [
+      ...(options.nodeArgs ?? []),
       CLI,
       'serve',
       '--proxy-to',

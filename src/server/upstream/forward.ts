@@ -50,18 +50,22 @@ export function framingProblem(req: IncomingMessage): string | undefined {
  */
 export const READ_AHEAD_BYTES = 1024 * 1024
 
-/** The request's body, read whole when it is small; undefined when the client left before it ended. */
-async function requestBody(req: IncomingMessage, body: Buffer | undefined): Promise<Body | undefined> {
+/** The body when nothing needs reading for it (given, empty, absent, or too large to read ahead); else undefined. */
+function knownBody(req: IncomingMessage, body: Buffer | undefined): Body | undefined {
   if (body !== undefined) return {data: body, kind: 'buffer'}
   const length = req.headers['content-length']
   if (length === '0') return {data: Buffer.alloc(0), kind: 'buffer'}
-  if (length !== undefined) {
-    if (Number(length) > READ_AHEAD_BYTES) return {framing: {'Content-Length': length}, kind: 'stream'}
+  if (length !== undefined) return Number(length) > READ_AHEAD_BYTES ? {framing: {'Content-Length': length}, kind: 'stream'} : undefined
+  return req.headers['transfer-encoding'] === undefined ? {kind: 'none'} : undefined
+}
+
+/** The request's body, read whole when it is small; undefined when the client left before it ended. */
+async function requestBody(req: IncomingMessage): Promise<Body | undefined> {
+  if (req.headers['content-length'] !== undefined) {
     const read = await readAhead(req)
     return read && {data: Buffer.concat(read.chunks), kind: 'buffer'}
   }
 
-  if (req.headers['transfer-encoding'] === undefined) return {kind: 'none'}
   const read = await readAhead(req)
   if (read === undefined) return undefined
   if (read.ended) return {data: Buffer.concat(read.chunks), kind: 'buffer'}
@@ -256,7 +260,14 @@ export function forward(pool: UpstreamPool, req: IncomingMessage, res: ServerRes
       return
     }
 
-    requestBody(req, options.body).then((body) => {
+    // Most requests (GETs, bodies serve already read) go out in this same tick: no read, no extra turn.
+    const known = knownBody(req, options.body)
+    if (known) {
+      send(pool, {body: known, method, path, req, res}, options.identity)
+      return
+    }
+
+    requestBody(req).then((body) => {
       // The client left before its body ended: nothing reaches the upstream.
       if (body === undefined || res.destroyed) return
       send(pool, {body, method, path, req, res}, options.identity)
