@@ -6,13 +6,14 @@
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
 import {once} from 'node:events'
-import {createServer, request as httpRequest} from 'node:http'
+import {request as httpRequest} from 'node:http'
 import {after, before, describe, it} from 'node:test'
 
 import {ExitCode} from '../../src/core/errors.js'
 import {CLI} from '../support/cli.js'
 import {closeOpened, holdConnections, openConnection} from '../support/held-connections.js'
 import {type RunningServe, startServe} from '../support/serve.js'
+import {startStubUpstream} from '../support/stub-upstream.js'
 
 const cleanups: Array<() => Promise<unknown>> = []
 after(async () => {
@@ -23,17 +24,9 @@ after(async () => {
 let upstream: string
 
 before(async () => {
-  const server = createServer((request, response) => {
-    request.resume()
-    request.on('end', () => response.writeHead(200, {'content-type': 'application/json'}).end('{}'))
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  cleanups.push(() => {
-    server.closeAllConnections()
-    return new Promise((resolve) => server.close(resolve))
-  })
-  upstream = `http://127.0.0.1:${(server.address() as {port: number}).port}`
+  const stub = await startStubUpstream()
+  cleanups.push(stub.close)
+  upstream = stub.url
 })
 
 function statusWithHeaders(url: string, count: number): Promise<number> {

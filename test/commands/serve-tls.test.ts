@@ -5,9 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
-import {once} from 'node:events'
 import {copyFile, mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
-import {createServer} from 'node:http'
 import {request as httpsRequest} from 'node:https'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -19,6 +17,7 @@ import {CLI} from '../support/cli.js'
 import {freePort} from '../support/mlflow-server.js'
 import {createTestCa, fingerprint, type Issued, type TestCa} from '../support/pki.js'
 import {type RunningServe, startServe} from '../support/serve.js'
+import {startStubUpstream} from '../support/stub-upstream.js'
 
 const cleanups: Array<() => Promise<unknown>> = []
 after(async () => {
@@ -31,17 +30,9 @@ let first: Issued
 let second: Issued
 
 before(async () => {
-  const server = createServer((request, response) => {
-    request.resume()
-    request.on('end', () => response.writeHead(200, {'content-type': 'application/json'}).end('{}'))
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  cleanups.push(() => {
-    server.closeAllConnections()
-    return new Promise((resolve) => server.close(resolve))
-  })
-  upstream = `http://127.0.0.1:${(server.address() as {port: number}).port}`
+  const stub = await startStubUpstream()
+  cleanups.push(stub.close)
+  upstream = stub.url
   ca = await createTestCa()
   cleanups.push(() => ca.remove())
   first = await ca.issue('first', 'server')

@@ -13,6 +13,7 @@ import {type AuthTarget, authTarget, targetTitle} from '../support/auth-target.j
 import {type Credentials} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS} from '../support/mlflow-versions.js'
 import {type Json, restClient} from '../support/rest.js'
+import {giveRoles, type RowSpec} from '../support/roles.js'
 import {releaseServers, uniqueName} from '../support/servers.js'
 
 const MCP = '/api/3.0/mlflow/mcp-servers'
@@ -35,15 +36,12 @@ for (const kind of ['basic-auth', 'serve'] as const) {
     })
 
     /** `body` run while `other` holds a role with these rows (resource type, pattern, level). */
-    async function withRole(rows: Array<[string, string, string]>, body: () => Promise<void>): Promise<void> {
-      const role = (await ok(admin(), 'POST', '/api/3.0/mlflow/roles/create', {name: uniqueName('mcp-role'), workspace: 'default'})).role
+    async function withRole(rows: RowSpec[], body: () => Promise<void>): Promise<void> {
+      const remove = await giveRoles((method, path, json) => ok(admin(), method, path, json), other.username, [rows])
       try {
-        for (const [resource_type, resource_pattern, permission] of rows)
-          await ok(admin(), 'POST', '/api/3.0/mlflow/roles/permissions/add', {permission, resource_pattern, resource_type, role_id: role.id})
-        await ok(admin(), 'POST', '/api/3.0/mlflow/roles/assign', {role_id: role.id, username: other.username})
         await body()
       } finally {
-        await ok(admin(), 'DELETE', '/api/3.0/mlflow/roles/delete', {role_id: role.id})
+        await remove()
       }
     }
 
