@@ -220,6 +220,12 @@ export function userRoleName(userId: number): string {
   return `__user_${userId}__`
 }
 
+/** The user whose own grants a role of this name holds, or undefined for any other role. */
+export function userIdOfRoleName(name: string): number | undefined {
+  const match = /^__user_(\d+)__$/.exec(name)
+  return match ? Number(match[1]) : undefined
+}
+
 export function isUserRoleName(name: string): boolean {
-  return /^__user_\d+__$/.test(name)
+  return userIdOfRoleName(name) !== undefined
 }

@@ -10,7 +10,7 @@
  * costs what it changes, never a copy of the indexes. The JSON file adapter (json-store.ts) keeps
  * the ops in its journal; a database adapter would keep only what it caches here.
  */
-import {DEFAULT_WORKSPACE, type RoleRow, rowProblem, userRoleName} from '../../mlflow/rbac.js'
+import {DEFAULT_WORKSPACE, type RoleRow, rowProblem, userIdOfRoleName, userRoleName} from '../../mlflow/rbac.js'
 import {type AssignmentRecord, type GrantRecord, type RolePermissionRecord, type RoleRecord, StoreError, type UserRecord} from './store.js'
 
 /** Unambiguous whatever the strings hold: the length prefix says where the first ends. */
@@ -697,6 +697,5 @@ function toGrant(row: RolePermissionRecord, userId: number): GrantRecord {
 
 /** The user whose own grants a role holds (`__user_<id>__`), or undefined for a role an admin made. */
 export function perUserRoleOwner(role: RoleRecord): number | undefined {
-  const match = /^__user_(\d+)__$/.exec(role.name)
-  return match ? Number(match[1]) : undefined
+  return userIdOfRoleName(role.name)
 }
