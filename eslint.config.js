@@ -9,13 +9,14 @@ const root = dirname(fileURLToPath(import.meta.url))
 const src = resolve(root, 'src')
 
 // The layer rule: each folder of src/ may import only the folders named
-// for it, so imports point one way: commands → cli → api → client → mlflow → core, and
+// for it, so imports point one way: commands → cli → policy → api → client → mlflow → core, and
 // server → mlflow → core. Commands sit on top of both (the serve command starts the server).
 // A folder missing here is an error, so a new one has to be placed.
 const LAYERS = {
-  commands: ['cli', 'api', 'client', 'server', 'mlflow', 'core'],
+  commands: ['cli', 'policy', 'api', 'client', 'server', 'mlflow', 'core'],
   hooks: ['cli', 'core'],
-  cli: ['api', 'client', 'mlflow', 'core'],
+  cli: ['policy', 'api', 'client', 'mlflow', 'core'],
+  policy: ['api', 'client', 'mlflow', 'core'],
   api: ['client', 'mlflow', 'core'],
   client: ['mlflow', 'core'],
   server: ['mlflow', 'core'],

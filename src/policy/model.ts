@@ -1,0 +1,73 @@
+/**
+ * An access policy: the users, admins, roles and grants of one MLflow server, in one shape for
+ * both sides of a comparison — what a policy file asks for (read by ./file.ts, resources resolved
+ * against the server) and what a server holds (read by ./server-state.ts). `plan` compares two of
+ * these; `apply` makes the server match; `export` writes one as a file. docs/access-as-code.md
+ * describes the file and the rules.
+ */
+import {PERMISSION_KINDS, type PermissionKind} from '../mlflow/resources.js'
+
+/** Where something was written in a policy file, for messages ("access.yaml:12"). Absent when read from a server. */
+export interface Origin {
+  line: number
+}
+
+/**
+ * What a grant or a role's row is on, resolved: `pattern` is what MLflow stores and matches (an
+ * experiment's id, a model's, prompt's or MCP server's name, a gateway object's id,
+ * `<experiment id>/<scorer name>` for a scorer, or `*` for every resource of the kind); `label` is
+ * how people name it (an experiment's name), for messages and for the exported file.
+ */
+export interface Target {
+  kind: PermissionKind
+  label: string
+  pattern: string
+}
+
+/** The key of a target within one holder's grants: one grant per MLflow resource type and pattern. */
+export function targetKey(target: Pick<Target, 'kind' | 'pattern'>): string {
+  return `${PERMISSION_KINDS[target.kind].type}\u0000${target.pattern}`
+}
+
+export interface Grant {
+  /** READ, USE, EDIT, MANAGE, NO_PERMISSIONS or DENY, as MLflow spells them. */
+  level: string
+  origin?: Origin
+  target: Target
+}
+
+/** How a user the server lacks gets its first password; never written to a file or a log. */
+export type PasswordSource = {env: string} | {generate: true} | {stdin: true}
+
+export interface UserPolicy {
+  admin: boolean
+  /** The user's own grants (MLflow's per-user permissions; since 3.17 the rows of `__user_<id>__`), by targetKey. */
+  grants: Map<string, Grant>
+  name: string
+  origin?: Origin
+  /** Only in a file: how to create the user if the server lacks it. */
+  password?: PasswordSource
+}
+
+export interface RolePolicy {
+  description: null | string
+  /** Usernames. */
+  members: Set<string>
+  name: string
+  origin?: Origin
+  /** The role's rows, by targetKey. */
+  rows: Map<string, Grant>
+  workspace: string
+}
+
+/** The key of a role: roles are named within a workspace. */
+export function roleKey(role: Pick<RolePolicy, 'name' | 'workspace'>): string {
+  return `${role.workspace}\u0000${role.name}`
+}
+
+export interface AccessPolicy {
+  /** By roleKey. Empty, and never compared, on a server without roles. */
+  roles: Map<string, RolePolicy>
+  /** By username. */
+  users: Map<string, UserPolicy>
+}
