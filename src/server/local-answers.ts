@@ -6,7 +6,7 @@
 import {type IncomingMessage, type ServerResponse} from 'node:http'
 
 import {AuthApi} from './auth-api.js'
-import {type RouteMatch} from './authz/route-table.js'
+import {allowedMethods, type RouteMatch} from './authz/route-table.js'
 import {type ServeConfig} from './config.js'
 import {readRequestBody, type RequestBody} from './request-body.js'
 import {PlainError, permissionDenied, sendJson, sendText} from './responses.js'
@@ -43,12 +43,18 @@ export function createLocalAnswerer(config: ServeConfig, store: Store): LocalAns
 
   return async (request, response, user, match, url) => {
     const {answer, access, body: policy} = match.rule
-    if (answer === 'method-not-allowed') {
+    if (access === 'admin' && !user.isAdmin) throw permissionDenied()
+    if (answer === 'method-not-allowed' || answer === 'options') {
+      response.setHeader('allow', allowedMethods(match.template))
+      if (answer === 'options') {
+        response.writeHead(204, {'content-type': 'text/html; charset=utf-8'}).end()
+        return
+      }
+
       sendText(response, 405, METHOD_NOT_ALLOWED_PAGE)
       return
     }
 
-    if (access === 'admin' && !user.isAdmin) throw permissionDenied()
     const body = await readRequestBody(request, policy)
     switch (answer) {
       case 'signup-form': {
@@ -71,6 +77,7 @@ export function createLocalAnswerer(config: ServeConfig, store: Store): LocalAns
         sendJson(
           response,
           200,
+          // A HEAD's parameters are read from its (empty) body, as MLflow reads them.
           await api.call(answer, {body: body.json, contentType: body.contentType, method: request.method!, query: url.searchParams, user}),
         )
       }

@@ -85,6 +85,8 @@ interface Expected {
 }
 
 interface Answer {
+  /** Allow, as a sorted list (Flask's order varies). */
+  allow?: string[]
   body: string
   contentType: string
   json?: Record<string, unknown>
@@ -113,7 +115,8 @@ function send(w: World, c: Case): Promise<Answer> {
           json = JSON.parse(body) as Record<string, unknown>
         } catch {}
 
-        resolve({body, contentType: String(res.headers['content-type']), json, status: res.statusCode!, statusMessage: res.statusMessage!})
+        const allow = res.headers.allow?.split(', ').sort()
+        resolve({allow, body, contentType: String(res.headers['content-type']), json, status: res.statusCode!, statusMessage: res.statusMessage!})
       })
     })
     req.on('error', reject)
@@ -127,7 +130,7 @@ const scrubIds = (text: string) =>
 
 /** What must be the same on both targets. */
 function comparable(answer: Answer, c: Case): unknown {
-  const base = {contentType: answer.contentType, status: answer.status, statusLine: `${answer.status} ${answer.statusMessage}`}
+  const base = {allow: answer.allow, contentType: answer.contentType, status: answer.status, statusLine: `${answer.status} ${answer.statusMessage}`}
   if (answer.status === 200) return {...base, keys: Object.keys(answer.json ?? {}).sort()}
   if (!answer.json) return {...base, text: answer.body}
   const {message, ...rest} = answer.json
@@ -763,6 +766,19 @@ const CASES: Case[] = [
   {body: body((w) => ({role_id: w.role, username: w.nobody})), method: 'DELETE', name: 'unassign: unknown user', path: () => `${API3}/roles/unassign`},
   {method: 'GET', name: 'roles/users/list: unknown role', path: q(`${API3}/roles/users/list`, () => ({role_id: UNKNOWN_ID}))},
   {method: 'GET', name: 'roles/users/list: role_id abc', path: q(`${API3}/roles/users/list`, () => ({role_id: 'abc'}))},
+
+  // ---- methods, as Flask routes them: OPTIONS and 405 say which are allowed, a HEAD's parameters come from its empty body ----
+  {method: 'OPTIONS', name: 'OPTIONS users/get', path: q(`${API2}/users/get`, (w) => ({username: w.alice.username})), who: 'alice'},
+  {method: 'OPTIONS', name: 'OPTIONS roles/permissions/remove', path: () => `${API3}/roles/permissions/remove`},
+  {method: 'GET', name: 'GET users/create', path: users('create')},
+  {method: 'PUT', name: 'PUT users/permissions/list', path: () => `${API3}/users/permissions/list`},
+  {method: 'HEAD', name: 'HEAD users/get', path: q(`${API2}/users/get`, (w) => ({username: w.alice.username}))},
+  {method: 'HEAD', name: 'HEAD users/current', path: users('current'), who: 'alice'},
+  {method: 'HEAD', name: 'HEAD users/current, admin', path: users('current')},
+  {method: 'OPTIONS', name: 'OPTIONS users/get, admin', path: q(`${API2}/users/get`, (w) => ({username: w.alice.username}))},
+  {method: 'GET', name: 'GET users/create, non-admin', path: users('create'), who: 'alice'},
+  {method: 'PUT', name: 'PUT users/current, non-admin', path: users('current'), who: 'alice'},
+  {method: 'OPTIONS', name: 'OPTIONS users/current, non-admin', path: users('current'), who: 'alice'},
 
   // ---- last: a successful self-service change, then the old password no longer works ----
   {

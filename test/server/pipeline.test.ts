@@ -96,17 +96,33 @@ describe('serve pipeline: stages', () => {
     assert.equal(forwarded, 0)
   })
 
-  it('route → a method the auth API does not serve on its path: 405 (HEAD is not GET there), never forwarded', async () => {
+  it("route → the auth API's paths as Flask routes them for admins (405 and OPTIONS with Allow, HEAD as GET with an empty body), 403 for others; never forwarded", async () => {
     const forwarded = await forwardedDuring(async () => {
-      for (const [method, path] of [
-        ['GET', '/api/2.0/mlflow/users/create'],
-        ['HEAD', '/api/2.0/mlflow/users/get?username=alice'],
-        ['POST', '/api/3.0/mlflow/users/permissions/list'],
+      for (const [method, path, allow] of [
+        ['GET', '/api/2.0/mlflow/users/create', 'POST, OPTIONS'],
+        ['PUT', '/api/2.0/mlflow/users/get?username=alice', 'GET, HEAD, OPTIONS'],
+        ['POST', '/api/3.0/mlflow/users/permissions/list', 'GET, HEAD, OPTIONS'],
       ]) {
         const answer = await call(pipeline.url, method, path, {credentials: pipeline.admin})
         assert.equal(answer.status, 405, `${method} ${path}`)
-        if (method !== 'HEAD') assert.match(answer.body, /<title>405 Method Not Allowed<\/title>/)
+        assert.equal(answer.headers.allow, allow, `${method} ${path}`)
+        assert.match(answer.body, /<title>405 Method Not Allowed<\/title>/)
       }
+
+      const options = await call(pipeline.url, 'OPTIONS', '/api/2.0/mlflow/users/update-password', {credentials: pipeline.admin})
+      assert.equal(options.status, 204)
+      assert.equal(options.headers.allow, 'PATCH, OPTIONS')
+      // MLflow reads a HEAD's parameters from its empty body: users/get misses its username (400), users/current needs none.
+      assert.equal((await call(pipeline.url, 'HEAD', '/api/2.0/mlflow/users/get?username=alice', {credentials: pipeline.admin})).status, 400)
+      const current = await call(pipeline.url, 'HEAD', '/api/2.0/mlflow/users/current', {credentials: pipeline.admin})
+      assert.equal(current.status, 200)
+      assert.equal(current.body, '')
+      // A non-admin is denied any method MLflow's auth table does not list, before Flask's routing answers; logging in comes first.
+      for (const method of ['OPTIONS', 'HEAD', 'PUT']) {
+        assert.equal((await call(pipeline.url, method, '/api/2.0/mlflow/users/current', {credentials: ALICE})).status, 403, method)
+      }
+
+      assert.equal((await call(pipeline.url, 'OPTIONS', '/api/2.0/mlflow/users/get')).status, 401)
     })
     assert.equal(forwarded, 0)
   })

@@ -145,9 +145,10 @@ export type AuthOperation =
 
 /**
  * A request serve answers without the upstream: an auth API operation, the sign-up form and its
- * submission, or 405 for a method the auth API does not serve on a path it knows (Flask's answer).
+ * submission, and on a path of the auth API Flask's own answers: OPTIONS (the methods allowed), or
+ * 405 for a method it does not serve there.
  */
-export type LocalAnswer = AuthOperation | 'method-not-allowed' | 'signup-form' | 'signup-submit'
+export type LocalAnswer = AuthOperation | 'method-not-allowed' | 'options' | 'signup-form' | 'signup-submit'
 
 /**
  * How a request's body is read, when serve needs it:

@@ -98,8 +98,8 @@ const LEGACY_PERMISSION_ROUTES: Entry[] = RESOURCE_TYPES.flatMap((type) => {
  * rest of the path, as in Flask. Literal paths win over patterns.
  */
 const ENTRIES: Entry[] = [
-  // serve's own answers. The auth REST API (auth-api.ts); the methods are exact (HEAD is not GET
-  // here), and another method on these paths is answered 405.
+  // serve's own answers. The auth REST API (auth-api.ts). As Flask routes them, a GET route also
+  // takes HEAD, every path takes OPTIONS, and another method on these paths is answered 405.
   ['POST', '/mlflow/users/create', API2, auth('users/create')],
   ['GET', '/mlflow/users/get', API2, auth('users/get')],
   ['PATCH', '/mlflow/users/update-password', API2, auth('users/update-password')],
@@ -547,11 +547,14 @@ interface PatternRoute {
 
 /** Routes serve answers itself, by exact method. */
 const localRoutes = new Map<string, {rule: RouteMatch['rule']; template: string}>()
-/** Paths of the auth API: another method there is 405, not an unknown route. */
-const strictPaths = new Set<string>()
+/** Paths of the auth API, with the methods each takes: another method there is 405, not an unknown route. */
+const strictPaths = new Map<string, string[]>()
 const literalRoutes = new Map<string, {rule: RouteMatch['rule']; template: string}>()
 const patternRoutes: PatternRoute[] = []
-const METHOD_NOT_ALLOWED: RouteMatch['rule'] = {access: 'authenticated', answer: 'method-not-allowed', body: 'stream'}
+// MLflow's auth hook denies a non-admin any method its table does not list for the path, before
+// Flask's routing answers: only admins see the 405, OPTIONS and HEAD answers.
+const METHOD_NOT_ALLOWED: RouteMatch['rule'] = {access: 'admin', answer: 'method-not-allowed', body: 'stream'}
+const OPTIONS: RouteMatch['rule'] = {access: 'admin', answer: 'options', body: 'stream'}
 
 /** A rule's body policy: read as JSON when a field of the body decides or changes something. */
 function withBodyPolicy(rule: RouteRule): RouteMatch['rule'] {
@@ -582,15 +585,24 @@ for (const [methods, path, prefixes, entryRule] of ENTRIES) {
   const rule = withBodyPolicy(entryRule)
   for (const prefix of prefixes) {
     const template = prefix + path
-    if (rule.answer !== undefined) {
+    if (rule.body === 'auth-json') {
+      // Flask adds HEAD to a GET route (MLflow then reads its parameters from the empty body).
+      addLiteral(localRoutes, `${methods} ${template}`, {rule, template})
+      if (methods === 'GET') addLiteral(localRoutes, `HEAD ${template}`, {rule: {...rule, access: 'admin'}, template})
+      strictPaths.set(template, [...(strictPaths.get(template) ?? []), ...(methods === 'GET' ? ['GET', 'HEAD'] : [methods])])
+    } else if (rule.answer !== undefined) {
       for (const method of methods.split(' ')) addLiteral(localRoutes, `${method} ${template}`, {rule, template})
-      if (rule.body === 'auth-json') strictPaths.add(template)
     } else if (template.includes('<')) {
       patternRoutes.push(patternRoute(methods, template, rule))
     } else {
       for (const method of methods.split(' ')) addLiteral(literalRoutes, `${method} ${template}`, {rule, template})
     }
   }
+}
+
+/** The methods an auth API path takes, as Flask lists them in `Allow`. */
+export function allowedMethods(path: string): string {
+  return [...(strictPaths.get(path) ?? []), 'OPTIONS'].join(', ')
 }
 
 /**
@@ -601,7 +613,7 @@ for (const [methods, path, prefixes, entryRule] of ENTRIES) {
 export function lookupRoute(method: string, path: string): RouteMatch | undefined {
   const local = localRoutes.get(`${method} ${path}`)
   if (local) return {pathParams: {}, ...local}
-  if (strictPaths.has(path)) return {pathParams: {}, rule: METHOD_NOT_ALLOWED, template: path}
+  if (strictPaths.has(path)) return {pathParams: {}, rule: method === 'OPTIONS' ? OPTIONS : METHOD_NOT_ALLOWED, template: path}
   const verb = method === 'HEAD' ? 'GET' : method
   const literal = literalRoutes.get(`${verb} ${path}`)
   if (literal) return {pathParams: {}, ...literal}
