@@ -52,8 +52,11 @@ Secrets are prompted for on a terminal, or read from standard input with --passw
     const {host: hostFlag, 'password-stdin': passwordStdin, profile, 'token-stdin': tokenStdin, user: username} = this.flags
     const login = await import('../cli/login.js')
     const host =
-      hostFlag ?? (process.env.DATABRICKS_HOST || undefined) ?? (await promptText('Databricks host (https://…)', {flag: '--host', validate: validUrl}))
-    if (validUrl(host) !== true) throw new UserError(`Not a workspace URL: ${host}`, {exit: ExitCode.Usage})
+      hostFlag ??
+      (process.env.DATABRICKS_HOST || undefined) ??
+      (await promptText('Databricks host (https://…)', {flag: '--host', validate: login.checkServerUrl}))
+    const verdict = login.checkServerUrl(host)
+    if (verdict !== true) throw new UserError(`Not a workspace URL: ${verdict}`, {exit: ExitCode.Usage})
     let secret: {password: string; username: string} | {token: string}
     if (username) {
       secret = {password: passwordStdin ? await readSecretFromStdin('password') : await promptSecret('Password', {flag: '--password-stdin'}), username}
@@ -140,14 +143,5 @@ Secrets are prompted for on a terminal, or read from standard input with --passw
       username: user.username,
       verified: true,
     }
-  }
-}
-
-function validUrl(value: string): string | true {
-  try {
-    const url = new URL(value)
-    return url.protocol === 'http:' || url.protocol === 'https:' ? true : 'Must start with http:// or https://'
-  } catch {
-    return 'Not a URL'
   }
 }

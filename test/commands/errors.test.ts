@@ -7,7 +7,7 @@
  * its own process (runCli), since reading a real pipe to its end is what --*-stdin does.
  */
 import assert from 'node:assert/strict'
-import {mkdir, mkdtemp, readFile, stat, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -223,6 +223,17 @@ describe('client command errors and exit codes', () => {
         if (request.headers.authorization === `Bearer ${TOKEN}`) json(response, 200, {userName: 'alice@example.com'})
         else json(response, 401, {error_code: 'UNAUTHENTICATED', message: 'Invalid token'})
       }
+    })
+
+    it('a host that is no http(s) URL is refused with the same words as a tracking URI, exit 2, before any request or file', async () => {
+      const home = await mkdtemp(join(tmpdir(), 'mlflowctl-home-'))
+      const result = await runCli(['login', '--backend', 'databricks', '--host', 'adb-1.azuredatabricks.net', '--token-stdin'], {home, input: TOKEN})
+      assert.equal(result.code, 2)
+      assert.match(
+        result.stderr,
+        /Not a workspace URL: No http:\/\/ or https:\/\/ in "adb-1\.azuredatabricks\.net"; did you mean https:\/\/adb-1\.azuredatabricks\.net\?/,
+      )
+      assert.deepEqual(await readdir(home), [])
     })
 
     it('login writes the profile 0600, keeps others and a .bak; a bad token changes nothing; logout removes the token', async () => {
