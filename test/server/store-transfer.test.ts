@@ -280,21 +280,33 @@ describe("MLflow's auth database", () => {
     )
     const {content, schema, skipped} = await readMlflowAuthDb(path)
     assert.equal(schema, 'roles')
-    assert.deepEqual(content.roles.map((role) => [role.id, role.name]), [
-      [4, '__user_2__'],
-      [7, 'readers'],
-    ])
+    assert.deepEqual(
+      content.roles.map((role) => [role.id, role.name]),
+      [
+        [4, '__user_2__'],
+        [7, 'readers'],
+      ],
+    )
     // The frozen per-resource table (MANAGE) is not read: the role row (EDIT) is the truth.
-    assert.deepEqual(content.rolePermissions.map((row) => [row.id, row.roleId, row.resourceType, row.resourcePattern, row.permission]), [
-      [3, 4, 'experiment', '10', 'EDIT'],
-      [8, 7, 'prompt', '*', 'READ'],
-      [9, 7, 'registered_model', 'secret', 'DENY'],
-    ])
-    assert.deepEqual(content.assignments.map((assignment) => [assignment.userId, assignment.roleId]), [
-      [2, 4],
-      [3, 7],
-    ])
-    assert.deepEqual(skipped.map((entry) => entry.what), ['the assignment of role "__user_2__" to user "bob"'])
+    assert.deepEqual(
+      content.rolePermissions.map((row) => [row.id, row.roleId, row.resourceType, row.resourcePattern, row.permission]),
+      [
+        [3, 4, 'experiment', '10', 'EDIT'],
+        [8, 7, 'prompt', '*', 'READ'],
+        [9, 7, 'registered_model', 'secret', 'DENY'],
+      ],
+    )
+    assert.deepEqual(
+      content.assignments.map((assignment) => [assignment.userId, assignment.roleId]),
+      [
+        [2, 4],
+        [3, 7],
+      ],
+    )
+    assert.deepEqual(
+      skipped.map((entry) => entry.what),
+      ['the assignment of role "__user_2__" to user "bob"'],
+    )
   })
 
   it('imports into a new store file, which then holds exactly what was read', async () => {
@@ -309,7 +321,11 @@ describe("MLflow's auth database", () => {
   })
 
   for (const [title, prepare, pattern] of [
-    ['a file that is not SQLite', (path: string) => writeFile(path, 'definitely not a database, just text long enough to have a header'.repeat(3)), /is not an SQLite database/],
+    [
+      'a file that is not SQLite',
+      (path: string) => writeFile(path, 'definitely not a database, just text long enough to have a header'.repeat(3)),
+      /is not an SQLite database/,
+    ],
     [
       'a truncated SQLite file',
       async (path: string) => {
@@ -318,10 +334,15 @@ describe("MLflow's auth database", () => {
       },
       /SQLite (cannot|finds it damaged)/,
     ],
-    ['a database without a users table', async (path: string) => writeFile(path, await readFile(await sqliteFile('x.db', 'CREATE TABLE t (a);'))), /has no users table/],
+    [
+      'a database without a users table',
+      async (path: string) => writeFile(path, await readFile(await sqliteFile('x.db', 'CREATE TABLE t (a);'))),
+      /has no users table/,
+    ],
     [
       'a schema revision newer than mlflowctl knows',
-      async (path: string) => writeFile(path, await readFile(await sqliteFile('x.db', `${SCHEMA_312} INSERT INTO alembic_version_auth VALUES ('ffffffffffff');`))),
+      async (path: string) =>
+        writeFile(path, await readFile(await sqliteFile('x.db', `${SCHEMA_312} INSERT INTO alembic_version_auth VALUES ('ffffffffffff');`))),
       /revision ffffffffffff is not one this mlflowctl knows/,
     ],
     [
