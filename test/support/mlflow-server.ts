@@ -88,6 +88,11 @@ async function tail(path: string, lines = 30): Promise<string> {
 export interface StartOptions {
   /** Extra keys for basic_auth.ini's [mlflow] section. */
   authConfig?: Record<string, string>
+  /**
+   * The directory of its databases and artifacts, kept at stop (the caller removes it), so another
+   * server can start on the same data; default: a fresh temp dir, removed at stop.
+   */
+  dir?: string
   env?: NodeJS.ProcessEnv
   kind: ServerKind
   /** A fixed port (to restart a server where clients expect it); default: a free one. */
@@ -102,7 +107,7 @@ export interface StartOptions {
  */
 export async function startMlflowServer(options: StartOptions): Promise<RunningServer> {
   await requireMlflow(options.version)
-  const dir = await mkdtemp(join(tmpdir(), `mlflowctl-${options.kind}-${options.version}-`))
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), `mlflowctl-${options.kind}-${options.version}-`)))
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     ...MLFLOW_TEST_ENV,
@@ -185,7 +190,7 @@ export async function startMlflowServer(options: StartOptions): Promise<RunningS
       logPath,
       async stop() {
         await stop()
-        await rm(dir, {force: true, recursive: true})
+        if (options.dir === undefined) await rm(dir, {force: true, recursive: true})
       },
       url,
       version: options.version,

@@ -48,7 +48,16 @@ import {errorCode, readStoreBytes, resolveTarget, statSignature, withFileLock} f
 import {type Invalid, parseStoreFile, serialize, serializePieces, type SnapshotContent, snapshotContent} from './json-format.js'
 import {batchLine, checkCounters, checkOp, headerLine, parseBatch, parseHeader} from './journal-format.js'
 import {type Plan, StoreModel} from './model.js'
-import {type AssignmentRecord, type GrantRecord, type RolePermissionRecord, type RoleRecord, type Store, StoreFileError, type UserRecord} from './store.js'
+import {
+  type AssignmentRecord,
+  type GrantRecord,
+  type RolePermissionRecord,
+  type RoleRecord,
+  type Store,
+  type StoreContent,
+  StoreFileError,
+  type UserRecord,
+} from './store.js'
 
 const FILE_MODE = 0o600
 const DEFAULT_POLL_INTERVAL_MS = 2000
@@ -536,6 +545,11 @@ export class JsonFileStore implements Store {
 
   unassignRole(userId: number, roleId: number): Promise<void> {
     return this.enqueue((data) => data.unassignRole(userId, roleId))
+  }
+
+  /** One write, so one journal line: the store gets all of it or none of it. */
+  importContent(content: StoreContent): Promise<void> {
+    return this.enqueue((data) => data.loadContent(content))
   }
 
   /**

@@ -11,7 +11,8 @@
  * the ops in its journal; a database adapter would keep only what it caches here.
  */
 import {DEFAULT_WORKSPACE, type RoleRow, rowProblem, userIdOfRoleName, userRoleName} from '../../mlflow/rbac.js'
-import {type AssignmentRecord, type GrantRecord, type RolePermissionRecord, type RoleRecord, StoreError, type UserRecord} from './store.js'
+import {contentProblem} from './content.js'
+import {type AssignmentRecord, type GrantRecord, type RolePermissionRecord, type RoleRecord, StoreError, type StoreContent, type UserRecord} from './store.js'
 
 /** Unambiguous whatever the strings hold: the length prefix says where the first ends. */
 function pairKey(first: string, second: string): string {
@@ -442,6 +443,32 @@ export class StoreModel {
     for (const row of this.listRolePermissions(role.id)) this.removeRow(row)
     for (const assignment of this.listRoleUsers(role.id)) this.removeAssignment(assignment)
     this.apply({id: role.id, op: 'delete', table: 'roles'})
+  }
+
+  // --- a whole store at once ---
+
+  /**
+   * Fills an empty model with `content`, ids kept (a copy of another store, or an import): refused
+   * when the model holds any user or role, or when the records do not fit together. The counters
+   * end above every id, so none is handed out again.
+   */
+  loadContent(content: StoreContent): void {
+    if (this.usersById.size > 0 || this.roles.size > 0)
+      throw new StoreError('RESOURCE_ALREADY_EXISTS', `The store already holds ${this.usersById.size} users and ${this.roles.size} roles.`)
+    const problem = contentProblem(content)
+    if (problem) throw new StoreError('INVALID_PARAMETER_VALUE', `The records do not make one store: ${problem}.`)
+    for (const {id, isAdmin, passwordHash, username} of content.users) this.putUser(Object.freeze({id, isAdmin, passwordHash, username}))
+    for (const {description, id, name, workspace} of content.roles) this.putRole(Object.freeze({description, id, name, workspace}))
+    for (const {id, permission, resourcePattern, resourceType, roleId} of content.rolePermissions)
+      this.putRow(Object.freeze({id, permission, resourcePattern, resourceType, roleId}))
+    for (const {id, roleId, userId} of content.assignments) this.putAssignment(Object.freeze({id, roleId, userId}))
+    const above = (records: {id: number}[], current: number) => records.reduce((next, record) => Math.max(next, record.id + 1), current)
+    this.counters = {
+      nextAssignmentId: above(content.assignments, this.counters.nextAssignmentId),
+      nextRoleId: above(content.roles, this.counters.nextRoleId),
+      nextRowId: above(content.rolePermissions, this.counters.nextRowId),
+      nextUserId: above(content.users, this.counters.nextUserId),
+    }
   }
 
   // --- users ---

@@ -52,6 +52,17 @@ export interface AssignmentRecord {
   userId: number
 }
 
+/**
+ * Everything a store holds, as plain records with their ids: what `store copy` moves from one
+ * store to another, and what `store import --from-mlflow` builds from MLflow's database.
+ */
+export interface StoreContent {
+  assignments: AssignmentRecord[]
+  rolePermissions: RolePermissionRecord[]
+  roles: RoleRecord[]
+  users: UserRecord[]
+}
+
 export type StoreErrorCode = 'INVALID_PARAMETER_VALUE' | 'RESOURCE_ALREADY_EXISTS' | 'RESOURCE_DOES_NOT_EXIST'
 
 /** A write refused because of the data; `code` is MLflow's error code for it. */
@@ -130,4 +141,11 @@ export interface Store {
   unassignRole(userId: number, roleId: number): Promise<void>
   updateRole(roleId: number, patch: {description?: string; name?: string}): Promise<RoleRecord>
   updateRolePermission(rowId: number, permission: string): Promise<RolePermissionRecord>
+
+  /**
+   * Fills an empty store (no user, no role) with `content`, ids kept, in one durable write: all of
+   * it or, on any refusal, nothing. Refused with RESOURCE_ALREADY_EXISTS when the store holds
+   * anything, INVALID_PARAMETER_VALUE when the records do not fit together (contentProblem).
+   */
+  importContent(content: StoreContent): Promise<void>
 }
