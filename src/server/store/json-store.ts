@@ -48,7 +48,16 @@ import {errorCode, readStoreBytes, resolveTarget, statSignature, withFileLock} f
 import {type Invalid, parseStoreFile, serialize, serializePieces, type SnapshotContent, snapshotContent} from './json-format.js'
 import {batchLine, checkCounters, checkOp, headerLine, parseBatch, parseHeader} from './journal-format.js'
 import {type Plan, StoreModel} from './model.js'
-import {type AssignmentRecord, type GrantRecord, type RolePermissionRecord, type RoleRecord, type Store, StoreFileError, type UserRecord} from './store.js'
+import {
+  type AssignmentRecord,
+  type GrantRecord,
+  type RolePermissionRecord,
+  type RoleRecord,
+  type Store,
+  StoreFileError,
+  type StoreHealth,
+  type UserRecord,
+} from './store.js'
 
 const FILE_MODE = 0o600
 const DEFAULT_POLL_INTERVAL_MS = 2000
@@ -423,6 +432,11 @@ export class JsonFileStore implements Store {
   }
 
   // --- reads: memory only ---------------------------------------------------------------------
+
+  /** The file is always at hand: a problem with it refuses writes, and is reported, but never stops decisions. */
+  health(): StoreHealth {
+    return {decide: true, ready: true}
+  }
 
   getUser(username: string): undefined | UserRecord {
     return this.data.usersByName.get(username)
