@@ -15,7 +15,7 @@ import {ClientLimiter, type ClientLimits, DEFAULT_CLIENT_LIMITS, serverLimitOpti
 import {hashPassword, verifyPassword} from './passwords.js'
 import {createUpstream, type Upstream} from './proxy.js'
 import {JsonFileStore} from './store/json-store.js'
-import {isPostgresUrl, type Store, StoreFileError} from './store/store.js'
+import {isPostgresUrl, type Store, StoreError, StoreFileError} from './store/store.js'
 import {type Listener, prepareListener, type TlsFiles} from './tls.js'
 
 export interface ServeOptions {
@@ -229,14 +229,22 @@ function running(parts: {front: Front; listener: Listener; store: Store; upstrea
 /** Creates the admin on a first start, and replaces MLflow's old default password when another is configured. */
 async function bootstrapAdmin(store: Store, config: ServeConfig, log: (message: string) => void): Promise<void> {
   const {admin} = config
-  const existing = store.getUser(admin.username)
+  let existing = store.getUser(admin.username)
   // Whether the bootstrap admin is left with the old public default password.
   let usesDefault = false
   if (!existing) {
-    await store.createUser({isAdmin: true, passwordHash: await hashPassword(admin.password), username: admin.username})
-    log(`Created admin user "${admin.username}". Change its password soon: mlflowctl users update-password ${admin.username}`)
-    usesDefault = admin.passwordIsDefault
-  } else if (await verifyPassword(existing.passwordHash, LEGACY_DEFAULT_ADMIN_PASSWORD)) {
+    try {
+      await store.createUser({isAdmin: true, passwordHash: await hashPassword(admin.password), username: admin.username})
+      log(`Created admin user "${admin.username}". Change its password soon: mlflowctl users update-password ${admin.username}`)
+      usesDefault = admin.passwordIsDefault
+    } catch (error) {
+      // Another replica on the same database created it first: from here on it is an existing admin.
+      if (!(error instanceof StoreError && error.code === 'RESOURCE_ALREADY_EXISTS')) throw error
+      existing = store.getUser(admin.username)!
+    }
+  }
+
+  if (existing && (await verifyPassword(existing.passwordHash, LEGACY_DEFAULT_ADMIN_PASSWORD))) {
     // An existing user is otherwise never changed. But a configured password replaces the old
     // public default (as MLflow 3.16.1+), so setting MLFLOW_AUTH_ADMIN_PASSWORD after a first start
     // without one, as the warning below says, takes effect.

@@ -699,8 +699,10 @@ export class PgStore implements Store {
 }
 
 async function connect(url: string, options: Required<PgStoreOptions>): Promise<pg.Client> {
+  // An application_name in the URL wins, so replicas can be told apart in pg_stat_activity.
+  const named = /[?&]application_name=/.test(url)
   const client = new pg.Client({
-    application_name: options.applicationName,
+    ...(named ? {} : {application_name: options.applicationName}),
     connectionString: url,
     connectionTimeoutMillis: options.queryTimeoutMs,
     keepAlive: true,
