@@ -90,7 +90,10 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
       sendJson(
         response,
         503,
-        {error_code: 'TEMPORARILY_UNAVAILABLE', message: 'mlflowctl serve cannot check permissions right now: its auth store is out of reach. Its log says why.'},
+        {
+          error_code: 'TEMPORARILY_UNAVAILABLE',
+          message: 'mlflowctl serve cannot check permissions right now: its auth store is out of reach. Its log says why.',
+        },
         {'retry-after': '5'},
       )
       return

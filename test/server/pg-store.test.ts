@@ -17,7 +17,8 @@ let nextExperiment = 1000
 /** MLflow enough for these tests: experiments exist, creates hand out new ids. */
 const fakeMlflow: FakeHandler = (request, response) => {
   if (request.url.pathname.endsWith('/experiments/create')) answerJson(response, 200, {experiment_id: String(nextExperiment++)})
-  else if (request.url.pathname.endsWith('/experiments/get')) answerJson(response, 200, {experiment: {experiment_id: request.url.searchParams.get('experiment_id')}})
+  else if (request.url.pathname.endsWith('/experiments/get'))
+    answerJson(response, 200, {experiment: {experiment_id: request.url.searchParams.get('experiment_id')}})
 }
 
 async function config(): Promise<string> {
@@ -123,7 +124,9 @@ describe('two replicas on one database', () => {
     await asAdmin(a, 'POST', '/api/2.0/mlflow/users/create', bob)
     await within(1000, 'bob known at B', async () => (await readStatus(b, bob)) === 403)
     const creates = await Promise.all(
-      Array.from({length: 20}, (_, i) => call(i % 2 === 0 ? a.url : b.url, 'POST', '/api/2.0/mlflow/experiments/create', {body: {name: `race-${i}`}, credentials: bob})),
+      Array.from({length: 20}, (_, i) =>
+        call(i % 2 === 0 ? a.url : b.url, 'POST', '/api/2.0/mlflow/experiments/create', {body: {name: `race-${i}`}, credentials: bob}),
+      ),
     )
     const ids = creates.map((answer) => {
       assert.equal(answer.status, 200, answer.body)
@@ -146,7 +149,7 @@ describe('two replicas on one database', () => {
     }
   })
 
-  test("a replica whose connection is killed reconnects and loses nothing made meanwhile", async () => {
+  test('a replica whose connection is killed reconnects and loses nothing made meanwhile', async () => {
     const carol: Who = {password: 'carol password', username: 'carol'}
     await asAdmin(a, 'POST', '/api/2.0/mlflow/users/create', carol)
     await within(1000, 'carol known at B', async () => (await readStatus(b, carol)) === 403)
@@ -195,7 +198,10 @@ describe('the database away', () => {
     await postgres.pause()
     await within(5000, 'the loss noticed', async () => (await health()) === 503)
     assert.equal(await read(), 200)
-    const refused = await call(replica.url, 'POST', '/api/2.0/mlflow/users/create', {body: {password: 'erin password long enough', username: 'erin'}, credentials: replica.admin})
+    const refused = await call(replica.url, 'POST', '/api/2.0/mlflow/users/create', {
+      body: {password: 'erin password long enough', username: 'erin'},
+      credentials: replica.admin,
+    })
     assert.equal(refused.status, 503, refused.body)
     assert.equal((JSON.parse(refused.body) as {error_code: string}).error_code, 'TEMPORARILY_UNAVAILABLE')
 
@@ -204,7 +210,10 @@ describe('the database away', () => {
 
     await postgres.start()
     await within(10_000, 'back', async () => (await read()) === 200)
-    const created = await call(replica.url, 'POST', '/api/2.0/mlflow/users/create', {body: {password: 'erin password long enough', username: 'erin'}, credentials: replica.admin})
+    const created = await call(replica.url, 'POST', '/api/2.0/mlflow/users/create', {
+      body: {password: 'erin password long enough', username: 'erin'},
+      credentials: replica.admin,
+    })
     assert.equal(created.status, 200, created.body)
     assert.equal(await health(), 404)
   })

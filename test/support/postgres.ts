@@ -46,7 +46,10 @@ export function ensurePostgres(): Promise<string> {
     const found = binDir()
     if (found) return found
     if (process.getuid?.() !== 0) throw new Error(`PostgreSQL is not installed (no ${ROOT}/*/bin/initdb), and only root may apt-get install it`)
-    await run('apt-get', ['install', '-y', '--no-install-recommends', 'postgresql'], {env: {...process.env, DEBIAN_FRONTEND: 'noninteractive'}, maxBuffer: 64 << 20})
+    await run('apt-get', ['install', '-y', '--no-install-recommends', 'postgresql'], {
+      env: {...process.env, DEBIAN_FRONTEND: 'noninteractive'},
+      maxBuffer: 64 << 20,
+    })
     const installed = binDir()
     if (!installed) throw new Error('apt-get install postgresql finished, but no initdb was found')
     return installed

@@ -529,10 +529,10 @@ export class PgStore implements Store {
     try {
       if (state.seq < this.seq) throw new ReloadNeeded('the database is behind this replica (restored from a backup?)')
       while (this.seq < state.seq) {
-        const {rows} = await this.query<{body: string; id: number}>('SELECT id, body FROM mlflowctl_changes WHERE id > $1 AND id <= $2 ORDER BY id LIMIT 1000', [
-          this.seq,
-          state.seq,
-        ])
+        const {rows} = await this.query<{body: string; id: number}>(
+          'SELECT id, body FROM mlflowctl_changes WHERE id > $1 AND id <= $2 ORDER BY id LIMIT 1000',
+          [this.seq, state.seq],
+        )
         if (rows.length === 0 || rows[0].id !== this.seq + 1) throw new ReloadNeeded('the changes since the last one applied are no longer all logged')
         for (const row of rows) this.applyChange(row.id, row.body)
       }
