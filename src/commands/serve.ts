@@ -6,7 +6,7 @@ import {ExitCode, UserError} from '../core/errors.js'
 export default class Serve extends BaseCommand<typeof Serve> {
   static override description = `Listens for MLflow clients and the MLflow web UI, authenticates every request with HTTP Basic against its own user store, serves MLflow's basic-auth REST API (users, permissions, /signup), and forwards everything else to the MLflow server at --proxy-to, which should not be reachable any other way.
 
-Users and permissions live in a JSON file (--store). On first start the admin user is created from MLFLOW_AUTH_ADMIN_USERNAME / MLFLOW_AUTH_ADMIN_PASSWORD, or admin_username / admin_password in basic_auth.ini (--config or MLFLOW_AUTH_CONFIG_PATH). Without a configured password, MLflow's old default "password1234" is accepted only on a loopback address, with warnings; a password configured at a later start replaces it. An existing admin is otherwise never changed.
+Users and permissions live in a JSON file (--store), or in a PostgreSQL database (--store postgresql://…) that several serve replicas share: each decides from memory, and a change made through one is in force on every other within a second. On first start the admin user is created from MLFLOW_AUTH_ADMIN_USERNAME / MLFLOW_AUTH_ADMIN_PASSWORD, or admin_username / admin_password in basic_auth.ini (--config or MLFLOW_AUTH_CONFIG_PATH). Without a configured password, MLflow's old default "password1234" is accepted only on a loopback address, with warnings; a password configured at a later start replaces it. An existing admin is otherwise never changed.
 
 While the MLflow server is down, clients get MLflow's JSON error with 503 (not reachable), 502 (a broken answer) or 504 (no answer within --upstream-timeout). A start that fails (port in use, a store file that is invalid, unreadable or locked) changes nothing and says why.
 
@@ -93,7 +93,20 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
     port: Flags.integer({default: 5000, description: 'Port to listen on.', max: 65_535, min: 0}),
     'proxy-to': Flags.url({description: 'URL of the plain MLflow tracking server to protect.', env: 'MLFLOWCTL_PROXY_TO'}),
     'static-prefix': Flags.string({description: "The MLflow server's --static-prefix (e.g. /mlflow), when it has one: serve decides routes below it."}),
-    store: Flags.string({default: 'mlflowctl-auth.json', description: 'JSON file with the users and permissions (created when missing).'}),
+    store: Flags.string({
+      default: 'mlflowctl-auth.json',
+      description:
+        'Where the users and permissions live: a JSON file (created when missing), or a PostgreSQL database, postgresql://USER@HOST:PORT/DB (password in the URL or PGPASSWORD; tables created at first start), which several serve replicas may share.',
+      env: 'MLFLOWCTL_STORE',
+    }),
+    'store-max-stale': Flags.integer({
+      default: 60,
+      description:
+        'With a PostgreSQL store: seconds serve keeps deciding from the last state it knew while the database is out of reach (changes are refused meanwhile). Beyond, it refuses every request that needs a decision (503) until the database is back.',
+      env: 'MLFLOWCTL_STORE_MAX_STALE',
+      max: 86_400,
+      min: 0,
+    }),
     'upstream-timeout': Flags.integer({
       default: 120,
       description: 'Seconds the MLflow server may take to answer (after the request body) before the client gets a 504.',
@@ -135,6 +148,7 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
       'proxy-to': proxyTo,
       'static-prefix': staticPrefix,
       store,
+      'store-max-stale': storeMaxStale,
       'tls-cert': cert,
       'tls-client-ca': clientCa,
       'tls-key': key,
@@ -163,6 +177,7 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
       port,
       proxyTo,
       staticPrefix,
+      storeMaxStaleMs: storeMaxStale * 1000,
       storePath: store,
       tls: {cert, clientCa, key},
       trustedProxies,

@@ -71,8 +71,31 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const {match, target} = routeRequest(request, config.staticPrefix)
+    // In memory: a store that follows a database says whether it is in step, and whether its state is fresh enough to decide from.
+    const health = store.health()
     if (match?.rule.access === 'public') {
+      // Not ready (its database away): a load balancer's health check sends clients to another replica.
+      if (!health.ready && match.template === '/health') {
+        sendJson(response, 503, {error_code: 'TEMPORARILY_UNAVAILABLE', message: `mlflowctl serve is not ready: ${health.problem}.`}, {'retry-after': '1'})
+        return
+      }
+
       await upstream.forward(request, response)
+      return
+    }
+
+    // Fail closed: a state too old to trust decides nothing, not even who the caller is. (The store
+    // logs once when this begins and when it ends, not per request.)
+    if (!health.decide) {
+      sendJson(
+        response,
+        503,
+        {
+          error_code: 'TEMPORARILY_UNAVAILABLE',
+          message: 'mlflowctl serve cannot check permissions right now: its auth store is out of reach. Its log says why.',
+        },
+        {'retry-after': '5'},
+      )
       return
     }
 

@@ -5,7 +5,7 @@
 import {type ServerResponse} from 'node:http'
 
 import {type MlflowErrorBody, UpstreamError} from './upstream/errors.js'
-import {StoreError, StoreFileError} from './store/store.js'
+import {StoreError, StoreFileError, StoreUnavailableError} from './store/store.js'
 
 export const UNAUTHENTICATED_TEXT =
   'You are not authenticated. Please see https://www.mlflow.org/docs/latest/auth/index.html#authenticating-to-mlflow on how to authenticate.'
@@ -117,6 +117,17 @@ export function errorAnswer(error: unknown): ErrorAnswer {
   if (error instanceof PlainError) return {body: error.message, status: error.status}
   if (error instanceof UpstreamError) return {body: error.body, log: error.message, status: error.status}
   if (error instanceof StoreError) return errorAnswer(new ApiError(error.code, error.message))
+  if (error instanceof StoreUnavailableError) {
+    return {
+      body: {
+        error_code: 'TEMPORARILY_UNAVAILABLE',
+        message: 'The auth store of mlflowctl serve cannot take changes right now; this one was not made. Its log says why.',
+      },
+      log: error.message,
+      status: 503,
+    }
+  }
+
   if (error instanceof StoreFileError) {
     return {
       body: {

@@ -14,8 +14,8 @@ import {type CredentialCheckOptions} from './credential-check.js'
 import {ClientLimiter, type ClientLimits, DEFAULT_CLIENT_LIMITS, serverLimitOptions} from './limits.js'
 import {hashPassword, verifyPassword} from './passwords.js'
 import {createUpstream, type Upstream} from './proxy.js'
-import {JsonFileStore, StoreFileError} from './store/json-store.js'
-import {type Store} from './store/store.js'
+import {JsonFileStore} from './store/json-store.js'
+import {isPostgresUrl, type Store, StoreError, StoreFileError} from './store/store.js'
 import {type Listener, prepareListener, type TlsFiles} from './tls.js'
 
 export interface ServeOptions {
@@ -38,6 +38,9 @@ export interface ServeOptions {
   staticPrefix?: string
   /** How long another process's lock on the store counts as live (the start waits up to three times this); default 10 s. */
   storeLockStaleMs?: number
+  /** A PostgreSQL store out of reach: how long decisions go on from the last known state; default 60 000 ms. */
+  storeMaxStaleMs?: number
+  /** A JSON file, or a PostgreSQL URL (`postgresql://…`). */
   storePath: string
   /** HTTPS: certificate and key files, and optionally a CA that client certificates must chain to. */
   tls?: Partial<TlsFiles>
@@ -180,25 +183,27 @@ async function bind(server: Server, options: ServeOptions, upstream: Upstream): 
 }
 
 /** Opens the store and bootstraps the admin; when either fails, undoes the start so far. */
-async function openStore(options: ServeOptions, config: ServeConfig, front: Front, upstream: Upstream): Promise<JsonFileStore> {
-  let store: JsonFileStore | undefined
+async function openStore(options: ServeOptions, config: ServeConfig, front: Front, upstream: Upstream): Promise<Store> {
+  let store: Store | undefined
+  const onError = (error: Error) => options.log(`error: auth store: ${error.message}`)
   try {
-    store = await JsonFileStore.open(options.storePath, {
-      lockStaleMs: options.storeLockStaleMs,
-      onError: (error: Error) => options.log(`error: auth store: ${error.message}`),
-    })
+    if (isPostgresUrl(options.storePath)) {
+      // Loaded only here: a file store never needs the driver.
+      const {PgStore} = await import('./store/pg-store.js')
+      store = await PgStore.open(options.storePath, {maxStaleMs: options.storeMaxStaleMs, onError})
+    } else store = await JsonFileStore.open(options.storePath, {lockStaleMs: options.storeLockStaleMs, onError})
     await bootstrapAdmin(store, config, options.log)
     return store
   } catch (error) {
     await front.abort()
     await upstream.close()
     await store?.close()
-    throw error instanceof StoreFileError ? storeStartError(error) : error
+    throw error instanceof StoreFileError ? storeStartError(error, isPostgresUrl(options.storePath)) : error
   }
 }
 
 /** The handle the command keeps: where serve listens, what to print, and how to reload and stop it. */
-function running(parts: {front: Front; listener: Listener; store: JsonFileStore; upstream: Upstream}): RunningServe {
+function running(parts: {front: Front; listener: Listener; store: Store; upstream: Upstream}): RunningServe {
   const {front, listener, store, upstream} = parts
   const address = front.server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
@@ -224,14 +229,22 @@ function running(parts: {front: Front; listener: Listener; store: JsonFileStore;
 /** Creates the admin on a first start, and replaces MLflow's old default password when another is configured. */
 async function bootstrapAdmin(store: Store, config: ServeConfig, log: (message: string) => void): Promise<void> {
   const {admin} = config
-  const existing = store.getUser(admin.username)
+  let existing = store.getUser(admin.username)
   // Whether the bootstrap admin is left with the old public default password.
   let usesDefault = false
   if (!existing) {
-    await store.createUser({isAdmin: true, passwordHash: await hashPassword(admin.password), username: admin.username})
-    log(`Created admin user "${admin.username}". Change its password soon: mlflowctl users update-password ${admin.username}`)
-    usesDefault = admin.passwordIsDefault
-  } else if (await verifyPassword(existing.passwordHash, LEGACY_DEFAULT_ADMIN_PASSWORD)) {
+    try {
+      await store.createUser({isAdmin: true, passwordHash: await hashPassword(admin.password), username: admin.username})
+      log(`Created admin user "${admin.username}". Change its password soon: mlflowctl users update-password ${admin.username}`)
+      usesDefault = admin.passwordIsDefault
+    } catch (error) {
+      // Another replica on the same database created it first: from here on it is an existing admin.
+      if (!(error instanceof StoreError && error.code === 'RESOURCE_ALREADY_EXISTS')) throw error
+      existing = store.getUser(admin.username)!
+    }
+  }
+
+  if (existing && (await verifyPassword(existing.passwordHash, LEGACY_DEFAULT_ADMIN_PASSWORD))) {
     // An existing user is otherwise never changed. But a configured password replaces the old
     // public default (as MLflow 3.16.1+), so setting MLFLOW_AUTH_ADMIN_PASSWORD after a first start
     // without one, as the warning below says, takes effect.
@@ -250,7 +263,7 @@ async function bootstrapAdmin(store: Store, config: ServeConfig, log: (message: 
 }
 
 /** A store serve cannot use is the user's to fix (or, when locked, to wait for): no stack trace, a documented exit code. */
-function storeStartError(error: StoreFileError): UserError {
+function storeStartError(error: StoreFileError, database: boolean): UserError {
   switch (error.problem) {
     case 'locked': {
       return new UserError(error.message, {
@@ -266,7 +279,9 @@ function storeStartError(error: StoreFileError): UserError {
         cause: error,
         code: 'STORE_INVALID',
         exit: ExitCode.Usage,
-        hint: 'Correct the file, or restore it from a backup. serve never overwrites a store it cannot read.',
+        hint: database
+          ? 'Correct the tables, or restore the database from a backup. serve never overwrites a store it cannot read.'
+          : 'Correct the file, or restore it from a backup. serve never overwrites a store it cannot read.',
       })
     }
 
@@ -275,7 +290,9 @@ function storeStartError(error: StoreFileError): UserError {
         cause: error,
         code: 'STORE_UNUSABLE',
         exit: ExitCode.Usage,
-        hint: 'Pass a --store path serve can read and write (a file, in a directory it may create files in).',
+        hint: database
+          ? 'Check that the database is up, and that the URL names it with a user that may create tables there (the password in the URL or PGPASSWORD).'
+          : 'Pass a --store path serve can read and write (a file, in a directory it may create files in).',
       })
     }
   }

@@ -5,6 +5,28 @@ import {join} from 'node:path'
 
 import {CLI} from './cli.js'
 import {type Credentials, freePort, randomSecret} from './mlflow-server.js'
+import {type RunningPostgres, startPostgres} from './postgres.js'
+
+/**
+ * MLFLOWCTL_TEST_STORE=postgres: serve keeps its store in PostgreSQL (one server per test process,
+ * a fresh database per serve), so the serve suites run against the database store too.
+ */
+const STORE_ENV = 'MLFLOWCTL_TEST_STORE'
+let postgres: Promise<RunningPostgres> | undefined
+let databases = 0
+
+async function postgresStore(): Promise<string> {
+  postgres ??= startPostgres().then((running) => {
+    process.once('beforeExit', () => void running.stop())
+    return running
+  })
+  const running = await postgres
+  const name = `serve_${process.pid}_${++databases}`
+  await running.query(`CREATE DATABASE ${name}`)
+  const url = new URL(running.url)
+  url.pathname = `/${name}`
+  return url.href
+}
 
 export interface RunningServe {
   admin: Credentials
@@ -30,7 +52,9 @@ export async function startServe(options: {
   upstream: string
 }): Promise<RunningServe> {
   const dir = await mkdtemp(join(tmpdir(), 'mlflowctl-serve-'))
-  const storePath = options.storePath ?? join(dir, 'auth.json')
+  const storeKind = process.env[STORE_ENV]
+  if (storeKind !== undefined && storeKind !== 'postgres' && storeKind !== 'file') throw new Error(`${STORE_ENV} is "${storeKind}", not postgres or file`)
+  const storePath = options.storePath ?? (storeKind === 'postgres' ? await postgresStore() : join(dir, 'auth.json'))
   const admin = {password: `admin-${randomSecret()}`, username: 'admin'}
   const port = await freePort()
   const env = {

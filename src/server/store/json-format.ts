@@ -189,6 +189,14 @@ export function parseStoreFile(bytes: Buffer, path: string): StoreModel {
     )
   }
 
+  return readVersion2(raw, invalid)
+}
+
+/**
+ * The state of a version 2 store given as an object (a file's JSON, or a database's tables in the
+ * same shape), every record, reference and counter checked as a file's are.
+ */
+export function readVersion2(raw: Record<string, unknown>, invalid: Invalid): StoreModel {
   const problem = checkKeys(raw, V2_KEYS, 'the top-level object')
   if (problem) throw invalid(problem)
   const counters: Partial<Counters> = {}

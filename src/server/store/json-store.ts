@@ -56,6 +56,7 @@ import {
   type Store,
   type StoreContent,
   StoreFileError,
+  type StoreHealth,
   type UserRecord,
 } from './store.js'
 
@@ -432,6 +433,11 @@ export class JsonFileStore implements Store {
   }
 
   // --- reads: memory only ---------------------------------------------------------------------
+
+  /** The file is always at hand: a problem with it refuses writes, and is reported, but never stops decisions. */
+  health(): StoreHealth {
+    return {decide: true, ready: true}
+  }
 
   getUser(username: string): undefined | UserRecord {
     return this.data.usersByName.get(username)

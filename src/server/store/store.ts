@@ -2,10 +2,12 @@
  * The auth store behind `mlflowctl serve`: users, roles with their permission rows, and who holds
  * which role; a user's own grants are the rows of their per-user role. serve knows only
  * this interface; the JSON file adapter (json-store.ts, on the in-memory model of model.ts) is one
- * implementation, and a database adapter would be another.
+ * implementation, and the PostgreSQL adapter (pg-store.ts, on the same model) another.
  *
  * Reads are synchronous and come from memory: no I/O on the request path. Writes are serialized,
- * and durable (on disk, fsynced) when their promise resolves, so the API answers only after.
+ * and durable (on disk, fsynced, or committed) when their promise resolves, so the API answers only
+ * after. The PostgreSQL adapter (pg-store.ts) keeps the same model in memory, in step with the
+ * database and the other replicas on it.
  */
 import {type RoleRow} from '../../mlflow/rbac.js'
 
@@ -98,9 +100,33 @@ export class StoreFileError extends Error {
   }
 }
 
+/**
+ * The store cannot take a change now (its database is out of reach); the change was not confirmed.
+ * serve answers 503, and the log says why.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options: {cause?: unknown} = {}) {
+    super(message, options.cause === undefined ? undefined : {cause: options.cause})
+    this.name = 'StoreUnavailableError'
+  }
+}
+
+/** Whether serve may decide from what the store holds, and whether it is in step with its data. */
+export interface StoreHealth {
+  /** False: what is in memory may be too old to decide from; serve refuses (503) what needs a decision. */
+  decide: boolean
+  /** Why not ready or not deciding, for answers and the log (never a secret). */
+  problem?: string
+  /** False: not in step with where the data lives (changes are refused); /health answers 503. */
+  ready: boolean
+}
+
 export interface Store {
-  /** Where the data lives, for the start-up banner. */
+  /** Where the data lives, for the start-up banner (never a password). */
   readonly location: string
+
+  /** Read from memory, on every request: never I/O. */
+  health(): StoreHealth
 
   close(): Promise<void>
   createUser(user: Omit<UserRecord, 'id'>): Promise<UserRecord>
@@ -148,4 +174,9 @@ export interface Store {
    * anything, INVALID_PARAMETER_VALUE when the records do not fit together (contentProblem).
    */
   importContent(content: StoreContent): Promise<void>
+}
+
+/** `serve --store` names a PostgreSQL database rather than a file. */
+export function isPostgresUrl(store: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(store)
 }
