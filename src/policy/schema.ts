@@ -102,7 +102,7 @@ const grants = {
 const username = name('A username, listed under `users`.', ['alice'])
 
 export const POLICY_SCHEMA = {
-  $id: 'https://github.com/mlflowctl/mlflowctl/schemas/access-policy-v1.json',
+  $id: 'urn:mlflowctl:access-policy:v1',
   $schema: 'http://json-schema.org/draft-07/schema#',
   additionalProperties: false,
   description:
