@@ -20,6 +20,7 @@ import {readFile} from 'node:fs/promises'
 import {Ajv, type ErrorObject} from 'ajv'
 import {isMap, LineCounter, parseDocument, type Document, type Node} from 'yaml'
 
+import {editDistance} from '../core/edit-distance.js'
 import {ExitCode, UserError} from '../core/errors.js'
 import {DEFAULT_WORKSPACE, perUserGrantProblem, rowProblem, WILDCARD} from '../mlflow/rbac.js'
 import {ALL_RESOURCES, DENY_SINCE, scorerResourceId, UNIFIED_SINCE} from '../mlflow/resources.js'
@@ -140,13 +141,16 @@ const quoted = (value: unknown) => JSON.stringify(value)
 /** What a schema error says, in words for the file's author. */
 function schemaMessage(error: ErrorObject, path: Path): string {
   const last = path.at(-1)
-  const subject = typeof last === 'string' ? `"${last}"` : typeof last === 'number' ? `item ${last + 1}` : 'the file'
+  const subject =
+    typeof last === 'string' ? (path.at(-2) === 'grants' ? `the level of ${last}` : `"${last}"`) : typeof last === 'number' ? `item ${last + 1}` : 'the file'
   const params = error.params as Record<string, unknown>
   switch (error.keyword) {
     case 'additionalProperties': {
       const key = String(params.additionalProperty)
-      const where = path.includes('grants') || path[0] === 'resources' ? ` (a grant names its resource with one of: ${GRANT_RESOURCE_KEYS.join(', ')})` : ''
-      return `unknown key "${key}"${where}`
+      const known = Object.keys((error.parentSchema as {properties?: object} | undefined)?.properties ?? {})
+      const [closest] = known.map((candidate) => ({candidate, distance: editDistance(key, candidate)})).sort((a, b) => a.distance - b.distance)
+      if (closest && closest.distance <= Math.max(1, Math.floor(key.length / 3))) return `unknown key "${key}"; did you mean "${closest.candidate}"?`
+      return `unknown key "${key}"; expected one of: ${known.join(', ')}`
     }
 
     case 'required': {
@@ -207,6 +211,8 @@ interface Ref {
 }
 
 interface Holder {
+  /** A username, or a role's roleKey. */
+  key: string
   kind: 'role' | 'user'
   name: string
 }
@@ -327,7 +333,7 @@ function draftOf(data: Record<string, unknown>, lines: Lines, problems: Problems
     const user: UserPolicy = {admin: raw.admin === true, grants: new Map(), name, origin: {line}}
     if (raw.password !== undefined) user.password = raw.password as PasswordSource
     policy.users.set(name, user)
-    readGrants(raw.grants, ['users', index, 'grants'], {kind: 'user', name})
+    readGrants(raw.grants, ['users', index, 'grants'], {key: name, kind: 'user', name})
   }
 
   if (Array.isArray(data.roles)) {
@@ -360,7 +366,7 @@ function draftOf(data: Record<string, unknown>, lines: Lines, problems: Problems
         else role.members.add(member)
       }
 
-      readGrants(raw.grants, ['roles', index, 'grants'], {kind: 'role', name: key})
+      readGrants(raw.grants, ['roles', index, 'grants'], {key, kind: 'role', name})
     }
 
     return {
@@ -387,7 +393,7 @@ function resourceGrants(data: Record<string, unknown>, lines: Lines, problems: P
         continue
       }
 
-      const holder: Holder = {kind: 'user', name: username}
+      const holder: Holder = {key: username, kind: 'user', name: username}
       const full = {...ref, level, line}
       const problem = levelProblem(full, holder)
       if (problem) problems.add(line, `${describeHolder(holder)}: ${problem}`)
@@ -540,12 +546,11 @@ export async function parsePolicy(text: string, resolver: Resolver, fileName: st
   for (const [index, {holder, ref}] of draft.grants.entries()) {
     const target = targets[index]!
     const grant: Grant = {level: ref.level, origin: {line: ref.line}, target}
-    const held = holder.kind === 'user' ? draft.policy.users.get(holder.name)!.grants : draft.policy.roles.get(holder.name)!.rows
+    const held = holder.kind === 'user' ? draft.policy.users.get(holder.key)!.grants : draft.policy.roles.get(holder.key)!.rows
     const key = targetKey(target)
     const earlier = held.get(key)
     if (earlier) {
-      const name = holder.kind === 'user' ? holder.name : draft.policy.roles.get(holder.name)!.name
-      problems.add(ref.line, `${holder.kind} ${name} has two grants on ${describeTarget(target)} (also on line ${earlier.origin!.line})`)
+      problems.add(ref.line, `${describeHolder(holder)} has two grants on ${describeTarget(target)} (also on line ${earlier.origin!.line})`)
       continue
     }
 
