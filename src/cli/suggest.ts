@@ -5,6 +5,8 @@
  */
 import type {Config} from '@oclif/core/config'
 
+import {editDistance} from '../core/edit-distance.js'
+
 export interface Suggestion {
   /** The command, as typed: `users list`. */
   command: string
@@ -12,20 +14,7 @@ export interface Suggestion {
   rest: string[]
 }
 
-/** Edit distance (insertions, deletions, substitutions), small inputs only. */
-export function editDistance(a: string, b: string): number {
-  let previous = Array.from({length: b.length + 1}, (_, index) => index)
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i]
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
-    }
-
-    previous = current
-  }
-
-  return previous[b.length]
-}
+export {editDistance} from '../core/edit-distance.js'
 
 /**
  * The command closest to what was typed, comparing each command with as many leading words as it
