@@ -293,6 +293,11 @@ export class Access {
     }
 
     if ('assessmentsOf' in on) return this.canOnAssessments(need, params.required(on.assessmentsOf), Boolean(on.create))
+    if ('dataset' in on) {
+      const experimentIds = await resolver.datasetExperiments(params.required(on.dataset))
+      return experimentIds.length > 0 && experimentIds.every((id) => this.can(need, 'experiment', id))
+    }
+
     if ('tier' in on) return this.can(need, on.tier, '*')
     if ('registeredModel' in on) return this.passesRegistered(need, params.required(on.registeredModel), on.versions)
     if ('newRegisteredModel' in on) {

@@ -42,6 +42,11 @@ export type Resource =
   | {tracesOf: string}
   /** The assessments of the trace in the field; `create`: a new one. */
   | {assessmentsOf: string; create?: boolean}
+  /**
+   * An evaluation dataset by id: every experiment it is linked to must allow the action, and a
+   * dataset linked to none (or that does not exist) is denied. Looked up at each request: links change.
+   */
+  | {dataset: string}
   /** A sub-resource tier as a whole (`run *`, …): with `not_denied`, what a create may not be denied. */
   | {tier: string}
   /**
