@@ -162,9 +162,10 @@ export type LocalAnswer = AuthOperation | 'method-not-allowed' | 'signup-form' |
  *   forwarded as the same bytes, or a narrowed copy;
  * - `auth-json`: the auth API's: read whole (up to 1 MiB), parsed only when declared
  *   application/json, as Flask's `request.json`;
- * - `form`: the sign-up form: read (up to 1 MiB) only when url-encoded.
+ * - `form`: the sign-up form: read (up to 1 MiB) only when url-encoded;
+ * - `raw`: read whole (up to 64 MiB) and left to the special check that decodes it (OTLP); forwarded as the same bytes.
  */
-export type BodyPolicy = 'auth-json' | 'form' | 'json' | 'stream'
+export type BodyPolicy = 'auth-json' | 'form' | 'json' | 'raw' | 'stream'
 
 export interface RouteRule {
   access: Access
@@ -192,6 +193,7 @@ export interface RouteRule {
     | 'mcp-version-create'
     | 'mcp-version-selected'
     | 'model-version-source'
+    | 'otlp-export'
     | 'trace-body'
   /** Why a route is admin only or open to everyone, for the reader of this table. */
   why?: string

@@ -512,6 +512,11 @@ const ENTRIES: Entry[] = [
   ['POST', `${DATASET}/remove-experiments`, API3, {access: update(dataset), body: 'stream'}],
   ['GET POST PUT PATCH DELETE', '/mlflow/datasets/<path:rest>', API3, {access: 'admin', why: 'as MLflow: a path under datasets/ that names no route'}],
 
+  // OTLP trace ingest: a trace create in the experiment of the `x-mlflow-experiment-id` header, as
+  // MLflow 3.17 decides it; what the spans name besides (existing traces, trace tags, the run of
+  // `x-mlflow-run-id`) is checked too (otlp.ts).
+  ['POST', '/v1/traces', ROOT, {access: createIn('trace', {experiment: 'header.x-mlflow-experiment-id'}), body: 'raw', special: 'otlp-export'}],
+
   // GraphQL: MLflow's field-level checks (graphql.ts).
   ['GET POST', '/graphql', ROOT, {access: 'authenticated', filter: 'graphql'}],
 
@@ -536,12 +541,6 @@ const ENTRIES: Entry[] = [
   ['GET', '/mlflow/assistant/config', AJAX3, {access: 'authenticated', why: 'read by every page of the web UI'}],
   ['GET', '/mlflow/assistant/providers', AJAX3, {access: 'authenticated', why: 'read by every page of the web UI'}],
   ['GET POST PUT PATCH DELETE', '/mlflow/assistant/<path:rest>', AJAX3, {access: 'admin', why: "runs an LLM agent with the server's credentials"}],
-  [
-    'POST',
-    '/v1/traces',
-    ROOT,
-    {access: 'admin', why: 'OTLP bodies (protobuf, maybe compressed) carry trace ids, run links and location tags serve does not decode yet'},
-  ],
 ]
 
 export interface RouteMatch {
