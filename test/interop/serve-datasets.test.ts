@@ -28,7 +28,8 @@ for (const kind of ['basic-auth', 'serve'] as const) {
       admin('POST', '/api/3.0/mlflow/users/permissions/grant', {permission, resource_id: experimentId, resource_type: 'experiment', username: other.username})
     const revoke = (experimentId: string) =>
       admin('POST', '/api/3.0/mlflow/users/permissions/revoke', {resource_id: experimentId, resource_type: 'experiment', username: other.username})
-    const experiment = async (who: typeof owner) => (await ok(who, 'POST', '/api/2.0/mlflow/experiments/create', {name: uniqueName('ds-exp')})).experiment_id as string
+    const experiment = async (who: typeof owner) =>
+      (await ok(who, 'POST', '/api/2.0/mlflow/experiments/create', {name: uniqueName('ds-exp')})).experiment_id as string
     const create = async (who: typeof owner, experimentIds: string[]) =>
       (await ok(who, 'POST', `${DATASETS}/create`, {experiment_ids: experimentIds, name: uniqueName('ds')})).dataset.dataset_id as string
     const linked = async (datasetId: string) => ((await admin('GET', `${DATASETS}/${datasetId}/experiment-ids`)).experiment_ids ?? []).sort()

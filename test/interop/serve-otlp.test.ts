@@ -109,7 +109,8 @@ for (const version of PINNED_VERSIONS) {
       const other = {password: `other-${uniqueName('pw')}`, username: uniqueName('otlp-other')}
       const {call, ok} = restClient(() => target.url)
       const admin = (method: string, path: string, body?: unknown) => ok(target.admin, method, path, body)
-      const experiment = async (who: Credentials) => (await ok(who, 'POST', '/api/2.0/mlflow/experiments/create', {name: uniqueName('otlp')})).experiment_id as string
+      const experiment = async (who: Credentials) =>
+        (await ok(who, 'POST', '/api/2.0/mlflow/experiments/create', {name: uniqueName('otlp')})).experiment_id as string
 
       async function send(who: Credentials, spans: Span[], {body, encoding, experimentId, json, runId}: Export = {}): Promise<number> {
         const headers: Record<string, string> = {authorization: basicAuth(who), 'content-type': json ? 'application/json' : 'application/x-protobuf'}
@@ -161,14 +162,19 @@ for (const version of PINNED_VERSIONS) {
 
         if (latest) {
           // MLflow 3.17: a DENY on the trace tier vetoes every trace create, this one too.
-          await admin('POST', '/api/3.0/mlflow/users/permissions/grant', {permission: 'DENY', resource_id: '*', resource_type: 'trace', username: owner.username})
+          await admin('POST', '/api/3.0/mlflow/users/permissions/grant', {
+            permission: 'DENY',
+            resource_id: '*',
+            resource_type: 'trace',
+            username: owner.username,
+          })
           assert.equal(await send(owner, [refusedSpan], {experimentId: mine}), 403)
           await admin('POST', '/api/3.0/mlflow/users/permissions/revoke', {resource_id: '*', resource_type: 'trace', username: owner.username})
           assert.equal(await traceExperiment(refusedSpan.traceId), undefined, 'a refused export wrote a trace')
         }
       })
 
-      it("spans of an existing trace of another experiment: written there by MLflow, refused by serve", async () => {
+      it('spans of an existing trace of another experiment: written there by MLflow, refused by serve', async () => {
         const mine = await experiment(owner)
         const theirs = await experiment(other)
         const root = rootSpan()
@@ -217,7 +223,14 @@ for (const version of PINNED_VERSIONS) {
           const theirs = await experiment(other)
           const runId = (await ok(owner, 'POST', '/api/2.0/mlflow/runs/create', {experiment_id: mine})).run.info.run_id as string
           const linked = async () =>
-            ((await admin('POST', '/api/3.0/mlflow/traces/search', {filter: `run_id = '${runId}'`, locations: [{mlflow_experiment: {experiment_id: theirs}, type: 'MLFLOW_EXPERIMENT'}]})).traces ?? []).length
+            (
+              (
+                await admin('POST', '/api/3.0/mlflow/traces/search', {
+                  filter: `run_id = '${runId}'`,
+                  locations: [{mlflow_experiment: {experiment_id: theirs}, type: 'MLFLOW_EXPERIMENT'}],
+                })
+              ).traces ?? []
+            ).length
           const status = await send(other, [rootSpan()], {experimentId: theirs, runId})
           if (kind === 'serve') {
             assert.equal(status, 403)
@@ -228,7 +241,12 @@ for (const version of PINNED_VERSIONS) {
           }
 
           // EDIT on the run's experiment lets the link be made.
-          await admin('POST', '/api/3.0/mlflow/users/permissions/grant', {permission: 'EDIT', resource_id: mine, resource_type: 'experiment', username: other.username})
+          await admin('POST', '/api/3.0/mlflow/users/permissions/grant', {
+            permission: 'EDIT',
+            resource_id: mine,
+            resource_type: 'experiment',
+            username: other.username,
+          })
           assert.equal(await send(other, [rootSpan()], {experimentId: theirs, runId}), 200)
           assert.equal(await linked(), kind === 'serve' ? 1 : 2)
         })

@@ -186,7 +186,10 @@ async function checkOtlpExport({access, body = Buffer.alloc(0), params, request}
   const spans = readOtlpExport(body, request.headers['content-type'], request.headers['content-encoding'])
   const tag = spans.attributeKeys.find((key) => key.startsWith(TRACE_TAG_PREFIX) && LOCATION_TAG.test(key.slice(TRACE_TAG_PREFIX.length)))
   if (tag)
-    throw new ApiError('PERMISSION_DENIED', `Permission denied: the span attribute ${tag} sets a trace tag that says where the trace's data lives, which the server sets.`)
+    throw new ApiError(
+      'PERMISSION_DENIED',
+      `Permission denied: the span attribute ${tag} sets a trace tag that says where the trace's data lives, which the server sets.`,
+    )
   // Each existing trace costs a lookup on the upstream.
   if (spans.traceIds.size > MAX_OTLP_TRACES)
     throw new ApiError('BAD_REQUEST', `Invalid OpenTelemetry export: more than ${MAX_OTLP_TRACES} traces in one request; send them in smaller batches.`)
