@@ -78,6 +78,10 @@ const MCP_SERVER = `${MCP}/<namespace>/<slug>`
 /** An evaluation dataset by the id in its path. */
 const DATASET = '/mlflow/datasets/<dataset_id>'
 const dataset: Resource = {dataset: 'path.dataset_id'}
+/** MLflow keeps a job's creator in its own job table, which a plain upstream leaves empty. */
+const JOBS = "admin only: MLflow lets a job's creator alone read and cancel it, by a column of its job table a plain upstream leaves empty"
+const PROMPT_OPTIMIZATION =
+  "admin only, for now: decided by MLflow on the job's experiment and on what the create's optimizer configuration names, which serve does not read yet"
 const ADMIN_FAMILY = 'admin only: MLflow gates this family with rules serve does not keep (its own resources, workspaces or server-side credentials)'
 
 type Entry = [methods: string, path: string, prefixes: readonly string[], rule: RouteRule]
@@ -525,13 +529,13 @@ const ENTRIES: Entry[] = [
   ['GET POST PUT PATCH DELETE', '/mlflow/issues', API3, {access: 'admin', why: ADMIN_FAMILY}],
   ['GET POST PUT PATCH DELETE', '/mlflow/issues/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
   ['GET POST PUT PATCH DELETE', '/mlflow/demo/<path:rest>', AJAX3, {access: 'admin', why: 'creates and deletes demo data server-wide'}],
-  ['GET POST PUT PATCH DELETE', '/mlflow/jobs/<path:rest>', AJAX3, {access: 'admin', why: 'server-side jobs (MLflow: creator only)'}],
-  ['GET POST PUT PATCH DELETE', '/jobs/', AJAX3, {access: 'admin', why: 'server-side jobs (MLflow: creator only)'}],
-  ['GET POST PUT PATCH DELETE', '/jobs/<path:rest>', AJAX3, {access: 'admin', why: 'server-side jobs (MLflow: creator only)'}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/jobs/<path:rest>', AJAX3, {access: 'admin', why: JOBS}],
+  ['GET POST PUT PATCH DELETE', '/jobs/', AJAX3, {access: 'admin', why: JOBS}],
+  ['GET POST PUT PATCH DELETE', '/jobs/<path:rest>', AJAX3, {access: 'admin', why: JOBS}],
   ['GET POST PUT PATCH DELETE', '/mlflow/label-schemas/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
   ['GET POST PUT PATCH DELETE', '/mlflow/review-queues/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
-  ['GET POST PUT PATCH DELETE', '/mlflow/prompt-optimization/jobs', API3, {access: 'admin', why: 'server-side jobs'}],
-  ['GET POST PUT PATCH DELETE', '/mlflow/prompt-optimization/jobs/<path:rest>', API3, {access: 'admin', why: 'server-side jobs'}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/prompt-optimization/jobs', API3, {access: 'admin', why: PROMPT_OPTIMIZATION}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/prompt-optimization/jobs/<path:rest>', API3, {access: 'admin', why: PROMPT_OPTIMIZATION}],
   ['GET POST PUT PATCH DELETE', '/mlflow/webhooks', API2, {access: 'admin', why: 'as MLflow 3.11.1+'}],
   ['GET POST PUT PATCH DELETE', '/mlflow/webhooks/<path:rest>', API2, {access: 'admin', why: 'as MLflow 3.11.1+'}],
   ['GET POST PUT PATCH DELETE', '/mlflow/workspaces', API3, {access: 'admin', why: 'as MLflow'}],
