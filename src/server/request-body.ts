@@ -10,7 +10,7 @@ import {ApiError} from './responses.js'
 const MIB = 1024 * 1024
 
 /** What a policy reads at most: bodies serve decides on can be large (a batch of metrics); the auth API's and forms cannot. */
-const MAX_BYTES: Record<Exclude<BodyPolicy, 'stream'>, number> = {'auth-json': MIB, form: MIB, json: 64 * MIB}
+const MAX_BYTES: Record<Exclude<BodyPolicy, 'stream'>, number> = {'auth-json': MIB, form: MIB, json: 64 * MIB, raw: 64 * MIB}
 
 export interface RequestBody {
   /** The media type, lower case, without parameters. */
@@ -44,6 +44,10 @@ export async function readRequestBody(request: IncomingMessage, policy: BodyPoli
     case 'json': {
       const raw = await readBody(request, MAX_BYTES.json)
       return {contentType, json: parseJsonObject(raw), raw}
+    }
+
+    case 'raw': {
+      return {contentType, raw: await readBody(request, MAX_BYTES.raw)}
     }
 
     case 'auth-json': {

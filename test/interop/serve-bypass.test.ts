@@ -398,6 +398,7 @@ for (const version of PINNED_VERSIONS) {
       // Whole families serve keeps for admins.
       await refused(403, 'GET', '/api/2.0/mlflow/webhooks')
       await refused(403, 'GET', '/ajax-api/2.0/mlflow/gateway-proxy')
+      // Datasets are decided on their experiments: a search of the owner's is refused.
       await refused(403, 'POST', '/api/3.0/mlflow/datasets/search', {body: {experiment_ids: [w.experimentId]}})
     })
 

@@ -160,6 +160,12 @@ export class Access {
     return experimentId !== undefined && this.meets(inExperiment(experimentId, 'trace', need))
   }
 
+  /** `need` on a trace when a trace of this id exists; true when none does (a new trace is the route's to decide). */
+  async canOnTraceIfExists(need: Need, traceId: string): Promise<boolean> {
+    const experimentId = await this.context.resolver.traceExperiment(traceId)
+    return experimentId === undefined || this.meets(inExperiment(experimentId, 'trace', need))
+  }
+
   /** The experiment a gateway endpoint logs usage to ('' none, undefined no such endpoint), through the upstream. */
   endpointExperiment(endpointId: string): Promise<string | undefined> {
     return this.context.resolver.gatewayEndpointExperiment(endpointId)
@@ -293,6 +299,11 @@ export class Access {
     }
 
     if ('assessmentsOf' in on) return this.canOnAssessments(need, params.required(on.assessmentsOf), Boolean(on.create))
+    if ('dataset' in on) {
+      const experimentIds = await resolver.datasetExperiments(params.required(on.dataset))
+      return experimentIds.length > 0 && experimentIds.every((id) => this.can(need, 'experiment', id))
+    }
+
     if ('tier' in on) return this.can(need, on.tier, '*')
     if ('registeredModel' in on) return this.passesRegistered(need, params.required(on.registeredModel), on.versions)
     if ('newRegisteredModel' in on) {

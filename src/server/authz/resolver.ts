@@ -83,6 +83,19 @@ export class ResourceResolver {
     return (await this.get(`/api/3.0/mlflow/mcp-servers/${path}`)) !== undefined
   }
 
+  /**
+   * The experiments an evaluation dataset is linked to ([] for a dataset linked to none, and for
+   * one that does not exist: MLflow answers both alike). Not cached: links are added and removed.
+   */
+  async datasetExperiments(id: string): Promise<string[]> {
+    const body = await this.get(`/api/3.0/mlflow/datasets/${encodeURIComponent(id)}/experiment-ids`)
+    const ids = (body as {experiment_ids?: unknown} | undefined)?.experiment_ids
+    if (ids === undefined) return []
+    if (!Array.isArray(ids) || !ids.every((experimentId) => typeof experimentId === 'string'))
+      throw new UpstreamError('The MLflow server answered a lookup needed to authorize this request with malformed JSON.', 502)
+    return ids
+  }
+
   async experimentIdByName(name: string): Promise<string | undefined> {
     const body = await this.get(`/api/2.0/mlflow/experiments/get-by-name?experiment_name=${encodeURIComponent(name)}`)
     return pick(body, 'experiment', 'experiment_id')

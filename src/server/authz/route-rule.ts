@@ -42,6 +42,11 @@ export type Resource =
   | {tracesOf: string}
   /** The assessments of the trace in the field; `create`: a new one. */
   | {assessmentsOf: string; create?: boolean}
+  /**
+   * An evaluation dataset by id: every experiment it is linked to must allow the action, and a
+   * dataset linked to none (or that does not exist) is denied. Looked up at each request: links change.
+   */
+  | {dataset: string}
   /** A sub-resource tier as a whole (`run *`, …): with `not_denied`, what a create may not be denied. */
   | {tier: string}
   /**
@@ -158,9 +163,10 @@ export type LocalAnswer = AuthOperation | 'method-not-allowed' | 'options' | 'si
  *   forwarded as the same bytes, or a narrowed copy;
  * - `auth-json`: the auth API's: read whole (up to 1 MiB), parsed only when declared
  *   application/json, as Flask's `request.json`;
- * - `form`: the sign-up form: read (up to 1 MiB) only when url-encoded.
+ * - `form`: the sign-up form: read (up to 1 MiB) only when url-encoded;
+ * - `raw`: read whole (up to 64 MiB) and left to the special check that decodes it (OTLP); forwarded as the same bytes.
  */
-export type BodyPolicy = 'auth-json' | 'form' | 'json' | 'stream'
+export type BodyPolicy = 'auth-json' | 'form' | 'json' | 'raw' | 'stream'
 
 export interface RouteRule {
   access: Access
@@ -188,6 +194,7 @@ export interface RouteRule {
     | 'mcp-version-create'
     | 'mcp-version-selected'
     | 'model-version-source'
+    | 'otlp-export'
     | 'trace-body'
   /** Why a route is admin only or open to everyone, for the reader of this table. */
   why?: string

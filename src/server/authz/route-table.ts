@@ -6,9 +6,9 @@
  * experiments, runs, logged models, traces, metrics and artifacts need a capability on the
  * experiment; registered models, versions, aliases and tags on the registered model (by name);
  * scorers on the scorer; the AI gateway on its secrets, model definitions and endpoints; MCP
- * servers on the server and its version tier. Families MLflow gates with rules serve does not keep
- * (datasets, jobs, issues, review queues, webhooks, workspaces, the assistant but what every UI
- * page reads) are admin only.
+ * servers on the server and its version tier; evaluation datasets on every experiment they are
+ * linked to. Families MLflow gates with rules serve does not keep (jobs, issues, review queues,
+ * webhooks, workspaces, the assistant but what every UI page reads) are admin only.
  *
  * The same table holds what serve answers itself (`answer`): MLflow's basic-auth REST API and its
  * sign-up page, so one lookup routes every request.
@@ -75,6 +75,13 @@ const mcpServer: Resource = {mcpServer: 'path'}
 const mcpVersions: Resource = {mcpServer: 'path', versions: true}
 const MCP = '/mlflow/mcp-servers'
 const MCP_SERVER = `${MCP}/<namespace>/<slug>`
+/** An evaluation dataset by the id in its path. */
+const DATASET = '/mlflow/datasets/<dataset_id>'
+const dataset: Resource = {dataset: 'path.dataset_id'}
+/** MLflow keeps a job's creator in its own job table, which a plain upstream leaves empty. */
+const JOBS = "admin only: MLflow lets a job's creator alone read and cancel it, by a column of its job table a plain upstream leaves empty"
+const PROMPT_OPTIMIZATION =
+  "admin only, for now: decided by MLflow on the job's experiment and on what the create's optimizer configuration names, which serve does not read yet"
 const ADMIN_FAMILY = 'admin only: MLflow gates this family with rules serve does not keep (its own resources, workspaces or server-side credentials)'
 
 type Entry = [methods: string, path: string, prefixes: readonly string[], rule: RouteRule]
@@ -491,27 +498,44 @@ const ENTRIES: Entry[] = [
     {access: 'admin', why: 'admin only: an MCP server is named <namespace>/<slug>; any other path names no server MLflow can hold'},
   ],
 
+  // Evaluation datasets (MLflow 3.17's rules): a dataset is decided on every experiment it is linked
+  // to (linked to none: denied); a create, a search or a new link on each experiment it names. Only
+  // the path decides the routes on one dataset: their bodies are streamed.
+  ['POST', '/mlflow/datasets/create', API3, {access: update({experiments: 'experiment_ids'})}],
+  ['GET POST', '/mlflow/datasets/search', API3, {access: read({experiments: 'experiment_ids'})}],
+  ['GET', DATASET, API3, {access: read(dataset)}],
+  ['DELETE', DATASET, API3, {access: remove(dataset), body: 'stream'}],
+  ['PATCH', `${DATASET}/tags`, API3, {access: update(dataset), body: 'stream'}],
+  ['DELETE', `${DATASET}/tags/<key>`, API3, {access: update(dataset), body: 'stream'}],
+  ['GET', `${DATASET}/records`, API3, {access: read(dataset)}],
+  ['POST', `${DATASET}/records`, API3, {access: update(dataset), body: 'stream'}],
+  ['DELETE', `${DATASET}/records`, API3, {access: update(dataset), body: 'stream'}],
+  ['GET', `${DATASET}/experiment-ids`, API3, {access: read(dataset)}],
+  // A new link needs EDIT on the experiments it adds too, so no one links an experiment they do not control.
+  ['POST', `${DATASET}/add-experiments`, API3, {access: [...update(dataset), ...update({experiments: 'experiment_ids'})]}],
+  ['POST', `${DATASET}/remove-experiments`, API3, {access: update(dataset), body: 'stream'}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/datasets/<path:rest>', API3, {access: 'admin', why: 'as MLflow: a path under datasets/ that names no route'}],
+
+  // OTLP trace ingest: a trace create in the experiment of the `x-mlflow-experiment-id` header, as
+  // MLflow 3.17 decides it; what the spans name besides (existing traces, trace tags, the run of
+  // `x-mlflow-run-id`) is checked too (otlp.ts).
+  ['POST', '/v1/traces', ROOT, {access: createIn('trace', {experiment: 'header.x-mlflow-experiment-id'}), body: 'raw', special: 'otlp-export'}],
+
   // GraphQL: MLflow's field-level checks (graphql.ts).
   ['GET POST', '/graphql', ROOT, {access: 'authenticated', filter: 'graphql'}],
 
   // Families serve leaves to admins.
   ['GET POST', '/mlflow/gateway-proxy', AJAX2, {access: 'admin', why: "forwards to the deployments server with the server's credentials"}],
-  [
-    'GET POST PUT PATCH DELETE',
-    '/mlflow/datasets/<path:rest>',
-    API3,
-    {access: 'admin', why: 'datasets span experiments; MLflow needs a check on every linked experiment'},
-  ],
   ['GET POST PUT PATCH DELETE', '/mlflow/issues', API3, {access: 'admin', why: ADMIN_FAMILY}],
   ['GET POST PUT PATCH DELETE', '/mlflow/issues/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
   ['GET POST PUT PATCH DELETE', '/mlflow/demo/<path:rest>', AJAX3, {access: 'admin', why: 'creates and deletes demo data server-wide'}],
-  ['GET POST PUT PATCH DELETE', '/mlflow/jobs/<path:rest>', AJAX3, {access: 'admin', why: 'server-side jobs (MLflow: creator only)'}],
-  ['GET POST PUT PATCH DELETE', '/jobs/', AJAX3, {access: 'admin', why: 'server-side jobs (MLflow: creator only)'}],
-  ['GET POST PUT PATCH DELETE', '/jobs/<path:rest>', AJAX3, {access: 'admin', why: 'server-side jobs (MLflow: creator only)'}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/jobs/<path:rest>', AJAX3, {access: 'admin', why: JOBS}],
+  ['GET POST PUT PATCH DELETE', '/jobs/', AJAX3, {access: 'admin', why: JOBS}],
+  ['GET POST PUT PATCH DELETE', '/jobs/<path:rest>', AJAX3, {access: 'admin', why: JOBS}],
   ['GET POST PUT PATCH DELETE', '/mlflow/label-schemas/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
   ['GET POST PUT PATCH DELETE', '/mlflow/review-queues/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
-  ['GET POST PUT PATCH DELETE', '/mlflow/prompt-optimization/jobs', API3, {access: 'admin', why: 'server-side jobs'}],
-  ['GET POST PUT PATCH DELETE', '/mlflow/prompt-optimization/jobs/<path:rest>', API3, {access: 'admin', why: 'server-side jobs'}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/prompt-optimization/jobs', API3, {access: 'admin', why: PROMPT_OPTIMIZATION}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/prompt-optimization/jobs/<path:rest>', API3, {access: 'admin', why: PROMPT_OPTIMIZATION}],
   ['GET POST PUT PATCH DELETE', '/mlflow/webhooks', API2, {access: 'admin', why: 'as MLflow 3.11.1+'}],
   ['GET POST PUT PATCH DELETE', '/mlflow/webhooks/<path:rest>', API2, {access: 'admin', why: 'as MLflow 3.11.1+'}],
   ['GET POST PUT PATCH DELETE', '/mlflow/workspaces', API3, {access: 'admin', why: 'as MLflow'}],
@@ -521,12 +545,6 @@ const ENTRIES: Entry[] = [
   ['GET', '/mlflow/assistant/config', AJAX3, {access: 'authenticated', why: 'read by every page of the web UI'}],
   ['GET', '/mlflow/assistant/providers', AJAX3, {access: 'authenticated', why: 'read by every page of the web UI'}],
   ['GET POST PUT PATCH DELETE', '/mlflow/assistant/<path:rest>', AJAX3, {access: 'admin', why: "runs an LLM agent with the server's credentials"}],
-  [
-    'POST',
-    '/v1/traces',
-    ROOT,
-    {access: 'admin', why: 'OTLP bodies (protobuf, maybe compressed) carry trace ids, run links and location tags serve does not decode yet'},
-  ],
 ]
 
 export interface RouteMatch {

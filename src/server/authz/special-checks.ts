@@ -9,6 +9,7 @@ import {type Exchange, type Json} from './exchange.js'
 import {checkEndpointExperiment} from './gateway.js'
 import {checkVersionCreate, checkVersionSelected} from './mcp.js'
 import {readModelVersionSource} from './model-version-source.js'
+import {MAX_OTLP_TRACES, readOtlpExport} from './otlp.js'
 import {promptMarker} from './resolver.js'
 
 /** The route's special check, if it has one; throws MLflow's refusal. */
@@ -52,6 +53,11 @@ export async function checkSpecial(exchange: Exchange): Promise<void> {
 
     case 'mcp-version-selected': {
       checkVersionSelected(exchange)
+      return
+    }
+
+    case 'otlp-export': {
+      await checkOtlpExport(exchange)
       return
     }
 
@@ -166,4 +172,31 @@ function checkTraceBody(body: Json): void {
       throw new ApiError('PERMISSION_DENIED', 'Permission denied: assessments sent with a trace must belong to it and override nothing.')
     }
   }
+}
+
+const TRACE_TAG_PREFIX = 'mlflow.traceTag.'
+
+/**
+ * What an OTLP export writes beyond new traces in the experiment of its header (otlp.ts): spans
+ * into existing traces, wherever they are (EDIT on each), trace tags from span attributes (never
+ * the location tags), and links of its traces to the run of an `x-mlflow-run-id` header (EDIT on
+ * the run, as linking traces to a run asks).
+ */
+async function checkOtlpExport({access, body = Buffer.alloc(0), params, request}: Exchange): Promise<void> {
+  const spans = readOtlpExport(body, request.headers['content-type'], request.headers['content-encoding'])
+  const tag = spans.attributeKeys.find((key) => key.startsWith(TRACE_TAG_PREFIX) && LOCATION_TAG.test(key.slice(TRACE_TAG_PREFIX.length)))
+  if (tag)
+    throw new ApiError(
+      'PERMISSION_DENIED',
+      `Permission denied: the span attribute ${tag} sets a trace tag that says where the trace's data lives, which the server sets.`,
+    )
+  // Each existing trace costs a lookup on the upstream.
+  if (spans.traceIds.size > MAX_OTLP_TRACES)
+    throw new ApiError('BAD_REQUEST', `Invalid OpenTelemetry export: more than ${MAX_OTLP_TRACES} traces in one request; send them in smaller batches.`)
+  for (const traceId of spans.traceIds) {
+    if (!(await access.canOnTraceIfExists('update', traceId))) throw permissionDenied()
+  }
+
+  const runId = params.optional('header.x-mlflow-run-id')
+  if (runId && !(await access.canOnRun('update', runId))) throw permissionDenied()
 }
