@@ -712,11 +712,13 @@ describe('forward: upstream failures', {timeout: HANG_GUARD_MS}, () => {
     })
     const proxy = await startProxy({upstream: fake.url})
     assert.equal((await call(proxy.port, {path: '/first'})).status, 200)
-    assert.equal((await call(proxy.port, {path: '/second'})).status, 200)
-    assert.deepEqual(seen, ['GET /first', 'GET /second', 'GET /second'])
     // A POST is not sent twice: it may have been acted on.
-    assert.equal((await call(proxy.port, {body: '{}', method: 'POST', path: '/third'})).status, 502)
-    assert.deepEqual(seen.slice(3), ['POST /third'])
+    assert.equal((await call(proxy.port, {body: '{}', method: 'POST', path: '/second'})).status, 502)
+    assert.deepEqual(seen, ['GET /first', 'POST /second'])
+    // The pool's connection is open again (a fresh one, answered); the next GET on it is retried.
+    assert.equal((await call(proxy.port, {path: '/third'})).status, 200)
+    assert.equal((await call(proxy.port, {path: '/fourth'})).status, 200)
+    assert.deepEqual(seen.slice(2), ['GET /third', 'GET /fourth', 'GET /fourth'])
   })
 
   it('destroys the client connection when the upstream fails mid-answer (a truncated answer, never a clean one)', async () => {
@@ -878,8 +880,9 @@ describe("request(): serve's own calls", {timeout: HANG_GUARD_MS}, () => {
 
     const missing = await upstream.request('GET', '/missing')
     assert.equal(missing.status, 404)
-    // All on one pooled connection.
-    assert.equal(new Set(fake.seen.map((seen) => seen.remotePort)).size, 1)
+    // On pooled connections, not one each (undici waits a turn of the event loop before it reuses
+    // a connection, so calls made back to back may alternate between two).
+    assert.ok(new Set(fake.seen.map((seen) => seen.remotePort)).size < fake.seen.length)
   })
 
   it('rejects with UpstreamError: 503 when refused, 504 on timeout, 502 on an oversized answer', async () => {
