@@ -740,6 +740,31 @@ describe('forward: upstream failures', {timeout: HANG_GUARD_MS}, () => {
     assert.equal(errors.length, 2)
   })
 
+  it('cuts an answer that stops for longer than the upstream timeout, and says so in the log', async () => {
+    const stalled = new Set<ServerResponse>()
+    const fake = await fakeUpstream((_req, res) => {
+      stalled.add(res)
+      res.writeHead(200, {'Content-Length': '1000'})
+      res.write('the beginning, then nothing')
+    })
+    cleanups.push(async () => {
+      for (const res of stalled) res.destroy()
+    })
+    const reported: Array<{message: string; status: number}> = []
+    const proxy = await startProxy({
+      onError: (error) => reported.push({message: error.message, status: error.status}),
+      responseTimeoutMs: 100,
+      upstream: fake.url,
+    })
+    const answer = await call(proxy.port, {path: '/download'})
+    assert.equal(answer.status, 200)
+    assert.equal(answer.complete, false)
+    assert.equal(answer.body.toString(), 'the beginning, then nothing')
+    assert.deepEqual(reported, [
+      {message: `The MLflow tracking server at ${fake.url.origin} did not answer in time: the answer stopped for more than 100 ms (ETIMEDOUT)`, status: 504},
+    ])
+  })
+
   it('relays an early answer to an upload still under way, and closes that client connection after it', async () => {
     const fake = await fakeUpstream(undefined, {
       raw(req, res) {

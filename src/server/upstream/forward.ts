@@ -28,6 +28,10 @@ export interface ForwardOptions {
 /** Why a request must not be forwarded: ambiguous framing invites request smuggling. Node's strict
  * parser refuses most of these itself; this also holds with insecureHTTPParser. */
 export function framingProblem(req: IncomingMessage): string | undefined {
+  const length = req.headers['content-length']
+  const encoding = req.headers['transfer-encoding']
+  // Neither header in any spelling (Node sets both fields from every line of them): no body, nothing to check.
+  if (length === undefined && encoding === undefined) return undefined
   let lengths = 0
   let encodings = 0
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
@@ -36,8 +40,6 @@ export function framingProblem(req: IncomingMessage): string | undefined {
     else if (name === 'transfer-encoding') encodings++
   }
 
-  const length = req.headers['content-length']
-  const encoding = req.headers['transfer-encoding']
   if (lengths > 0 && encodings > 0) return 'both Content-Length and Transfer-Encoding'
   if (lengths > 1) return 'more than one Content-Length'
   if (length !== undefined && !/^\d+$/.test(length)) return 'invalid Content-Length'

@@ -73,6 +73,26 @@ function isIdentityHeader(name: string): boolean {
   return IDENTITY_HEADERS.has(name) || IDENTITY_PREFIXES.some((prefix) => name.startsWith(prefix))
 }
 
+/**
+ * Whether a request header may reach the upstream (Connection's own list aside), by its name as
+ * the client spelled it. Clients send the same few names again and again, so the verdicts are
+ * kept; a bounded number, as the names are the client's to choose.
+ */
+const verdicts = new Map<string, boolean>()
+const MAX_VERDICTS = 1000
+
+function passesOn(name: string): boolean {
+  let verdict = verdicts.get(name)
+  if (verdict === undefined) {
+    const lower = name.toLowerCase()
+    verdict = !isHopByHop(lower) && !REPLACED_REQUEST_HEADERS.has(lower) && !isIdentityHeader(lower)
+    if (verdicts.size >= MAX_VERDICTS) verdicts.clear()
+    verdicts.set(name, verdict)
+  }
+
+  return verdict
+}
+
 /** Names listed in Connection are hop-by-hop too; never the framing one, which is re-derived anyway. */
 function connectionTokens(value: string | string[] | undefined): Set<string> {
   const text = Array.isArray(value) ? value.join(',') : (value ?? '')
@@ -102,8 +122,7 @@ export function requestHeaders(req: IncomingMessage, client: Client, body: Body,
   const headers: string[] = []
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!
-    const lower = name.toLowerCase()
-    if (isHopByHop(lower) || REPLACED_REQUEST_HEADERS.has(lower) || isIdentityHeader(lower) || dropped?.has(lower)) continue
+    if (!passesOn(name) || dropped?.has(name.toLowerCase())) continue
     headers.push(name, raw[i + 1]!)
   }
 
