@@ -712,11 +712,13 @@ describe('forward: upstream failures', {timeout: HANG_GUARD_MS}, () => {
     })
     const proxy = await startProxy({upstream: fake.url})
     assert.equal((await call(proxy.port, {path: '/first'})).status, 200)
-    assert.equal((await call(proxy.port, {path: '/second'})).status, 200)
-    assert.deepEqual(seen, ['GET /first', 'GET /second', 'GET /second'])
     // A POST is not sent twice: it may have been acted on.
-    assert.equal((await call(proxy.port, {body: '{}', method: 'POST', path: '/third'})).status, 502)
-    assert.deepEqual(seen.slice(3), ['POST /third'])
+    assert.equal((await call(proxy.port, {body: '{}', method: 'POST', path: '/second'})).status, 502)
+    assert.deepEqual(seen, ['GET /first', 'POST /second'])
+    // The pool's connection is open again (a fresh one, answered); the next GET on it is retried.
+    assert.equal((await call(proxy.port, {path: '/third'})).status, 200)
+    assert.equal((await call(proxy.port, {path: '/fourth'})).status, 200)
+    assert.deepEqual(seen.slice(2), ['GET /third', 'GET /fourth', 'GET /fourth'])
   })
 
   it('destroys the client connection when the upstream fails mid-answer (a truncated answer, never a clean one)', async () => {
@@ -736,6 +738,31 @@ describe('forward: upstream failures', {timeout: HANG_GUARD_MS}, () => {
     }
 
     assert.equal(errors.length, 2)
+  })
+
+  it('cuts an answer that stops for longer than the upstream timeout, and says so in the log', async () => {
+    const stalled = new Set<ServerResponse>()
+    const fake = await fakeUpstream((_req, res) => {
+      stalled.add(res)
+      res.writeHead(200, {'Content-Length': '1000'})
+      res.write('the beginning, then nothing')
+    })
+    cleanups.push(async () => {
+      for (const res of stalled) res.destroy()
+    })
+    const reported: Array<{message: string; status: number}> = []
+    const proxy = await startProxy({
+      onError: (error) => reported.push({message: error.message, status: error.status}),
+      responseTimeoutMs: 100,
+      upstream: fake.url,
+    })
+    const answer = await call(proxy.port, {path: '/download'})
+    assert.equal(answer.status, 200)
+    assert.equal(answer.complete, false)
+    assert.equal(answer.body.toString(), 'the beginning, then nothing')
+    assert.deepEqual(reported, [
+      {message: `The MLflow tracking server at ${fake.url.origin} did not answer in time: the answer stopped for more than 100 ms (ETIMEDOUT)`, status: 504},
+    ])
   })
 
   it('relays an early answer to an upload still under way, and closes that client connection after it', async () => {
@@ -878,8 +905,9 @@ describe("request(): serve's own calls", {timeout: HANG_GUARD_MS}, () => {
 
     const missing = await upstream.request('GET', '/missing')
     assert.equal(missing.status, 404)
-    // All on one pooled connection.
-    assert.equal(new Set(fake.seen.map((seen) => seen.remotePort)).size, 1)
+    // On pooled connections, not one each (undici waits a turn of the event loop before it reuses
+    // a connection, so calls made back to back may alternate between two).
+    assert.ok(new Set(fake.seen.map((seen) => seen.remotePort)).size < fake.seen.length)
   })
 
   it('rejects with UpstreamError: 503 when refused, 504 on timeout, 502 on an oversized answer', async () => {

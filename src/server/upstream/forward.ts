@@ -4,11 +4,14 @@
  * connection) → answer head → answer body. Failures before the answer began are MLflow JSON
  * (400, 502, 503, 504); after, the client's connection is cut so the answer looks truncated.
  */
-import {type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse} from 'node:http'
+import {type IncomingMessage, type ServerResponse} from 'node:http'
+import {PassThrough} from 'node:stream'
+
+import {type Dispatcher} from 'undici'
 
 import {sendJson} from '../responses.js'
-import {type MlflowErrorBody, withCode} from './errors.js'
-import {type Body, copyResponseHead, requestHeaders} from './headers.js'
+import {codeOf, type MlflowErrorBody} from './errors.js'
+import {type Body, requestHeaders, responseHead} from './headers.js'
 import {IDEMPOTENT, isStaleConnection, type UpstreamPool} from './pool.js'
 
 export interface ForwardOptions {
@@ -25,6 +28,10 @@ export interface ForwardOptions {
 /** Why a request must not be forwarded: ambiguous framing invites request smuggling. Node's strict
  * parser refuses most of these itself; this also holds with insecureHTTPParser. */
 export function framingProblem(req: IncomingMessage): string | undefined {
+  const length = req.headers['content-length']
+  const encoding = req.headers['transfer-encoding']
+  // Neither header in any spelling (Node sets both fields from every line of them): no body, nothing to check.
+  if (length === undefined && encoding === undefined) return undefined
   let lengths = 0
   let encodings = 0
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
@@ -33,8 +40,6 @@ export function framingProblem(req: IncomingMessage): string | undefined {
     else if (name === 'transfer-encoding') encodings++
   }
 
-  const length = req.headers['content-length']
-  const encoding = req.headers['transfer-encoding']
   if (lengths > 0 && encodings > 0) return 'both Content-Length and Transfer-Encoding'
   if (lengths > 1) return 'more than one Content-Length'
   if (length !== undefined && !/^\d+$/.test(length)) return 'invalid Content-Length'
@@ -55,7 +60,7 @@ function knownBody(req: IncomingMessage, body: Buffer | undefined): Body | undef
   if (body !== undefined) return {data: body, kind: 'buffer'}
   const length = req.headers['content-length']
   if (length === '0') return {data: Buffer.alloc(0), kind: 'buffer'}
-  if (length !== undefined) return Number(length) > READ_AHEAD_BYTES ? {framing: {'Content-Length': length}, kind: 'stream'} : undefined
+  if (length !== undefined) return Number(length) > READ_AHEAD_BYTES ? {kind: 'stream', length} : undefined
   return req.headers['transfer-encoding'] === undefined ? {kind: 'none'} : undefined
 }
 
@@ -69,10 +74,10 @@ async function requestBody(req: IncomingMessage): Promise<Body | undefined> {
   const read = await readAhead(req)
   if (read === undefined) return undefined
   if (read.ended) return {data: Buffer.concat(read.chunks), kind: 'buffer'}
-  // Explicit chunked framing: for DELETE/OPTIONS Node would otherwise send the body unframed, for
-  // the upstream to read as a next request (httpxy GHSA-ggv3-7p47-pfv8). Connection: close as well,
-  // so that nothing after the body can ever be read on that connection.
-  return {framing: {Connection: 'close', 'Transfer-Encoding': 'chunked'}, head: read.chunks, kind: 'stream'}
+  // Sent chunked (also for a DELETE or OPTIONS, where a body left unframed would be read as a next
+  // request: httpxy GHSA-ggv3-7p47-pfv8), on a connection closed after it, so that nothing after
+  // the body can ever be read on that connection.
+  return {head: read.chunks, kind: 'stream'}
 }
 
 /**
@@ -125,111 +130,134 @@ function sendFailure(req: IncomingMessage, res: ServerResponse, status: number, 
   sendJson(res, status, body, req.complete ? {} : {connection: 'close'})
 }
 
-/** One attempt to pass the request on: the upstream request, its errors, the answer relayed. */
-class Attempt {
+interface Outgoing {
+  body: Body
+  headers: string[]
+  method: string
+  path: string
+  req: IncomingMessage
+  res: ServerResponse
+}
+
+/**
+ * One attempt to pass the request on, as undici's handler: the upstream exchange, its errors, the
+ * answer relayed with backpressure both ways.
+ */
+class Attempt implements Dispatcher.DispatchHandlers {
+  private abortUpstream: ((error?: Error) => void) | undefined
   private answered = false
-  private upstreamRes: IncomingMessage | undefined
-  private readonly upstreamReq: ClientRequest
-  private answerTimer: NodeJS.Timeout | undefined
+  /** The answer failed here (a head Node will not write): nothing more is relayed or reported. */
+  private gaveUp = false
+  private upload: PassThrough | undefined
 
   constructor(
     private readonly pool: UpstreamPool,
-    private readonly exchange: {body: Body; headers: OutgoingHttpHeaders; method: string; path: string; req: IncomingMessage; res: ServerResponse},
+    private readonly exchange: Outgoing,
     private readonly mayRetry: boolean,
-  ) {
-    this.upstreamReq = pool.open(exchange.method, exchange.path, exchange.headers)
-  }
+  ) {}
 
   start(): void {
-    const {body, req, res} = this.exchange
-    const {upstreamReq} = this
-    // Counted from the end of the request body, so a slow upload is never the upstream's fault.
-    upstreamReq.once('finish', () => {
-      if (this.answered) return
-      this.answerTimer = setTimeout(
-        () => upstreamReq.destroy(withCode(`no answer within ${this.pool.responseTimeoutMs} ms`, 'ETIMEDOUT')),
-        this.pool.responseTimeoutMs,
-      )
-    })
-    upstreamReq.once('close', () => clearTimeout(this.answerTimer))
+    const {body, headers, method, path, req, res} = this.exchange
     // The client went away: abort the upstream exchange too, so no socket is left behind.
     res.once('close', this.abandon)
-    req.once('close', this.clientAborted)
-    req.on('error', () => {}) // ECONNRESET 'aborted'; 'close' follows
-    upstreamReq.on('error', (error: Error) => this.failed(error))
-    upstreamReq.on('response', (answer: IncomingMessage) => this.relay(answer))
+    let data: Buffer | null | PassThrough = null
     if (body.kind === 'stream') {
-      for (const chunk of body.head ?? []) upstreamReq.write(chunk)
-      req.pipe(upstreamReq)
-    } else upstreamReq.end(body.kind === 'buffer' ? body.data : undefined)
+      req.once('close', this.clientAborted)
+      req.on('error', () => {}) // ECONNRESET 'aborted'; 'close' follows
+      // undici destroys the body stream it is given when the exchange ends: a stream of its own,
+      // so that the client's request (and its connection, for the answer) outlives an early answer.
+      this.upload = new PassThrough()
+      for (const chunk of body.head ?? []) this.upload.write(chunk)
+      req.pipe(this.upload)
+      data = this.upload
+    } else if (body.kind === 'buffer' && body.data.length > 0) data = body.data
+    // A chunked upload closes its connection after it (see requestBody).
+    const reset = body.kind === 'stream' && body.length === undefined
+    this.pool.dispatch({body: data, headers, method: method as Dispatcher.HttpMethod, path, reset}, this)
   }
 
-  private readonly abandon = () => {
-    if (!this.exchange.res.writableFinished) this.upstreamReq.destroy()
+  onConnect(abort: (error?: Error) => void): void {
+    this.abortUpstream = abort
+    // The client left while the request waited for a connection.
+    if (this.exchange.res.destroyed) abort()
   }
 
-  private readonly clientAborted = () => {
-    if (!this.exchange.req.complete) this.upstreamReq.destroy()
-  }
-
-  private report(error: Error) {
-    return this.pool.report(error, this.exchange.method, this.exchange.path)
-  }
-
-  private failed(error: Error): void {
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) return true // 100 Continue and other interim answers are the upstream's own
     const {body, req, res} = this.exchange
-    if (body.kind === 'stream') req.unpipe(this.upstreamReq)
+    this.answered = true
+    const headers = responseHead(rawHeaders)
+    if (!req.complete && body.kind === 'stream') headers.push('Connection', 'close')
+    try {
+      res.writeHead(statusCode, statusText || undefined, headers)
+    } catch (error) {
+      // e.g. a status message Node will not write back
+      this.gaveUp = true
+      const failure = this.report(error as Error)
+      sendFailure(req, res, failure.status, failure.body)
+      queueMicrotask(() => this.abortUpstream?.())
+      return false
+    }
+
+    this.resume = resume
+    return true
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.gaveUp) return false
+    const {res} = this.exchange
+    if (res.write(chunk)) return true
+    // The client reads slower than the upstream sends: undici stops reading until it caught up.
+    res.once('drain', this.resume)
+    return false
+  }
+
+  onComplete(): void {
+    if (this.gaveUp) return
+    this.exchange.res.end()
+  }
+
+  onError(error: Error): void {
+    if (this.gaveUp) return
+    const {body, method, req, res} = this.exchange
+    if (this.upload) req.unpipe(this.upload)
     if (res.destroyed && !res.writableFinished) return // our own abort after the client left
     if (this.answered) {
-      // An early answer (e.g. 413) already relayed in full: the unsent rest of the body no longer matters.
-      if (this.upstreamRes?.complete) return
-      this.report(error)
+      // A truncated answer must look truncated to the client, never like a success.
+      this.report(this.pool.translate(error, true))
       res.destroy()
       return
     }
 
-    const replayable = body.kind !== 'stream' && IDEMPOTENT.has(this.exchange.method)
-    if (this.mayRetry && replayable && isStaleConnection(this.upstreamReq, error)) {
+    const code = codeOf(error)
+    if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED') {
+      // undici refuses a path or header it cannot send (e.g. a caller's path with spaces).
+      sendFailure(req, res, 400, {error_code: 'BAD_REQUEST', message: `Bad request: ${error.message}`})
+      return
+    }
+
+    if (this.mayRetry && body.kind !== 'stream' && IDEMPOTENT.has(method) && isStaleConnection(error)) {
       res.off('close', this.abandon)
-      req.off('close', this.clientAborted)
       new Attempt(this.pool, this.exchange, false).start()
       return
     }
 
-    const failure = this.report(error)
+    const failure = this.report(this.pool.translate(error, false))
     sendFailure(req, res, failure.status, failure.body)
   }
 
-  private relay(answer: IncomingMessage): void {
-    const {body, req, res} = this.exchange
-    this.answered = true
-    clearTimeout(this.answerTimer)
-    this.upstreamRes = answer
-    if (res.destroyed) {
-      answer.destroy()
-      return
-    }
+  private resume: () => void = () => {}
 
-    try {
-      copyResponseHead(answer, res)
-    } catch (error) {
-      // e.g. a status message Node will not write back
-      answer.destroy()
-      const failure = this.report(error as Error)
-      sendFailure(req, res, failure.status, failure.body)
-      return
-    }
+  private readonly abandon = () => {
+    if (!this.exchange.res.writableFinished) this.abortUpstream?.()
+  }
 
-    if (!req.complete && body.kind === 'stream') res.setHeader('Connection', 'close')
-    answer.on('error', () => {}) // 'close' below decides
-    answer.once('close', () => {
-      // A truncated answer must look truncated to the client, never like a success.
-      if (!answer.complete && !res.destroyed) {
-        this.report(withCode('the upstream connection closed in the middle of the answer', 'ECONNRESET'))
-        res.destroy()
-      }
-    })
-    answer.pipe(res)
+  private readonly clientAborted = () => {
+    if (!this.exchange.req.complete) this.abortUpstream?.()
+  }
+
+  private report(error: Error) {
+    return this.pool.report(error, this.exchange.method, this.exchange.path)
   }
 }
 
@@ -275,26 +303,13 @@ export function forward(pool: UpstreamPool, req: IncomingMessage, res: ServerRes
   })
 }
 
-function send(
-  pool: UpstreamPool,
-  exchange: {body: Body; method: string; path: string; req: IncomingMessage; res: ServerResponse},
-  identity: string | undefined,
-): void {
+function send(pool: UpstreamPool, exchange: Omit<Outgoing, 'headers'>, identity: string | undefined): void {
   const {req, res} = exchange
   if (pool.closed) {
     sendFailure(req, res, 503, pool.shuttingDown().body)
     return
   }
 
-  const headers = requestHeaders(req, pool.clientOf(req), pool.host, exchange.body, identity)
-  let attempt: Attempt
-  try {
-    attempt = new Attempt(pool, {...exchange, headers}, true)
-  } catch (error) {
-    // Node refuses a path or header it cannot send (e.g. a caller's path with spaces).
-    sendFailure(req, res, 400, {error_code: 'BAD_REQUEST', message: `Bad request: ${(error as Error).message}`})
-    return
-  }
-
-  attempt.start()
+  const headers = requestHeaders(req, pool.clientOf(req), exchange.body, identity)
+  new Attempt(pool, {...exchange, headers}, true).start()
 }

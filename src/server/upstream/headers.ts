@@ -3,15 +3,18 @@
  * proxy might take as "who is calling" stripped from the client's request, and the proxy's own
  * (Host, X-Forwarded-*, the authenticated user) set.
  */
-import {type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse} from 'node:http'
+import {type IncomingHttpHeaders, type IncomingMessage} from 'node:http'
 
 import {type Client} from '../client-address.js'
 
-/** The body a forward sends: the caller's buffer, the client's stream with its framing, or nothing. */
+/**
+ * The body a forward sends: the caller's buffer, the client's stream, or nothing. A stream with a
+ * `length` goes out with that Content-Length; without, chunked, on a connection closed after it.
+ */
 export type Body =
   | {data: Buffer; kind: 'buffer'}
   /** `head`: the start of the body, already read from the client; the rest follows from its stream. */
-  | {framing: OutgoingHttpHeaders; head?: Buffer[]; kind: 'stream'}
+  | {head?: Buffer[]; kind: 'stream'; length?: string}
   | {kind: 'none'}
 
 /** The header that carries the authenticated user to the upstream. */
@@ -70,6 +73,26 @@ function isIdentityHeader(name: string): boolean {
   return IDENTITY_HEADERS.has(name) || IDENTITY_PREFIXES.some((prefix) => name.startsWith(prefix))
 }
 
+/**
+ * Whether a request header may reach the upstream (Connection's own list aside), by its name as
+ * the client spelled it. Clients send the same few names again and again, so the verdicts are
+ * kept; a bounded number, as the names are the client's to choose.
+ */
+const verdicts = new Map<string, boolean>()
+const MAX_VERDICTS = 1000
+
+function passesOn(name: string): boolean {
+  let verdict = verdicts.get(name)
+  if (verdict === undefined) {
+    const lower = name.toLowerCase()
+    verdict = !isHopByHop(lower) && !REPLACED_REQUEST_HEADERS.has(lower) && !isIdentityHeader(lower)
+    if (verdicts.size >= MAX_VERDICTS) verdicts.clear()
+    verdicts.set(name, verdict)
+  }
+
+  return verdict
+}
+
 /** Names listed in Connection are hop-by-hop too; never the framing one, which is re-derived anyway. */
 function connectionTokens(value: string | string[] | undefined): Set<string> {
   const text = Array.isArray(value) ? value.join(',') : (value ?? '')
@@ -83,48 +106,67 @@ function connectionTokens(value: string | string[] | undefined): Set<string> {
   return tokens
 }
 
-/** Header lines from rawHeaders, keeping the first spelling and every value (e.g. several Set-Cookie). */
-function collectHeaders(rawHeaders: string[], keep: (name: string) => boolean): Map<string, {name: string; values: string[]}> {
-  const headers = new Map<string, {name: string; values: string[]}>()
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!
-    const lower = name.toLowerCase()
-    if (!keep(lower)) continue
-    const entry = headers.get(lower)
-    if (entry) entry.values.push(rawHeaders[i + 1]!)
-    else headers.set(lower, {name, values: [rawHeaders[i + 1]!]})
-  }
-
-  return headers
-}
-
 /** Header values must be latin1 without controls; other usernames are percent-encoded. */
 export function headerSafe(value: string): string {
   return /^[\u0021-\u0024\u0026-\u007E]+$/.test(value) ? value : encodeURIComponent(value)
 }
 
-export function requestHeaders(req: IncomingMessage, client: Client, host: string, body: Body, identity: string | undefined): OutgoingHttpHeaders {
-  const dropped = connectionTokens(req.headers.connection)
-  const kept = collectHeaders(
-    req.rawHeaders,
-    (name) => !isHopByHop(name) && !dropped.has(name) && !isIdentityHeader(name) && !REPLACED_REQUEST_HEADERS.has(name),
-  )
-  // MLflow ≥ 3.5 refuses Host headers it does not know: send the upstream's own.
-  const headers: OutgoingHttpHeaders = {Host: host}
-  for (const {name, values} of kept.values()) headers[name] = values.length === 1 ? values[0] : values
-  if (client.address) headers['X-Forwarded-For'] = client.address
-  headers['X-Forwarded-Proto'] = client.protocol
-  if (req.headers.host) headers['X-Forwarded-Host'] = req.headers.host
-  if (identity !== undefined) headers[IDENTITY_HEADER] = headerSafe(identity)
-  if (body.kind === 'buffer') headers['Content-Length'] = String(body.data.length)
-  else if (body.kind === 'stream') Object.assign(headers, body.framing)
+/**
+ * The request's headers for the upstream, as undici takes them (name, value, name, value…), every
+ * line in the client's spelling and order. Host and the framing are undici's to write: Host as the
+ * upstream's own (MLflow ≥ 3.5 refuses Host headers it does not know), the length from the body.
+ */
+export function requestHeaders(req: IncomingMessage, client: Client, body: Body, identity: string | undefined): string[] {
+  const dropped = req.headers.connection === undefined ? undefined : connectionTokens(req.headers.connection)
+  const raw = req.rawHeaders
+  const headers: string[] = []
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    if (!passesOn(name) || dropped?.has(name.toLowerCase())) continue
+    headers.push(name, raw[i + 1]!)
+  }
+
+  if (client.address) headers.push('X-Forwarded-For', client.address)
+  headers.push('X-Forwarded-Proto', client.protocol)
+  if (req.headers.host) headers.push('X-Forwarded-Host', req.headers.host)
+  if (identity !== undefined) headers.push(IDENTITY_HEADER, headerSafe(identity))
+  if (body.kind === 'stream' && body.length !== undefined) headers.push('Content-Length', body.length)
   return headers
 }
 
-export function copyResponseHead(upstream: IncomingMessage, res: ServerResponse): void {
-  const dropped = connectionTokens(upstream.headers.connection)
-  const headers = collectHeaders(upstream.rawHeaders, (name) => !isHopByHop(name) && !dropped.has(name))
-  res.statusCode = upstream.statusCode!
-  if (upstream.statusMessage) res.statusMessage = upstream.statusMessage
-  for (const {name, values} of headers.values()) res.setHeader(name, values.length === 1 ? values[0]! : values)
+/**
+ * The upstream's answer head as the client gets it (writeHead's flat form, every Set-Cookie line
+ * kept): its hop-by-hop headers, and those its Connection names, dropped. `rawHeaders` as undici
+ * gives them (latin1 bytes, name then value).
+ */
+export function responseHead(rawHeaders: Buffer[]): string[] {
+  const lines: string[] = []
+  const connection: string[] = []
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toString('latin1')
+    const value = rawHeaders[i + 1]!.toString('latin1')
+    const lower = name.toLowerCase()
+    if (lower === 'connection') connection.push(value)
+    else if (!isHopByHop(lower)) lines.push(name, value)
+  }
+
+  if (connection.length === 0) return lines
+  const dropped = connectionTokens(connection)
+  const kept: string[] = []
+  for (let i = 0; i < lines.length; i += 2) if (!dropped.has(lines[i]!.toLowerCase())) kept.push(lines[i]!, lines[i + 1]!)
+  return kept
+}
+
+/** undici's raw header lines as Node's IncomingHttpHeaders: lower-case names, Set-Cookie a list, other repeats joined. */
+export function headersObject(rawHeaders: Buffer[]): IncomingHttpHeaders {
+  const headers: IncomingHttpHeaders = {}
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toString('latin1').toLowerCase()
+    const value = rawHeaders[i + 1]!.toString('latin1')
+    const previous = headers[name]
+    if (name === 'set-cookie') headers['set-cookie'] = [...(headers['set-cookie'] ?? []), value]
+    else headers[name] = previous === undefined ? value : `${String(previous)}, ${value}`
+  }
+
+  return headers
 }

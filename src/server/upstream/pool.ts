@@ -1,11 +1,12 @@
 /**
- * The connection to the upstream MLflow server that forwards and serve's own requests share: a
- * keep-alive pool, connections that must open in time, and the one place a failure becomes the
- * UpstreamError a client is answered with (and, for forwards, a line in the log).
+ * The connection to the upstream MLflow server that forwards and serve's own requests share: an
+ * undici keep-alive pool (one request per connection at a time), connections that must open in
+ * time, and the one place a failure becomes the UpstreamError a client is answered with (and, for
+ * forwards, a line in the log).
  */
-import {type ClientRequest, Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders} from 'node:http'
-import {Agent as HttpsAgent, request as httpsRequest} from 'node:https'
-import type {Socket} from 'node:net'
+import {type IncomingMessage} from 'node:http'
+
+import {buildConnector, type Dispatcher, Pool} from 'undici'
 
 import {type Client, directClient} from '../client-address.js'
 import {codeOf, type UpstreamError, upstreamFailure, withCode} from './errors.js'
@@ -46,8 +47,9 @@ export interface UpstreamOptions {
   onError?: (error: UpstreamError, request: {method: string; path: string}) => void
   /**
    * How long the upstream may take to answer: for a forward, from the end of the request body to
-   * the answer's head (a long download is not cut); for request(), the whole exchange unless the
-   * call gives its own. Default 120 000 ms, MLflow's own client timeout.
+   * the answer's head, and then between two parts of the answer (a long download that keeps coming
+   * is not cut); for request(), the whole exchange unless the call gives its own. Default
+   * 120 000 ms, MLflow's own client timeout.
    */
   responseTimeoutMs?: number
   tls?: UpstreamTlsOptions
@@ -63,24 +65,32 @@ const DEFAULT_RESPONSE_TIMEOUT_MS = 120_000
 /** Methods whose request may be sent again when a pooled connection turns out to be closed. */
 export const IDEMPOTENT = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PUT', 'TRACE'])
 
-/** A pooled connection the upstream closed while it sat idle: the request never reached it. */
-export function isStaleConnection(request: ClientRequest, error: Error): boolean {
+/** On a socket error: whether that connection had carried an answer before. */
+const REUSED = Symbol('reused')
+
+/**
+ * A connection that had answered before (it sat in the pool) closing or resetting before any
+ * answer: the upstream closed it while idle, and the request never reached it.
+ */
+export function isStaleConnection(error: Error): boolean {
   const code = codeOf(error)
-  return request.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')
+  return (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE') && (error as {[REUSED]?: boolean})[REUSED] === true
+}
+
+/** An answer the upstream began and did not finish. */
+export function brokenOff(): Error {
+  return withCode('the upstream connection closed in the middle of the answer', 'ECONNRESET')
 }
 
 export class UpstreamPool {
   closed = false
   readonly clientOf: (req: IncomingMessage) => Client
+  readonly connectTimeoutMs: number
   readonly responseTimeoutMs: number
   /** The upstream as shown in messages: origin and path prefix, never credentials. */
   readonly url: string
-  private readonly agent: HttpAgent
-  private readonly connectTimeoutMs: number
-  private readonly hostname: string
+  private readonly pool: Pool
   private readonly prefix: string
-  private readonly secure: boolean
-  private readonly send: typeof httpRequest
 
   constructor(private readonly options: UpstreamOptions) {
     const {upstream} = options
@@ -88,28 +98,41 @@ export class UpstreamPool {
       throw new TypeError(`The upstream must be an http or https URL, not ${upstream.protocol}`)
     if (upstream.username || upstream.password) throw new TypeError('The upstream URL must not contain credentials')
     if (upstream.search || upstream.hash) throw new TypeError('The upstream URL must not have a query or fragment')
-    this.secure = upstream.protocol === 'https:'
     this.clientOf = options.client ?? directClient
-    this.hostname = upstream.hostname.replace(/^\[(.*)]$/, '$1') // [::1] → ::1 for node:http
     this.prefix = upstream.pathname.replace(/\/+$/, '')
     this.url = upstream.origin + this.prefix
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
     this.responseTimeoutMs = options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS
-    const agentOptions = {
-      keepAlive: true,
-      maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS,
-      scheduling: 'lifo' as const,
-      // Node applies this to idle pooled sockets (destroyed on timeout); on a socket in use it only
-      // emits 'timeout', which nothing here listens to, so long answers are not cut.
-      timeout: options.idleSocketTimeoutMs ?? DEFAULT_IDLE_SOCKET_TIMEOUT_MS,
-    }
-    this.agent = this.secure ? new HttpsAgent({...agentOptions, ...options.tls}) : new HttpAgent(agentOptions)
-    this.send = this.secure ? httpsRequest : httpRequest
-  }
+    const idle = options.idleSocketTimeoutMs ?? DEFAULT_IDLE_SOCKET_TIMEOUT_MS
+    // TCP and TLS within the connect timeout (undici's connector also turns Nagle off).
+    const connector = buildConnector({...options.tls, timeout: this.connectTimeoutMs})
+    this.pool = new Pool(upstream.origin, {
+      // A forward's timeout counts from the end of its body: undici's headers timer does not fire
+      // while the body is still being sent (unless the upstream stops reading it).
+      bodyTimeout: this.responseTimeoutMs,
+      connect(connectOptions, callback) {
+        connector(connectOptions, (error, socket) => {
+          if (socket) {
+            // What it read while opening (a TLS handshake): more later means an answer came on it.
+            const readAtOpen = socket.bytesRead
+            socket.on('error', (socketError: Error) => {
+              Object.assign(socketError, {[REUSED]: socket.bytesRead > readAtOpen})
+            })
+          }
 
-  /** The upstream's Host header value. */
-  get host(): string {
-    return this.options.upstream.host
+          // undici's types want the error as null when there is a socket
+          if (error) callback(error, null)
+          else callback(null, socket!)
+        })
+      },
+      connections: options.maxSockets ?? DEFAULT_MAX_SOCKETS,
+      headersTimeout: this.responseTimeoutMs,
+      keepAliveMaxTimeout: idle,
+      keepAliveTimeout: idle,
+      // A keep-alive hint from the upstream shorter than ours is taken as it is.
+      keepAliveTimeoutThreshold: 0,
+      pipelining: 1,
+    })
   }
 
   /**
@@ -118,20 +141,49 @@ export class UpstreamPool {
    * must route on exactly that path.
    */
   path(requested: string): string | undefined {
-    return requested.startsWith('/') ? this.prefix + requested : undefined
+    return requested.charCodeAt(0) === 47 /* / */ ? this.prefix + requested : undefined
   }
 
-  /** Opens an upstream request; a connection that does not open in time is destroyed with ETIMEDOUT. */
-  open(method: string, path: string, headers: OutgoingHttpHeaders): ClientRequest {
-    const request = this.send({agent: this.agent, headers, hostname: this.hostname, method, path, port: this.options.upstream.port || undefined})
-    request.once('socket', (socket: Socket) => {
-      if (!socket.connecting) return
-      const timer = setTimeout(() => request.destroy(withCode(`no connection within ${this.connectTimeoutMs} ms`, 'ETIMEDOUT')), this.connectTimeoutMs)
-      const done = () => clearTimeout(timer)
-      socket.once(this.secure ? 'secureConnect' : 'connect', done)
-      socket.once('close', done)
-    })
-    return request
+  /** Starts an upstream exchange; whatever fails reaches the handler's onError. */
+  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandlers): void {
+    this.pool.dispatch(options, handler)
+  }
+
+  /** undici's errors in serve's words, with the codes the failure mapping knows. */
+  translate(error: Error, answered: boolean): Error {
+    // Once the answer has begun, a reset too means it was broken off.
+    if (answered && (codeOf(error) === 'ECONNRESET' || codeOf(error) === 'EPIPE')) return brokenOff()
+    switch (codeOf(error)) {
+      case 'UND_ERR_CONNECT_TIMEOUT': {
+        return withCode(`no connection within ${this.connectTimeoutMs} ms`, 'ETIMEDOUT')
+      }
+
+      case 'UND_ERR_HEADERS_TIMEOUT': {
+        return withCode(`no answer within ${this.responseTimeoutMs} ms`, 'ETIMEDOUT')
+      }
+
+      case 'UND_ERR_BODY_TIMEOUT': {
+        return withCode(`the answer stopped for more than ${this.responseTimeoutMs} ms`, 'ETIMEDOUT')
+      }
+
+      case 'UND_ERR_SOCKET':
+      case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH': {
+        return answered ? brokenOff() : withCode('connection closed without an answer', 'ECONNRESET')
+      }
+
+      case 'UND_ERR_HEADERS_OVERFLOW': {
+        return withCode('invalid HTTP answer (its headers are too large)', 'HPE_HEADER_OVERFLOW')
+      }
+
+      case 'UND_ERR_CLOSED':
+      case 'UND_ERR_DESTROYED': {
+        return withCode('the proxy is shutting down', 'ESHUTDOWN')
+      }
+
+      default: {
+        return error
+      }
+    }
   }
 
   /** A failure as the client is told it. */
@@ -156,8 +208,8 @@ export class UpstreamPool {
     return this.failure(withCode('the proxy is shutting down', 'ESHUTDOWN'))
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.closed = true
-    this.agent.destroy()
+    await this.pool.destroy()
   }
 }

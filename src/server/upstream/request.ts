@@ -3,10 +3,12 @@
  * records a grant): the whole answer buffered, with a deadline and a size cap; any status
  * resolves, failures reject with UpstreamError.
  */
-import {type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders} from 'node:http'
+import {type IncomingHttpHeaders} from 'node:http'
 
-import {codeOf, UpstreamError, withCode} from './errors.js'
-import {headerSafe, IDENTITY_HEADER} from './headers.js'
+import {type Dispatcher} from 'undici'
+
+import {UpstreamError, withCode} from './errors.js'
+import {headerSafe, headersObject, IDENTITY_HEADER} from './headers.js'
 import {IDEMPOTENT, isStaleConnection, type UpstreamPool} from './pool.js'
 
 export interface RequestOptions {
@@ -36,21 +38,22 @@ function encodeBody(body: unknown): {data: Buffer; type?: string} | undefined {
   return {data: Buffer.from(JSON.stringify(body), 'utf8'), type: 'application/json'}
 }
 
-function outgoingHeaders(host: string, payload: ReturnType<typeof encodeBody>, options: RequestOptions): OutgoingHttpHeaders {
-  const headers: OutgoingHttpHeaders = {Host: host, 'User-Agent': 'mlflowctl-serve'}
-  if (payload?.type) headers['Content-Type'] = payload.type
+/** The headers as undici takes them; Host and Content-Length are undici's to write. */
+function outgoingHeaders(payload: ReturnType<typeof encodeBody>, options: RequestOptions): string[] {
+  const headers = ['User-Agent', 'mlflowctl-serve']
+  if (payload?.type) headers.push('Content-Type', payload.type)
   for (const [name, value] of Object.entries(options.headers ?? {})) {
-    if (name.toLowerCase() !== 'host') headers[name] = value
+    const lower = name.toLowerCase()
+    if (lower !== 'host' && lower !== 'content-length') headers.push(name, value)
   }
 
-  if (options.identity !== undefined) headers[IDENTITY_HEADER] = headerSafe(options.identity)
-  if (payload) headers['Content-Length'] = String(payload.data.length)
+  if (options.identity !== undefined) headers.push(IDENTITY_HEADER, headerSafe(options.identity))
   return headers
 }
 
 interface Exchange {
   deadline: number
-  headers: OutgoingHttpHeaders
+  headers: string[]
   maxBytes: number
   method: string
   path: string
@@ -58,59 +61,85 @@ interface Exchange {
   timeoutMs: number
 }
 
-/** One attempt; a stale pooled connection is tried once more on a fresh one. */
-function attempt(pool: UpstreamPool, exchange: Exchange, mayRetry: boolean): Promise<UpstreamResponse> {
-  return new Promise((resolve, reject) => {
-    const {maxBytes, method} = exchange
-    const upstreamReq: ClientRequest = pool.open(method, exchange.path, exchange.headers)
-    let settled = false
-    let answering = false
-    const timer = setTimeout(
-      () => upstreamReq.destroy(withCode(`no answer within ${exchange.timeoutMs} ms`, 'ETIMEDOUT')),
-      Math.max(0, exchange.deadline - Date.now()),
-    )
-    const settle = () => {
-      settled = true
-      clearTimeout(timer)
+/** One attempt, as undici's handler: the answer collected whole, within the deadline and the size cap. */
+class Collect implements Dispatcher.DispatchHandlers {
+  private abortUpstream: ((error?: Error) => void) | undefined
+  private answered = false
+  private readonly chunks: Buffer[] = []
+  private headers: IncomingHttpHeaders = {}
+  private settled = false
+  private size = 0
+  private status = 0
+  private readonly timer: NodeJS.Timeout
+
+  constructor(
+    private readonly pool: UpstreamPool,
+    private readonly exchange: Exchange,
+    private readonly mayRetry: boolean,
+    private readonly resolve: (response: UpstreamResponse) => void,
+    private readonly reject: (error: Error) => void,
+  ) {
+    this.timer = setTimeout(() => this.fail(withCode(`no answer within ${exchange.timeoutMs} ms`, 'ETIMEDOUT')), Math.max(0, exchange.deadline - Date.now()))
+    const {headers, method, path, payload} = exchange
+    // The deadline above is the only clock: undici's own timeouts are off for these calls.
+    pool.dispatch({body: payload?.length ? payload : null, bodyTimeout: 0, headers, headersTimeout: 0, method: method as Dispatcher.HttpMethod, path}, this)
+  }
+
+  onConnect(abort: (error?: Error) => void): void {
+    this.abortUpstream = abort
+    if (this.settled) abort()
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    if (statusCode < 200) return true
+    this.answered = true
+    this.status = statusCode
+    this.headers = headersObject(rawHeaders)
+    return true
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.settled) return false
+    this.size += chunk.length
+    if (this.size > this.exchange.maxBytes) {
+      this.fail(new UpstreamError(`The MLflow tracking server at ${this.pool.url} sent an answer larger than ${this.exchange.maxBytes} bytes`, 502))
+      return false
     }
 
-    const fail = (error: Error) => {
-      if (settled) return
-      settle()
-      if (mayRetry && !answering && IDEMPOTENT.has(method) && isStaleConnection(upstreamReq, error)) attempt(pool, exchange, false).then(resolve, reject)
-      else reject(pool.failure(error))
+    this.chunks.push(chunk)
+    return true
+  }
+
+  onComplete(): void {
+    if (this.settled) return
+    this.settle()
+    this.resolve({body: Buffer.concat(this.chunks), headers: this.headers, status: this.status})
+  }
+
+  onError(error: Error): void {
+    if (this.settled) return
+    const {exchange} = this
+    if (this.mayRetry && !this.answered && IDEMPOTENT.has(exchange.method) && isStaleConnection(error)) {
+      this.settle()
+      void new Collect(this.pool, exchange, false, this.resolve, this.reject)
+      return
     }
 
-    const brokenOff = () => withCode('the upstream connection closed in the middle of the answer', 'ECONNRESET')
-    // Once the answer has begun, a socket error means it was broken off (our own timeout excepted).
-    upstreamReq.on('error', (error: Error) => fail(answering && codeOf(error) !== 'ETIMEDOUT' ? brokenOff() : error))
-    upstreamReq.on('response', (answer: IncomingMessage) => {
-      answering = true
-      const chunks: Buffer[] = []
-      let size = 0
-      answer.on('data', (chunk: Buffer) => {
-        if (settled) return
-        size += chunk.length
-        if (size > maxBytes) {
-          fail(new UpstreamError(`The MLflow tracking server at ${pool.url} sent an answer larger than ${maxBytes} bytes`, 502))
-          upstreamReq.destroy()
-          return
-        }
+    this.fail(this.pool.translate(error, this.answered))
+  }
 
-        chunks.push(chunk)
-      })
-      answer.on('error', () => {}) // an aborted answer: 'close' below says so, as for a forward
-      answer.on('end', () => {
-        if (settled) return
-        settle()
-        resolve({body: Buffer.concat(chunks), headers: answer.headers, status: answer.statusCode!})
-      })
-      answer.on('close', () => {
-        if (!answer.complete) fail(brokenOff())
-      })
-    })
-    upstreamReq.end(exchange.payload)
-  })
+  private settle(): void {
+    this.settled = true
+    clearTimeout(this.timer)
+  }
+
+  /** Rejects, and ends the upstream exchange if it is still under way. */
+  private fail(error: Error): void {
+    if (this.settled) return
+    this.settle()
+    this.reject(this.pool.failure(error))
+    queueMicrotask(() => this.abortUpstream?.())
+  }
 }
 
 export async function request(pool: UpstreamPool, method: string, pathAndQuery: string, options: RequestOptions = {}): Promise<UpstreamResponse> {
@@ -121,12 +150,14 @@ export async function request(pool: UpstreamPool, method: string, pathAndQuery: 
   const timeoutMs = options.timeoutMs ?? pool.responseTimeoutMs
   const exchange: Exchange = {
     deadline: Date.now() + timeoutMs,
-    headers: outgoingHeaders(pool.host, payload, options),
+    headers: outgoingHeaders(payload, options),
     maxBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
     method,
     path,
     payload: payload?.data,
     timeoutMs,
   }
-  return attempt(pool, exchange, true)
+  return new Promise((resolve, reject) => {
+    void new Collect(pool, exchange, true, resolve, reject)
+  })
 }
