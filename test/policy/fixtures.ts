@@ -2,6 +2,7 @@
  * Hand-built access policies for the plan and apply tests, a model of a server that applies plan
  * changes to one, and what a user may do on an experiment under MLflow's fold (src/mlflow/rbac.ts).
  */
+import {ExitCode, UserError} from '../../src/core/errors.js'
 import {type Level} from '../../src/mlflow/permissions.js'
 import {decide, type RoleRow} from '../../src/mlflow/rbac.js'
 import {PERMISSION_KINDS, type PermissionKind} from '../../src/mlflow/resources.js'
@@ -121,10 +122,9 @@ export class FakeTarget implements ApplyTarget {
   ) {}
 
   async apply(change: Change, password?: string): Promise<void> {
-    this.calls.push({change, password})
+    const number = this.calls.push({change, password})
     await new Promise((resolve) => setImmediate(resolve))
-    if (this.calls.length === this.options.failAt) {
-      const {UserError, ExitCode} = await import('../../src/core/errors.js')
+    if (number === this.options.failAt) {
       throw new UserError('MLflow did not answer', {code: 'UNAVAILABLE', exit: ExitCode.Unavailable})
     }
 
