@@ -5,7 +5,22 @@
  * these; `apply` makes the server match; `export` writes one as a file. docs/access-as-code.md
  * describes the file and the rules.
  */
-import {PERMISSION_KINDS, type PermissionKind} from '../mlflow/resources.js'
+import {PERMISSION_KIND_NAMES, PERMISSION_KINDS} from '../mlflow/resources.js'
+
+/**
+ * What a grant or a role's row can be on: every kind of per-user grant (by its perms name), and,
+ * for roles only, MLflow's workspace slot (`workspace *` USE = member, MANAGE = workspace admin),
+ * which the per-user API refuses but a role may hold.
+ */
+export const POLICY_KINDS = {
+  ...PERMISSION_KINDS,
+  workspace: {by: 'wildcard', noun: 'workspace', plural: 'workspaces', since: '3.12', type: 'workspace'},
+} as const
+
+export type PolicyKind = keyof typeof POLICY_KINDS
+
+/** Every kind in the order files and listings give them: PERMISSION_KIND_NAMES, then the workspace slot. */
+export const POLICY_KIND_NAMES: PolicyKind[] = [...PERMISSION_KIND_NAMES, 'workspace']
 
 /** Where something was written in a policy file, for messages ("access.yaml:12"). Absent when read from a server. */
 export interface Origin {
@@ -15,18 +30,19 @@ export interface Origin {
 /**
  * What a grant or a role's row is on, resolved: `pattern` is what MLflow stores and matches (an
  * experiment's id, a model's, prompt's or MCP server's name, a gateway object's id,
- * `<experiment id>/<scorer name>` for a scorer, or `*` for every resource of the kind); `label` is
- * how people name it (an experiment's name), for messages and for the exported file.
+ * `<experiment id>/<quoted scorer name>` for a scorer, or `*` for every resource of the kind);
+ * `label` is how people name it, for messages and for the exported file: an experiment's name (its
+ * id when no experiment has it), `<experiment label>/<scorer name>` for a scorer, else the pattern.
  */
 export interface Target {
-  kind: PermissionKind
+  kind: PolicyKind
   label: string
   pattern: string
 }
 
 /** The key of a target within one holder's grants: one grant per MLflow resource type and pattern. */
 export function targetKey(target: Pick<Target, 'kind' | 'pattern'>): string {
-  return `${PERMISSION_KINDS[target.kind].type}\u0000${target.pattern}`
+  return `${POLICY_KINDS[target.kind].type}\u0000${target.pattern}`
 }
 
 export interface Grant {
