@@ -9,8 +9,8 @@ import {randomBytes} from 'node:crypto'
 import {type AuthApi, type Resource} from '../api/auth-api.js'
 import {type Role, type RolesApi} from '../api/roles-api.js'
 import {ExitCode, UserError} from '../core/errors.js'
-import {ALL_RESOURCES, PERMISSION_KINDS} from '../mlflow/resources.js'
-import {type AccessPolicy, roleKey, type Target, targetKey} from './model.js'
+import {ALL_RESOURCES} from '../mlflow/resources.js'
+import {type AccessPolicy, POLICY_KINDS, roleKey, type Target, targetKey} from './model.js'
 import {type Change, type Plan, type RoleRef} from './plan.js'
 
 // ---- order ----
@@ -327,7 +327,7 @@ export class ServerTarget implements ApplyTarget {
 
       case 'row': {
         const role = await this.role(change.role)
-        const type = PERMISSION_KINDS[change.target.kind].type
+        const type = POLICY_KINDS[change.target.kind].type
         if (change.action === 'add') {
           await this.roles.addPermission(role.id, type, change.target.pattern, change.to!)
           return

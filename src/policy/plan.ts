@@ -4,8 +4,7 @@
  * and what the server holds that the file does not describe ("unmanaged": removed only with
  * --prune). renderPlan() prints it for people, planJson() as data. docs/access-as-code.md.
  */
-import {PERMISSION_KIND_NAMES, PERMISSION_KINDS} from '../mlflow/resources.js'
-import {type AccessPolicy, type Grant, type PasswordSource, type RolePolicy, roleKey, type Target} from './model.js'
+import {type AccessPolicy, type Grant, type PasswordSource, POLICY_KIND_NAMES, POLICY_KINDS, type RolePolicy, roleKey, type Target} from './model.js'
 
 /** `+`, `~`, `-`. */
 export type ChangeAction = 'add' | 'change' | 'remove'
@@ -55,7 +54,7 @@ const ref = (role: RolePolicy): RoleRef => ({name: role.name, workspace: role.wo
 
 /** The keys of grants (or rows) in a stable order: by kind as listings group them, then by label, then pattern. */
 function sortedKeys(grants: Map<string, Grant>): string[] {
-  const order = (key: string) => PERMISSION_KIND_NAMES.indexOf(grants.get(key)!.target.kind)
+  const order = (key: string) => POLICY_KIND_NAMES.indexOf(grants.get(key)!.target.kind)
   const target = (key: string) => grants.get(key)!.target
   return [...grants.keys()].sort(
     (a, b) => order(a) - order(b) || compare(target(a).label, target(b).label) || compare(target(a).pattern, target(b).pattern),
@@ -293,7 +292,7 @@ export interface PlanJson {
 }
 
 export function targetJson(target: Target): TargetJson {
-  return {kind: target.kind, label: target.label, pattern: target.pattern, resource_type: PERMISSION_KINDS[target.kind].type}
+  return {kind: target.kind, label: target.label, pattern: target.pattern, resource_type: POLICY_KINDS[target.kind].type}
 }
 
 export function changeJson(change: Change): ChangeJson {

@@ -5,12 +5,11 @@
 import {ExitCode, UserError} from '../../src/core/errors.js'
 import {type Level} from '../../src/mlflow/permissions.js'
 import {decide, type RoleRow} from '../../src/mlflow/rbac.js'
-import {PERMISSION_KINDS, type PermissionKind} from '../../src/mlflow/resources.js'
 import {type ApplyTarget, rank} from '../../src/policy/apply.js'
-import {type AccessPolicy, type Grant, type PasswordSource, type RolePolicy, roleKey, type Target, targetKey} from '../../src/policy/model.js'
+import {type AccessPolicy, type Grant, type PasswordSource, POLICY_KINDS, type PolicyKind, type RolePolicy, roleKey, type Target, targetKey} from '../../src/policy/model.js'
 import {type Change} from '../../src/policy/plan.js'
 
-export function target(kind: PermissionKind, pattern: string, label = pattern): Target {
+export function target(kind: PolicyKind, pattern: string, label = pattern): Target {
   return {kind, label, pattern}
 }
 
@@ -140,7 +139,7 @@ export function effective(state: AccessPolicy, user: string, id: string, default
   if (account.admin) return 99
   const rows: RoleRow[] = []
   const add = (grant: Grant, roleName: string) =>
-    rows.push({permission: grant.level, resourcePattern: grant.target.pattern, resourceType: PERMISSION_KINDS[grant.target.kind].type, roleName})
+    rows.push({permission: grant.level, resourcePattern: grant.target.pattern, resourceType: POLICY_KINDS[grant.target.kind].type, roleName})
   for (const grant of account.grants.values()) add(grant, `__user_${user}__`)
   for (const role of state.roles.values()) if (role.members.has(user)) for (const row of role.rows.values()) add(row, role.name)
   return rank(decide(rows, [{resourceId: id, resourceType: 'experiment'}], defaultPermission).level)
