@@ -475,7 +475,9 @@ export class AuthApi {
       this.surfaceKnown = 'unified'
       return result
     } catch (error) {
-      if (!(error instanceof MlflowApiError && error.endpointMissing && this.surfaceKnown === undefined)) throw error
+      // Another request may have found the surface meanwhile (apply sends several at once): a
+      // missing unified endpoint means legacy unless some unified call has already succeeded.
+      if (!(error instanceof MlflowApiError && error.endpointMissing && this.surfaceKnown !== 'unified')) throw error
       this.surfaceKnown = 'legacy'
       return legacy()
     }

@@ -25,6 +25,8 @@ export const ExitCode = {
   Aborted: 9,
   /** What serve needs is held by another process (its port, or its store's lock): may work later. */
   InUse: 10,
+  /** `plan --detailed-exitcode`: the server differs from the policy file (not an error). */
+  ChangesPending: 11,
 } as const
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode]
