@@ -83,6 +83,17 @@ export class ResourceResolver {
     return (await this.get(`/api/3.0/mlflow/mcp-servers/${path}`)) !== undefined
   }
 
+  /** A review queue (MLflow's `review_queue`), or undefined when there is none. Not cached: its users and owner change. */
+  async reviewQueue(queueId: string): Promise<unknown> {
+    return member(await this.get(`/api/3.0/mlflow/review-queues/get?queue_id=${encodeURIComponent(queueId)}`), 'review_queue')
+  }
+
+  /** A review queue by its experiment and name, or undefined when there is none. */
+  async reviewQueueByName(experimentId: string, name: string): Promise<unknown> {
+    const query = `experiment_id=${encodeURIComponent(experimentId)}&name=${encodeURIComponent(name)}`
+    return member(await this.get(`/api/3.0/mlflow/review-queues/get-by-name?${query}`), 'review_queue')
+  }
+
   async experimentIdByName(name: string): Promise<string | undefined> {
     const body = await this.get(`/api/2.0/mlflow/experiments/get-by-name?experiment_name=${encodeURIComponent(name)}`)
     return pick(body, 'experiment', 'experiment_id')
@@ -148,6 +159,11 @@ export function isPromptTagged(tags: unknown): boolean {
 export function promptMarker(tags: unknown): boolean | undefined {
   const marked = Array.isArray(tags) && tags.some((tag) => tag && typeof tag === 'object' && (tag as {key?: unknown}).key === IS_PROMPT_TAG)
   return marked ? isPromptTagged(tags) : undefined
+}
+
+/** A member of a JSON object, of any type. */
+function member(value: unknown, key: string): unknown {
+  return value && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined
 }
 
 function pick(value: unknown, ...path: string[]): string | undefined {

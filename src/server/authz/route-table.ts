@@ -6,9 +6,10 @@
  * experiments, runs, logged models, traces, metrics and artifacts need a capability on the
  * experiment; registered models, versions, aliases and tags on the registered model (by name);
  * scorers on the scorer; the AI gateway on its secrets, model definitions and endpoints; MCP
- * servers on the server and its version tier. Families MLflow gates with rules serve does not keep
- * (datasets, jobs, issues, review queues, webhooks, workspaces, the assistant but what every UI
- * page reads) are admin only.
+ * servers on the server and its version tier; review queues on their tier in the experiment and
+ * what the caller is to the queue. Families MLflow gates with rules serve does not keep
+ * (datasets, jobs, issues, webhooks, workspaces, the assistant but what every UI page reads) are
+ * admin only.
  *
  * The same table holds what serve answers itself (`answer`): MLflow's basic-auth REST API and its
  * sign-up page, so one lookup routes every request.
@@ -19,6 +20,7 @@
  */
 
 import {LEGACY_PERMISSION_ENDPOINTS, RESOURCE_TYPES} from '../../mlflow/resources.js'
+import {type QueueRelation} from './review-queues.js'
 import {type AuthOperation, type BodyPolicy, type Check, type GatewayType, type Resource, type RouteRule} from './route-rule.js'
 
 export type {AfterEffect, AuthOperation, BodyPolicy, Capability, Check, GatewayType, LocalAnswer, Need, Resource, RouteRule} from './route-rule.js'
@@ -75,6 +77,8 @@ const mcpServer: Resource = {mcpServer: 'path'}
 const mcpVersions: Resource = {mcpServer: 'path', versions: true}
 const MCP = '/mlflow/mcp-servers'
 const MCP_SERVER = `${MCP}/<namespace>/<slug>`
+/** A review queue by the `queue_id` of the request, and what the caller must be to it. */
+const queue = (relation?: QueueRelation): Resource => ({relation, reviewQueue: 'queue_id'})
 const ADMIN_FAMILY = 'admin only: MLflow gates this family with rules serve does not keep (its own resources, workspaces or server-side credentials)'
 
 type Entry = [methods: string, path: string, prefixes: readonly string[], rule: RouteRule]
@@ -491,6 +495,33 @@ const ENTRIES: Entry[] = [
     {access: 'admin', why: 'admin only: an MCP server is named <namespace>/<slug>; any other path names no server MLflow can hold'},
   ],
 
+  // Review queues (3.17+): a queue is in an experiment and decided on its `review_queue` tier (the
+  // experiment READ, the tier deciding), and on what the caller is to the queue: its owner (who made
+  // it: serve names them in MLflow after the create), one of its users, or neither
+  // (review-queues.ts). A custom queue may not take a user's name; a review is its reviewer's.
+  ['POST', '/mlflow/review-queues/create', API3, {access: createIn('review_queue'), after: 'stamp-review-queue-owner', handlerRule: 'review-queue-name'}],
+  ['POST', '/mlflow/review-queues/get-or-create-user', API3, {access: createIn('review_queue')}],
+  ['GET', '/mlflow/review-queues/get', API3, {access: [{need: 'read', on: queue('viewer')}]}],
+  [
+    'GET',
+    '/mlflow/review-queues/get-by-name',
+    API3,
+    {access: [{need: 'read', on: {relation: 'viewer', reviewQueue: {experiment: 'experiment_id', name: 'name'}}}]},
+  ],
+  // Every queue for EDIT on the tier, else the caller's own (review-queues.ts).
+  ['GET', '/mlflow/review-queues/list', API3, {access: read(experiment()), rewrite: 'review-queues'}],
+  [
+    'POST',
+    '/mlflow/review-queues/update',
+    API3,
+    {access: [{need: 'update', on: {managerOnly: 'new_owner', relation: 'owner', reviewQueue: 'queue_id'}}], handlerRule: 'review-queue-name'},
+  ],
+  ['POST', '/mlflow/review-queues/delete', API3, {access: update(queue('custom-owner'))}],
+  ['POST', '/mlflow/review-queues/items/add', API3, {access: update(queue())}],
+  ['POST', '/mlflow/review-queues/items/remove', API3, {access: update(queue('custom-owner'))}],
+  ['GET', '/mlflow/review-queues/items/list', API3, {access: [{need: 'read', on: queue('viewer')}]}],
+  ['POST', '/mlflow/review-queues/items/set-status', API3, {access: update(queue('member')), handlerRule: 'reviewer'}],
+
   // GraphQL: MLflow's field-level checks (graphql.ts).
   ['GET POST', '/graphql', ROOT, {access: 'authenticated', filter: 'graphql'}],
 
@@ -509,7 +540,6 @@ const ENTRIES: Entry[] = [
   ['GET POST PUT PATCH DELETE', '/jobs/', AJAX3, {access: 'admin', why: 'server-side jobs (MLflow: creator only)'}],
   ['GET POST PUT PATCH DELETE', '/jobs/<path:rest>', AJAX3, {access: 'admin', why: 'server-side jobs (MLflow: creator only)'}],
   ['GET POST PUT PATCH DELETE', '/mlflow/label-schemas/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
-  ['GET POST PUT PATCH DELETE', '/mlflow/review-queues/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
   ['GET POST PUT PATCH DELETE', '/mlflow/prompt-optimization/jobs', API3, {access: 'admin', why: 'server-side jobs'}],
   ['GET POST PUT PATCH DELETE', '/mlflow/prompt-optimization/jobs/<path:rest>', API3, {access: 'admin', why: 'server-side jobs'}],
   ['GET POST PUT PATCH DELETE', '/mlflow/webhooks', API2, {access: 'admin', why: 'as MLflow 3.11.1+'}],
@@ -555,7 +585,8 @@ const METHOD_NOT_ALLOWED: RouteMatch['rule'] = {access: 'authenticated', answer:
 
 /** A rule's body policy: read as JSON when a field of the body decides or changes something. */
 function withBodyPolicy(rule: RouteRule): RouteMatch['rule'] {
-  const needsFields = Array.isArray(rule.access) || rule.filter !== undefined || rule.after !== undefined || rule.special !== undefined
+  const needsFields =
+    Array.isArray(rule.access) || rule.filter !== undefined || rule.after !== undefined || rule.special !== undefined || rule.handlerRule !== undefined
   return Object.freeze({...rule, body: rule.body ?? (rule.params !== 'query' && needsFields ? 'json' : 'stream')})
 }
 
