@@ -333,6 +333,11 @@ export class Access {
       return queueAllows(this, queue, need === 'read' ? 'read' : 'update', on.relation, managerOnly)
     }
 
+    if ('labelSchema' in on) {
+      const experimentId = await resolver.labelSchemaExperiment(params.required(on.labelSchema))
+      return experimentId !== undefined && this.can(need, 'experiment', experimentId)
+    }
+
     if ('gateway' in on) return this.passesGateway(need, on, params)
     if ('gatewayModelDefinitions' in on)
       return params.values(on.gatewayModelDefinitions).every((id) => id === '' || this.can(need, 'gateway_model_definition', id))

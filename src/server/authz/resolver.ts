@@ -1,8 +1,8 @@
 /**
  * Which experiment a run, logged model or trace belongs to, and an experiment's id from its name:
  * asked of the upstream MLflow server where MLflow's own auth layer asks its tracking store, on
- * serve's connection pool. Runs and logged models get server-made ids and never change
- * experiment, so those answers are kept (bounded); trace ids and names are not.
+ * serve's connection pool. Runs, logged models and label schemas get server-made ids and never
+ * change experiment, so those answers are kept (bounded); trace ids and names are not.
  */
 import {type Upstream, UpstreamError} from '../proxy.js'
 
@@ -11,6 +11,7 @@ const MAX_CACHED = 200_000
 type Lookup = (id: string) => Promise<string | undefined>
 
 export class ResourceResolver {
+  readonly labelSchemaExperiment: Lookup
   readonly loggedModelExperiment: Lookup
   readonly runExperiment: Lookup
   readonly traceExperiment: Lookup
@@ -25,6 +26,10 @@ export class ResourceResolver {
     this.loggedModelExperiment = this.cached('logged_model', async (id) => {
       const body = await this.get(`/api/2.0/mlflow/logged-models/${encodeURIComponent(id)}`)
       return pick(body, 'model', 'info', 'experiment_id')
+    })
+    this.labelSchemaExperiment = this.cached('label_schema', async (id) => {
+      const body = await this.get(`/api/3.0/mlflow/label-schemas/get?schema_id=${encodeURIComponent(id)}`)
+      return pick(body, 'label_schema', 'experiment_id')
     })
     // Not cached: a trace id is chosen by the client, and a trace can be deleted and made again
     // (or, on some MLflow versions, moved) under the same id.

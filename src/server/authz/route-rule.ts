@@ -77,6 +77,8 @@ export type Resource =
    * exist is denied.
    */
   | {managerOnly?: string; relation?: QueueRelation; reviewQueue: string | {experiment: string; name: string}}
+  /** A label schema by the id in the field, decided on its experiment (looked up; one that does not exist is denied). */
+  | {labelSchema: string}
 
 /** The AI gateway's resource types, as MLflow's role rows name them. */
 export type GatewayType = 'gateway_endpoint' | 'gateway_model_definition' | 'gateway_secret'

@@ -7,9 +7,9 @@
  * experiment; registered models, versions, aliases and tags on the registered model (by name);
  * scorers on the scorer; the AI gateway on its secrets, model definitions and endpoints; MCP
  * servers on the server and its version tier; review queues on their tier in the experiment and
- * what the caller is to the queue. Families MLflow gates with rules serve does not keep
- * (datasets, jobs, issues, webhooks, workspaces, the assistant but what every UI page reads) are
- * admin only.
+ * what the caller is to the queue; label schemas on their experiment. Families MLflow gates with
+ * rules serve does not keep (datasets, jobs, webhooks, workspaces, the assistant but what every UI
+ * page reads) are admin only.
  *
  * The same table holds what serve answers itself (`answer`): MLflow's basic-auth REST API and its
  * sign-up page, so one lookup routes every request.
@@ -49,6 +49,8 @@ const scorer: Resource = {scorer: {experiment: 'experiment_id', name: 'name'}}
 /** The traces of the experiments listed in `field`, and what its filter or order may select on. */
 const traceSearch = (field: string): Resource => ({experiments: field, of: 'trace', tiersIf: 'filtered'})
 const use = (on: Resource): Check[] => [{need: 'use', on}]
+const manage = (on: Resource): Check[] => [{need: 'manage', on}]
+const labelSchema: Resource = {labelSchema: 'schema_id'}
 interface GatewayField {
   field?: string
   name?: string
@@ -522,6 +524,14 @@ const ENTRIES: Entry[] = [
   ['GET', '/mlflow/review-queues/items/list', API3, {access: [{need: 'read', on: queue('viewer')}]}],
   ['POST', '/mlflow/review-queues/items/set-status', API3, {access: update(queue('member')), handlerRule: 'reviewer'}],
 
+  // Label schemas (3.17+, the questions of a review): decided on their experiment, managed by its managers.
+  ['POST', '/mlflow/label-schemas/create', API3, {access: manage(experiment())}],
+  ['GET', '/mlflow/label-schemas/get', API3, {access: read(labelSchema)}],
+  ['GET', '/mlflow/label-schemas/get-by-name', API3, {access: read(experiment())}],
+  ['GET', '/mlflow/label-schemas/list', API3, {access: read(experiment())}],
+  ['PATCH', '/mlflow/label-schemas/update', API3, {access: manage(labelSchema)}],
+  ['DELETE', '/mlflow/label-schemas/delete', API3, {access: manage(labelSchema)}],
+
   // GraphQL: MLflow's field-level checks (graphql.ts).
   ['GET POST', '/graphql', ROOT, {access: 'authenticated', filter: 'graphql'}],
 
@@ -539,7 +549,6 @@ const ENTRIES: Entry[] = [
   ['GET POST PUT PATCH DELETE', '/mlflow/jobs/<path:rest>', AJAX3, {access: 'admin', why: 'server-side jobs (MLflow: creator only)'}],
   ['GET POST PUT PATCH DELETE', '/jobs/', AJAX3, {access: 'admin', why: 'server-side jobs (MLflow: creator only)'}],
   ['GET POST PUT PATCH DELETE', '/jobs/<path:rest>', AJAX3, {access: 'admin', why: 'server-side jobs (MLflow: creator only)'}],
-  ['GET POST PUT PATCH DELETE', '/mlflow/label-schemas/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
   ['GET POST PUT PATCH DELETE', '/mlflow/prompt-optimization/jobs', API3, {access: 'admin', why: 'server-side jobs'}],
   ['GET POST PUT PATCH DELETE', '/mlflow/prompt-optimization/jobs/<path:rest>', API3, {access: 'admin', why: 'server-side jobs'}],
   ['GET POST PUT PATCH DELETE', '/mlflow/webhooks', API2, {access: 'admin', why: 'as MLflow 3.11.1+'}],
