@@ -333,8 +333,9 @@ export class Access {
       return queueAllows(this, queue, need === 'read' ? 'read' : 'update', on.relation, managerOnly)
     }
 
-    if ('labelSchema' in on) {
-      const experimentId = await resolver.labelSchemaExperiment(params.required(on.labelSchema))
+    if ('labelSchema' in on || 'issue' in on) {
+      const experimentId =
+        'issue' in on ? await resolver.issueExperiment(params.required(on.issue)) : await resolver.labelSchemaExperiment(params.required(on.labelSchema))
       return experimentId !== undefined && this.can(need, 'experiment', experimentId)
     }
 

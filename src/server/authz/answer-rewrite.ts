@@ -2,7 +2,7 @@
  * What MLflow 3.17 withholds from a non-admin's answer that the route itself let through
  * (docs/mlflow-auth-contract.md, "Answers rewritten"): the ids of a denied tier that an answer
  * carries beside what was asked for (a run's logged models, a version's run and logged model, a
- * logged model's source run, a trace's run and logged model), versions of a registered model the
+ * logged model's source run, a trace's run and logged model, an issue's source run), versions of a registered model the
  * version tier withholds, assessments of a trace whose assessment tier denies reading, run folders
  * of an experiment's artifact root, scorers the caller cannot read, and of the AI gateway the rows
  * of a listing the caller cannot read and the model definitions and secrets a DENY hides inside an
@@ -31,6 +31,8 @@ export type AnswerRewrite =
   | 'gateway-model-definitions'
   | 'gateway-secrets'
   | 'gateway-secrets-config'
+  | 'issue'
+  | 'issues'
   | 'logged-model'
   | 'logged-models'
   | 'mcp-endpoint'
@@ -95,6 +97,8 @@ export interface SiblingField {
  * answers (the field blanked, graphql-forward.ts) alike.
  */
 export const SIBLING_FIELDS = {
+  /** The run an issue was found in. */
+  issue: [{path: ['source_run_id'], tier: 'run'}],
   /** A logged model's source run and its metrics' runs. */
   loggedModel: [
     {path: ['info', 'source_run_id'], tier: 'run'},
@@ -403,6 +407,14 @@ export async function rewriteAnswer(how: AnswerRewrite, answer: Json, context: R
 
     case 'logged-model': {
       return loggedModelRuns(objects([answer.model]), access)
+    }
+
+    case 'issue': {
+      return withholdSiblings(objects([answer.issue]), SIBLING_FIELDS.issue, access)
+    }
+
+    case 'issues': {
+      return withholdSiblings(objects(answer.issues), SIBLING_FIELDS.issue, access)
     }
 
     case 'logged-models': {

@@ -1,7 +1,7 @@
 /**
  * Which experiment a run, logged model or trace belongs to, and an experiment's id from its name:
  * asked of the upstream MLflow server where MLflow's own auth layer asks its tracking store, on
- * serve's connection pool. Runs, logged models and label schemas get server-made ids and never
+ * serve's connection pool. Runs, logged models, issues and label schemas get server-made ids and never
  * change experiment, so those answers are kept (bounded); trace ids and names are not.
  */
 import {type Upstream, UpstreamError} from '../proxy.js'
@@ -11,6 +11,7 @@ const MAX_CACHED = 200_000
 type Lookup = (id: string) => Promise<string | undefined>
 
 export class ResourceResolver {
+  readonly issueExperiment: Lookup
   readonly labelSchemaExperiment: Lookup
   readonly loggedModelExperiment: Lookup
   readonly runExperiment: Lookup
@@ -26,6 +27,10 @@ export class ResourceResolver {
     this.loggedModelExperiment = this.cached('logged_model', async (id) => {
       const body = await this.get(`/api/2.0/mlflow/logged-models/${encodeURIComponent(id)}`)
       return pick(body, 'model', 'info', 'experiment_id')
+    })
+    this.issueExperiment = this.cached('issue', async (id) => {
+      const body = await this.get(`/api/3.0/mlflow/issues/${encodeURIComponent(id)}`)
+      return pick(body, 'issue', 'experiment_id')
     })
     this.labelSchemaExperiment = this.cached('label_schema', async (id) => {
       const body = await this.get(`/api/3.0/mlflow/label-schemas/get?schema_id=${encodeURIComponent(id)}`)

@@ -79,6 +79,8 @@ export type Resource =
   | {managerOnly?: string; relation?: QueueRelation; reviewQueue: string | {experiment: string; name: string}}
   /** A label schema by the id in the field, decided on its experiment (looked up; one that does not exist is denied). */
   | {labelSchema: string}
+  /** An issue by the id in the field, decided on its experiment (looked up; one that does not exist is denied). */
+  | {issue: string}
 
 /** The AI gateway's resource types, as MLflow's role rows name them. */
 export type GatewayType = 'gateway_endpoint' | 'gateway_model_definition' | 'gateway_secret'
@@ -196,6 +198,7 @@ export interface RouteRule {
     | 'experiment-artifact-location'
     | 'gateway-endpoint-create'
     | 'gateway-endpoint-update'
+    | 'issue-search'
     | 'mcp-version-create'
     | 'mcp-version-selected'
     | 'model-version-source'
