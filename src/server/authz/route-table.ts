@@ -564,7 +564,15 @@ const ENTRIES: Entry[] = [
     API3,
     {access: 'admin', why: 'datasets span experiments; MLflow needs a check on every linked experiment'},
   ],
-  ['GET POST PUT PATCH DELETE', '/mlflow/demo/<path:rest>', AJAX3, {access: 'admin', why: 'creates and deletes demo data server-wide'}],
+  // Demo data: MLflow 3.17 lets anyone logged in generate it and admins delete it. Generating
+  // writes runs, traces, issues and tags into whatever experiment is named "MLflow Demo", and
+  // registers prompts named mlflow-demo…, checking no permission on them: serve keeps it to admins.
+  [
+    'GET POST PUT PATCH DELETE',
+    '/mlflow/demo/<path:rest>',
+    AJAX3,
+    {access: 'admin', why: 'writes into the experiment and prompts of fixed demo names, whoever may edit them (MLflow: generate anyone, delete admins)'},
+  ],
   ['GET POST PUT PATCH DELETE', '/mlflow/jobs/<path:rest>', AJAX3, {access: 'admin', why: 'server-side jobs (MLflow: creator only)'}],
   ['GET POST PUT PATCH DELETE', '/jobs/', AJAX3, {access: 'admin', why: 'server-side jobs (MLflow: creator only)'}],
   ['GET POST PUT PATCH DELETE', '/jobs/<path:rest>', AJAX3, {access: 'admin', why: 'server-side jobs (MLflow: creator only)'}],
