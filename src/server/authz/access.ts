@@ -18,6 +18,7 @@ import {type Store, type UserRecord} from '../store/store.js'
 import {mcpServerName} from './mcp.js'
 import {canonicalId, type RequestParams} from './request-params.js'
 import {promptMarker, type ResourceResolver} from './resolver.js'
+import {queueAllows, queueFacts, type ReviewQueueFacts} from './review-queues.js'
 import {type Check, type GatewayType, type Need} from './route-table.js'
 
 export interface AccessContext {
@@ -96,6 +97,11 @@ export class Access {
     return this.rowCache
   }
 
+  /** The caller's user name. */
+  get username(): string {
+    return this.context.user.username
+  }
+
   private get defaultLevel(): Level {
     const level = this.context.defaultPermission
     return isPermissionLevel(level) || isGrantLevel(level) ? level : 'NO_PERMISSIONS'
@@ -169,6 +175,16 @@ export class Access {
   /** The experiment a gateway endpoint logs usage to ('' none, undefined no such endpoint), through the upstream. */
   endpointExperiment(endpointId: string): Promise<string | undefined> {
     return this.context.resolver.gatewayEndpointExperiment(endpointId)
+  }
+
+  /** `need` on the review queues of an experiment: READ there addresses them, the queue tier decides, falling back to the experiment. */
+  canInReviewQueues(need: Need, experimentId: string): boolean {
+    return this.meets(inExperiment(experimentId, 'review_queue', need))
+  }
+
+  /** A review queue by id, through the upstream; undefined when there is none. */
+  async reviewQueue(queueId: string): Promise<ReviewQueueFacts | undefined> {
+    return queueFacts(await this.context.resolver.reviewQueue(queueId))
   }
 
   /** Whether an MCP server of this name exists, through the upstream. */
@@ -315,6 +331,23 @@ export class Access {
     if ('mcpServer' in on) {
       const name = on.mcpServer === 'path' ? mcpServerName(params) : params.optional('name') || '*'
       return on.versions ? this.canOnMcpVersions(need, name) : this.can(need, 'mcp_server', name)
+    }
+
+    if ('reviewQueue' in on) {
+      const named = on.reviewQueue
+      const queue =
+        typeof named === 'string'
+          ? await this.reviewQueue(params.required(named))
+          : queueFacts(await resolver.reviewQueueByName(canonicalId(params.required(named.experiment), named.experiment), params.required(named.name)))
+      if (queue === undefined) return false
+      const managerOnly = on.managerOnly !== undefined && params.optional(on.managerOnly) !== undefined
+      return queueAllows(this, queue, need === 'read' ? 'read' : 'update', on.relation, managerOnly)
+    }
+
+    if ('labelSchema' in on || 'issue' in on) {
+      const experimentId =
+        'issue' in on ? await resolver.issueExperiment(params.required(on.issue)) : await resolver.labelSchemaExperiment(params.required(on.labelSchema))
+      return experimentId !== undefined && this.can(need, 'experiment', experimentId)
     }
 
     if ('gateway' in on) return this.passesGateway(need, on, params)

@@ -9,6 +9,7 @@ import {type Store, type UserRecord} from '../store/store.js'
 import {type Exchange, type Json, parseAnswer} from './exchange.js'
 import {createdGatewayId, GATEWAY_KINDS} from './gateway.js'
 import {mcpServerName} from './mcp.js'
+import {stampOwner} from './review-queues.js'
 import {type AfterEffect, type GatewayType} from './route-table.js'
 
 /** The gateway type a gateway after-effect (`grant-<type>-creator`, `delete-<type>-grants`) is about. */
@@ -35,6 +36,7 @@ const AFTER_EFFECT_MISSED: Record<AfterEffect, string> = {
   'grant-scorer-creator': 'its creator was not given MANAGE on the new scorer',
   'rename-registered-model-grants':
     'the grants on the registered model were not moved to its new name (those left on the old name would apply to a new model of that name: revoke them)',
+  'stamp-review-queue-owner': 'the new review queue has no owner (only managers of its experiment can change or delete it: name one with new_owner)',
 }
 
 async function grantManage(store: Store, user: UserRecord, resourceType: string, resourceId: string): Promise<void> {
@@ -48,7 +50,8 @@ async function grantManage(store: Store, user: UserRecord, resourceType: string,
  * record what follows from it: an error would say the change failed, and clients (MLflow's retry
  * on 5xx too) would repeat a create that then fails as "already exists". The store failing only
  * withholds access (a creator without MANAGE) or leaves grants for an admin to tidy, and the log
- * says which.
+ * says which. Returns the answer for the client: MLflow's, or (a review queue's owner named) the
+ * queue as it then is.
  */
 export async function recordAfter(
   effect: AfterEffect,
@@ -56,8 +59,9 @@ export async function recordAfter(
   answer: UpstreamResponse,
   store: Store,
   log: (message: string) => void,
-): Promise<void> {
+): Promise<UpstreamResponse> {
   try {
+    if (effect === 'stamp-review-queue-owner') return await stampOwner(exchange, answer)
     await applyAfter(effect, exchange, answer, store)
   } catch (error) {
     const {request, user} = exchange
@@ -65,9 +69,11 @@ export async function recordAfter(
       `error: ${request.method} ${exchange.target.split('?', 1)[0]} by ${user.username}: MLflow made the change, but ${AFTER_EFFECT_MISSED[effect]}: ${(error as Error).message}`,
     )
   }
+
+  return answer
 }
 
-async function applyAfter(effect: AfterEffect, exchange: Exchange, answer: UpstreamResponse, store: Store): Promise<void> {
+async function applyAfter(effect: Exclude<AfterEffect, 'stamp-review-queue-owner'>, exchange: Exchange, answer: UpstreamResponse, store: Store): Promise<void> {
   const {params, user} = exchange
   const result = parseAnswer(answer)
   switch (effect) {

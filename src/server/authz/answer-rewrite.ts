@@ -2,12 +2,12 @@
  * What MLflow 3.17 withholds from a non-admin's answer that the route itself let through
  * (docs/mlflow-auth-contract.md, "Answers rewritten"): the ids of a denied tier that an answer
  * carries beside what was asked for (a run's logged models, a version's run and logged model, a
- * logged model's source run, a trace's run and logged model), versions of a registered model the
+ * logged model's source run, a trace's run and logged model, an issue's source run), versions of a registered model the
  * version tier withholds, assessments of a trace whose assessment tier denies reading, run folders
  * of an experiment's artifact root, scorers the caller cannot read, and of the AI gateway the rows
  * of a listing the caller cannot read and the model definitions and secrets a DENY hides inside an
  * endpoint or definition they may read; MCP servers' allowed actions and the versions their tier
- * withholds; online scoring configurations (refused whole). Each function changes the parsed answer in place and says
+ * withholds; online scoring configurations (refused whole); review queues the caller is not assigned to, for a reader below EDIT. Each function changes the parsed answer in place and says
  * whether it changed anything; sendRewritten is the one entry point for a route's answer.
  */
 import {scorerResourceId} from '../../mlflow/resources.js'
@@ -17,6 +17,7 @@ import {type Access} from './access.js'
 import {type Exchange, type Json, parseAnswer, relay} from './exchange.js'
 import {redactMcp} from './mcp.js'
 import {isPromptTagged} from './resolver.js'
+import {listedQueues} from './review-queues.js'
 import {type GatewayType} from './route-rule.js'
 
 /** How the answer of a route is rewritten; named after what the answer carries. */
@@ -30,6 +31,8 @@ export type AnswerRewrite =
   | 'gateway-model-definitions'
   | 'gateway-secrets'
   | 'gateway-secrets-config'
+  | 'issue'
+  | 'issues'
   | 'logged-model'
   | 'logged-models'
   | 'mcp-endpoint'
@@ -41,6 +44,7 @@ export type AnswerRewrite =
   | 'online-scoring-configs'
   | 'registered-model'
   | 'registered-models'
+  | 'review-queues'
   | 'run'
   | 'runs'
   | 'scorers'
@@ -51,11 +55,13 @@ export type AnswerRewrite =
   | 'traces-v2'
   | 'traces-v3'
 
-/** What a rewrite needs besides the answer: the caller's access, and the request's artifact path. */
+/** What a rewrite needs besides the answer: the caller's access, and the request's artifact path or experiment. */
 export interface RewriteContext {
   access: Access
   /** The listed directory, for `artifact-list`. */
   artifactPath?: string
+  /** The experiment listed, for `review-queues`. */
+  experimentId?: string
 }
 
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -91,6 +97,8 @@ export interface SiblingField {
  * answers (the field blanked, graphql-forward.ts) alike.
  */
 export const SIBLING_FIELDS = {
+  /** The run an issue was found in. */
+  issue: [{path: ['source_run_id'], tier: 'run'}],
   /** A logged model's source run and its metrics' runs. */
   loggedModel: [
     {path: ['info', 'source_run_id'], tier: 'run'},
@@ -325,6 +333,10 @@ export async function rewriteAnswer(how: AnswerRewrite, answer: Json, context: R
       return withholdMappings(access, objects(object(answer.endpoint)?.model_mappings))
     }
 
+    case 'review-queues': {
+      return listedQueues(answer, access, context.experimentId!)
+    }
+
     case 'gateway-endpoint-mapping': {
       return withholdMappings(access, objects([answer.mapping]))
     }
@@ -395,6 +407,14 @@ export async function rewriteAnswer(how: AnswerRewrite, answer: Json, context: R
 
     case 'logged-model': {
       return loggedModelRuns(objects([answer.model]), access)
+    }
+
+    case 'issue': {
+      return withholdSiblings(objects([answer.issue]), SIBLING_FIELDS.issue, access)
+    }
+
+    case 'issues': {
+      return withholdSiblings(objects(answer.issues), SIBLING_FIELDS.issue, access)
     }
 
     case 'logged-models': {
@@ -479,7 +499,11 @@ export function readAnswer(answer: UpstreamResponse): Json | undefined {
 export async function sendRewritten(exchange: Exchange, answer: UpstreamResponse, how: AnswerRewrite): Promise<void> {
   const {access, params, response} = exchange
   const body = readAnswer(answer)
-  if (body && (await rewriteAnswer(how, body, {access, artifactPath: how === 'artifact-list' ? params.optional('path') : undefined})))
-    sendJson(response, 200, body)
+  const context: RewriteContext = {
+    access,
+    artifactPath: how === 'artifact-list' ? params.optional('path') : undefined,
+    experimentId: how === 'review-queues' ? params.required('experiment_id') : undefined,
+  }
+  if (body && (await rewriteAnswer(how, body, context))) sendJson(response, 200, body)
   else relay(response, answer)
 }

@@ -18,6 +18,7 @@ import {type Exchange, relay, send, upstreamMethod} from './exchange.js'
 import {removeCreatedServer} from './mcp.js'
 import {RequestParams} from './request-params.js'
 import {ResourceResolver} from './resolver.js'
+import {bindReviewer, checkQueueName} from './review-queues.js'
 import {type RouteMatch} from './route-table.js'
 import {filterAnswer} from './search-filter.js'
 import {checkSpecial} from './special-checks.js'
@@ -59,7 +60,7 @@ export class Gate {
   async handle(request: IncomingMessage, response: ServerResponse, user: UserRecord, match: RouteMatch | undefined, target: string): Promise<void> {
     const {upstream} = this.options
     refuseEarly(request, user, match)
-    if (!match || (user.isAdmin && !match.rule.after)) {
+    if (!match || (user.isAdmin && !match.rule.after && !match.rule.handlerRule)) {
       await upstream.forward(request, response, {identity: user.username})
       return
     }
@@ -75,14 +76,17 @@ export class Gate {
       }
     }
 
+    if (rule.handlerRule === 'review-queue-name') await checkQueueName(exchange, this.options.store)
+    if (rule.handlerRule === 'reviewer') bindReviewer(exchange)
+
     const rewrite = user.isAdmin ? undefined : rule.rewrite
     if (rule.after || rewrite) {
       // A version create may have created its MCP server first: a failure takes that back.
-      const answer = await send(exchange).catch(async (error: unknown) => {
+      let answer = await send(exchange).catch(async (error: unknown) => {
         await removeCreatedServer(exchange, this.options.log)
         throw error
       })
-      if (rule.after && answer.status < 400) await recordAfter(rule.after, exchange, answer, this.options.store, this.options.log)
+      if (rule.after && answer.status < 400) answer = await recordAfter(rule.after, exchange, answer, this.options.store, this.options.log)
       else await removeCreatedServer(exchange, this.options.log)
       if (rewrite) await sendRewritten(exchange, answer, rewrite)
       else relay(response, answer)

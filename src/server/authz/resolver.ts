@@ -1,8 +1,8 @@
 /**
  * Which experiment a run, logged model or trace belongs to, and an experiment's id from its name:
  * asked of the upstream MLflow server where MLflow's own auth layer asks its tracking store, on
- * serve's connection pool. Runs and logged models get server-made ids and never change
- * experiment, so those answers are kept (bounded); trace ids and names are not.
+ * serve's connection pool. Runs, logged models, issues and label schemas get server-made ids and never
+ * change experiment, so those answers are kept (bounded); trace ids and names are not.
  */
 import {type Upstream, UpstreamError} from '../proxy.js'
 
@@ -11,6 +11,8 @@ const MAX_CACHED = 200_000
 type Lookup = (id: string) => Promise<string | undefined>
 
 export class ResourceResolver {
+  readonly issueExperiment: Lookup
+  readonly labelSchemaExperiment: Lookup
   readonly loggedModelExperiment: Lookup
   readonly runExperiment: Lookup
   readonly traceExperiment: Lookup
@@ -25,6 +27,14 @@ export class ResourceResolver {
     this.loggedModelExperiment = this.cached('logged_model', async (id) => {
       const body = await this.get(`/api/2.0/mlflow/logged-models/${encodeURIComponent(id)}`)
       return pick(body, 'model', 'info', 'experiment_id')
+    })
+    this.issueExperiment = this.cached('issue', async (id) => {
+      const body = await this.get(`/api/3.0/mlflow/issues/${encodeURIComponent(id)}`)
+      return pick(body, 'issue', 'experiment_id')
+    })
+    this.labelSchemaExperiment = this.cached('label_schema', async (id) => {
+      const body = await this.get(`/api/3.0/mlflow/label-schemas/get?schema_id=${encodeURIComponent(id)}`)
+      return pick(body, 'label_schema', 'experiment_id')
     })
     // Not cached: a trace id is chosen by the client, and a trace can be deleted and made again
     // (or, on some MLflow versions, moved) under the same id.
@@ -96,6 +106,17 @@ export class ResourceResolver {
     return ids
   }
 
+  /** A review queue (MLflow's `review_queue`), or undefined when there is none. Not cached: its users and owner change. */
+  async reviewQueue(queueId: string): Promise<unknown> {
+    return member(await this.get(`/api/3.0/mlflow/review-queues/get?queue_id=${encodeURIComponent(queueId)}`), 'review_queue')
+  }
+
+  /** A review queue by its experiment and name, or undefined when there is none. */
+  async reviewQueueByName(experimentId: string, name: string): Promise<unknown> {
+    const query = `experiment_id=${encodeURIComponent(experimentId)}&name=${encodeURIComponent(name)}`
+    return member(await this.get(`/api/3.0/mlflow/review-queues/get-by-name?${query}`), 'review_queue')
+  }
+
   async experimentIdByName(name: string): Promise<string | undefined> {
     const body = await this.get(`/api/2.0/mlflow/experiments/get-by-name?experiment_name=${encodeURIComponent(name)}`)
     return pick(body, 'experiment', 'experiment_id')
@@ -161,6 +182,11 @@ export function isPromptTagged(tags: unknown): boolean {
 export function promptMarker(tags: unknown): boolean | undefined {
   const marked = Array.isArray(tags) && tags.some((tag) => tag && typeof tag === 'object' && (tag as {key?: unknown}).key === IS_PROMPT_TAG)
   return marked ? isPromptTagged(tags) : undefined
+}
+
+/** A member of a JSON object, of any type. */
+function member(value: unknown, key: string): unknown {
+  return value && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined
 }
 
 function pick(value: unknown, ...path: string[]): string | undefined {

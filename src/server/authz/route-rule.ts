@@ -1,4 +1,5 @@
 import {type AnswerRewrite} from './answer-rewrite.js'
+import {type QueueRelation} from './review-queues.js'
 
 /**
  * What one route-table entry says about a request: who may make it (access), how its body is read
@@ -74,6 +75,17 @@ export type Resource =
    * server, which must be readable.
    */
   | {mcpServer: 'body' | 'path'; versions?: boolean}
+  /**
+   * A review queue, by the id in the field or by experiment and name, decided on the queue tier of
+   * its experiment (`need`) and what the caller is to the queue (`relation`, review-queues.ts).
+   * `managerOnly`: a body field that, given, asks MANAGE (a new owner). A queue that does not
+   * exist is denied.
+   */
+  | {managerOnly?: string; relation?: QueueRelation; reviewQueue: string | {experiment: string; name: string}}
+  /** A label schema by the id in the field, decided on its experiment (looked up; one that does not exist is denied). */
+  | {labelSchema: string}
+  /** An issue by the id in the field, decided on its experiment (looked up; one that does not exist is denied). */
+  | {issue: string}
 
 /** The AI gateway's resource types, as MLflow's role rows name them. */
 export type GatewayType = 'gateway_endpoint' | 'gateway_model_definition' | 'gateway_secret'
@@ -99,8 +111,9 @@ export type ResponseFilter =
   'experiments' | 'graphql' | 'logged-models' | 'mcp-access-endpoints' | 'mcp-servers' | 'model-versions' | 'registered-models' | 'runs'
 
 /**
- * Store changes after the upstream accepted the request; they run for admins too
- * (docs/mlflow-auth-contract.md, "After-request side effects").
+ * Store changes after the upstream accepted the request, and the owner a review queue's create
+ * records in MLflow; they run for admins too (docs/mlflow-auth-contract.md, "After-request side
+ * effects").
  */
 export type AfterEffect =
   | `delete-${GatewayType}-grants`
@@ -114,6 +127,7 @@ export type AfterEffect =
   | 'grant-registered-model-creator'
   | 'grant-scorer-creator'
   | 'rename-registered-model-grants'
+  | 'stamp-review-queue-owner'
 
 /**
  * The operations of MLflow's basic-auth REST API, which serve answers itself (auth-api.ts): users,
@@ -191,11 +205,18 @@ export interface RouteRule {
     | 'experiment-artifact-location'
     | 'gateway-endpoint-create'
     | 'gateway-endpoint-update'
+    | 'issue-search'
     | 'mcp-version-create'
     | 'mcp-version-selected'
     | 'model-version-source'
     | 'otlp-export'
     | 'trace-body'
+  /**
+   * A rule MLflow's handlers apply to every caller, admins included, from the authenticated user
+   * a plain MLflow behind serve never sees (review-queues.ts): a custom queue's name may not be a
+   * user's; a review is attributed to its reviewer.
+   */
+  handlerRule?: 'review-queue-name' | 'reviewer'
   /** Why a route is admin only or open to everyone, for the reader of this table. */
   why?: string
 }

@@ -7,8 +7,9 @@
  * experiment; registered models, versions, aliases and tags on the registered model (by name);
  * scorers on the scorer; the AI gateway on its secrets, model definitions and endpoints; MCP
  * servers on the server and its version tier; evaluation datasets on every experiment they are
- * linked to. Families MLflow gates with rules serve does not keep (jobs, issues, review queues,
- * webhooks, workspaces, the assistant but what every UI page reads) are admin only.
+ * linked to; review queues on their tier in the experiment and what the caller is to the queue;
+ * label schemas and issues on their experiment. Families MLflow gates with rules serve does not
+ * keep (jobs, webhooks, workspaces, the assistant but what every UI page reads) are admin only.
  *
  * The same table holds what serve answers itself (`answer`): MLflow's basic-auth REST API and its
  * sign-up page, so one lookup routes every request.
@@ -19,6 +20,7 @@
  */
 
 import {LEGACY_PERMISSION_ENDPOINTS, RESOURCE_TYPES} from '../../mlflow/resources.js'
+import {type QueueRelation} from './review-queues.js'
 import {type AuthOperation, type BodyPolicy, type Check, type GatewayType, type Resource, type RouteRule} from './route-rule.js'
 
 export type {AfterEffect, AuthOperation, BodyPolicy, Capability, Check, GatewayType, LocalAnswer, Need, Resource, RouteRule} from './route-rule.js'
@@ -47,6 +49,8 @@ const scorer: Resource = {scorer: {experiment: 'experiment_id', name: 'name'}}
 /** The traces of the experiments listed in `field`, and what its filter or order may select on. */
 const traceSearch = (field: string): Resource => ({experiments: field, of: 'trace', tiersIf: 'filtered'})
 const use = (on: Resource): Check[] => [{need: 'use', on}]
+const manage = (on: Resource): Check[] => [{need: 'manage', on}]
+const labelSchema: Resource = {labelSchema: 'schema_id'}
 interface GatewayField {
   field?: string
   name?: string
@@ -82,7 +86,8 @@ const dataset: Resource = {dataset: 'path.dataset_id'}
 const JOBS = "admin only: MLflow lets a job's creator alone read and cancel it, by a column of its job table a plain upstream leaves empty"
 const PROMPT_OPTIMIZATION =
   "admin only, for now: decided by MLflow on the job's experiment and on what the create's optimizer configuration names, which serve does not read yet"
-const ADMIN_FAMILY = 'admin only: MLflow gates this family with rules serve does not keep (its own resources, workspaces or server-side credentials)'
+/** A review queue by the `queue_id` of the request, and what the caller must be to it. */
+const queue = (relation?: QueueRelation): Resource => ({relation, reviewQueue: 'queue_id'})
 
 type Entry = [methods: string, path: string, prefixes: readonly string[], rule: RouteRule]
 
@@ -520,20 +525,80 @@ const ENTRIES: Entry[] = [
   // MLflow 3.17 decides it; what the spans name besides (existing traces, trace tags, the run of
   // `x-mlflow-run-id`) is checked too (otlp.ts).
   ['POST', '/v1/traces', ROOT, {access: createIn('trace', {experiment: 'header.x-mlflow-experiment-id'}), body: 'raw', special: 'otlp-export'}],
+  // Review queues (3.17+): a queue is in an experiment and decided on its `review_queue` tier (the
+  // experiment READ, the tier deciding), and on what the caller is to the queue: its owner (who made
+  // it: serve names them in MLflow after the create), one of its users, or neither
+  // (review-queues.ts). A custom queue may not take a user's name; a review is its reviewer's.
+  ['POST', '/mlflow/review-queues/create', API3, {access: createIn('review_queue'), after: 'stamp-review-queue-owner', handlerRule: 'review-queue-name'}],
+  ['POST', '/mlflow/review-queues/get-or-create-user', API3, {access: createIn('review_queue')}],
+  ['GET', '/mlflow/review-queues/get', API3, {access: [{need: 'read', on: queue('viewer')}]}],
+  [
+    'GET',
+    '/mlflow/review-queues/get-by-name',
+    API3,
+    {access: [{need: 'read', on: {relation: 'viewer', reviewQueue: {experiment: 'experiment_id', name: 'name'}}}]},
+  ],
+  // Every queue for EDIT on the tier, else the caller's own (review-queues.ts).
+  ['GET', '/mlflow/review-queues/list', API3, {access: read(experiment()), rewrite: 'review-queues'}],
+  [
+    'POST',
+    '/mlflow/review-queues/update',
+    API3,
+    {access: [{need: 'update', on: {managerOnly: 'new_owner', relation: 'owner', reviewQueue: 'queue_id'}}], handlerRule: 'review-queue-name'},
+  ],
+  ['POST', '/mlflow/review-queues/delete', API3, {access: update(queue('custom-owner'))}],
+  ['POST', '/mlflow/review-queues/items/add', API3, {access: update(queue())}],
+  ['POST', '/mlflow/review-queues/items/remove', API3, {access: update(queue('custom-owner'))}],
+  ['GET', '/mlflow/review-queues/items/list', API3, {access: [{need: 'read', on: queue('viewer')}]}],
+  ['POST', '/mlflow/review-queues/items/set-status', API3, {access: update(queue('member')), handlerRule: 'reviewer'}],
+
+  // Label schemas (3.17+, the questions of a review): decided on their experiment, managed by its managers.
+  ['POST', '/mlflow/label-schemas/create', API3, {access: manage(experiment())}],
+  ['GET', '/mlflow/label-schemas/get', API3, {access: read(labelSchema)}],
+  ['GET', '/mlflow/label-schemas/get-by-name', API3, {access: read(experiment())}],
+  ['GET', '/mlflow/label-schemas/list', API3, {access: read(experiment())}],
+  ['PATCH', '/mlflow/label-schemas/update', API3, {access: manage(labelSchema)}],
+  ['DELETE', '/mlflow/label-schemas/delete', API3, {access: manage(labelSchema)}],
+
+  // Issues (found in an experiment's traces): decided on their experiment; the run an issue names
+  // is withheld when `run *` is denied. Detection runs an LLM over traces as a job that makes a run:
+  // EDIT on the experiment and `run *` not denied, READ on every trace (MLflow 3.17's handler
+  // binds them to the experiment, older ones do not), USE on the secret or endpoint it would use.
+  ['POST', '/mlflow/issues', API3, {access: update(experiment()), rewrite: 'issue'}],
+  ['POST', '/mlflow/issues/search', API3, {access: read(experiment()), rewrite: 'issues', special: 'issue-search'}],
+  ['GET', '/mlflow/issues/<issue_id>', API3, {access: read({issue: 'path.issue_id'}), rewrite: 'issue'}],
+  ['PATCH', '/mlflow/issues/<issue_id>', API3, {access: update({issue: 'path.issue_id'}), rewrite: 'issue'}],
+  [
+    'POST',
+    '/mlflow/issues/invoke',
+    AJAX3,
+    {
+      access: [
+        ...createIn('run'),
+        ...read({traces: 'trace_ids'}),
+        ...use(gatewaySecret({optional: true})),
+        ...use({gateway: 'gateway_endpoint', name: 'endpoint_name', optional: true}),
+      ],
+    },
+  ],
 
   // GraphQL: MLflow's field-level checks (graphql.ts).
   ['GET POST', '/graphql', ROOT, {access: 'authenticated', filter: 'graphql'}],
 
   // Families serve leaves to admins.
   ['GET POST', '/mlflow/gateway-proxy', AJAX2, {access: 'admin', why: "forwards to the deployments server with the server's credentials"}],
-  ['GET POST PUT PATCH DELETE', '/mlflow/issues', API3, {access: 'admin', why: ADMIN_FAMILY}],
-  ['GET POST PUT PATCH DELETE', '/mlflow/issues/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
-  ['GET POST PUT PATCH DELETE', '/mlflow/demo/<path:rest>', AJAX3, {access: 'admin', why: 'creates and deletes demo data server-wide'}],
+  // Demo data: MLflow 3.17 lets anyone logged in generate it and admins delete it. Generating
+  // writes runs, traces, issues and tags into whatever experiment is named "MLflow Demo", and
+  // registers prompts named mlflow-demo…, checking no permission on them: serve keeps it to admins.
+  [
+    'GET POST PUT PATCH DELETE',
+    '/mlflow/demo/<path:rest>',
+    AJAX3,
+    {access: 'admin', why: 'writes into the experiment and prompts of fixed demo names, whoever may edit them (MLflow: generate anyone, delete admins)'},
+  ],
   ['GET POST PUT PATCH DELETE', '/mlflow/jobs/<path:rest>', AJAX3, {access: 'admin', why: JOBS}],
   ['GET POST PUT PATCH DELETE', '/jobs/', AJAX3, {access: 'admin', why: JOBS}],
   ['GET POST PUT PATCH DELETE', '/jobs/<path:rest>', AJAX3, {access: 'admin', why: JOBS}],
-  ['GET POST PUT PATCH DELETE', '/mlflow/label-schemas/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
-  ['GET POST PUT PATCH DELETE', '/mlflow/review-queues/<path:rest>', API3, {access: 'admin', why: ADMIN_FAMILY}],
   ['GET POST PUT PATCH DELETE', '/mlflow/prompt-optimization/jobs', API3, {access: 'admin', why: PROMPT_OPTIMIZATION}],
   ['GET POST PUT PATCH DELETE', '/mlflow/prompt-optimization/jobs/<path:rest>', API3, {access: 'admin', why: PROMPT_OPTIMIZATION}],
   ['GET POST PUT PATCH DELETE', '/mlflow/webhooks', API2, {access: 'admin', why: 'as MLflow 3.11.1+'}],
@@ -576,7 +641,8 @@ const OPTIONS: RouteMatch['rule'] = {access: 'admin', answer: 'options', body: '
 
 /** A rule's body policy: read as JSON when a field of the body decides or changes something. */
 function withBodyPolicy(rule: RouteRule): RouteMatch['rule'] {
-  const needsFields = Array.isArray(rule.access) || rule.filter !== undefined || rule.after !== undefined || rule.special !== undefined
+  const needsFields =
+    Array.isArray(rule.access) || rule.filter !== undefined || rule.after !== undefined || rule.special !== undefined || rule.handlerRule !== undefined
   return Object.freeze({...rule, body: rule.body ?? (rule.params !== 'query' && needsFields ? 'json' : 'stream')})
 }
 

@@ -61,6 +61,14 @@ export async function checkSpecial(exchange: Exchange): Promise<void> {
       return
     }
 
+    // MLflow parses the filter to see whether it selects on an issue's run; serve does not parse
+    // the filter grammar: any mention counts.
+    case 'issue-search': {
+      const filter = exchange.params.optional('filter_string') ?? ''
+      if (filter.includes('source_run_id') && !exchange.access.can('not_denied', 'run', '*')) throw permissionDenied()
+      return
+    }
+
     case 'assessment-overrides': {
       await checkAssessmentOverride(exchange)
       return
