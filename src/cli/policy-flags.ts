@@ -1,7 +1,11 @@
 /** The flags of the access-as-code commands. */
 import * as Flags from '@oclif/core/flags'
 
-export const policyFileFlag = Flags.string({char: 'f', description: 'The access policy file (YAML; `mlflowctl schema` prints its JSON Schema).', required: true})
+export const policyFileFlag = Flags.string({
+  char: 'f',
+  description: 'The access policy file (YAML; `mlflowctl schema` prints its JSON Schema).',
+  required: true,
+})
 
 export const pruneFlag = Flags.boolean({
   default: false,

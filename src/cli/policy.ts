@@ -108,7 +108,8 @@ function report(result: ApplyResult, passwords: Map<string, NewPassword>, json: 
 
   if (result.failure) {
     const {change, error} = result.failure
-    const failure = error instanceof UserError ? error : new UserError(String((error as Error)?.message ?? error), {code: 'UNEXPECTED', exit: ExitCode.Unexpected})
+    const failure =
+      error instanceof UserError ? error : new UserError(String((error as Error)?.message ?? error), {code: 'UNEXPECTED', exit: ExitCode.Unexpected})
     io.status(`Not applied (${result.notApplied.length}):`)
     for (const item of result.notApplied) io.status(`  ${heading(item)}: ${describeChange(item)}`)
     json.error = {code: failure.code, exit: failure.exit, message: `${heading(change)}: ${describeChange(change)}: ${failure.message}`}

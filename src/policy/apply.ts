@@ -165,11 +165,14 @@ export async function newPasswords(plan: Plan, desired: AccessPolicy, options: P
   for (const user of users) {
     const source = user.password
     if (!source) {
-      throw new UserError(`${where(user)}user ${user.name} does not exist on the server, and the file gives no password to create it with; nothing was changed`, {
-        code: 'PASSWORD_REQUIRED',
-        exit: ExitCode.Usage,
-        hint: 'Add `password: {env: VARIABLE}`, `{stdin: true}` or `{generate: true}` to the user.',
-      })
+      throw new UserError(
+        `${where(user)}user ${user.name} does not exist on the server, and the file gives no password to create it with; nothing was changed`,
+        {
+          code: 'PASSWORD_REQUIRED',
+          exit: ExitCode.Usage,
+          hint: 'Add `password: {env: VARIABLE}`, `{stdin: true}` or `{generate: true}` to the user.',
+        },
+      )
     }
 
     if ('generate' in source) {
@@ -188,7 +191,10 @@ export async function newPasswords(plan: Plan, desired: AccessPolicy, options: P
 
     const verdict = options.check(password)
     if (verdict !== true) {
-      throw new UserError(`${where(user)}the password for ${user.name} from ${from}: ${verdict}; nothing was changed`, {code: 'INVALID_PASSWORD', exit: ExitCode.Usage})
+      throw new UserError(`${where(user)}the password for ${user.name} from ${from}: ${verdict}; nothing was changed`, {
+        code: 'INVALID_PASSWORD',
+        exit: ExitCode.Usage,
+      })
     }
 
     passwords.set(user.name, {generated: false, password})
@@ -334,7 +340,11 @@ export class ServerTarget implements ApplyTarget {
         }
 
         const row = role.permissions.find((candidate) => candidate.resource_type === type && candidate.resource_pattern === change.target.pattern)
-        if (!row) throw new UserError(`Role "${role.name}" has no row on ${type} ${change.target.pattern} any more`, {code: 'RESOURCE_DOES_NOT_EXIST', exit: ExitCode.NotFound})
+        if (!row)
+          throw new UserError(`Role "${role.name}" has no row on ${type} ${change.target.pattern} any more`, {
+            code: 'RESOURCE_DOES_NOT_EXIST',
+            exit: ExitCode.NotFound,
+          })
         if (change.action === 'change') await this.roles.updatePermission(row.id, change.to!)
         else await this.roles.removePermission(row.id)
         return
@@ -363,7 +373,11 @@ export class ServerTarget implements ApplyTarget {
     }
 
     const role = (await listing).get(key)
-    if (!role) throw new UserError(`There is no role named "${ref.name}" in workspace ${ref.workspace} any more`, {code: 'RESOURCE_DOES_NOT_EXIST', exit: ExitCode.NotFound})
+    if (!role)
+      throw new UserError(`There is no role named "${ref.name}" in workspace ${ref.workspace} any more`, {
+        code: 'RESOURCE_DOES_NOT_EXIST',
+        exit: ExitCode.NotFound,
+      })
     return role
   }
 }

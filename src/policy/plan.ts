@@ -56,9 +56,7 @@ const ref = (role: RolePolicy): RoleRef => ({name: role.name, workspace: role.wo
 function sortedKeys(grants: Map<string, Grant>): string[] {
   const order = (key: string) => POLICY_KIND_NAMES.indexOf(grants.get(key)!.target.kind)
   const target = (key: string) => grants.get(key)!.target
-  return [...grants.keys()].sort(
-    (a, b) => order(a) - order(b) || compare(target(a).label, target(b).label) || compare(target(a).pattern, target(b).pattern),
-  )
+  return [...grants.keys()].sort((a, b) => order(a) - order(b) || compare(target(a).label, target(b).label) || compare(target(a).pattern, target(b).pattern))
 }
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)

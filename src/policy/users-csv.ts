@@ -73,7 +73,10 @@ export function readUsersCsv(text: string, fileName: string): CsvUser[] {
   const header = records.shift()
   const columns = header?.fields.map((name) => name.trim().toLowerCase()) ?? []
   if (!header || columns[0] !== 'username' || columns[1] !== 'admin' || columns.length > 3 || (columns.length === 3 && columns[2] !== 'password')) {
-    throw new UserError(`${fileName}:${header?.line ?? 1}: the header must be username,admin or username,admin,password`, {code: 'USAGE_ERROR', exit: ExitCode.Usage})
+    throw new UserError(`${fileName}:${header?.line ?? 1}: the header must be username,admin or username,admin,password`, {
+      code: 'USAGE_ERROR',
+      exit: ExitCode.Usage,
+    })
   }
 
   const users: CsvUser[] = []
@@ -107,7 +110,9 @@ export function readUsersCsv(text: string, fileName: string): CsvUser[] {
 export function usersPolicy(users: CsvUser[]): AccessPolicy {
   return {
     roles: new Map(),
-    users: new Map(users.map((user) => [user.username, {admin: user.admin, grants: new Map(), name: user.username, origin: {line: user.line}, password: {generate: true}}])),
+    users: new Map(
+      users.map((user) => [user.username, {admin: user.admin, grants: new Map(), name: user.username, origin: {line: user.line}, password: {generate: true}}]),
+    ),
   }
 }
 

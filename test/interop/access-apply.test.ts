@@ -118,16 +118,18 @@ roles:
           .replace('    members: [alice]', '    members: [alice, bob]'),
       )
       const planned = await plan(v2)
-      const brief = (change: {action: string; from?: unknown; to?: unknown; user?: string; what: string}) => `${change.what} ${change.action} ${change.user ?? ''} ${change.from ?? ''}→${change.to ?? ''}`
+      const brief = (change: {action: string; from?: unknown; to?: unknown; user?: string; what: string}) =>
+        `${change.what} ${change.action} ${change.user ?? ''} ${change.from ?? ''}→${change.to ?? ''}`
       assert.deepEqual(planned.changes.map(brief).sort(), ['description change  reads→reads more', 'grant change alice EDIT→READ', 'member add bob →'])
       // Unmanaged: carol's grant, and the MANAGE that MLflow gave the admin on what the admin created.
       assert.ok(
         planned.unmanaged.some((item: {user?: string}) => item.user === 'carol'),
         JSON.stringify(planned.unmanaged),
       )
-      assert.deepEqual(planned.unmanaged.filter((item: {user?: string}) => item.user !== target.admin.username), [
-        {level: 'READ', resource: {kind: 'experiment', label: e1, pattern: e1Id, resource_type: 'experiment'}, user: 'carol', what: 'grant'},
-      ])
+      assert.deepEqual(
+        planned.unmanaged.filter((item: {user?: string}) => item.user !== target.admin.username),
+        [{level: 'READ', resource: {kind: 'experiment', label: e1, pattern: e1Id, resource_type: 'experiment'}, user: 'carol', what: 'grant'}],
+      )
       const changed = await cli(['plan', '-f', v2, '--detailed-exitcode'])
       assert.equal(changed.code, ExitCode.ChangesPending)
       assert.match(changed.stdout, new RegExp(`Plan: 1 to add, 2 to change, 0 to remove; ${planned.unmanaged.length} unmanaged`))
@@ -152,9 +154,21 @@ roles:
       const before = await plan(await file('empty.yaml', 'version: 1\n'), '--prune')
       const cases: Array<[string, string, RegExp]> = [
         ['schema', `version: 1\nusers:\n  - name: dora\n    password: {generate: true}\n    colour: blue\n`, /schema\.yaml:5: /],
-        ['unknown', `version: 1\nusers:\n  - name: dora\n    password: {generate: true}\n    grants:\n      - {experiment: "no such ${experiment}", permission: READ}\n`, /unknown\.yaml:6: .*no experiment/],
-        ['duplicate', `version: 1\nusers:\n  - name: dora\n    password: {generate: true}\n  - name: dora\n    password: {generate: true}\n`, /duplicate\.yaml:5: /],
-        ['level', `version: 1\nusers:\n  - name: dora\n    password: {generate: true}\n    grants:\n      - {experiment: "${experiment}", permission: WRITE}\n`, /level\.yaml:6: /],
+        [
+          'unknown',
+          `version: 1\nusers:\n  - name: dora\n    password: {generate: true}\n    grants:\n      - {experiment: "no such ${experiment}", permission: READ}\n`,
+          /unknown\.yaml:6: .*no experiment/,
+        ],
+        [
+          'duplicate',
+          `version: 1\nusers:\n  - name: dora\n    password: {generate: true}\n  - name: dora\n    password: {generate: true}\n`,
+          /duplicate\.yaml:5: /,
+        ],
+        [
+          'level',
+          `version: 1\nusers:\n  - name: dora\n    password: {generate: true}\n    grants:\n      - {experiment: "${experiment}", permission: WRITE}\n`,
+          /level\.yaml:6: /,
+        ],
       ]
       for (const [name, text, message] of cases) {
         const path = await file(`${name}.yaml`, text)

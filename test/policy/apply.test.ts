@@ -86,7 +86,9 @@ test('order: for random old and new policies, no user ever holds more than old â
             for (const id of ['1', '2', '3']) {
               const now = effective(state, user, id, defaultPermission)
               if (now > bound(user, id)) {
-                assert.fail(`seed ${seed} prune ${prune} default ${defaultPermission}: after ${JSON.stringify(change)} ${user} holds ${now} on experiment ${id}, more than old ${effective(old, user, id, defaultPermission)} / new ${effective(final, user, id, defaultPermission)}`)
+                assert.fail(
+                  `seed ${seed} prune ${prune} default ${defaultPermission}: after ${JSON.stringify(change)} ${user} holds ${now} on experiment ${id}, more than old ${effective(old, user, id, defaultPermission)} / new ${effective(final, user, id, defaultPermission)}`,
+                )
               }
             }
           }
@@ -105,7 +107,18 @@ test('order: for random old and new policies, no user ever holds more than old â
 
 test('order: a role that both allows and denies is built denials first, then joined, then given its allowances', () => {
   const old = policy({u: {}}, {})
-  const desired = policy({u: {}}, {mixed: {members: ['u'], rows: [[exp('1'), 'DENY'], [exp('*'), 'EDIT']]}})
+  const desired = policy(
+    {u: {}},
+    {
+      mixed: {
+        members: ['u'],
+        rows: [
+          [exp('1'), 'DENY'],
+          [exp('*'), 'EDIT'],
+        ],
+      },
+    },
+  )
   const plan = diff(desired, old, {prune: false})
   const steps = phases(plan, old).map((phase) => phase.map((change) => `${change.what} ${change.action}${'to' in change ? ` ${change.to}` : ''}`))
   assert.deepEqual(steps, [['role add null'], ['row add DENY'], ['member add'], ['row add EDIT']])
@@ -114,7 +127,19 @@ test('order: a role that both allows and denies is built denials first, then joi
 test('apply: a failure halfway starts nothing more, waits for what is in flight, reports both lists; a re-run converges', async () => {
   const old = policy({u1: {}, u2: {}})
   const desired = policy(
-    Object.fromEntries(['u1', 'u2', 'u3'].map((user) => [user, {grants: [[exp('1'), 'READ'], [exp('2'), 'EDIT'], [exp('*'), 'READ']], password: {generate: true}}])),
+    Object.fromEntries(
+      ['u1', 'u2', 'u3'].map((user) => [
+        user,
+        {
+          grants: [
+            [exp('1'), 'READ'],
+            [exp('2'), 'EDIT'],
+            [exp('*'), 'READ'],
+          ],
+          password: {generate: true},
+        },
+      ]),
+    ),
     {r: {members: ['u1', 'u2', 'u3'], rows: [[exp('3'), 'MANAGE']]}},
   ) as AccessPolicy
   const plan = diff(desired, old, {prune: false})
@@ -190,10 +215,19 @@ test('passwords: env read before any change, stdin one line per user in file ord
     assert.match(error.message, /^access\.yaml:6: \$ENV_PW is not set/)
     return true
   })
-  await assert.rejects(newPasswords(plan, desired, {check, env: {ENV_PW: 'short'}, file: 'access.yaml', readStdin}), /access\.yaml:6: the password for env from \$ENV_PW: too short/)
-  await assert.rejects(newPasswords(plan, desired, {check, env: {ENV_PW: 'env-password-123'}, file: 'access.yaml', readStdin: async () => 'only-one-line-here'}), /Standard input holds 1 line, but 2 users/)
+  await assert.rejects(
+    newPasswords(plan, desired, {check, env: {ENV_PW: 'short'}, file: 'access.yaml', readStdin}),
+    /access\.yaml:6: the password for env from \$ENV_PW: too short/,
+  )
+  await assert.rejects(
+    newPasswords(plan, desired, {check, env: {ENV_PW: 'env-password-123'}, file: 'access.yaml', readStdin: async () => 'only-one-line-here'}),
+    /Standard input holds 1 line, but 2 users/,
+  )
   desired.users.get('gen')!.password = undefined
-  await assert.rejects(newPasswords(plan, desired, {check, env: {ENV_PW: 'env-password-123'}, file: 'access.yaml', readStdin}), /access\.yaml:5: user gen does not exist on the server, and the file gives no password/)
+  await assert.rejects(
+    newPasswords(plan, desired, {check, env: {ENV_PW: 'env-password-123'}, file: 'access.yaml', readStdin}),
+    /access\.yaml:5: user gen does not exist on the server, and the file gives no password/,
+  )
 })
 
 test('apply: a created user gets its password, and only that call does', async () => {

@@ -6,7 +6,17 @@ import {ExitCode, UserError} from '../../src/core/errors.js'
 import {type Level} from '../../src/mlflow/permissions.js'
 import {decide, type RoleRow} from '../../src/mlflow/rbac.js'
 import {type ApplyTarget, rank} from '../../src/policy/apply.js'
-import {type AccessPolicy, type Grant, type PasswordSource, POLICY_KINDS, type PolicyKind, type RolePolicy, roleKey, type Target, targetKey} from '../../src/policy/model.js'
+import {
+  type AccessPolicy,
+  type Grant,
+  type PasswordSource,
+  POLICY_KINDS,
+  type PolicyKind,
+  type RolePolicy,
+  roleKey,
+  type Target,
+  targetKey,
+} from '../../src/policy/model.js'
 import {type Change} from '../../src/policy/plan.js'
 
 export function target(kind: PolicyKind, pattern: string, label = pattern): Target {

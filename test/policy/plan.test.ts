@@ -8,25 +8,50 @@ const server = () =>
   policy(
     {
       admin: {admin: true},
-      alice: {grants: [[exp('1', 'Churn'), 'READ'], [target('model', 'churn'), 'EDIT']]},
+      alice: {
+        grants: [
+          [exp('1', 'Churn'), 'READ'],
+          [target('model', 'churn'), 'EDIT'],
+        ],
+      },
       bob: {grants: [[exp('2'), 'MANAGE']]},
       carol: {grants: [[exp('1', 'Churn'), 'READ']]},
     },
     {
       old: {members: ['bob']},
-      readers: {description: 'reads', members: ['alice', 'bob'], rows: [[exp('*'), 'READ'], [target('model', '*'), 'READ']]},
+      readers: {
+        description: 'reads',
+        members: ['alice', 'bob'],
+        rows: [
+          [exp('*'), 'READ'],
+          [target('model', '*'), 'READ'],
+        ],
+      },
     },
   )
 
 const file = () =>
   policy(
     {
-      alice: {admin: true, grants: [[exp('1', 'Churn'), 'EDIT'], [target('prompt', 'summarize'), 'READ']]},
+      alice: {
+        admin: true,
+        grants: [
+          [exp('1', 'Churn'), 'EDIT'],
+          [target('prompt', 'summarize'), 'READ'],
+        ],
+      },
       bob: {grants: [[exp('2'), 'MANAGE']]},
       dave: {grants: [[exp('*'), 'DENY']], password: {env: 'DAVE_PW'}},
     },
     {
-      readers: {description: 'reads everything', members: ['alice', 'dave'], rows: [[exp('*'), 'READ'], [target('run', '*'), 'DENY']]},
+      readers: {
+        description: 'reads everything',
+        members: ['alice', 'dave'],
+        rows: [
+          [exp('*'), 'READ'],
+          [target('run', '*'), 'DENY'],
+        ],
+      },
       writers: {members: ['bob'], rows: [[exp('2'), 'EDIT']]},
     },
   )
@@ -69,10 +94,22 @@ test('diff --prune: the unmanaged become removals, users are never removed', () 
   assert.deepEqual(plan.unmanaged, [])
   const removals = plan.changes.filter((change) => change.action === 'remove').map((change) => planJson({changes: [change], unmanaged: []}).changes[0])
   assert.deepEqual(removals, [
-    {action: 'remove', from: 'EDIT', resource: {kind: 'model', label: 'churn', pattern: 'churn', resource_type: 'registered_model'}, user: 'alice', what: 'grant'},
+    {
+      action: 'remove',
+      from: 'EDIT',
+      resource: {kind: 'model', label: 'churn', pattern: 'churn', resource_type: 'registered_model'},
+      user: 'alice',
+      what: 'grant',
+    },
     {action: 'remove', from: 'READ', resource: {kind: 'experiment', label: 'Churn', pattern: '1', resource_type: 'experiment'}, user: 'carol', what: 'grant'},
     {action: 'remove', role: {name: 'old', workspace: 'default'}, what: 'role'},
-    {action: 'remove', from: 'READ', resource: {kind: 'model', label: '*', pattern: '*', resource_type: 'registered_model'}, role: {name: 'readers', workspace: 'default'}, what: 'row'},
+    {
+      action: 'remove',
+      from: 'READ',
+      resource: {kind: 'model', label: '*', pattern: '*', resource_type: 'registered_model'},
+      role: {name: 'readers', workspace: 'default'},
+      what: 'row',
+    },
     {action: 'remove', role: {name: 'readers', workspace: 'default'}, user: 'bob', what: 'member'},
   ])
   assert.equal(summaryLine(plan), 'Plan: 8 to add, 3 to change, 5 to remove; 0 unmanaged')

@@ -13,9 +13,18 @@ test('users CSV: quoting, line numbers, optional password; export reads back', (
     {admin: true, line: 2, username: 'alice'},
     {admin: false, line: 3, password: 'a-long-password', username: 'bob'},
   ])
-  const csv = writeUsersCsv([{admin: false, username: 'zed, jr'}, {admin: true, username: 'amy'}])
+  const csv = writeUsersCsv([
+    {admin: false, username: 'zed, jr'},
+    {admin: true, username: 'amy'},
+  ])
   assert.equal(csv, 'username,admin\namy,true\n"zed, jr",false\n')
-  assert.deepEqual(readUsersCsv(csv, 'u.csv').map((user) => [user.username, user.admin]), [['amy', true], ['zed, jr', false]])
+  assert.deepEqual(
+    readUsersCsv(csv, 'u.csv').map((user) => [user.username, user.admin]),
+    [
+      ['amy', true],
+      ['zed, jr', false],
+    ],
+  )
 })
 
 test('users CSV: every problem with its line, before anything is sent', () => {

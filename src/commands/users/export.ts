@@ -2,7 +2,8 @@ import {BaseCommand} from '../../cli/base-command.js'
 import {writeUsersCsv} from '../../policy/users-csv.js'
 
 export default class UsersExport extends BaseCommand<typeof UsersExport> {
-  static override description = 'Admins only. Prints CSV on stdout: the header username,admin, then one line per user sorted by name, which `mlflowctl users import` reads back. No passwords: MLflow keeps only their hashes.'
+  static override description =
+    'Admins only. Prints CSV on stdout: the header username,admin, then one line per user sorted by name, which `mlflowctl users import` reads back. No passwords: MLflow keeps only their hashes.'
   static override examples = ['<%= config.bin %> <%= command.id %> > users.csv']
   static override summary = 'Print every user and their admin flag as CSV.'
 

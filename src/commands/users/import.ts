@@ -40,7 +40,11 @@ export default class UsersImport extends BaseCommand<typeof UsersImport> {
       }
 
       const verdict = checkNewPassword(user.password)
-      if (verdict !== true) throw new UserError(`${file}:${user.line}: the password for ${user.username}: ${verdict}; nothing was changed`, {code: 'INVALID_PASSWORD', exit: ExitCode.Usage})
+      if (verdict !== true)
+        throw new UserError(`${file}:${user.line}: the password for ${user.username}: ${verdict}; nothing was changed`, {
+          code: 'INVALID_PASSWORD',
+          exit: ExitCode.Usage,
+        })
       passwords.set(user.username, {generated: false, password: user.password})
     }
 
