@@ -121,11 +121,11 @@ describe('store copy', () => {
     assert.ok(await missing(to))
   })
 
-  it('refuses a PostgreSQL location with exit 8 until that store is wired in, without printing its password', async () => {
+  it('takes a PostgreSQL location for a database: one that does not answer is a clear error (exit 2), without its password', async () => {
     const from = fresh('source.json')
     await populated(from)
-    await assert.rejects(copyStore(from, 'postgresql://me:hunter2@127.0.0.1/auth'), (error) => {
-      assertUserError(error, 8, /PostgreSQL stores are not available/)
+    await assert.rejects(copyStore(from, 'postgresql+psycopg2://me:hunter2@127.0.0.1:1/auth'), (error) => {
+      assertUserError(error, 2, /Cannot use the auth store's database postgresql\+psycopg2:\/\/me@127\.0\.0\.1:1\/auth: .*ECONNREFUSED/)
       assert.doesNotMatch((error as Error).message, /hunter2/)
       return true
     })

@@ -23,7 +23,7 @@ import {ExitCode, UserError} from '../../core/errors.js'
 import {ALL_LEVELS, CONTAINER_RESOURCE_TYPES, DEFAULT_WORKSPACE, maxLevel, rowProblem, userIdOfRoleName, userRoleName, WILDCARD} from '../../mlflow/rbac.js'
 import {pythonQuote} from '../../mlflow/resources.js'
 import {contentProblem} from './content.js'
-import {type AssignmentRecord, type RolePermissionRecord, type RoleRecord, type StoreContent, type UserRecord} from './store.js'
+import {type AssignmentRecord, isPostgresUrl, type RolePermissionRecord, type RoleRecord, type StoreContent, type UserRecord} from './store.js'
 
 /** Something in MLflow's database that serve's store does not hold; said on stderr and in --json. */
 export interface Skipped {
@@ -76,7 +76,7 @@ function bad(source: string, what: string, hint?: string): UserError {
  * PostgreSQL URL; any other URL is refused.
  */
 export function sqlitePathOf(source: string): string | undefined {
-  if (/^postgres(?:ql)?(?:\+[a-z0-9]+)?:\/\//i.test(source)) return undefined
+  if (isPostgresUrl(source)) return undefined
   const sqlite = /^sqlite(?:\+[a-z0-9]+)?:\/\/(.*)$/i.exec(source)
   if (sqlite) {
     const rest = sqlite[1].split('?')[0]

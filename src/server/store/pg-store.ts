@@ -58,6 +58,13 @@ const RECONNECT_MAX_MS = 2000
 export interface PgStoreOptions {
   /** The connection's application_name (pg_stat_activity shows it). Default `mlflowctl serve`. */
   applicationName?: string
+  /** Set the store's tables up in a database that has none. Default true; false: such a database is refused (`missing`), left as it was. */
+  create?: boolean
+  /**
+   * Follow the changes other replicas make (LISTEN and the poll). Default true; false for a
+   * command's store, which lives for one run and alone decides what it writes.
+   */
+  follow?: boolean
   /** Entries of the change log kept for replicas that fall behind; further behind, they reload all. Default 10 000. */
   keepChanges?: number
   /** How long decisions go on from the last known state while the database is out of reach. Default 60 s. */
@@ -158,12 +165,18 @@ function sameCounters(a: Counters, b: Counters): boolean {
 class ReloadNeeded extends Error {}
 
 /** Applies the versioned schema files the database does not have yet, once, whoever else starts now. */
-async function migrate(query: Query, location: string): Promise<void> {
+async function migrate(query: Query, location: string, create: boolean): Promise<void> {
   const files = (await readdir(SCHEMA_DIR)).filter((name) => /^\d{3}-[\w-]+\.sql$/.test(name)).sort()
   const known = files.length === 0 ? 0 : Number(files.at(-1)!.slice(0, 3))
   await query('BEGIN')
   try {
     await query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK.toString()])
+    if (!create && (await query<{found: null | string}>("SELECT to_regclass('mlflowctl_schema_versions')::text AS found")).rows[0].found === null) {
+      throw new StoreFileError(location, `The database ${location} holds no mlflowctl auth store (no mlflowctl tables); it was left unchanged.`, {
+        problem: 'missing',
+      })
+    }
+
     await query(
       'CREATE TABLE IF NOT EXISTS mlflowctl_schema_versions (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
     )
@@ -219,7 +232,7 @@ export class PgStore implements Store {
   private lost: string | undefined
   private readonly options: Required<PgStoreOptions>
   private readonly pending: PendingWrite[] = []
-  private readonly pollTimer: NodeJS.Timeout
+  private readonly pollTimer: NodeJS.Timeout | undefined
   private reconnectDelay = RECONNECT_MIN_MS
   private reconnectTimer: NodeJS.Timeout | undefined
   private syncQueued = false
@@ -240,8 +253,10 @@ export class PgStore implements Store {
     this.seq = loaded.seq
     this.syncedAt = Date.now()
     this.adopt(client)
-    this.pollTimer = setInterval(() => this.requestSync(), options.pollIntervalMs)
-    this.pollTimer.unref()
+    if (options.follow) {
+      this.pollTimer = setInterval(() => this.requestSync(), options.pollIntervalMs)
+      this.pollTimer.unref()
+    }
   }
 
   /**
@@ -251,6 +266,8 @@ export class PgStore implements Store {
   static async open(url: string, options: PgStoreOptions = {}): Promise<PgStore> {
     const settings: Required<PgStoreOptions> = {
       applicationName: options.applicationName ?? 'mlflowctl serve',
+      create: options.create ?? true,
+      follow: options.follow ?? true,
       keepChanges: Math.max(options.keepChanges ?? DEFAULT_KEEP_CHANGES, 1),
       maxStaleMs: Math.max(options.maxStaleMs ?? DEFAULT_MAX_STALE_MS, 0),
       onError: safeReporter(options.onError ?? ((error) => process.stderr.write(`mlflowctl: auth store: ${error.message}\n`))),
@@ -262,7 +279,7 @@ export class PgStore implements Store {
     try {
       client = await connect(url, settings)
       const query: Query = (text, values) => client!.query(text, values)
-      await migrate(query, location)
+      await migrate(query, location, settings.create)
       await query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
       const loaded = await loadAll(query, location)
       await query('COMMIT')
@@ -720,7 +737,7 @@ async function connect(url: string, options: Required<PgStoreOptions>): Promise<
   client.on('error', early)
   try {
     await client.connect()
-    await client.query(`LISTEN ${CHANNEL}`)
+    if (options.follow) await client.query(`LISTEN ${CHANNEL}`)
   } catch (error) {
     await client.end().catch(() => {})
     throw error
