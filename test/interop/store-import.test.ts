@@ -2,8 +2,8 @@
  * `store import --from-mlflow` on the real thing: MLflow's own basic-auth server (3.12.0, whose
  * per-user grants live in per-resource tables, and 3.17.2, whose grants are roles) gets users, an
  * admin, per-user grants, a role and a veto through its REST API; it is stopped, its basic_auth.db
- * imported, and serve started on the imported store in front of a plain MLflow of the same version
- * on the same tracking database. The same requests must then get the same answers: the users log in
+ * imported (3.17.2's into a PostgreSQL store, 3.12.0's into a file), and serve started on the
+ * imported store in front of a plain MLflow of the same version on the same tracking database. The same requests must then get the same answers: the users log in
  * with their old passwords and keep exactly their access.
  */
 import assert from 'node:assert/strict'
@@ -15,6 +15,7 @@ import {after, before, describe, it} from 'node:test'
 import {okJson, runCli} from '../support/cli.js'
 import {type Credentials, type RunningServer, startMlflowServer} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS} from '../support/mlflow-versions.js'
+import {type RunningPostgres, startPostgres} from '../support/postgres.js'
 import {type Json, restClient} from '../support/rest.js'
 import {type RunningServe, startServe} from '../support/serve.js'
 
@@ -51,6 +52,8 @@ for (const [version, veto] of [
     const ids: {e1?: string; e2?: string} = {}
     let before_: Record<string, number>
     let imported: Json
+    let postgres: RunningPostgres | undefined
+    let intoFile: Json | undefined
 
     const checks = async (): Promise<Record<string, number>> => {
       const tag = (who: Credentials, id: string) =>
@@ -114,15 +117,25 @@ for (const [version, veto] of [
       await mlflow.stop()
       mlflow = undefined
 
-      imported = okJson(await runCli(['store', 'import', '--from-mlflow', `sqlite:///${join(dir, 'auth.db')}`, '--to', join(dir, 'serve.json'), '--json']))
+      const source = `sqlite:///${join(dir, 'auth.db')}`
+      let store = join(dir, 'serve.json')
+      if (version === MLFLOW_VERSIONS.latest) {
+        // One version into a database: the same import, and serve on the database store.
+        postgres = await startPostgres()
+        store = postgres.url
+        intoFile = okJson(await runCli(['store', 'import', '--from-mlflow', source, '--to', join(dir, 'serve.json'), '--json']))
+      }
+
+      imported = okJson(await runCli(['store', 'import', '--from-mlflow', source, '--to', store, '--json']))
       mlflow = await startMlflowServer({dir, kind: 'plain', version})
-      serve = await startServe({storePath: join(dir, 'serve.json'), upstream: mlflow.url})
+      serve = await startServe({storePath: store, upstream: mlflow.url})
       url = serve.url
     })
 
     after(async () => {
       await serve?.stop()
       await mlflow?.stop()
+      await postgres?.stop()
       await rm(dir, {force: true, recursive: true})
     })
 
@@ -137,7 +150,24 @@ for (const [version, veto] of [
       // (MLflow gives the creator of e1, e2 and m MANAGE on each).
       assert.deepEqual(imported.destination.counts, {assignments: 4, role_permissions: 7, roles: 4, users: 5})
       assert.match(imported.destination.digest, /^[0-9a-f]{64}$/)
+      if (intoFile) {
+        // The database holds exactly what a file import holds; the URL is printed without its password.
+        assert.equal(imported.destination.digest, intoFile.destination.digest)
+        assert.doesNotMatch(imported.to, new RegExp(new URL(postgres!.url).password))
+      }
     })
+
+    if (version === MLFLOW_VERSIONS.latest) {
+      it('refuses to import again into the database now that it holds users (exit 6), leaving it as it was', async () => {
+        const again = await runCli(['store', 'import', '--from-mlflow', `sqlite:///${join(dir, 'auth.db')}`, '--to', postgres!.url, '--json'])
+        assert.equal(again.code, 6, again.stderr)
+        const {rows} = await postgres!.query<{seq: number}>('SELECT seq FROM mlflowctl_state')
+        assert.equal(rows.length, 1)
+        assert.deepEqual(await checks(), before_)
+        const state = await postgres!.query<{seq: number}>('SELECT seq FROM mlflowctl_state')
+        assert.deepEqual(state.rows, rows)
+      })
+    }
 
     it('serve on the imported store: the same users log in with their old passwords and get the same answers', async () => {
       assert.deepEqual(await checks(), before_)

@@ -152,3 +152,18 @@ describe('store copy with PostgreSQL', () => {
     )
   })
 })
+
+describe('loading the tables', () => {
+  test('what the constraints do not guard is still checked: an id not below its counter is refused, and the tables left as they were', async () => {
+    const url = await database('load_bad_counter')
+    const store = await PgStore.open(url, {follow: false})
+    await store.createUser({isAdmin: false, passwordHash: 'h', username: 'alice'})
+    await store.close()
+    await rows(url, 'UPDATE mlflowctl_state SET next_user_id = 1')
+    await assert.rejects(
+      PgStore.open(url, {follow: false}),
+      (error: Error) => error.name === 'StoreFileError' && /mlflowctl_users has the id 1, not a positive integer below its counter \(1\)/.test(error.message),
+    )
+    assert.deepEqual(await rows(url, 'SELECT id, username FROM mlflowctl_users'), [{id: '1', username: 'alice'}])
+  })
+})

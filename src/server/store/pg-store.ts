@@ -28,9 +28,9 @@ import {fileURLToPath} from 'node:url'
 import pg from 'pg'
 
 import {type RoleRow} from '../../mlflow/rbac.js'
-import {COUNTERS, type Invalid, readVersion2, recordJson} from './json-format.js'
+import {COUNTERS, type Invalid, recordJson} from './json-format.js'
 import {batchLine, checkCounters, checkOp, parseBatch} from './journal-format.js'
-import {type Counters, type Op, type Plan, StoreModel, type Table} from './model.js'
+import {type Counters, isId, type Op, type Plan, StoreModel, type Table} from './model.js'
 import {
   type AssignmentRecord,
   type GrantRecord,
@@ -204,19 +204,51 @@ async function migrate(query: Query, location: string, create: boolean): Promise
   }
 }
 
-/** Every table into a model, checked as a store file is. Run inside a transaction for one consistent view. */
+/**
+ * Every table into a model. Run inside a transaction for one consistent view. The tables' own
+ * constraints already hold most of what a store file's reader checks (types, non-empty names,
+ * unique ids, usernames, role names and rows, references that resolve), so only what they do
+ * not is checked here: ids are positive safe integers below their counters (ids are never reused).
+ * A large store loads in one plain SELECT per table, without a second validation pass.
+ */
 async function loadAll(query: Query, location: string): Promise<{data: StoreModel; seq: number}> {
   const state = (await query<StateRow>('SELECT * FROM mlflowctl_state WHERE id = 1')).rows[0]
   const invalid: Invalid = (what) =>
     new StoreFileError(location, `The auth store's database ${location} is not valid: ${what}. It was left unchanged.`, {problem: 'invalid'})
   if (!state) throw invalid('mlflowctl_state has no row')
-  const raw: Record<string, unknown> = {version: 2}
-  for (const [key] of COUNTERS) raw[key] = state[key as keyof StateRow]
-  for (const table of ['users', 'roles', 'role_permissions', 'assignments'] as const) {
-    raw[table] = (await query(`SELECT ${COLUMNS[table]} FROM ${tableName(table)} ORDER BY id`)).rows
+  for (const [key] of COUNTERS) {
+    const value = state[key as keyof StateRow]
+    if (!isId(value)) throw invalid(`mlflowctl_state.${key} is ${String(value)}, not a positive integer`)
   }
 
-  return {data: readVersion2(raw, invalid), seq: state.seq}
+  const data = new StoreModel(countersOf(state))
+  const select = async <R extends pg.QueryResultRow>(table: Table, counter: keyof Counters, put: (row: R) => void) => {
+    const below = data.counters[counter]
+    for (const row of (await query<R>(`SELECT ${COLUMNS[table]} FROM ${tableName(table)} ORDER BY id`)).rows) {
+      if (!isId(row.id) || row.id >= below) throw invalid(`${tableName(table)} has the id ${String(row.id)}, not a positive integer below its counter (${below})`)
+      put(row)
+    }
+  }
+
+  type Rows = {
+    assignments: {id: number; role_id: number; user_id: number}
+    role_permissions: {id: number; permission: string; resource_pattern: string; resource_type: string; role_id: number}
+    roles: {description: null | string; id: number; name: string; workspace: string}
+    users: {id: number; is_admin: boolean; password_hash: string; username: string}
+  }
+  await select<Rows['users']>('users', 'nextUserId', (row) =>
+    data.putUser(Object.freeze({id: row.id, isAdmin: row.is_admin, passwordHash: row.password_hash, username: row.username})),
+  )
+  await select<Rows['roles']>('roles', 'nextRoleId', (row) =>
+    data.putRole(Object.freeze({description: row.description, id: row.id, name: row.name, workspace: row.workspace})),
+  )
+  await select<Rows['role_permissions']>('role_permissions', 'nextRowId', (row) =>
+    data.putRow(
+      Object.freeze({id: row.id, permission: row.permission, resourcePattern: row.resource_pattern, resourceType: row.resource_type, roleId: row.role_id}),
+    ),
+  )
+  await select<Rows['assignments']>('assignments', 'nextAssignmentId', (row) => data.putAssignment(Object.freeze({id: row.id, roleId: row.role_id, userId: row.user_id})))
+  return {data, seq: state.seq}
 }
 
 export class PgStore implements Store {
