@@ -225,7 +225,8 @@ async function loadAll(query: Query, location: string): Promise<{data: StoreMode
   const select = async <R extends pg.QueryResultRow>(table: Table, counter: keyof Counters, put: (row: R) => void) => {
     const below = data.counters[counter]
     for (const row of (await query<R>(`SELECT ${COLUMNS[table]} FROM ${tableName(table)} ORDER BY id`)).rows) {
-      if (!isId(row.id) || row.id >= below) throw invalid(`${tableName(table)} has the id ${String(row.id)}, not a positive integer below its counter (${below})`)
+      if (!isId(row.id) || row.id >= below)
+        throw invalid(`${tableName(table)} has the id ${String(row.id)}, not a positive integer below its counter (${below})`)
       put(row)
     }
   }
@@ -247,7 +248,9 @@ async function loadAll(query: Query, location: string): Promise<{data: StoreMode
       Object.freeze({id: row.id, permission: row.permission, resourcePattern: row.resource_pattern, resourceType: row.resource_type, roleId: row.role_id}),
     ),
   )
-  await select<Rows['assignments']>('assignments', 'nextAssignmentId', (row) => data.putAssignment(Object.freeze({id: row.id, roleId: row.role_id, userId: row.user_id})))
+  await select<Rows['assignments']>('assignments', 'nextAssignmentId', (row) =>
+    data.putAssignment(Object.freeze({id: row.id, roleId: row.role_id, userId: row.user_id})),
+  )
   return {data, seq: state.seq}
 }
 
