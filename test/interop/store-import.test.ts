@@ -3,7 +3,8 @@
  * per-user grants live in per-resource tables, and 3.17.2, whose grants are roles) gets users, an
  * admin, per-user grants, a role and a veto through its REST API; it is stopped, its basic_auth.db
  * imported (3.17.2's into a PostgreSQL store, 3.12.0's into a file), and serve started on the
- * imported store in front of a plain MLflow of the same version on the same tracking database. The same requests must then get the same answers: the users log in
+ * imported store in front of a plain MLflow of the same version on the same tracking database.
+ * Once more with 3.17.2's auth database on PostgreSQL (its database_uri), imported from there. The same requests must then get the same answers: the users log in
  * with their old passwords and keep exactly their access.
  */
 import assert from 'node:assert/strict'
@@ -13,6 +14,7 @@ import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {okJson, runCli} from '../support/cli.js'
+import {addPythonPackage} from '../support/mlflow-install.js'
 import {type Credentials, type RunningServer, startMlflowServer} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS} from '../support/mlflow-versions.js'
 import {type RunningPostgres, startPostgres} from '../support/postgres.js'
@@ -38,11 +40,15 @@ const EXPECTED = {
   'carol reads e2 (vetoed)': 403,
 }
 
-for (const [version, veto] of [
-  [MLFLOW_VERSIONS.legacy, 'NO_PERMISSIONS'],
-  [MLFLOW_VERSIONS.latest, 'DENY'],
+/** MLflow's auth app on PostgreSQL needs a driver that `mlflow[auth]` does not bring. */
+const PSYCOPG2 = 'psycopg2-binary==2.9.13'
+
+for (const {from, to, version, veto} of [
+  {from: 'sqlite', to: 'file', version: MLFLOW_VERSIONS.legacy, veto: 'NO_PERMISSIONS'},
+  {from: 'sqlite', to: 'postgresql', version: MLFLOW_VERSIONS.latest, veto: 'DENY'},
+  {from: 'postgresql', to: 'file', version: MLFLOW_VERSIONS.latest, veto: 'DENY'},
 ] as const) {
-  describe(`store import --from-mlflow of MLflow ${version}'s basic_auth.db`, () => {
+  describe(`store import --from-mlflow of MLflow ${version}'s auth database in ${from === 'sqlite' ? 'SQLite' : 'PostgreSQL'} into a ${to === 'file' ? 'file' : 'PostgreSQL'} store`, () => {
     let dir: string
     let mlflow: RunningServer | undefined
     let serve: RunningServe | undefined
@@ -84,7 +90,18 @@ for (const [version, veto] of [
 
     before(async () => {
       dir = await mkdtemp(join(tmpdir(), `mlflowctl-import-${version}-`))
-      mlflow = await startMlflowServer({dir, kind: 'basic-auth', version})
+      let source = `sqlite:///${join(dir, 'auth.db')}`
+      if (from === 'postgresql' || to === 'postgresql') postgres = await startPostgres()
+      if (from === 'postgresql') {
+        await addPythonPackage(version, PSYCOPG2)
+        // A role of MLflow's own with a plain password: basic_auth.ini is read with interpolation.
+        await postgres!.query("CREATE ROLE mlflow LOGIN PASSWORD 'mlflow-pw'")
+        await postgres!.query('CREATE DATABASE mlflow_auth OWNER mlflow')
+        const port = new URL(postgres!.url).port
+        source = `postgresql+psycopg2://mlflow:mlflow-pw@127.0.0.1:${port}/mlflow_auth`
+      }
+
+      mlflow = await startMlflowServer({authConfig: {database_uri: source}, dir, kind: 'basic-auth', version})
       admin = mlflow.admin!
       url = mlflow.url
       for (const user of [alice, bob, carol, boss]) await rest.ok(admin, 'POST', '/api/2.0/mlflow/users/create', user)
@@ -117,12 +134,10 @@ for (const [version, veto] of [
       await mlflow.stop()
       mlflow = undefined
 
-      const source = `sqlite:///${join(dir, 'auth.db')}`
       let store = join(dir, 'serve.json')
-      if (version === MLFLOW_VERSIONS.latest) {
-        // One version into a database: the same import, and serve on the database store.
-        postgres = await startPostgres()
-        store = postgres.url
+      if (to === 'postgresql') {
+        // Into a database: the same import as into a file, and serve on the database store.
+        store = postgres!.url
         intoFile = okJson(await runCli(['store', 'import', '--from-mlflow', source, '--to', join(dir, 'serve.json'), '--json']))
       }
 
@@ -150,6 +165,7 @@ for (const [version, veto] of [
       // (MLflow gives the creator of e1, e2 and m MANAGE on each).
       assert.deepEqual(imported.destination.counts, {assignments: 4, role_permissions: 7, roles: 4, users: 5})
       assert.match(imported.destination.digest, /^[0-9a-f]{64}$/)
+      if (from === 'postgresql') assert.doesNotMatch(String(imported.from), /mlflow-pw/)
       if (intoFile) {
         // The database holds exactly what a file import holds; the URL is printed without its password.
         assert.equal(imported.destination.digest, intoFile.destination.digest)
@@ -157,7 +173,7 @@ for (const [version, veto] of [
       }
     })
 
-    if (version === MLFLOW_VERSIONS.latest) {
+    if (to === 'postgresql') {
       it('refuses to import again into the database now that it holds users (exit 6), leaving it as it was', async () => {
         const again = await runCli(['store', 'import', '--from-mlflow', `sqlite:///${join(dir, 'auth.db')}`, '--to', postgres!.url, '--json'])
         assert.equal(again.code, 6, again.stderr)
