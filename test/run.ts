@@ -4,7 +4,8 @@
  * alone start no server.
  */
 import {spawn} from 'node:child_process'
-import {readdirSync, readFileSync, statSync} from 'node:fs'
+import {mkdtempSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import {join, relative, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -30,10 +31,11 @@ function log(message: string): void {
 const isInterop = (file: string) => file.split(/[\\/]/).includes('interop')
 
 // Arguments name test files or folders of them; none: every test file; --unit: every test file
-// outside test/interop, so a new folder of unit tests is run without being listed anywhere.
+// outside test/interop, so a new folder of unit tests is run without being listed anywhere;
+// --postgres: the PostgreSQL pass (below) for the files named too.
 const only = process.argv.slice(2)
 const unit = only.includes('--unit')
-const named = only.filter((arg) => arg !== '--unit')
+const named = only.filter((arg) => arg !== '--unit' && arg !== '--postgres')
 const found = (named.length > 0 ? named : ['test']).flatMap((path) => (statSync(path).isDirectory() ? testFiles(join(root, path)) : [path]))
 const files = unit ? found.filter((file) => !isInterop(file)) : found
 
@@ -99,13 +101,44 @@ const reporterArgs = [
 // one on a 2-core machine); a run with interop files keeps one at a time, so that the shared MLflow
 // servers are not starved.
 const concurrency = needsServers ? 1 : 2
-const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...reporterArgs, ...files], {
-  cwd: root,
-  env: {...process.env, [SHARED_SERVERS_ENV]: JSON.stringify(shared)},
-  stdio: 'inherit',
-})
-const code: number = await new Promise((resolve) => {
-  child.once('exit', (status, signal) => resolve(status ?? (signal ? 1 : 0)))
-})
+// Each pass's reporter adds its counts here, so a run of two passes ends with their sum.
+const countsDir = mkdtempSync(join(tmpdir(), 'mlflowctl-test-counts-'))
+const countsFile = join(countsDir, 'counts.jsonl')
+
+async function pass(passFiles: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...reporterArgs, ...passFiles], {
+    cwd: root,
+    env: {...process.env, ...env, [SHARED_SERVERS_ENV]: JSON.stringify(shared), MLFLOWCTL_TEST_COUNTS: countsFile},
+    stdio: 'inherit',
+  })
+  return new Promise((resolve) => {
+    child.once('exit', (status, signal) => resolve(status ?? (signal ? 1 : 0)))
+  })
+}
+
+// The whole run (no file named, or --postgres) runs the serve suites that exercise the auth store most a second
+// time with serve on PostgreSQL (test/support/serve.ts starts one per test process). The web UI
+// suite is left out of that pass: it costs a minute and its store use (a login, a grant) is what
+// these suites cover. MLFLOWCTL_TEST_STORE set by hand chooses the store of a single pass instead.
+const POSTGRES_PASS = ['serve-authz', 'serve-auth-api', 'serve-scorers', 'serve-logged-models'].map((name) => join('test', 'interop', `${name}.test.ts`))
+const postgresPass =
+  (named.length === 0 || only.includes('--postgres')) && process.env.MLFLOWCTL_TEST_STORE === undefined
+    ? files.filter((file) => POSTGRES_PASS.includes(file))
+    : []
+
+let code = await pass(files)
+if (postgresPass.length > 0) {
+  log(`again with serve's store on PostgreSQL: ${postgresPass.join(', ')}`)
+  code = Math.max(code, await pass(postgresPass, {MLFLOWCTL_TEST_STORE: 'postgres'}))
+  const counts = readFileSync(countsFile, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as {failed: number; passed: number; skipped: number})
+  const sum = (key: 'failed' | 'passed' | 'skipped') => counts.reduce((total, each) => total + each[key], 0)
+  log(`both passes together (file stores, then PostgreSQL):`)
+  process.stdout.write(`\n${sum('passed')} passed, ${sum('failed')} failed${sum('skipped') ? `, ${sum('skipped')} skipped` : ''}\n`)
+}
+
+rmSync(countsDir, {force: true, recursive: true})
 await stopAll()
 process.exit(code)

@@ -14,8 +14,8 @@ import {type CredentialCheckOptions} from './credential-check.js'
 import {ClientLimiter, type ClientLimits, DEFAULT_CLIENT_LIMITS, serverLimitOptions} from './limits.js'
 import {hashPassword, verifyPassword} from './passwords.js'
 import {createUpstream, type Upstream} from './proxy.js'
-import {JsonFileStore} from './store/json-store.js'
-import {isPostgresUrl, type Store, StoreError, StoreFileError} from './store/store.js'
+import {openAdapter, storeUserError} from './store/open.js'
+import {type Store, StoreError} from './store/store.js'
 import {type Listener, prepareListener, type TlsFiles} from './tls.js'
 
 export interface ServeOptions {
@@ -187,18 +187,17 @@ async function openStore(options: ServeOptions, config: ServeConfig, front: Fron
   let store: Store | undefined
   const onError = (error: Error) => options.log(`error: auth store: ${error.message}`)
   try {
-    if (isPostgresUrl(options.storePath)) {
-      // Loaded only here: a file store never needs the driver.
-      const {PgStore} = await import('./store/pg-store.js')
-      store = await PgStore.open(options.storePath, {maxStaleMs: options.storeMaxStaleMs, onError})
-    } else store = await JsonFileStore.open(options.storePath, {lockStaleMs: options.storeLockStaleMs, onError})
+    store = await openAdapter(options.storePath, {
+      json: {lockStaleMs: options.storeLockStaleMs, onError},
+      postgres: {maxStaleMs: options.storeMaxStaleMs, onError},
+    })
     await bootstrapAdmin(store, config, options.log)
     return store
   } catch (error) {
     await front.abort()
     await upstream.close()
     await store?.close()
-    throw error instanceof StoreFileError ? storeStartError(error, isPostgresUrl(options.storePath)) : error
+    throw storeUserError(error)
   }
 }
 
@@ -259,42 +258,6 @@ async function bootstrapAdmin(store: Store, config: ServeConfig, log: (message: 
     log(
       `warning: admin "${admin.username}" has MLflow's old default password "password1234", as no other admin password is configured; it is accepted only because serve listens on loopback. Set MLFLOW_AUTH_ADMIN_PASSWORD (it replaces the default at the next start), or change it now: mlflowctl users update-password ${admin.username}`,
     )
-  }
-}
-
-/** A store serve cannot use is the user's to fix (or, when locked, to wait for): no stack trace, a documented exit code. */
-function storeStartError(error: StoreFileError, database: boolean): UserError {
-  switch (error.problem) {
-    case 'locked': {
-      return new UserError(error.message, {
-        cause: error,
-        code: 'STORE_LOCKED',
-        exit: ExitCode.InUse,
-        hint: 'Another mlflowctl (a serve, or a command on the same --store) is using it: stop it, or start again once it is done.',
-      })
-    }
-
-    case 'invalid': {
-      return new UserError(error.message, {
-        cause: error,
-        code: 'STORE_INVALID',
-        exit: ExitCode.Usage,
-        hint: database
-          ? 'Correct the tables, or restore the database from a backup. serve never overwrites a store it cannot read.'
-          : 'Correct the file, or restore it from a backup. serve never overwrites a store it cannot read.',
-      })
-    }
-
-    default: {
-      return new UserError(error.message, {
-        cause: error,
-        code: 'STORE_UNUSABLE',
-        exit: ExitCode.Usage,
-        hint: database
-          ? 'Check that the database is up, and that the URL names it with a user that may create tables there (the password in the URL or PGPASSWORD).'
-          : 'Pass a --store path serve can read and write (a file, in a directory it may create files in).',
-      })
-    }
   }
 }
 

@@ -2,8 +2,9 @@
  * `store import --from-mlflow` on the real thing: MLflow's own basic-auth server (3.12.0, whose
  * per-user grants live in per-resource tables, and 3.17.2, whose grants are roles) gets users, an
  * admin, per-user grants, a role and a veto through its REST API; it is stopped, its basic_auth.db
- * imported, and serve started on the imported store in front of a plain MLflow of the same version
- * on the same tracking database. The same requests must then get the same answers: the users log in
+ * imported (3.17.2's into a PostgreSQL store, 3.12.0's into a file), and serve started on the
+ * imported store in front of a plain MLflow of the same version on the same tracking database.
+ * Once more with 3.17.2's auth database on PostgreSQL (its database_uri), imported from there. The same requests must then get the same answers: the users log in
  * with their old passwords and keep exactly their access.
  */
 import assert from 'node:assert/strict'
@@ -13,8 +14,10 @@ import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {okJson, runCli} from '../support/cli.js'
+import {addPythonPackage} from '../support/mlflow-install.js'
 import {type Credentials, type RunningServer, startMlflowServer} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS} from '../support/mlflow-versions.js'
+import {type RunningPostgres, startPostgres} from '../support/postgres.js'
 import {type Json, restClient} from '../support/rest.js'
 import {type RunningServe, startServe} from '../support/serve.js'
 
@@ -37,11 +40,15 @@ const EXPECTED = {
   'carol reads e2 (vetoed)': 403,
 }
 
-for (const [version, veto] of [
-  [MLFLOW_VERSIONS.legacy, 'NO_PERMISSIONS'],
-  [MLFLOW_VERSIONS.latest, 'DENY'],
+/** MLflow's auth app on PostgreSQL needs a driver that `mlflow[auth]` does not bring. */
+const PSYCOPG2 = 'psycopg2-binary==2.9.13'
+
+for (const {from, to, version, veto} of [
+  {from: 'sqlite', to: 'file', version: MLFLOW_VERSIONS.legacy, veto: 'NO_PERMISSIONS'},
+  {from: 'sqlite', to: 'postgresql', version: MLFLOW_VERSIONS.latest, veto: 'DENY'},
+  {from: 'postgresql', to: 'file', version: MLFLOW_VERSIONS.latest, veto: 'DENY'},
 ] as const) {
-  describe(`store import --from-mlflow of MLflow ${version}'s basic_auth.db`, () => {
+  describe(`store import --from-mlflow of MLflow ${version}'s auth database in ${from === 'sqlite' ? 'SQLite' : 'PostgreSQL'} into a ${to === 'file' ? 'file' : 'PostgreSQL'} store`, () => {
     let dir: string
     let mlflow: RunningServer | undefined
     let serve: RunningServe | undefined
@@ -51,6 +58,8 @@ for (const [version, veto] of [
     const ids: {e1?: string; e2?: string} = {}
     let before_: Record<string, number>
     let imported: Json
+    let postgres: RunningPostgres | undefined
+    let intoFile: Json | undefined
 
     const checks = async (): Promise<Record<string, number>> => {
       const tag = (who: Credentials, id: string) =>
@@ -81,7 +90,18 @@ for (const [version, veto] of [
 
     before(async () => {
       dir = await mkdtemp(join(tmpdir(), `mlflowctl-import-${version}-`))
-      mlflow = await startMlflowServer({dir, kind: 'basic-auth', version})
+      let source = `sqlite:///${join(dir, 'auth.db')}`
+      if (from === 'postgresql' || to === 'postgresql') postgres = await startPostgres()
+      if (from === 'postgresql') {
+        await addPythonPackage(version, PSYCOPG2)
+        // A role of MLflow's own with a plain password: basic_auth.ini is read with interpolation.
+        await postgres!.query("CREATE ROLE mlflow LOGIN PASSWORD 'mlflow-pw'")
+        await postgres!.query('CREATE DATABASE mlflow_auth OWNER mlflow')
+        const port = new URL(postgres!.url).port
+        source = `postgresql+psycopg2://mlflow:mlflow-pw@127.0.0.1:${port}/mlflow_auth`
+      }
+
+      mlflow = await startMlflowServer({authConfig: {database_uri: source}, dir, kind: 'basic-auth', version})
       admin = mlflow.admin!
       url = mlflow.url
       for (const user of [alice, bob, carol, boss]) await rest.ok(admin, 'POST', '/api/2.0/mlflow/users/create', user)
@@ -114,15 +134,23 @@ for (const [version, veto] of [
       await mlflow.stop()
       mlflow = undefined
 
-      imported = okJson(await runCli(['store', 'import', '--from-mlflow', `sqlite:///${join(dir, 'auth.db')}`, '--to', join(dir, 'serve.json'), '--json']))
+      let store = join(dir, 'serve.json')
+      if (to === 'postgresql') {
+        // Into a database: the same import as into a file, and serve on the database store.
+        store = postgres!.url
+        intoFile = okJson(await runCli(['store', 'import', '--from-mlflow', source, '--to', join(dir, 'serve.json'), '--json']))
+      }
+
+      imported = okJson(await runCli(['store', 'import', '--from-mlflow', source, '--to', store, '--json']))
       mlflow = await startMlflowServer({dir, kind: 'plain', version})
-      serve = await startServe({storePath: join(dir, 'serve.json'), upstream: mlflow.url})
+      serve = await startServe({storePath: store, upstream: mlflow.url})
       url = serve.url
     })
 
     after(async () => {
       await serve?.stop()
       await mlflow?.stop()
+      await postgres?.stop()
       await rm(dir, {force: true, recursive: true})
     })
 
@@ -137,7 +165,25 @@ for (const [version, veto] of [
       // (MLflow gives the creator of e1, e2 and m MANAGE on each).
       assert.deepEqual(imported.destination.counts, {assignments: 4, role_permissions: 7, roles: 4, users: 5})
       assert.match(imported.destination.digest, /^[0-9a-f]{64}$/)
+      if (from === 'postgresql') assert.doesNotMatch(String(imported.from), /mlflow-pw/)
+      if (intoFile) {
+        // The database holds exactly what a file import holds; the URL is printed without its password.
+        assert.equal(imported.destination.digest, intoFile.destination.digest)
+        assert.doesNotMatch(imported.to, new RegExp(new URL(postgres!.url).password))
+      }
     })
+
+    if (to === 'postgresql') {
+      it('refuses to import again into the database now that it holds users (exit 6), leaving it as it was', async () => {
+        const again = await runCli(['store', 'import', '--from-mlflow', `sqlite:///${join(dir, 'auth.db')}`, '--to', postgres!.url, '--json'])
+        assert.equal(again.code, 6, again.stderr)
+        const {rows} = await postgres!.query<{seq: number}>('SELECT seq FROM mlflowctl_state')
+        assert.equal(rows.length, 1)
+        assert.deepEqual(await checks(), before_)
+        const state = await postgres!.query<{seq: number}>('SELECT seq FROM mlflowctl_state')
+        assert.deepEqual(state.rows, rows)
+      })
+    }
 
     it('serve on the imported store: the same users log in with their old passwords and get the same answers', async () => {
       assert.deepEqual(await checks(), before_)

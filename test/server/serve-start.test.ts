@@ -115,6 +115,44 @@ describe('serve refuses a store it cannot use, says why, and changes nothing', (
     assert.equal(await readFile(join(dir, 'not-a-dir'), 'utf8'), 'x')
   })
 
+  it('a URL of a scheme that names no store is refused, not taken for a file name (exit 2)', async () => {
+    const dir = await freshDir()
+    const result = await runCli(
+      ['serve', '--proxy-to', await upstreamUrl(), '--host', '127.0.0.1', '--port', String(await freePort()), '--store', 'mysql://me:hunter2@127.0.0.1/auth'],
+      {cwd: dir, env: {MLFLOW_AUTH_ADMIN_PASSWORD: ADMIN_PASSWORD}},
+    )
+    assert.equal(result.code, ExitCode.Usage, result.stderr)
+    assert.match(result.stderr, /mysql:\/\/me:\*\*\*@127\.0\.0\.1\/auth is not a store location mlflowctl knows/)
+    assert.doesNotMatch(result.stderr, /hunter2/)
+    assertPlainFailure(result.stderr)
+    assert.deepEqual(await readdir(dir), [])
+  })
+
+  it("a PostgreSQL URL in SQLAlchemy's spelling names a database, as for the store commands (exit 2 when none answers)", async () => {
+    const dir = await freshDir()
+    const closed = await freePort()
+    const result = await runCli(
+      [
+        'serve',
+        '--proxy-to',
+        await upstreamUrl(),
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(await freePort()),
+        '--store',
+        `postgresql+psycopg2://me:hunter2@127.0.0.1:${closed}/auth`,
+      ],
+      {cwd: dir, env: {MLFLOW_AUTH_ADMIN_PASSWORD: ADMIN_PASSWORD}},
+    )
+    assert.equal(result.code, ExitCode.Usage, result.stderr)
+    assert.match(result.stderr, /Cannot use the auth store's database postgresql\+psycopg2:\/\/me@127\.0\.0\.1:\d+\/auth: .*ECONNREFUSED/)
+    assert.match(result.stderr, /Check that the database is up/)
+    assert.doesNotMatch(result.stderr, /hunter2/)
+    assertPlainFailure(result.stderr)
+    assert.deepEqual(await readdir(dir), [])
+  })
+
   // In process, with a short stale time: through the command the start waits 30 s for the lock
   // (three times the default 10 s) before it gives up. The command's rendering of a UserError (no
   // stack, its exit code) is what the other cases here check.

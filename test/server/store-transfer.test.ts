@@ -121,11 +121,11 @@ describe('store copy', () => {
     assert.ok(await missing(to))
   })
 
-  it('refuses a PostgreSQL location with exit 8 until that store is wired in, without printing its password', async () => {
+  it('takes a PostgreSQL location for a database: one that does not answer is a clear error (exit 2), without its password', async () => {
     const from = fresh('source.json')
     await populated(from)
-    await assert.rejects(copyStore(from, 'postgresql://me:hunter2@127.0.0.1/auth'), (error) => {
-      assertUserError(error, 8, /PostgreSQL stores are not available/)
+    await assert.rejects(copyStore(from, 'postgresql+psycopg2://me:hunter2@127.0.0.1:1/auth'), (error) => {
+      assertUserError(error, 2, /Cannot use the auth store's database postgresql\+psycopg2:\/\/me@127\.0\.0\.1:1\/auth: .*ECONNREFUSED/)
       assert.doesNotMatch((error as Error).message, /hunter2/)
       return true
     })
@@ -372,9 +372,13 @@ describe("MLflow's auth database", () => {
     assert.deepEqual(await readFile(to), before)
   })
 
-  it('takes PostgreSQL sources by URL, and says they are not available yet (exit 8)', async () => {
-    await assert.rejects(importFromMlflow('postgresql://mlflow:pw@127.0.0.1/auth', fresh('never.json')), (error) =>
-      assertUserError(error, 8, /in PostgreSQL is not available/),
-    )
+  it('reads PostgreSQL sources by URL: one that does not answer is a clear error (exit 2) without its password, and nothing is written', async () => {
+    const to = fresh('never.json')
+    await assert.rejects(importFromMlflow('postgresql://mlflow:hunter2@127.0.0.1:1/auth', to), (error) => {
+      assertUserError(error, 2, /postgresql:\/\/mlflow:\*\*\*@127\.0\.0\.1:1\/auth is not a usable MLflow auth database: it cannot be read \(.*ECONNREFUSED/)
+      assert.doesNotMatch((error as Error).message, /hunter2/)
+      return true
+    })
+    assert.ok(await missing(to))
   })
 })

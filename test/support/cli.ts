@@ -19,6 +19,8 @@ export interface CliResult {
 export interface CliOptions {
   /** The built CLI to run; by default the repository's bin/run.js (compiled dist/). */
   bin?: string
+  /** The working directory; by default the test process's. */
+  cwd?: string
   env?: NodeJS.ProcessEnv
   /** HOME for the CLI; by default a fresh empty dir, so no real credentials are read or written. */
   home?: string
@@ -48,7 +50,7 @@ export async function runCli(args: string[], options: CliOptions = {}): Promise<
   const home = options.home ?? (await mkdtemp(join(tmpdir(), 'mlflowctl-home-')))
   const env = cliEnv(home, options.env)
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [options.bin ?? CLI, ...args], {env, timeout: 60_000}, (error, stdout, stderr) => {
+    const child = execFile(process.execPath, [options.bin ?? CLI, ...args], {cwd: options.cwd, env, timeout: 60_000}, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
       resolve({code, stderr, stdout})
     })

@@ -95,3 +95,16 @@ export async function requireMlflow(version: string): Promise<string> {
 
   throw new Error(`MLflow ${version} is not available: ${reason}`)
 }
+
+/**
+ * Adds one Python package (a wheel, `name==version`) to a pinned MLflow's cached environment, for
+ * the few tests that need it (psycopg2-binary: MLflow's auth app on PostgreSQL). Beside MLflow's
+ * own install, with a stamp of its own, so MLflow's install is never redone for it.
+ */
+export async function addPythonPackage(version: string, requirement: string): Promise<void> {
+  const python = await requireMlflow(version)
+  const stamp = join(venvDir(version), `.mlflowctl-extra-${requirement.replaceAll(/[^\w.=-]/g, '_')}`)
+  if (existsSync(stamp)) return
+  await sh(await ensureUv(), ['pip', 'install', '--quiet', '--only-binary', ':all:', '--python', python, requirement])
+  await writeFile(stamp, requirement)
+}

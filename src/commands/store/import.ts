@@ -6,7 +6,7 @@ import {type ImportResult} from '../../server/store/transfer.js'
 export default class StoreImport extends BaseCommand<typeof StoreImport> {
   // Works on files and databases, not on an MLflow server: no --profile or --tracking-uri.
   static override baseFlags = {} as typeof BaseCommand.baseFlags
-  static override description = `Reads the database of MLflow's own basic-auth app (basic_auth.db: the database_uri of its basic_auth.ini, sqlite:///path, or a path) as MLflow 3.12 to 3.17 write it, and loads its users (with their password hashes, so their passwords keep working through serve), admin flags, per-user grants and roles into an empty serve store, in one write. Stop the MLflow server first.
+  static override description = `Reads the database of MLflow's own basic-auth app (the database_uri of its basic_auth.ini: sqlite:///path or postgresql://…; or an SQLite file's path) as MLflow 3.12 to 3.17 write it, and loads its users (with their password hashes, so their passwords keep working through serve), admin flags, per-user grants and roles into an empty serve store, in one write. Stop the MLflow server first.
 
 MLflow up to 3.12 keeps per-user grants in per-resource tables: they become the rows of each user's per-user role, as MLflow 3.13+ does (NO_PERMISSIONS rows kept). What serve cannot hold (workspaces other than default, rows it does not accept) is listed on stderr and under "skipped" in --json. A destination that already holds users or roles is refused (exit 6) and left unchanged. The store is read back afterwards and its counts and digest printed.`
   static override examples = [
@@ -15,10 +15,15 @@ MLflow up to 3.12 keeps per-user grants in per-resource tables: they become the 
   ]
   static override flags = {
     'from-mlflow': Flags.string({
-      description: "MLflow's auth database: sqlite:///path/basic_auth.db (as basic_auth.ini's database_uri spells it) or a file path.",
+      description:
+        "MLflow's auth database as basic_auth.ini's database_uri spells it (sqlite:///path/basic_auth.db, postgresql://…, postgresql+psycopg2://…) or an SQLite file's path.",
       required: true,
     }),
-    to: Flags.string({description: 'The serve store to fill: a JSON file (created when missing; must hold no users or roles).', required: true}),
+    to: Flags.string({
+      description:
+        'The serve store to fill: a JSON file (created when missing) or a postgresql:// URL (tables set up when missing); must hold no users or roles.',
+      required: true,
+    }),
   }
   static override summary = "Import users and permissions from MLflow's basic-auth database into a serve store."
 

@@ -14,7 +14,9 @@
  *   are a frozen copy MLflow no longer reads) and are taken as they are.
  *
  * SQLite is read with sql.js (SQLite compiled to WebAssembly, shipped inside its npm package): the
- * file is read into memory and never written.
+ * file is read into memory and never written. PostgreSQL (MLflow's auth app on a `postgresql://`
+ * database_uri) is read with `pg`, in one read-only transaction, so a running MLflow's changes
+ * cannot tear what is read.
  */
 import {readFile} from 'node:fs/promises'
 import {resolve} from 'node:path'
@@ -23,7 +25,8 @@ import {ExitCode, UserError} from '../../core/errors.js'
 import {ALL_LEVELS, CONTAINER_RESOURCE_TYPES, DEFAULT_WORKSPACE, maxLevel, rowProblem, userIdOfRoleName, userRoleName, WILDCARD} from '../../mlflow/rbac.js'
 import {pythonQuote} from '../../mlflow/resources.js'
 import {contentProblem} from './content.js'
-import {type AssignmentRecord, type RolePermissionRecord, type RoleRecord, type StoreContent, type UserRecord} from './store.js'
+import {describeLocation} from './open.js'
+import {type AssignmentRecord, isPostgresUrl, type RolePermissionRecord, type RoleRecord, type StoreContent, type UserRecord} from './store.js'
 
 /** Something in MLflow's database that serve's store does not hold; said on stderr and in --json. */
 export interface Skipped {
@@ -62,8 +65,10 @@ const MLFLOW_312_TYPES = ['experiment', 'registered_model', 'scorer', 'gateway_s
 type Row = Record<string, unknown>
 
 interface Database {
-  close(): void
-  query(sql: string): Row[]
+  close(): Promise<void>
+  query(sql: string): Promise<Row[]>
+  /** The names of its tables. */
+  tables(): Promise<Set<string>>
 }
 
 function bad(source: string, what: string, hint?: string): UserError {
@@ -73,10 +78,10 @@ function bad(source: string, what: string, hint?: string): UserError {
 /**
  * The SQLite file a source names: MLflow's `database_uri` spelling (`sqlite:///relative.db`,
  * `sqlite:////absolute.db`, SQLAlchemy's query parameters ignored) or a plain path. Undefined for a
- * PostgreSQL URL; any other URL is refused.
+ * PostgreSQL URL (read by openPostgres); any other URL is refused.
  */
 export function sqlitePathOf(source: string): string | undefined {
-  if (/^postgres(?:ql)?(?:\+[a-z0-9]+)?:\/\//i.test(source)) return undefined
+  if (isPostgresUrl(source)) return undefined
   const sqlite = /^sqlite(?:\+[a-z0-9]+)?:\/\/(.*)$/i.exec(source)
   if (sqlite) {
     const rest = sqlite[1].split('?')[0]
@@ -130,7 +135,7 @@ async function openSqlite(path: string): Promise<Database> {
     throw bad(path, `SQLite cannot open it (${(error as Error).message})`)
   }
 
-  const query = (sql: string): Row[] => {
+  const querySync = (sql: string): Row[] => {
     try {
       const statement = db.prepare(sql)
       const rows: Row[] = []
@@ -146,40 +151,75 @@ async function openSqlite(path: string): Promise<Database> {
     }
   }
 
-  const check = query('PRAGMA quick_check')
+  const check = querySync('PRAGMA quick_check')
   if (check.length !== 1 || check[0].quick_check !== 'ok') {
     db.close()
     throw bad(path, 'SQLite finds it damaged (PRAGMA quick_check)')
   }
 
-  return {close: () => db.close(), query}
+  return {
+    close: async () => db.close(),
+    query: async (sql) => querySync(sql),
+    tables: async () => new Set(querySync("SELECT name FROM sqlite_master WHERE type = 'table'").map((row) => String(row.name))),
+  }
 }
 
-/** Reads MLflow's auth database at `source` (see sqlitePathOf). */
+/** MLflow's auth database in PostgreSQL: one read-only snapshot, closed when read. */
+async function openPostgres(url: string): Promise<Database> {
+  const where = describeLocation(url)
+  const {default: pg} = await import('pg')
+  // bigint columns as numbers (ids are far below 2^53); anything larger is caught by isInteger.
+  const types = {
+    getTypeParser: ((oid: number, format?: 'binary' | 'text') =>
+      oid === 20 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+  }
+  const client = new pg.Client({application_name: 'mlflowctl store import', connectionString: url, connectionTimeoutMillis: 10_000, types})
+  client.on('error', () => {})
+  try {
+    await client.connect()
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+  } catch (error) {
+    await client.end().catch(() => {})
+    throw bad(
+      where,
+      `it cannot be read (${(error as Error).message})`,
+      'Check that the database is up and that the URL names it with a user that may read it (the password in the URL or PGPASSWORD).',
+    )
+  }
+
+  const query = async (sql: string): Promise<Row[]> => {
+    try {
+      return (await client.query(sql)).rows as Row[]
+    } catch (error) {
+      throw bad(where, `PostgreSQL cannot read it (${(error as Error).message})`)
+    }
+  }
+
+  return {
+    close: () => client.end().catch(() => {}),
+    query,
+    tables: async () =>
+      new Set((await query('SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()')).map((row) => String(row.name))),
+  }
+}
+
+/** Reads MLflow's auth database at `source`: SQLite (see sqlitePathOf) or PostgreSQL. */
 export async function readMlflowAuthDb(source: string): Promise<MlflowAuthImport> {
   const path = sqlitePathOf(source)
-  if (path === undefined) {
-    throw new UserError('Importing from MLflow auth databases in PostgreSQL is not available in this mlflowctl yet', {
-      code: 'UNSUPPORTED_SOURCE',
-      exit: ExitCode.Unsupported,
-      hint: 'Copy the database to SQLite, or import from its SQLite file.',
-    })
-  }
-
-  const db = await openSqlite(path)
+  const db = path === undefined ? await openPostgres(source) : await openSqlite(path)
   try {
-    return readDatabase(db, path)
+    return await readDatabase(db, path ?? describeLocation(source))
   } finally {
-    db.close()
+    await db.close()
   }
 }
 
-function readDatabase(db: Database, path: string): MlflowAuthImport {
-  const tables = new Set(db.query("SELECT name FROM sqlite_master WHERE type = 'table'").map((row) => String(row.name)))
+async function readDatabase(db: Database, path: string): Promise<MlflowAuthImport> {
+  const tables = await db.tables()
   if (!tables.has('users')) throw bad(path, 'it has no users table', "MLflow's basic-auth app keeps its database where basic_auth.ini's database_uri says.")
   let revision: null | string = null
   if (tables.has('alembic_version_auth')) {
-    const versions = db.query('SELECT version_num FROM alembic_version_auth')
+    const versions = await db.query('SELECT version_num FROM alembic_version_auth')
     if (versions.length !== 1 || typeof versions[0].version_num !== 'string') throw bad(path, 'its alembic_version_auth table does not hold one revision')
     revision = versions[0].version_num
   }
@@ -195,11 +235,11 @@ function readDatabase(db: Database, path: string): MlflowAuthImport {
     )
 
   const reader = new Reader(db, path, tables)
-  reader.readUsers()
-  if (schema === 'roles') reader.readRoles(false)
+  await reader.readUsers()
+  if (schema === 'roles') await reader.readRoles(false)
   else {
-    reader.readRoles(true)
-    reader.readPerResourceGrants()
+    await reader.readRoles(true)
+    await reader.readPerResourceGrants()
   }
 
   const content = reader.content()
@@ -233,8 +273,8 @@ class Reader {
     return user ? `user ${JSON.stringify(user.username)}` : `user id ${userId}`
   }
 
-  readUsers(): void {
-    for (const row of this.db.query('SELECT id, username, password_hash, is_admin FROM users ORDER BY id')) {
+  async readUsers(): Promise<void> {
+    for (const row of await this.db.query('SELECT id, username, password_hash, is_admin FROM users ORDER BY id')) {
       const {id, is_admin: isAdmin, password_hash: passwordHash, username} = row
       if (!isInteger(id)) throw bad(this.path, `a user's id is ${String(id)}`)
       const what = typeof username === 'string' ? `user ${JSON.stringify(username)}` : `user id ${id}`
@@ -248,21 +288,22 @@ class Reader {
         continue
       }
 
-      if (isAdmin !== null && isAdmin !== 0 && isAdmin !== 1) {
+      // SQLite keeps MLflow's Boolean as 0 or 1, PostgreSQL as a boolean.
+      if (isAdmin !== null && isAdmin !== 0 && isAdmin !== 1 && typeof isAdmin !== 'boolean') {
         this.skip(what, `its is_admin is ${String(isAdmin)}, neither true nor false`)
         continue
       }
 
       if (!isSupportedHash(passwordHash))
         this.skip(`${what}'s password`, 'its hash uses a method serve cannot check: the user is imported, and needs a new password to log in')
-      this.users.set(id, {id, isAdmin: isAdmin === 1, passwordHash, username})
+      this.users.set(id, {id, isAdmin: isAdmin === 1 || isAdmin === true, passwordHash, username})
     }
   }
 
   /** The roles tables. `mlflow312` reads rows as MLflow 3.12 resolved them (see the module comment). */
-  readRoles(mlflow312: boolean): void {
+  async readRoles(mlflow312: boolean): Promise<void> {
     if (!this.tables.has('roles')) return
-    for (const row of this.db.query('SELECT id, name, workspace, description FROM roles ORDER BY id')) {
+    for (const row of await this.db.query('SELECT id, name, workspace, description FROM roles ORDER BY id')) {
       const {description, id, name, workspace} = row
       if (!isInteger(id)) throw bad(this.path, `a role's id is ${String(id)}`)
       this.nextRoleId = Math.max(this.nextRoleId, id + 1)
@@ -295,7 +336,7 @@ class Reader {
     }
 
     if (this.tables.has('role_permissions')) {
-      for (const row of this.db.query('SELECT id, role_id, resource_type, resource_pattern, permission FROM role_permissions ORDER BY id')) {
+      for (const row of await this.db.query('SELECT id, role_id, resource_type, resource_pattern, permission FROM role_permissions ORDER BY id')) {
         const {id, permission, resource_pattern: pattern, resource_type: type, role_id: roleId} = row
         if (!isInteger(id) || !isInteger(roleId) || !this.roles.has(roleId)) continue
         const role = this.roles.get(roleId)!
@@ -311,7 +352,7 @@ class Reader {
     }
 
     if (this.tables.has('user_role_assignments')) {
-      for (const row of this.db.query('SELECT id, user_id, role_id FROM user_role_assignments ORDER BY id')) {
+      for (const row of await this.db.query('SELECT id, user_id, role_id FROM user_role_assignments ORDER BY id')) {
         const {role_id: roleId, user_id: userId} = row
         if (!isInteger(userId) || !isInteger(roleId) || !this.roles.has(roleId)) continue
         const role = this.roles.get(roleId)!
@@ -375,7 +416,7 @@ class Reader {
   }
 
   /** The per-resource tables of MLflow up to 3.12: each user's rows of their per-user role. */
-  readPerResourceGrants(): void {
+  async readPerResourceGrants(): Promise<void> {
     const perUser = new Map<number, RoleRecord>()
     const roleOf = (userId: number): RoleRecord => {
       let role = perUser.get(userId)
@@ -391,7 +432,7 @@ class Reader {
 
     for (const {columns, table, type} of LEGACY_TABLES) {
       if (!this.tables.has(table)) continue
-      for (const row of this.db.query(`SELECT user_id, ${columns}, permission FROM ${table} ORDER BY id`)) {
+      for (const row of await this.db.query(`SELECT user_id, ${columns}, permission FROM ${table} ORDER BY id`)) {
         const {permission, user_id: userId} = row
         const key = legacyKey(type, row)
         const where = `${table} row of ${isInteger(userId) ? this.userName(userId) : 'no user'} on ${key ?? 'nothing'}`
@@ -420,7 +461,7 @@ class Reader {
     }
 
     if (this.tables.has('workspace_permissions')) {
-      for (const row of this.db.query('SELECT workspace, user_id, permission FROM workspace_permissions')) {
+      for (const row of await this.db.query('SELECT workspace, user_id, permission FROM workspace_permissions')) {
         this.skip(
           `workspace_permissions row of ${isInteger(row.user_id) ? this.userName(row.user_id) : 'no user'} on workspace ${JSON.stringify(row.workspace)}`,
           'serve has no workspaces (MLflow applies these rows only with its workspaces on)',

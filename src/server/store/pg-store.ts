@@ -28,9 +28,9 @@ import {fileURLToPath} from 'node:url'
 import pg from 'pg'
 
 import {type RoleRow} from '../../mlflow/rbac.js'
-import {COUNTERS, type Invalid, readVersion2, recordJson} from './json-format.js'
+import {COUNTERS, type Invalid, recordJson} from './json-format.js'
 import {batchLine, checkCounters, checkOp, parseBatch} from './journal-format.js'
-import {type Counters, type Op, type Plan, StoreModel, type Table} from './model.js'
+import {type Counters, isId, type Op, type Plan, StoreModel, type Table} from './model.js'
 import {
   type AssignmentRecord,
   type GrantRecord,
@@ -58,6 +58,13 @@ const RECONNECT_MAX_MS = 2000
 export interface PgStoreOptions {
   /** The connection's application_name (pg_stat_activity shows it). Default `mlflowctl serve`. */
   applicationName?: string
+  /** Set the store's tables up in a database that has none. Default true; false: such a database is refused (`missing`), left as it was. */
+  create?: boolean
+  /**
+   * Follow the changes other replicas make (LISTEN and the poll). Default true; false for a
+   * command's store, which lives for one run and alone decides what it writes.
+   */
+  follow?: boolean
   /** Entries of the change log kept for replicas that fall behind; further behind, they reload all. Default 10 000. */
   keepChanges?: number
   /** How long decisions go on from the last known state while the database is out of reach. Default 60 s. */
@@ -158,12 +165,18 @@ function sameCounters(a: Counters, b: Counters): boolean {
 class ReloadNeeded extends Error {}
 
 /** Applies the versioned schema files the database does not have yet, once, whoever else starts now. */
-async function migrate(query: Query, location: string): Promise<void> {
+async function migrate(query: Query, location: string, create: boolean): Promise<void> {
   const files = (await readdir(SCHEMA_DIR)).filter((name) => /^\d{3}-[\w-]+\.sql$/.test(name)).sort()
   const known = files.length === 0 ? 0 : Number(files.at(-1)!.slice(0, 3))
   await query('BEGIN')
   try {
     await query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK.toString()])
+    if (!create && (await query<{found: null | string}>("SELECT to_regclass('mlflowctl_schema_versions')::text AS found")).rows[0].found === null) {
+      throw new StoreFileError(location, `The database ${location} holds no mlflowctl auth store (no mlflowctl tables); it was left unchanged.`, {
+        problem: 'missing',
+      })
+    }
+
     await query(
       'CREATE TABLE IF NOT EXISTS mlflowctl_schema_versions (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
     )
@@ -191,19 +204,54 @@ async function migrate(query: Query, location: string): Promise<void> {
   }
 }
 
-/** Every table into a model, checked as a store file is. Run inside a transaction for one consistent view. */
+/**
+ * Every table into a model. Run inside a transaction for one consistent view. The tables' own
+ * constraints already hold most of what a store file's reader checks (types, non-empty names,
+ * unique ids, usernames, role names and rows, references that resolve), so only what they do
+ * not is checked here: ids are positive safe integers below their counters (ids are never reused).
+ * A large store loads in one plain SELECT per table, without a second validation pass.
+ */
 async function loadAll(query: Query, location: string): Promise<{data: StoreModel; seq: number}> {
   const state = (await query<StateRow>('SELECT * FROM mlflowctl_state WHERE id = 1')).rows[0]
   const invalid: Invalid = (what) =>
     new StoreFileError(location, `The auth store's database ${location} is not valid: ${what}. It was left unchanged.`, {problem: 'invalid'})
   if (!state) throw invalid('mlflowctl_state has no row')
-  const raw: Record<string, unknown> = {version: 2}
-  for (const [key] of COUNTERS) raw[key] = state[key as keyof StateRow]
-  for (const table of ['users', 'roles', 'role_permissions', 'assignments'] as const) {
-    raw[table] = (await query(`SELECT ${COLUMNS[table]} FROM ${tableName(table)} ORDER BY id`)).rows
+  for (const [key] of COUNTERS) {
+    const value = state[key as keyof StateRow]
+    if (!isId(value)) throw invalid(`mlflowctl_state.${key} is ${String(value)}, not a positive integer`)
   }
 
-  return {data: readVersion2(raw, invalid), seq: state.seq}
+  const data = new StoreModel(countersOf(state))
+  const select = async <R extends pg.QueryResultRow>(table: Table, counter: keyof Counters, put: (row: R) => void) => {
+    const below = data.counters[counter]
+    for (const row of (await query<R>(`SELECT ${COLUMNS[table]} FROM ${tableName(table)} ORDER BY id`)).rows) {
+      if (!isId(row.id) || row.id >= below)
+        throw invalid(`${tableName(table)} has the id ${String(row.id)}, not a positive integer below its counter (${below})`)
+      put(row)
+    }
+  }
+
+  type Rows = {
+    assignments: {id: number; role_id: number; user_id: number}
+    role_permissions: {id: number; permission: string; resource_pattern: string; resource_type: string; role_id: number}
+    roles: {description: null | string; id: number; name: string; workspace: string}
+    users: {id: number; is_admin: boolean; password_hash: string; username: string}
+  }
+  await select<Rows['users']>('users', 'nextUserId', (row) =>
+    data.putUser(Object.freeze({id: row.id, isAdmin: row.is_admin, passwordHash: row.password_hash, username: row.username})),
+  )
+  await select<Rows['roles']>('roles', 'nextRoleId', (row) =>
+    data.putRole(Object.freeze({description: row.description, id: row.id, name: row.name, workspace: row.workspace})),
+  )
+  await select<Rows['role_permissions']>('role_permissions', 'nextRowId', (row) =>
+    data.putRow(
+      Object.freeze({id: row.id, permission: row.permission, resourcePattern: row.resource_pattern, resourceType: row.resource_type, roleId: row.role_id}),
+    ),
+  )
+  await select<Rows['assignments']>('assignments', 'nextAssignmentId', (row) =>
+    data.putAssignment(Object.freeze({id: row.id, roleId: row.role_id, userId: row.user_id})),
+  )
+  return {data, seq: state.seq}
 }
 
 export class PgStore implements Store {
@@ -219,7 +267,7 @@ export class PgStore implements Store {
   private lost: string | undefined
   private readonly options: Required<PgStoreOptions>
   private readonly pending: PendingWrite[] = []
-  private readonly pollTimer: NodeJS.Timeout
+  private readonly pollTimer: NodeJS.Timeout | undefined
   private reconnectDelay = RECONNECT_MIN_MS
   private reconnectTimer: NodeJS.Timeout | undefined
   private syncQueued = false
@@ -240,8 +288,10 @@ export class PgStore implements Store {
     this.seq = loaded.seq
     this.syncedAt = Date.now()
     this.adopt(client)
-    this.pollTimer = setInterval(() => this.requestSync(), options.pollIntervalMs)
-    this.pollTimer.unref()
+    if (options.follow) {
+      this.pollTimer = setInterval(() => this.requestSync(), options.pollIntervalMs)
+      this.pollTimer.unref()
+    }
   }
 
   /**
@@ -251,6 +301,8 @@ export class PgStore implements Store {
   static async open(url: string, options: PgStoreOptions = {}): Promise<PgStore> {
     const settings: Required<PgStoreOptions> = {
       applicationName: options.applicationName ?? 'mlflowctl serve',
+      create: options.create ?? true,
+      follow: options.follow ?? true,
       keepChanges: Math.max(options.keepChanges ?? DEFAULT_KEEP_CHANGES, 1),
       maxStaleMs: Math.max(options.maxStaleMs ?? DEFAULT_MAX_STALE_MS, 0),
       onError: safeReporter(options.onError ?? ((error) => process.stderr.write(`mlflowctl: auth store: ${error.message}\n`))),
@@ -262,7 +314,7 @@ export class PgStore implements Store {
     try {
       client = await connect(url, settings)
       const query: Query = (text, values) => client!.query(text, values)
-      await migrate(query, location)
+      await migrate(query, location, settings.create)
       await query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
       const loaded = await loadAll(query, location)
       await query('COMMIT')
@@ -720,7 +772,7 @@ async function connect(url: string, options: Required<PgStoreOptions>): Promise<
   client.on('error', early)
   try {
     await client.connect()
-    await client.query(`LISTEN ${CHANNEL}`)
+    if (options.follow) await client.query(`LISTEN ${CHANNEL}`)
   } catch (error) {
     await client.end().catch(() => {})
     throw error

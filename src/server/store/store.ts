@@ -176,7 +176,11 @@ export interface Store {
   importContent(content: StoreContent): Promise<void>
 }
 
-/** `serve --store` names a PostgreSQL database rather than a file. */
-export function isPostgresUrl(store: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(store)
+/**
+ * A store location (serve's --store, the store commands' --from/--to) names a PostgreSQL database
+ * rather than a file: `postgresql://` or `postgres://`, also in SQLAlchemy's spelling with a
+ * driver (`postgresql+psycopg2://`, as MLflow's own database_uri may be written).
+ */
+export function isPostgresUrl(location: string): boolean {
+  return /^postgres(?:ql)?(?:\+[a-z0-9]+)?:\/\//i.test(location)
 }

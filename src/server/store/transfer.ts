@@ -107,7 +107,7 @@ export async function importFromMlflow(from: string, to: string): Promise<Import
   // Read and checked whole before the destination is touched: a bad source changes nothing.
   const source = await readMlflowAuthDb(from)
   const destination = await loadInto(to, source.content)
-  return {destination, from, revision: source.revision, schema: source.schema, skipped: source.skipped, to: describeLocation(to)}
+  return {destination, from: describeLocation(from), revision: source.revision, schema: source.schema, skipped: source.skipped, to: describeLocation(to)}
 }
 
 /** Everything in the store at `from` into the empty store at `to`, verified by counts and digest. */

@@ -1,0 +1,169 @@
+/**
+ * `store copy` and `store import` with a PostgreSQL store on either side, on a real database: a
+ * file copied into the database and back out is the same content (digest, ids, next ids); a
+ * database that holds users is refused and left as it was; a database with no store is no source.
+ */
+import assert from 'node:assert/strict'
+import {mkdtemp, rm, stat} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {after, before, describe, test} from 'node:test'
+
+import pg from 'pg'
+
+import {UserError} from '../../src/core/errors.js'
+import {contentDigest, readContent} from '../../src/server/store/content.js'
+import {JsonFileStore} from '../../src/server/store/json-store.js'
+import {PgStore} from '../../src/server/store/pg-store.js'
+import {copyStore} from '../../src/server/store/transfer.js'
+import {type RunningPostgres, startPostgres} from '../support/postgres.js'
+
+let postgres: RunningPostgres
+let dir: string
+let n = 0
+const fresh = (name: string) => join(dir, `${++n}-${name}`)
+
+before(async () => {
+  postgres = await startPostgres()
+  dir = await mkdtemp(join(tmpdir(), 'mlflowctl-pg-transfer-'))
+})
+after(async () => {
+  await postgres?.stop()
+  await rm(dir, {force: true, recursive: true})
+})
+
+async function database(name: string): Promise<string> {
+  await postgres.query(`CREATE DATABASE ${name}`)
+  const url = new URL(postgres.url)
+  url.pathname = `/${name}`
+  return url.href
+}
+
+/** The rows a query gives on the database at `url`. */
+async function rows(url: string, text: string): Promise<unknown[]> {
+  const client = new pg.Client({connectionString: url})
+  await client.connect()
+  try {
+    return (await client.query(text)).rows
+  } finally {
+    await client.end()
+  }
+}
+
+/** Users (one deleted, so ids have a gap), per-user grants, a role with rows and a holder. */
+async function populated(path: string): Promise<void> {
+  const store = await JsonFileStore.open(path, {watch: false})
+  const gone = await store.createUser({isAdmin: true, passwordHash: 'scrypt:32768:8:1$salt$aa', username: 'gone'})
+  const alice = await store.createUser({isAdmin: false, passwordHash: 'pbkdf2:sha256:1000$salt$bb', username: 'alice'})
+  const bob = await store.createUser({isAdmin: false, passwordHash: 'scrypt:32768:8:1$salt$cc', username: 'bob'})
+  await store.deleteUser(gone.username)
+  await store.createUser({isAdmin: true, passwordHash: gone.passwordHash, username: 'root'})
+  await store.createGrant({permission: 'EDIT', resourceId: '1', resourceType: 'experiment', userId: alice.id})
+  await store.createGrant({permission: 'NO_PERMISSIONS', resourceId: '2', resourceType: 'experiment', userId: alice.id})
+  const role = await store.createRole({description: "it's read-only", name: 'readers', workspace: 'default'})
+  await store.addRolePermission({permission: 'READ', resourcePattern: '*', resourceType: 'experiment', roleId: role.id})
+  await store.addRolePermission({permission: 'DENY', resourcePattern: 'secret', resourceType: 'registered_model', roleId: role.id})
+  await store.assignRole(bob.id, role.id)
+  await store.close()
+}
+
+async function fileContent(path: string) {
+  const store = await JsonFileStore.open(path, {watch: false})
+  try {
+    return readContent(store)
+  } finally {
+    await store.close()
+  }
+}
+
+async function dbContent(url: string) {
+  const store = await PgStore.open(url, {follow: false})
+  try {
+    return readContent(store)
+  } finally {
+    await store.close()
+  }
+}
+
+function assertUserError(error: unknown, exit: number, pattern: RegExp): true {
+  assert.ok(error instanceof UserError, `a UserError, not ${String(error)}`)
+  assert.equal(error.exit, exit)
+  assert.match(error.message, pattern)
+  return true
+}
+
+/** The connections a command left open on the database (none once it is done). */
+async function commandConnections(): Promise<number> {
+  const {rows} = await postgres.query<{count: number}>("SELECT count(*)::int AS count FROM pg_stat_activity WHERE application_name = 'mlflowctl store'")
+  return rows[0].count
+}
+
+describe('store copy with PostgreSQL', () => {
+  test('a file into an empty database and back into a file: the same records, ids and digest; the next ids go on', async () => {
+    const from = fresh('source.json')
+    const back = fresh('back.json')
+    await populated(from)
+    const url = await database('copy_round_trip')
+    const source = await fileContent(from)
+
+    const there = await copyStore(from, url)
+    assert.equal(there.source.digest, contentDigest(source))
+    assert.equal(there.destination.digest, there.source.digest)
+    assert.deepEqual(there.destination.counts, {assignments: 2, role_permissions: 4, roles: 2, users: 3})
+    assert.doesNotMatch(there.to, new RegExp(new URL(postgres.url).password))
+    assert.deepEqual(await dbContent(url), source)
+    assert.equal(await commandConnections(), 0)
+
+    const home = await copyStore(url, back)
+    assert.equal(home.source.digest, there.source.digest)
+    assert.deepEqual(await fileContent(back), source)
+    assert.equal(await commandConnections(), 0)
+
+    // The database numbers on where the file left off: the deleted user's id is not handed out again.
+    const store = await PgStore.open(url, {follow: false})
+    const carol = await store.createUser({isAdmin: false, passwordHash: 'h', username: 'carol'})
+    await store.close()
+    assert.equal(carol.id, 5)
+  })
+
+  test('refuses a database that holds users (exit 6) and leaves its tables and change log as they were', async () => {
+    const from = fresh('source.json')
+    await populated(from)
+    const url = await database('copy_busy')
+    const busy = await PgStore.open(url, {follow: false})
+    await busy.createUser({isAdmin: false, passwordHash: 'h', username: 'someone'})
+    await busy.close()
+    const before = await Promise.all([dbContent(url), rows(url, 'SELECT * FROM mlflowctl_state'), rows(url, 'SELECT * FROM mlflowctl_changes ORDER BY id')])
+    await assert.rejects(copyStore(from, url), (error) => assertUserError(error, 6, /is not empty \(1 users, 0 roles\): nothing was changed/))
+    const now = await Promise.all([dbContent(url), rows(url, 'SELECT * FROM mlflowctl_state'), rows(url, 'SELECT * FROM mlflowctl_changes ORDER BY id')])
+    assert.deepEqual(now, before)
+  })
+
+  test('a database that holds no store is no source: refused (exit 2), and no table is made in it', async () => {
+    const url = await database('copy_no_store')
+    const to = fresh('never.json')
+    await assert.rejects(copyStore(url, to), (error) => assertUserError(error, 2, /holds no mlflowctl auth store/))
+    assert.deepEqual(await rows(url, "SELECT tablename FROM pg_tables WHERE tablename LIKE 'mlflowctl%'"), [])
+    assert.ok(
+      await stat(to).then(
+        () => false,
+        () => true,
+      ),
+    )
+  })
+})
+
+describe('loading the tables', () => {
+  test('what the constraints do not guard is still checked: an id not below its counter is refused, and the tables left as they were', async () => {
+    const url = await database('load_bad_counter')
+    const store = await PgStore.open(url, {follow: false})
+    await store.createUser({isAdmin: false, passwordHash: 'h', username: 'alice'})
+    await store.close()
+    await rows(url, 'UPDATE mlflowctl_state SET next_user_id = 1')
+    await assert.rejects(
+      PgStore.open(url, {follow: false}),
+      (error: Error) => error.name === 'StoreFileError' && /mlflowctl_users has the id 1, not a positive integer below its counter \(1\)/.test(error.message),
+    )
+    assert.deepEqual(await rows(url, 'SELECT id, username FROM mlflowctl_users'), [{id: '1', username: 'alice'}])
+  })
+})
