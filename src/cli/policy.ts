@@ -3,12 +3,15 @@
  * admin flag, the confirmation, the run with its progress line, and the report of what was and
  * was not done (with the generated passwords, shown once).
  */
+import {type Command} from '@oclif/core/command'
+
 import {ExitCode, UserError} from '../core/errors.js'
 import {type ApplyResult, DEFAULT_CONCURRENCY, type NewPassword, runPlan, ServerTarget} from '../policy/apply.js'
 import {readPolicyFile} from '../policy/file.js'
 import {type AccessPolicy} from '../policy/model.js'
 import {type Change, type ChangeJson, changeJson, describeChange, diff, type Plan, type PlanJson, planJson, renderPlan} from '../policy/plan.js'
 import {readServerState, serverResolver} from '../policy/server-state.js'
+import {BaseCommand} from './base-command.js'
 import {Progress} from './progress.js'
 import {confirmDestructive} from './prompts.js'
 import type {Session} from './session.js'
@@ -130,4 +133,32 @@ export function failureOf(json: ApplyJson): UserError | undefined {
     exit: json.error.exit as (typeof ExitCode)[keyof typeof ExitCode],
     hint: 'Fix the cause and run apply again: it plans from what the server now holds and finishes the job.',
   })
+}
+
+/**
+ * `apply` and `users import`: a command that runs a plan. While the changes run, the progress
+ * line replaces the per-request spinner; a failure is reported first, then exits with its code
+ * (under --json the document is printed and the exit code set).
+ */
+export abstract class ApplyingCommand<T extends typeof Command> extends BaseCommand<T> {
+  private quiet = false
+
+  protected async applyAndReport(session: Session, context: PlanContext, passwords: Map<string, NewPassword>, yes: boolean): Promise<ApplyJson> {
+    const json = await applyPlan(session, context, passwords, {
+      log: (text) => this.log(text),
+      onStart: () => {
+        this.quiet = true
+      },
+      status: (text) => this.status(text),
+      yes,
+    })
+    const failure = failureOf(json)
+    if (failure && !this.jsonEnabled()) throw failure
+    if (failure) process.exitCode = failure.exit
+    return json
+  }
+
+  protected override waitingFor(request: {host: string; method: string; path: string}): () => void {
+    return this.quiet ? () => {} : super.waitingFor(request)
+  }
 }

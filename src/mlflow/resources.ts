@@ -18,6 +18,16 @@ export function scorerResourceId(experimentId: string, scorerName: string): stri
   return `${experimentId}/${pythonQuote(scorerName)}`
 }
 
+/** The scorer's name in such an id (the part after the first slash, unquoted; as stored when it is not validly quoted). */
+export function scorerNameOfId(resourceId: string): string {
+  const rest = resourceId.slice(resourceId.indexOf('/') + 1)
+  try {
+    return decodeURIComponent(rest)
+  } catch {
+    return rest
+  }
+}
+
 /**
  * The per-resource permission endpoints of MLflow up to 3.12 (removed in 3.13): where each lives
  * and the key its answers use. Each is `<prefix><path>/{create,get,update,delete}`.

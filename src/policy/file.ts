@@ -22,10 +22,12 @@ import {isMap, LineCounter, parseDocument, type Document, type Node} from 'yaml'
 
 import {editDistance} from '../core/edit-distance.js'
 import {ExitCode, UserError} from '../core/errors.js'
+import {mapLimit} from '../core/map-limit.js'
 import {DEFAULT_WORKSPACE, perUserGrantProblem, rowProblem, WILDCARD} from '../mlflow/rbac.js'
 import {ALL_RESOURCES, DENY_SINCE, scorerResourceId, UNIFIED_SINCE} from '../mlflow/resources.js'
 import {
   type AccessPolicy,
+  describeTarget,
   type Grant,
   type PasswordSource,
   POLICY_KINDS,
@@ -425,21 +427,6 @@ function unsupportedMessage(ref: Ref, feature: Feature): string {
   return `this server does not take permissions on ${POLICY_KINDS[ref.kind].plural}: MLflow added them in ${FEATURE_SINCE[feature]}`
 }
 
-/** Bounded parallel map: lookups for a large file go a few at a time. */
-async function mapLimit<T, R>(items: T[], limit: number, map: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = Array.from({length: items.length})
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++
-      results[index] = await map(items[index])
-    }
-  }
-
-  await Promise.all(Array.from({length: Math.min(limit, items.length)}, worker))
-  return results
-}
-
 const LOOKUPS_AT_ONCE = 8
 
 /** A resource as MLflow stores it, looked up where a name must be; undefined (with a problem) when it does not resolve. */
@@ -559,13 +546,6 @@ export async function parsePolicy(text: string, resolver: Resolver, fileName: st
 
   problems.throwIfAny(fileName)
   return draft.policy
-}
-
-/** A target as a person names it: `experiment "My experiment"`, `all runs (*)`. */
-export function describeTarget(target: Target): string {
-  const {noun, plural} = POLICY_KINDS[target.kind]
-  if (target.pattern === ALL_RESOURCES) return `all ${plural} (*)`
-  return `${noun} ${quoted(target.label)}`
 }
 
 export async function readPolicyFile(path: string, resolver: Resolver): Promise<AccessPolicy> {

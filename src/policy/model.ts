@@ -5,7 +5,7 @@
  * these; `apply` makes the server match; `export` writes one as a file. docs/access-as-code.md
  * describes the file and the rules.
  */
-import {PERMISSION_KIND_NAMES, PERMISSION_KINDS} from '../mlflow/resources.js'
+import {ALL_RESOURCES, PERMISSION_KIND_NAMES, PERMISSION_KINDS} from '../mlflow/resources.js'
 
 /**
  * What a grant or a role's row can be on: every kind of per-user grant (by its perms name), and,
@@ -43,6 +43,17 @@ export interface Target {
 /** The key of a target within one holder's grants: one grant per MLflow resource type and pattern. */
 export function targetKey(target: Pick<Target, 'kind' | 'pattern'>): string {
   return `${POLICY_KINDS[target.kind].type}\u0000${target.pattern}`
+}
+
+/**
+ * A target as people name it, in messages and plans: `experiment "My experiment" (42)` (the
+ * stored pattern beside a label that differs from it), `registered model "churn"`, `all runs (*)`.
+ */
+export function describeTarget(target: Target): string {
+  const {noun, plural} = POLICY_KINDS[target.kind]
+  if (target.pattern === ALL_RESOURCES) return `all ${plural} (*)`
+  const name = JSON.stringify(target.label)
+  return target.label === target.pattern ? `${noun} ${name}` : `${noun} ${name} (${target.pattern})`
 }
 
 export interface Grant {

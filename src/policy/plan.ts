@@ -4,7 +4,18 @@
  * and what the server holds that the file does not describe ("unmanaged": removed only with
  * --prune). renderPlan() prints it for people, planJson() as data. docs/access-as-code.md.
  */
-import {type AccessPolicy, type Grant, type PasswordSource, POLICY_KIND_NAMES, POLICY_KINDS, type RolePolicy, roleKey, type Target} from './model.js'
+import {ALL_RESOURCES} from '../mlflow/resources.js'
+import {
+  type AccessPolicy,
+  describeTarget,
+  type Grant,
+  type PasswordSource,
+  POLICY_KIND_NAMES,
+  POLICY_KINDS,
+  type RolePolicy,
+  roleKey,
+  type Target,
+} from './model.js'
 
 /** `+`, `~`, `-`. */
 export type ChangeAction = 'add' | 'change' | 'remove'
@@ -157,14 +168,6 @@ export function summaryLine(plan: Plan): string {
   return `Plan: ${add} to add, ${change} to change, ${remove} to remove; ${unmanaged} unmanaged`
 }
 
-/** How people name a target: `experiment "My experiment" (42)`, `model churn`, `run *`. */
-export function describeTarget(target: Target): string {
-  const {kind, label, pattern} = target
-  if (kind === 'experiment' && label !== pattern) return `experiment ${JSON.stringify(label)} (${pattern})`
-  if (kind === 'scorer' && label !== pattern) return `scorer ${label} (${pattern})`
-  return `${kind} ${pattern}`
-}
-
 const roleTitle = (role: RoleRef) => (role.workspace === 'default' ? `role ${role.name}` : `role ${role.name} (workspace ${role.workspace})`)
 
 function describePassword(source: PasswordSource | undefined): string {
@@ -209,10 +212,20 @@ export function describeChange(change: Change): string {
   }
 }
 
+/**
+ * A grant shaped like the one MLflow gives whoever creates a resource: MANAGE on that one
+ * experiment, model, prompt, scorer, gateway object or MCP server. Only a likeness (the server
+ * does not record why a grant exists), shown so that --prune's removal of an admin's creator
+ * grants surprises nobody.
+ */
+export function isCreatorStyle(item: {level: string; target: Target}): boolean {
+  return item.level === 'MANAGE' && item.target.pattern !== ALL_RESOURCES && POLICY_KINDS[item.target.kind].by !== 'wildcard'
+}
+
 function describeUnmanaged(item: Unmanaged): string {
   switch (item.what) {
     case 'grant': {
-      return `user ${item.user}: ${describeTarget(item.target)}: ${item.level}`
+      return `user ${item.user}: ${describeTarget(item.target)}: ${item.level}${isCreatorStyle(item) ? ' (as MLflow gives its creator)' : ''}`
     }
 
     case 'row': {

@@ -23,8 +23,9 @@ import {type Role, type RolesApi, type UserPermissionRow} from '../api/roles-api
 import {type TrackingApi} from '../api/tracking-api.js'
 import {MlflowApiError, type MlflowHttp} from '../client/http.js'
 import {ExitCode, UserError} from '../core/errors.js'
+import {mapLimit} from '../core/map-limit.js'
 import {DEFAULT_WORKSPACE, userIdOfRoleName} from '../mlflow/rbac.js'
-import {ALL_RESOURCES, kindOfType, scorerResourceId} from '../mlflow/resources.js'
+import {ALL_RESOURCES, kindOfType, scorerNameOfId, scorerResourceId} from '../mlflow/resources.js'
 import {type Feature, type Resolver} from './file.js'
 import {type AccessPolicy, type Grant, type PolicyKind, roleKey, type RolePolicy, type Target, targetKey, type UserPolicy} from './model.js'
 
@@ -38,20 +39,6 @@ export interface ServerSession {
 
 /** Requests in flight at once while reading many users or roles: enough to hide latency, few enough not to load the server. */
 const AT_ONCE = 8
-
-async function mapLimit<T, R>(items: readonly T[], map: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = Array.from({length: items.length})
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++
-      results[index] = await map(items[index])
-    }
-  }
-
-  await Promise.all(Array.from({length: Math.min(AT_ONCE, items.length)}, worker))
-  return results
-}
 
 const UNIFIED = '/api/3.0/mlflow/users/permissions'
 
@@ -163,15 +150,6 @@ function experimentIdOf(target: Target): string | undefined {
   return undefined
 }
 
-function scorerNameOf(pattern: string): string {
-  const rest = pattern.slice(pattern.indexOf('/') + 1)
-  try {
-    return decodeURIComponent(rest)
-  } catch {
-    return rest
-  }
-}
-
 /** Experiments by name, scorers as `<experiment>/<scorer name>`: how the file names them. */
 async function label(policy: AccessPolicy, tracking: TrackingApi): Promise<void> {
   const grants = [
@@ -184,7 +162,7 @@ async function label(policy: AccessPolicy, tracking: TrackingApi): Promise<void>
     const id = experimentIdOf(target)
     if (id === undefined) continue
     const experiment = names.get(id) ?? id
-    target.label = target.kind === 'scorer' ? `${experiment}/${scorerNameOf(target.pattern)}` : experiment
+    target.label = target.kind === 'scorer' ? `${experiment}/${scorerNameOfId(target.pattern)}` : experiment
   }
 }
 
@@ -249,7 +227,7 @@ export async function readServerState(session: ServerSession): Promise<AccessPol
   } else {
     await readPerUser(session, listed, policy)
     const roles = (await rolesOf()).filter((role) => userIdOfRoleName(role.name) === undefined)
-    const members = await mapLimit(roles, (role) => session.roles.members(role.id))
+    const members = await mapLimit(roles, AT_ONCE, (role) => session.roles.members(role.id))
     for (const [index, role] of roles.entries()) {
       const entry = addRole(role)
       for (const assignment of members[index]) {
@@ -266,7 +244,7 @@ export async function readServerState(session: ServerSession): Promise<AccessPol
 /** Servers whose roster carries no roles: each user's admin flag and own grants, one or two requests each. */
 async function readPerUser(session: ServerSession, listed: ListedUser[], policy: AccessPolicy): Promise<void> {
   let unified: boolean | undefined
-  await mapLimit(listed, async (user) => {
+  await mapLimit(listed, AT_ONCE, async (user) => {
     const entry = policy.users.get(user.username)!
     if (unified !== false) {
       try {

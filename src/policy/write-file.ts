@@ -16,7 +16,7 @@
 import {Document, YAMLMap, YAMLSeq} from 'yaml'
 
 import {DEFAULT_WORKSPACE} from '../mlflow/rbac.js'
-import {ALL_RESOURCES} from '../mlflow/resources.js'
+import {ALL_RESOURCES, scorerNameOfId} from '../mlflow/resources.js'
 import {type AccessPolicy, type Grant, POLICY_KIND_NAMES, type PolicyKind, type RolePolicy, type Target} from './model.js'
 
 export interface ExportFilter {
@@ -46,15 +46,6 @@ function compareTargets(a: Target, b: Target): number {
   )
 }
 
-function scorerName(pattern: string): string {
-  const rest = pattern.slice(pattern.indexOf('/') + 1)
-  try {
-    return decodeURIComponent(rest)
-  } catch {
-    return rest
-  }
-}
-
 /** An experiment by name, or by id when its label is its id (no experiment has that id). */
 function experimentKey(id: string, label: string): GrantData {
   return label === id ? {experiment_id: id} : {experiment: label}
@@ -66,7 +57,7 @@ export function grantData(grant: Grant): GrantData {
   if (pattern === ALL_RESOURCES) return {[kind]: ALL_RESOURCES, permission: grant.level}
   if (kind === 'experiment') return {...experimentKey(pattern, label), permission: grant.level}
   if (kind === 'scorer') {
-    const name = scorerName(pattern)
+    const name = scorerNameOfId(pattern)
     const id = pattern.slice(0, pattern.indexOf('/'))
     const experiment = label.endsWith(`/${name}`) ? label.slice(0, -(name.length + 1)) : id
     return {scorer: name, ...experimentKey(id, experiment), permission: grant.level}

@@ -42,6 +42,8 @@ console.error(`real MLflow ${MLFLOW_VERSION}…`)
 const mlflow = await benchMlflow(seconds)
 console.error('store…')
 const store = await script<{figures: Array<{label: string; value: string}>; files: {rows: number; users: number}}>('store', ['--expose-gc'])
+console.error('access as code…')
+const policy = await script<{figures: Array<{label: string; value: string}>; policy: {grants: number; roles: number; users: number}}>('policy', [])
 const ended = machine()
 
 const byName = (wanted: string) => proxy.find(({name}) => name.includes(wanted))!
@@ -84,6 +86,13 @@ const rows: string[][] = [
   ]),
   ...startup.commands.map(({ms, name, ratio}) => ['CLI start-up (median)', name, '', `${n(ms, 1)} ms (${n(ratio)}x node -e 0)`, '']),
   ...store.figures.map(({label, value}) => [`store (${store.files.users} users, ${store.files.rows} rows)`, label, '', value, '']),
+  ...policy.figures.map(({label, value}) => [
+    `access as code on serve (${policy.policy.users} users, ${policy.policy.roles} roles, ${policy.policy.grants} grants)`,
+    label,
+    '',
+    value,
+    '',
+  ]),
 ]
 const heading = ['section', 'what', 'req/s at 32', 'at 1: p50 / p99 ms', `at 32 (MLflow: ${MLFLOW_CONNECTIONS}): p50 / p99 (max) ms`]
 const table = [heading, heading.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n')
@@ -109,6 +118,7 @@ writeFileSync(
       durationSeconds: Math.round((Date.now() - began) / 1000),
       machine: {...started, loadAverageAtEnd: ended.loadAverage},
       mlflow: {connections: MLFLOW_CONNECTIONS, figures: mlflow, version: MLFLOW_VERSION},
+      policy,
       proxy,
       secondsPerMeasurement: seconds,
       startup,

@@ -173,7 +173,7 @@ resources:
     grants: {bob: EDIT}
 `)
   assert.deepEqual(targets.lines, [
-    'access.yaml:6: user alice has two grants on experiment "My experiment" (also on line 5)',
+    'access.yaml:6: user alice has two grants on experiment "My experiment" (1) (also on line 5)',
     'access.yaml:12: user bob has two grants on registered model "churn" (also on line 9)',
   ])
 })

@@ -64,13 +64,13 @@ test('diff: every kind of change, per user then per role, and what the file does
       'user alice',
       '  ~ admin false → true',
       '  ~ experiment "Churn" (1): READ → EDIT',
-      '  + prompt summarize: READ',
+      '  + prompt "summarize": READ',
       'user dave',
       '  + create user (password from $DAVE_PW)',
-      '  + experiment *: DENY',
+      '  + all experiments (*): DENY',
       'role readers',
       '  ~ description "reads" → "reads everything"',
-      '  + run *: DENY',
+      '  + all runs (*): DENY',
       '  + member dave',
       'role writers',
       '  + create role',
@@ -78,10 +78,10 @@ test('diff: every kind of change, per user then per role, and what the file does
       '  + member bob',
       '',
       'Unmanaged (on the server, not in the file; --prune removes them):',
-      '  user alice: model churn: EDIT',
+      '  user alice: registered model "churn": EDIT',
       '  user carol: experiment "Churn" (1): READ',
       '  role old',
-      '  role readers: model *: READ',
+      '  role readers: all registered models (*): READ',
       '  role readers: member bob',
       '',
       'Plan: 8 to add, 3 to change, 0 to remove; 5 unmanaged',
@@ -132,6 +132,29 @@ test('planJson: stable field names, a created user says where the password comes
   assert.deepEqual(json.changes[8], {action: 'add', role: {name: 'writers', workspace: 'default'}, to: null, what: 'role'})
   assert.deepEqual(json.unmanaged[2], {role: {name: 'old', workspace: 'default'}, what: 'role'})
   assert.doesNotMatch(JSON.stringify(json), /DAVE_PW/)
+})
+
+test('unmanaged MANAGE grants on one resource are marked as what MLflow gives a creator; others are not', () => {
+  const actual = policy({
+    admin: {
+      admin: true,
+      grants: [
+        [exp('7', 'made by admin'), 'MANAGE'],
+        [target('model', 'churn'), 'MANAGE'],
+        [exp('*'), 'MANAGE'],
+        [target('prompt', 'summarize'), 'EDIT'],
+      ],
+    },
+  })
+  const unmanaged = renderPlan(diff(policy({}), actual, {prune: false}))
+    .split('\n')
+    .filter((line) => line.startsWith('  user admin'))
+  assert.deepEqual(unmanaged, [
+    '  user admin: all experiments (*): MANAGE',
+    '  user admin: experiment "made by admin" (7): MANAGE (as MLflow gives its creator)',
+    '  user admin: registered model "churn": MANAGE (as MLflow gives its creator)',
+    '  user admin: prompt "summarize": EDIT',
+  ])
 })
 
 test('a created admin is created, then promoted', () => {

@@ -14,23 +14,33 @@ export function serverKey(version: string, kind: ServerKind): string {
   return `${kind}@${version}`
 }
 
-const ownServers: RunningServer[] = []
+// Started by this file when run on its own: one per version and kind, handed to every caller as
+// the run's shared servers would be.
+const ownServers = new Map<string, Promise<RunningServer>>()
 
 export async function acquireServer(version: string, kind: ServerKind): Promise<ServerInfo> {
+  const key = serverKey(version, kind)
   const shared = process.env[SHARED_SERVERS_ENV]
   if (shared) {
-    const entry = (JSON.parse(shared) as SharedServers)[serverKey(version, kind)]
+    const entry = (JSON.parse(shared) as SharedServers)[key]
     if (entry && 'error' in entry) throw new Error(entry.error)
     if (entry) return entry
   }
 
-  const server = await startMlflowServer({kind, version})
-  ownServers.push(server)
+  let server = ownServers.get(key)
+  if (!server) {
+    server = startMlflowServer({kind, version})
+    ownServers.set(key, server)
+    server.catch(() => ownServers.delete(key))
+  }
+
   return server
 }
 
 export async function releaseServers(): Promise<void> {
-  await Promise.all(ownServers.splice(0).map((server) => server.stop()))
+  const servers = [...ownServers.values()]
+  ownServers.clear()
+  await Promise.all(servers.map(async (server) => (await server.catch(() => undefined))?.stop()))
 }
 
 let counter = 0

@@ -1,4 +1,6 @@
 import {BaseCommand} from '../../cli/base-command.js'
+import {mapLimit} from '../../core/map-limit.js'
+import {DEFAULT_CONCURRENCY} from '../../policy/apply.js'
 import {writeUsersCsv} from '../../policy/users-csv.js'
 
 export default class UsersExport extends BaseCommand<typeof UsersExport> {
@@ -10,10 +12,11 @@ export default class UsersExport extends BaseCommand<typeof UsersExport> {
   public async run(): Promise<{users: Array<{admin: boolean; username: string}>}> {
     const session = await this.session()
     const listed = await session.api.listUsers()
-    // Some servers leave is_admin out of the list; each such user is asked once.
-    const users = await Promise.all(
-      listed.map(async (user) => ({admin: user.is_admin ?? (await session.api.getUser(user.username)).is_admin, username: user.username})),
-    )
+    // Some servers leave is_admin out of the list; each such user is asked once, a few at a time as apply sends its changes.
+    const users = await mapLimit(listed, DEFAULT_CONCURRENCY, async (user) => ({
+      admin: user.is_admin ?? (await session.api.getUser(user.username)).is_admin,
+      username: user.username,
+    }))
     this.log(writeUsersCsv(users).trimEnd())
     return {users: users.sort((a, b) => (a.username < b.username ? -1 : a.username > b.username ? 1 : 0))}
   }

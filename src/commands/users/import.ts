@@ -1,9 +1,8 @@
 import * as Args from '@oclif/core/args'
 import {readFile} from 'node:fs/promises'
 
-import {BaseCommand} from '../../cli/base-command.js'
 import {yesFlag} from '../../cli/flags.js'
-import {applyPlan, type ApplyJson, failureOf, refuseSelfDemotion} from '../../cli/policy.js'
+import {type ApplyJson, ApplyingCommand, refuseSelfDemotion} from '../../cli/policy.js'
 import {checkNewPassword} from '../../cli/prompts.js'
 import {ExitCode, UserError} from '../../core/errors.js'
 import {generatePassword, type NewPassword} from '../../policy/apply.js'
@@ -11,14 +10,12 @@ import {diff} from '../../policy/plan.js'
 import {readServerState} from '../../policy/server-state.js'
 import {accountsOf, readUsersCsv, usersPolicy} from '../../policy/users-csv.js'
 
-export default class UsersImport extends BaseCommand<typeof UsersImport> {
+export default class UsersImport extends ApplyingCommand<typeof UsersImport> {
   static override args = {file: Args.string({description: 'CSV file with the header username,admin or username,admin,password.', required: true})}
   static override description = `Admins only. Creates the users the server lacks and sets every listed user's admin flag (true/false, yes/no, 1/0; empty is false); users not in the file, and everyone's grants and roles, are left alone. A new user's password is the password column's, or, where it is empty or absent, generated and printed once at the end with the username (stdout; --json: passwords). The file is checked whole before any change (exit 2, with the line). Shows the plan and asks for confirmation on a terminal (else --yes). The same engine as \`mlflowctl apply\`.`
   static override examples = ['<%= config.bin %> <%= command.id %> users.csv', '<%= config.bin %> <%= command.id %> users.csv --yes --json']
   static override flags = {yes: yesFlag}
   static override summary = 'Create users and set admin flags from a CSV file.'
-
-  private quiet = false
 
   public async run(): Promise<ApplyJson> {
     const {file} = this.args
@@ -48,21 +45,6 @@ export default class UsersImport extends BaseCommand<typeof UsersImport> {
       passwords.set(user.username, {generated: false, password: user.password})
     }
 
-    const json = await applyPlan(session, {actual, desired, plan}, passwords, {
-      log: (out) => this.log(out),
-      onStart: () => {
-        this.quiet = true
-      },
-      status: (out) => this.status(out),
-      yes: this.flags.yes,
-    })
-    const failure = failureOf(json)
-    if (failure && !this.jsonEnabled()) throw failure
-    if (failure) process.exitCode = failure.exit
-    return json
-  }
-
-  protected override waitingFor(request: {host: string; method: string; path: string}): () => void {
-    return this.quiet ? () => {} : super.waitingFor(request)
+    return this.applyAndReport(session, {actual, desired, plan}, passwords, this.flags.yes)
   }
 }
