@@ -1081,12 +1081,15 @@ for (const version of PINNED_VERSIONS) {
       const firstId = (first.assessment as Json).assessment_id as string
       await ok(mallory('POST', `/api/3.0/mlflow/traces/${mine}/assessments`, {body: assessment(firstId)}), 'mallory overrides her own assessment')
       await refused(403, 'POST', `/api/3.0/mlflow/traces/${mine}/assessments`, {body: assessment('a-of-another-trace')})
-      // OTLP ingest carries ids and tags serve does not decode: admins only.
-      await refused(403, 'POST', '/v1/traces', {
+      // OTLP ingest is decided as MLflow decides it, on the header's experiment and what the spans
+      // name (serve-otlp.test.ts): into her own experiment an empty body reaches MLflow, which finds no spans.
+      const otlp = await mallory('POST', '/v1/traces', {
         body: Buffer.alloc(0),
         contentType: 'application/x-protobuf',
         headers: {'x-mlflow-experiment-id': w.malloryExperimentId},
       })
+      assert.equal(otlp.status, 400, describeAnswer(otlp))
+      assert.match(otlp.text, /no spans found/)
       // serve's grants know no workspaces.
       await refused(400, 'GET', `/api/2.0/mlflow/experiments/get?${q({experiment_id: w.malloryExperimentId})}`, {headers: {'x-mlflow-workspace': 'other'}})
     })
