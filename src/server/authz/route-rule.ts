@@ -46,8 +46,9 @@ export type Resource =
   /**
    * An evaluation dataset by id: every experiment it is linked to must allow the action, and a
    * dataset linked to none (or that does not exist) is denied. Looked up at each request: links change.
+   * `optional`: the check applies only when the field is given.
    */
-  | {dataset: string}
+  | {dataset: string; optional?: boolean}
   /** A sub-resource tier as a whole (`run *`, …): with `not_denied`, what a create may not be denied. */
   | {tier: string}
   /**
@@ -86,6 +87,11 @@ export type Resource =
   | {labelSchema: string}
   /** An issue by the id in the field, decided on its experiment (looked up; one that does not exist is denied). */
   | {issue: string}
+  /**
+   * A prompt optimization job by the id in the field, decided on the experiment its stored
+   * parameters name (looked up; one that does not exist, or names none, is denied).
+   */
+  | {promptOptimizationJob: string}
 
 /** The AI gateway's resource types, as MLflow's role rows name them. */
 export type GatewayType = 'gateway_endpoint' | 'gateway_model_definition' | 'gateway_secret'
@@ -210,6 +216,7 @@ export interface RouteRule {
     | 'mcp-version-selected'
     | 'model-version-source'
     | 'otlp-export'
+    | 'prompt-optimization-create'
     | 'trace-body'
   /**
    * A rule MLflow's handlers apply to every caller, admins included, from the authenticated user
