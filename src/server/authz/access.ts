@@ -352,13 +352,9 @@ export class Access {
       return queueAllows(this, queue, need === 'read' ? 'read' : 'update', on.relation, managerOnly)
     }
 
-    if ('labelSchema' in on || 'issue' in on || 'promptOptimizationJob' in on) {
+    if ('labelSchema' in on || 'issue' in on) {
       const experimentId =
-        'issue' in on
-          ? await resolver.issueExperiment(params.required(on.issue))
-          : 'labelSchema' in on
-            ? await resolver.labelSchemaExperiment(params.required(on.labelSchema))
-            : await resolver.promptOptimizationJobExperiment(params.required(on.promptOptimizationJob))
+        'issue' in on ? await resolver.issueExperiment(params.required(on.issue)) : await resolver.labelSchemaExperiment(params.required(on.labelSchema))
       return experimentId !== undefined && this.can(need, 'experiment', experimentId)
     }
 

@@ -20,6 +20,7 @@ const PROMPTS_SCHEME = 'prompts:/'
  * takes C1 controls for white space) and `?` (the parser cuts a query off a prompt URI, and off
  * the `prompts:/<name>@latest` a bare name becomes): the name checked and the name loaded could differ.
  */
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
 const UNREADABLE = /[\u0000-\u001F\u007F-\u009F?]/
 
 /**
@@ -31,7 +32,10 @@ const UNREADABLE = /[\u0000-\u001F\u007F-\u009F?]/
  */
 export function sourcePromptNames(uri: string): string[] {
   if (UNREADABLE.test(uri))
-    throw new ApiError('INVALID_PARAMETER_VALUE', `The source prompt URI ${JSON.stringify(uri)} holds a control character or a '?', which serve does not pass on.`)
+    throw new ApiError(
+      'INVALID_PARAMETER_VALUE',
+      `The source prompt URI ${JSON.stringify(uri)} holds a control character or a '?', which serve does not pass on.`,
+    )
   if (uri.startsWith(PROMPTS_SCHEME)) {
     const path = uri.slice(PROMPTS_SCHEME.length)
     // `prompts://…` would be read as a network location, `prompts:/<id>` (one part, no alias) as a model id: no name.

@@ -1,9 +1,8 @@
 /**
  * Which experiment a run, logged model or trace belongs to, and an experiment's id from its name:
  * asked of the upstream MLflow server where MLflow's own auth layer asks its tracking store, on
- * serve's connection pool. Runs, logged models, issues, label schemas and prompt optimization jobs
- * get server-made ids and never change experiment, so those answers are kept (bounded); trace ids
- * and names are not.
+ * serve's connection pool. Runs, logged models, issues and label schemas get server-made ids and never
+ * change experiment, so those answers are kept (bounded); trace ids and names are not.
  */
 import {type Upstream, UpstreamError} from '../proxy.js'
 
@@ -15,7 +14,6 @@ export class ResourceResolver {
   readonly issueExperiment: Lookup
   readonly labelSchemaExperiment: Lookup
   readonly loggedModelExperiment: Lookup
-  readonly promptOptimizationJobExperiment: Lookup
   readonly runExperiment: Lookup
   readonly traceExperiment: Lookup
   private readonly cache = new Map<string, string>()
@@ -37,11 +35,6 @@ export class ResourceResolver {
     this.labelSchemaExperiment = this.cached('label_schema', async (id) => {
       const body = await this.get(`/api/3.0/mlflow/label-schemas/get?schema_id=${encodeURIComponent(id)}`)
       return pick(body, 'label_schema', 'experiment_id')
-    })
-    // The experiment of the job's stored parameters, which MLflow's answer carries as they are.
-    this.promptOptimizationJobExperiment = this.cached('prompt_optimization_job', async (id) => {
-      const body = await this.get(`/api/3.0/mlflow/prompt-optimization/jobs/${encodeURIComponent(id)}`)
-      return pick(body, 'job', 'experiment_id')
     })
     // Not cached: a trace id is chosen by the client, and a trace can be deleted and made again
     // (or, on some MLflow versions, moved) under the same id.

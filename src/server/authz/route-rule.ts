@@ -87,11 +87,6 @@ export type Resource =
   | {labelSchema: string}
   /** An issue by the id in the field, decided on its experiment (looked up; one that does not exist is denied). */
   | {issue: string}
-  /**
-   * A prompt optimization job by the id in the field, decided on the experiment its stored
-   * parameters name (looked up; one that does not exist, or names none, is denied).
-   */
-  | {promptOptimizationJob: string}
 
 /** The AI gateway's resource types, as MLflow's role rows name them. */
 export type GatewayType = 'gateway_endpoint' | 'gateway_model_definition' | 'gateway_secret'

@@ -8,7 +8,8 @@
  * scorers on the scorer; the AI gateway on its secrets, model definitions and endpoints; MCP
  * servers on the server and its version tier; evaluation datasets on every experiment they are
  * linked to; review queues on their tier in the experiment and what the caller is to the queue;
- * label schemas, issues and prompt optimization jobs on their experiment. Families MLflow gates with rules serve does not
+ * label schemas and issues on their experiment; a prompt optimization job's create and search on
+ * its experiment and what its configuration names. Families MLflow gates with rules serve does not
  * keep (jobs, webhooks, workspaces, the assistant but what every UI page reads) are admin only.
  *
  * The same table holds what serve answers itself (`answer`): MLflow's basic-auth REST API and its
@@ -84,9 +85,11 @@ const DATASET = '/mlflow/datasets/<dataset_id>'
 const dataset: Resource = {dataset: 'path.dataset_id'}
 /** MLflow keeps a job's creator in its own job table, which a plain upstream leaves empty. */
 const JOBS = "admin only: MLflow lets a job's creator alone read and cancel it, by a column of its job table a plain upstream leaves empty"
-/** A prompt optimization job by the id in its path. */
-const OPTIMIZATION_JOB = '/mlflow/prompt-optimization/jobs/<job_id>'
-const optimizationJob: Resource = {promptOptimizationJob: 'path.job_id'}
+/**
+ * One prompt optimization job: MLflow 3.17 keys its rule for it (the experiment's READ, EDIT to
+ * cancel, MANAGE to delete) by the route's template, which no request path equals.
+ */
+const OPTIMIZATION_JOB = 'admin only, as MLflow 3.17: its rule for one job is never found, and its fail-closed default refuses non-admins'
 /** A review queue by the `queue_id` of the request, and what the caller must be to it. */
 const queue = (relation?: QueueRelation): Resource => ({relation, reviewQueue: 'queue_id'})
 
@@ -583,29 +586,22 @@ const ENTRIES: Entry[] = [
     },
   ],
 
-  // Prompt optimization jobs (MLflow 3.17's rules): a job is decided on the experiment its stored
-  // parameters name; cancelling and deleting it end or delete the run it made there (`run *` not
-  // denied). A create makes that run and hands a worker what the configuration names, loaded with
+  // Prompt optimization jobs (MLflow 3.17's rules): a search READ on the experiment; a create EDIT
+  // there, as it makes a run in it, and it hands a worker what the configuration names, loaded with
   // no caller identity: the prompt, scorers and reflection model's gateway endpoint must not be
   // denied (prompt-optimization.ts), and the dataset must be readable (MLflow does not check it).
-  // Only the path decides the routes on one job: their bodies are streamed.
+  // One job (read, cancel, delete): admins, as MLflow 3.17 decides in effect.
   [
     'POST',
     '/mlflow/prompt-optimization/jobs',
     API3,
     {
-      access: [
-        ...createIn('run'),
-        {need: 'not_denied', on: {tier: 'scorer_version'}},
-        {need: 'read', on: {dataset: 'config.dataset_id', optional: true}},
-      ],
+      access: [...createIn('run'), {need: 'not_denied', on: {tier: 'scorer_version'}}, {need: 'read', on: {dataset: 'config.dataset_id', optional: true}}],
       special: 'prompt-optimization-create',
     },
   ],
   ['GET POST', '/mlflow/prompt-optimization/jobs/search', API3, {access: read(experiment())}],
-  ['GET', OPTIMIZATION_JOB, API3, {access: read(optimizationJob)}],
-  ['POST', `${OPTIMIZATION_JOB}/cancel`, API3, {access: [...update(optimizationJob), {need: 'not_denied', on: {tier: 'run'}}], body: 'stream'}],
-  ['DELETE', OPTIMIZATION_JOB, API3, {access: [...remove(optimizationJob), {need: 'not_denied', on: {tier: 'run'}}], body: 'stream'}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/prompt-optimization/jobs/<path:rest>', API3, {access: 'admin', why: OPTIMIZATION_JOB}],
   [
     'GET POST PUT PATCH DELETE',
     '/mlflow/prompt-optimization/<path:rest>',
