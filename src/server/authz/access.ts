@@ -192,6 +192,12 @@ export class Access {
     return this.context.resolver.mcpServerExists(name)
   }
 
+  /** `need` on the gateway endpoint of this name, looked up as MLflow looks it up; a name naming none is denied. */
+  async canOnEndpointNamed(need: Need, name: string): Promise<boolean> {
+    const id = await this.context.resolver.gatewayEndpointIdByName(name)
+    return id !== undefined && this.can(need, 'gateway_endpoint', id)
+  }
+
   /** Every gateway endpoint's id by name, through the upstream. */
   gatewayEndpointIds(): Promise<Map<string, string>> {
     return this.context.resolver.gatewayEndpointIds()
@@ -316,7 +322,9 @@ export class Access {
 
     if ('assessmentsOf' in on) return this.canOnAssessments(need, params.required(on.assessmentsOf), Boolean(on.create))
     if ('dataset' in on) {
-      const experimentIds = await resolver.datasetExperiments(params.required(on.dataset))
+      const id = on.optional ? params.optional(on.dataset) : params.required(on.dataset)
+      if (id === undefined || id === '') return true
+      const experimentIds = await resolver.datasetExperiments(id)
       return experimentIds.length > 0 && experimentIds.every((id) => this.can(need, 'experiment', id))
     }
 

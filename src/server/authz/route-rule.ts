@@ -46,8 +46,9 @@ export type Resource =
   /**
    * An evaluation dataset by id: every experiment it is linked to must allow the action, and a
    * dataset linked to none (or that does not exist) is denied. Looked up at each request: links change.
+   * `optional`: the check applies only when the field is given.
    */
-  | {dataset: string}
+  | {dataset: string; optional?: boolean}
   /** A sub-resource tier as a whole (`run *`, …): with `not_denied`, what a create may not be denied. */
   | {tier: string}
   /**
@@ -210,6 +211,7 @@ export interface RouteRule {
     | 'mcp-version-selected'
     | 'model-version-source'
     | 'otlp-export'
+    | 'prompt-optimization-create'
     | 'trace-body'
   /**
    * A rule MLflow's handlers apply to every caller, admins included, from the authenticated user

@@ -8,7 +8,8 @@
  * scorers on the scorer; the AI gateway on its secrets, model definitions and endpoints; MCP
  * servers on the server and its version tier; evaluation datasets on every experiment they are
  * linked to; review queues on their tier in the experiment and what the caller is to the queue;
- * label schemas and issues on their experiment. Families MLflow gates with rules serve does not
+ * label schemas and issues on their experiment; a prompt optimization job's create and search on
+ * its experiment and what its configuration names. Families MLflow gates with rules serve does not
  * keep (jobs, webhooks, workspaces, the assistant but what every UI page reads) are admin only.
  *
  * The same table holds what serve answers itself (`answer`): MLflow's basic-auth REST API and its
@@ -84,8 +85,11 @@ const DATASET = '/mlflow/datasets/<dataset_id>'
 const dataset: Resource = {dataset: 'path.dataset_id'}
 /** MLflow keeps a job's creator in its own job table, which a plain upstream leaves empty. */
 const JOBS = "admin only: MLflow lets a job's creator alone read and cancel it, by a column of its job table a plain upstream leaves empty"
-const PROMPT_OPTIMIZATION =
-  "admin only, for now: decided by MLflow on the job's experiment and on what the create's optimizer configuration names, which serve does not read yet"
+/**
+ * One prompt optimization job: MLflow 3.17 keys its rule for it (the experiment's READ, EDIT to
+ * cancel, MANAGE to delete) by the route's template, which no request path equals.
+ */
+const OPTIMIZATION_JOB = 'admin only, as MLflow 3.17: its rule for one job is never found, and its fail-closed default refuses non-admins'
 /** A review queue by the `queue_id` of the request, and what the caller must be to it. */
 const queue = (relation?: QueueRelation): Resource => ({relation, reviewQueue: 'queue_id'})
 
@@ -582,6 +586,29 @@ const ENTRIES: Entry[] = [
     },
   ],
 
+  // Prompt optimization jobs (MLflow 3.17's rules): a search READ on the experiment; a create EDIT
+  // there, as it makes a run in it, and it hands a worker what the configuration names, loaded with
+  // no caller identity: the prompt, scorers and reflection model's gateway endpoint must not be
+  // denied (prompt-optimization.ts), and the dataset must be readable (MLflow does not check it).
+  // One job (read, cancel, delete): admins, as MLflow 3.17 decides in effect.
+  [
+    'POST',
+    '/mlflow/prompt-optimization/jobs',
+    API3,
+    {
+      access: [...createIn('run'), {need: 'not_denied', on: {tier: 'scorer_version'}}, {need: 'read', on: {dataset: 'config.dataset_id', optional: true}}],
+      special: 'prompt-optimization-create',
+    },
+  ],
+  ['GET POST', '/mlflow/prompt-optimization/jobs/search', API3, {access: read(experiment())}],
+  ['GET POST PUT PATCH DELETE', '/mlflow/prompt-optimization/jobs/<path:rest>', API3, {access: 'admin', why: OPTIMIZATION_JOB}],
+  [
+    'GET POST PUT PATCH DELETE',
+    '/mlflow/prompt-optimization/<path:rest>',
+    API3,
+    {access: 'admin', why: 'as MLflow: a path under prompt-optimization/ that names no route'},
+  ],
+
   // GraphQL: MLflow's field-level checks (graphql.ts).
   ['GET POST', '/graphql', ROOT, {access: 'authenticated', filter: 'graphql'}],
 
@@ -599,8 +626,6 @@ const ENTRIES: Entry[] = [
   ['GET POST PUT PATCH DELETE', '/mlflow/jobs/<path:rest>', AJAX3, {access: 'admin', why: JOBS}],
   ['GET POST PUT PATCH DELETE', '/jobs/', AJAX3, {access: 'admin', why: JOBS}],
   ['GET POST PUT PATCH DELETE', '/jobs/<path:rest>', AJAX3, {access: 'admin', why: JOBS}],
-  ['GET POST PUT PATCH DELETE', '/mlflow/prompt-optimization/jobs', API3, {access: 'admin', why: PROMPT_OPTIMIZATION}],
-  ['GET POST PUT PATCH DELETE', '/mlflow/prompt-optimization/jobs/<path:rest>', API3, {access: 'admin', why: PROMPT_OPTIMIZATION}],
   ['GET POST PUT PATCH DELETE', '/mlflow/webhooks', API2, {access: 'admin', why: 'as MLflow 3.11.1+'}],
   ['GET POST PUT PATCH DELETE', '/mlflow/webhooks/<path:rest>', API2, {access: 'admin', why: 'as MLflow 3.11.1+'}],
   ['GET POST PUT PATCH DELETE', '/mlflow/workspaces', API3, {access: 'admin', why: 'as MLflow'}],

@@ -10,6 +10,7 @@ import {checkEndpointExperiment} from './gateway.js'
 import {checkVersionCreate, checkVersionSelected} from './mcp.js'
 import {readModelVersionSource} from './model-version-source.js'
 import {MAX_OTLP_TRACES, readOtlpExport} from './otlp.js'
+import {checkOptimizationCreate} from './prompt-optimization.js'
 import {promptMarker} from './resolver.js'
 
 /** The route's special check, if it has one; throws MLflow's refusal. */
@@ -66,6 +67,11 @@ export async function checkSpecial(exchange: Exchange): Promise<void> {
     case 'issue-search': {
       const filter = exchange.params.optional('filter_string') ?? ''
       if (filter.includes('source_run_id') && !exchange.access.can('not_denied', 'run', '*')) throw permissionDenied()
+      return
+    }
+
+    case 'prompt-optimization-create': {
+      await checkOptimizationCreate(exchange)
       return
     }
 
