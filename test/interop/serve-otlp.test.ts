@@ -14,6 +14,7 @@ import {gzipSync} from 'node:zlib'
 import {type AuthTarget, authTarget, targetTitle} from '../support/auth-target.js'
 import {type Credentials} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS, PINNED_VERSIONS} from '../support/mlflow-versions.js'
+import {fixed64, message} from '../support/protobuf.js'
 import {basicAuth, restClient} from '../support/rest.js'
 import {releaseServers, uniqueName} from '../support/servers.js'
 
@@ -24,29 +25,10 @@ interface Span {
   traceId: string
 }
 
-// A minimal protobuf writer for ExportTraceServiceRequest (resource_spans 1 → scope_spans 2 →
-// spans 2: trace_id 1, span_id 2, parent_span_id 4, name 5, start 7, end 8, attributes 9).
-function varint(value: number): Buffer {
-  const bytes: number[] = []
-  let rest = value
-  while (rest >= 0x80) {
-    bytes.push((rest & 0x7f) | 0x80)
-    rest >>>= 7
-  }
-
-  bytes.push(rest)
-  return Buffer.from(bytes)
-}
-
-const message = (field: number, bytes: Buffer) => Buffer.concat([varint((field << 3) | 2), varint(bytes.length), bytes])
-const fixed64 = (field: number, value: bigint) => {
-  const bytes = Buffer.alloc(8)
-  bytes.writeBigUInt64LE(value)
-  return Buffer.concat([varint((field << 3) | 1), bytes])
-}
-
 const START_NS = 1_700_000_000_000_000_000n
 
+// ExportTraceServiceRequest: resource_spans 1 → scope_spans 2 → spans 2: trace_id 1, span_id 2,
+// parent_span_id 4, name 5, start 7, end 8, attributes 9.
 function protobufExport(spans: Span[]): Buffer {
   const encoded = spans.map((span) =>
     message(

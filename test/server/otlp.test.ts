@@ -4,22 +4,11 @@ import {deflateRawSync, deflateSync, gzipSync} from 'node:zlib'
 
 import {readOtlpExport} from '../../src/server/authz/otlp.js'
 import {ApiError} from '../../src/server/responses.js'
+import {message} from '../support/protobuf.js'
 
 const PROTOBUF = 'application/x-protobuf'
 
-function varint(value: number): Buffer {
-  const bytes: number[] = []
-  let rest = value
-  while (rest >= 0x80) {
-    bytes.push((rest & 0x7f) | 0x80)
-    rest >>>= 7
-  }
-
-  bytes.push(rest)
-  return Buffer.from(bytes)
-}
-
-const field = (number: number, bytes: Buffer) => Buffer.concat([varint((number << 3) | 2), varint(bytes.length), bytes])
+const field = message
 /** An export of one resource, one scope, these spans (each already encoded). */
 const exportOf = (...spans: Buffer[]) => field(1, field(2, Buffer.concat(spans.map((span) => field(2, span)))))
 const attribute = (key: string) => field(9, field(1, Buffer.from(key)))
