@@ -60,12 +60,16 @@ export function maxLevel<T extends string>(a: T, b: T): T {
   return (PRIORITY[a] ?? 0) >= (PRIORITY[b] ?? 0) ? a : b
 }
 
+// Sets: every decision asks these, for each rung it folds.
+const ROLE_TYPES = new Set<string>(ROLE_RESOURCE_TYPES)
+const CONTAINER_TYPES = new Set<string>(CONTAINER_RESOURCE_TYPES)
+
 export function isRoleResourceType(value: unknown): value is RoleResourceType {
-  return typeof value === 'string' && (ROLE_RESOURCE_TYPES as readonly string[]).includes(value)
+  return typeof value === 'string' && ROLE_TYPES.has(value)
 }
 
 export function acceptsIdPattern(resourceType: RoleResourceType): boolean {
-  return (CONTAINER_RESOURCE_TYPES as readonly string[]).includes(resourceType)
+  return CONTAINER_TYPES.has(resourceType)
 }
 
 /** Does a row's pattern on `resourceType` apply to the resource `resourceId`? */
@@ -171,16 +175,21 @@ export interface Fold {
  * default).
  */
 export function foldRows(rows: Iterable<RoleRow>, resourceType: string, resourceId: string): Fold | undefined {
-  const denies: RoleRow[] = []
-  let best: RoleRow[] = []
+  // patternMatches, with what depends only on the type asked once rather than per row; and no
+  // list made until a row matches (most rungs of most decisions match none).
+  if (!isRoleResourceType(resourceType)) return undefined
+  const byId = acceptsIdPattern(resourceType)
+  let denies: RoleRow[] | undefined
+  let best: RoleRow[] | undefined
   for (const row of rows) {
-    if (row.resourceType !== resourceType || !patternMatches(row.resourcePattern, resourceType, resourceId)) continue
-    if (row.permission === 'DENY') denies.push(row)
-    else if (best.length === 0 || PRIORITY[row.permission] > PRIORITY[best[0].permission]) best = [row]
+    if (row.resourceType !== resourceType) continue
+    if (row.resourcePattern !== WILDCARD && !(byId && row.resourcePattern === resourceId)) continue
+    if (row.permission === 'DENY') (denies ??= []).push(row)
+    else if (best === undefined || PRIORITY[row.permission] > PRIORITY[best[0].permission]) best = [row]
     else if (row.permission === best[0].permission) best.push(row)
   }
-  if (denies.length > 0) return {level: 'DENY', rows: denies}
-  return best.length > 0 ? {level: best[0].permission as Level, rows: best} : undefined
+  if (denies) return {level: 'DENY', rows: denies}
+  return best ? {level: best[0].permission as Level, rows: best} : undefined
 }
 
 /** A positive level never resolves below default_permission; a veto is never lifted by it. */
@@ -206,8 +215,9 @@ export type Decision =
  * default_permission. Platform admins are decided before this.
  */
 export function decide(rows: readonly RoleRow[], tiers: ReadonlyArray<{resourceId: string; resourceType: string}>, defaultPermission: Level): Decision {
-  const admin = rows.filter((row) => isWorkspaceAdminRow(row))
-  if (admin.length > 0) return {level: 'MANAGE', rows: admin, source: 'workspace-admin'}
+  let admin: RoleRow[] | undefined
+  for (const row of rows) if (isWorkspaceAdminRow(row)) (admin ??= []).push(row)
+  if (admin) return {level: 'MANAGE', rows: admin, source: 'workspace-admin'}
   for (const tier of tiers) {
     const fold = foldRows(rows, tier.resourceType, tier.resourceId)
     if (fold) return {level: floorPositive(fold.level, defaultPermission), rows: fold.rows, source: 'rows', tier}

@@ -2,9 +2,9 @@
  * Checking HTTP Basic credentials against the store without letting the check be turned against
  * the service. A key derivation (scrypt, ~100 ms of a core) per request is what makes MLflow's app
  * slow, and what a flood of wrong passwords would burn, so:
- * - a verified pair is remembered, and so is a wrong one: both under an HMAC of the credentials
- *   with a per-process key (never the password), each valid only while the user's hash is the one
- *   it was checked against, so a password change, a new user or a deletion ends it. Repeating a
+ * - a verified pair is remembered, and so is a wrong one: both under a digest of the credentials
+ *   keyed with a per-process secret (never the password), each valid only while the user's hash is
+ *   the one it was checked against, so a password change, a new user or a deletion ends it. Repeating a
  *   password costs nothing, right or wrong; the two memories are apart, so wrong pairs can never
  *   push out verified ones;
  * - the same pair checked twice at once is derived once;
@@ -16,7 +16,7 @@
  * This is the one place a login attempt is judged, for rules that count failures per user or per
  * client to extend.
  */
-import {createHmac, createSecretKey, randomBytes} from 'node:crypto'
+import {hash as digest, randomBytes} from 'node:crypto'
 import {availableParallelism} from 'node:os'
 
 import {type BasicCredentials} from './authn.js'
@@ -105,12 +105,16 @@ class Slots {
 
 export class CredentialCheck {
   private readonly inFlight = new Map<string, Promise<boolean | undefined>>()
-  // A key object, imported once: a raw key would be imported again for every request's HMAC.
-  private readonly key = createSecretKey(randomBytes(32))
-  /** HMAC(credentials) → the hash they were found wrong for ('' for a user that did not exist). */
+  /**
+   * Put before the credentials and digested with them in one call (crypto.hash, a quarter of an
+   * HMAC's cost on every request): fixed-length, so the input splits one way only, and secret, so
+   * the digests kept here cannot be tried against guessed passwords. They never leave the process.
+   */
+  private readonly secret = randomBytes(32).toString('base64')
+  /** digest(credentials) → the hash they were found wrong for ('' for a user that did not exist). */
   private readonly rejected = new Recent()
   private readonly slots: Slots
-  /** HMAC(credentials) → the hash they were verified against. */
+  /** digest(credentials) → the hash they were verified against. */
   private readonly verified = new Recent()
   private readonly verify: (hash: string, password: string) => Promise<boolean>
 
@@ -127,7 +131,9 @@ export class CredentialCheck {
     if (!credentials || !credentials.username) return {kind: 'rejected'}
     const user = this.store.getUser(credentials.username)
     const hash = user?.passwordHash ?? ''
-    const key = createHmac('sha256', this.key).update(`${credentials.username}\0${credentials.password}`).digest('base64')
+    // The name's length first: whatever the two strings hold, the input names one pair only.
+    const {password, username} = credentials
+    const key = digest('sha256', `${this.secret}${username.length}:${username}${password}`, 'base64')
     if (user && this.verified.get(key) === hash) return {kind: 'verified', user}
     if (this.rejected.get(key) === hash) return {kind: 'rejected'}
 

@@ -72,7 +72,7 @@ const n = (value: number, digits = 2) => value.toFixed(digits)
 const rows: string[][] = [
   ...proxy.map((target) => [
     'proxy on a stub',
-    target.name,
+    target.cpuUsPerRequest === undefined ? target.name : `${target.name}; CPU ${n(target.cpuUsPerRequest, 0)} µs per request at 32`,
     n(target.at32.rps, 0),
     `${n(target.at1.p50)} / ${n(target.at1.p99)}`,
     `${n(target.at32.p50)} / ${n(target.at32.p99)} (${n(target.at32.max)})`,

@@ -52,8 +52,13 @@ function pythonType(value: unknown): string {
  */
 const CANONICAL_ID_FIELDS = new Set(['experiment_id', 'experiment_ids', 'version', 'x-mlflow-experiment-id'])
 
+/** Field names come from the route table, a few dozen: each is looked at once, not on every request. */
+const holdsIds = new Map<string, boolean>()
+
 function holdsCanonicalIds(field: string): boolean {
-  return CANONICAL_ID_FIELDS.has(field.split('.').at(-1)!.replace('[]', ''))
+  let holds = holdsIds.get(field)
+  if (holds === undefined) holdsIds.set(field, (holds = CANONICAL_ID_FIELDS.has(field.split('.').at(-1)!.replace('[]', ''))))
+  return holds
 }
 
 /** The id and number fields checked on every request serve decides, whether or not a check reads them. */

@@ -296,8 +296,15 @@ export function record(entry: unknown, keys: readonly string[], where: string, i
   return entry
 }
 
-export function nonEmptyString(value: unknown, where: string, invalid: Invalid): string {
-  if (typeof value !== 'string' || value === '') throw invalid(`${where} is ${describe(value)}, not a non-empty string`)
+/** `where` and `key` name the field in the message (joined only for it: every record of a large store comes through here). */
+export function nonEmptyString(value: unknown, where: string, invalid: Invalid, key?: string): string {
+  if (typeof value !== 'string' || value === '') throw invalid(`${key === undefined ? where : `${where}.${key}`} is ${describe(value)}, not a non-empty string`)
+  return value
+}
+
+function reference(fields: Record<string, unknown>, key: 'role_id' | 'user_id', where: string, invalid: Invalid): number {
+  const value = fields[key]
+  if (!isId(value)) throw invalid(`${where}.${key} ${describe(value)} is not the id of any ${key === 'role_id' ? 'role' : 'user'}`)
   return value
 }
 
@@ -313,11 +320,6 @@ export function parseRecord(table: Table, entry: unknown, where: string, invalid
   const fields = record(entry, RECORD_KEYS[table], where, invalid)
   const {id} = fields
   if (!isId(id)) throw invalid(`${where}.id is ${describe(id)}, not a positive integer`)
-  const reference = (key: 'role_id' | 'user_id') => {
-    const value = fields[key]
-    if (!isId(value)) throw invalid(`${where}.${key} ${describe(value)} is not the id of any ${key === 'role_id' ? 'role' : 'user'}`)
-    return value
-  }
 
   switch (table) {
     case 'users': {
@@ -329,25 +331,25 @@ export function parseRecord(table: Table, entry: unknown, where: string, invalid
     }
 
     case 'roles': {
-      const workspace = nonEmptyString(fields.workspace, `${where}.workspace`, invalid)
-      const name = nonEmptyString(fields.name, `${where}.name`, invalid)
+      const workspace = nonEmptyString(fields.workspace, where, invalid, 'workspace')
+      const name = nonEmptyString(fields.name, where, invalid, 'name')
       const {description} = fields
       if (description !== null && typeof description !== 'string') throw invalid(`${where}.description is ${describe(description)}, not a string or null`)
       return Object.freeze({description, id, name, workspace})
     }
 
     case 'role_permissions': {
-      const roleId = reference('role_id')
-      const resourceType = nonEmptyString(fields.resource_type, `${where}.resource_type`, invalid)
+      const roleId = reference(fields, 'role_id', where, invalid)
+      const resourceType = nonEmptyString(fields.resource_type, where, invalid, 'resource_type')
       const resourcePattern = fields.resource_pattern
       if (typeof resourcePattern !== 'string') throw invalid(`${where}.resource_pattern is ${describe(resourcePattern)}, not a string`)
-      const permission = nonEmptyString(fields.permission, `${where}.permission`, invalid)
+      const permission = nonEmptyString(fields.permission, where, invalid, 'permission')
       return Object.freeze({id, permission, resourcePattern, resourceType, roleId})
     }
 
     case 'assignments': {
-      const userId = reference('user_id')
-      const roleId = reference('role_id')
+      const userId = reference(fields, 'user_id', where, invalid)
+      const roleId = reference(fields, 'role_id', where, invalid)
       return Object.freeze({id, roleId, userId})
     }
   }

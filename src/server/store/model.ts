@@ -14,6 +14,12 @@ import {DEFAULT_WORKSPACE, type RoleRow, rowProblem, userIdOfRoleName, userRoleN
 import {contentProblem} from './content.js'
 import {type AssignmentRecord, type GrantRecord, type RolePermissionRecord, type RoleRecord, StoreError, type StoreContent, type UserRecord} from './store.js'
 
+/** `list` sorted by `id`, in place; sorted only when it is not already (Maps keep insertion order, mostly id order). */
+function inOrder<T>(list: T[], id: (item: T) => number): T[] {
+  for (let i = 1; i < list.length; i++) if (id(list[i - 1]) > id(list[i])) return list.sort((a, b) => id(a) - id(b))
+  return list
+}
+
 /** Unambiguous whatever the strings hold: the length prefix says where the first ends. */
 function pairKey(first: string, second: string): string {
   return `${first.length}:${first}${second}`
@@ -273,9 +279,14 @@ export class StoreModel {
     let rows = this.rowsCache.get(userId)
     if (rows === undefined) {
       const collected: RoleRow[] = []
-      for (const role of this.listUserRoles(userId)) {
+      // Roles, then each role's rows, by id: the order listUserRoles and listRolePermissions give,
+      // without their copies (a user's first decision pays for this).
+      for (const roleId of inOrder([...(this.assignmentsByUser.get(userId)?.keys() ?? [])], (id) => id)) {
+        const role = this.roles.get(roleId)!
         if (role.workspace !== DEFAULT_WORKSPACE) continue
-        for (const row of this.listRolePermissions(role.id)) {
+        const byKey = this.rowsByRole.get(roleId)
+        if (!byKey) continue
+        for (const row of inOrder([...byKey.values()], (record) => record.id)) {
           collected.push(
             Object.freeze({
               permission: row.permission,
@@ -304,23 +315,17 @@ export class StoreModel {
 
   /** Applies one change to the records and every index; while recording, notes it and its inverse. */
   apply(op: Op): void {
-    let inverse: Op
-    if (op.op === 'put') {
-      const previous = this.record(op.table, op.record.id)
-      inverse = previous ? ({op: 'put', record: previous, table: op.table} as Op) : {id: op.record.id, op: 'delete', table: op.table}
-      if (previous) this.unindex(op.table, previous)
-      this.index(op)
-    } else {
-      const previous = this.record(op.table, op.id)
-      if (!previous) throw new Error(`no record ${op.id} in ${op.table}`)
-      inverse = {op: 'put', record: previous, table: op.table} as Op
-      this.unindex(op.table, previous)
-    }
-
+    const id = op.op === 'put' ? op.record.id : op.id
+    const previous = this.record(op.table, id)
+    if (op.op === 'delete' && !previous) throw new Error(`no record ${op.id} in ${op.table}`)
+    // The inverse only while recording: a load applies every record of the store through here.
     if (this.recording) {
       this.recording.ops.push(op)
-      this.recording.undo.push(inverse)
+      this.recording.undo.push(previous ? ({op: 'put', record: previous, table: op.table} as Op) : {id, op: 'delete', table: op.table})
     }
+
+    if (previous) this.unindex(op.table, previous)
+    if (op.op === 'put') this.index(op)
   }
 
   private record(table: Table, id: number): AssignmentRecord | RolePermissionRecord | RoleRecord | undefined | UserRecord {
