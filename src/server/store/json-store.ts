@@ -43,22 +43,12 @@ import {basename, dirname, join, resolve} from 'node:path'
 import {setImmediate as yieldToLoop} from 'node:timers/promises'
 
 import {atomicWriteFile, ensurePrivateDir, syncDirectory, tempPathFor, writeFileOnce} from '../../core/atomic-file.js'
-import {type RoleRow} from '../../mlflow/rbac.js'
 import {errorCode, readStoreBytes, resolveTarget, statSignature, withFileLock} from './file-io.js'
 import {type Invalid, parseStoreFile, serialize, serializePieces, type SnapshotContent, snapshotContent} from './json-format.js'
 import {batchLine, checkCounters, checkOp, headerLine, parseBatch, parseHeader} from './journal-format.js'
 import {type Plan, StoreModel} from './model.js'
-import {
-  type AssignmentRecord,
-  type GrantRecord,
-  type RolePermissionRecord,
-  type RoleRecord,
-  type Store,
-  type StoreContent,
-  StoreFileError,
-  type StoreHealth,
-  type UserRecord,
-} from './store.js'
+import {ModelStore} from './model-store.js'
+import {type Store, StoreFileError, type StoreHealth} from './store.js'
 
 const FILE_MODE = 0o600
 const DEFAULT_POLL_INTERVAL_MS = 2000
@@ -342,13 +332,13 @@ async function load(paths: Paths, locked: boolean, report: (error: Error) => voi
   return {data, hash, journal, signature, snapshotBytes: bytes.length}
 }
 
-export class JsonFileStore implements Store {
+export class JsonFileStore extends ModelStore implements Store {
   private closed = false
   private closing: Promise<void> | undefined
   /** Every disk task (write batch, reload, the steps of a compaction) runs on this chain, one at a time. */
   private chain: Promise<void> = Promise.resolve()
   private compacting: Promise<void> | undefined
-  private data: StoreModel
+  protected data: StoreModel
   private flushScheduled = false
   private hash: string
   private journal: JournalState
@@ -372,6 +362,7 @@ export class JsonFileStore implements Store {
     loaded: Loaded,
     private readonly options: Required<JsonFileStoreOptions>,
   ) {
+    super()
     this.paths = pathsOf(location, target)
     this.data = loaded.data
     this.hash = loaded.hash
@@ -439,125 +430,6 @@ export class JsonFileStore implements Store {
     return {decide: true, ready: true}
   }
 
-  getUser(username: string): undefined | UserRecord {
-    return this.data.usersByName.get(username)
-  }
-
-  getUserById(id: number): undefined | UserRecord {
-    return this.data.usersById.get(id)
-  }
-
-  listUsers(): UserRecord[] {
-    return this.data.listUsers()
-  }
-
-  getGrant(userId: number, resourceType: string, resourceId: string): GrantRecord | undefined {
-    return this.data.getGrant(userId, resourceType, resourceId)
-  }
-
-  rowsOf(userId: number): readonly RoleRow[] {
-    return this.data.rowsOf(userId)
-  }
-
-  listGrants(userId: number): GrantRecord[] {
-    return this.data.listGrants(userId)
-  }
-
-  getRole(roleId: number): RoleRecord | undefined {
-    return this.data.getRole(roleId)
-  }
-
-  listRoles(workspaces?: readonly string[]): RoleRecord[] {
-    return this.data.listRoles(workspaces)
-  }
-
-  getRolePermission(rowId: number): RolePermissionRecord | undefined {
-    return this.data.getRolePermission(rowId)
-  }
-
-  listRolePermissions(roleId: number): RolePermissionRecord[] {
-    return this.data.listRolePermissions(roleId)
-  }
-
-  listUserRoles(userId: number): RoleRecord[] {
-    return this.data.listUserRoles(userId)
-  }
-
-  listRoleUsers(roleId: number): AssignmentRecord[] {
-    return this.data.listRoleUsers(roleId)
-  }
-
-  // --- writes: applied to the model in the next group commit -----------------------------------
-
-  createUser(user: Omit<UserRecord, 'id'>): Promise<UserRecord> {
-    return this.enqueue((data) => data.createUser(user))
-  }
-
-  updateUser(username: string, patch: Partial<Pick<UserRecord, 'isAdmin' | 'passwordHash'>>): Promise<UserRecord> {
-    return this.enqueue((data) => data.updateUser(username, patch))
-  }
-
-  deleteUser(username: string): Promise<void> {
-    return this.enqueue((data) => data.deleteUser(username))
-  }
-
-  createGrant(grant: GrantRecord): Promise<GrantRecord> {
-    return this.enqueue((data) => data.createGrant(grant))
-  }
-
-  updateGrant(grant: GrantRecord): Promise<GrantRecord> {
-    return this.enqueue((data) => data.updateGrant(grant))
-  }
-
-  deleteGrant(userId: number, resourceType: string, resourceId: string): Promise<void> {
-    return this.enqueue((data) => data.deleteGrant(userId, resourceType, resourceId))
-  }
-
-  deleteGrantsForResource(resourceType: string, resourceId: string): Promise<number> {
-    return this.enqueue((data) => data.deleteGrantsForResource(resourceType, resourceId))
-  }
-
-  renameResource(resourceType: string, fromId: string, toId: string): Promise<number> {
-    return this.enqueue((data) => data.renameResource(resourceType, fromId, toId))
-  }
-
-  createRole(role: Omit<RoleRecord, 'id'>): Promise<RoleRecord> {
-    return this.enqueue((data) => data.createRole(role))
-  }
-
-  updateRole(roleId: number, patch: {description?: string; name?: string}): Promise<RoleRecord> {
-    return this.enqueue((data) => data.updateRole(roleId, patch))
-  }
-
-  deleteRole(roleId: number): Promise<void> {
-    return this.enqueue((data) => data.deleteRole(roleId))
-  }
-
-  addRolePermission(row: Omit<RolePermissionRecord, 'id'>): Promise<RolePermissionRecord> {
-    return this.enqueue((data) => data.addRolePermission(row))
-  }
-
-  updateRolePermission(rowId: number, permission: string): Promise<RolePermissionRecord> {
-    return this.enqueue((data) => data.updateRolePermission(rowId, permission))
-  }
-
-  removeRolePermission(rowId: number): Promise<void> {
-    return this.enqueue((data) => data.removeRolePermission(rowId))
-  }
-
-  assignRole(userId: number, roleId: number): Promise<AssignmentRecord> {
-    return this.enqueue((data) => data.assignRole(userId, roleId))
-  }
-
-  unassignRole(userId: number, roleId: number): Promise<void> {
-    return this.enqueue((data) => data.unassignRole(userId, roleId))
-  }
-
-  /** One write, so one journal line: the store gets all of it or none of it. */
-  importContent(content: StoreContent): Promise<void> {
-    return this.enqueue((data) => data.loadContent(content))
-  }
-
   /**
    * Folds the journal into a new snapshot (the file alone then holds the whole state); resolves when
    * done, or at once when there is nothing to fold. Runs by itself when the journal has grown and at
@@ -593,7 +465,7 @@ export class JsonFileStore implements Store {
 
   // --- the write path -------------------------------------------------------------------------
 
-  private enqueue<T>(apply: (data: StoreModel) => T): Promise<T> {
+  protected write<T>(_input: unknown, apply: (data: StoreModel) => T): Promise<T> {
     if (this.closed) return Promise.reject(new Error(`The auth store ${this.location} is closed`))
     return new Promise<T>((resolve, reject) => {
       this.pending.push({apply, reject, resolve} as PendingWrite)

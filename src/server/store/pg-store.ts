@@ -27,23 +27,11 @@ import {fileURLToPath} from 'node:url'
 
 import pg from 'pg'
 
-import {type RoleRow} from '../../mlflow/rbac.js'
 import {COUNTERS, type Invalid, recordJson} from './json-format.js'
 import {batchLine, checkCounters, checkOp, parseBatch} from './journal-format.js'
 import {type Counters, isId, type Op, type Plan, StoreModel, type Table} from './model.js'
-import {
-  type AssignmentRecord,
-  type GrantRecord,
-  type RolePermissionRecord,
-  type RoleRecord,
-  type Store,
-  type StoreContent,
-  StoreError,
-  StoreFileError,
-  type StoreHealth,
-  StoreUnavailableError,
-  type UserRecord,
-} from './store.js'
+import {ModelStore} from './model-store.js'
+import {type Store, StoreError, StoreFileError, type StoreHealth, StoreUnavailableError} from './store.js'
 
 const CHANNEL = 'mlflowctl_changes'
 /** pg_advisory_xact_lock's key for migrations: any constant no other application on the database uses. */
@@ -254,13 +242,13 @@ async function loadAll(query: Query, location: string): Promise<{data: StoreMode
   return {data, seq: state.seq}
 }
 
-export class PgStore implements Store {
+export class PgStore extends ModelStore implements Store {
   readonly location: string
   private chain: Promise<void> = Promise.resolve()
   private client: pg.Client | undefined
   private closed = false
   private closing: Promise<void> | undefined
-  private data: StoreModel
+  protected data: StoreModel
   private failClosedTimer: NodeJS.Timeout | undefined
   private flushScheduled = false
   /** Why the database is out of reach, while it is. */
@@ -282,6 +270,7 @@ export class PgStore implements Store {
     loaded: {data: StoreModel; seq: number},
     options: Required<PgStoreOptions>,
   ) {
+    super()
     this.location = redactUrl(url)
     this.options = options
     this.data = loaded.data
@@ -342,120 +331,6 @@ export class PgStore implements Store {
 
   // --- reads: memory only ---------------------------------------------------------------------
 
-  getUser(username: string): undefined | UserRecord {
-    return this.data.usersByName.get(username)
-  }
-
-  getUserById(id: number): undefined | UserRecord {
-    return this.data.usersById.get(id)
-  }
-
-  listUsers(): UserRecord[] {
-    return this.data.listUsers()
-  }
-
-  getGrant(userId: number, resourceType: string, resourceId: string): GrantRecord | undefined {
-    return this.data.getGrant(userId, resourceType, resourceId)
-  }
-
-  rowsOf(userId: number): readonly RoleRow[] {
-    return this.data.rowsOf(userId)
-  }
-
-  listGrants(userId: number): GrantRecord[] {
-    return this.data.listGrants(userId)
-  }
-
-  getRole(roleId: number): RoleRecord | undefined {
-    return this.data.getRole(roleId)
-  }
-
-  listRoles(workspaces?: readonly string[]): RoleRecord[] {
-    return this.data.listRoles(workspaces)
-  }
-
-  getRolePermission(rowId: number): RolePermissionRecord | undefined {
-    return this.data.getRolePermission(rowId)
-  }
-
-  listRolePermissions(roleId: number): RolePermissionRecord[] {
-    return this.data.listRolePermissions(roleId)
-  }
-
-  listUserRoles(userId: number): RoleRecord[] {
-    return this.data.listUserRoles(userId)
-  }
-
-  listRoleUsers(roleId: number): AssignmentRecord[] {
-    return this.data.listRoleUsers(roleId)
-  }
-
-  // --- writes: one transaction per batch ------------------------------------------------------
-
-  createUser(user: Omit<UserRecord, 'id'>): Promise<UserRecord> {
-    return this.enqueue(user, (data) => data.createUser(user))
-  }
-
-  updateUser(username: string, patch: Partial<Pick<UserRecord, 'isAdmin' | 'passwordHash'>>): Promise<UserRecord> {
-    return this.enqueue([username, patch], (data) => data.updateUser(username, patch))
-  }
-
-  deleteUser(username: string): Promise<void> {
-    return this.enqueue(username, (data) => data.deleteUser(username))
-  }
-
-  createGrant(grant: GrantRecord): Promise<GrantRecord> {
-    return this.enqueue(grant, (data) => data.createGrant(grant))
-  }
-
-  updateGrant(grant: GrantRecord): Promise<GrantRecord> {
-    return this.enqueue(grant, (data) => data.updateGrant(grant))
-  }
-
-  deleteGrant(userId: number, resourceType: string, resourceId: string): Promise<void> {
-    return this.enqueue([resourceType, resourceId], (data) => data.deleteGrant(userId, resourceType, resourceId))
-  }
-
-  deleteGrantsForResource(resourceType: string, resourceId: string): Promise<number> {
-    return this.enqueue([resourceType, resourceId], (data) => data.deleteGrantsForResource(resourceType, resourceId))
-  }
-
-  renameResource(resourceType: string, fromId: string, toId: string): Promise<number> {
-    return this.enqueue([resourceType, fromId, toId], (data) => data.renameResource(resourceType, fromId, toId))
-  }
-
-  createRole(role: Omit<RoleRecord, 'id'>): Promise<RoleRecord> {
-    return this.enqueue(role, (data) => data.createRole(role))
-  }
-
-  updateRole(roleId: number, patch: {description?: string; name?: string}): Promise<RoleRecord> {
-    return this.enqueue(patch, (data) => data.updateRole(roleId, patch))
-  }
-
-  deleteRole(roleId: number): Promise<void> {
-    return this.enqueue(undefined, (data) => data.deleteRole(roleId))
-  }
-
-  addRolePermission(row: Omit<RolePermissionRecord, 'id'>): Promise<RolePermissionRecord> {
-    return this.enqueue(row, (data) => data.addRolePermission(row))
-  }
-
-  updateRolePermission(rowId: number, permission: string): Promise<RolePermissionRecord> {
-    return this.enqueue(permission, (data) => data.updateRolePermission(rowId, permission))
-  }
-
-  removeRolePermission(rowId: number): Promise<void> {
-    return this.enqueue(undefined, (data) => data.removeRolePermission(rowId))
-  }
-
-  assignRole(userId: number, roleId: number): Promise<AssignmentRecord> {
-    return this.enqueue(undefined, (data) => data.assignRole(userId, roleId))
-  }
-
-  unassignRole(userId: number, roleId: number): Promise<void> {
-    return this.enqueue(undefined, (data) => data.unassignRole(userId, roleId))
-  }
-
   /** Waits for every write queued before it, then disconnects. Later writes are refused. */
   close(): Promise<void> {
     this.closing ??= (async () => {
@@ -471,14 +346,9 @@ export class PgStore implements Store {
     return this.closing
   }
 
-  /** One transaction: the database gets all of it or none of it (ids kept; only into an empty store). */
-  importContent(content: StoreContent): Promise<void> {
-    return this.enqueue(content, (data) => data.loadContent(content))
-  }
-
   // --- the write path -------------------------------------------------------------------------
 
-  private enqueue<T>(input: unknown, apply: (data: StoreModel) => T): Promise<T> {
+  protected write<T>(input: unknown, apply: (data: StoreModel) => T): Promise<T> {
     if (this.closed) return Promise.reject(new Error(`The auth store ${this.location} is closed`))
     // Refused here, alone: in the batch the database would refuse it and every write with it.
     if (hasNul(input)) return Promise.reject(new StoreError('INVALID_PARAMETER_VALUE', 'A name, id or password hash cannot hold a NUL character.'))

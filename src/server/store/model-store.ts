@@ -1,0 +1,136 @@
+/**
+ * What the store adapters share (the JSON file, json-store.ts, and PostgreSQL, pg-store.ts): every
+ * read answered from the in-memory model, and every write a change of that model handed to the
+ * adapter's `write`, which makes it durable in its next batch and only then applies it and settles.
+ */
+import {type RoleRow} from '../../mlflow/rbac.js'
+import {type StoreModel} from './model.js'
+import {type AssignmentRecord, type GrantRecord, type RolePermissionRecord, type RoleRecord, type Store, type StoreContent, type UserRecord} from './store.js'
+
+export abstract class ModelStore implements Omit<Store, 'close' | 'health' | 'location'> {
+  protected abstract data: StoreModel
+
+  /** Queues a change of the model; `input` is what the caller gave, for checks made before queueing. */
+  protected abstract write<T>(input: unknown, apply: (data: StoreModel) => T): Promise<T>
+
+  // --- reads: memory only ---------------------------------------------------------------------
+
+  getUser(username: string): undefined | UserRecord {
+    return this.data.usersByName.get(username)
+  }
+
+  getUserById(id: number): undefined | UserRecord {
+    return this.data.usersById.get(id)
+  }
+
+  listUsers(): UserRecord[] {
+    return this.data.listUsers()
+  }
+
+  getGrant(userId: number, resourceType: string, resourceId: string): GrantRecord | undefined {
+    return this.data.getGrant(userId, resourceType, resourceId)
+  }
+
+  rowsOf(userId: number): readonly RoleRow[] {
+    return this.data.rowsOf(userId)
+  }
+
+  listGrants(userId: number): GrantRecord[] {
+    return this.data.listGrants(userId)
+  }
+
+  getRole(roleId: number): RoleRecord | undefined {
+    return this.data.getRole(roleId)
+  }
+
+  listRoles(workspaces?: readonly string[]): RoleRecord[] {
+    return this.data.listRoles(workspaces)
+  }
+
+  getRolePermission(rowId: number): RolePermissionRecord | undefined {
+    return this.data.getRolePermission(rowId)
+  }
+
+  listRolePermissions(roleId: number): RolePermissionRecord[] {
+    return this.data.listRolePermissions(roleId)
+  }
+
+  listUserRoles(userId: number): RoleRecord[] {
+    return this.data.listUserRoles(userId)
+  }
+
+  listRoleUsers(roleId: number): AssignmentRecord[] {
+    return this.data.listRoleUsers(roleId)
+  }
+
+  // --- writes: a change of the model, made durable by the adapter ----------------------------
+
+  createUser(user: Omit<UserRecord, 'id'>): Promise<UserRecord> {
+    return this.write(user, (data) => data.createUser(user))
+  }
+
+  updateUser(username: string, patch: Partial<Pick<UserRecord, 'isAdmin' | 'passwordHash'>>): Promise<UserRecord> {
+    return this.write([username, patch], (data) => data.updateUser(username, patch))
+  }
+
+  deleteUser(username: string): Promise<void> {
+    return this.write(username, (data) => data.deleteUser(username))
+  }
+
+  createGrant(grant: GrantRecord): Promise<GrantRecord> {
+    return this.write(grant, (data) => data.createGrant(grant))
+  }
+
+  updateGrant(grant: GrantRecord): Promise<GrantRecord> {
+    return this.write(grant, (data) => data.updateGrant(grant))
+  }
+
+  deleteGrant(userId: number, resourceType: string, resourceId: string): Promise<void> {
+    return this.write([resourceType, resourceId], (data) => data.deleteGrant(userId, resourceType, resourceId))
+  }
+
+  deleteGrantsForResource(resourceType: string, resourceId: string): Promise<number> {
+    return this.write([resourceType, resourceId], (data) => data.deleteGrantsForResource(resourceType, resourceId))
+  }
+
+  renameResource(resourceType: string, fromId: string, toId: string): Promise<number> {
+    return this.write([resourceType, fromId, toId], (data) => data.renameResource(resourceType, fromId, toId))
+  }
+
+  createRole(role: Omit<RoleRecord, 'id'>): Promise<RoleRecord> {
+    return this.write(role, (data) => data.createRole(role))
+  }
+
+  updateRole(roleId: number, patch: {description?: string; name?: string}): Promise<RoleRecord> {
+    return this.write(patch, (data) => data.updateRole(roleId, patch))
+  }
+
+  deleteRole(roleId: number): Promise<void> {
+    return this.write(undefined, (data) => data.deleteRole(roleId))
+  }
+
+  addRolePermission(row: Omit<RolePermissionRecord, 'id'>): Promise<RolePermissionRecord> {
+    return this.write(row, (data) => data.addRolePermission(row))
+  }
+
+  updateRolePermission(rowId: number, permission: string): Promise<RolePermissionRecord> {
+    return this.write(permission, (data) => data.updateRolePermission(rowId, permission))
+  }
+
+  removeRolePermission(rowId: number): Promise<void> {
+    return this.write(undefined, (data) => data.removeRolePermission(rowId))
+  }
+
+  assignRole(userId: number, roleId: number): Promise<AssignmentRecord> {
+    return this.write(undefined, (data) => data.assignRole(userId, roleId))
+  }
+
+  unassignRole(userId: number, roleId: number): Promise<void> {
+    return this.write(undefined, (data) => data.unassignRole(userId, roleId))
+  }
+
+  /** One write: the store gets all of it or none of it (ids kept; only into an empty store). */
+  importContent(content: StoreContent): Promise<void> {
+    return this.write(content, (data) => data.loadContent(content))
+  }
+}
