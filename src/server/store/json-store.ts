@@ -335,8 +335,6 @@ async function load(paths: Paths, locked: boolean, report: (error: Error) => voi
 export class JsonFileStore extends ModelStore implements Store {
   private closed = false
   private closing: Promise<void> | undefined
-  /** Every disk task (write batch, reload, the steps of a compaction) runs on this chain, one at a time. */
-  private chain: Promise<void> = Promise.resolve()
   private compacting: Promise<void> | undefined
   protected data: StoreModel
   private flushScheduled = false
@@ -360,7 +358,7 @@ export class JsonFileStore extends ModelStore implements Store {
     readonly location: string,
     target: string,
     loaded: Loaded,
-    private readonly options: Required<JsonFileStoreOptions>,
+    protected readonly options: Required<JsonFileStoreOptions>,
   ) {
     super()
     this.paths = pathsOf(location, target)
@@ -474,20 +472,6 @@ export class JsonFileStore extends ModelStore implements Store {
         this.serially(() => this.flush())
       }
     })
-  }
-
-  /** Runs `task` on the chain; its outcome is the caller's, and never breaks the chain. */
-  private onChain<T>(task: () => Promise<T>): Promise<T> {
-    const result = this.chain.then(task)
-    this.chain = result.then(
-      () => {},
-      () => {},
-    )
-    return result
-  }
-
-  private serially(task: () => Promise<void>): void {
-    this.onChain(task).catch((error: Error) => this.options.onError(error))
   }
 
   private locked<T>(body: () => Promise<T>): Promise<T> {

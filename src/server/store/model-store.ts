@@ -8,10 +8,28 @@ import {type StoreModel} from './model.js'
 import {type AssignmentRecord, type GrantRecord, type RolePermissionRecord, type RoleRecord, type Store, type StoreContent, type UserRecord} from './store.js'
 
 export abstract class ModelStore implements Omit<Store, 'close' | 'health' | 'location'> {
+  /** Every task on the durable copy (a write batch, a reload, …) runs on this chain, one at a time. */
+  protected chain: Promise<void> = Promise.resolve()
   protected abstract data: StoreModel
+  protected abstract readonly options: {onError: (error: Error) => void}
 
   /** Queues a change of the model; `input` is what the caller gave, for checks made before queueing. */
   protected abstract write<T>(input: unknown, apply: (data: StoreModel) => T): Promise<T>
+
+  /** Runs `task` on the chain; its outcome is the caller's, and never breaks the chain. */
+  protected onChain<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.chain.then(task)
+    this.chain = result.then(
+      () => {},
+      () => {},
+    )
+    return result
+  }
+
+  /** Runs `task` on the chain; a failure goes to the adapter's onError. */
+  protected serially(task: () => Promise<void>): void {
+    this.onChain(task).catch((error: Error) => this.options.onError(error))
+  }
 
   // --- reads: memory only ---------------------------------------------------------------------
 

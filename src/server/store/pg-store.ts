@@ -244,7 +244,6 @@ async function loadAll(query: Query, location: string): Promise<{data: StoreMode
 
 export class PgStore extends ModelStore implements Store {
   readonly location: string
-  private chain: Promise<void> = Promise.resolve()
   private client: pg.Client | undefined
   private closed = false
   private closing: Promise<void> | undefined
@@ -253,7 +252,7 @@ export class PgStore extends ModelStore implements Store {
   private flushScheduled = false
   /** Why the database is out of reach, while it is. */
   private lost: string | undefined
-  private readonly options: Required<PgStoreOptions>
+  protected readonly options: Required<PgStoreOptions>
   private readonly pending: PendingWrite[] = []
   private readonly pollTimer: NodeJS.Timeout | undefined
   private reconnectDelay = RECONNECT_MIN_MS
@@ -365,19 +364,6 @@ export class PgStore extends ModelStore implements Store {
   private unavailable(cause?: unknown): StoreUnavailableError {
     const why = this.lost ?? (cause as Error | undefined)?.message ?? 'unknown'
     return new StoreUnavailableError(`The auth store's database ${this.location} cannot be reached (${why}); the change was not made.`, {cause})
-  }
-
-  private onChain<T>(task: () => Promise<T>): Promise<T> {
-    const result = this.chain.then(task)
-    this.chain = result.then(
-      () => {},
-      () => {},
-    )
-    return result
-  }
-
-  private serially(task: () => Promise<void>): void {
-    this.onChain(task).catch((error: Error) => this.options.onError(error))
   }
 
   private query: Query = (text, values) => {
