@@ -116,11 +116,12 @@ async function pass(passFiles: string[], env: NodeJS.ProcessEnv = {}): Promise<n
   })
 }
 
-// The whole run (no file named, or --postgres) runs the serve suites that exercise the auth store most a second
-// time with serve on PostgreSQL (test/support/serve.ts starts one per test process). The web UI
-// suite is left out of that pass: it costs a minute and its store use (a login, a grant) is what
-// these suites cover. MLFLOWCTL_TEST_STORE set by hand chooses the store of a single pass instead.
-const POSTGRES_PASS = ['serve-authz', 'serve-auth-api', 'serve-scorers', 'serve-logged-models'].map((name) => join('test', 'interop', `${name}.test.ts`))
+// The whole run (no file named, or --postgres) runs the serve suites that exercise the auth store a second
+// time with serve on PostgreSQL (test/support/serve.ts starts one per test process).
+// MLFLOWCTL_TEST_STORE set by hand chooses the store of a single pass instead.
+const POSTGRES_PASS = ['serve-authz', 'serve-auth-api', 'serve-scorers', 'serve-logged-models', 'web-ui'].map((name) =>
+  join('test', 'interop', `${name}.test.ts`),
+)
 const postgresPass =
   (named.length === 0 || only.includes('--postgres')) && process.env.MLFLOWCTL_TEST_STORE === undefined
     ? files.filter((file) => POSTGRES_PASS.includes(file))
