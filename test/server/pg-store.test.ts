@@ -219,6 +219,31 @@ describe('the database away', () => {
   })
 })
 
+describe('connected but not catching up', () => {
+  test("a replica that cannot read the others' changes stops deciding after the same limit, and is back once it can", async () => {
+    const url = await database(postgres, 'stuck')
+    const replica = await startPipeline({handler: fakeMlflow, serve: {configPath: await config(), storeMaxStaleMs: 1500, storePath: url}})
+    try {
+      const frank: Who = {password: 'frank password', username: 'frank'}
+      assert.equal((await call(replica.url, 'POST', '/api/2.0/mlflow/users/create', {body: frank, credentials: replica.admin})).status, 200)
+      const granted = await call(replica.url, 'POST', '/api/2.0/mlflow/experiments/permissions/create', {
+        body: {experiment_id: '1', permission: 'READ', username: 'frank'},
+        credentials: replica.admin,
+      })
+      assert.equal(granted.status, 200)
+      const read = async () => (await call(replica.url, 'GET', '/api/2.0/mlflow/experiments/get?experiment_id=1', {credentials: frank})).status
+      // The state row out of reach (a hand edit): every sync is refused while the connection stays.
+      await queryIn(url, 'ALTER TABLE mlflowctl_state RENAME TO mlflowctl_state_away')
+      await within(5000, 'fail closed', async () => (await read()) === 503)
+      assert.equal((await call(replica.url, 'GET', '/health')).status, 503)
+      await queryIn(url, 'ALTER TABLE mlflowctl_state_away RENAME TO mlflowctl_state')
+      await within(5000, 'back', async () => (await read()) === 200)
+    } finally {
+      await replica.close()
+    }
+  })
+})
+
 async function queryIn(url: string, text: string): Promise<Record<string, unknown>[]> {
   const {default: pg} = await import('pg')
   const client = new pg.Client({connectionString: url})

@@ -262,6 +262,8 @@ export class PgStore extends ModelStore implements Store {
   private syncedAt: number
   /** The last change applied. */
   private seq: number
+  /** Why the last attempt to read others' changes failed, while the connection stayed. */
+  private syncProblem: string | undefined
 
   private constructor(
     private readonly url: string,
@@ -317,15 +319,31 @@ export class PgStore extends ModelStore implements Store {
   // --- health: memory only --------------------------------------------------------------------
 
   health(): StoreHealth {
-    const fresh = Date.now() - this.syncedAt <= this.options.maxStaleMs
-    if (this.lost === undefined) return {decide: true, ready: true}
-    return {
-      decide: fresh,
-      problem: fresh
-        ? `the auth store's database is out of reach (${this.lost}); deciding from the last known state, changes refused`
-        : `the auth store's database has been out of reach for more than ${this.options.maxStaleMs / 1000} s (${this.lost}); not deciding`,
-      ready: false,
+    const staleMs = Date.now() - this.syncedAt
+    const fresh = staleMs <= this.options.maxStaleMs
+    if (this.lost !== undefined) {
+      return {
+        decide: fresh,
+        problem: fresh
+          ? `the auth store's database is out of reach (${this.lost}); deciding from the last known state, changes refused`
+          : `the auth store's database has been out of reach for more than ${this.options.maxStaleMs / 1000} s (${this.lost}); not deciding`,
+        ready: false,
+      }
     }
+
+    // Connected, but not catching up (a query refused, an invalid row): what other replicas changed
+    // is not applied here, so past the same limit this replica stops deciding too.
+    if (this.options.follow && this.syncProblem !== undefined) {
+      return {
+        decide: fresh,
+        problem: fresh
+          ? `the auth store cannot read the database's latest changes (${this.syncProblem}); deciding from the last known state`
+          : `the auth store has not read the database's latest changes for more than ${this.options.maxStaleMs / 1000} s (${this.syncProblem}); not deciding`,
+        ready: false,
+      }
+    }
+
+    return {decide: true, ready: true}
   }
 
   // --- reads: memory only ---------------------------------------------------------------------
@@ -500,7 +518,7 @@ export class PgStore extends ModelStore implements Store {
 
       this.synced()
     } catch (error) {
-      this.failed(error)
+      this.syncProblem = this.failed(error).message
     }
   }
 
@@ -518,8 +536,14 @@ export class PgStore extends ModelStore implements Store {
     }
   }
 
+  /** The model is the database's latest state; a replica that was cut off is back. */
   private synced(): void {
     this.syncedAt = Date.now()
+    this.syncProblem = undefined
+    if (this.lost === undefined || !this.client) return
+    this.lost = undefined
+    clearTimeout(this.failClosedTimer)
+    this.options.onError(new Error(`the auth store's database ${this.location} is back; caught up to change ${this.seq}`))
   }
 
   // --- the connection -------------------------------------------------------------------------
@@ -603,12 +627,9 @@ export class PgStore extends ModelStore implements Store {
     }
 
     this.adopt(client)
-    // Whatever was committed while we were away, and notifications we may have missed.
+    // Whatever was committed while we were away, and notifications we may have missed; only once
+    // that is read is the replica back (synced()), else the poll keeps trying.
     await this.sync()
-    if (!this.client) return
-    this.lost = undefined
-    clearTimeout(this.failClosedTimer)
-    this.options.onError(new Error(`the auth store's database ${this.location} is back; caught up to change ${this.seq}`))
   }
 }
 
