@@ -25,8 +25,7 @@ import {ExitCode, UserError} from '../../core/errors.js'
 import {ALL_LEVELS, CONTAINER_RESOURCE_TYPES, DEFAULT_WORKSPACE, maxLevel, rowProblem, userIdOfRoleName, userRoleName, WILDCARD} from '../../mlflow/rbac.js'
 import {pythonQuote} from '../../mlflow/resources.js'
 import {contentProblem} from './content.js'
-import {describeLocation} from './open.js'
-import {type AssignmentRecord, isPostgresUrl, type RolePermissionRecord, type RoleRecord, type StoreContent, type UserRecord} from './store.js'
+import {type AssignmentRecord, isPostgresUrl, redactUrl, type RolePermissionRecord, type RoleRecord, type StoreContent, type UserRecord} from './store.js'
 
 /** Something in MLflow's database that serve's store does not hold; said on stderr and in --json. */
 export interface Skipped {
@@ -166,7 +165,7 @@ async function openSqlite(path: string): Promise<Database> {
 
 /** MLflow's auth database in PostgreSQL: one read-only snapshot, closed when read. */
 async function openPostgres(url: string): Promise<Database> {
-  const where = describeLocation(url)
+  const where = redactUrl(url)
   const {default: pg} = await import('pg')
   // bigint columns as numbers (ids are far below 2^53); anything larger is caught by isInteger.
   const types = {
@@ -208,7 +207,7 @@ export async function readMlflowAuthDb(source: string): Promise<MlflowAuthImport
   const path = sqlitePathOf(source)
   const db = path === undefined ? await openPostgres(source) : await openSqlite(path)
   try {
-    return await readDatabase(db, path ?? describeLocation(source))
+    return await readDatabase(db, path ?? redactUrl(source))
   } finally {
     await db.close()
   }

@@ -8,7 +8,7 @@ import {access} from 'node:fs/promises'
 import {ExitCode, UserError} from '../../core/errors.js'
 import {JsonFileStore, type JsonFileStoreOptions} from './json-store.js'
 import {type PgStoreOptions} from './pg-store.js'
-import {isPostgresUrl, type Store, StoreFileError} from './store.js'
+import {isPostgresUrl, redactUrl, type Store, StoreFileError} from './store.js'
 
 export type StoreLocation = {kind: 'json'; path: string} | {kind: 'postgresql'; url: string}
 
@@ -19,22 +19,11 @@ export function parseStoreLocation(location: string): StoreLocation {
   if (location === '') throw new UserError('A store location is empty', {exit: ExitCode.Usage, hint: 'Give a JSON file path or a postgresql:// URL.'})
   if (isPostgresUrl(location)) return {kind: 'postgresql', url: location}
   if (OTHER_URL.test(location))
-    throw new UserError(`${describeLocation(location)} is not a store location mlflowctl knows`, {
+    throw new UserError(`${redactUrl(location)} is not a store location mlflowctl knows`, {
       exit: ExitCode.Usage,
       hint: 'Give a JSON file path or a postgresql:// URL.',
     })
   return {kind: 'json', path: location}
-}
-
-/** The location for messages: a URL without its password. */
-export function describeLocation(location: string): string {
-  try {
-    const url = new URL(location)
-    if (url.password) url.password = '***'
-    return url.protocol === 'file:' ? location : url.href
-  } catch {
-    return location
-  }
 }
 
 export interface OpenStoreOptions {

@@ -31,7 +31,7 @@ import {COUNTERS, type Invalid, recordJson} from './json-format.js'
 import {batchLine, checkCounters, checkOp, parseBatch} from './journal-format.js'
 import {type Counters, isId, type Op, type Plan, StoreModel, type Table} from './model.js'
 import {ModelStore} from './model-store.js'
-import {type Store, StoreError, StoreFileError, type StoreHealth, StoreUnavailableError} from './store.js'
+import {redactUrl, type Store, StoreError, StoreFileError, type StoreHealth, StoreUnavailableError} from './store.js'
 
 const CHANNEL = 'mlflowctl_changes'
 /** pg_advisory_xact_lock's key for migrations: any constant no other application on the database uses. */
@@ -63,17 +63,6 @@ export interface PgStoreOptions {
   pollIntervalMs?: number
   /** Client-side bound on each query, so a dead network is noticed. Default 10 s. */
   queryTimeoutMs?: number
-}
-
-/** The URL without its password, for the banner and messages. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password) parsed.password = ''
-    return parsed.href.replace(/^(\w+:\/\/[^@/]*):@/, '$1@')
-  } catch {
-    return 'postgresql://(an unreadable URL)'
-  }
 }
 
 /** int8 (ids, seq) as numbers: every id the model holds is a safe integer. */

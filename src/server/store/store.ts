@@ -177,6 +177,24 @@ export interface Store {
 }
 
 /**
+ * A store location for messages, logs and --json: a file path as it is; a URL without its password,
+ * neither in its user part nor as a query parameter (`password`, `sslpassword`). A URL that cannot
+ * be parsed is not shown at all (it could hold a password anywhere).
+ */
+export function redactUrl(location: string): string {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(location)
+  if (!scheme) return location
+  try {
+    const url = new URL(location)
+    url.password = ''
+    for (const key of [...url.searchParams.keys()]) if (/password/i.test(key)) url.searchParams.delete(key)
+    return url.href.replace(/^([^:]+:\/\/[^@/]*):@/, '$1@')
+  } catch {
+    return `${scheme[1]}://(a URL that cannot be read, not shown)`
+  }
+}
+
+/**
  * A store location (serve's --store, the store commands' --from/--to) names a PostgreSQL database
  * rather than a file: `postgresql://` or `postgres://`, also in SQLAlchemy's spelling with a
  * driver (`postgresql+psycopg2://`, as MLflow's own database_uri may be written).

@@ -8,8 +8,8 @@ import {access, rm} from 'node:fs/promises'
 import {ExitCode, UserError} from '../../core/errors.js'
 import {type ContentCounts, contentCounts, contentDigest, isEmptyContent, readContent} from './content.js'
 import {readMlflowAuthDb, type Skipped} from './mlflow-auth-db.js'
-import {describeLocation, openStore, parseStoreLocation, storeUserError} from './open.js'
-import {type Store, type StoreContent, StoreError} from './store.js'
+import {openStore, parseStoreLocation, storeUserError} from './open.js'
+import {redactUrl, type Store, type StoreContent, StoreError} from './store.js'
 
 export interface Summary {
   counts: ContentCounts
@@ -38,7 +38,7 @@ function summarize(content: StoreContent): Summary {
 
 function notEmpty(location: string, content: StoreContent): UserError {
   const {roles, users} = contentCounts(content)
-  return new UserError(`The store ${describeLocation(location)} is not empty (${users} users, ${roles} roles): nothing was changed`, {
+  return new UserError(`The store ${redactUrl(location)} is not empty (${users} users, ${roles} roles): nothing was changed`, {
     code: 'RESOURCE_ALREADY_EXISTS',
     exit: ExitCode.AlreadyExists,
     hint: 'Import or copy into a new store (a file that does not exist yet), then point serve at it.',
@@ -83,7 +83,7 @@ async function loadInto(location: string, content: StoreContent): Promise<Summar
   const actual = summarize(written)
   if (actual.digest !== expected.digest) {
     throw new UserError(
-      `The store ${describeLocation(location)} does not hold what was written to it (digest ${actual.digest}, expected ${expected.digest}; counts ${JSON.stringify(actual.counts)}, expected ${JSON.stringify(expected.counts)})`,
+      `The store ${redactUrl(location)} does not hold what was written to it (digest ${actual.digest}, expected ${expected.digest}; counts ${JSON.stringify(actual.counts)}, expected ${JSON.stringify(expected.counts)})`,
       {code: 'VERIFICATION_FAILED', exit: ExitCode.Unexpected, hint: 'Another process may have written to it meanwhile; do not use it before checking.'},
     )
   }
@@ -107,7 +107,7 @@ export async function importFromMlflow(from: string, to: string): Promise<Import
   // Read and checked whole before the destination is touched: a bad source changes nothing.
   const source = await readMlflowAuthDb(from)
   const destination = await loadInto(to, source.content)
-  return {destination, from: describeLocation(from), revision: source.revision, schema: source.schema, skipped: source.skipped, to: describeLocation(to)}
+  return {destination, from: redactUrl(from), revision: source.revision, schema: source.schema, skipped: source.skipped, to: redactUrl(to)}
 }
 
 /** Everything in the store at `from` into the empty store at `to`, verified by counts and digest. */
@@ -122,7 +122,7 @@ export async function copyStore(from: string, to: string): Promise<CopyResult> {
 
   const expected = summarize(content)
   const destination = await loadInto(to, content)
-  return {destination, from: describeLocation(from), source: expected, to: describeLocation(to)}
+  return {destination, from: redactUrl(from), source: expected, to: redactUrl(to)}
 }
 
 /** `users 3, roles 4, role_permissions 9, assignments 4; sha256 …`: one line for people. */
