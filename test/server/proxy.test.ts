@@ -25,6 +25,7 @@ import {Readable} from 'node:stream'
 import {after, describe, it} from 'node:test'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 import {promisify} from 'node:util'
+import {gzipSync} from 'node:zlib'
 
 import {createUpstream, type ForwardOptions, READ_AHEAD_BYTES, type Upstream, UpstreamError, type UpstreamOptions} from '../../src/server/proxy.js'
 
@@ -428,6 +429,28 @@ describe('forward: headers', {timeout: HANG_GUARD_MS}, () => {
     assert.notEqual(headers.connection, 'close, X-Hop, Upgrade')
     assert.equal(headers['x-kept'], 'yes')
     assert.equal(fake.seen[0]!.body.toString(), '{}')
+  })
+
+  it('keeps the headers that say how the body is read, even when Connection names them', async () => {
+    const fake = await fakeUpstream()
+    const proxy = await startProxy({upstream: fake.url})
+    const body = gzipSync('{}')
+    const head = [
+      'POST /api/2.0/mlflow/runs/create HTTP/1.1',
+      'Host: proxy.example',
+      'Connection: close, Content-Encoding, Content-Type, Content-Length',
+      'Content-Type: application/json',
+      'Content-Encoding: gzip',
+      `Content-Length: ${body.length}`,
+      '',
+      '',
+    ].join('\r\n')
+    const answer = parseRaw(await raw(proxy.port, Buffer.concat([Buffer.from(head), body])))
+    assert.equal(answer.status, 200)
+    const headers = fake.seen[0]!.headers
+    assert.equal(headers['content-encoding'], 'gzip')
+    assert.equal(headers['content-type'], 'application/json')
+    assert.deepEqual(fake.seen[0]!.body, body)
   })
 
   it('removes hop-by-hop response headers, and those Connection names', async () => {

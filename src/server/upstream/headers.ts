@@ -93,7 +93,14 @@ function passesOn(name: string): boolean {
   return verdict
 }
 
-/** Names listed in Connection are hop-by-hop too; never the framing one, which is re-derived anyway. */
+/**
+ * The headers that say how a body is read: serve reads bodies by them, so Connection may not take
+ * them away from the upstream (which would then read the same bytes differently). The length is
+ * re-derived anyway.
+ */
+const BODY_HEADERS = ['content-length', 'content-type', 'content-encoding']
+
+/** Names listed in Connection are hop-by-hop too; never those of the body. */
 function connectionTokens(value: string | string[] | undefined): Set<string> {
   const text = Array.isArray(value) ? value.join(',') : (value ?? '')
   const tokens = new Set(
@@ -102,7 +109,7 @@ function connectionTokens(value: string | string[] | undefined): Set<string> {
       .map((token) => token.trim().toLowerCase())
       .filter(Boolean),
   )
-  tokens.delete('content-length')
+  for (const name of BODY_HEADERS) tokens.delete(name)
   return tokens
 }
 
