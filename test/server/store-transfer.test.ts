@@ -309,6 +309,22 @@ describe("MLflow's auth database", () => {
     )
   })
 
+  it('refuses a source with a DENY row serve cannot hold (the import would allow more than MLflow did), naming it', async () => {
+    const path = await sqliteFile(
+      'basic_auth.db',
+      `${SCHEMA_312}
+      INSERT INTO alembic_version_auth VALUES ('f1a2b3c4d5e6');
+      INSERT INTO users VALUES (1, 'admin', 'scrypt:32768:8:1$s$aa', 1), (2, 'alice', 'scrypt:32768:8:1$s$bb', 0);
+      INSERT INTO roles VALUES (7, 'readers', 'default', NULL);
+      INSERT INTO role_permissions VALUES (8, 7, 'experiment', '*', 'READ'), (9, 7, 'a_future_type', '*', 'DENY');
+      INSERT INTO user_role_assignments VALUES (1, 2, 7);`,
+    )
+    await assert.rejects(readMlflowAuthDb(path), (error: unknown) => {
+      assertUserError(error, 2, /would allow more than MLflow did: serve cannot hold this restriction: role "readers"'s row a_future_type "\*" DENY/)
+      return true
+    })
+  })
+
   it('imports into a new store file, which then holds exactly what was read', async () => {
     const db = await sqliteFile('basic_auth.db', SCHEMA_312 + DATA_312)
     const to = fresh('auth.json')

@@ -241,6 +241,13 @@ async function readDatabase(db: Database, path: string): Promise<MlflowAuthImpor
     await reader.readPerResourceGrants()
   }
 
+  if (reader.lostRestrictions.length > 0) {
+    throw new UserError(
+      `Importing ${path} would allow more than MLflow did: serve cannot hold ${reader.lostRestrictions.length === 1 ? 'this restriction' : 'these restrictions'}: ${reader.lostRestrictions.join('; ')}. Nothing was imported.`,
+      {code: 'WOULD_WIDEN_ACCESS', exit: ExitCode.Usage, hint: 'Change or remove these rows in MLflow first, then import again.'},
+    )
+  }
+
   const content = reader.content()
   // A record this reader made wrong is a bug, never a half-made store.
   const problem = contentProblem(content)
@@ -262,6 +269,9 @@ class Reader {
     private readonly path: string,
     private readonly tables: Set<string>,
   ) {}
+
+  /** DENY and NO_PERMISSIONS rows left out: without them the import would allow more than MLflow did. */
+  readonly lostRestrictions: string[] = []
 
   private skip(what: string, reason: string): void {
     this.skipped.push({reason, what})
@@ -399,6 +409,7 @@ class Reader {
     const problem = noPermissions ? undefined : rowProblem(row.resourceType, row.resourcePattern, row.permission)
     if (problem !== undefined || row.resourcePattern === '') {
       this.skip(where, problem ?? 'it names no resource')
+      if (row.permission === 'DENY' || row.permission === 'NO_PERMISSIONS') this.lostRestrictions.push(`${where} (${problem ?? 'it names no resource'})`)
       return
     }
 
