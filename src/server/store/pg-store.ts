@@ -390,6 +390,7 @@ export class PgStore extends ModelStore implements Store {
 
     let plan: Plan | undefined
     let seq = this.seq
+    let committing = false
     try {
       await this.query('BEGIN')
       // Writers of every replica take turns on this row; what they committed before is visible now.
@@ -415,14 +416,24 @@ export class PgStore extends ModelStore implements Store {
         await this.query('SELECT pg_notify($1, $2)', [CHANNEL, String(seq)])
       }
 
+      committing = true
       await this.query('COMMIT')
     } catch (error) {
       await this.query('ROLLBACK').catch(() => {})
       const state = sqlState(error)
-      const refusal =
-        state?.startsWith('22') === true
-          ? new StoreError('INVALID_PARAMETER_VALUE', `The auth store's database refused a value: ${(error as Error).message}`)
-          : this.failed(error)
+      // A COMMIT that got no answer may have landed: the caller is told so, and the model learns
+      // which once it has caught up with the database.
+      let refusal: Error
+      if (state?.startsWith('22') === true) {
+        refusal = new StoreError('INVALID_PARAMETER_VALUE', `The auth store's database refused a value: ${(error as Error).message}`)
+      } else {
+        refusal = this.failed(error)
+        if (committing && refusal instanceof StoreUnavailableError)
+          refusal = new StoreUnavailableError(
+            `The auth store's database ${this.location} did not confirm the change (${(error as Error).message}); it may or may not have been made: check before repeating it.`,
+            {cause: error},
+          )
+      }
       // A constraint the model did not foresee: it is out of step with the tables; start again from them.
       if (state?.startsWith('23')) await this.reload().catch((reloadError: Error) => this.failed(reloadError))
       for (const write of batch) write.reject(refusal)
