@@ -25,12 +25,10 @@ const round = (ms: number) => Math.round(ms * 100) / 100
 
 const postgres = await startPostgres()
 try {
-  await postgres.query('CREATE DATABASE bench')
-  const url = new URL(postgres.url)
-  url.pathname = '/bench'
+  const url = await postgres.database('bench')
   const quiet = {onError: () => {}}
-  const a = await PgStore.open(url.href, quiet)
-  const b = await PgStore.open(url.href, quiet)
+  const a = await PgStore.open(url, quiet)
+  const b = await PgStore.open(url, quiet)
   const user = await a.createUser({isAdmin: false, passwordHash: 'scrypt:32768:8:1$x$y', username: 'bench'})
   await a.createGrant({permission: 'READ', resourceId: 'warm-up', resourceType: 'experiment', userId: user.id})
 
@@ -52,7 +50,7 @@ try {
   // 200 000 rows: users, each with a per-user role, its assignment and rows of grants.
   const users = Math.floor(rows / 10)
   const grantRows = rows - 3 * users
-  await queryIn(url.href, [
+  await queryIn(url, [
     'TRUNCATE mlflowctl_assignments, mlflowctl_role_permissions, mlflowctl_roles, mlflowctl_users, mlflowctl_changes',
     `INSERT INTO mlflowctl_users SELECT g, 'user' || g, 'scrypt:32768:8:1$salt$' || md5(g::text), false FROM generate_series(1, ${users}) g`,
     `INSERT INTO mlflowctl_roles SELECT g, 'default', '__user_' || g || '__', NULL FROM generate_series(1, ${users}) g`,
@@ -61,7 +59,7 @@ try {
     `UPDATE mlflowctl_state SET seq = 0, next_user_id = ${users + 1}, next_role_id = ${users + 1}, next_role_permission_id = ${grantRows + 1}, next_assignment_id = ${users + 1}`,
   ])
   const start = performance.now()
-  const cold = await PgStore.open(url.href, quiet)
+  const cold = await PgStore.open(url, quiet)
   const coldMs = performance.now() - start
   const loaded = cold.listUsers().length
   await cold.close()

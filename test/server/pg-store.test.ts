@@ -11,7 +11,7 @@ import {join} from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
 import {answerJson, call, type FakeHandler, type Pipeline, startPipeline, type Who} from '../support/serve-pipeline.js'
-import {type RunningPostgres, startPostgres} from '../support/postgres.js'
+import {queryAt, type RunningPostgres, startPostgres} from '../support/postgres.js'
 
 let nextExperiment = 1000
 /** MLflow enough for these tests: experiments exist, creates hand out new ids. */
@@ -41,14 +41,9 @@ async function within(limitMs: number, what: string, check: () => Promise<boolea
   }
 }
 
-async function database(postgres: RunningPostgres, name: string): Promise<string> {
-  await postgres.query(`CREATE DATABASE ${name}`)
-  const url = new URL(postgres.url)
-  url.pathname = `/${name}`
-  return url.href
-}
-
 const replicaUrl = (url: string, name: string) => `${url}${url.includes('?') ? '&' : '?'}application_name=${name}`
+
+const rowsAt = async (url: string, text: string) => (await queryAt(url, text)).rows
 
 let postgres: RunningPostgres
 before(async () => {
@@ -72,7 +67,7 @@ describe('two replicas on one database', () => {
     (await call(replica.url, 'GET', `/api/2.0/mlflow/experiments/get?experiment_id=${experiment}`, {credentials: who})).status
 
   before(async () => {
-    url = await database(postgres, 'replicas')
+    url = await postgres.database('replicas')
     const configPath = await config()
     // Both start at once: the schema is created once, under the advisory lock.
     const started = await Promise.allSettled([
@@ -88,7 +83,7 @@ describe('two replicas on one database', () => {
   })
 
   test('the schema is applied once, and the banner names the database without its password', async () => {
-    const versions = await queryIn(url, 'SELECT version, name FROM mlflowctl_schema_versions')
+    const versions = await rowsAt(url, 'SELECT version, name FROM mlflowctl_schema_versions')
     assert.deepEqual(versions, [{name: '001-initial.sql', version: 1}])
     assert.equal(a.serve.storeLocation.includes(new URL(postgres.url).password), false)
     assert.match(a.serve.storeLocation, /^postgresql:\/\/mlflowctl@127\.0\.0\.1:\d+\/replicas/)
@@ -132,7 +127,7 @@ describe('two replicas on one database', () => {
       assert.equal(answer.status, 200, answer.body)
       return (JSON.parse(answer.body) as {experiment_id: string}).experiment_id
     })
-    const rows = await queryIn(
+    const rows = await rowsAt(
       url,
       `SELECT r.name, p.resource_pattern, p.permission FROM mlflowctl_role_permissions p JOIN mlflowctl_roles r ON r.id = p.role_id
        JOIN mlflowctl_assignments s ON s.role_id = r.id JOIN mlflowctl_users u ON u.id = s.user_id WHERE u.username = 'bob' ORDER BY p.resource_pattern`,
@@ -153,7 +148,7 @@ describe('two replicas on one database', () => {
     const carol: Who = {password: 'carol password', username: 'carol'}
     await asAdmin(a, 'POST', '/api/2.0/mlflow/users/create', carol)
     await within(1000, 'carol known at B', async () => (await readStatus(b, carol)) === 403)
-    const killed = await queryIn(url, "SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE application_name = 'replica_b'")
+    const killed = await rowsAt(url, "SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE application_name = 'replica_b'")
     assert.deepEqual(killed, [{done: true}])
     // Changes on A while B is away, each answered only once committed.
     for (let i = 0; i < 10; i++) {
@@ -177,7 +172,7 @@ describe('the database away', () => {
   const dave: Who = {password: 'dave password', username: 'dave'}
 
   before(async () => {
-    const url = await database(postgres, 'away')
+    const url = await postgres.database('away')
     replica = await startPipeline({handler: fakeMlflow, serve: {configPath: await config(), storeMaxStaleMs: 1500, storePath: url}})
     const created = await call(replica.url, 'POST', '/api/2.0/mlflow/users/create', {body: dave, credentials: replica.admin})
     assert.equal(created.status, 200)
@@ -221,7 +216,7 @@ describe('the database away', () => {
 
 describe('connected but not catching up', () => {
   test("a replica that cannot read the others' changes stops deciding after the same limit, and is back once it can", async () => {
-    const url = await database(postgres, 'stuck')
+    const url = await postgres.database('stuck')
     const replica = await startPipeline({handler: fakeMlflow, serve: {configPath: await config(), storeMaxStaleMs: 1500, storePath: url}})
     try {
       const frank: Who = {password: 'frank password', username: 'frank'}
@@ -233,24 +228,13 @@ describe('connected but not catching up', () => {
       assert.equal(granted.status, 200)
       const read = async () => (await call(replica.url, 'GET', '/api/2.0/mlflow/experiments/get?experiment_id=1', {credentials: frank})).status
       // The state row out of reach (a hand edit): every sync is refused while the connection stays.
-      await queryIn(url, 'ALTER TABLE mlflowctl_state RENAME TO mlflowctl_state_away')
+      await rowsAt(url, 'ALTER TABLE mlflowctl_state RENAME TO mlflowctl_state_away')
       await within(5000, 'fail closed', async () => (await read()) === 503)
       assert.equal((await call(replica.url, 'GET', '/health')).status, 503)
-      await queryIn(url, 'ALTER TABLE mlflowctl_state_away RENAME TO mlflowctl_state')
+      await rowsAt(url, 'ALTER TABLE mlflowctl_state_away RENAME TO mlflowctl_state')
       await within(5000, 'back', async () => (await read()) === 200)
     } finally {
       await replica.close()
     }
   })
 })
-
-async function queryIn(url: string, text: string): Promise<Record<string, unknown>[]> {
-  const {default: pg} = await import('pg')
-  const client = new pg.Client({connectionString: url})
-  await client.connect()
-  try {
-    return (await client.query(text)).rows as Record<string, unknown>[]
-  } finally {
-    await client.end()
-  }
-}

@@ -9,14 +9,12 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
-import pg from 'pg'
-
-import {UserError} from '../../src/core/errors.js'
-import {contentDigest, readContent} from '../../src/server/store/content.js'
+import {contentDigest} from '../../src/server/store/content.js'
 import {JsonFileStore} from '../../src/server/store/json-store.js'
 import {PgStore} from '../../src/server/store/pg-store.js'
 import {copyStore} from '../../src/server/store/transfer.js'
-import {type RunningPostgres, startPostgres} from '../support/postgres.js'
+import {queryAt, type RunningPostgres, startPostgres} from '../support/postgres.js'
+import {assertUserError, storeRecords} from '../support/store-files.js'
 
 let postgres: RunningPostgres
 let dir: string
@@ -32,23 +30,8 @@ after(async () => {
   await rm(dir, {force: true, recursive: true})
 })
 
-async function database(name: string): Promise<string> {
-  await postgres.query(`CREATE DATABASE ${name}`)
-  const url = new URL(postgres.url)
-  url.pathname = `/${name}`
-  return url.href
-}
-
 /** The rows a query gives on the database at `url`. */
-async function rows(url: string, text: string): Promise<unknown[]> {
-  const client = new pg.Client({connectionString: url})
-  await client.connect()
-  try {
-    return (await client.query(text)).rows
-  } finally {
-    await client.end()
-  }
-}
+const rows = async (url: string, text: string) => (await queryAt(url, text)).rows
 
 /** Users (one deleted, so ids have a gap), per-user grants, a role with rows and a holder. */
 async function populated(path: string): Promise<void> {
@@ -67,31 +50,6 @@ async function populated(path: string): Promise<void> {
   await store.close()
 }
 
-async function fileContent(path: string) {
-  const store = await JsonFileStore.open(path, {watch: false})
-  try {
-    return readContent(store)
-  } finally {
-    await store.close()
-  }
-}
-
-async function dbContent(url: string) {
-  const store = await PgStore.open(url, {follow: false})
-  try {
-    return readContent(store)
-  } finally {
-    await store.close()
-  }
-}
-
-function assertUserError(error: unknown, exit: number, pattern: RegExp): true {
-  assert.ok(error instanceof UserError, `a UserError, not ${String(error)}`)
-  assert.equal(error.exit, exit)
-  assert.match(error.message, pattern)
-  return true
-}
-
 /** The connections a command left open on the database (none once it is done). */
 async function commandConnections(): Promise<number> {
   const {rows} = await postgres.query<{count: number}>("SELECT count(*)::int AS count FROM pg_stat_activity WHERE application_name = 'mlflowctl store'")
@@ -103,20 +61,20 @@ describe('store copy with PostgreSQL', () => {
     const from = fresh('source.json')
     const back = fresh('back.json')
     await populated(from)
-    const url = await database('copy_round_trip')
-    const source = await fileContent(from)
+    const url = await postgres.database('copy_round_trip')
+    const source = await storeRecords(from)
 
     const there = await copyStore(from, url)
     assert.equal(there.source.digest, contentDigest(source))
     assert.equal(there.destination.digest, there.source.digest)
     assert.deepEqual(there.destination.counts, {assignments: 2, role_permissions: 4, roles: 2, users: 3})
     assert.doesNotMatch(there.to, new RegExp(new URL(postgres.url).password))
-    assert.deepEqual(await dbContent(url), source)
+    assert.deepEqual(await storeRecords(url), source)
     assert.equal(await commandConnections(), 0)
 
     const home = await copyStore(url, back)
     assert.equal(home.source.digest, there.source.digest)
-    assert.deepEqual(await fileContent(back), source)
+    assert.deepEqual(await storeRecords(back), source)
     assert.equal(await commandConnections(), 0)
 
     // The database numbers on where the file left off: the deleted user's id is not handed out again.
@@ -129,18 +87,18 @@ describe('store copy with PostgreSQL', () => {
   test('refuses a database that holds users (exit 6) and leaves its tables and change log as they were', async () => {
     const from = fresh('source.json')
     await populated(from)
-    const url = await database('copy_busy')
+    const url = await postgres.database('copy_busy')
     const busy = await PgStore.open(url, {follow: false})
     await busy.createUser({isAdmin: false, passwordHash: 'h', username: 'someone'})
     await busy.close()
-    const before = await Promise.all([dbContent(url), rows(url, 'SELECT * FROM mlflowctl_state'), rows(url, 'SELECT * FROM mlflowctl_changes ORDER BY id')])
+    const before = await Promise.all([storeRecords(url), rows(url, 'SELECT * FROM mlflowctl_state'), rows(url, 'SELECT * FROM mlflowctl_changes ORDER BY id')])
     await assert.rejects(copyStore(from, url), (error) => assertUserError(error, 6, /is not empty \(1 users, 0 roles\): nothing was changed/))
-    const now = await Promise.all([dbContent(url), rows(url, 'SELECT * FROM mlflowctl_state'), rows(url, 'SELECT * FROM mlflowctl_changes ORDER BY id')])
+    const now = await Promise.all([storeRecords(url), rows(url, 'SELECT * FROM mlflowctl_state'), rows(url, 'SELECT * FROM mlflowctl_changes ORDER BY id')])
     assert.deepEqual(now, before)
   })
 
   test('a database that holds no store is no source: refused (exit 2), and no table is made in it', async () => {
-    const url = await database('copy_no_store')
+    const url = await postgres.database('copy_no_store')
     const to = fresh('never.json')
     await assert.rejects(copyStore(url, to), (error) => assertUserError(error, 2, /holds no mlflowctl auth store/))
     assert.deepEqual(await rows(url, "SELECT tablename FROM pg_tables WHERE tablename LIKE 'mlflowctl%'"), [])
@@ -155,7 +113,7 @@ describe('store copy with PostgreSQL', () => {
 
 describe('loading the tables', () => {
   test('what the constraints do not guard is still checked: an id not below its counter is refused, and the tables left as they were', async () => {
-    const url = await database('load_bad_counter')
+    const url = await postgres.database('load_bad_counter')
     const store = await PgStore.open(url, {follow: false})
     await store.createUser({isAdmin: false, passwordHash: 'h', username: 'alice'})
     await store.close()

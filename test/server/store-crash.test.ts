@@ -84,9 +84,6 @@ describe('serve killed mid-write keeps every acknowledged write', () => {
   })
 
   it('PostgreSQL store', async () => {
-    await postgres.query('CREATE DATABASE crash_test')
-    const url = new URL(postgres.url)
-    url.pathname = '/crash_test'
-    await crashWhileWriting(url.href)
+    await crashWhileWriting(await postgres.database('crash_test'))
   })
 })

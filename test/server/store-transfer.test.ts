@@ -6,12 +6,13 @@ import {after, before, describe, it} from 'node:test'
 
 import initSqlJs from 'sql.js'
 
-import {UserError} from '../../src/core/errors.js'
 import {contentDigest, readContent} from '../../src/server/store/content.js'
 import {JsonFileStore} from '../../src/server/store/json-store.js'
 import {readMlflowAuthDb} from '../../src/server/store/mlflow-auth-db.js'
 import {StoreError} from '../../src/server/store/store.js'
 import {copyStore, importFromMlflow} from '../../src/server/store/transfer.js'
+
+import {assertUserError, storeRecords} from '../support/store-files.js'
 
 let dir: string
 let n = 0
@@ -51,30 +52,14 @@ async function populated(path: string): Promise<void> {
   await store.close()
 }
 
-async function contentOf(path: string) {
-  const store = await JsonFileStore.open(path, {watch: false})
-  try {
-    return readContent(store)
-  } finally {
-    await store.close()
-  }
-}
-
-function assertUserError(error: unknown, exit: number, pattern: RegExp): true {
-  assert.ok(error instanceof UserError, `a UserError, not ${String(error)}`)
-  assert.equal(error.exit, exit)
-  assert.match(error.message, pattern)
-  return true
-}
-
 describe('store copy', () => {
   it('copies a store file into a new one: the same records, ids included, and the same digest', async () => {
     const from = fresh('source.json')
     const to = fresh('copy.json')
     await populated(from)
     const result = await copyStore(from, to)
-    const source = await contentOf(from)
-    const copy = await contentOf(to)
+    const source = await storeRecords(from)
+    const copy = await storeRecords(to)
     assert.deepEqual(copy, source)
     assert.equal(result.source.digest, contentDigest(source))
     assert.equal(result.destination.digest, result.source.digest)
@@ -167,7 +152,7 @@ describe('contentDigest', () => {
   it('does not depend on the order of the records, and changes with any field', async () => {
     const path = fresh('store.json')
     await populated(path)
-    const content = await contentOf(path)
+    const content = await storeRecords(path)
     const reversed = {
       assignments: [...content.assignments].reverse(),
       rolePermissions: [...content.rolePermissions].reverse(),
@@ -329,7 +314,7 @@ describe("MLflow's auth database", () => {
     const db = await sqliteFile('basic_auth.db', SCHEMA_312 + DATA_312)
     const to = fresh('auth.json')
     const result = await importFromMlflow(db, to)
-    const stored = await contentOf(to)
+    const stored = await storeRecords(to)
     const read = await readMlflowAuthDb(db)
     assert.deepEqual(stored, read.content)
     assert.equal(result.destination.digest, contentDigest(read.content))

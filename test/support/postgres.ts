@@ -22,6 +22,8 @@ const NOBODY = 65_534
 export interface RunningPostgres {
   /** A connection string for the test's superuser (password auth over TCP). */
   url: string
+  /** Creates a database of this name; resolves with its connection string. */
+  database(name: string): Promise<string>
   /** A superuser query, for setting up and for killing a replica's connection. */
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>
   /** Stops the server (fast shutdown) and removes its data directory. */
@@ -62,6 +64,17 @@ process.once('exit', () => {
   for (const kill of running) kill()
 })
 
+/** One query on its own connection to the database at `url`. */
+export async function queryAt<R extends pg.QueryResultRow = pg.QueryResultRow>(url: string, text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+  const client = new pg.Client({connectionString: url})
+  await client.connect()
+  try {
+    return await client.query<R>(text, values)
+  } finally {
+    await client.end()
+  }
+}
+
 export async function startPostgres(): Promise<RunningPostgres> {
   const bin = await ensurePostgres()
   const dir = await mkdtemp(join(tmpdir(), 'mlflowctl-pg-'))
@@ -101,19 +114,19 @@ export async function startPostgres(): Promise<RunningPostgres> {
 
   running.add(kill)
   const url = `postgresql://mlflowctl:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`
+  const query: RunningPostgres['query'] = (text, values) => queryAt(url, text, values)
+
   return {
+    async database(name) {
+      await query(`CREATE DATABASE ${name}`)
+      const at = new URL(url)
+      at.pathname = `/${name}`
+      return at.href
+    },
     async pause() {
       await sh('pg_ctl', ['stop', '-D', data, '-m', 'immediate', '-w'])
     },
-    async query(text, values) {
-      const client = new pg.Client({connectionString: url})
-      await client.connect()
-      try {
-        return await client.query(text, values)
-      } finally {
-        await client.end()
-      }
-    },
+    query,
     start,
     async stop() {
       running.delete(kill)

@@ -21,11 +21,7 @@ async function postgresStore(): Promise<string> {
     return running
   })
   const running = await postgres
-  const name = `serve_${process.pid}_${++databases}`
-  await running.query(`CREATE DATABASE ${name}`)
-  const url = new URL(running.url)
-  url.pathname = `/${name}`
-  return url.href
+  return running.database(`serve_${process.pid}_${++databases}`)
 }
 
 export interface RunningServe {

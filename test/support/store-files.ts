@@ -7,6 +7,12 @@ import assert from 'node:assert/strict'
 import {createHash} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 
+import {UserError} from '../../src/core/errors.js'
+import {readContent} from '../../src/server/store/content.js'
+import {JsonFileStore} from '../../src/server/store/json-store.js'
+import {PgStore} from '../../src/server/store/pg-store.js'
+import {isPostgresUrl, type StoreContent as StoreRecords} from '../../src/server/store/store.js'
+
 export type StoreTable = 'assignments' | 'role_permissions' | 'roles' | 'users'
 export type StoredRecord = Record<string, unknown> & {id: number}
 export interface StoreContent {
@@ -49,4 +55,22 @@ export async function readStoreFiles(path: string): Promise<StoreContent> {
   }
 
   return content
+}
+
+/** A store's records as `store copy` reads them, through the store itself (a JSON file or a database). */
+export async function storeRecords(location: string): Promise<StoreRecords> {
+  const store = isPostgresUrl(location) ? await PgStore.open(location, {follow: false}) : await JsonFileStore.open(location, {watch: false})
+  try {
+    return readContent(store)
+  } finally {
+    await store.close()
+  }
+}
+
+/** A command's refusal: a UserError with this exit code and message (for assert.rejects). */
+export function assertUserError(error: unknown, exit: number, pattern: RegExp): true {
+  assert.ok(error instanceof UserError, `a UserError, not ${String(error)}`)
+  assert.equal(error.exit, exit)
+  assert.match(error.message, pattern)
+  return true
 }
