@@ -17,7 +17,7 @@ import {type AuthTarget, authTarget, targetTitle} from '../support/auth-target.j
 import {type Credentials} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS} from '../support/mlflow-versions.js'
 import {type Json, restClient} from '../support/rest.js'
-import {giveRoles, type RowSpec} from '../support/roles.js'
+import {type RowSpec, withRole as withRoleOf} from '../support/roles.js'
 import {uniqueName} from '../support/servers.js'
 
 const GATEWAY = '/api/3.0/mlflow/gateway'
@@ -67,14 +67,8 @@ for (const kind of ['basic-auth', 'serve'] as const) {
     })
 
     /** `body` run while `other` holds a role with these rows (resource type, pattern, level). */
-    async function withRole(rows: RowSpec[], body: () => Promise<void>): Promise<void> {
-      const remove = await giveRoles((method, path, json) => ok(admin(), method, path, json), other.username, [rows])
-      try {
-        await body()
-      } finally {
-        await remove()
-      }
-    }
+    const withRole = (rows: RowSpec[], body: () => Promise<void>) =>
+      withRoleOf((method, path, json) => ok(admin(), method, path, json), other.username, rows, body)
 
     /** The caller's own rows on one resource (their per-user role's, as `users/current/permissions` lists them). */
     const ownRows = async (who: Credentials, type: string, id: string) =>

@@ -39,3 +39,13 @@ export async function giveRoles(admin: AdminCall, username: string, roles: reado
 
   return remove
 }
+
+/** `body` run while `username` holds one role with these rows; the role is removed afterwards, whatever happens. */
+export async function withRole(admin: AdminCall, username: string, rows: RowSpec[], body: () => Promise<void>): Promise<void> {
+  const remove = await giveRoles(admin, username, [rows])
+  try {
+    await body()
+  } finally {
+    await remove()
+  }
+}
