@@ -177,6 +177,8 @@ function describePassword(source: PasswordSource | undefined): string {
   return 'generated password'
 }
 
+const CREATOR_MARK = ' (as MLflow gives its creator)'
+
 const SIGN: Record<ChangeAction, string> = {add: '+', change: '~', remove: '-'}
 
 /** One change as a line under its user or role heading. */
@@ -194,7 +196,9 @@ export function describeChange(change: Change): string {
     case 'grant':
     case 'row': {
       const level = change.action === 'change' ? `${change.from} → ${change.to}` : change.action === 'add' ? change.to : change.from
-      return `${sign} ${describeTarget(change.target)}: ${level}`
+      // --prune removes creator grants too: say so where it happens, not only in the unmanaged list.
+      const creator = change.what === 'grant' && change.action === 'remove' && isCreatorStyle({level: change.from, target: change.target})
+      return `${sign} ${describeTarget(change.target)}: ${level}${creator ? CREATOR_MARK : ''}`
     }
 
     case 'role': {
@@ -225,7 +229,7 @@ export function isCreatorStyle(item: {level: string; target: Target}): boolean {
 function describeUnmanaged(item: Unmanaged): string {
   switch (item.what) {
     case 'grant': {
-      return `user ${item.user}: ${describeTarget(item.target)}: ${item.level}${isCreatorStyle(item) ? ' (as MLflow gives its creator)' : ''}`
+      return `user ${item.user}: ${describeTarget(item.target)}: ${item.level}${isCreatorStyle(item) ? CREATOR_MARK : ''}`
     }
 
     case 'row': {

@@ -157,6 +157,22 @@ test('unmanaged MANAGE grants on one resource are marked as what MLflow gives a 
   ])
 })
 
+test('--prune marks the removal of a creator-like grant where it happens', () => {
+  const actual = policy({
+    admin: {
+      admin: true,
+      grants: [
+        [exp('7', 'made by admin'), 'MANAGE'],
+        [exp('*'), 'MANAGE'],
+      ],
+    },
+  })
+  const lines = renderPlan(diff(policy({}), actual, {prune: true}))
+    .split('\n')
+    .filter((line) => line.startsWith('  - '))
+  assert.deepEqual(lines, ['  - all experiments (*): MANAGE', '  - experiment "made by admin" (7): MANAGE (as MLflow gives its creator)'])
+})
+
 test('a created admin is created, then promoted', () => {
   const plan = diff(policy({eve: {admin: true, password: {generate: true}}}), policy({}), {prune: false})
   assert.equal(renderPlan(plan).split('\n').slice(0, 3).join('\n'), 'user eve\n  + create user (generated password)\n  ~ admin false → true')
