@@ -98,14 +98,15 @@ const reporterArgs = [
   '--test-reporter-destination=stdout',
 ]
 // Files that need no MLflow server run two at a time (node's default is one per spare core, so
-// one on a 2-core machine); a run with interop files keeps one at a time, so that the shared MLflow
-// servers are not starved.
-const concurrency = needsServers ? 1 : 2
+// one on a 2-core machine); interop files one at a time, so that the shared MLflow servers are not
+// starved. A whole run makes them two passes: unit files first, then interop files.
+const UNIT_CONCURRENCY = 2
+const INTEROP_CONCURRENCY = 1
 // Each pass's reporter adds its counts here, so a run of two passes ends with their sum.
 const countsDir = mkdtempSync(join(tmpdir(), 'mlflowctl-test-counts-'))
 const countsFile = join(countsDir, 'counts.jsonl')
 
-async function pass(passFiles: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
+async function pass(passFiles: string[], concurrency: number, env: NodeJS.ProcessEnv = {}): Promise<number> {
   const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...reporterArgs, ...passFiles], {
     cwd: root,
     env: {...process.env, ...env, [SHARED_SERVERS_ENV]: JSON.stringify(shared), MLFLOWCTL_TEST_COUNTS: countsFile},
@@ -127,16 +128,28 @@ const postgresPass =
     ? files.filter((file) => POSTGRES_PASS.includes(file))
     : []
 
-let code = await pass(files)
-if (postgresPass.length > 0) {
-  log(`again with serve's store on PostgreSQL: ${postgresPass.join(', ')}`)
-  code = Math.max(code, await pass(postgresPass, {MLFLOWCTL_TEST_STORE: 'postgres'}))
+const unitFiles = files.filter((file) => !isInterop(file))
+const interopFiles = files.filter(isInterop)
+const passes: Array<{concurrency: number; env?: NodeJS.ProcessEnv; files: string[]; name: string}> = [
+  {concurrency: UNIT_CONCURRENCY, files: unitFiles, name: 'unit files'},
+  {concurrency: INTEROP_CONCURRENCY, files: interopFiles, name: 'interop files'},
+  {concurrency: INTEROP_CONCURRENCY, env: {MLFLOWCTL_TEST_STORE: 'postgres'}, files: postgresPass, name: 'interop files on PostgreSQL'},
+].filter((each) => each.files.length > 0)
+
+let code = 0
+for (const each of passes) {
+  if (passes.length > 1) log(`${each.name}: ${each.files.length} file${each.files.length === 1 ? '' : 's'}`)
+  code = Math.max(code, await pass(each.files, each.concurrency, each.env))
+}
+
+// Each pass ends with its own counts; several end with their sum.
+if (passes.length > 1) {
   const counts = readFileSync(countsFile, 'utf8')
     .trim()
     .split('\n')
     .map((line) => JSON.parse(line) as {failed: number; passed: number; skipped: number})
   const sum = (key: 'failed' | 'passed' | 'skipped') => counts.reduce((total, each) => total + each[key], 0)
-  log(`both passes together (file stores, then PostgreSQL):`)
+  log(`the ${passes.length} passes together (${passes.map((each) => each.name).join(', ')}):`)
   process.stdout.write(`\n${sum('passed')} passed, ${sum('failed')} failed${sum('skipped') ? `, ${sum('skipped')} skipped` : ''}\n`)
 }
 
