@@ -1,0 +1,46 @@
+/**
+ * serve's access log (docs/operations.md, "Access log"): one JSON line per request once its answer
+ * is over: time, client address, user, method, path without its query, status, bytes, duration,
+ * decision and route family. Never a query, a header or a credential. Not the audit log: it says
+ * what reached serve, not what changed.
+ */
+import {type RequestRecord} from './app.js'
+import {type LineSink} from './logger.js'
+
+export interface AccessLine {
+  bytes: number
+  client: string
+  decision: string
+  duration_ms: number
+  method: string
+  path: string
+  route: string
+  /** 0: the connection closed before an answer began. */
+  status: number
+  time: string
+  user: null | string
+}
+
+export function accessLine(record: RequestRecord, client: string, now = new Date()): AccessLine {
+  return {
+    bytes: record.bytes,
+    client,
+    decision: record.decision,
+    duration_ms: Math.round(record.seconds * 1e6) / 1000,
+    method: record.method,
+    path: record.path,
+    route: record.family,
+    status: record.status,
+    time: now.toISOString(),
+    user: record.user ?? null,
+  }
+}
+
+/** Writes each request's line to the sink (a file opened for appending, or standard output). */
+export class AccessLog {
+  constructor(private readonly sink: LineSink) {}
+
+  write(record: RequestRecord, client: string): void {
+    this.sink.write(`${JSON.stringify(accessLine(record, client))}\n`)
+  }
+}
