@@ -14,6 +14,7 @@ import {createLogger, messageLog} from '../../src/server/logger.js'
 import {parseListenAddress} from '../../src/server/ops-endpoint.js'
 import {type Upstream} from '../../src/server/proxy.js'
 import {type Store, type StoreHealth} from '../../src/server/store/store.js'
+import {seriesValue} from '../support/metrics.js'
 import {startPostgres} from '../support/postgres.js'
 import {answerJson, basicAuth, call, type Pipeline, parseJson, startPipeline} from '../support/serve-pipeline.js'
 
@@ -65,17 +66,7 @@ async function waitForStatus(base: string, status: number): Promise<Awaited<Retu
   return answer
 }
 
-/** The value of one series in the exposition text, or undefined when absent. */
-function series(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    const match = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (!match || match[1] !== name) continue
-    const have = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((part) => [part[1], part[2]]))
-    if (Object.entries(labels).every(([key, value]) => have[key] === value)) return Number(match[3])
-  }
-
-  return undefined
-}
+const series = seriesValue
 
 describe('serve operations: metrics', () => {
   it('counts requests by route family, status and decision, never by raw path or user', async () => {
