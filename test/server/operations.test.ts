@@ -194,6 +194,10 @@ describe('serve operations: health', () => {
     const all = await Promise.all(Array.from({length: 50}, () => health.readiness()))
     assert.equal(probes, 1)
     assert.ok(all.every((each) => each.ready))
+    // Within the interval, later checks reuse the answer.
+    await health.readiness()
+    await health.readiness()
+    assert.equal(probes, 1)
     storeHealth = {decide: true, problem: 'its database is out of reach', ready: false}
     assert.deepEqual(await health.readiness(), {checks: {store: 'not ready', upstream: 'ok'}, ready: false})
     storeHealth = {decide: false, ready: true}
