@@ -68,7 +68,7 @@ export function createLogger(options: LoggerOptions): Logger {
   return pino(
     {
       // The pretty form has no use for pid and host; JSON lines keep them for collectors.
-      base: format === 'pretty' ? null : undefined,
+      ...(format === 'pretty' ? {base: null} : {}),
       formatters: {level: (label) => ({level: label})},
       level,
       redact: {censor: '[redacted]', paths: REDACT},

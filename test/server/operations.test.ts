@@ -271,7 +271,7 @@ describe('serve operations: logs', () => {
     log('listening')
     log('warning: default password')
     log('error: auth store: gone')
-    const parsed = lines.map((line) => JSON.parse(line) as {level: string; msg: string; time: string})
+    const parsed = lines.map((line) => JSON.parse(line) as {hostname: string; level: string; msg: string; pid: number; time: string})
     assert.deepEqual(
       parsed.map(({level, msg}) => [level, msg]),
       [
@@ -281,6 +281,8 @@ describe('serve operations: logs', () => {
       ],
     )
     assert.ok(!Number.isNaN(Date.parse(parsed[0].time)))
+    assert.equal(parsed[0].pid, process.pid)
+    assert.equal(typeof parsed[0].hostname, 'string')
   })
 
   it('pretty lines keep the words serve always wrote; the level filters; credentials in fields are redacted', () => {
