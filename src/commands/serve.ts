@@ -16,6 +16,8 @@ Slow clients: --header-timeout, --idle-timeout and --keepalive-timeout close a c
 
 Limits: --max-connections overall and --max-connections-per-client per client address (behind a trusted proxy: that client's requests in flight, more get 503) close connections beyond them as they arrive, with a log line; a request with more than --max-header-size bytes or --max-headers fields of headers gets 431.
 
+Operations: GET /-/live and /-/ready (no login) say whether serve runs and whether it can serve (its store in step, MLflow answering). --metrics-address serves Prometheus metrics at /metrics (and the same checks) on an address of its own. Logs go to stderr as plain lines or JSON (--log-format, --log-level); --access-log writes one JSON line per request.
+
 SIGINT and SIGTERM stop accepting connections, finish requests in flight and flush the store.`
   // serve talks to no MLflow server as a client: no --profile or --tracking-uri.
   static override baseFlags = {} as typeof BaseCommand.baseFlags
@@ -26,6 +28,11 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
     '# behind a TLS-terminating proxy on this host\n<%= config.bin %> <%= command.id %> --proxy-to http://127.0.0.1:5001 --host 0.0.0.0 --insecure-http --trusted-proxies 127.0.0.1',
   ]
   static override flags = {
+    'access-log': Flags.string({
+      description:
+        'Write one JSON line per request (time, client, user, method, path without query, status, bytes, duration, decision, route) to this file (appended, created 0600), or to standard output with "-". Default: none.',
+      env: 'MLFLOWCTL_ACCESS_LOG',
+    }),
     config: Flags.string({
       description: 'MLflow basic_auth.ini to read default_permission, admin_username and admin_password from. Default: $MLFLOW_AUTH_CONFIG_PATH.',
     }),
@@ -90,6 +97,24 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
       max: 10_000,
       min: 16,
     }),
+    'log-format': Flags.string({
+      default: 'pretty',
+      description:
+        'Log lines on stderr: "pretty" (time, level word, message; coloured on a terminal) or "json" (one JSON object per line, for log collectors).',
+      env: 'MLFLOWCTL_LOG_FORMAT',
+      options: ['json', 'pretty'],
+    }),
+    'log-level': Flags.string({
+      default: 'info',
+      description: 'Least important log lines written.',
+      env: 'MLFLOWCTL_LOG_LEVEL',
+      options: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
+    }),
+    'metrics-address': Flags.string({
+      description:
+        'Serve Prometheus metrics at /metrics, and /-/live and /-/ready, on this address apart from clients: PORT (on 127.0.0.1), HOST:PORT or [IPv6]:PORT. No login there. Default: none.',
+      env: 'MLFLOWCTL_METRICS_ADDRESS',
+    }),
     port: Flags.integer({default: 5000, description: 'Port to listen on.', max: 65_535, min: 0}),
     'proxy-to': Flags.url({description: 'URL of the plain MLflow tracking server to protect.', env: 'MLFLOWCTL_PROXY_TO'}),
     'static-prefix': Flags.string({description: "The MLflow server's --static-prefix (e.g. /mlflow), when it has one: serve decides routes below it."}),
@@ -133,6 +158,7 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
 
   public async run(): Promise<void> {
     const {
+      'access-log': accessLogPath,
       config,
       'header-timeout': headerTimeout,
       host,
@@ -140,10 +166,13 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
       'idle-timeout': idleTimeout,
       'insecure-http': insecureHttp,
       'keepalive-timeout': keepAliveTimeout,
+      'log-format': logFormat,
+      'log-level': logLevel,
       'max-connections': maxConnections,
       'max-connections-per-client': maxConnectionsPerClient,
       'max-header-size': maxHeaderSize,
       'max-headers': maxHeaders,
+      'metrics-address': metricsAddress,
       port,
       'proxy-to': proxyTo,
       'static-prefix': staticPrefix,
@@ -164,8 +193,14 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
     }
 
     const {startServe} = await import('../server/serve.js')
-    const log = (message: string) => process.stderr.write(`${message}\n`)
+    const {createLogger, messageLog} = await import('../server/logger.js')
+    const {openAccessLog} = await import('../server/access-log.js')
+    const {parseListenAddress} = await import('../server/ops-endpoint.js')
+    const logger = createLogger({format: logFormat as 'json' | 'pretty', level: logLevel as 'info', sink: process.stderr})
+    const log = messageLog(logger)
+    const accessLog = accessLogPath === undefined ? undefined : await openAccessLog(accessLogPath, (error) => log(`error: access log: ${error.message}`))
     const running = await startServe({
+      accessLog: accessLog?.sink,
       clientLimits: {maxConnections, maxConnectionsPerClient, maxHeaderSize, maxHeaders},
       clientTimeouts: {headerMs: headerTimeout * 1000, idleMs: idleTimeout * 1000, keepAliveMs: keepAliveTimeout * 1000},
       configPath: config,
@@ -174,6 +209,7 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
       hsts,
       insecureHttp,
       log,
+      metricsAddress: metricsAddress === undefined ? undefined : parseListenAddress(metricsAddress),
       port,
       proxyTo,
       staticPrefix,
@@ -185,6 +221,7 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
     })
     if (running.tlsSummary) log(`TLS: ${running.tlsSummary}`)
     log(`mlflowctl serve listening on ${running.url}, proxying to ${proxyTo.href}, store ${running.storeLocation}`)
+    if (running.metricsUrl) log(`metrics on ${running.metricsUrl}/metrics`)
     // Certificates rotate: SIGHUP re-reads them; a bad new file keeps the current one serving. A
     // reload (e.g. systemctl reload) never stops serve, also over plain HTTP.
     const reload = () => {
@@ -204,11 +241,14 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
       const stop = (signal: string) => {
         process.off('SIGHUP', reload)
         log(`${signal}: finishing requests in flight`)
-        running.close().then(resolve, (error: Error) => {
-          log(`error while stopping: ${error.message}`)
-          process.exitCode = ExitCode.Unexpected
-          resolve()
-        })
+        running
+          .close()
+          .then(() => accessLog?.close())
+          .then(resolve, (error: Error) => {
+            log(`error: while stopping: ${error.message}`)
+            process.exitCode = ExitCode.Unexpected
+            resolve()
+          })
       }
 
       process.once('SIGINT', () => stop('SIGINT'))

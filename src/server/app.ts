@@ -12,7 +12,9 @@ import {Gate} from './authz/gate.js'
 import {lookupRoute, type RouteMatch} from './authz/route-table.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, type ServeConfig} from './config.js'
 import {CredentialCheck, type CredentialCheckOptions} from './credential-check.js'
+import {type Health} from './health.js'
 import {createLocalAnswerer} from './local-answers.js'
+import {type Decision} from './metrics.js'
 import {type Upstream} from './proxy.js'
 import {ApiError, errorAnswer, sendError, sendJson, sendUnauthenticated} from './responses.js'
 import {type Store, type UserRecord} from './store/store.js'
@@ -21,10 +23,48 @@ export interface AppOptions {
   config: ServeConfig
   /** Bounds on password verification (concurrency, queue, wait). */
   credentialCheck?: CredentialCheckOptions
+  /** serve's own liveness and readiness answers (/-/live, /-/ready). */
+  health: Health
   /** Status and warnings; never given a password, hash or Authorization header. */
   log: (message: string) => void
+  /** Told about each request once its answer is over (or cut off): metrics and the access log. */
+  observe?: (record: RequestRecord) => void
   store: Store
   upstream: Upstream
+}
+
+/** One request as metrics and the access log see it: never its query, credentials or headers. */
+export interface RequestRecord {
+  /** Bytes written to the connection for this answer, its head included (nginx's $bytes_sent). */
+  bytes: number
+  decision: Decision
+  /** The route table's template, or `unknown`. */
+  family: string
+  method: string
+  /** The path as sent, without its query (which may carry anything). */
+  path: string
+  request: IncomingMessage
+  seconds: number
+  /** 0 when the connection closed before an answer began. */
+  status: number
+  /** The authenticated user, if the request got that far. */
+  user?: string
+}
+
+/** What the stages learn about a request, for its record. */
+interface Outcome {
+  decision?: Decision
+  family: string
+  user?: string
+}
+
+/** The decision behind a failure's status; a local answer's own 4xx (a user not found) stays local. */
+function failureDecision(status: number, before: Decision | undefined): Decision {
+  if (status === 401) return 'unauthenticated'
+  if (status === 403) return 'deny'
+  if (status === 429 || status === 503) return 'unavailable'
+  if (status >= 500) return 'error'
+  return before === 'local' ? 'local' : 'invalid'
 }
 
 interface Routed {
@@ -51,7 +91,7 @@ export function routeRequest(request: IncomingMessage, staticPrefix: string): Ro
 }
 
 export function createApp(options: AppOptions): (request: IncomingMessage, response: ServerResponse) => void {
-  const {config, log, store, upstream} = options
+  const {config, health, log, observe, store, upstream} = options
   const credentialCheck = new CredentialCheck(store, options.credentialCheck)
   const answerLocally = createLocalAnswerer(config, store)
   const gate = new Gate({defaultPermission: config.defaultPermission, log, store, upstream})
@@ -69,14 +109,21 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
     return user
   }
 
-  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  async function handle(request: IncomingMessage, response: ServerResponse, outcome: Outcome): Promise<void> {
     const {match, target} = routeRequest(request, config.staticPrefix)
+    outcome.family = match?.template ?? 'unknown'
     // In memory: a store that follows a database says whether it is in step, and whether its state is fresh enough to decide from.
-    const health = store.health()
+    const state = store.health()
     if (match?.rule.access === 'public') {
+      outcome.decision = 'public'
+      if (match.rule.answer === 'live' || match.rule.answer === 'ready') {
+        await health.answer(match.rule.answer, response)
+        return
+      }
+
       // Not ready (its database away): a load balancer's health check sends clients to another replica.
-      if (!health.ready && match.template === '/health') {
-        sendJson(response, 503, {error_code: 'TEMPORARILY_UNAVAILABLE', message: `mlflowctl serve is not ready: ${health.problem}.`}, {'retry-after': '1'})
+      if (!state.ready && match.template === '/health') {
+        sendJson(response, 503, {error_code: 'TEMPORARILY_UNAVAILABLE', message: `mlflowctl serve is not ready: ${state.problem}.`}, {'retry-after': '1'})
         return
       }
 
@@ -86,7 +133,8 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
 
     // Fail closed: a state too old to trust decides nothing, not even who the caller is. (The store
     // logs once when this begins and when it ends, not per request.)
-    if (!health.decide) {
+    if (!state.decide) {
+      outcome.decision = 'unavailable'
       sendJson(
         response,
         503,
@@ -101,6 +149,7 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
 
     const user = await authenticate(request)
     if (user === 'busy') {
+      outcome.decision = 'unavailable'
       // MLflow's clients retry a 429 after the time it names.
       sendJson(
         response,
@@ -112,25 +161,62 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
     }
 
     if (!user) {
+      outcome.decision = 'unauthenticated'
       sendUnauthenticated(response)
       return
     }
 
-    if (match?.rule.answer) await answerLocally(request, response, user, match, new URL(target, 'http://serve.invalid'))
-    else await gate.handle(request, response, user, match, target)
+    outcome.user = user.username
+    if (match?.rule.answer) {
+      outcome.decision = 'local'
+      await answerLocally(request, response, user, match, new URL(target, 'http://serve.invalid'))
+    } else {
+      // Refusals throw, and fail() records them as such.
+      outcome.decision = 'allow'
+      await gate.handle(request, response, user, match, target)
+    }
   }
 
   /** Every failure answered the same way: MLflow's error, or a cut connection once the answer began. */
-  function fail(request: IncomingMessage, response: ServerResponse, error: unknown): void {
+  function fail(request: IncomingMessage, response: ServerResponse, error: unknown, outcome: Outcome): void {
     // A client that left while its body was read: nobody to answer, nothing to report.
     if (response.destroyed && (error as NodeJS.ErrnoException | undefined)?.code === 'ECONNRESET') return
     const answer = errorAnswer(error)
+    outcome.decision = failureDecision(answer.status, outcome.decision)
     if (answer.log) log(`error: ${request.method} ${request.url?.split('?')[0]}: ${answer.log}`)
     if (response.headersSent) response.destroy()
     else sendError(response, answer)
   }
 
+  /** Reports the request once its answer is over, however it ended. */
+  function watch(request: IncomingMessage, response: ServerResponse, outcome: Outcome): void {
+    if (!observe) return
+    const started = process.hrtime.bigint()
+    const {socket} = request
+    const written = socket.bytesWritten
+    response.once('close', () => {
+      try {
+        observe({
+          bytes: socket.bytesWritten - written,
+          decision: outcome.decision ?? 'invalid',
+          family: outcome.family,
+          method: request.method ?? 'GET',
+          path: (request.url ?? '/').split('?', 1)[0],
+          request,
+          seconds: Number(process.hrtime.bigint() - started) / 1e9,
+          status: response.headersSent ? response.statusCode : 0,
+          user: outcome.user,
+        })
+      } catch (error) {
+        // Metrics or a log that fail must not break serving.
+        log(`error: recording a request: ${(error as Error).message}`)
+      }
+    })
+  }
+
   return (request, response) => {
-    handle(request, response).catch((error: unknown) => fail(request, response, error))
+    const outcome: Outcome = {family: 'unknown'}
+    watch(request, response, outcome)
+    handle(request, response, outcome).catch((error: unknown) => fail(request, response, error, outcome))
   }
 }

@@ -30,6 +30,8 @@ export interface CredentialCheckOptions {
   maxQueue?: number
   /** How long an attempt waits for a derivation to start before 429; default 1 000 ms. */
   maxWaitMs?: number
+  /** Told whether each check was answered from memory (true) or needed a derivation (false): the cache's hit ratio. */
+  onLookup?: (hit: boolean) => void
   /** The derivation (tests count it); default verifyPassword. */
   verify?: (hash: string, password: string) => Promise<boolean>
 }
@@ -117,6 +119,7 @@ export class CredentialCheck {
   /** digest(credentials) → the hash they were verified against. */
   private readonly verified = new Recent()
   private readonly verify: (hash: string, password: string) => Promise<boolean>
+  private readonly onLookup: (hit: boolean) => void
 
   constructor(
     private readonly store: Store,
@@ -125,6 +128,7 @@ export class CredentialCheck {
     const concurrency = options.concurrency ?? Math.max(1, Math.floor(availableParallelism() / 2))
     this.slots = new Slots(concurrency, options.maxQueue ?? 64, options.maxWaitMs ?? 1000)
     this.verify = options.verify ?? verifyPassword
+    this.onLookup = options.onLookup ?? (() => {})
   }
 
   async check(credentials: BasicCredentials | undefined): Promise<CheckResult> {
@@ -134,8 +138,17 @@ export class CredentialCheck {
     // The name's length first: whatever the two strings hold, the input names one pair only.
     const {password, username} = credentials
     const key = digest('sha256', `${this.secret}${username.length}:${username}${password}`, 'base64')
-    if (user && this.verified.get(key) === hash) return {kind: 'verified', user}
-    if (this.rejected.get(key) === hash) return {kind: 'rejected'}
+    if (user && this.verified.get(key) === hash) {
+      this.onLookup(true)
+      return {kind: 'verified', user}
+    }
+
+    if (this.rejected.get(key) === hash) {
+      this.onLookup(true)
+      return {kind: 'rejected'}
+    }
+
+    this.onLookup(false)
 
     // The same pair already being derived (a client's parallel requests, or a flood): one derivation.
     const flightKey = `${key}\0${hash}`

@@ -69,8 +69,11 @@ export function createLocalAnswerer(config: ServeConfig, store: Store): LocalAns
         return
       }
 
+      // Public: the pipeline answers them before any login (app.ts).
+      case 'live':
+      case 'ready':
       case undefined: {
-        throw new Error(`route ${match.template} has no answer`)
+        throw new Error(`route ${match.template} has no answer here`)
       }
 
       default: {

@@ -6,12 +6,17 @@ import {type IncomingMessage, type ServerOptions, type ServerResponse} from 'nod
 import {type AddressInfo, type Server} from 'node:net'
 
 import {ExitCode, UserError} from '../core/errors.js'
-import {createApp} from './app.js'
+import {AccessLog} from './access-log.js'
+import {createApp, type RequestRecord} from './app.js'
 import {ClientAddresses} from './client-address.js'
 import {ClientWatch, type ClientTimeouts, DEFAULT_CLIENT_TIMEOUTS, serverTimeoutOptions} from './connections.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, loadServeConfig, type ServeConfig} from './config.js'
 import {type CredentialCheckOptions} from './credential-check.js'
+import {Health} from './health.js'
 import {ClientLimiter, type ClientLimits, DEFAULT_CLIENT_LIMITS, serverLimitOptions} from './limits.js'
+import {type LineSink} from './logger.js'
+import {ServeMetrics} from './metrics.js'
+import {type ListenAddress, type OpsEndpoint, startOpsEndpoint} from './ops-endpoint.js'
 import {hashPassword, verifyPassword} from './passwords.js'
 import {createUpstream, type Upstream} from './proxy.js'
 import {openAdapter, storeUserError} from './store/open.js'
@@ -19,6 +24,8 @@ import {type Store, StoreError} from './store/store.js'
 import {type Listener, prepareListener, type TlsFiles} from './tls.js'
 
 export interface ServeOptions {
+  /** One JSON line per request (access-log.ts); none by default. */
+  accessLog?: LineSink
   /** Bounds on password verification: derivations at once, queue, wait before 429. */
   credentialCheck?: CredentialCheckOptions
   /** Header, body-idle and keep-alive timeouts for clients; each defaults to DEFAULT_CLIENT_TIMEOUTS. */
@@ -33,8 +40,12 @@ export interface ServeOptions {
   /** Plain HTTP beyond loopback, on the operator's word. */
   insecureHttp?: boolean
   log: (message: string) => void
+  /** Where Prometheus metrics and the health checks are served apart from clients; none by default. */
+  metricsAddress?: ListenAddress
   port: number
   proxyTo: URL
+  /** The readiness probe of MLflow: reuse an answer this long (default 1 000 ms), wait this long for one (default 2 000 ms). */
+  readiness?: {intervalMs?: number; timeoutMs?: number}
   staticPrefix?: string
   /** How long another process's lock on the store counts as live (the start waits up to three times this); default 10 s. */
   storeLockStaleMs?: number
@@ -52,6 +63,10 @@ export interface ServeOptions {
 
 export interface RunningServe {
   close(): Promise<void>
+  /** serve's metrics, also for the features that count lockouts and token logins. */
+  metrics: ServeMetrics
+  /** Where /metrics is served, with --metrics-address. */
+  metricsUrl?: string
   /** Re-reads the TLS files for new connections; resolves to a description of the certificate now served. */
   reloadTls(): Promise<string>
   storeLocation: string
@@ -72,7 +87,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   for (const warning of listener.warnings) log(`warning: ${warning}`)
   const config = await loadServeConfig({configPath: options.configPath, env: options.env, host: options.host, staticPrefix: options.staticPrefix})
   for (const warning of config.warnings) log(`warning: ${warning}`)
-  const upstream = openUpstream(options, clients)
+  const metrics = new ServeMetrics()
+  const upstream = openUpstream(options, clients, metrics)
   const timeouts = {...DEFAULT_CLIENT_TIMEOUTS, ...options.clientTimeouts}
   const limits = {...DEFAULT_CLIENT_LIMITS, ...options.clientLimits}
   const front = createFront(listener, clients, {
@@ -80,17 +96,58 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     serverOptions: {...serverTimeoutOptions(timeouts), ...serverLimitOptions(limits)},
     watch: new ClientWatch(timeouts, log),
   })
-  // The port first: a start that fails there must not have created the store or the admin.
+  // The ports first: a start that fails there must not have created the store or the admin.
   await bind(front.server, options, upstream)
-  const store = await openStore(options, config, front, upstream)
-  front.attach(createApp({config, credentialCheck: options.credentialCheck, log, store, upstream}))
-  return running({front, listener, store, upstream})
+  // Until the store is open, the operations address answers "not ready".
+  let health: Health | undefined
+  const ops = await bindOps(options, metrics, () => health, front, upstream)
+  const store = await openStore(options, config, metrics, front, async () => {
+    await ops?.close()
+    await upstream.close()
+  })
+  health = new Health({...options.readiness, healthPath: `${config.staticPrefix}/health`, store, upstream})
+  const accessLog = options.accessLog && new AccessLog(options.accessLog)
+  const observe = (record: RequestRecord) => {
+    metrics.request(record)
+    accessLog?.write(record, clients.resolve(record.request).address)
+  }
+
+  const credentialCheck = {...options.credentialCheck, onLookup: (hit: boolean) => metrics.credentialLookup(hit)}
+  front.attach(createApp({config, credentialCheck, health, log, observe, store, upstream}))
+  return running({front, listener, metrics, ops, store, upstream})
 }
 
-function openUpstream(options: ServeOptions, clients: ClientAddresses): Upstream {
+/** The operations address, when asked for; a start that fails here undoes the main port. */
+async function bindOps(
+  options: ServeOptions,
+  metrics: ServeMetrics,
+  health: () => Health | undefined,
+  front: Front,
+  upstream: Upstream,
+): Promise<OpsEndpoint | undefined> {
+  if (!options.metricsAddress) return undefined
+  metrics.collectProcessMetrics()
+  try {
+    return await startOpsEndpoint(options.metricsAddress, metrics, {
+      async answer(kind, response) {
+        const ready = health()
+        if (ready) await ready.answer(kind, response)
+        else if (kind === 'live') response.writeHead(200, {'content-type': 'application/json'}).end('{"status":"live"}')
+        else response.writeHead(503, {'content-type': 'application/json', 'retry-after': '1'}).end('{"status":"starting"}')
+      },
+    })
+  } catch (error) {
+    await front.abort()
+    await upstream.close()
+    throw error
+  }
+}
+
+function openUpstream(options: ServeOptions, clients: ClientAddresses, metrics: ServeMetrics): Upstream {
   try {
     return createUpstream({
       client: (request) => clients.resolve(request),
+      onLatency: (seconds, answered) => metrics.upstream(seconds, answered),
       // A streamed forward answers its client itself; its failures reach the log only here.
       onError: (error, request) => options.log(`error: ${request.method} ${request.path}: ${error.message}`),
       responseTimeoutMs: options.upstreamTimeoutMs,
@@ -183,27 +240,28 @@ async function bind(server: Server, options: ServeOptions, upstream: Upstream): 
 }
 
 /** Opens the store and bootstraps the admin; when either fails, undoes the start so far. */
-async function openStore(options: ServeOptions, config: ServeConfig, front: Front, upstream: Upstream): Promise<Store> {
+async function openStore(options: ServeOptions, config: ServeConfig, metrics: ServeMetrics, front: Front, undo: () => Promise<void>): Promise<Store> {
   let store: Store | undefined
   const onError = (error: Error) => options.log(`error: auth store: ${error.message}`)
+  const onWrite = (seconds: number, ok: boolean) => metrics.storeWrite(seconds, ok)
   try {
     store = await openAdapter(options.storePath, {
-      json: {lockStaleMs: options.storeLockStaleMs, onError},
-      postgres: {maxStaleMs: options.storeMaxStaleMs, onError},
+      json: {lockStaleMs: options.storeLockStaleMs, onError, onWrite},
+      postgres: {maxStaleMs: options.storeMaxStaleMs, onError, onWrite},
     })
     await bootstrapAdmin(store, config, options.log)
     return store
   } catch (error) {
     await front.abort()
-    await upstream.close()
+    await undo()
     await store?.close()
     throw storeUserError(error)
   }
 }
 
 /** The handle the command keeps: where serve listens, what to print, and how to reload and stop it. */
-function running(parts: {front: Front; listener: Listener; store: Store; upstream: Upstream}): RunningServe {
-  const {front, listener, store, upstream} = parts
+function running(parts: {front: Front; listener: Listener; metrics: ServeMetrics; ops?: OpsEndpoint; store: Store; upstream: Upstream}): RunningServe {
+  const {front, listener, metrics, ops, store, upstream} = parts
   const address = front.server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   let closing: Promise<void> | undefined
@@ -212,11 +270,14 @@ function running(parts: {front: Front; listener: Listener; store: Store; upstrea
       // Stop accepting, let in-flight requests finish, then make sure every write is on disk.
       closing ??= (async () => {
         await front.stop()
+        await ops?.close()
         await upstream.close()
         await store.close()
       })()
       return closing
     },
+    metrics,
+    metricsUrl: ops?.url,
     reloadTls: () => listener.reload(),
     storeLocation: store.location,
     tls: listener.protocol === 'https',

@@ -166,9 +166,9 @@ export type AuthOperation =
 /**
  * A request serve answers without the upstream: an auth API operation, the sign-up form and its
  * submission, and on a path of the auth API Flask's own answers: OPTIONS (the methods allowed), or
- * 405 for a method it does not serve there.
+ * 405 for a method it does not serve there; and serve's own liveness and readiness (health.ts).
  */
-export type LocalAnswer = AuthOperation | 'method-not-allowed' | 'options' | 'signup-form' | 'signup-submit'
+export type LocalAnswer = AuthOperation | 'live' | 'method-not-allowed' | 'options' | 'ready' | 'signup-form' | 'signup-submit'
 
 /**
  * How a request's body is read, when serve needs it:

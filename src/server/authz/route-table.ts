@@ -151,6 +151,10 @@ const ENTRIES: Entry[] = [
   ['GET', '/health', ROOT, {access: 'public'}],
   ['GET', '/static-files/<path:path>', ROOT, {access: 'public'}],
   ['GET', '/favicon.ico', ROOT, {access: 'public'}],
+  // serve's own liveness and readiness, for load balancers and orchestrators: at paths MLflow never
+  // routes (/-/), answered by serve, and they say nothing about users or data (health.ts).
+  ['GET HEAD', '/-/live', ROOT, {access: 'public', answer: 'live', why: "serve's liveness: nothing but whether it answers"}],
+  ['GET HEAD', '/-/ready', ROOT, {access: 'public', answer: 'ready', why: "serve's readiness: which part (store, upstream) is not ready, nothing more"}],
   // The UI shell and server facts: any user who logged in.
   ['GET', '/', ROOT, {access: 'authenticated', why: 'the web UI shell; data comes from the routes below'}],
   ['GET', '/build/<path:filename>', ROOT, {access: 'authenticated', why: 'UI assets'}],

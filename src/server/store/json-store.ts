@@ -75,6 +75,8 @@ export interface JsonFileStoreOptions {
    * dropped. Default: a line on stderr.
    */
   onError?: (error: Error) => void
+  /** Told how long each change took to be durable, and whether it was (for metrics). */
+  onWrite?: (seconds: number, ok: boolean) => void
   /** How often the files are stat-polled in case fs.watch misses a change. Default 2 s. */
   pollIntervalMs?: number
   /** Watch the directory with fs.watch (default). False polls only, e.g. where fs.watch is unreliable (NFS). */
@@ -384,6 +386,7 @@ export class JsonFileStore extends ModelStore implements Store {
       lockStaleMs: Math.max(options.lockStaleMs ?? DEFAULT_LOCK_STALE_MS, 2000),
       onError: safeReporter(options.onError ?? ((error) => process.stderr.write(`mlflowctl: auth store: ${error.message}\n`))),
       pollIntervalMs: Math.max(options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS, 50),
+      onWrite: options.onWrite ?? (() => {}),
       watch: options.watch ?? true,
     }
     const exists = (await readStoreBytes(location, location)) !== undefined

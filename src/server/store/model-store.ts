@@ -11,10 +11,27 @@ export abstract class ModelStore implements Omit<Store, 'close' | 'health' | 'lo
   /** Every task on the durable copy (a write batch, a reload, …) runs on this chain, one at a time. */
   protected chain: Promise<void> = Promise.resolve()
   protected abstract data: StoreModel
-  protected abstract readonly options: {onError: (error: Error) => void}
+  protected abstract readonly options: {onError: (error: Error) => void; onWrite: (seconds: number, ok: boolean) => void}
 
   /** Queues a change of the model; `input` is what the caller gave, for checks made before queueing. */
   protected abstract write<T>(input: unknown, apply: (data: StoreModel) => T): Promise<T>
+
+  /** A write, with the time until it was durable (or refused) told to onWrite. */
+  private async timed<T>(input: unknown, apply: (data: StoreModel) => T): Promise<T> {
+    const started = process.hrtime.bigint()
+    let ok = false
+    try {
+      const result = await this.write(input, apply)
+      ok = true
+      return result
+    } finally {
+      try {
+        this.options.onWrite(Number(process.hrtime.bigint() - started) / 1e9, ok)
+      } catch {
+        // Metrics must not turn a write into a failure.
+      }
+    }
+  }
 
   /** Runs `task` on the chain; its outcome is the caller's, and never breaks the chain. */
   protected onChain<T>(task: () => Promise<T>): Promise<T> {
@@ -84,71 +101,71 @@ export abstract class ModelStore implements Omit<Store, 'close' | 'health' | 'lo
   // --- writes: a change of the model, made durable by the adapter ----------------------------
 
   createUser(user: Omit<UserRecord, 'id'>): Promise<UserRecord> {
-    return this.write(user, (data) => data.createUser(user))
+    return this.timed(user, (data) => data.createUser(user))
   }
 
   updateUser(username: string, patch: Partial<Pick<UserRecord, 'isAdmin' | 'passwordHash'>>): Promise<UserRecord> {
-    return this.write([username, patch], (data) => data.updateUser(username, patch))
+    return this.timed([username, patch], (data) => data.updateUser(username, patch))
   }
 
   deleteUser(username: string): Promise<void> {
-    return this.write(username, (data) => data.deleteUser(username))
+    return this.timed(username, (data) => data.deleteUser(username))
   }
 
   createGrant(grant: GrantRecord): Promise<GrantRecord> {
-    return this.write(grant, (data) => data.createGrant(grant))
+    return this.timed(grant, (data) => data.createGrant(grant))
   }
 
   updateGrant(grant: GrantRecord): Promise<GrantRecord> {
-    return this.write(grant, (data) => data.updateGrant(grant))
+    return this.timed(grant, (data) => data.updateGrant(grant))
   }
 
   deleteGrant(userId: number, resourceType: string, resourceId: string): Promise<void> {
-    return this.write([resourceType, resourceId], (data) => data.deleteGrant(userId, resourceType, resourceId))
+    return this.timed([resourceType, resourceId], (data) => data.deleteGrant(userId, resourceType, resourceId))
   }
 
   deleteGrantsForResource(resourceType: string, resourceId: string): Promise<number> {
-    return this.write([resourceType, resourceId], (data) => data.deleteGrantsForResource(resourceType, resourceId))
+    return this.timed([resourceType, resourceId], (data) => data.deleteGrantsForResource(resourceType, resourceId))
   }
 
   renameResource(resourceType: string, fromId: string, toId: string): Promise<number> {
-    return this.write([resourceType, fromId, toId], (data) => data.renameResource(resourceType, fromId, toId))
+    return this.timed([resourceType, fromId, toId], (data) => data.renameResource(resourceType, fromId, toId))
   }
 
   createRole(role: Omit<RoleRecord, 'id'>): Promise<RoleRecord> {
-    return this.write(role, (data) => data.createRole(role))
+    return this.timed(role, (data) => data.createRole(role))
   }
 
   updateRole(roleId: number, patch: {description?: string; name?: string}): Promise<RoleRecord> {
-    return this.write(patch, (data) => data.updateRole(roleId, patch))
+    return this.timed(patch, (data) => data.updateRole(roleId, patch))
   }
 
   deleteRole(roleId: number): Promise<void> {
-    return this.write(undefined, (data) => data.deleteRole(roleId))
+    return this.timed(undefined, (data) => data.deleteRole(roleId))
   }
 
   addRolePermission(row: Omit<RolePermissionRecord, 'id'>): Promise<RolePermissionRecord> {
-    return this.write(row, (data) => data.addRolePermission(row))
+    return this.timed(row, (data) => data.addRolePermission(row))
   }
 
   updateRolePermission(rowId: number, permission: string): Promise<RolePermissionRecord> {
-    return this.write(permission, (data) => data.updateRolePermission(rowId, permission))
+    return this.timed(permission, (data) => data.updateRolePermission(rowId, permission))
   }
 
   removeRolePermission(rowId: number): Promise<void> {
-    return this.write(undefined, (data) => data.removeRolePermission(rowId))
+    return this.timed(undefined, (data) => data.removeRolePermission(rowId))
   }
 
   assignRole(userId: number, roleId: number): Promise<AssignmentRecord> {
-    return this.write(undefined, (data) => data.assignRole(userId, roleId))
+    return this.timed(undefined, (data) => data.assignRole(userId, roleId))
   }
 
   unassignRole(userId: number, roleId: number): Promise<void> {
-    return this.write(undefined, (data) => data.unassignRole(userId, roleId))
+    return this.timed(undefined, (data) => data.unassignRole(userId, roleId))
   }
 
   /** One write: the store gets all of it or none of it (ids kept; only into an empty store). */
   importContent(content: StoreContent): Promise<void> {
-    return this.write(content, (data) => data.loadContent(content))
+    return this.timed(content, (data) => data.loadContent(content))
   }
 }

@@ -59,6 +59,8 @@ export interface PgStoreOptions {
   maxStaleMs?: number
   /** Told about what no caller waits for: connection lost and back, fail-closed, a bad change. Default: a line on stderr. */
   onError?: (error: Error) => void
+  /** Told how long each change took to be durable, and whether it was (for metrics). */
+  onWrite?: (seconds: number, ok: boolean) => void
   /** How often the replica checks for changes it was not notified of. Default 1 s. */
   pollIntervalMs?: number
   /** Client-side bound on each query, so a dead network is noticed. Default 10 s. */
@@ -286,6 +288,7 @@ export class PgStore extends ModelStore implements Store {
       maxStaleMs: Math.max(options.maxStaleMs ?? DEFAULT_MAX_STALE_MS, 0),
       onError: safeReporter(options.onError ?? ((error) => process.stderr.write(`mlflowctl: auth store: ${error.message}\n`))),
       pollIntervalMs: Math.max(options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS, 20),
+      onWrite: options.onWrite ?? (() => {}),
       queryTimeoutMs: Math.max(options.queryTimeoutMs ?? 10_000, 100),
     }
     const location = redactUrl(url)

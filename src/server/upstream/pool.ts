@@ -46,6 +46,11 @@ export interface UpstreamOptions {
    */
   onError?: (error: UpstreamError, request: {method: string; path: string}) => void
   /**
+   * Told how long each exchange took from being sent to its answer's head (`answered`), or to its
+   * failure before one (for metrics).
+   */
+  onLatency?: (seconds: number, answered: boolean) => void
+  /**
    * How long the upstream may take to answer: for a forward, from the end of the request body to
    * the answer's head, and then between two parts of the answer (a long download that keeps coming
    * is not cut); for request(), the whole exchange unless the call gives its own. Default
@@ -80,6 +85,41 @@ export function isStaleConnection(error: Error): boolean {
 /** An answer the upstream began and did not finish. */
 export function brokenOff(): Error {
   return withCode('the upstream connection closed in the middle of the answer', 'ECONNRESET')
+}
+
+/** The handler, reporting the time to the answer's head (or to a failure before it) once. */
+function timed(handler: Dispatcher.DispatchHandlers, onLatency: (seconds: number, answered: boolean) => void): Dispatcher.DispatchHandlers {
+  const started = process.hrtime.bigint()
+  let reported = false
+  const report = (answered: boolean) => {
+    if (reported) return
+    reported = true
+    try {
+      onLatency(Number(process.hrtime.bigint() - started) / 1e9, answered)
+    } catch {
+      // Metrics must not break forwarding.
+    }
+  }
+
+  const overrides: Partial<Dispatcher.DispatchHandlers> = {
+    onError(error) {
+      report(false)
+      handler.onError!(error)
+    },
+    onHeaders(statusCode, headers, resume, statusText) {
+      // A 1xx head is not the answer.
+      if (statusCode >= 200) report(true)
+      return handler.onHeaders!(statusCode, headers, resume, statusText)
+    },
+  }
+  // Every other callback goes to the handler itself, with the handler as `this`.
+  return new Proxy(handler, {
+    get(target, name, receiver) {
+      if (name in overrides) return overrides[name as keyof typeof overrides]
+      const value: unknown = Reflect.get(target, name, receiver)
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value
+    },
+  })
 }
 
 export class UpstreamPool {
@@ -146,7 +186,8 @@ export class UpstreamPool {
 
   /** Starts an upstream exchange; whatever fails reaches the handler's onError. */
   dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandlers): void {
-    this.pool.dispatch(options, handler)
+    const {onLatency} = this.options
+    this.pool.dispatch(options, onLatency ? timed(handler, onLatency) : handler)
   }
 
   /** undici's errors in serve's words, with the codes the failure mapping knows. */
