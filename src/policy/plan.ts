@@ -197,7 +197,8 @@ export function describeChange(change: Change): string {
     case 'row': {
       const level = change.action === 'change' ? `${change.from} → ${change.to}` : change.action === 'add' ? change.to : change.from
       // --prune removes creator grants too: say so where it happens, not only in the unmanaged list.
-      const creator = change.what === 'grant' && change.action === 'remove' && change.from !== undefined && isCreatorStyle({level: change.from, target: change.target})
+      const creator =
+        change.what === 'grant' && change.action === 'remove' && change.from !== undefined && isCreatorStyle({level: change.from, target: change.target})
       return `${sign} ${describeTarget(change.target)}: ${level}${creator ? CREATOR_MARK : ''}`
     }
 
