@@ -21,7 +21,7 @@ const METHOD_NOT_ALLOWED_PAGE =
 export type LocalAnswerer = (request: IncomingMessage, response: ServerResponse, user: UserRecord, match: RouteMatch, url: URL) => Promise<void>
 
 export function createLocalAnswerer(config: ServeConfig, store: Store): LocalAnswerer {
-  const api = new AuthApi({defaultPermission: config.defaultPermission, store})
+  const api = new AuthApi({defaultPermission: config.defaultPermission, passwordPolicy: config.passwordPolicy, store})
 
   /** As Flask-WTF: the CSRF token is checked first (from the form, else the X-CSRFToken header), then the form. */
   async function submitSignup(request: IncomingMessage, response: ServerResponse, user: UserRecord, body: RequestBody): Promise<void> {

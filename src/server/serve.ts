@@ -33,8 +33,12 @@ export interface ServeOptions {
   /** Plain HTTP beyond loopback, on the operator's word. */
   insecureHttp?: boolean
   log: (message: string) => void
+  /** The shortest new password taken (at least MLflow's 12). */
+  passwordMinLength?: number
   port: number
   proxyTo: URL
+  /** A file of passwords refused for new passwords, one per line. */
+  refusedPasswordsFile?: string
   staticPrefix?: string
   /** How long another process's lock on the store counts as live (the start waits up to three times this); default 10 s. */
   storeLockStaleMs?: number
@@ -70,7 +74,14 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   const listener = await prepareListener({host: options.host, hsts: options.hsts, insecureHttp: options.insecureHttp, tls: options.tls})
   const clients = ClientAddresses.parse(options.trustedProxies)
   for (const warning of listener.warnings) log(`warning: ${warning}`)
-  const config = await loadServeConfig({configPath: options.configPath, env: options.env, host: options.host, staticPrefix: options.staticPrefix})
+  const config = await loadServeConfig({
+    configPath: options.configPath,
+    env: options.env,
+    host: options.host,
+    passwordMinLength: options.passwordMinLength,
+    refusedPasswordsFile: options.refusedPasswordsFile,
+    staticPrefix: options.staticPrefix,
+  })
   for (const warning of config.warnings) log(`warning: ${warning}`)
   const upstream = openUpstream(options, clients)
   const timeouts = {...DEFAULT_CLIENT_TIMEOUTS, ...options.clientTimeouts}
