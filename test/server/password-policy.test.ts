@@ -12,7 +12,7 @@ import {after, before, describe, test} from 'node:test'
 
 import {UserError} from '../../src/core/errors.js'
 import {loadPasswordPolicy, parseRefusedPasswords, passwordProblem} from '../../src/server/password-policy.js'
-import {call, parseJson, type Pipeline, startPipeline} from '../support/serve-pipeline.js'
+import {call, parseJson, type Pipeline, type PipelineAnswer, startPipeline} from '../support/serve-pipeline.js'
 
 const REFUSED = '# leaked in 2024\nCorrectHorseBatteryStaple\n\n  hunter2hunter2hunter2  \n#a comment too\n'
 
@@ -57,7 +57,7 @@ describe('serve applies the policy, and keeps its last admin', () => {
     await pipeline?.close()
   })
 
-  const refused = (answer: {body: string; status: number}, message: RegExp, password: string) => {
+  const refused = (answer: PipelineAnswer, message: RegExp, password: string) => {
     assert.equal(answer.status, 400, answer.body)
     assert.equal(parseJson(answer).error_code, 'INVALID_PARAMETER_VALUE')
     assert.match(String(parseJson(answer).message), message)
