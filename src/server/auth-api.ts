@@ -7,7 +7,7 @@
  */
 import {type AssignmentRecord, type RolePermissionRecord, type RoleRecord, type Store, StoreError, type UserRecord} from './store/store.js'
 import {hashPassword, verifyPassword} from './passwords.js'
-import {MLFLOW_PASSWORD_POLICY, type PasswordPolicy, passwordProblem} from './password-policy.js'
+import {MLFLOW_PASSWORD_POLICY, type PasswordPolicy, passwordProblem} from '../mlflow/password-policy.js'
 import {capabilities, invalidPermissionMessage, isPermissionLevel} from '../mlflow/permissions.js'
 import {RESOURCE_TYPES, scorerResourceId} from '../mlflow/resources.js'
 import {

@@ -8,7 +8,7 @@ import {isIP} from 'node:net'
 import {readConfigParserSection} from '../core/configparser.js'
 import {ExitCode, UserError} from '../core/errors.js'
 import {isPermissionLevel} from '../mlflow/permissions.js'
-import {loadPasswordPolicy, type PasswordPolicy} from './password-policy.js'
+import {loadPasswordPolicy, type PasswordPolicy} from '../mlflow/password-policy.js'
 
 /** The admin password MLflow 2.22–3.16.0 shipped; accepted only on loopback, with warnings. */
 export const LEGACY_DEFAULT_ADMIN_PASSWORD = 'password1234'

@@ -11,7 +11,7 @@ import {join} from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
 import {UserError} from '../../src/core/errors.js'
-import {loadPasswordPolicy, parseRefusedPasswords, passwordProblem} from '../../src/server/password-policy.js'
+import {loadPasswordPolicy, parseRefusedPasswords, passwordProblem} from '../../src/mlflow/password-policy.js'
 import {call, parseJson, type Pipeline, type PipelineAnswer, startPipeline} from '../support/serve-pipeline.js'
 
 const REFUSED = '# leaked in 2024\nCorrectHorseBatteryStaple\n\n  hunter2hunter2hunter2  \n#a comment too\n'

@@ -7,7 +7,7 @@
 import {readFile} from 'node:fs/promises'
 
 import {ExitCode, UserError} from '../core/errors.js'
-import {pythonLength} from '../mlflow/python-text.js'
+import {pythonLength} from './python-text.js'
 
 /** MLflow's own minimum; serve never goes below it, or it would take passwords MLflow refuses. */
 export const MLFLOW_MIN_PASSWORD_LENGTH = 12
