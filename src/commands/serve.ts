@@ -93,7 +93,7 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
     'password-min-length': Flags.integer({
       default: 12,
       description:
-        'The shortest new password users/create, users/update-password and /signup take, in characters. At least 12, MLflow\'s own rule: serve can ask for more, never less.',
+        "The shortest new password users/create, users/update-password and /signup take, in characters. At least 12, MLflow's own rule: serve can ask for more, never less.",
       env: 'MLFLOWCTL_PASSWORD_MIN_LENGTH',
       max: 1024,
       min: 12,

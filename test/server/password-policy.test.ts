@@ -23,7 +23,10 @@ describe('the password policy', () => {
     assert.equal(passwordProblem(policy, 'thirteen-char'), 'Password must be at least 14 characters.')
     // 14 characters, one of them outside the BMP (two UTF-16 units): long enough.
     assert.equal(passwordProblem(policy, 'thirteen-char😀'), undefined)
-    assert.equal(passwordProblem(policy, 'HUNTER2hunter2Hunter2'), 'Password is on the list of refused passwords (too common or known to be leaked); choose another.')
+    assert.equal(
+      passwordProblem(policy, 'HUNTER2hunter2Hunter2'),
+      'Password is on the list of refused passwords (too common or known to be leaked); choose another.',
+    )
     assert.equal(passwordProblem(policy, 'correcthorsebatterystaple', 'bob'), passwordProblem(policy, 'hunter2hunter2hunter2'))
     assert.equal(passwordProblem(policy, 'Alice-The-Admin', 'alice-the-admin'), 'Password must not be the username.')
     assert.equal(passwordProblem(policy, 'alice-the-admin-2', 'alice-the-admin'), undefined)
@@ -38,7 +41,10 @@ describe('the password policy', () => {
     assert.equal(loaded.minLength, 16)
     assert.ok(loaded.refused.has('hunter2hunter2hunter2'))
     for (const minLength of [11, 0, 2000])
-      await assert.rejects(loadPasswordPolicy({minLength}), (error: unknown) => error instanceof UserError && error.exit === 2 && /between 12 and 1024/.test(error.message))
+      await assert.rejects(
+        loadPasswordPolicy({minLength}),
+        (error: unknown) => error instanceof UserError && error.exit === 2 && /between 12 and 1024/.test(error.message),
+      )
     await assert.rejects(loadPasswordPolicy({refusedFile: join(dir, 'missing.txt')}), (error: unknown) => error instanceof UserError && error.exit === 2)
   })
 })

@@ -37,8 +37,7 @@ export interface BreakGlassOptions {
 /** A store refusal as the command's error: not found 5, already exists 6, anything else 2. */
 function refusal(error: unknown): unknown {
   if (!(error instanceof StoreError)) return error
-  const exit =
-    error.code === 'RESOURCE_DOES_NOT_EXIST' ? ExitCode.NotFound : error.code === 'RESOURCE_ALREADY_EXISTS' ? ExitCode.AlreadyExists : ExitCode.Usage
+  const exit = error.code === 'RESOURCE_DOES_NOT_EXIST' ? ExitCode.NotFound : error.code === 'RESOURCE_ALREADY_EXISTS' ? ExitCode.AlreadyExists : ExitCode.Usage
   return new UserError(`${error.message.replace(/\.?$/, '.')} Nothing was changed.`, {code: error.code, exit})
 }
 
