@@ -58,7 +58,7 @@ export function createLocalAnswerer(config: ServeConfig, store: Store): LocalAns
     const body = await readRequestBody(request, policy)
     switch (answer) {
       case 'signup-form': {
-        const page = signupPage(config.secretKey, SIGNUP_FORM_ACTION)
+        const page = signupPage(config.secretKey, SIGNUP_FORM_ACTION, config.passwordPolicy.minLength)
         response.setHeader('set-cookie', page.cookie)
         sendText(response, 200, page.html)
         return

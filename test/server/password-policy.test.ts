@@ -89,6 +89,7 @@ describe('serve applies the policy, and keeps its last admin', () => {
 
   test('the /signup form', async () => {
     const page = await call(pipeline.url, 'GET', '/signup', {credentials: pipeline.admin})
+    assert.match(page.body, /name="password"[^>]* minlength="16"/, 'the form states the minimum')
     const token = /name="csrf_token" value="([^"]+)"/.exec(page.body)![1]
     const cookie = String(page.headers['set-cookie']).split(';')[0]
     const submit = (username: string, password: string) =>
