@@ -260,6 +260,31 @@ export class AuthApi {
     })
   }
 
+  /**
+   * Refuses, before any change, to take the last admin a server lists (by demotion or deletion):
+   * MLflow itself would let it happen and leave nobody able to manage users. Where the server
+   * cannot tell (no users/list, no is_admin in it, the caller may not list), the server decides.
+   */
+  async refuseLastAdmin(username: string, doing: 'delete' | 'demote'): Promise<void> {
+    let users: UserSummary[]
+    try {
+      users = await this.listUsers()
+    } catch (error) {
+      if (error instanceof UserError && error.code === 'UNSUPPORTED') return
+      if (error instanceof MlflowApiError && error.status < 500) return
+      throw error
+    }
+
+    if (users.some((user) => user.is_admin === undefined)) return
+    const target = users.find((user) => user.username === username)
+    if (!target?.is_admin || users.some((user) => user.is_admin && user.username !== username)) return
+    throw new UserError(`${username} is the last admin of this server: to ${doing} them would leave no one able to manage users; nothing was changed`, {
+      code: 'LAST_ADMIN',
+      exit: ExitCode.Usage,
+      hint: 'Make another user an admin first (`mlflowctl users promote USER`).',
+    })
+  }
+
   async setAdmin(username: string, isAdmin: boolean): Promise<void> {
     await this.http.patch('/api/2.0/mlflow/users/update-admin', {is_admin: isAdmin, username})
   }

@@ -57,21 +57,27 @@ export function checkNewPassword(password: string): string | true {
   return length >= PASSWORD_MIN_LENGTH ? true : `Too short: MLflow needs ${PASSWORD_RULE} (this one has ${length})`
 }
 
-/** A new password from standard input (`--password-stdin`), held to the same rule before anything is sent. */
-export async function readNewPasswordFromStdin(): Promise<string> {
+/** A new password from standard input (`--password-stdin`), held to the rule (default MLflow's) before anything is sent. */
+export async function readNewPasswordFromStdin(check: (password: string) => string | true = checkNewPassword): Promise<string> {
   const password = await readSecretFromStdin('password')
-  const verdict = checkNewPassword(password)
-  if (verdict !== true) throw new UserError(`${verdict}; nothing was changed`, {code: 'INVALID_PASSWORD', exit: ExitCode.Usage})
+  const verdict = check(password)
+  if (verdict !== true) throw new UserError(`${verdict.replace(/\.$/, '')}; nothing was changed`, {code: 'INVALID_PASSWORD', exit: ExitCode.Usage})
   return password
 }
 
 /** A new password, with the rule shown first and checked as typed, then repeated; a mismatch asks again. */
-export async function promptNewPassword(options: {flag: string; message?: string}): Promise<string> {
+export async function promptNewPassword(options: {
+  /** Another rule than MLflow's, and its words for the prompt. */
+  check?: (password: string) => string | true
+  flag: string
+  message?: string
+  rule?: string
+}): Promise<string> {
   if (!canPrompt()) throw needsFlag(options.message ?? 'New password', options.flag)
   const {password} = await inquirer()
   const ask = (message: string, validate: (value: string) => string | true) => asked(password({mask: true, message, validate}, context()))
   for (;;) {
-    const first = await ask(`${options.message ?? 'New password'} (${PASSWORD_RULE})`, checkNewPassword)
+    const first = await ask(`${options.message ?? 'New password'} (${options.rule ?? PASSWORD_RULE})`, options.check ?? checkNewPassword)
     const second = await ask('Repeat the password', (value) => value.length > 0 || 'Required')
     if (first === second) return first
     process.stderr.write('The passwords do not match; enter them again (Ctrl-C to cancel).\n')

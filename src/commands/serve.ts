@@ -115,8 +115,21 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
         'Serve Prometheus metrics at /metrics, and /-/live and /-/ready, on this address apart from clients: PORT (on 127.0.0.1), HOST:PORT or [IPv6]:PORT. No login there. Default: none.',
       env: 'MLFLOWCTL_METRICS_ADDRESS',
     }),
+    'password-min-length': Flags.integer({
+      default: 12,
+      description:
+        "The shortest new password users/create, users/update-password and /signup take, in characters. At least 12, MLflow's own rule: serve can ask for more, never less.",
+      env: 'MLFLOWCTL_PASSWORD_MIN_LENGTH',
+      max: 1024,
+      min: 12,
+    }),
     port: Flags.integer({default: 5000, description: 'Port to listen on.', max: 65_535, min: 0}),
     'proxy-to': Flags.url({description: 'URL of the plain MLflow tracking server to protect.', env: 'MLFLOWCTL_PROXY_TO'}),
+    'refused-passwords': Flags.string({
+      description:
+        'A text file of passwords no new password may be (e.g. leaked or common ones): one per line, compared case-insensitively; blank lines and lines starting with # are skipped. A password equal to the username is always refused. Read at start.',
+      env: 'MLFLOWCTL_REFUSED_PASSWORDS',
+    }),
     'static-prefix': Flags.string({description: "The MLflow server's --static-prefix (e.g. /mlflow), when it has one: serve decides routes below it."}),
     store: Flags.string({
       default: 'mlflowctl-auth.json',
@@ -173,8 +186,10 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
       'max-header-size': maxHeaderSize,
       'max-headers': maxHeaders,
       'metrics-address': metricsAddress,
+      'password-min-length': passwordMinLength,
       port,
       'proxy-to': proxyTo,
+      'refused-passwords': refusedPasswordsFile,
       'static-prefix': staticPrefix,
       store,
       'store-max-stale': storeMaxStale,
@@ -210,8 +225,10 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
       insecureHttp,
       log,
       metricsAddress: metricsAddress === undefined ? undefined : parseListenAddress(metricsAddress),
+      passwordMinLength,
       port,
       proxyTo,
+      refusedPasswordsFile,
       staticPrefix,
       storeMaxStaleMs: storeMaxStale * 1000,
       storePath: store,

@@ -7,6 +7,7 @@
  */
 import {type AssignmentRecord, type RolePermissionRecord, type RoleRecord, type Store, StoreError, type UserRecord} from './store/store.js'
 import {hashPassword, verifyPassword} from './passwords.js'
+import {MLFLOW_PASSWORD_POLICY, type PasswordPolicy, passwordProblem} from '../mlflow/password-policy.js'
 import {capabilities, invalidPermissionMessage, isPermissionLevel} from '../mlflow/permissions.js'
 import {RESOURCE_TYPES, scorerResourceId} from '../mlflow/resources.js'
 import {
@@ -24,7 +25,7 @@ import {canonicalId} from './authz/request-params.js'
 import {type AuthOperation} from './authz/route-rule.js'
 import {ApiError, missingParameter, permissionDenied, PlainError} from './responses.js'
 import {isJsonMediaType} from './request-body.js'
-import {pythonFalsy, pythonLength, pythonRepr, pythonStr} from '../mlflow/python-text.js'
+import {pythonFalsy, pythonRepr, pythonStr} from '../mlflow/python-text.js'
 
 export interface AuthCall {
   body: Record<string, unknown> | undefined
@@ -38,6 +39,8 @@ export interface AuthCall {
 
 export interface AuthApiOptions {
   defaultPermission: string
+  /** Which new passwords are taken; default MLflow's rule (12 characters). */
+  passwordPolicy?: PasswordPolicy
   store: Store
 }
 
@@ -139,10 +142,15 @@ function userNotFound(username: unknown): ApiError {
   return new ApiError('RESOURCE_DOES_NOT_EXIST', `User with username=${pythonStr(username)} not found`)
 }
 
-/** MLflow's password rule (3.17's words): at least 12 characters, counted as Python counts them. */
-function checkPassword(password: unknown): string {
+/**
+ * The password policy: MLflow's rule (3.17's words for it: at least 12 characters, counted as
+ * Python counts them), or the operator's stricter one.
+ */
+function checkPassword(policy: PasswordPolicy, password: unknown, username: string): string {
   // MLflow answers 500 for a password that is not a string (len() of a number); serve refuses it.
-  if (typeof password !== 'string' || pythonLength(password) < 12) throw new ApiError('INVALID_PARAMETER_VALUE', 'Password must be at least 12 characters.')
+  if (typeof password !== 'string') throw new ApiError('INVALID_PARAMETER_VALUE', `Password must be at least ${policy.minLength} characters.`)
+  const problem = passwordProblem(policy, password, username)
+  if (problem) throw new ApiError('INVALID_PARAMETER_VALUE', problem)
   return password
 }
 
@@ -193,6 +201,10 @@ export class AuthApi {
     return this.operations[operation](call)
   }
 
+  private get passwordPolicy(): PasswordPolicy {
+    return this.options.passwordPolicy ?? MLFLOW_PASSWORD_POLICY
+  }
+
   // ---- users ----
 
   private async createUser(call: AuthCall): Promise<unknown> {
@@ -207,7 +219,7 @@ export class AuthApi {
     // a blank name no one can tell apart in a list.
     if (typeof username !== 'string') throw new ApiError('INVALID_PARAMETER_VALUE', 'Username must be a string.')
     if (!username.trim()) throw new ApiError('INVALID_PARAMETER_VALUE', 'Username cannot be empty.')
-    checkPassword(password)
+    checkPassword(this.passwordPolicy, password, username)
     if (this.options.store.getUser(username)) throw new ApiError('RESOURCE_ALREADY_EXISTS', `User (username=${username}) already exists.`)
     const passwordHash = await hashPassword(password as string)
     const user = await this.storeCall(() => this.options.store.createUser({isAdmin: false, passwordHash, username}))
@@ -248,7 +260,7 @@ export class AuthApi {
 
     const user = this.namedUser(username)
     // MLflow takes a null password as "leave it" and answers 200 having changed nothing; serve refuses it.
-    const passwordHash = await hashPassword(checkPassword(password))
+    const passwordHash = await hashPassword(checkPassword(this.passwordPolicy, password, user.username))
     await this.storeCall(() => this.options.store.updateUser(user.username, {passwordHash}))
     return {}
   }

@@ -8,6 +8,7 @@ import {isIP} from 'node:net'
 import {readConfigParserSection} from '../core/configparser.js'
 import {ExitCode, UserError} from '../core/errors.js'
 import {isPermissionLevel} from '../mlflow/permissions.js'
+import {loadPasswordPolicy, type PasswordPolicy} from '../mlflow/password-policy.js'
 
 /** The admin password MLflow 2.22–3.16.0 shipped; accepted only on loopback, with warnings. */
 export const LEGACY_DEFAULT_ADMIN_PASSWORD = 'password1234'
@@ -16,6 +17,8 @@ export interface ServeConfig {
   admin: {password: string; passwordIsDefault: boolean; username: string}
   configPath?: string
   defaultPermission: string
+  /** Which new passwords users/create, users/update-password and /signup take. */
+  passwordPolicy: PasswordPolicy
   /** Signs CSRF tokens for /signup; random per process when not configured. */
   secretKey: Buffer
   /** MLflow's --static-prefix (e.g. `/mlflow`): every route sits below it; '' for none. */
@@ -27,6 +30,10 @@ export interface ConfigInput {
   configPath?: string
   env: NodeJS.ProcessEnv
   host: string
+  /** At least MLflow's 12; default 12. */
+  passwordMinLength?: number
+  /** A file of refused passwords, one per line. */
+  refusedPasswordsFile?: string
   staticPrefix?: string
 }
 
@@ -87,11 +94,13 @@ export async function loadServeConfig(input: ConfigInput): Promise<ServeConfig> 
     })
   }
 
+  const passwordPolicy = await loadPasswordPolicy({minLength: input.passwordMinLength, refusedFile: input.refusedPasswordsFile})
   const secret = env.MLFLOW_FLASK_SERVER_SECRET_KEY
   return {
     admin: {password, passwordIsDefault, username},
     configPath,
     defaultPermission,
+    passwordPolicy,
     secretKey: secret ? Buffer.from(secret) : randomBytes(32),
     staticPrefix,
     warnings,

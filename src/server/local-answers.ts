@@ -21,7 +21,7 @@ const METHOD_NOT_ALLOWED_PAGE =
 export type LocalAnswerer = (request: IncomingMessage, response: ServerResponse, user: UserRecord, match: RouteMatch, url: URL) => Promise<void>
 
 export function createLocalAnswerer(config: ServeConfig, store: Store): LocalAnswerer {
-  const api = new AuthApi({defaultPermission: config.defaultPermission, store})
+  const api = new AuthApi({defaultPermission: config.defaultPermission, passwordPolicy: config.passwordPolicy, store})
 
   /** As Flask-WTF: the CSRF token is checked first (from the form, else the X-CSRFToken header), then the form. */
   async function submitSignup(request: IncomingMessage, response: ServerResponse, user: UserRecord, body: RequestBody): Promise<void> {
@@ -58,7 +58,7 @@ export function createLocalAnswerer(config: ServeConfig, store: Store): LocalAns
     const body = await readRequestBody(request, policy)
     switch (answer) {
       case 'signup-form': {
-        const page = signupPage(config.secretKey, SIGNUP_FORM_ACTION)
+        const page = signupPage(config.secretKey, SIGNUP_FORM_ACTION, config.passwordPolicy.minLength)
         response.setHeader('set-cookie', page.cookie)
         sendText(response, 200, page.html)
         return

@@ -42,10 +42,14 @@ export interface ServeOptions {
   log: (message: string) => void
   /** Where Prometheus metrics and the health checks are served apart from clients; none by default. */
   metricsAddress?: ListenAddress
+  /** The shortest new password taken (at least MLflow's 12). */
+  passwordMinLength?: number
   port: number
   proxyTo: URL
   /** The readiness probe of MLflow: reuse an answer this long (default 1 000 ms), wait this long for one (default 2 000 ms). */
   readiness?: {intervalMs?: number; timeoutMs?: number}
+  /** A file of passwords refused for new passwords, one per line. */
+  refusedPasswordsFile?: string
   staticPrefix?: string
   /** How long another process's lock on the store counts as live (the start waits up to three times this); default 10 s. */
   storeLockStaleMs?: number
@@ -85,7 +89,14 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   const listener = await prepareListener({host: options.host, hsts: options.hsts, insecureHttp: options.insecureHttp, tls: options.tls})
   const clients = ClientAddresses.parse(options.trustedProxies)
   for (const warning of listener.warnings) log(`warning: ${warning}`)
-  const config = await loadServeConfig({configPath: options.configPath, env: options.env, host: options.host, staticPrefix: options.staticPrefix})
+  const config = await loadServeConfig({
+    configPath: options.configPath,
+    env: options.env,
+    host: options.host,
+    passwordMinLength: options.passwordMinLength,
+    refusedPasswordsFile: options.refusedPasswordsFile,
+    staticPrefix: options.staticPrefix,
+  })
   for (const warning of config.warnings) log(`warning: ${warning}`)
   const metrics = new ServeMetrics()
   const upstream = openUpstream(options, clients, metrics)

@@ -18,7 +18,8 @@ function escapeHtml(text: string): string {
   return text.replaceAll(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`)
 }
 
-export function signupPage(secret: Buffer, formAction: string): {cookie: string; html: string} {
+/** The form; `minLength` is the password policy's, so the browser says so before posting. */
+export function signupPage(secret: Buffer, formAction: string, minLength = 12): {cookie: string; html: string} {
   const nonce = randomBytes(18).toString('base64url')
   const token = `${nonce}.${sign(secret, nonce)}`
   const html = `<!DOCTYPE html>
@@ -29,7 +30,7 @@ export function signupPage(secret: Buffer, formAction: string): {cookie: string;
 <h2>Create a user</h2>
 <input type="hidden" name="csrf_token" value="${token}">
 <input type="text" name="username" placeholder="Username" minlength="4" required>
-<input type="password" name="password" placeholder="Password" minlength="12" required>
+<input type="password" name="password" placeholder="Password" minlength="${minLength}" required>
 <input type="submit" value="Sign up">
 </form></body></html>`
   return {cookie: `${COOKIE}=${nonce}; Path=/; HttpOnly; SameSite=Strict`, html}

@@ -231,13 +231,15 @@ describe('JsonFileStore: users and grants', () => {
       })
     }
 
+    // Ids are never reused, not even the highest one after its user is gone. (The last admin never
+    // goes: bob is demoted while alice is one, and alice deleted once carol is one.)
+    await store.updateUser('bob', {isAdmin: false})
+    await store.deleteUser('bob')
+    const carol = await store.createUser(user('carol', true))
+    assert.equal(carol.id, 3)
     await store.deleteUser('alice')
     assert.equal(store.getUser('alice'), undefined)
     assert.equal(store.getUserById(1), undefined)
-    // Ids are never reused, not even the highest one after its user is gone.
-    await store.deleteUser('bob')
-    const carol = await store.createUser(user('carol'))
-    assert.equal(carol.id, 3)
     const alice2 = await store.createUser(user('alice'))
     assert.equal(alice2.id, 4)
   })

@@ -39,8 +39,9 @@ async function populated(path: string): Promise<void> {
   const admin = await store.createUser({isAdmin: true, passwordHash: 'scrypt:32768:8:1$salt$aa', username: 'admin'})
   const alice = await store.createUser({isAdmin: false, passwordHash: 'pbkdf2:sha256:1000$salt$bb', username: 'alice'})
   const bob = await store.createUser({isAdmin: false, passwordHash: 'scrypt:32768:8:1$salt$cc', username: 'bob'})
-  await store.deleteUser('admin')
   await store.createUser({isAdmin: true, passwordHash: admin.passwordHash, username: 'root'})
+  // After root is made: the store never lets its last admin go.
+  await store.deleteUser('admin')
   await store.createGrant({permission: 'EDIT', resourceId: '1', resourceType: 'experiment', userId: alice.id})
   await store.createGrant({permission: 'NO_PERMISSIONS', resourceId: '2', resourceType: 'experiment', userId: alice.id})
   await store.createGrant({permission: 'READ', resourceId: 'm', resourceType: 'registered_model', userId: bob.id})

@@ -16,6 +16,8 @@ export default class UsersDelete extends BaseCommand<typeof UsersDelete> {
   static override args = {username: usernameArg}
   static override description = `Admins only. Asks for confirmation on a terminal (also with --json); without a terminal it refuses unless --yes is given.
 
+The last admin is never deleted: mlflowctl checks the users the server lists first, and serve refuses it too (exit 2).
+
 MLflow 3.12 and older refuse to delete a user who still holds permissions. Then --revoke-permissions revokes them and deletes the user; without it, a terminal offers to, and otherwise nothing is changed and the command says so.`
   static override examples = [
     '<%= config.bin %> <%= command.id %> alice',
@@ -36,6 +38,7 @@ MLflow 3.12 and older refuse to delete a user who still holds permissions. Then 
     const {'revoke-permissions': revokePermissions, yes} = this.flags
     await confirmDestructive(`delete user ${username}`, yes)
     const session = await this.session()
+    await session.api.refuseLastAdmin(username, 'delete')
     try {
       await session.api.deleteUser(username)
     } catch (error) {

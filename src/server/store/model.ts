@@ -493,6 +493,7 @@ export class StoreModel {
     if (patch.isAdmin !== undefined) checkBoolean(patch.isAdmin, 'isAdmin')
     const user = this.usersByName.get(username)
     if (!user) throw userNotFound(username)
+    if (user.isAdmin && patch.isAdmin === false) this.keepAnAdmin(user, 'demoting')
     const updated: UserRecord = Object.freeze({
       id: user.id,
       isAdmin: patch.isAdmin ?? user.isAdmin,
@@ -503,10 +504,24 @@ export class StoreModel {
     return this.usersByName.get(username)!
   }
 
+  /**
+   * Refuses the change that would leave a store with admins without any: nobody could then manage
+   * users through the API. Checked here, in the write itself, so two writes racing (two admins
+   * demoting each other, on one serve or on several sharing the store) cannot both pass.
+   */
+  private keepAnAdmin(user: UserRecord, doing: 'deleting' | 'demoting'): void {
+    for (const other of this.usersById.values()) if (other.isAdmin && other.id !== user.id) return
+    throw new StoreError(
+      'INVALID_PARAMETER_VALUE',
+      `User ${user.username} is the last admin: ${doing} them would leave no one able to manage users. Promote another user to admin first.`,
+    )
+  }
+
   /** As MLflow: the user's per-user roles go (with their rows), and so do all their assignments. */
   deleteUser(username: string): void {
     const user = this.usersByName.get(username)
     if (!user) throw userNotFound(username)
+    if (user.isAdmin) this.keepAnAdmin(user, 'deleting')
     const ownRole = userRoleName(user.id)
     for (const role of [...this.roles.values()]) if (role.name === ownRole) this.removeRole(role)
     for (const assignment of [...(this.assignmentsByUser.get(user.id)?.values() ?? [])]) this.removeAssignment(assignment)
