@@ -16,7 +16,9 @@ Slow clients: --header-timeout, --idle-timeout and --keepalive-timeout close a c
 
 Limits: --max-connections overall and --max-connections-per-client per client address (behind a trusted proxy: that client's requests in flight, more get 503) close connections beyond them as they arrive, with a log line; a request with more than --max-header-size bytes or --max-headers fields of headers gets 431.
 
-SIGINT and SIGTERM stop accepting connections, finish requests in flight and flush the store.`
+Audit log: --audit-log FILE (or - for standard output) records, one JSON object per line, every failed login, every change of users, roles and permissions, and every request refused with 403 (who, from where, what, and the rule that refused it; never a password, hash or Authorization header). The file is appended to and created 0600; SIGHUP reopens it, for log rotation. A file serve cannot open stops the start.
+
+SIGINT and SIGTERM stop accepting connections, finish requests in flight and flush the store and the audit log.`
   // serve talks to no MLflow server as a client: no --profile or --tracking-uri.
   static override baseFlags = {} as typeof BaseCommand.baseFlags
   static override enableJsonFlag = false
@@ -26,6 +28,11 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
     '# behind a TLS-terminating proxy on this host\n<%= config.bin %> <%= command.id %> --proxy-to http://127.0.0.1:5001 --host 0.0.0.0 --insecure-http --trusted-proxies 127.0.0.1',
   ]
   static override flags = {
+    'audit-log': Flags.string({
+      description:
+        'Audit log: a file that failed logins, changes of users, roles and permissions, and refused requests are appended to as JSON lines (created 0600; reopened on SIGHUP), or - for standard output. Default: none.',
+      env: 'MLFLOWCTL_AUDIT_LOG',
+    }),
     config: Flags.string({
       description: 'MLflow basic_auth.ini to read default_permission, admin_username and admin_password from. Default: $MLFLOW_AUTH_CONFIG_PATH.',
     }),
@@ -133,6 +140,7 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
 
   public async run(): Promise<void> {
     const {
+      'audit-log': auditLog,
       config,
       'header-timeout': headerTimeout,
       host,
@@ -166,6 +174,7 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
     const {startServe} = await import('../server/serve.js')
     const log = (message: string) => process.stderr.write(`${message}\n`)
     const running = await startServe({
+      auditLog,
       clientLimits: {maxConnections, maxConnectionsPerClient, maxHeaderSize, maxHeaders},
       clientTimeouts: {headerMs: headerTimeout * 1000, idleMs: idleTimeout * 1000, keepAliveMs: keepAliveTimeout * 1000},
       configPath: config,
@@ -185,11 +194,19 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
     })
     if (running.tlsSummary) log(`TLS: ${running.tlsSummary}`)
     log(`mlflowctl serve listening on ${running.url}, proxying to ${proxyTo.href}, store ${running.storeLocation}`)
-    // Certificates rotate: SIGHUP re-reads them; a bad new file keeps the current one serving. A
-    // reload (e.g. systemctl reload) never stops serve, also over plain HTTP.
+    // Certificates and logs rotate: SIGHUP re-reads the certificate (a bad new file keeps the
+    // current one serving) and reopens the audit log (one that cannot be opened keeps the current
+    // file). A reload (e.g. systemctl reload) never stops serve, also over plain HTTP.
     const reload = () => {
+      if (auditLog !== undefined) {
+        running.reopenAuditLog().then(
+          (summary) => summary && log(`SIGHUP: ${summary}`),
+          (error: Error) => log(`error: SIGHUP: ${error.message}; still writing to the previous audit log`),
+        )
+      }
+
       if (!running.tls) {
-        log('SIGHUP: serve listens over plain HTTP: no certificate to reload')
+        if (auditLog === undefined) log('SIGHUP: serve listens over plain HTTP: no certificate to reload')
         return
       }
 

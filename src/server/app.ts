@@ -6,18 +6,24 @@
  */
 import {type IncomingMessage, type ServerResponse} from 'node:http'
 
-import {parseBasicAuthorization} from './authn.js'
+import {type AuditOrigin, type AuditSink, type AuthFailure, NO_AUDIT} from './audit.js'
+import {type BasicCredentials, parseBasicAuthorization} from './authn.js'
 import {canonicalPath} from './authz/canonical-path.js'
 import {Gate} from './authz/gate.js'
 import {lookupRoute, type RouteMatch} from './authz/route-table.js'
+import {directClient} from './client-address.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, type ServeConfig} from './config.js'
 import {CredentialCheck, type CredentialCheckOptions} from './credential-check.js'
 import {createLocalAnswerer} from './local-answers.js'
 import {type Upstream} from './proxy.js'
-import {ApiError, errorAnswer, sendError, sendJson, sendUnauthenticated} from './responses.js'
+import {ApiError, errorAnswer, PermissionDenied, sendError, sendJson, sendUnauthenticated} from './responses.js'
 import {type Store, type UserRecord} from './store/store.js'
 
 export interface AppOptions {
+  /** Where failed logins, changes and refusals are recorded; none by default. */
+  audit?: AuditSink
+  /** The client's address as serve names it (trusted proxies honoured); default the socket's peer. */
+  clientAddress?: (request: IncomingMessage) => string
   config: ServeConfig
   /** Bounds on password verification (concurrency, queue, wait). */
   credentialCheck?: CredentialCheckOptions
@@ -52,15 +58,34 @@ export function routeRequest(request: IncomingMessage, staticPrefix: string): Ro
 
 export function createApp(options: AppOptions): (request: IncomingMessage, response: ServerResponse) => void {
   const {config, log, store, upstream} = options
+  const audit = options.audit ?? NO_AUDIT
+  const clientAddress = options.clientAddress ?? ((request: IncomingMessage) => directClient(request).address)
   const credentialCheck = new CredentialCheck(store, options.credentialCheck)
-  const answerLocally = createLocalAnswerer(config, store)
+  const answerLocally = createLocalAnswerer(config, store, audit)
   const gate = new Gate({defaultPermission: config.defaultPermission, log, store, upstream})
 
-  /** The caller; undefined when the credentials are missing or wrong; 'busy' when they cannot be checked now. */
+  /** The request as the audit log names it: the path without its query. */
+  function origin(request: IncomingMessage): AuditOrigin {
+    return {client: clientAddress(request), method: request.method ?? 'GET', path: (request.url ?? '/').split('?', 1)[0]}
+  }
+
+  /** Why credentials were refused, for the audit log (never the client's answer). */
+  function failure(request: IncomingMessage, credentials: BasicCredentials | undefined): {reason: AuthFailure; user?: string} {
+    if (!request.headers.authorization) return {reason: 'no-credentials'}
+    if (!credentials?.username) return {reason: 'malformed'}
+    return {reason: store.getUser(credentials.username) ? 'wrong-password' : 'unknown-user', user: credentials.username}
+  }
+
+  /** The caller; undefined when the credentials are missing or wrong (recorded); 'busy' when they cannot be checked now. */
   async function authenticate(request: IncomingMessage): Promise<'busy' | undefined | UserRecord> {
     const credentials = parseBasicAuthorization(request.headers.authorization)
     const result = await credentialCheck.check(credentials)
-    if (result.kind !== 'verified') return result.kind === 'busy' ? 'busy' : undefined
+    if (result.kind === 'busy') return 'busy'
+    if (result.kind !== 'verified') {
+      audit.record({...origin(request), event: 'auth.failed', ...failure(request, credentials)})
+      return undefined
+    }
+
     const {user} = result
     if (user.isAdmin && credentials!.password === LEGACY_DEFAULT_ADMIN_PASSWORD) {
       log(`warning: admin "${user.username}" still uses the default password; change it: mlflowctl users update-password ${user.username}`)
@@ -116,8 +141,18 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
       return
     }
 
-    if (match?.rule.answer) await answerLocally(request, response, user, match, new URL(target, 'http://serve.invalid'))
-    else await gate.handle(request, response, user, match, target)
+    try {
+      if (match?.rule.answer) await answerLocally(request, response, user, match, new URL(target, 'http://serve.invalid'), origin(request))
+      else await gate.handle(request, response, user, match, target)
+    } catch (error) {
+      // Every 403 serve decides on is refused here, with what refused it; MLflow's own 403s are relayed, not recorded.
+      if (error instanceof PermissionDenied) {
+        const denial = error.denial ?? {rule: 'refused by serve'}
+        audit.record({...origin(request), event: 'request.denied', user: user.username, ...denial})
+      }
+
+      throw error
+    }
   }
 
   /** Every failure answered the same way: MLflow's error, or a cut connection once the answer began. */

@@ -7,6 +7,7 @@ import {type AddressInfo, type Server} from 'node:net'
 
 import {ExitCode, UserError} from '../core/errors.js'
 import {createApp} from './app.js'
+import {AuditLog, type AuditStats} from './audit.js'
 import {ClientAddresses} from './client-address.js'
 import {ClientWatch, type ClientTimeouts, DEFAULT_CLIENT_TIMEOUTS, serverTimeoutOptions} from './connections.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, loadServeConfig, type ServeConfig} from './config.js'
@@ -19,6 +20,8 @@ import {type Store, StoreError} from './store/store.js'
 import {type Listener, prepareListener, type TlsFiles} from './tls.js'
 
 export interface ServeOptions {
+  /** The audit log: a file (appended to, created 0600), or '-' for standard output; none when undefined. */
+  auditLog?: string
   /** Bounds on password verification: derivations at once, queue, wait before 429. */
   credentialCheck?: CredentialCheckOptions
   /** Header, body-idle and keep-alive timeouts for clients; each defaults to DEFAULT_CLIENT_TIMEOUTS. */
@@ -51,7 +54,11 @@ export interface ServeOptions {
 }
 
 export interface RunningServe {
+  /** Lines written to the audit log and lines lost; undefined without one. */
+  auditStats(): AuditStats | undefined
   close(): Promise<void>
+  /** Opens the audit log file again by its path (after a rotation); resolves to a line for the log. */
+  reopenAuditLog(): Promise<string | undefined>
   /** Re-reads the TLS files for new connections; resolves to a description of the certificate now served. */
   reloadTls(): Promise<string>
   storeLocation: string
@@ -72,7 +79,16 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   for (const warning of listener.warnings) log(`warning: ${warning}`)
   const config = await loadServeConfig({configPath: options.configPath, env: options.env, host: options.host, staticPrefix: options.staticPrefix})
   for (const warning of config.warnings) log(`warning: ${warning}`)
-  const upstream = openUpstream(options, clients)
+  // Before the port: a start whose audit log cannot be written records nothing, so serves nothing.
+  const audit = options.auditLog === undefined ? undefined : await AuditLog.open(options.auditLog, log)
+  let upstream: Upstream
+  try {
+    upstream = openUpstream(options, clients)
+  } catch (error) {
+    await audit?.close()
+    throw error
+  }
+
   const timeouts = {...DEFAULT_CLIENT_TIMEOUTS, ...options.clientTimeouts}
   const limits = {...DEFAULT_CLIENT_LIMITS, ...options.clientLimits}
   const front = createFront(listener, clients, {
@@ -81,10 +97,20 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     watch: new ClientWatch(timeouts, log),
   })
   // The port first: a start that fails there must not have created the store or the admin.
-  await bind(front.server, options, upstream)
-  const store = await openStore(options, config, front, upstream)
-  front.attach(createApp({config, credentialCheck: options.credentialCheck, log, store, upstream}))
-  return running({front, listener, store, upstream})
+  try {
+    await bind(front.server, options, upstream)
+  } catch (error) {
+    await audit?.close()
+    throw error
+  }
+
+  const store = await openStore(options, config, front, upstream).catch(async (error: unknown) => {
+    await audit?.close()
+    throw error
+  })
+  const clientAddress = (request: IncomingMessage) => clients.resolve(request).address
+  front.attach(createApp({audit, clientAddress, config, credentialCheck: options.credentialCheck, log, store, upstream}))
+  return running({audit, front, listener, store, upstream})
 }
 
 function openUpstream(options: ServeOptions, clients: ClientAddresses): Upstream {
@@ -202,21 +228,28 @@ async function openStore(options: ServeOptions, config: ServeConfig, front: Fron
 }
 
 /** The handle the command keeps: where serve listens, what to print, and how to reload and stop it. */
-function running(parts: {front: Front; listener: Listener; store: Store; upstream: Upstream}): RunningServe {
-  const {front, listener, store, upstream} = parts
+function running(parts: {audit?: AuditLog; front: Front; listener: Listener; store: Store; upstream: Upstream}): RunningServe {
+  const {audit, front, listener, store, upstream} = parts
   const address = front.server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   let closing: Promise<void> | undefined
   return {
+    auditStats: () => audit?.stats(),
     close() {
       // Stop accepting, let in-flight requests finish, then make sure every write is on disk.
       closing ??= (async () => {
         await front.stop()
         await upstream.close()
-        await store.close()
+        try {
+          await store.close()
+        } finally {
+          // Last: the requests that finished above may still have recorded lines.
+          await audit?.close()
+        }
       })()
       return closing
     },
+    reopenAuditLog: async () => audit?.reopen(),
     reloadTls: () => listener.reload(),
     storeLocation: store.location,
     tls: listener.protocol === 'https',

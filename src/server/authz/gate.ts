@@ -9,7 +9,7 @@ import {type IncomingMessage, type ServerResponse} from 'node:http'
 
 import {type Upstream} from '../proxy.js'
 import {readRequestBody} from '../request-body.js'
-import {ApiError, permissionDenied} from '../responses.js'
+import {ApiError, PermissionDenied, permissionDenied} from '../responses.js'
 import {type Store, type UserRecord} from '../store/store.js'
 import {Access} from './access.js'
 import {recordAfter} from './after-effects.js'
@@ -43,7 +43,8 @@ function refuseEarly(request: IncomingMessage, user: UserRecord, match: RouteMat
     throw new ApiError('BAD_REQUEST', `A ${method} request must not have a body: MLflow reads its parameters from the query string.`)
   }
 
-  if (!user.isAdmin && (!match || match.rule.access === 'admin')) throw permissionDenied()
+  if (!user.isAdmin && (!match || match.rule.access === 'admin'))
+    throw permissionDenied({rule: match ? 'admin-only route' : 'a route serve does not know: admins only'})
   // serve's grants know no workspaces; a workspace-enabled upstream would apply them across.
   if (!user.isAdmin && request.headers['x-mlflow-workspace'] !== undefined)
     throw new ApiError('BAD_REQUEST', 'mlflowctl serve does not support MLflow workspaces (X-MLFLOW-WORKSPACE).')
@@ -66,6 +67,19 @@ export class Gate {
     }
 
     const exchange = await this.read(request, response, user, match, target)
+    try {
+      await this.decideAndAnswer(exchange)
+    } catch (error) {
+      // A refusal from a special check or a filter: the audit log gets the rows that refused, when a level did.
+      if (error instanceof PermissionDenied && !error.denial)
+        throw permissionDenied(exchange.access.lastDenial() ?? {rule: `serve's own checks of ${match.template} (resource not found, or a request it refuses)`})
+      throw error
+    }
+  }
+
+  private async decideAndAnswer(exchange: Exchange): Promise<void> {
+    const {match, request, response, user} = exchange
+    const {upstream} = this.options
     const {rule} = match
     if (!user.isAdmin) {
       if (Array.isArray(rule.access)) await exchange.access.enforce(rule.access, exchange.params)
