@@ -10,7 +10,8 @@
  * for the disk. A start that cannot open the file fails; a write that fails later is logged once
  * and counted (`stats()`), and the next reopen tries again.
  */
-import {type FileHandle, open} from 'node:fs/promises'
+import {createWriteStream, fstat, type WriteStream} from 'node:fs'
+import {promisify} from 'node:util'
 import {resolve} from 'node:path'
 import {type Writable} from 'node:stream'
 
@@ -151,7 +152,8 @@ export interface AuditStats {
 }
 
 interface Destination {
-  handle?: FileHandle
+  /** A file's stream, which closes the file when it ends; undefined for standard output. */
+  file?: WriteStream
   stream: Writable
 }
 
@@ -255,23 +257,22 @@ export class AuditLog implements AuditSink {
 
 async function openFile(location: string, log: (message: string) => void): Promise<Destination> {
   // Append-only: every write lands at the end, whoever else appends (a rotation tool copying).
-  const handle = await open(location, 'a', 0o600)
-  const {mode} = await handle.stat().catch(async (error: unknown) => {
-    await handle.close()
-    throw error
+  const file = createWriteStream(location, {encoding: 'utf8', flags: 'a', mode: 0o600})
+  await new Promise<void>((ready, fail) => {
+    file.once('ready', () => ready())
+    file.once('error', fail)
   })
+  const {mode} = await promisify(fstat)((file as unknown as {fd: number}).fd)
   if (mode & 0o077) log(`warning: the audit log ${location} can be read by other users (mode ${(mode & 0o777).toString(8)}); serve creates it 0600`)
-  return {handle, stream: handle.createWriteStream({autoClose: false, encoding: 'utf8'})}
+  return {file, stream: file}
 }
 
 /** Flushes a file's stream and closes the file. */
-async function finish({handle, stream}: Destination): Promise<void> {
-  if (!stream.destroyed && !stream.writableEnded) {
-    await new Promise<void>((done) => {
-      stream.end(() => done())
-      stream.once('error', () => done())
-    })
-  }
-
-  await handle?.close().catch(() => {})
+async function finish({file}: Destination): Promise<void> {
+  if (!file || file.closed) return
+  await new Promise<void>((done) => {
+    file.once('close', done)
+    if (file.destroyed) return
+    file.end()
+  })
 }
