@@ -62,7 +62,7 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
   const clientAddress = options.clientAddress ?? ((request: IncomingMessage) => directClient(request).address)
   const credentialCheck = new CredentialCheck(store, options.credentialCheck)
   const answerLocally = createLocalAnswerer(config, store, audit)
-  const gate = new Gate({defaultPermission: config.defaultPermission, log, store, upstream})
+  const gate = new Gate({audit, defaultPermission: config.defaultPermission, log, store, upstream})
 
   /** The request as the audit log names it: the path without its query. */
   function origin(request: IncomingMessage): AuditOrigin {
@@ -142,8 +142,10 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
     }
 
     try {
-      if (match?.rule.answer) await answerLocally(request, response, user, match, new URL(target, 'http://serve.invalid'), origin(request))
-      else await gate.handle(request, response, user, match, target)
+      if (match?.rule.answer)
+        await answerLocally(request, response, user, match, new URL(target, 'http://serve.invalid'), options.audit ? origin(request) : undefined)
+      // Without an audit log, no per-request cost for it.
+      else await gate.handle(request, response, user, match, target, options.audit ? origin(request) : undefined)
     } catch (error) {
       // Every 403 serve decides on is refused here, with what refused it; MLflow's own 403s are relayed, not recorded.
       if (error instanceof PermissionDenied) {

@@ -35,9 +35,20 @@ describe(`serve's audit log with MLflow ${version}'s Python clients`, () => {
       .filter(Boolean)
       .map((line) => JSON.parse(line) as Line)
 
+  /** The number of lines once no more are coming: a line of an earlier request may still be on its way to the file. */
+  async function settled(): Promise<number> {
+    let count = (await lines()).length
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      const now = (await lines()).length
+      if (now === count) return count
+      count = now
+    }
+  }
+
   /** The lines written while `action` ran (once `expected` are in: lines go through a stream). */
   async function during(expected: number, action: () => Promise<unknown>): Promise<Line[]> {
-    const before = (await lines()).length
+    const before = await settled()
     await action()
     for (let i = 0; i < 300; i++) {
       const now = await lines()

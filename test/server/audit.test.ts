@@ -42,9 +42,20 @@ async function waitForLines(count: number, path = auditPath): Promise<Line[]> {
   throw new Error(`fewer than ${count} audit lines in ${path}: ${JSON.stringify(await lines(path))}`)
 }
 
+/** The number of lines once no more are coming: a line of an earlier request may still be on its way to the file. */
+async function settled(): Promise<number> {
+  let count = (await lines()).length
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const now = (await lines()).length
+    if (now === count) return count
+    count = now
+  }
+}
+
 /** The audit lines written while `action` ran. */
 async function during(action: () => Promise<unknown>, expected: number): Promise<Line[]> {
-  const before = (await lines()).length
+  const before = await settled()
   await action()
   return (await waitForLines(before + expected)).slice(before)
 }
@@ -61,6 +72,7 @@ before(async () => {
   pipeline = await startPipeline({
     handler(request, response) {
       if (request.url.pathname === '/api/2.0/mlflow/experiments/get') answerJson(response, 200, {experiment: {experiment_id: '1'}})
+      if (request.url.pathname === '/api/2.0/mlflow/experiments/create') answerJson(response, 200, {experiment_id: '42'})
     },
     serve: {auditLog: auditPath},
   })
@@ -161,6 +173,24 @@ describe('serve audit log', () => {
     // The path without its query.
     assert.equal(recorded[3].rule, 'a route serve does not know: admins only')
     assert.equal(recorded[3].path, '/api/2.0/mlflow/unknown-to-serve')
+  })
+
+  it("records the grant serve gives an experiment's creator, as a change", async () => {
+    const recorded = await during(async () => {
+      assert.equal((await call(pipeline.url, 'POST', '/api/2.0/mlflow/experiments/create', {body: {name: 'made-by-alice'}, credentials: ALICE})).status, 200)
+    }, 1)
+    assert.deepEqual(without(recorded[0]), {
+      client: '127.0.0.1',
+      decision: 'allow',
+      event: 'change',
+      method: 'POST',
+      operation: 'creator-grant',
+      path: '/api/2.0/mlflow/experiments/create',
+      status: 200,
+      target: {resource_id: '42', resource_type: 'experiment', username: 'alice'},
+      user: 'alice',
+      values: {permission: 'MANAGE'},
+    })
   })
 
   it('never writes a password, current password or Authorization header, whatever the request', async () => {

@@ -7,6 +7,7 @@
  */
 import {type IncomingMessage, type ServerResponse} from 'node:http'
 
+import {type AuditOrigin, type AuditSink} from '../audit.js'
 import {type Upstream} from '../proxy.js'
 import {readRequestBody} from '../request-body.js'
 import {ApiError, PermissionDenied, permissionDenied} from '../responses.js'
@@ -24,6 +25,8 @@ import {filterAnswer} from './search-filter.js'
 import {checkSpecial} from './special-checks.js'
 
 export interface GateOptions {
+  /** Where the store changes after-effects make are recorded. */
+  audit?: AuditSink
   defaultPermission: string
   /** serve's log: permission changes MLflow made that the store could not record. */
   log: (message: string) => void
@@ -58,7 +61,14 @@ export class Gate {
   }
 
   /** `match` is undefined for a route the table does not know: admins only. */
-  async handle(request: IncomingMessage, response: ServerResponse, user: UserRecord, match: RouteMatch | undefined, target: string): Promise<void> {
+  async handle(
+    request: IncomingMessage,
+    response: ServerResponse,
+    user: UserRecord,
+    match: RouteMatch | undefined,
+    target: string,
+    origin?: AuditOrigin,
+  ): Promise<void> {
     const {upstream} = this.options
     refuseEarly(request, user, match)
     if (!match || (user.isAdmin && !match.rule.after && !match.rule.handlerRule)) {
@@ -67,6 +77,7 @@ export class Gate {
     }
 
     const exchange = await this.read(request, response, user, match, target)
+    exchange.origin = origin
     try {
       await this.decideAndAnswer(exchange)
     } catch (error) {
@@ -100,7 +111,7 @@ export class Gate {
         await removeCreatedServer(exchange, this.options.log)
         throw error
       })
-      if (rule.after && answer.status < 400) answer = await recordAfter(rule.after, exchange, answer, this.options.store, this.options.log)
+      if (rule.after && answer.status < 400) answer = await recordAfter(rule.after, exchange, answer, this.options.store, this.options.log, this.options.audit)
       else await removeCreatedServer(exchange, this.options.log)
       if (rewrite) await sendRewritten(exchange, answer, rewrite)
       else relay(response, answer)
