@@ -147,7 +147,7 @@ export function serializeAuditEvent(event: AuditEvent, now: Date = new Date()): 
 export interface AuditStats {
   /** Lines that could not be written (a full disk, a closed pipe). */
   failed: number
-  /** Lines handed to the destination. */
+  /** Lines written. */
   lines: number
 }
 
@@ -199,9 +199,9 @@ export class AuditLog implements AuditSink {
       return
     }
 
-    this.lines++
     stream.write(serializeAuditEvent(event), (error) => {
       if (error) this.lost(error)
+      else this.lines++
     })
   }
 
@@ -217,6 +217,11 @@ export class AuditLog implements AuditSink {
   async reopen(): Promise<string> {
     if (this.location === '-' || this.closed) return 'audit log on standard output: nothing to reopen'
     const next = await openFile(this.location, this.log)
+    if (this.closed) {
+      await finish(next)
+      return 'audit log closed: nothing to reopen'
+    }
+
     const previous = this.destination
     this.destination = next
     this.reported = false
@@ -240,8 +245,13 @@ export class AuditLog implements AuditSink {
     await finish(this.destination)
   }
 
+  /** A line that could not be written: counted, and the first failure of a destination logged. */
   private lost(error: Error): void {
     this.failed++
+    this.report(error)
+  }
+
+  private report(error: Error): void {
     if (this.reported) return
     this.reported = true
     this.log(
@@ -251,7 +261,7 @@ export class AuditLog implements AuditSink {
 
   private watch(destination: Destination): void {
     // A failed stream reports to the log once; the lines it drops are counted by their callbacks.
-    destination.stream.on('error', (error: Error) => this.lost(error))
+    destination.stream.on('error', (error: Error) => this.report(error))
   }
 }
 

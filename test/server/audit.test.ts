@@ -42,6 +42,10 @@ async function waitForLines(count: number, path = auditPath): Promise<Line[]> {
   throw new Error(`fewer than ${count} audit lines in ${path}: ${JSON.stringify(await lines(path))}`)
 }
 
+async function waitUntil(test: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !test(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+}
+
 /** The number of lines once no more are coming: a line of an earlier request may still be on its way to the file. */
 async function settled(): Promise<number> {
   let count = (await lines()).length
@@ -256,7 +260,41 @@ describe('serve audit log', () => {
     assert.equal(fresh.length, 1)
     assert.equal(fresh[0].path, '/api/2.0/mlflow/users/get')
     assert.equal((await lines(rotated)).length, before + 1)
+    await waitUntil(() => pipeline.serve.auditStats()?.lines === before + 2)
     assert.deepEqual(pipeline.serve.auditStats(), {failed: 0, lines: before + 2})
+  })
+
+  it("records each change of a role, and names a role's row when it refuses", async () => {
+    const carol = {password: 'carol-secret-password-3', username: 'carol'}
+    const admin = pipeline.admin
+    const post = async (path: string, body: unknown, who = admin) => {
+      const answer = await call(pipeline.url, 'POST', path, {body, credentials: who})
+      assert.equal(answer.status, 200, answer.body)
+      return JSON.parse(answer.body) as Record<string, {id: number}>
+    }
+
+    let roleId = 0
+    let rowId = 0
+    let assignmentId = 0
+    const recorded = await during(async () => {
+      await post('/api/2.0/mlflow/users/create', carol)
+      roleId = (await post('/api/3.0/mlflow/roles/create', {description: 'no experiment 5', name: 'analysts', workspace: 'default'})).role.id
+      rowId = (await post('/api/3.0/mlflow/roles/permissions/add', {permission: 'DENY', resource_pattern: '5', resource_type: 'experiment', role_id: roleId}))
+        .role_permission.id
+      assignmentId = (await post('/api/3.0/mlflow/roles/assign', {role_id: roleId, username: 'carol'})).assignment.id
+      assert.equal((await call(pipeline.url, 'GET', '/api/2.0/mlflow/experiments/get?experiment_id=5', {credentials: carol})).status, 403)
+    }, 5)
+    const changes = recorded.slice(1, 4).map((line) => [line.operation, line.target, line.values])
+    assert.deepEqual(changes, [
+      ['roles/create', {id: roleId, name: 'analysts', workspace: 'default'}, {description: 'no experiment 5'}],
+      ['roles/permissions/add', {id: rowId, resource_pattern: '5', resource_type: 'experiment', role_id: roleId}, {permission: 'DENY'}],
+      ['roles/assign', {id: assignmentId, role_id: roleId, username: 'carol'}, {}],
+    ])
+    const {rule, resource, level, need} = recorded[4]
+    assert.deepEqual(
+      {level, need, resource, rule},
+      {level: 'DENY', need: 'read', resource: {id: '5', type: 'experiment'}, rule: 'role analysts (experiment 5 DENY)'},
+    )
   })
 
   it('a start whose audit log cannot be opened fails and says why', async () => {
@@ -273,5 +311,39 @@ describe('serve audit log', () => {
       (error: Error & {code?: string}) => error.code === 'AUDIT_LOG_UNWRITABLE' && /Cannot open the audit log .*no-such-dir.*ENOENT/.test(error.message),
     )
     await assert.rejects(stat(join(dir, 'never.json')), {code: 'ENOENT'})
+  })
+})
+
+describe('serve audit log: the client behind a trusted proxy, and a destination that fails', () => {
+  it("names the client a trusted proxy's X-Forwarded-For names, and the peer when the proxy is not trusted", async () => {
+    const path = join(dir, 'proxied.jsonl')
+    const behind = await startPipeline({serve: {auditLog: path, trustedProxies: '127.0.0.1'}})
+    const direct = await startPipeline({serve: {auditLog: join(dir, 'direct.jsonl')}})
+    try {
+      const forwarded = {'x-forwarded-for': '203.0.113.9'}
+      assert.equal((await call(behind.url, 'GET', '/api/2.0/mlflow/experiments/get?experiment_id=1', {headers: forwarded})).status, 401)
+      assert.equal((await call(direct.url, 'GET', '/api/2.0/mlflow/experiments/get?experiment_id=1', {headers: forwarded})).status, 401)
+      assert.equal((await waitForLines(1, path))[0].client, '203.0.113.9')
+      assert.equal((await waitForLines(1, join(dir, 'direct.jsonl')))[0].client, '127.0.0.1')
+    } finally {
+      await behind.close()
+      await direct.close()
+    }
+  })
+
+  it('a write that fails is logged once and counted, and serve goes on answering', async () => {
+    // Every write to /dev/full fails with ENOSPC, as on a full disk.
+    const full = await startPipeline({serve: {auditLog: '/dev/full'}})
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await call(full.url, 'GET', '/api/2.0/mlflow/experiments/get?experiment_id=1')).status, 401)
+      await waitUntil(() => full.serve.auditStats()?.failed === 3)
+      assert.deepEqual(full.serve.auditStats(), {failed: 3, lines: 0})
+      const errors = full.log.filter((line) => line.startsWith('error: audit log /dev/full'))
+      assert.equal(errors.length, 1, full.log.join('\n'))
+      assert.match(errors[0], /ENOSPC.*audit lines are lost until it can be written again \(SIGHUP reopens it\)/)
+      assert.ok(full.log.some((line) => line.includes('warning: the audit log /dev/full can be read by other users')))
+    } finally {
+      await full.close()
+    }
   })
 })
