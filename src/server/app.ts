@@ -148,8 +148,9 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
       else await gate.handle(request, response, user, match, target, options.audit ? origin(request) : undefined)
     } catch (error) {
       // Every 403 serve decides on is refused here, with what refused it; MLflow's own 403s are relayed, not recorded.
-      if (error instanceof PermissionDenied) {
-        const denial = error.denial ?? {rule: 'refused by serve'}
+      if (error instanceof PermissionDenied || (error instanceof ApiError && error.status === 403)) {
+        // A refusal with MLflow's JSON error says why in its message (serve's words, about the request's own fields).
+        const denial = error instanceof PermissionDenied ? (error.denial ?? {rule: 'refused by serve'}) : {rule: error.message}
         audit.record({...origin(request), event: 'request.denied', user: user.username, ...denial})
       }
 

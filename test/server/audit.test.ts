@@ -179,6 +179,16 @@ describe('serve audit log', () => {
     assert.equal(recorded[3].path, '/api/2.0/mlflow/unknown-to-serve')
   })
 
+  it("records a refusal answered with MLflow's JSON error, with its message as the rule", async () => {
+    const body = {artifact_location: 's3://elsewhere/x', name: 'placed-by-alice'}
+    const recorded = await during(async () => {
+      assert.equal((await call(pipeline.url, 'POST', '/api/2.0/mlflow/experiments/create', {body, credentials: ALICE})).status, 403)
+    }, 1)
+    assert.equal(recorded[0].event, 'request.denied')
+    assert.equal(recorded[0].status, 403)
+    assert.match(String(recorded[0].rule), /^Permission denied: only admins can choose an experiment's artifact_location/)
+  })
+
   it("records the grant serve gives an experiment's creator, as a change", async () => {
     const recorded = await during(async () => {
       assert.equal((await call(pipeline.url, 'POST', '/api/2.0/mlflow/experiments/create', {body: {name: 'made-by-alice'}, credentials: ALICE})).status, 200)
