@@ -324,6 +324,19 @@ describe('serve audit log', () => {
   })
 })
 
+describe('serve audit log: events as lines', () => {
+  it('writes a lockout (for the brute-force guard) with its fields in order, as a denial', () => {
+    const line = serializeAuditEvent(
+      {client: '10.0.0.9', event: 'auth.lockout', failures: 10, reason: 'too many failed logins', until: '2026-01-31T10:00:00.000Z', user: 'alice'},
+      new Date('2026-01-31T09:45:00.5Z'),
+    )
+    assert.equal(
+      line,
+      '{"time":"2026-01-31T09:45:00.500Z","event":"auth.lockout","user":"alice","client":"10.0.0.9","decision":"deny","reason":"too many failed logins","failures":10,"until":"2026-01-31T10:00:00.000Z"}\n',
+    )
+  })
+})
+
 describe('serve audit log: the client behind a trusted proxy, and a destination that fails', () => {
   it("names the client a trusted proxy's X-Forwarded-For names, and the peer when the proxy is not trusted", async () => {
     const path = join(dir, 'proxied.jsonl')
