@@ -120,9 +120,16 @@ async function pass(passFiles: string[], concurrency: number, env: NodeJS.Proces
 // The whole run (no file named, or --postgres) runs the serve suites that exercise the auth store a second
 // time with serve on PostgreSQL (test/support/serve.ts starts one per test process).
 // MLFLOWCTL_TEST_STORE set by hand chooses the store of a single pass instead.
-const POSTGRES_PASS = ['serve-authz', 'serve-auth-api', 'serve-scorers', 'serve-logged-models', 'serve-operations', 'serve-break-glass', 'web-ui'].map((name) =>
-  join('test', 'interop', `${name}.test.ts`),
-)
+const POSTGRES_PASS = [
+  'serve-authz',
+  'serve-auth-api',
+  'serve-scorers',
+  'serve-logged-models',
+  'serve-operations',
+  'serve-break-glass',
+  'serve-audit',
+  'web-ui',
+].map((name) => join('test', 'interop', `${name}.test.ts`))
 const postgresPass =
   (named.length === 0 || only.includes('--postgres')) && process.env.MLFLOWCTL_TEST_STORE === undefined
     ? files.filter((file) => POSTGRES_PASS.includes(file))

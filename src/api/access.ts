@@ -8,7 +8,7 @@
 import {MlflowApiError} from '../client/http.js'
 import {ExitCode, UserError} from '../core/errors.js'
 import {type Level} from '../mlflow/permissions.js'
-import {decide, isUserRoleName, isWorkspaceAdminRow, type RoleRow} from '../mlflow/rbac.js'
+import {decide, describeRoleRow, isUserRoleName, isWorkspaceAdminRow, type RoleRow} from '../mlflow/rbac.js'
 import {DEFAULT_WORKSPACE, type RolesApi, type UserPermissionRow} from './roles-api.js'
 
 /** What decided; `server` when the rows explain another level than the server resolves (then the server's level is shown). */
@@ -99,8 +99,7 @@ export async function learnDefault(api: RolesApi, candidates: Holder[], target: 
 }
 
 function describeRow(row: DecidingRow): string {
-  const where = row.per_user ? 'own grant' : `role ${row.role}`
-  return `${where} (${row.resource_type} ${row.resource_pattern} ${row.permission})`
+  return describeRoleRow({permission: row.permission, resourcePattern: row.resource_pattern, resourceType: row.resource_type, roleName: row.role})
 }
 
 /** The verdict for one user, explained, before the server's own answer is compared. */

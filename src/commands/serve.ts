@@ -18,7 +18,9 @@ Limits: --max-connections overall and --max-connections-per-client per client ad
 
 Operations: GET /-/live and /-/ready (no login) say whether serve runs and whether it can serve (its store in step, MLflow answering). --metrics-address serves Prometheus metrics at /metrics (and the same checks) on an address of its own. Logs go to stderr as plain lines or JSON (--log-format, --log-level); --access-log writes one JSON line per request.
 
-SIGINT and SIGTERM stop accepting connections, finish requests in flight and flush the store.`
+Audit log: --audit-log FILE (or - for standard output) records, one JSON object per line, every failed login, every change of users, roles and permissions, and every request refused with 403 (who, from where, what, and the rule that refused it; never a password, hash or Authorization header). The file is appended to and created 0600; SIGHUP reopens it, for log rotation. A file serve cannot open stops the start.
+
+SIGINT and SIGTERM stop accepting connections, finish requests in flight and flush the store and the audit log.`
   // serve talks to no MLflow server as a client: no --profile or --tracking-uri.
   static override baseFlags = {} as typeof BaseCommand.baseFlags
   static override enableJsonFlag = false
@@ -32,6 +34,11 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
       description:
         'Write one JSON line per request (time, client, user, method, path without query, status, bytes, duration, decision, route) to this file (appended, created 0600), or to standard output with "-". Default: none.',
       env: 'MLFLOWCTL_ACCESS_LOG',
+    }),
+    'audit-log': Flags.string({
+      description:
+        'Audit log: a file that failed logins, changes of users, roles and permissions, and refused requests are appended to as JSON lines (created 0600; reopened on SIGHUP), or - for standard output. Default: none.',
+      env: 'MLFLOWCTL_AUDIT_LOG',
     }),
     config: Flags.string({
       description: 'MLflow basic_auth.ini to read default_permission, admin_username and admin_password from. Default: $MLFLOW_AUTH_CONFIG_PATH.',
@@ -172,6 +179,7 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
   public async run(): Promise<void> {
     const {
       'access-log': accessLogPath,
+      'audit-log': auditLog,
       config,
       'header-timeout': headerTimeout,
       host,
@@ -216,6 +224,7 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
     const accessLog = accessLogPath === undefined ? undefined : await openAccessLog(accessLogPath, (error) => log(`error: access log: ${error.message}`))
     const running = await startServe({
       accessLog: accessLog?.sink,
+      auditLog,
       clientLimits: {maxConnections, maxConnectionsPerClient, maxHeaderSize, maxHeaders},
       clientTimeouts: {headerMs: headerTimeout * 1000, idleMs: idleTimeout * 1000, keepAliveMs: keepAliveTimeout * 1000},
       configPath: config,
@@ -239,11 +248,19 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
     if (running.tlsSummary) log(`TLS: ${running.tlsSummary}`)
     log(`mlflowctl serve listening on ${running.url}, proxying to ${proxyTo.href}, store ${running.storeLocation}`)
     if (running.metricsUrl) log(`metrics on ${running.metricsUrl}/metrics`)
-    // Certificates rotate: SIGHUP re-reads them; a bad new file keeps the current one serving. A
-    // reload (e.g. systemctl reload) never stops serve, also over plain HTTP.
+    // Certificates and logs rotate: SIGHUP re-reads the certificate (a bad new file keeps the
+    // current one serving) and reopens the audit log (one that cannot be opened keeps the current
+    // file). A reload (e.g. systemctl reload) never stops serve, also over plain HTTP.
     const reload = () => {
+      if (auditLog !== undefined) {
+        running.reopenAuditLog().then(
+          (summary) => summary && log(`SIGHUP: ${summary}`),
+          (error: Error) => log(`error: SIGHUP: ${error.message}; still writing to the previous audit log`),
+        )
+      }
+
       if (!running.tls) {
-        log('SIGHUP: serve listens over plain HTTP: no certificate to reload')
+        if (auditLog === undefined) log('SIGHUP: serve listens over plain HTTP: no certificate to reload')
         return
       }
 

@@ -225,6 +225,12 @@ export function decide(rows: readonly RoleRow[], tiers: ReadonlyArray<{resourceI
   return {level: defaultPermission, source: 'default'}
 }
 
+/** One row as the explanations word it: `own grant (experiment 5 READ)`, `role analysts (experiment * DENY)`. */
+export function describeRoleRow(row: RoleRow): string {
+  const where = isUserRoleName(row.roleName ?? '') ? 'own grant' : `role ${row.roleName ?? ''}`
+  return `${where} (${row.resourceType} ${row.resourcePattern} ${row.permission})`
+}
+
 /** The hidden per-user role that holds a user's own grants (MLflow's synthetic role name). */
 export function userRoleName(userId: number): string {
   return `__user_${userId}__`

@@ -6,20 +6,26 @@
  */
 import {type IncomingMessage, type ServerResponse} from 'node:http'
 
-import {parseBasicAuthorization} from './authn.js'
+import {type AuditOrigin, type AuditSink, type AuthFailure, NO_AUDIT} from './audit.js'
+import {type BasicCredentials, parseBasicAuthorization} from './authn.js'
 import {canonicalPath} from './authz/canonical-path.js'
 import {Gate} from './authz/gate.js'
 import {lookupRoute, type RouteMatch} from './authz/route-table.js'
+import {directClient} from './client-address.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, type ServeConfig} from './config.js'
 import {CredentialCheck, type CredentialCheckOptions} from './credential-check.js'
 import {type Health} from './health.js'
 import {createLocalAnswerer} from './local-answers.js'
 import {type Decision} from './metrics.js'
 import {type Upstream} from './proxy.js'
-import {ApiError, errorAnswer, sendError, sendJson, sendUnauthenticated} from './responses.js'
+import {ApiError, errorAnswer, PermissionDenied, sendError, sendJson, sendUnauthenticated} from './responses.js'
 import {type Store, type UserRecord} from './store/store.js'
 
 export interface AppOptions {
+  /** Where failed logins, changes and refusals are recorded; none by default. */
+  audit?: AuditSink
+  /** The client's address as serve names it (trusted proxies honoured); default the socket's peer. */
+  clientAddress?: (request: IncomingMessage) => string
   config: ServeConfig
   /** Bounds on password verification (concurrency, queue, wait). */
   credentialCheck?: CredentialCheckOptions
@@ -92,15 +98,34 @@ export function routeRequest(request: IncomingMessage, staticPrefix: string): Ro
 
 export function createApp(options: AppOptions): (request: IncomingMessage, response: ServerResponse) => void {
   const {config, health, log, observe, store, upstream} = options
+  const audit = options.audit ?? NO_AUDIT
+  const clientAddress = options.clientAddress ?? ((request: IncomingMessage) => directClient(request).address)
   const credentialCheck = new CredentialCheck(store, options.credentialCheck)
-  const answerLocally = createLocalAnswerer(config, store)
-  const gate = new Gate({defaultPermission: config.defaultPermission, log, store, upstream})
+  const answerLocally = createLocalAnswerer(config, store, audit)
+  const gate = new Gate({audit, defaultPermission: config.defaultPermission, log, store, upstream})
 
-  /** The caller; undefined when the credentials are missing or wrong; 'busy' when they cannot be checked now. */
+  /** The request as the audit log names it: the path without its query. */
+  function origin(request: IncomingMessage): AuditOrigin {
+    return {client: clientAddress(request), method: request.method ?? 'GET', path: (request.url ?? '/').split('?', 1)[0]}
+  }
+
+  /** Why credentials were refused, for the audit log (never the client's answer). */
+  function failure(request: IncomingMessage, credentials: BasicCredentials | undefined): {reason: AuthFailure; user?: string} {
+    if (!request.headers.authorization) return {reason: 'no-credentials'}
+    if (!credentials?.username) return {reason: 'malformed'}
+    return {reason: store.getUser(credentials.username) ? 'wrong-password' : 'unknown-user', user: credentials.username}
+  }
+
+  /** The caller; undefined when the credentials are missing or wrong (recorded); 'busy' when they cannot be checked now. */
   async function authenticate(request: IncomingMessage): Promise<'busy' | undefined | UserRecord> {
     const credentials = parseBasicAuthorization(request.headers.authorization)
     const result = await credentialCheck.check(credentials)
-    if (result.kind !== 'verified') return result.kind === 'busy' ? 'busy' : undefined
+    if (result.kind === 'busy') return 'busy'
+    if (result.kind !== 'verified') {
+      audit.record({...origin(request), event: 'auth.failed', ...failure(request, credentials)})
+      return undefined
+    }
+
     const {user} = result
     if (user.isAdmin && credentials!.password === LEGACY_DEFAULT_ADMIN_PASSWORD) {
       log(`warning: admin "${user.username}" still uses the default password; change it: mlflowctl users update-password ${user.username}`)
@@ -167,13 +192,22 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
     }
 
     outcome.user = user.username
-    if (match?.rule.answer) {
-      outcome.decision = 'local'
-      await answerLocally(request, response, user, match, new URL(target, 'http://serve.invalid'))
-    } else {
-      // Refusals throw, and fail() records them as such.
-      outcome.decision = 'allow'
-      await gate.handle(request, response, user, match, target)
+    // Refusals throw, and fail() records them as such.
+    outcome.decision = match?.rule.answer ? 'local' : 'allow'
+    try {
+      if (match?.rule.answer)
+        await answerLocally(request, response, user, match, new URL(target, 'http://serve.invalid'), options.audit ? origin(request) : undefined)
+      // Without an audit log, no per-request cost for it.
+      else await gate.handle(request, response, user, match, target, options.audit ? origin(request) : undefined)
+    } catch (error) {
+      // Every 403 serve decides on is refused here, with what refused it; MLflow's own 403s are relayed, not recorded.
+      if (error instanceof PermissionDenied || (error instanceof ApiError && error.status === 403)) {
+        // A refusal with MLflow's JSON error says why in its message (serve's words, about the request's own fields).
+        const denial = error instanceof PermissionDenied ? (error.denial ?? {rule: 'refused by serve'}) : {rule: error.message}
+        audit.record({...origin(request), event: 'request.denied', user: user.username, ...denial})
+      }
+
+      throw error
     }
   }
 

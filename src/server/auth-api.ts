@@ -26,22 +26,84 @@ import {type AuthOperation} from './authz/route-rule.js'
 import {ApiError, missingParameter, permissionDenied, PlainError} from './responses.js'
 import {isJsonMediaType} from './request-body.js'
 import {pythonFalsy, pythonRepr, pythonStr} from '../mlflow/python-text.js'
+import {type AuditOrigin, type AuditSink, NO_AUDIT} from './audit.js'
 
 export interface AuthCall {
   body: Record<string, unknown> | undefined
   /** The request's media type, lower case, without parameters. */
   contentType: string | undefined
   method: string
+  /** Where the request came from, for the audit log. */
+  origin?: AuditOrigin
   /** The query string: GET parameters, and DELETE's when the request has no JSON body. */
   query: URLSearchParams
   user: UserRecord
 }
 
 export interface AuthApiOptions {
+  /** Where each change made is recorded. */
+  audit?: AuditSink
   defaultPermission: string
   /** Which new passwords are taken; default MLflow's rule (12 characters). */
   passwordPolicy?: PasswordPolicy
   store: Store
+}
+
+/**
+ * The operations that change the store: each one that succeeds is an audit `change` event. An
+ * endpoint that changes users, roles, permissions or tokens is added here.
+ */
+export const CHANGE_OPERATIONS: ReadonlySet<AuthOperation> = new Set<AuthOperation>([
+  'grants/grant',
+  'grants/revoke',
+  'roles/assign',
+  'roles/create',
+  'roles/delete',
+  'roles/permissions/add',
+  'roles/permissions/remove',
+  'roles/permissions/update',
+  'roles/unassign',
+  'roles/update',
+  'users/create',
+  'users/delete',
+  'users/update-admin',
+  'users/update-password',
+  ...RESOURCE_TYPES.flatMap((kind) => (['create', 'delete', 'update'] as const).map((verb): AuthOperation => `permissions/${kind}/${verb}`)),
+])
+
+/** Request fields that say which user, role, row or resource a change is about. */
+const TARGET_FIELDS = [
+  'username',
+  'role_id',
+  'role_permission_id',
+  'resource_type',
+  'resource_id',
+  'resource_pattern',
+  'experiment_id',
+  'scorer_name',
+  'workspace',
+]
+/**
+ * Request fields that carry the values a change sets. Only fields named here or above reach the
+ * audit log: a password, current password, token or anything else an endpoint takes never does.
+ */
+const VALUE_FIELDS = ['permission', 'is_admin', 'description']
+
+/** A change's audit fields from its request and answer: `name` names a model or role, except where it is a role's new name. */
+function changeFields(
+  operation: AuthOperation,
+  params: Record<string, unknown>,
+  answer: unknown,
+): {target: Record<string, unknown>; values: Record<string, unknown>} {
+  const pick = (names: readonly string[]) => Object.fromEntries(names.filter((name) => Object.hasOwn(params, name)).map((name) => [name, params[name]]))
+  const renames = operation === 'roles/update'
+  const target = pick(renames ? TARGET_FIELDS : [...TARGET_FIELDS, 'name'])
+  const values = pick(renames ? [...VALUE_FIELDS, 'name'] : VALUE_FIELDS)
+  // What a create made, by its id.
+  const made = answer as Record<string, {id?: unknown} | undefined> | undefined
+  const id = made?.user?.id ?? made?.role?.id ?? made?.role_permission?.id ?? made?.assignment?.id
+  if (typeof id === 'number') target.id = id
+  return {target, values}
 }
 
 /** Legacy per-resource endpoints: how each names its resource and its response key. */
@@ -131,11 +193,11 @@ function permissionParam(call: AuthCall): string {
 }
 
 function requireAdmin(call: AuthCall): void {
-  if (!call.user.isAdmin) throw permissionDenied()
+  if (!call.user.isAdmin) throw permissionDenied({rule: 'auth API: admins only'})
 }
 
 function requireSelfOrAdmin(call: AuthCall, username: unknown): void {
-  if (!call.user.isAdmin && call.user.username !== username) throw permissionDenied()
+  if (!call.user.isAdmin && call.user.username !== username) throw permissionDenied({rule: 'auth API: own account, or admins'})
 }
 
 function userNotFound(username: unknown): ApiError {
@@ -196,9 +258,15 @@ export class AuthApi {
     this.operations = operations as Record<AuthOperation, Handler>
   }
 
-  /** Answers one operation: the JSON body of MLflow's 200, or throws MLflow's error. */
-  call(operation: AuthOperation, call: AuthCall): Promise<unknown> {
-    return this.operations[operation](call)
+  /** Answers one operation: the JSON body of MLflow's 200, or throws MLflow's error. A change made is recorded in the audit log. */
+  async call(operation: AuthOperation, call: AuthCall): Promise<unknown> {
+    const answer = await this.operations[operation](call)
+    if (CHANGE_OPERATIONS.has(operation) && call.origin) {
+      const audit = this.options.audit ?? NO_AUDIT
+      audit.record({...call.origin, event: 'change', operation, user: call.user.username, ...changeFields(operation, requestParams(call), answer)})
+    }
+
+    return answer
   }
 
   private get passwordPolicy(): PasswordPolicy {
@@ -210,7 +278,7 @@ export class AuthApi {
   private async createUser(call: AuthCall): Promise<unknown> {
     // As MLflow 3.17: admins, and administrators of a workspace (who may need to seed an account
     // before giving it a role there); a new user holds nothing.
-    if (!call.user.isAdmin && this.adminWorkspaces(call.user).size === 0) throw permissionDenied()
+    if (!call.user.isAdmin && this.adminWorkspaces(call.user).size === 0) throw permissionDenied({rule: 'auth API: admins and workspace admins only'})
     if (!isJsonMediaType(call.contentType)) throw new PlainError(400, 'Invalid content type. Must be application/json')
     const username = presentParam(call, 'username')
     const password = presentParam(call, 'password')
@@ -306,8 +374,10 @@ export class AuthApi {
    * experiment).
    */
   private requireManage(call: AuthCall, resourceType: string, resourceId: string): void {
-    if (!call.user.isAdmin && !capabilities(effectiveLevel(this.options.store, call.user, resourceType, resourceId, this.options.defaultPermission)).canManage)
-      throw permissionDenied()
+    if (call.user.isAdmin) return
+    const level = effectiveLevel(this.options.store, call.user, resourceType, resourceId, this.options.defaultPermission)
+    if (!capabilities(level).canManage)
+      throw permissionDenied({level, need: 'manage', resource: {id: resourceId, type: resourceType}, rule: 'auth API: granting needs MANAGE on the resource'})
   }
 
   private legacyTarget(kind: LegacyKind, call: AuthCall) {
@@ -413,7 +483,7 @@ export class AuthApi {
     if (call.user.isAdmin) return
     this.resolvable(type, id)
     if (id === WILDCARD) {
-      if (!this.adminWorkspaces(call.user).has(DEFAULT_WORKSPACE)) throw permissionDenied()
+      if (!this.adminWorkspaces(call.user).has(DEFAULT_WORKSPACE)) throw permissionDenied({rule: "auth API: a grant on '*' needs a workspace admin"})
       return
     }
 
@@ -459,7 +529,8 @@ export class AuthApi {
     if (type === 'workspace') throw new ApiError('INVALID_PARAMETER_VALUE', WORKSPACE_PER_USER_MESSAGE)
     if (!call.user.isAdmin && call.user.username !== username) {
       const resolvable = perUserTypeProblem(type) === undefined && (id === WILDCARD || perUserResolveProblem(type, id) === undefined)
-      if (!this.options.store.getUser(username) || !resolvable || !this.adminWorkspaces(call.user).has(DEFAULT_WORKSPACE)) throw permissionDenied()
+      if (!this.options.store.getUser(username) || !resolvable || !this.adminWorkspaces(call.user).has(DEFAULT_WORKSPACE))
+        throw permissionDenied({rule: "auth API: another user's level, for admins and workspace admins only"})
     }
 
     const user = this.targetUser(username)
@@ -534,14 +605,16 @@ export class AuthApi {
   private requireManageRoles(call: AuthCall): void {
     if (call.user.isAdmin) return
     const workspace = this.requestWorkspace(call)
-    if (workspace === undefined || !this.adminWorkspaces(call.user).has(workspace)) throw permissionDenied()
+    if (workspace === undefined || !this.adminWorkspaces(call.user).has(workspace))
+      throw permissionDenied({rule: "auth API: changing roles needs an admin of the role's workspace"})
   }
 
   /** Reading a role and its rows: admins, and anyone holding a role in its workspace. */
   private requireViewRoles(call: AuthCall): void {
     if (call.user.isAdmin) return
     const workspace = this.requestWorkspace(call)
-    if (workspace === undefined || !this.presentWorkspaces(call.user).has(workspace)) throw permissionDenied()
+    if (workspace === undefined || !this.presentWorkspaces(call.user).has(workspace))
+      throw permissionDenied({rule: 'auth API: reading a role needs a role in its workspace'})
   }
 
   /**
@@ -554,7 +627,8 @@ export class AuthApi {
     const user = this.options.store.getUser(username)
     if (!call.user.isAdmin && call.user.username !== username) {
       const administered = this.adminWorkspaces(call.user)
-      if (!user || ![...this.presentWorkspaces(user)].some((workspace) => administered.has(workspace))) throw permissionDenied()
+      if (!user || ![...this.presentWorkspaces(user)].some((workspace) => administered.has(workspace)))
+        throw permissionDenied({rule: "auth API: another user's roles, for admins and admins of their workspaces only"})
     }
 
     if (!user) throw userNotFound(username)
@@ -613,7 +687,8 @@ export class AuthApi {
       // Non-admins name the workspaces, and must hold a role in each.
       const requested = workspaces.map((workspace) => workspace.trim()).filter(Boolean)
       const present = this.presentWorkspaces(call.user)
-      if (requested.length === 0 || !requested.every((workspace) => present.has(workspace))) throw permissionDenied()
+      if (requested.length === 0 || !requested.every((workspace) => present.has(workspace)))
+        throw permissionDenied({rule: 'auth API: listing roles needs a role in each workspace named'})
     }
 
     if (workspaces.some((workspace) => !workspace.trim()))

@@ -5,6 +5,7 @@
  */
 import {type IncomingMessage, type ServerResponse} from 'node:http'
 
+import {type AuditOrigin, type AuditSink} from './audit.js'
 import {AuthApi} from './auth-api.js'
 import {allowedMethods, type RouteMatch} from './authz/route-table.js'
 import {type ServeConfig} from './config.js'
@@ -18,13 +19,21 @@ const SIGNUP_FORM_ACTION = '/api/2.0/mlflow/users/create-ui'
 const METHOD_NOT_ALLOWED_PAGE =
   '<!doctype html>\n<html lang=en>\n<title>405 Method Not Allowed</title>\n<h1>Method Not Allowed</h1>\n<p>The method is not allowed for the requested URL.</p>\n'
 
-export type LocalAnswerer = (request: IncomingMessage, response: ServerResponse, user: UserRecord, match: RouteMatch, url: URL) => Promise<void>
+/** `origin`: the request as the audit log names it (changes made are recorded there). */
+export type LocalAnswerer = (
+  request: IncomingMessage,
+  response: ServerResponse,
+  user: UserRecord,
+  match: RouteMatch,
+  url: URL,
+  origin?: AuditOrigin,
+) => Promise<void>
 
-export function createLocalAnswerer(config: ServeConfig, store: Store): LocalAnswerer {
-  const api = new AuthApi({defaultPermission: config.defaultPermission, passwordPolicy: config.passwordPolicy, store})
+export function createLocalAnswerer(config: ServeConfig, store: Store, audit?: AuditSink): LocalAnswerer {
+  const api = new AuthApi({audit, defaultPermission: config.defaultPermission, passwordPolicy: config.passwordPolicy, store})
 
   /** As Flask-WTF: the CSRF token is checked first (from the form, else the X-CSRFToken header), then the form. */
-  async function submitSignup(request: IncomingMessage, response: ServerResponse, user: UserRecord, body: RequestBody): Promise<void> {
+  async function submitSignup(request: IncomingMessage, response: ServerResponse, user: UserRecord, body: RequestBody, origin?: AuditOrigin): Promise<void> {
     const form = body.form ?? new URLSearchParams()
     const headerToken = request.headers['x-csrftoken']
     checkCsrf(config.secretKey, request.headers.cookie, form.get('csrf_token') ?? (typeof headerToken === 'string' ? headerToken : undefined))
@@ -37,13 +46,13 @@ export function createLocalAnswerer(config: ServeConfig, store: Store): LocalAns
       return
     }
 
-    await api.call('users/create', {body: {password, username}, contentType: 'application/json', method: 'POST', query: new URLSearchParams(), user})
+    await api.call('users/create', {body: {password, username}, contentType: 'application/json', method: 'POST', origin, query: new URLSearchParams(), user})
     sendText(response, 200, alertPage(`Successfully signed up user: ${username}`, '/'))
   }
 
-  return async (request, response, user, match, url) => {
+  return async (request, response, user, match, url, origin) => {
     const {answer, access, body: policy} = match.rule
-    if (access === 'admin' && !user.isAdmin) throw permissionDenied()
+    if (access === 'admin' && !user.isAdmin) throw permissionDenied({rule: 'admin-only route'})
     if (answer === 'method-not-allowed' || answer === 'options') {
       response.setHeader('allow', allowedMethods(match.template))
       if (answer === 'options') {
@@ -65,7 +74,7 @@ export function createLocalAnswerer(config: ServeConfig, store: Store): LocalAns
       }
 
       case 'signup-submit': {
-        await submitSignup(request, response, user, body)
+        await submitSignup(request, response, user, body, origin)
         return
       }
 
@@ -81,7 +90,7 @@ export function createLocalAnswerer(config: ServeConfig, store: Store): LocalAns
           response,
           200,
           // A HEAD's parameters are read from its (empty) body, as MLflow reads them.
-          await api.call(answer, {body: body.json, contentType: body.contentType, method: request.method!, query: url.searchParams, user}),
+          await api.call(answer, {body: body.json, contentType: body.contentType, method: request.method!, origin, query: url.searchParams, user}),
         )
       }
     }

@@ -69,9 +69,25 @@ export class PlainError extends Error {
   }
 }
 
-/** MLflow's 403, plain text, the same whatever was refused. */
-export function permissionDenied(): PlainError {
-  return new PlainError(403, 'Permission denied')
+/** What refused a request, for the audit log only: the client's answer never says. */
+export interface Denial {
+  /** The level that decided, when a level did. */
+  level?: string
+  /** What the request needed of that level. */
+  need?: string
+  resource?: {id: string; type: string}
+  rule: string
+}
+
+/** MLflow's 403: plain text, the same whatever was refused; `denial` is kept for the audit log. */
+export class PermissionDenied extends PlainError {
+  constructor(readonly denial?: Denial) {
+    super(403, 'Permission denied')
+  }
+}
+
+export function permissionDenied(denial?: Denial): PermissionDenied {
+  return new PermissionDenied(denial)
 }
 
 export function missingParameter(name: string): ApiError {

@@ -8,6 +8,7 @@ import {type AddressInfo, type Server} from 'node:net'
 import {ExitCode, UserError} from '../core/errors.js'
 import {AccessLog} from './access-log.js'
 import {createApp, type RequestRecord} from './app.js'
+import {AuditLog, type AuditStats} from './audit.js'
 import {ClientAddresses} from './client-address.js'
 import {ClientWatch, type ClientTimeouts, DEFAULT_CLIENT_TIMEOUTS, serverTimeoutOptions} from './connections.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, loadServeConfig, type ServeConfig} from './config.js'
@@ -26,6 +27,8 @@ import {type Listener, prepareListener, type TlsFiles} from './tls.js'
 export interface ServeOptions {
   /** One JSON line per request (access-log.ts); none by default. */
   accessLog?: LineSink
+  /** The audit log: a file (appended to, created 0600), or '-' for standard output; none when undefined. */
+  auditLog?: string
   /** Bounds on password verification: derivations at once, queue, wait before 429. */
   credentialCheck?: CredentialCheckOptions
   /** Header, body-idle and keep-alive timeouts for clients; each defaults to DEFAULT_CLIENT_TIMEOUTS. */
@@ -66,11 +69,15 @@ export interface ServeOptions {
 }
 
 export interface RunningServe {
+  /** Lines written to the audit log and lines lost; undefined without one. */
+  auditStats(): AuditStats | undefined
   close(): Promise<void>
   /** serve's metrics, also for the features that count lockouts and token logins. */
   metrics: ServeMetrics
   /** Where /metrics is served, with --metrics-address. */
   metricsUrl?: string
+  /** Opens the audit log file again by its path (after a rotation); resolves to a line for the log. */
+  reopenAuditLog(): Promise<string | undefined>
   /** Re-reads the TLS files for new connections; resolves to a description of the certificate now served. */
   reloadTls(): Promise<string>
   storeLocation: string
@@ -98,6 +105,23 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     staticPrefix: options.staticPrefix,
   })
   for (const warning of config.warnings) log(`warning: ${warning}`)
+  // Before the port: a start whose audit log cannot be written records nothing, so serves nothing.
+  const audit = options.auditLog === undefined ? undefined : await AuditLog.open(options.auditLog, log)
+  try {
+    return await startServing(options, {audit, clients, config, listener})
+  } catch (error) {
+    await audit?.close()
+    throw error
+  }
+}
+
+/** The start after the checks that create nothing: upstream, ports, store, app. */
+async function startServing(
+  options: ServeOptions,
+  parts: {audit?: AuditLog; clients: ClientAddresses; config: ServeConfig; listener: Listener},
+): Promise<RunningServe> {
+  const {audit, clients, config, listener} = parts
+  const {log} = options
   const metrics = new ServeMetrics()
   const upstream = openUpstream(options, clients, metrics)
   const timeouts = {...DEFAULT_CLIENT_TIMEOUTS, ...options.clientTimeouts}
@@ -124,8 +148,9 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   }
 
   const credentialCheck = {...options.credentialCheck, onLookup: (hit: boolean) => metrics.credentialLookup(hit)}
-  front.attach(createApp({config, credentialCheck, health, log, observe, store, upstream}))
-  return running({front, listener, metrics, ops, store, upstream})
+  const clientAddress = (request: IncomingMessage) => clients.resolve(request).address
+  front.attach(createApp({audit, clientAddress, config, credentialCheck, health, log, observe, store, upstream}))
+  return running({audit, front, listener, metrics, ops, store, upstream})
 }
 
 /** The operations address, when asked for; a start that fails here undoes the main port. */
@@ -271,24 +296,39 @@ async function openStore(options: ServeOptions, config: ServeConfig, metrics: Se
 }
 
 /** The handle the command keeps: where serve listens, what to print, and how to reload and stop it. */
-function running(parts: {front: Front; listener: Listener; metrics: ServeMetrics; ops?: OpsEndpoint; store: Store; upstream: Upstream}): RunningServe {
-  const {front, listener, metrics, ops, store, upstream} = parts
+function running(parts: {
+  audit?: AuditLog
+  front: Front
+  listener: Listener
+  metrics: ServeMetrics
+  ops?: OpsEndpoint
+  store: Store
+  upstream: Upstream
+}): RunningServe {
+  const {audit, front, listener, metrics, ops, store, upstream} = parts
   const address = front.server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   let closing: Promise<void> | undefined
   return {
+    auditStats: () => audit?.stats(),
     close() {
       // Stop accepting, let in-flight requests finish, then make sure every write is on disk.
       closing ??= (async () => {
         await front.stop()
         await ops?.close()
         await upstream.close()
-        await store.close()
+        try {
+          await store.close()
+        } finally {
+          // Last: the requests that finished above may still have recorded lines.
+          await audit?.close()
+        }
       })()
       return closing
     },
     metrics,
     metricsUrl: ops?.url,
+    reopenAuditLog: async () => audit?.reopen(),
     reloadTls: () => listener.reload(),
     storeLocation: store.location,
     tls: listener.protocol === 'https',

@@ -10,10 +10,10 @@
  * field is called (see isCanonicalId).
  */
 import {isGrantLevel, isPermissionLevel, type Level} from '../../mlflow/permissions.js'
-import {type RoleRow} from '../../mlflow/rbac.js'
-import {type Action, authorize, type Key, listable, type Requirement, tier} from '../../mlflow/requirements.js'
+import {describeRoleRow, foldRows, type RoleRow} from '../../mlflow/rbac.js'
+import {type Action, authorize, governing, type Key, listable, type Requirement, requirementMet, tier} from '../../mlflow/requirements.js'
 import {isCanonicalId, scorerResourceId} from '../../mlflow/resources.js'
-import {ApiError, missingParameter, permissionDenied} from '../responses.js'
+import {ApiError, type Denial, missingParameter, permissionDenied} from '../responses.js'
 import {type Store, type UserRecord} from '../store/store.js'
 import {mcpServerName} from './mcp.js'
 import {canonicalId, type RequestParams} from './request-params.js'
@@ -87,6 +87,8 @@ export function artifactPathTiers(path: string, recursive: boolean): string[] {
 }
 
 export class Access {
+  /** The requirements of the last check that failed; explained only when a refusal is recorded. */
+  private failed: readonly Requirement[] | undefined
   private rowCache: readonly RoleRow[] | undefined
 
   constructor(private readonly context: AccessContext) {}
@@ -109,7 +111,27 @@ export class Access {
 
   /** Whether the caller's rows meet every requirement. */
   meets(requirements: readonly Requirement[]): boolean {
-    return authorize(this.rows, requirements, this.defaultLevel)
+    const met = authorize(this.rows, requirements, this.defaultLevel)
+    if (!met) this.failed = requirements
+    return met
+  }
+
+  /**
+   * Why the last failed check failed, for the audit log: the first requirement not met, the
+   * resource whose rows (or the default) decided it, those rows, the level and what was needed.
+   * Undefined when no level refused (e.g. a resource that does not exist).
+   */
+  lastDenial(): Denial | undefined {
+    const {defaultLevel, failed, rows} = this
+    const unmet = failed?.find((requirement) => !requirementMet(rows, requirement, defaultLevel))
+    if (!unmet) return undefined
+    const decided = governing(rows, unmet, defaultLevel)
+    const key = decided.key ?? [unmet, ...(unmet.fallback ?? [])].at(-1)!
+    const base = {level: decided.level, need: decided.action, resource: {id: key.resourceId, type: key.resourceType}}
+    const fold = decided.key && foldRows(rows, key.resourceType, key.resourceId)
+    if (!fold) return {...base, rule: `default_permission (${decided.level})`}
+    const why = fold.rows.map((row) => describeRoleRow(row)).join('; ')
+    return {...base, rule: fold.level === decided.level ? why : `${why}, raised to default_permission (${decided.level})`}
   }
 
   /** `need` on one resource by its own rows, else the default (an experiment, a registered model, a scorer). */
@@ -219,8 +241,16 @@ export class Access {
   /** Throws 403 unless every check passes, 400 when a field they need is missing or malformed. */
   async enforce(checks: Check[], params: RequestParams): Promise<void> {
     for (const check of checks) {
-      if (!(await this.passes(check, params))) throw permissionDenied()
+      this.failed = undefined
+      if (!(await this.passes(check, params))) {
+        const {need, on} = check
+        const rule = `check ${need} on ${Object.keys(on)[0]}: what the request names was not found or cannot be decided (refused like what the caller cannot see)`
+        throw permissionDenied(this.lastDenial() ?? {need, rule})
+      }
     }
+
+    // The checks that follow (special checks, filters) explain their own refusals.
+    this.failed = undefined
   }
 
   private async passes({need, on}: Check, params: RequestParams): Promise<boolean> {

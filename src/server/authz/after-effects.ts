@@ -4,6 +4,7 @@
  * (docs/mlflow-auth-contract.md, "After-request side effects").
  */
 import {scorerResourceId} from '../../mlflow/resources.js'
+import {type AuditSink} from '../audit.js'
 import {type UpstreamResponse} from '../proxy.js'
 import {type Store, type UserRecord} from '../store/store.js'
 import {type Exchange, type Json, parseAnswer} from './exchange.js'
@@ -39,11 +40,29 @@ const AFTER_EFFECT_MISSED: Record<AfterEffect, string> = {
   'stamp-review-queue-owner': 'the new review queue has no owner (only managers of its experiment can change or delete it: name one with new_owner)',
 }
 
-async function grantManage(store: Store, user: UserRecord, resourceType: string, resourceId: string): Promise<void> {
+/** A change to the store an after-effect made, as the audit log records it. */
+interface AfterChange {
+  operation: 'creator-grant' | 'grants-moved' | 'grants-removed'
+  target: Record<string, unknown>
+  values: Record<string, unknown>
+}
+
+async function grantManage(store: Store, user: UserRecord, resourceType: string, resourceId: string): Promise<AfterChange> {
   const grant = {permission: 'MANAGE', resourceId, resourceType, userId: user.id}
   if (store.getGrant(user.id, resourceType, resourceId)) await store.updateGrant(grant)
   else await store.createGrant(grant)
+  return creatorGrant(user, resourceType, resourceId)
 }
+
+function creatorGrant(user: UserRecord, resourceType: string, resourceId: string): AfterChange {
+  return {operation: 'creator-grant', target: {resource_id: resourceId, resource_type: resourceType, username: user.username}, values: {permission: 'MANAGE'}}
+}
+
+const grantsRemoved = (resourceType: string, resourceId: string): AfterChange => ({
+  operation: 'grants-removed',
+  target: {resource_id: resourceId, resource_type: resourceType},
+  values: {},
+})
 
 /**
  * MLflow has made the change, so its answer is what the client gets even when the store cannot
@@ -59,10 +78,12 @@ export async function recordAfter(
   answer: UpstreamResponse,
   store: Store,
   log: (message: string) => void,
+  audit?: AuditSink,
 ): Promise<UpstreamResponse> {
   try {
     if (effect === 'stamp-review-queue-owner') return await stampOwner(exchange, answer)
-    await applyAfter(effect, exchange, answer, store)
+    const change = await applyAfter(effect, exchange, answer, store)
+    if (change && audit && exchange.origin) audit.record({...exchange.origin, event: 'change', user: exchange.user.username, ...change})
   } catch (error) {
     const {request, user} = exchange
     log(
@@ -73,20 +94,24 @@ export async function recordAfter(
   return answer
 }
 
-async function applyAfter(effect: Exclude<AfterEffect, 'stamp-review-queue-owner'>, exchange: Exchange, answer: UpstreamResponse, store: Store): Promise<void> {
+/** Makes the store change; returns it, or undefined when there was none to make. */
+async function applyAfter(
+  effect: Exclude<AfterEffect, 'stamp-review-queue-owner'>,
+  exchange: Exchange,
+  answer: UpstreamResponse,
+  store: Store,
+): Promise<AfterChange | undefined> {
   const {params, user} = exchange
   const result = parseAnswer(answer)
   switch (effect) {
     case 'grant-experiment-creator': {
       const id = typeof result?.experiment_id === 'string' ? result.experiment_id : undefined
-      if (id) await grantManage(store, user, 'experiment', id)
-      return
+      return id ? grantManage(store, user, 'experiment', id) : undefined
     }
 
     case 'grant-registered-model-creator': {
       const name = (result?.registered_model as Json | undefined)?.name
-      if (typeof name === 'string') await grantManage(store, user, 'registered_model', name)
-      return
+      return typeof name === 'string' ? grantManage(store, user, 'registered_model', name) : undefined
     }
 
     // MLflow keeps prompts as registered models, and these routes serve both: the per-user rows of
@@ -95,22 +120,23 @@ async function applyAfter(effect: Exclude<AfterEffect, 'stamp-review-queue-owner
     case 'rename-registered-model-grants': {
       const [from, to] = [params.required('name'), params.required('new_name')]
       for (const type of NAMED_BY_MODEL_NAME) await store.renameResource(type, from, to)
-      return
+      return {operation: 'grants-moved', target: {resource_id: from, resource_type: 'registered_model'}, values: {resource_id: to}}
     }
 
     case 'delete-registered-model-grants': {
       const name = params.required('name')
       for (const type of NAMED_BY_MODEL_NAME) await store.deleteGrantsForResource(type, name)
-      return
+      return grantsRemoved('registered_model', name)
     }
 
     case 'grant-scorer-creator': {
       // Only the first version makes a creator; registering a new version of someone else's
       // scorer (EDIT on the experiment suffices) must not make its author MANAGE.
-      if (result?.version !== undefined && String(result.version) !== '1') return
+      if (result?.version !== undefined && String(result.version) !== '1') return undefined
       const id = scorerResourceId(params.required('experiment_id'), params.required('name'))
-      if (!store.getGrant(user.id, 'scorer', id)) await store.createGrant({permission: 'MANAGE', resourceId: id, resourceType: 'scorer', userId: user.id})
-      return
+      if (store.getGrant(user.id, 'scorer', id)) return undefined
+      await store.createGrant({permission: 'MANAGE', resourceId: id, resourceType: 'scorer', userId: user.id})
+      return creatorGrant(user, 'scorer', id)
     }
 
     // Gateway ids are made by the server and never reused, but rows on a deleted one would still
@@ -120,41 +146,42 @@ async function applyAfter(effect: Exclude<AfterEffect, 'stamp-review-queue-owner
     case 'grant-gateway_secret-creator': {
       const type = gatewayTypeOf(effect)
       const id = createdGatewayId(type, result)
-      if (id) await grantManage(store, user, type, id)
-      return
+      return id ? grantManage(store, user, type, id) : undefined
     }
 
     case 'delete-gateway_endpoint-grants':
     case 'delete-gateway_model_definition-grants':
     case 'delete-gateway_secret-grants': {
       const type = gatewayTypeOf(effect)
-      await store.deleteGrantsForResource(type, params.required(GATEWAY_KINDS[type].idField))
-      return
+      const id = params.required(GATEWAY_KINDS[type].idField)
+      await store.deleteGrantsForResource(type, id)
+      return grantsRemoved(type, id)
     }
 
     // MLflow gives an MCP server's creator MANAGE when a non-admin creates it (admins need no row),
     // named by the create's body; a version's server only when that version's request made it.
     case 'grant-mcp-server-creator': {
       const name = params.optional('name')
-      if (!user.isAdmin && name) await grantManage(store, user, 'mcp_server', name)
-      return
+      return !user.isAdmin && name ? grantManage(store, user, 'mcp_server', name) : undefined
     }
 
     case 'grant-mcp-server-parent-creator': {
-      if (exchange.createdMcpServer !== undefined) await grantManage(store, user, 'mcp_server', exchange.createdMcpServer)
-      return
+      return exchange.createdMcpServer === undefined ? undefined : grantManage(store, user, 'mcp_server', exchange.createdMcpServer)
     }
 
     // A server's name can be taken again once it is deleted: rows left on it would apply to the new one.
     case 'delete-mcp-server-grants': {
-      await store.deleteGrantsForResource('mcp_server', mcpServerName(params))
-      return
+      const name = mcpServerName(params)
+      await store.deleteGrantsForResource('mcp_server', name)
+      return grantsRemoved('mcp_server', name)
     }
 
     case 'delete-scorer-grants': {
       // With a version, MLflow deletes that version only and the scorer stays: so do its grants.
-      if (params.optional('version') !== undefined) return
-      await store.deleteGrantsForResource('scorer', scorerResourceId(params.required('experiment_id'), params.required('name')))
+      if (params.optional('version') !== undefined) return undefined
+      const id = scorerResourceId(params.required('experiment_id'), params.required('name'))
+      await store.deleteGrantsForResource('scorer', id)
+      return grantsRemoved('scorer', id)
     }
   }
 }

@@ -5,6 +5,7 @@
 import {type IncomingMessage, type ServerResponse} from 'node:http'
 
 import {jsonObjectOrUndefined} from '../../core/json.js'
+import {type AuditOrigin} from '../audit.js'
 import {isHopByHop, type Upstream, type UpstreamResponse} from '../proxy.js'
 import {type UserRecord} from '../store/store.js'
 import {type Access} from './access.js'
@@ -20,6 +21,8 @@ export interface Exchange {
   /** That body parsed, as MLflow's handler will parse it. */
   json: Json
   match: RouteMatch
+  /** The request as the audit log names it. */
+  origin?: AuditOrigin
   params: RequestParams
   request: IncomingMessage
   response: ServerResponse

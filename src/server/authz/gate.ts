@@ -7,9 +7,10 @@
  */
 import {type IncomingMessage, type ServerResponse} from 'node:http'
 
+import {type AuditOrigin, type AuditSink} from '../audit.js'
 import {type Upstream} from '../proxy.js'
 import {readRequestBody} from '../request-body.js'
-import {ApiError, permissionDenied} from '../responses.js'
+import {ApiError, PermissionDenied, permissionDenied} from '../responses.js'
 import {type Store, type UserRecord} from '../store/store.js'
 import {Access} from './access.js'
 import {recordAfter} from './after-effects.js'
@@ -24,6 +25,8 @@ import {filterAnswer} from './search-filter.js'
 import {checkSpecial} from './special-checks.js'
 
 export interface GateOptions {
+  /** Where the store changes after-effects make are recorded. */
+  audit?: AuditSink
   defaultPermission: string
   /** serve's log: permission changes MLflow made that the store could not record. */
   log: (message: string) => void
@@ -43,7 +46,8 @@ function refuseEarly(request: IncomingMessage, user: UserRecord, match: RouteMat
     throw new ApiError('BAD_REQUEST', `A ${method} request must not have a body: MLflow reads its parameters from the query string.`)
   }
 
-  if (!user.isAdmin && (!match || match.rule.access === 'admin')) throw permissionDenied()
+  if (!user.isAdmin && (!match || match.rule.access === 'admin'))
+    throw permissionDenied({rule: match ? 'admin-only route' : 'a route serve does not know: admins only'})
   // serve's grants know no workspaces; a workspace-enabled upstream would apply them across.
   if (!user.isAdmin && request.headers['x-mlflow-workspace'] !== undefined)
     throw new ApiError('BAD_REQUEST', 'mlflowctl serve does not support MLflow workspaces (X-MLFLOW-WORKSPACE).')
@@ -57,7 +61,14 @@ export class Gate {
   }
 
   /** `match` is undefined for a route the table does not know: admins only. */
-  async handle(request: IncomingMessage, response: ServerResponse, user: UserRecord, match: RouteMatch | undefined, target: string): Promise<void> {
+  async handle(
+    request: IncomingMessage,
+    response: ServerResponse,
+    user: UserRecord,
+    match: RouteMatch | undefined,
+    target: string,
+    origin?: AuditOrigin,
+  ): Promise<void> {
     const {upstream} = this.options
     refuseEarly(request, user, match)
     if (!match || (user.isAdmin && !match.rule.after && !match.rule.handlerRule)) {
@@ -66,6 +77,20 @@ export class Gate {
     }
 
     const exchange = await this.read(request, response, user, match, target)
+    exchange.origin = origin
+    try {
+      await this.decideAndAnswer(exchange)
+    } catch (error) {
+      // A refusal from a special check or a filter: the audit log gets the rows that refused, when a level did.
+      if (error instanceof PermissionDenied && !error.denial)
+        throw permissionDenied(exchange.access.lastDenial() ?? {rule: `serve's own checks of ${match.template} (resource not found, or a request it refuses)`})
+      throw error
+    }
+  }
+
+  private async decideAndAnswer(exchange: Exchange): Promise<void> {
+    const {match, request, response, user} = exchange
+    const {upstream} = this.options
     const {rule} = match
     if (!user.isAdmin) {
       if (Array.isArray(rule.access)) await exchange.access.enforce(rule.access, exchange.params)
@@ -86,7 +111,7 @@ export class Gate {
         await removeCreatedServer(exchange, this.options.log)
         throw error
       })
-      if (rule.after && answer.status < 400) answer = await recordAfter(rule.after, exchange, answer, this.options.store, this.options.log)
+      if (rule.after && answer.status < 400) answer = await recordAfter(rule.after, exchange, answer, this.options.store, this.options.log, this.options.audit)
       else await removeCreatedServer(exchange, this.options.log)
       if (rewrite) await sendRewritten(exchange, answer, rewrite)
       else relay(response, answer)
