@@ -8,18 +8,22 @@ import {type IncomingMessage, type ServerResponse} from 'node:http'
 
 import {parseBasicAuthorization} from './authn.js'
 import {canonicalPath} from './authz/canonical-path.js'
+import {ClientAddresses} from './client-address.js'
 import {Gate} from './authz/gate.js'
 import {lookupRoute, type RouteMatch} from './authz/route-table.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, type ServeConfig} from './config.js'
 import {CredentialCheck, type CredentialCheckOptions} from './credential-check.js'
+import {type LockoutRefusal} from './lockout.js'
 import {createLocalAnswerer} from './local-answers.js'
 import {type Upstream} from './proxy.js'
 import {ApiError, errorAnswer, sendError, sendJson, sendUnauthenticated} from './responses.js'
 import {type Store, type UserRecord} from './store/store.js'
 
 export interface AppOptions {
+  /** Who the client is (trusted proxies' X-Forwarded-For): failed logins are counted per client address. */
+  clients?: ClientAddresses
   config: ServeConfig
-  /** Bounds on password verification (concurrency, queue, wait). */
+  /** Bounds on password verification (concurrency, queue, wait) and on failed logins (lockout). */
   credentialCheck?: CredentialCheckOptions
   /** Status and warnings; never given a password, hash or Authorization header. */
   log: (message: string) => void
@@ -53,13 +57,18 @@ export function routeRequest(request: IncomingMessage, staticPrefix: string): Ro
 export function createApp(options: AppOptions): (request: IncomingMessage, response: ServerResponse) => void {
   const {config, log, store, upstream} = options
   const credentialCheck = new CredentialCheck(store, options.credentialCheck)
+  const clients = options.clients ?? ClientAddresses.none()
   const answerLocally = createLocalAnswerer(config, store)
   const gate = new Gate({defaultPermission: config.defaultPermission, log, store, upstream})
 
-  /** The caller; undefined when the credentials are missing or wrong; 'busy' when they cannot be checked now. */
-  async function authenticate(request: IncomingMessage): Promise<'busy' | undefined | UserRecord> {
+  /**
+   * The caller; undefined when the credentials are missing or wrong; 'busy' when they cannot be
+   * checked now; a refusal when there were too many failed logins.
+   */
+  async function authenticate(request: IncomingMessage): Promise<'busy' | LockoutRefusal | undefined | UserRecord> {
     const credentials = parseBasicAuthorization(request.headers.authorization)
-    const result = await credentialCheck.check(credentials)
+    const result = await credentialCheck.check(credentials, clients.resolve(request).address)
+    if (result.kind === 'locked') return {retryAfterSeconds: result.retryAfterSeconds, scope: result.scope}
     if (result.kind !== 'verified') return result.kind === 'busy' ? 'busy' : undefined
     const {user} = result
     if (user.isAdmin && credentials!.password === LEGACY_DEFAULT_ADMIN_PASSWORD) {
@@ -113,6 +122,18 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
 
     if (!user) {
       sendUnauthenticated(response)
+      return
+    }
+
+    if ('retryAfterSeconds' in user) {
+      // Nothing was checked; the same answer whether the user exists or not.
+      const from = user.scope === 'address' ? 'from this address' : 'for this user from this address'
+      sendJson(
+        response,
+        429,
+        {error_code: 'REQUEST_LIMIT_EXCEEDED', message: `Too many failed logins ${from}; try again in ${user.retryAfterSeconds} seconds.`},
+        {'retry-after': String(user.retryAfterSeconds)},
+      )
       return
     }
 

@@ -11,6 +11,7 @@ import {ClientAddresses} from './client-address.js'
 import {ClientWatch, type ClientTimeouts, DEFAULT_CLIENT_TIMEOUTS, serverTimeoutOptions} from './connections.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, loadServeConfig, type ServeConfig} from './config.js'
 import {type CredentialCheckOptions} from './credential-check.js'
+import {describeLockout} from './lockout.js'
 import {ClientLimiter, type ClientLimits, DEFAULT_CLIENT_LIMITS, serverLimitOptions} from './limits.js'
 import {hashPassword, verifyPassword} from './passwords.js'
 import {createUpstream, type Upstream} from './proxy.js'
@@ -83,8 +84,25 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   // The port first: a start that fails there must not have created the store or the admin.
   await bind(front.server, options, upstream)
   const store = await openStore(options, config, front, upstream)
-  front.attach(createApp({config, credentialCheck: options.credentialCheck, log, store, upstream}))
+  front.attach(createApp({clients, config, credentialCheck: withLockoutLog(options.credentialCheck, log), log, store, upstream}))
   return running({front, listener, store, upstream})
+}
+
+/** Each lock that begins is logged (the address, the username, never a password), then passed to the caller's hook. */
+function withLockoutLog(options: CredentialCheckOptions | undefined, log: (message: string) => void): CredentialCheckOptions {
+  const lockout = options?.lockout
+  if (lockout === false) return options!
+  const onLockout = lockout?.onLockout
+  return {
+    ...options,
+    lockout: {
+      ...lockout,
+      onLockout(event) {
+        log(describeLockout(event))
+        onLockout?.(event)
+      },
+    },
+  }
 }
 
 function openUpstream(options: ServeOptions, clients: ClientAddresses): Upstream {
