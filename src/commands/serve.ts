@@ -87,7 +87,8 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
     }),
     'lockout-per-address': Flags.integer({
       default: 30,
-      description: 'Failed logins from one client address (IPv6: one /64) within --lockout-window that refuse its logins (429 with Retry-After) for a while; 0: no limit.',
+      description:
+        'Failed logins from one client address (IPv6: one /64) within --lockout-window that refuse its logins (429 with Retry-After) for a while; 0: no limit.',
       env: 'MLFLOWCTL_LOCKOUT_PER_ADDRESS',
       max: 1_000_000,
       min: 0,
@@ -102,7 +103,8 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
     }),
     'lockout-per-user-address': Flags.integer({
       default: 10,
-      description: 'Failed logins for one username from one client address within --lockout-window that refuse that pair (429 with Retry-After) for a while; 0: no limit.',
+      description:
+        'Failed logins for one username from one client address within --lockout-window that refuse that pair (429 with Retry-After) for a while; 0: no limit.',
       env: 'MLFLOWCTL_LOCKOUT_PER_USER_ADDRESS',
       max: 1_000_000,
       min: 0,

@@ -255,7 +255,7 @@ describe('lockout: through serve, the client address', () => {
   const get = (pipeline: Pipeline, credentials: {password: string; username: string}, forwardedFor: string) =>
     call(pipeline.url, 'GET', '/api/2.0/mlflow/experiments/get?experiment_id=1', {credentials, headers: {'x-forwarded-for': forwardedFor}})
 
-  it('behind a trusted proxy: each forwarded client counted apart; 429 with Retry-After and MLflow\'s error', async () => {
+  it("behind a trusted proxy: each forwarded client counted apart; 429 with Retry-After and MLflow's error", async () => {
     for (let i = 0; i < 4; i++) assert.equal((await get(proxied, {password: `guess-${i}`, username: 'ghost'}, '203.0.113.7')).status, 401)
     const refused = await get(proxied, ALICE, '203.0.113.7')
     assert.equal(refused.status, 429)
