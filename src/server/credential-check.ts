@@ -32,8 +32,8 @@ export interface CredentialCheckOptions {
   maxQueue?: number
   /** How long an attempt waits for a derivation to start before 429; default 1 000 ms. */
   maxWaitMs?: number
-  /** Limits on failed logins (lockout.ts); false: none. Default: on, with DEFAULT_LOCKOUT. */
-  lockout?: false | LockoutOptions
+  /** Limits on failed logins (lockout.ts), or the counts to share; false: none. Default: on, with DEFAULT_LOCKOUT. */
+  lockout?: false | Lockout | LockoutOptions
   /** How a delayed attempt waits (tests give a fake one); default a timer. */
   sleep?: (ms: number) => Promise<void>
   /** The derivation (tests count it); default verifyPassword. */
@@ -140,7 +140,8 @@ export class CredentialCheck {
     const concurrency = options.concurrency ?? Math.max(1, Math.floor(availableParallelism() / 2))
     this.slots = new Slots(concurrency, options.maxQueue ?? 64, options.maxWaitMs ?? 1000)
     this.verify = options.verify ?? verifyPassword
-    this.lockout = options.lockout === false ? undefined : new Lockout(options.lockout)
+    const {lockout} = options
+    this.lockout = lockout === false ? undefined : lockout instanceof Lockout ? lockout : new Lockout(lockout)
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)))
   }
 

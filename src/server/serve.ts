@@ -11,7 +11,7 @@ import {ClientAddresses} from './client-address.js'
 import {ClientWatch, type ClientTimeouts, DEFAULT_CLIENT_TIMEOUTS, serverTimeoutOptions} from './connections.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, loadServeConfig, type ServeConfig} from './config.js'
 import {type CredentialCheckOptions} from './credential-check.js'
-import {describeLockout} from './lockout.js'
+import {describeLockout, Lockout} from './lockout.js'
 import {ClientLimiter, type ClientLimits, DEFAULT_CLIENT_LIMITS, serverLimitOptions} from './limits.js'
 import {hashPassword, verifyPassword} from './passwords.js'
 import {createUpstream, type Upstream} from './proxy.js'
@@ -53,6 +53,8 @@ export interface ServeOptions {
 
 export interface RunningServe {
   close(): Promise<void>
+  /** The failed-login counts (stats() for metrics); undefined when turned off. */
+  lockout?: Lockout
   /** Re-reads the TLS files for new connections; resolves to a description of the certificate now served. */
   reloadTls(): Promise<string>
   storeLocation: string
@@ -84,25 +86,26 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   // The port first: a start that fails there must not have created the store or the admin.
   await bind(front.server, options, upstream)
   const store = await openStore(options, config, front, upstream)
-  front.attach(createApp({clients, config, credentialCheck: withLockoutLog(options.credentialCheck, log), log, store, upstream}))
-  return running({front, listener, store, upstream})
+  const lockout = createLockout(options.credentialCheck, log)
+  front.attach(createApp({clients, config, credentialCheck: {...options.credentialCheck, lockout}, log, store, upstream}))
+  return running({front, listener, lockout: lockout || undefined, store, upstream})
 }
 
-/** Each lock that begins is logged (the address, the username, never a password), then passed to the caller's hook. */
-function withLockoutLog(options: CredentialCheckOptions | undefined, log: (message: string) => void): CredentialCheckOptions {
-  const lockout = options?.lockout
-  if (lockout === false) return options!
-  const onLockout = lockout?.onLockout
-  return {
-    ...options,
-    lockout: {
-      ...lockout,
-      onLockout(event) {
-        log(describeLockout(event))
-        onLockout?.(event)
-      },
+/**
+ * The failed-login counts (none when turned off), each lock that begins logged (the address, the
+ * username, never a password) and then passed to the caller's hook.
+ */
+function createLockout(options: CredentialCheckOptions | undefined, log: (message: string) => void): false | Lockout {
+  const given = options?.lockout
+  if (given === false || given instanceof Lockout) return given
+  const onLockout = given?.onLockout
+  return new Lockout({
+    ...given,
+    onLockout(event) {
+      log(describeLockout(event))
+      onLockout?.(event)
     },
-  }
+  })
 }
 
 function openUpstream(options: ServeOptions, clients: ClientAddresses): Upstream {
@@ -220,8 +223,8 @@ async function openStore(options: ServeOptions, config: ServeConfig, front: Fron
 }
 
 /** The handle the command keeps: where serve listens, what to print, and how to reload and stop it. */
-function running(parts: {front: Front; listener: Listener; store: Store; upstream: Upstream}): RunningServe {
-  const {front, listener, store, upstream} = parts
+function running(parts: {front: Front; listener: Listener; lockout?: Lockout; store: Store; upstream: Upstream}): RunningServe {
+  const {front, listener, lockout, store, upstream} = parts
   const address = front.server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   let closing: Promise<void> | undefined
@@ -235,6 +238,7 @@ function running(parts: {front: Front; listener: Listener; store: Store; upstrea
       })()
       return closing
     },
+    lockout,
     reloadTls: () => listener.reload(),
     storeLocation: store.location,
     tls: listener.protocol === 'https',

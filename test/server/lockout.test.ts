@@ -9,7 +9,8 @@ import assert from 'node:assert/strict'
 import {after, before, describe, it} from 'node:test'
 
 import {CredentialCheck, type CredentialCheckOptions} from '../../src/server/credential-check.js'
-import {addressKey, describeLockout, Lockout, type LockoutEvent, type LockoutOptions} from '../../src/server/lockout.js'
+import {ExitCode, UserError} from '../../src/core/errors.js'
+import {addressKey, DEFAULT_LOCKOUT, describeLockout, Lockout, type LockoutEvent, type LockoutOptions, lockoutSettings} from '../../src/server/lockout.js'
 import {type Store, type UserRecord} from '../../src/server/store/store.js'
 import {call, parseJson, type Pipeline, startPipeline} from '../support/serve-pipeline.js'
 
@@ -137,6 +138,16 @@ describe('lockout: counting failed logins', () => {
     assert.equal(limits.delayMs('alice'), 0)
   })
 
+  it("checks serve's settings together: a cap below the first lock is refused (exit 2), all thresholds 0 is off", () => {
+    assert.throws(
+      () => lockoutSettings({...DEFAULT_LOCKOUT, lockMaxMs: 30 * SECOND, lockMs: MINUTE}),
+      (error: unknown) =>
+        error instanceof UserError && error.exit === ExitCode.Usage && /--lockout-max \(30 s\) is shorter than --lockout-duration \(60 s\)/.test(error.message),
+    )
+    assert.equal(lockoutSettings({...DEFAULT_LOCKOUT, perAddress: 0, perUser: 0, perUserAddress: 0}), false)
+    assert.deepEqual(lockoutSettings({...DEFAULT_LOCKOUT, perUser: 0}), {...DEFAULT_LOCKOUT, perUser: 0})
+  })
+
   it('logs a lock with the address and a quoted username, nothing else of the request', () => {
     const line = describeLockout({address: '10.0.0.1', failures: 10, lockMs: 120 * SECOND, scope: 'user-address', strike: 2, username: 'al"ice\n'})
     assert.equal(line, 'warning: 10 failed logins for user "al\\"ice\\n" from 10.0.0.1: refused for 120 s (lock 2 in a row) (--lockout-per-user-address)')
@@ -233,7 +244,8 @@ describe('lockout: through serve, the client address', () => {
   const ALICE = {password: 'alice-right-password', username: 'alice'}
   let proxied: Pipeline
   let direct: Pipeline
-  const lockoutOptions = {perAddress: 4, perUser: 0, perUserAddress: 0}
+  const events: LockoutEvent[] = []
+  const lockoutOptions = {onLockout: (event: LockoutEvent) => events.push(event), perAddress: 4, perUser: 0, perUserAddress: 0}
 
   before(async () => {
     const handler = (_request: unknown, response: import('node:http').ServerResponse) => {
@@ -266,6 +278,11 @@ describe('lockout: through serve, the client address', () => {
       proxied.log.some((line) => line === 'warning: 4 failed logins from 203.0.113.7: its logins are refused for 60 s (--lockout-per-address)'),
       proxied.log.join('\n'),
     )
+    // The hooks for audit logs and metrics.
+    assert.deepEqual(events, [{address: '203.0.113.7', failures: 4, lockMs: MINUTE, scope: 'address', strike: 1}])
+    const stats = proxied.serve.lockout?.stats()
+    assert.equal(stats?.lockouts.address, 1)
+    assert.equal(stats?.refused.address, 1)
   })
 
   it('from a peer that is not a trusted proxy: X-Forwarded-For is ignored, the peer is counted', async () => {
