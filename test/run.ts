@@ -128,6 +128,7 @@ const POSTGRES_PASS = [
   'serve-operations',
   'serve-break-glass',
   'serve-audit',
+  'serve-bruteforce',
   'web-ui',
 ].map((name) => join('test', 'interop', `${name}.test.ts`))
 const postgresPass =

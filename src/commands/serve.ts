@@ -14,6 +14,8 @@ HTTPS: --tls-cert and --tls-key (TLS 1.2 and 1.3 only); SIGHUP re-reads them for
 
 Slow clients: --header-timeout, --idle-timeout and --keepalive-timeout close a client that stops sending or reading (nginx's defaults); none limits a request's total time.
 
+Failed logins: --lockout-per-address and --lockout-per-user-address failures within --lockout-window refuse that address, or that username from that address, with 429 and Retry-After for --lockout-duration, doubling with each further lock up to --lockout-max; --lockout-per-user failures of one username from anywhere make its logins with credentials not verified before wait up to --lockout-delay-max, never refused, so a guesser cannot lock the real user out. Counts are per serve process.
+
 Limits: --max-connections overall and --max-connections-per-client per client address (behind a trusted proxy: that client's requests in flight, more get 503) close connections beyond them as they arrive, with a log line; a request with more than --max-header-size bytes or --max-headers fields of headers gets 431.
 
 Operations: GET /-/live and /-/ready (no login) say whether serve runs and whether it can serve (its store in step, MLflow answering). --metrics-address serves Prometheus metrics at /metrics (and the same checks) on an address of its own. Logs go to stderr as plain lines or JSON (--log-format, --log-level); --access-log writes one JSON line per request.
@@ -72,6 +74,59 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
       default: 75,
       description: 'Seconds an idle keep-alive connection is kept open between requests.',
       env: 'MLFLOWCTL_KEEPALIVE_TIMEOUT',
+      max: 86_400,
+      min: 1,
+    }),
+    'lockout-delay-max': Flags.integer({
+      default: 10,
+      description:
+        'Most seconds a login for a username under attack (--lockout-per-user) waits before its check, when its credentials were not verified before; verified ones never wait.',
+      env: 'MLFLOWCTL_LOCKOUT_DELAY_MAX',
+      max: 60,
+      min: 1,
+    }),
+    'lockout-duration': Flags.integer({
+      default: 60,
+      description: "Seconds of a client's first lock for failed logins; each further lock of the same address or pair doubles it, up to --lockout-max.",
+      env: 'MLFLOWCTL_LOCKOUT_DURATION',
+      max: 86_400,
+      min: 1,
+    }),
+    'lockout-max': Flags.integer({
+      default: 900,
+      description: 'Longest lock for failed logins, in seconds; a key quiet this long after its lock is forgotten.',
+      env: 'MLFLOWCTL_LOCKOUT_MAX',
+      max: 86_400,
+      min: 1,
+    }),
+    'lockout-per-address': Flags.integer({
+      default: 30,
+      description:
+        'Failed logins from one client address (IPv6: one /64) within --lockout-window that refuse its logins (429 with Retry-After) for a while; 0: no limit.',
+      env: 'MLFLOWCTL_LOCKOUT_PER_ADDRESS',
+      max: 1_000_000,
+      min: 0,
+    }),
+    'lockout-per-user': Flags.integer({
+      default: 100,
+      description:
+        'Failed logins for one username from all addresses within --lockout-window that make its unverified logins wait (up to --lockout-delay-max) for a while; never refused. 0: no limit.',
+      env: 'MLFLOWCTL_LOCKOUT_PER_USER',
+      max: 1_000_000,
+      min: 0,
+    }),
+    'lockout-per-user-address': Flags.integer({
+      default: 10,
+      description:
+        'Failed logins for one username from one client address within --lockout-window that refuse that pair (429 with Retry-After) for a while; 0: no limit.',
+      env: 'MLFLOWCTL_LOCKOUT_PER_USER_ADDRESS',
+      max: 1_000_000,
+      min: 0,
+    }),
+    'lockout-window': Flags.integer({
+      default: 300,
+      description: 'Seconds of the sliding window failed logins are counted in.',
+      env: 'MLFLOWCTL_LOCKOUT_WINDOW',
       max: 86_400,
       min: 1,
     }),
@@ -187,6 +242,13 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
       'idle-timeout': idleTimeout,
       'insecure-http': insecureHttp,
       'keepalive-timeout': keepAliveTimeout,
+      'lockout-delay-max': lockoutDelayMax,
+      'lockout-duration': lockoutDuration,
+      'lockout-max': lockoutMax,
+      'lockout-per-address': perAddress,
+      'lockout-per-user': perUser,
+      'lockout-per-user-address': perUserAddress,
+      'lockout-window': lockoutWindow,
       'log-format': logFormat,
       'log-level': logLevel,
       'max-connections': maxConnections,
@@ -215,6 +277,16 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
       })
     }
 
+    const {lockoutSettings} = await import('../server/lockout.js')
+    const lockout = lockoutSettings({
+      delayMaxMs: lockoutDelayMax * 1000,
+      lockMaxMs: lockoutMax * 1000,
+      lockMs: lockoutDuration * 1000,
+      perAddress,
+      perUser,
+      perUserAddress,
+      windowMs: lockoutWindow * 1000,
+    })
     const {startServe} = await import('../server/serve.js')
     const {createLogger, messageLog} = await import('../server/logger.js')
     const {openAccessLog} = await import('../server/access-log.js')
@@ -228,6 +300,7 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
       clientLimits: {maxConnections, maxConnectionsPerClient, maxHeaderSize, maxHeaders},
       clientTimeouts: {headerMs: headerTimeout * 1000, idleMs: idleTimeout * 1000, keepAliveMs: keepAliveTimeout * 1000},
       configPath: config,
+      credentialCheck: {lockout},
       env: process.env,
       host,
       hsts,

@@ -15,6 +15,7 @@ import {directClient} from './client-address.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, type ServeConfig} from './config.js'
 import {CredentialCheck, type CredentialCheckOptions} from './credential-check.js'
 import {type Health} from './health.js'
+import {type LockoutRefusal} from './lockout.js'
 import {createLocalAnswerer} from './local-answers.js'
 import {type Decision} from './metrics.js'
 import {type Upstream} from './proxy.js'
@@ -27,7 +28,7 @@ export interface AppOptions {
   /** The client's address as serve names it (trusted proxies honoured); default the socket's peer. */
   clientAddress?: (request: IncomingMessage) => string
   config: ServeConfig
-  /** Bounds on password verification (concurrency, queue, wait). */
+  /** Bounds on password verification (concurrency, queue, wait) and on failed logins (lockout). */
   credentialCheck?: CredentialCheckOptions
   /** serve's own liveness and readiness answers (/-/live, /-/ready). */
   health: Health
@@ -116,11 +117,15 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
     return {reason: store.getUser(credentials.username) ? 'wrong-password' : 'unknown-user', user: credentials.username}
   }
 
-  /** The caller; undefined when the credentials are missing or wrong (recorded); 'busy' when they cannot be checked now. */
-  async function authenticate(request: IncomingMessage): Promise<'busy' | undefined | UserRecord> {
+  /**
+   * The caller; undefined when the credentials are missing or wrong (recorded); 'busy' when they
+   * cannot be checked now; a refusal when there were too many failed logins.
+   */
+  async function authenticate(request: IncomingMessage): Promise<'busy' | LockoutRefusal | undefined | UserRecord> {
     const credentials = parseBasicAuthorization(request.headers.authorization)
-    const result = await credentialCheck.check(credentials)
+    const result = await credentialCheck.check(credentials, clientAddress(request))
     if (result.kind === 'busy') return 'busy'
+    if (result.kind === 'locked') return {retryAfterSeconds: result.retryAfterSeconds, scope: result.scope}
     if (result.kind !== 'verified') {
       audit.record({...origin(request), event: 'auth.failed', ...failure(request, credentials)})
       return undefined
@@ -188,6 +193,19 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
     if (!user) {
       outcome.decision = 'unauthenticated'
       sendUnauthenticated(response)
+      return
+    }
+
+    if ('retryAfterSeconds' in user) {
+      outcome.decision = 'unauthenticated'
+      // Nothing was checked; the same answer whether the user exists or not.
+      const from = user.scope === 'address' ? 'from this address' : 'for this user from this address'
+      sendJson(
+        response,
+        429,
+        {error_code: 'REQUEST_LIMIT_EXCEEDED', message: `Too many failed logins ${from}; try again in ${user.retryAfterSeconds} seconds.`},
+        {'retry-after': String(user.retryAfterSeconds)},
+      )
       return
     }
 

@@ -13,13 +13,15 @@
  *   them busy waits briefly in a bounded queue, then is told to come back (429).
  * Verified users never wait behind unverified attempts: their check is a map lookup.
  *
- * This is the one place a login attempt is judged, for rules that count failures per user or per
- * client to extend.
+ * This is the one place a login attempt is judged, and where failed ones are counted (lockout.ts):
+ * a locked address or username-and-address pair is refused before anything else, verified pairs
+ * included (else a locked-out guesser could still test guesses against the verified memory).
  */
 import {hash as digest, randomBytes} from 'node:crypto'
 import {availableParallelism} from 'node:os'
 
 import {type BasicCredentials} from './authn.js'
+import {Lockout, type LockoutOptions, type LockoutRefusal} from './lockout.js'
 import {verifyPassword} from './passwords.js'
 import {type Store, type UserRecord} from './store/store.js'
 
@@ -32,12 +34,19 @@ export interface CredentialCheckOptions {
   maxWaitMs?: number
   /** Told whether each check was answered from memory (true) or needed a derivation (false): the cache's hit ratio. */
   onLookup?: (hit: boolean) => void
+  /** Limits on failed logins (lockout.ts), or the counts to share; false: none. Default: on, with DEFAULT_LOCKOUT. */
+  lockout?: false | Lockout | LockoutOptions
+  /** How a delayed attempt waits (tests give a fake one); default a timer. */
+  sleep?: (ms: number) => Promise<void>
   /** The derivation (tests count it); default verifyPassword. */
   verify?: (hash: string, password: string) => Promise<boolean>
 }
 
-/** The caller; no valid credentials (401); or no capacity to check them now (429). */
-export type CheckResult = {kind: 'busy'} | {kind: 'rejected'} | {kind: 'verified'; user: UserRecord}
+/**
+ * The caller; no valid credentials (401); no capacity to check them now (429); or refused
+ * unchecked for too many failed logins (429 with the time to wait).
+ */
+export type CheckResult = {kind: 'busy'} | ({kind: 'locked'} & LockoutRefusal) | {kind: 'rejected'} | {kind: 'verified'; user: UserRecord}
 
 const MAX_REMEMBERED = 10_000
 
@@ -106,6 +115,11 @@ class Slots {
 }
 
 export class CredentialCheck {
+  /**
+   * The failed-login counts, for other ways of logging in to share (an invalid token is
+   * `lockout.failed(address)`, after `lockout.refusal(address)` said it may be checked).
+   */
+  readonly lockout: Lockout | undefined
   private readonly inFlight = new Map<string, Promise<boolean | undefined>>()
   /**
    * Put before the credentials and digested with them in one call (crypto.hash, a quarter of an
@@ -115,6 +129,7 @@ export class CredentialCheck {
   private readonly secret = randomBytes(32).toString('base64')
   /** digest(credentials) → the hash they were found wrong for ('' for a user that did not exist). */
   private readonly rejected = new Recent()
+  private readonly sleep: (ms: number) => Promise<void>
   private readonly slots: Slots
   /** digest(credentials) → the hash they were verified against. */
   private readonly verified = new Recent()
@@ -129,22 +144,45 @@ export class CredentialCheck {
     this.slots = new Slots(concurrency, options.maxQueue ?? 64, options.maxWaitMs ?? 1000)
     this.verify = options.verify ?? verifyPassword
     this.onLookup = options.onLookup ?? (() => {})
+    const {lockout} = options
+    this.lockout = lockout === false ? undefined : lockout instanceof Lockout ? lockout : new Lockout(lockout)
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)))
   }
 
-  async check(credentials: BasicCredentials | undefined): Promise<CheckResult> {
+  /** Judges the credentials a client at `address` sent ('' when unknown: not counted per address). */
+  async check(credentials: BasicCredentials | undefined, address = ''): Promise<CheckResult> {
+    // No credentials, or a header that is not Basic: nothing was guessed, nothing is counted.
     if (!credentials || !credentials.username) return {kind: 'rejected'}
-    const user = this.store.getUser(credentials.username)
-    const hash = user?.passwordHash ?? ''
-    // The name's length first: whatever the two strings hold, the input names one pair only.
     const {password, username} = credentials
+    const {lockout} = this
+    // Before anything else, so that a locked-out client costs a map lookup and learns nothing.
+    const refused = lockout?.refusal(address, username)
+    if (refused) return {kind: 'locked', ...refused}
+    let user = this.store.getUser(username)
+    let hash = user?.passwordHash ?? ''
+    // The name's length first: whatever the two strings hold, the input names one pair only.
     const key = digest('sha256', `${this.secret}${username.length}:${username}${password}`, 'base64')
     if (user && this.verified.get(key) === hash) {
       this.onLookup(true)
+      lockout?.succeeded(address, username)
       return {kind: 'verified', user}
     }
 
+    // A username under attack from many addresses: credentials not verified before wait first
+    // (bounded), then are checked as usual, so the real user is delayed, never locked out.
+    const delay = lockout?.delayMs(username) ?? 0
+    if (delay > 0) {
+      await this.sleep(delay)
+      const refusedNow = lockout?.refusal(address, username)
+      if (refusedNow) return {kind: 'locked', ...refusedNow}
+      user = this.store.getUser(username)
+      hash = user?.passwordHash ?? ''
+    }
+
     if (this.rejected.get(key) === hash) {
+      // Costs no derivation, but is a guess all the same.
       this.onLookup(true)
+      lockout?.failed(address, username)
       return {kind: 'rejected'}
     }
 
@@ -166,10 +204,12 @@ export class CredentialCheck {
     if ((current?.passwordHash ?? '') !== hash) return {kind: 'rejected'}
     if (!ok || !current) {
       this.rejected.set(key, hash)
+      lockout?.failed(address, username)
       return {kind: 'rejected'}
     }
 
     this.verified.set(key, hash)
+    lockout?.succeeded(address, username)
     return {kind: 'verified', user: current}
   }
 

@@ -14,6 +14,7 @@ import {ClientWatch, type ClientTimeouts, DEFAULT_CLIENT_TIMEOUTS, serverTimeout
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, loadServeConfig, type ServeConfig} from './config.js'
 import {type CredentialCheckOptions} from './credential-check.js'
 import {Health} from './health.js'
+import {describeLockout, Lockout, type LockoutEvent} from './lockout.js'
 import {ClientLimiter, type ClientLimits, DEFAULT_CLIENT_LIMITS, serverLimitOptions} from './limits.js'
 import {type LineSink} from './logger.js'
 import {ServeMetrics} from './metrics.js'
@@ -78,6 +79,8 @@ export interface RunningServe {
   metricsUrl?: string
   /** Opens the audit log file again by its path (after a rotation); resolves to a line for the log. */
   reopenAuditLog(): Promise<string | undefined>
+  /** The failed-login counts (stats() for metrics); undefined when turned off. */
+  lockout?: Lockout
   /** Re-reads the TLS files for new connections; resolves to a description of the certificate now served. */
   reloadTls(): Promise<string>
   storeLocation: string
@@ -147,10 +150,33 @@ async function startServing(
     accessLog?.write(record, clients.resolve(record.request).address)
   }
 
-  const credentialCheck = {...options.credentialCheck, onLookup: (hit: boolean) => metrics.credentialLookup(hit)}
+  const lockout = createLockout(options.credentialCheck, log, (event) => {
+    metrics.lockout()
+    const until = new Date(Date.now() + event.lockMs).toISOString()
+    audit?.record({client: event.address, event: 'auth.lockout', failures: event.failures, reason: event.scope, until, user: event.username})
+  })
+  const credentialCheck = {...options.credentialCheck, lockout, onLookup: (hit: boolean) => metrics.credentialLookup(hit)}
   const clientAddress = (request: IncomingMessage) => clients.resolve(request).address
   front.attach(createApp({audit, clientAddress, config, credentialCheck, health, log, observe, store, upstream}))
-  return running({audit, front, listener, metrics, ops, store, upstream})
+  return running({audit, front, listener, lockout: lockout || undefined, metrics, ops, store, upstream})
+}
+
+/**
+ * The failed-login counts (none when turned off), each lock that begins logged (the address, the
+ * username, never a password) and then passed to the caller's hook.
+ */
+function createLockout(options: CredentialCheckOptions | undefined, log: (message: string) => void, record: (event: LockoutEvent) => void): false | Lockout {
+  const given = options?.lockout
+  if (given === false || given instanceof Lockout) return given
+  const onLockout = given?.onLockout
+  return new Lockout({
+    ...given,
+    onLockout(event) {
+      log(describeLockout(event))
+      record(event)
+      onLockout?.(event)
+    },
+  })
 }
 
 /** The operations address, when asked for; a start that fails here undoes the main port. */
@@ -300,12 +326,13 @@ function running(parts: {
   audit?: AuditLog
   front: Front
   listener: Listener
+  lockout?: Lockout
   metrics: ServeMetrics
   ops?: OpsEndpoint
   store: Store
   upstream: Upstream
 }): RunningServe {
-  const {audit, front, listener, metrics, ops, store, upstream} = parts
+  const {audit, front, listener, lockout, metrics, ops, store, upstream} = parts
   const address = front.server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   let closing: Promise<void> | undefined
@@ -326,6 +353,7 @@ function running(parts: {
       })()
       return closing
     },
+    lockout,
     metrics,
     metricsUrl: ops?.url,
     reopenAuditLog: async () => audit?.reopen(),
