@@ -6,7 +6,7 @@
  */
 import {type IncomingMessage, type ServerResponse} from 'node:http'
 
-import {parseBasicAuthorization} from './authn.js'
+import {parseBasicAuthorization, parseBearerToken} from './authn.js'
 import {canonicalPath} from './authz/canonical-path.js'
 import {Gate} from './authz/gate.js'
 import {lookupRoute, type RouteMatch} from './authz/route-table.js'
@@ -16,6 +16,7 @@ import {createLocalAnswerer} from './local-answers.js'
 import {type Upstream} from './proxy.js'
 import {ApiError, errorAnswer, sendError, sendJson, sendUnauthenticated} from './responses.js'
 import {type Store, type UserRecord} from './store/store.js'
+import {TokenCheck, type TokenUseOptions} from './tokens.js'
 
 export interface AppOptions {
   config: ServeConfig
@@ -24,6 +25,8 @@ export interface AppOptions {
   /** Status and warnings; never given a password, hash or Authorization header. */
   log: (message: string) => void
   store: Store
+  /** How last-used times of access tokens are written (interval). */
+  tokens?: TokenUseOptions
   upstream: Upstream
 }
 
@@ -53,11 +56,19 @@ export function routeRequest(request: IncomingMessage, staticPrefix: string): Ro
 export function createApp(options: AppOptions): (request: IncomingMessage, response: ServerResponse) => void {
   const {config, log, store, upstream} = options
   const credentialCheck = new CredentialCheck(store, options.credentialCheck)
-  const answerLocally = createLocalAnswerer(config, store)
+  const tokenCheck = new TokenCheck(store, {onError: (error) => log(`warning: ${error.message}`), ...options.tokens})
+  const answerLocally = createLocalAnswerer(config, store, {tokenLastUse: (id) => tokenCheck.pendingLastUse(id)})
   const gate = new Gate({defaultPermission: config.defaultPermission, log, store, upstream})
 
   /** The caller; undefined when the credentials are missing or wrong; 'busy' when they cannot be checked now. */
   async function authenticate(request: IncomingMessage): Promise<'busy' | undefined | UserRecord> {
+    // A token is a digest and a lookup: it never waits behind password derivations.
+    const bearer = parseBearerToken(request.headers.authorization)
+    if (bearer !== undefined) {
+      const checked = tokenCheck.check(bearer)
+      return checked.kind === 'verified' ? checked.user : undefined
+    }
+
     const credentials = parseBasicAuthorization(request.headers.authorization)
     const result = await credentialCheck.check(credentials)
     if (result.kind !== 'verified') return result.kind === 'busy' ? 'busy' : undefined

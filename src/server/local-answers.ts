@@ -5,7 +5,7 @@
  */
 import {type IncomingMessage, type ServerResponse} from 'node:http'
 
-import {AuthApi} from './auth-api.js'
+import {AuthApi, type AuthApiOptions} from './auth-api.js'
 import {allowedMethods, type RouteMatch} from './authz/route-table.js'
 import {type ServeConfig} from './config.js'
 import {readRequestBody, type RequestBody} from './request-body.js'
@@ -20,8 +20,8 @@ const METHOD_NOT_ALLOWED_PAGE =
 
 export type LocalAnswerer = (request: IncomingMessage, response: ServerResponse, user: UserRecord, match: RouteMatch, url: URL) => Promise<void>
 
-export function createLocalAnswerer(config: ServeConfig, store: Store): LocalAnswerer {
-  const api = new AuthApi({defaultPermission: config.defaultPermission, store})
+export function createLocalAnswerer(config: ServeConfig, store: Store, extra: Pick<AuthApiOptions, 'onTokenEvent' | 'tokenLastUse'> = {}): LocalAnswerer {
+  const api = new AuthApi({defaultPermission: config.defaultPermission, store, ...extra})
 
   /** As Flask-WTF: the CSRF token is checked first (from the form, else the X-CSRFToken header), then the form. */
   async function submitSignup(request: IncomingMessage, response: ServerResponse, user: UserRecord, body: RequestBody): Promise<void> {
