@@ -83,7 +83,7 @@ export class Session {
     const fileCredentials =
       stored && profileName !== credentials.currentProfile ? {password: stored.password, username: stored.username} : credentials.activeCredentials
     const connection = resolveConnection({
-      credentialsFile: {path: credentials.path, ...fileCredentials},
+      credentialsFile: {path: credentials.path, ...fileCredentials, ...(stored?.token === undefined ? {} : {token: stored.token})},
       databricksProfile,
       env: options.env,
       flags: {retries: options.retries, timeout: options.timeout, trackingUri: options.trackingUri},
