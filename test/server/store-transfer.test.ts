@@ -49,6 +49,7 @@ async function populated(path: string): Promise<void> {
   await store.addRolePermission({permission: 'READ', resourcePattern: '*', resourceType: 'experiment', roleId: role.id})
   await store.addRolePermission({permission: 'DENY', resourcePattern: 'secret', resourceType: 'registered_model', roleId: role.id})
   await store.assignRole(bob.id, role.id)
+  await store.createToken({createdAt: '2026-01-01T00:00:00.000Z', digest: 'c'.repeat(64), expiresAt: null, name: 'laptop', userId: alice.id})
   await store.close()
 }
 
@@ -63,7 +64,7 @@ describe('store copy', () => {
     assert.deepEqual(copy, source)
     assert.equal(result.source.digest, contentDigest(source))
     assert.equal(result.destination.digest, result.source.digest)
-    assert.deepEqual(result.destination.counts, {assignments: 3, role_permissions: 4, roles: 3, users: 3})
+    assert.deepEqual(result.destination.counts, {assignments: 3, role_permissions: 4, roles: 3, tokens: 1, users: 3})
     // The empty per-user role of bob and the deleted admin's id survive: the public writes could make neither.
     assert.ok(copy.roles.some((role) => role.name === '__user_3__'))
     assert.deepEqual(
@@ -157,11 +158,14 @@ describe('contentDigest', () => {
       assignments: [...content.assignments].reverse(),
       rolePermissions: [...content.rolePermissions].reverse(),
       roles: [...content.roles].reverse(),
+      tokens: [...content.tokens].reverse(),
       users: [...content.users].reverse(),
     }
     assert.equal(contentDigest(reversed), contentDigest(content))
     const changed = {...content, rolePermissions: content.rolePermissions.map((row, i) => (i === 0 ? {...row, permission: 'MANAGE'} : row))}
     assert.notEqual(contentDigest(changed), contentDigest(content))
+    const used = {...content, tokens: content.tokens.map((token) => ({...token, lastUsedAt: '2026-01-02T00:00:00.000Z'}))}
+    assert.notEqual(contentDigest(used), contentDigest(content))
   })
 })
 
