@@ -25,7 +25,9 @@ export interface AppOptions {
   /** Status and warnings; never given a password, hash or Authorization header. */
   log: (message: string) => void
   store: Store
-  /** How last-used times of access tokens are written (interval). */
+  /** Bearer tokens' check, when the caller keeps it (to write the last uses at stop); else one of its own. */
+  tokenCheck?: TokenCheck
+  /** How last-used times of access tokens are written (interval), for a check of its own. */
   tokens?: TokenUseOptions
   upstream: Upstream
 }
@@ -56,7 +58,7 @@ export function routeRequest(request: IncomingMessage, staticPrefix: string): Ro
 export function createApp(options: AppOptions): (request: IncomingMessage, response: ServerResponse) => void {
   const {config, log, store, upstream} = options
   const credentialCheck = new CredentialCheck(store, options.credentialCheck)
-  const tokenCheck = new TokenCheck(store, {onError: (error) => log(`warning: ${error.message}`), ...options.tokens})
+  const tokenCheck = options.tokenCheck ?? new TokenCheck(store, {onError: (error) => log(`warning: ${error.message}`), ...options.tokens})
   const answerLocally = createLocalAnswerer(config, store, {tokenLastUse: (id) => tokenCheck.pendingLastUse(id)})
   const gate = new Gate({defaultPermission: config.defaultPermission, log, store, upstream})
 

@@ -17,6 +17,7 @@ import {createUpstream, type Upstream} from './proxy.js'
 import {openAdapter, storeUserError} from './store/open.js'
 import {type Store, StoreError} from './store/store.js'
 import {type Listener, prepareListener, type TlsFiles} from './tls.js'
+import {TokenCheck} from './tokens.js'
 
 export interface ServeOptions {
   /** Bounds on password verification: derivations at once, queue, wait before 429. */
@@ -83,8 +84,9 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   // The port first: a start that fails there must not have created the store or the admin.
   await bind(front.server, options, upstream)
   const store = await openStore(options, config, front, upstream)
-  front.attach(createApp({config, credentialCheck: options.credentialCheck, log, store, upstream}))
-  return running({front, listener, store, upstream})
+  const tokenCheck = new TokenCheck(store, {onError: (error) => log(`warning: ${error.message}`)})
+  front.attach(createApp({config, credentialCheck: options.credentialCheck, log, store, tokenCheck, upstream}))
+  return running({front, listener, store, tokenCheck, upstream})
 }
 
 function openUpstream(options: ServeOptions, clients: ClientAddresses): Upstream {
@@ -202,8 +204,8 @@ async function openStore(options: ServeOptions, config: ServeConfig, front: Fron
 }
 
 /** The handle the command keeps: where serve listens, what to print, and how to reload and stop it. */
-function running(parts: {front: Front; listener: Listener; store: Store; upstream: Upstream}): RunningServe {
-  const {front, listener, store, upstream} = parts
+function running(parts: {front: Front; listener: Listener; store: Store; tokenCheck: TokenCheck; upstream: Upstream}): RunningServe {
+  const {front, listener, store, tokenCheck, upstream} = parts
   const address = front.server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   let closing: Promise<void> | undefined
@@ -213,6 +215,9 @@ function running(parts: {front: Front; listener: Listener; store: Store; upstrea
       closing ??= (async () => {
         await front.stop()
         await upstream.close()
+        // The tokens' last uses since the last write, so a clean stop loses none.
+        tokenCheck.stop()
+        await tokenCheck.flush()
         await store.close()
       })()
       return closing

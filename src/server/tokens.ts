@@ -75,9 +75,10 @@ export class TokenCheck {
     return this.lastUsed.get(tokenId)
   }
 
-  /** Writes the last-used times gathered since the last write, in one write. */
+  /** Writes the last-used times gathered since the last write, in one write (after the one under way, if any). */
   flush(): Promise<void> {
-    if (this.flushing || this.lastUsed.size === 0) return this.flushing ?? Promise.resolve()
+    if (this.flushing) return this.flushing.then(() => this.flush())
+    if (this.lastUsed.size === 0) return Promise.resolve()
     const batch = new Map(this.lastUsed)
     this.lastUsed.clear()
     this.flushing = this.store
