@@ -111,7 +111,9 @@ Secrets are prompted for on a terminal, or read from standard input with --passw
       this.warn(`${name} is set: it overrides this login for mlflowctl and MLflow's clients until you unset it`)
     }
 
-    this.status(`Logged in to ${trackingUri} as ${user.username}${user.is_admin ? ' (admin)' : ''} with a token; saved as profile "${profile}" in ${saved.path}`)
+    this.status(
+      `Logged in to ${trackingUri} as ${user.username}${user.is_admin ? ' (admin)' : ''} with a token; saved as profile "${profile}" in ${saved.path}`,
+    )
     this.status(
       "MLflow's own clients cannot read a token from that file: for them, export MLFLOW_TRACKING_TOKEN (and MLFLOW_TRACKING_URI). [mlflow] now holds no username and password.",
     )

@@ -238,7 +238,7 @@ export class AuthApi {
     // serve's own: a service account has no password and is used through its tokens only.
     const serviceAccount = call.body?.service_account
     if (serviceAccount !== undefined && typeof serviceAccount !== 'boolean')
-      throw new ApiError('INVALID_PARAMETER_VALUE', 'Parameter \'service_account\' must be true or false.')
+      throw new ApiError('INVALID_PARAMETER_VALUE', "Parameter 'service_account' must be true or false.")
     if (serviceAccount === true) return this.createServiceAccount(call)
     const username = presentParam(call, 'username')
     const password = presentParam(call, 'password')
@@ -258,7 +258,7 @@ export class AuthApi {
     const username = presentParam(call, 'username')
     if (typeof username !== 'string' || !username.trim()) throw new ApiError('INVALID_PARAMETER_VALUE', 'Username must be a non-empty string.')
     if (call.body?.password !== undefined && call.body.password !== null)
-      throw new ApiError('INVALID_PARAMETER_VALUE', 'A service account has no password: leave out \'password\', and create a token for it.')
+      throw new ApiError('INVALID_PARAMETER_VALUE', "A service account has no password: leave out 'password', and create a token for it.")
     if (this.options.store.getUser(username)) throw new ApiError('RESOURCE_ALREADY_EXISTS', `User (username=${username}) already exists.`)
     const user = await this.storeCall(() => this.options.store.createUser({isAdmin: false, passwordHash: SERVICE_ACCOUNT_HASH, username}))
     return {user: this.userJson(user)}
@@ -848,7 +848,8 @@ export class AuthApi {
   /** A user's tokens (any user's, for an admin who names no one: all of them), never their text. */
   private async listTokens(call: AuthCall): Promise<unknown> {
     const named = param(call, 'username', {optional: true})
-    const tokens = call.user.isAdmin && (named === undefined || named === '') ? this.options.store.listTokens() : this.options.store.listTokens(this.tokenOwner(call).id)
+    const tokens =
+      call.user.isAdmin && (named === undefined || named === '') ? this.options.store.listTokens() : this.options.store.listTokens(this.tokenOwner(call).id)
     return {tokens: tokens.map((token) => this.tokenJson(token))}
   }
 
@@ -879,7 +880,14 @@ export class AuthApi {
 
   private tokenEvent(action: TokenEvent['action'], call: AuthCall, owner: UserRecord, token: TokenRecord): void {
     try {
-      this.options.onTokenEvent?.({action, actor: call.user.username, expiresAt: token.expiresAt, name: token.name, tokenId: token.id, username: owner.username})
+      this.options.onTokenEvent?.({
+        action,
+        actor: call.user.username,
+        expiresAt: token.expiresAt,
+        name: token.name,
+        tokenId: token.id,
+        username: owner.username,
+      })
     } catch {}
   }
 

@@ -206,7 +206,12 @@ describe('client command errors and exit codes', () => {
     assert.match(result.stderr, /export MLFLOW_TRACKING_TOKEN/)
     assert.ok(!result.stderr.includes(TOKEN) && !result.stdout.includes(TOKEN), 'the token is never printed')
     const text = await readFile(credentials, 'utf8')
-    assert.match(text, new RegExp(`\\[mlflowctl\\.profile\\.ci\\]\\ntracking_uri = ${url.replaceAll('.', '\\.')}\\nmlflow_tracking_username = ci-bot\\nmlflowctl_tracking_token = ${TOKEN}\\n`))
+    assert.match(
+      text,
+      new RegExp(
+        `\\[mlflowctl\\.profile\\.ci\\]\\ntracking_uri = ${url.replaceAll('.', '\\.')}\\nmlflow_tracking_username = ci-bot\\nmlflowctl_tracking_token = ${TOKEN}\\n`,
+      ),
+    )
     assert.doesNotMatch(text, /mlflow_tracking_password/, 'no password anywhere, [mlflow] has no pair')
 
     seen = []

@@ -48,7 +48,11 @@ describe(`access tokens through serve in front of MLflow ${version}`, () => {
     target = await authTarget(version, 'serve', {users: [alice]})
     editable = (await rest.ok(target.admin, 'POST', '/api/2.0/mlflow/experiments/create', {name: uniqueName('tokens-edit')})).experiment_id
     readable = (await rest.ok(target.admin, 'POST', '/api/2.0/mlflow/experiments/create', {name: uniqueName('tokens-read')})).experiment_id
-    await rest.ok(target.admin, 'POST', '/api/2.0/mlflow/experiments/permissions/create', {experiment_id: editable, permission: 'EDIT', username: alice.username})
+    await rest.ok(target.admin, 'POST', '/api/2.0/mlflow/experiments/permissions/create', {
+      experiment_id: editable,
+      permission: 'EDIT',
+      username: alice.username,
+    })
   })
   after(() => target?.stop())
 
@@ -100,7 +104,8 @@ describe(`access tokens through serve in front of MLflow ${version}`, () => {
     const created = await cli(target.admin, ['users', 'create', bot, '--service-account', '--json'])
     assert.equal(okJson(created).user.is_service_account, true)
     // No password is ever right: not the empty one, not any other.
-    for (const password of ['', 'anything-at-all-123']) assert.equal((await rest.call({password, username: bot}, 'GET', '/api/2.0/mlflow/users/current')).status, 401)
+    for (const password of ['', 'anything-at-all-123'])
+      assert.equal((await rest.call({password, username: bot}, 'GET', '/api/2.0/mlflow/users/current')).status, 401)
     await rest.ok(target.admin, 'POST', '/api/2.0/mlflow/experiments/permissions/create', {experiment_id: editable, permission: 'EDIT', username: bot})
     const {token} = okJson(await cli(target.admin, ['tokens', 'create', '--user', bot, '--name', 'nightly', '--expires', '30d', '--json']))
     const run = await python(token).call('tracking', 'create_run', editable)

@@ -125,7 +125,7 @@ describe('importContent', () => {
     const store = await JsonFileStore.open(path, {watch: false})
     const before = readContent(store)
     await assert.rejects(
-      store.importContent({assignments: [], rolePermissions: [], roles: [], users: [{id: 9, isAdmin: false, passwordHash: 'h', username: 'x'}]}),
+      store.importContent({assignments: [], rolePermissions: [], roles: [], tokens: [], users: [{id: 9, isAdmin: false, passwordHash: 'h', username: 'x'}]}),
       (error) => error instanceof StoreError && error.code === 'RESOURCE_ALREADY_EXISTS',
     )
     assert.deepEqual(readContent(store), before)
@@ -140,6 +140,7 @@ describe('importContent', () => {
         assignments: [{id: 1, roleId: 7, userId: 1}],
         rolePermissions: [],
         roles: [],
+        tokens: [],
         users: [{id: 1, isAdmin: false, passwordHash: 'h', username: 'x'}],
       }),
       (error) => error instanceof StoreError && error.code === 'INVALID_PARAMETER_VALUE' && /role 7, which is not there/.test(error.message),

@@ -154,16 +154,17 @@ describe('tokens in the JSON file store', () => {
         tokens,
       })
     const token = {id: 1, user_id: 1, name: 'n', digest: 'a'.repeat(64), created_at: CREATED, expires_at: null, last_used_at: null}
-    for (const [tokens, message] of [
+    const cases: [unknown[], RegExp][] = [
       [[{...token, user_id: 7}], /tokens\[0\]\.user_id 7 is not the id of any user/],
       [[{...token, digest: 'not-a-digest'}], /tokens\[0\]\.digest .* not a SHA-256/],
       [[{...token, token: 'mlft_x'}], /tokens\[0\] has unknown key "token"/],
       [[{...token, created_at: 'yesterday'}], /tokens\[0\]\.created_at .* not a time/],
       [[token, {...token, id: 2, name: 'other'}], /tokens\[1\]\.digest is also the digest of token 1/],
       [[token, {...token, id: 2, digest: 'b'.repeat(64)}], /tokens\[1\] repeats the token name "n" of user 1/],
-    ] as const) {
+    ]
+    for (const [tokens, message] of cases) {
       const path = fresh('auth.json')
-      await writeFile(path, bad(tokens as unknown[]))
+      await writeFile(path, bad(tokens))
       await assert.rejects(JsonFileStore.open(path, {watch: false}), message)
     }
   })
@@ -241,7 +242,7 @@ describe('a Bearer token at the door', () => {
     assert.equal(parseBearerToken(undefined), undefined)
   })
 
-  it("verifies a token by its digest as its user; refuses one unknown, malformed, revoked, expired or of a deleted user", async () => {
+  it('verifies a token by its digest as its user; refuses one unknown, malformed, revoked, expired or of a deleted user', async () => {
     const {record, store, text} = await storeWithToken('2026-03-01T00:00:00.000Z')
     const check = new TokenCheck(store, {flushIntervalMs: 3_600_000})
     const before = Date.parse('2026-02-28T23:59:59.999Z')

@@ -28,7 +28,9 @@ The token is printed once, on standard output, and cannot be shown again: serve 
     const session = await this.session()
     const created = await session.tokens.create({expiresInSeconds: this.flags.expires, name: this.flags.name, username: this.flags.user})
     const info = created.token_info
-    this.status(`Created token ${info.name} for ${info.username ?? this.flags.user ?? 'you'}, ${info.expires_at === null ? 'never expires' : `expires ${tableTime(info.expires_at, '')}`}. It is shown only this once:`)
+    this.status(
+      `Created token ${info.name} for ${info.username ?? this.flags.user ?? 'you'}, ${info.expires_at === null ? 'never expires' : `expires ${tableTime(info.expires_at, '')}`}. It is shown only this once:`,
+    )
     this.log(created.token)
     return {...info, token: created.token}
   }

@@ -29,7 +29,9 @@ export default class UsersCreate extends BaseCommand<typeof UsersCreate> {
     if (this.flags['service-account']) {
       const session = await this.session()
       const user = await session.api.createServiceAccount(this.args.username)
-      this.status(`Created service account ${user.username} (no password; create a token for it with \`mlflowctl tokens create --user ${user.username} --name LABEL\`)`)
+      this.status(
+        `Created service account ${user.username} (no password; create a token for it with \`mlflowctl tokens create --user ${user.username} --name LABEL\`)`,
+      )
       return {user}
     }
 

@@ -135,7 +135,11 @@ export function contentProblem(content: StoreContent): string | undefined {
     if (!userIds.has(token.userId)) return `token ${token.id} names user ${token.userId}, who is not there`
     if (!isString(token.name) || token.name === '') return `token ${token.id} has no name`
     if (!isString(token.digest) || !isDigest(token.digest) || digests.has(token.digest)) return `token ${token.id}'s digest is not a unique SHA-256`
-    if (!isStoreTime(token.createdAt) || (token.expiresAt !== null && !isStoreTime(token.expiresAt)) || (token.lastUsedAt !== null && !isStoreTime(token.lastUsedAt)))
+    if (
+      !isStoreTime(token.createdAt) ||
+      (token.expiresAt !== null && !isStoreTime(token.expiresAt)) ||
+      (token.lastUsedAt !== null && !isStoreTime(token.lastUsedAt))
+    )
       return `token ${token.id} has a time that is not ISO 8601 UTC`
     const key = JSON.stringify([token.userId, token.name])
     if (tokenNames.has(key)) return `user ${token.userId} has two tokens named ${JSON.stringify(token.name)}`

@@ -409,7 +409,8 @@ export function parseRecord(table: Table, entry: unknown, where: string, invalid
       const {created_at: createdAt, digest, expires_at: expiresAt, last_used_at: lastUsedAt} = fields
       if (typeof digest !== 'string' || !isDigest(digest)) throw invalid(`${where}.digest is ${describe(digest)}, not a SHA-256 in lower-case hex`)
       if (!isStoreTime(createdAt)) throw invalid(`${where}.created_at is ${describe(createdAt)}, not a time like 2026-01-31T12:00:00.000Z`)
-      if (expiresAt !== null && !isStoreTime(expiresAt)) throw invalid(`${where}.expires_at is ${describe(expiresAt)}, not null or a time like 2026-01-31T12:00:00.000Z`)
+      if (expiresAt !== null && !isStoreTime(expiresAt))
+        throw invalid(`${where}.expires_at is ${describe(expiresAt)}, not null or a time like 2026-01-31T12:00:00.000Z`)
       if (lastUsedAt !== null && !isStoreTime(lastUsedAt))
         throw invalid(`${where}.last_used_at is ${describe(lastUsedAt)}, not null or a time like 2026-01-31T12:00:00.000Z`)
       return Object.freeze({createdAt, digest, expiresAt, id, lastUsedAt, name, userId})
