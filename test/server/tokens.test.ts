@@ -16,7 +16,9 @@ import {JsonFileStore} from '../../src/server/store/json-store.js'
 import {PgStore} from '../../src/server/store/pg-store.js'
 import {type Store, StoreError, type TokenRecord} from '../../src/server/store/store.js'
 import {copyStore} from '../../src/server/store/transfer.js'
+import {startServe} from '../../src/server/serve.js'
 import {newToken, TokenCheck, tokenDigest} from '../../src/server/tokens.js'
+import {freePort} from '../support/mlflow-server.js'
 import {queryAt, type RunningPostgres, startPostgres} from '../support/postgres.js'
 
 let dir: string
@@ -290,6 +292,47 @@ describe('a Bearer token at the door', () => {
     await store.touchTokens(new Map([[record.id, CREATED]]))
     assert.equal(store.getToken(record.id)?.lastUsedAt, new Date(Date.parse(CREATED) + 99).toISOString())
     check.stop()
+    await store.close()
+  })
+})
+
+describe('serve with tokens', () => {
+  it('answers a Bearer request as the token’s user, and a clean stop writes the last use it kept in memory', async () => {
+    const path = fresh('auth.json')
+    const admin = {password: 'admin-password-for-tokens', username: 'admin'}
+    const basic = `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString('base64')}`
+    const serve = await startServe({
+      env: {MLFLOW_AUTH_ADMIN_PASSWORD: admin.password},
+      host: '127.0.0.1',
+      log: () => {},
+      port: await freePort(),
+      // Never asked: the answers below are serve's own.
+      proxyTo: new URL('http://127.0.0.1:9'),
+      storePath: path,
+    })
+    let token: string
+    try {
+      const created = await fetch(`${serve.url}/api/2.0/mlflowctl/tokens/create`, {
+        body: JSON.stringify({name: 'ops'}),
+        headers: {authorization: basic, 'content-type': 'application/json'},
+        method: 'POST',
+      })
+      assert.equal(created.status, 200)
+      token = ((await created.json()) as {token: string}).token
+      const current = await fetch(`${serve.url}/api/2.0/mlflow/users/current`, {headers: {authorization: `Bearer ${token}`}})
+      assert.equal(current.status, 200)
+      assert.equal(((await current.json()) as {user: {username: string}}).user.username, 'admin')
+      const wrong = await fetch(`${serve.url}/api/2.0/mlflow/users/current`, {headers: {authorization: `Bearer ${newToken().text}`}})
+      assert.equal(wrong.status, 401)
+      await wrong.text()
+    } finally {
+      await serve.close()
+    }
+
+    const store = await JsonFileStore.open(path, {watch: false})
+    const [record] = store.listTokens()
+    assert.equal(record.digest, tokenDigest(token))
+    assert.notEqual(record.lastUsedAt, null, 'the last use was written at stop')
     await store.close()
   })
 })
