@@ -129,6 +129,7 @@ const POSTGRES_PASS = [
   'serve-break-glass',
   'serve-audit',
   'serve-bruteforce',
+  'serve-tokens',
   'web-ui',
 ].map((name) => join('test', 'interop', `${name}.test.ts`))
 const postgresPass =

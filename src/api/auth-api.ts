@@ -44,6 +44,8 @@ export interface User {
   experiment_permissions?: Array<{experiment_id: string; permission: string}>
   id: number
   is_admin: boolean
+  /** mlflowctl serve's: a user with no password, used through access tokens only. */
+  is_service_account?: boolean
   registered_model_permissions?: Array<{name: string; permission: string}>
   scorer_permissions?: Array<{experiment_id: string; permission: string; scorer_name: string}>
   username: string
@@ -200,6 +202,23 @@ export class AuthApi {
 
   async createUser(username: string, password: string): Promise<User> {
     return (await this.http.post<{user: User}>('/api/2.0/mlflow/users/create', {password, username})).user
+  }
+
+  /** mlflowctl serve's: a user with no password, for tokens only. MLflow refuses a user without a password. */
+  async createServiceAccount(username: string): Promise<User> {
+    try {
+      return (await this.http.post<{user: User}>('/api/2.0/mlflow/users/create', {service_account: true, username})).user
+    } catch (error) {
+      if (error instanceof MlflowApiError && error.status === 400 && error.message.includes('Username and password cannot be empty')) {
+        throw new UserError('This server does not offer service accounts: they are a feature of mlflowctl serve, not of MLflow’s basic-auth app', {
+          cause: error,
+          code: 'UNSUPPORTED',
+          exit: ExitCode.Unsupported,
+        })
+      }
+
+      throw error
+    }
   }
 
   async getUser(username: string): Promise<User> {

@@ -61,6 +61,31 @@ export async function verifyMlflowLogin(options: VerifyOptions): Promise<UserSum
   }
 }
 
+/** Who the server says an access token belongs to (users/current: mlflowctl serve has it). */
+export async function verifyTokenLogin(options: Omit<VerifyOptions, 'password' | 'username'> & {token: string}): Promise<UserSummary> {
+  const connection = resolveConnection({
+    env: {...withoutCredentialEnv(options.env), MLFLOW_TRACKING_TOKEN: options.token},
+    flags: {retries: options.retries, timeout: options.timeout, trackingUri: options.trackingUri},
+  })
+  if (connection.kind !== 'http') throw new UserError('Use --backend databricks for Databricks workspaces', {exit: ExitCode.Usage})
+  const http = createMlflowHttp(connection, {onRequest: options.onRequest, onRetry: options.onRetry})
+  try {
+    return await new AuthApi(http).caller(undefined)
+  } catch (error) {
+    if (error instanceof MlflowApiError && error.status === 401) {
+      throw new UserError(`${options.trackingUri} rejected the token (unknown, revoked or expired); nothing was saved`, {
+        code: 'LOGIN_REJECTED',
+        exit: ExitCode.Unauthenticated,
+        status: 401,
+      })
+    }
+
+    throw error
+  } finally {
+    await http.close()
+  }
+}
+
 const URI_EXAMPLE = 'e.g. http://127.0.0.1:5000 or https://mlflow.example.com'
 
 /** An http(s) server address, or why not, with the likely meaning of one typed without its scheme. */
@@ -77,7 +102,7 @@ export function checkServerUrl(value: string): string | true {
 }
 
 /** A tracking URI given on the command line or in MLFLOW_TRACKING_URI, refused before anything else is asked. */
-function assertServerUrl(value: string, source: string): void {
+export function assertServerUrl(value: string, source: string): void {
   const verdict = checkServerUrl(value)
   if (verdict !== true) {
     throw new UserError(`${source}: ${verdict}`, {

@@ -4,6 +4,7 @@
  */
 import {AuthApi, type UserSummary} from '../api/auth-api.js'
 import {RolesApi} from '../api/roles-api.js'
+import {TokensApi} from '../api/tokens-api.js'
 import {TrackingApi} from '../api/tracking-api.js'
 import {type Connection, CREDENTIAL_ENV, databricksProfileSelection, resolveConnection} from '../client/connection.js'
 import {readDatabricksProfile} from '../client/databrickscfg.js'
@@ -45,6 +46,7 @@ function throwIfLoggedOut(credentials: MlflowCredentialsFile, env: NodeJS.Proces
 export class Session {
   readonly api: AuthApi
   readonly roles: RolesApi
+  readonly tokens: TokensApi
   readonly tracking: TrackingApi
   private me: Promise<UserSummary> | undefined
 
@@ -56,6 +58,7 @@ export class Session {
   ) {
     this.api = new AuthApi(http)
     this.roles = new RolesApi(http)
+    this.tokens = new TokensApi(http)
     this.tracking = new TrackingApi(http)
   }
 
@@ -80,7 +83,7 @@ export class Session {
     const fileCredentials =
       stored && profileName !== credentials.currentProfile ? {password: stored.password, username: stored.username} : credentials.activeCredentials
     const connection = resolveConnection({
-      credentialsFile: {path: credentials.path, ...fileCredentials},
+      credentialsFile: {path: credentials.path, ...fileCredentials, ...(stored?.token === undefined ? {} : {token: stored.token})},
       databricksProfile,
       env: options.env,
       flags: {retries: options.retries, timeout: options.timeout, trackingUri: options.trackingUri},

@@ -20,8 +20,8 @@ export interface Sourced<T = string> {
 export type AuthScheme = 'basic' | 'bearer' | 'none' | 'sigv4'
 
 export interface ConnectionInput {
-  /** ~/.mlflow/credentials [mlflow], already parsed. */
-  credentialsFile?: {password?: string; path: string; username?: string}
+  /** ~/.mlflow/credentials [mlflow], already parsed; `token`: the stored login's access token (mlflowctl's own, not MLflow's). */
+  credentialsFile?: {password?: string; path: string; token?: string; username?: string}
   /** The ~/.databrickscfg profile for a databricks URI (see databricksProfileSelection). */
   databricksProfile?: {path: string; profile: string; values: Record<string, string>}
   env: NodeJS.ProcessEnv
@@ -130,7 +130,7 @@ function resolveHttpAuth(input: ConnectionInput, warnings: string[]): Pick<Conne
   const {env} = input
   const username = firstSet(env, 'MLFLOW_TRACKING_USERNAME', input.credentialsFile?.username, input.credentialsFile?.path)
   const password = firstSet(env, 'MLFLOW_TRACKING_PASSWORD', input.credentialsFile?.password, input.credentialsFile?.path)
-  const token = firstSet(env, 'MLFLOW_TRACKING_TOKEN')
+  const token = firstSet(env, 'MLFLOW_TRACKING_TOKEN', input.credentialsFile?.token, input.credentialsFile?.path)
   const sigv4On = readBool(env, 'MLFLOW_TRACKING_AWS_SIGV4', false)
   const authPlugin = env.MLFLOW_TRACKING_AUTH ? {source: 'MLFLOW_TRACKING_AUTH', value: env.MLFLOW_TRACKING_AUTH} : undefined
 

@@ -17,6 +17,12 @@
  *   mlflow_tracking_username = alice
  *   mlflow_tracking_password = s3cr%%t
  *
+ *   [mlflowctl.profile.ci]        a login with an access token (mlflowctl serve) instead of a password:
+ *   tracking_uri = https://mlflow.example.com
+ *   mlflow_tracking_username = ci-bot          the token's user, for display
+ *   mlflowctl_tracking_token = mlft_…          MLflow's client reads tokens only from MLFLOW_TRACKING_TOKEN;
+ *                                              made current, such a login leaves [mlflow] without a pair
+ *
  * API:
  *   mlflowCredentialsPath(home?): string
  *   MlflowCredentialsFile.load(path?): Promise<MlflowCredentialsFile>   a missing file is empty
@@ -65,6 +71,8 @@ import {appendSection, canonicalSections, indentAt, type Line, linelessValueProb
 export interface StoredLogin {
   password: string
   profile: string
+  /** An access token used instead of the password (mlflowctl serve); mlflowctl sends it as Bearer. */
+  token?: string
   trackingUri: string
   username: string
 }
@@ -74,6 +82,7 @@ const SETTINGS_SECTION = 'mlflowctl'
 const PROFILE_SECTION_PREFIX = 'mlflowctl.profile.'
 const USERNAME_KEY = 'mlflow_tracking_username'
 const PASSWORD_KEY = 'mlflow_tracking_password'
+const TOKEN_KEY = 'mlflowctl_tracking_token'
 const TRACKING_URI_KEY = 'tracking_uri'
 const CURRENT_PROFILE_KEY = 'current_profile'
 const PROFILE_NAME = /^[A-Za-z0-9_.-]+$/
@@ -155,7 +164,8 @@ export class MlflowCredentialsFile {
     const section = profileSection(name)
     if (!this.document.sections.has(section)) return undefined
     const value = (key: string) => interpolate(this.document, section, key, this.path) ?? ''
-    return {password: value(PASSWORD_KEY), profile: name, trackingUri: value(TRACKING_URI_KEY), username: value(USERNAME_KEY)}
+    const token = value(TOKEN_KEY)
+    return {password: value(PASSWORD_KEY), profile: name, ...(token ? {token} : {}), trackingUri: value(TRACKING_URI_KEY), username: value(USERNAME_KEY)}
   }
 
   listProfiles(): StoredLogin[] {
@@ -171,14 +181,18 @@ export class MlflowCredentialsFile {
     checkValue('tracking URI', login.trackingUri, {allowEmpty: false})
     checkValue('username', login.username, {allowEmpty: false})
     checkValue('password', login.password, {allowEmpty: true})
+    if (login.token !== undefined) checkValue('token', login.token, {allowEmpty: false})
     // [mlflow] mirrors the current profile, so updating that profile updates it too. It goes
     // first, so a new file reads top-down: active login, settings, profiles.
     if (options.activate || this.currentProfile === login.profile) this.activate(login)
-    this.setOptions(profileSection(login.profile), [
+    const section = profileSection(login.profile)
+    // A login is a password or a token, never both: the one it does not use goes.
+    this.setOptions(section, [
       [TRACKING_URI_KEY, login.trackingUri],
       [USERNAME_KEY, login.username],
-      [PASSWORD_KEY, login.password],
+      login.token === undefined ? [PASSWORD_KEY, login.password] : [TOKEN_KEY, login.token],
     ])
+    this.deleteOption(section, login.token === undefined ? TOKEN_KEY : PASSWORD_KEY)
   }
 
   removeProfile(name: string): boolean {
@@ -252,10 +266,18 @@ export class MlflowCredentialsFile {
   }
 
   private activate(login: StoredLogin): void {
-    this.setOptions(MLFLOW_SECTION, [
-      [USERNAME_KEY, login.username],
-      [PASSWORD_KEY, login.password],
-    ])
+    if (login.token === undefined) {
+      this.setOptions(MLFLOW_SECTION, [
+        [USERNAME_KEY, login.username],
+        [PASSWORD_KEY, login.password],
+      ])
+    } else {
+      // MLflow's clients cannot read a token from this file; a pair left in [mlflow] would be
+      // another login's, sent to this login's server.
+      this.deleteOption(MLFLOW_SECTION, USERNAME_KEY)
+      this.deleteOption(MLFLOW_SECTION, PASSWORD_KEY)
+    }
+
     this.setOptions(SETTINGS_SECTION, [[CURRENT_PROFILE_KEY, login.profile]])
   }
 

@@ -23,7 +23,9 @@ export default class Login extends BaseCommand<typeof Login> {
   static override aliases = ['auth:login']
   static override description = `Checks the credentials against the server first; a rejected login saves nothing.
 
-mlflow backend (default): stores the login under a profile (default "default") with its tracking URI, so later commands need no flag, and makes it the current one: its username and password go to ~/.mlflow/credentials, section [mlflow], where MLflow's Python client reads them for every server it talks to. Other stored logins are kept; \`mlflowctl auth profiles\` lists them and \`mlflowctl auth switch NAME\` makes another current. The file is 0600 in a 0700 directory; other sections and comments are kept.
+mlflow backend (default): with --token-stdin, an access token of mlflowctl serve (\`mlflowctl tokens create\`) instead of a username and password: mlflowctl stores it in the profile and sends it as "Authorization: Bearer". MLflow's own clients read tokens only from the environment: export MLFLOW_TRACKING_TOKEN for them (a token login leaves [mlflow] without a username and password).
+
+Without a token, it stores the login under a profile (default "default") with its tracking URI, so later commands need no flag, and makes it the current one: its username and password go to ~/.mlflow/credentials, section [mlflow], where MLflow's Python client reads them for every server it talks to. Other stored logins are kept; \`mlflowctl auth profiles\` lists them and \`mlflowctl auth switch NAME\` makes another current. The file is 0600 in a 0700 directory; other sections and comments are kept.
 
 databricks backend: writes host and token (or username and password) to ~/.databrickscfg (or $DATABRICKS_CONFIG_FILE) under the profile --profile, $DATABRICKS_CONFIG_PROFILE or DEFAULT; other profiles and keys are kept and the previous file is saved as .bak.
 
@@ -33,12 +35,17 @@ Secrets are prompted for on a terminal, or read from standard input with --passw
     'printf %s "$PASSWORD" | <%= config.bin %> <%= command.id %> --tracking-uri https://mlflow.example.com --user admin --password-stdin',
     '<%= config.bin %> <%= command.id %> --tracking-uri https://staging.example.com --user alice --profile staging',
     'printf %s "$DATABRICKS_TOKEN" | <%= config.bin %> <%= command.id %> --backend databricks --host https://adb-123.azuredatabricks.net --token-stdin',
+    'printf %s "$MLFLOWCTL_TOKEN" | <%= config.bin %> <%= command.id %> --tracking-uri https://mlflow.example.com --token-stdin --profile ci',
   ]
   static override flags = {
     backend: Flags.option({default: 'mlflow', description: 'Where the server lives.', options: ['mlflow', 'databricks'] as const})(),
     host: Flags.string({description: 'Databricks workspace URL (databricks backend). Default: $DATABRICKS_HOST.'}),
     'password-stdin': Flags.boolean({default: false, description: 'Read the password from standard input.', exclusive: ['token-stdin']}),
-    'token-stdin': Flags.boolean({default: false, description: 'Read a Databricks personal access token from standard input (databricks backend).'}),
+    'token-stdin': Flags.boolean({
+      default: false,
+      description: 'Read a token from standard input: an mlflowctl serve access token (mlflow backend), or a Databricks personal access token.',
+      exclusive: ['user'],
+    }),
     // --user, as in perms; --username was its first spelling and keeps working.
     user: Flags.string({aliases: ['username'], char: 'u', description: 'User to log in as.'}),
   }
@@ -80,14 +87,50 @@ Secrets are prompted for on a terminal, or read from standard input with --passw
     }
   }
 
-  private async mlflow(): Promise<LoginResult> {
-    if (this.flags['token-stdin']) {
-      throw new UserError('MLflow reads tokens only from the MLFLOW_TRACKING_TOKEN environment variable, so there is no file to store one in', {
-        exit: ExitCode.Usage,
-        hint: 'Export MLFLOW_TRACKING_TOKEN instead, or log in with --user and a password.',
-      })
+  /** A token login: checked with users/current, stored in the profile (mlflowctl's key), made current. */
+  private async mlflowToken(): Promise<LoginResult> {
+    const login = await import('../cli/login.js')
+    const profile = this.flags.profile ?? 'default'
+    const trackingUri = this.flags['tracking-uri'] ?? (process.env.MLFLOW_TRACKING_URI || undefined)
+    if (!trackingUri) throw new UserError('A token login needs the server: pass --tracking-uri or set MLFLOW_TRACKING_URI', {exit: ExitCode.Usage})
+    login.assertServerUrl(trackingUri, this.flags['tracking-uri'] === undefined ? 'MLFLOW_TRACKING_URI' : '--tracking-uri')
+    const token = await readSecretFromStdin('token')
+    this.status(`Checking the token at ${trackingUri}…`)
+    const user = await login.verifyTokenLogin({
+      env: process.env,
+      onRequest: (request) => this.waitingFor(request),
+      onRetry: (event) => this.announceRetry(event),
+      retries: this.flags.retries,
+      timeout: this.flags.timeout,
+      token,
+      trackingUri,
+    })
+    const saved = await login.saveMlflowLogin({password: '', profile, token, trackingUri, username: user.username})
+    for (const warning of saved.warnings) this.warn(warning)
+    for (const name of CREDENTIAL_ENV.filter((variable) => process.env[variable])) {
+      this.warn(`${name} is set: it overrides this login for mlflowctl and MLflow's clients until you unset it`)
     }
 
+    this.status(
+      `Logged in to ${trackingUri} as ${user.username}${user.is_admin ? ' (admin)' : ''} with a token; saved as profile "${profile}" in ${saved.path}`,
+    )
+    this.status(
+      "MLflow's own clients cannot read a token from that file: for them, export MLFLOW_TRACKING_TOKEN (and MLFLOW_TRACKING_URI). [mlflow] now holds no username and password.",
+    )
+    return {
+      backend: 'mlflow',
+      file: saved.path,
+      is_admin: user.is_admin,
+      previous_profile: saved.previous?.name,
+      profile,
+      tracking_uri: trackingUri,
+      username: user.username,
+      verified: true,
+    }
+  }
+
+  private async mlflow(): Promise<LoginResult> {
+    if (this.flags['token-stdin']) return this.mlflowToken()
     const login = await import('../cli/login.js')
     const profile = this.flags.profile ?? 'default'
     const {password, trackingUri, user, username} = await login.collectMlflowLogin({

@@ -7,7 +7,7 @@
 import {type IncomingMessage, type ServerResponse} from 'node:http'
 
 import {type AuditOrigin, type AuditSink, type AuthFailure, NO_AUDIT} from './audit.js'
-import {type BasicCredentials, parseBasicAuthorization} from './authn.js'
+import {type BasicCredentials, parseBasicAuthorization, parseBearerToken} from './authn.js'
 import {canonicalPath} from './authz/canonical-path.js'
 import {Gate} from './authz/gate.js'
 import {lookupRoute, type RouteMatch} from './authz/route-table.js'
@@ -21,6 +21,7 @@ import {type Decision} from './metrics.js'
 import {type Upstream} from './proxy.js'
 import {ApiError, errorAnswer, PermissionDenied, sendError, sendJson, sendUnauthenticated} from './responses.js'
 import {type Store, type UserRecord} from './store/store.js'
+import {TokenCheck, type TokenUseOptions} from './tokens.js'
 
 export interface AppOptions {
   /** Where failed logins, changes and refusals are recorded; none by default. */
@@ -37,6 +38,10 @@ export interface AppOptions {
   /** Told about each request once its answer is over (or cut off): metrics and the access log. */
   observe?: (record: RequestRecord) => void
   store: Store
+  /** Bearer tokens' check, when the caller keeps it (to write the last uses at stop); else one of its own. */
+  tokenCheck?: TokenCheck
+  /** How last-used times of access tokens are written (interval), for a check of its own. */
+  tokens?: TokenUseOptions
   upstream: Upstream
 }
 
@@ -102,7 +107,8 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
   const audit = options.audit ?? NO_AUDIT
   const clientAddress = options.clientAddress ?? ((request: IncomingMessage) => directClient(request).address)
   const credentialCheck = new CredentialCheck(store, options.credentialCheck)
-  const answerLocally = createLocalAnswerer(config, store, audit)
+  const tokenCheck = options.tokenCheck ?? new TokenCheck(store, {onError: (error) => log(`warning: ${error.message}`), ...options.tokens})
+  const answerLocally = createLocalAnswerer(config, store, {audit, tokenLastUse: (id) => tokenCheck.pendingLastUse(id)})
   const gate = new Gate({audit, defaultPermission: config.defaultPermission, log, store, upstream})
 
   /** The request as the audit log names it: the path without its query. */
@@ -122,6 +128,20 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
    * cannot be checked now; a refusal when there were too many failed logins.
    */
   async function authenticate(request: IncomingMessage): Promise<'busy' | LockoutRefusal | undefined | UserRecord> {
+    // A token is a digest and a lookup: it never waits behind password derivations. Wrong ones
+    // count as failed logins of the client's address (there is no username to count them under).
+    const bearer = parseBearerToken(request.headers.authorization)
+    if (bearer !== undefined) {
+      const address = clientAddress(request)
+      const refused = credentialCheck.lockout?.refusal(address)
+      if (refused) return refused
+      const checked = tokenCheck.check(bearer)
+      if (checked.kind === 'verified') return checked.user
+      credentialCheck.lockout?.failed(address)
+      audit.record({...origin(request), event: 'auth.failed', reason: 'invalid-token'})
+      return undefined
+    }
+
     const credentials = parseBasicAuthorization(request.headers.authorization)
     const result = await credentialCheck.check(credentials, clientAddress(request))
     if (result.kind === 'busy') return 'busy'

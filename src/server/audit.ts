@@ -35,7 +35,7 @@ export interface AuditOrigin {
 }
 
 /** Why credentials were refused. */
-export type AuthFailure = 'malformed' | 'no-credentials' | 'unknown-user' | 'wrong-password'
+export type AuthFailure = 'invalid-token' | 'malformed' | 'no-credentials' | 'unknown-user' | 'wrong-password'
 
 export interface AuthFailedEvent extends AuditOrigin {
   event: 'auth.failed'

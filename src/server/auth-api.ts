@@ -5,7 +5,18 @@
  * rows, assignments), so clients of either generation work. Who may call what is decided here from
  * the store alone.
  */
-import {type AssignmentRecord, type RolePermissionRecord, type RoleRecord, type Store, StoreError, type UserRecord} from './store/store.js'
+import {
+  type AssignmentRecord,
+  isServiceAccount,
+  type RolePermissionRecord,
+  type RoleRecord,
+  SERVICE_ACCOUNT_HASH,
+  type Store,
+  StoreError,
+  type TokenRecord,
+  type UserRecord,
+} from './store/store.js'
+import {newToken} from './tokens.js'
 import {hashPassword, verifyPassword} from './passwords.js'
 import {MLFLOW_PASSWORD_POLICY, type PasswordPolicy, passwordProblem} from '../mlflow/password-policy.js'
 import {capabilities, invalidPermissionMessage, isPermissionLevel} from '../mlflow/permissions.js'
@@ -47,6 +58,8 @@ export interface AuthApiOptions {
   /** Which new passwords are taken; default MLflow's rule (12 characters). */
   passwordPolicy?: PasswordPolicy
   store: Store
+  /** A token's last use not yet written to the store, if any (tokens.ts keeps them). */
+  tokenLastUse?: (tokenId: number) => string | undefined
 }
 
 /**
@@ -68,6 +81,8 @@ export const CHANGE_OPERATIONS: ReadonlySet<AuthOperation> = new Set<AuthOperati
   'users/delete',
   'users/update-admin',
   'users/update-password',
+  'tokens/create',
+  'tokens/revoke',
   ...RESOURCE_TYPES.flatMap((kind) => (['create', 'delete', 'update'] as const).map((verb): AuthOperation => `permissions/${kind}/${verb}`)),
 ])
 
@@ -82,12 +97,13 @@ const TARGET_FIELDS = [
   'experiment_id',
   'scorer_name',
   'workspace',
+  'id',
 ]
 /**
  * Request fields that carry the values a change sets. Only fields named here or above reach the
  * audit log: a password, current password, token or anything else an endpoint takes never does.
  */
-const VALUE_FIELDS = ['permission', 'is_admin', 'description']
+const VALUE_FIELDS = ['permission', 'is_admin', 'description', 'service_account', 'expires_in_seconds']
 
 /** A change's audit fields from its request and answer: `name` names a model or role, except where it is a role's new name. */
 function changeFields(
@@ -101,10 +117,15 @@ function changeFields(
   const values = pick(renames ? [...VALUE_FIELDS, 'name'] : VALUE_FIELDS)
   // What a create made, by its id.
   const made = answer as Record<string, {id?: unknown} | undefined> | undefined
-  const id = made?.user?.id ?? made?.role?.id ?? made?.role_permission?.id ?? made?.assignment?.id
+  const id = made?.user?.id ?? made?.role?.id ?? made?.role_permission?.id ?? made?.assignment?.id ?? made?.token?.id
   if (typeof id === 'number') target.id = id
   return {target, values}
 }
+
+/** A token lives this long unless its creator says otherwise. */
+export const DEFAULT_TOKEN_LIFETIME_SECONDS = 90 * 24 * 3600
+/** The longest lifetime a token may be given in seconds (about 100 years); longer is `null`: never. */
+const MAX_TOKEN_LIFETIME_SECONDS = 100 * 366 * 24 * 3600
 
 /** Legacy per-resource endpoints: how each names its resource and its response key. */
 const LEGACY_KINDS = {
@@ -238,6 +259,9 @@ export class AuthApi {
       'roles/unassign': (call) => this.unassignRole(call),
       'roles/update': (call) => this.updateRole(call),
       'roles/users/list': (call) => this.listRoleUsers(call),
+      'tokens/create': (call) => this.createToken(call),
+      'tokens/list': (call) => this.listTokens(call),
+      'tokens/revoke': (call) => this.revokeToken(call),
       'users/create': (call) => this.createUser(call),
       'users/current': async (call) => ({is_basic_auth: true, user: summary(call.user)}),
       'users/current/permissions': async (call) => ({is_admin: call.user.isAdmin, permissions: this.userRows(call.user.id)}),
@@ -280,6 +304,11 @@ export class AuthApi {
     // before giving it a role there); a new user holds nothing.
     if (!call.user.isAdmin && this.adminWorkspaces(call.user).size === 0) throw permissionDenied({rule: 'auth API: admins and workspace admins only'})
     if (!isJsonMediaType(call.contentType)) throw new PlainError(400, 'Invalid content type. Must be application/json')
+    // serve's own: a service account has no password and is used through its tokens only.
+    const serviceAccount = call.body?.service_account
+    if (serviceAccount !== undefined && typeof serviceAccount !== 'boolean')
+      throw new ApiError('INVALID_PARAMETER_VALUE', "Parameter 'service_account' must be true or false.")
+    if (serviceAccount === true) return this.createServiceAccount(call)
     const username = presentParam(call, 'username')
     const password = presentParam(call, 'password')
     if (pythonFalsy(username) || pythonFalsy(password)) throw new PlainError(400, 'Username and password cannot be empty.')
@@ -291,6 +320,16 @@ export class AuthApi {
     if (this.options.store.getUser(username)) throw new ApiError('RESOURCE_ALREADY_EXISTS', `User (username=${username}) already exists.`)
     const passwordHash = await hashPassword(password as string)
     const user = await this.storeCall(() => this.options.store.createUser({isAdmin: false, passwordHash, username}))
+    return {user: this.userJson(user)}
+  }
+
+  private async createServiceAccount(call: AuthCall): Promise<unknown> {
+    const username = presentParam(call, 'username')
+    if (typeof username !== 'string' || !username.trim()) throw new ApiError('INVALID_PARAMETER_VALUE', 'Username must be a non-empty string.')
+    if (call.body?.password !== undefined && call.body.password !== null)
+      throw new ApiError('INVALID_PARAMETER_VALUE', "A service account has no password: leave out 'password', and create a token for it.")
+    if (this.options.store.getUser(username)) throw new ApiError('RESOURCE_ALREADY_EXISTS', `User (username=${username}) already exists.`)
+    const user = await this.storeCall(() => this.options.store.createUser({isAdmin: false, passwordHash: SERVICE_ACCOUNT_HASH, username}))
     return {user: this.userJson(user)}
   }
 
@@ -327,6 +366,8 @@ export class AuthApi {
     }
 
     const user = this.namedUser(username)
+    if (isServiceAccount(user))
+      throw new ApiError('INVALID_PARAMETER_VALUE', `User ${user.username} is a service account: it has no password and logs in with its access tokens only.`)
     // MLflow takes a null password as "leave it" and answers 200 having changed nothing; serve refuses it.
     const passwordHash = await hashPassword(checkPassword(this.passwordPolicy, password, user.username))
     await this.storeCall(() => this.options.store.updateUser(user.username, {passwordHash}))
@@ -796,6 +837,8 @@ export class AuthApi {
     const grants = this.options.store.listGrants(user.id)
     const of = (type: string) => grants.filter((grant) => grant.resourceType === type)
     return {
+      // Only where true, so answers about other users stay MLflow's to the byte.
+      ...(isServiceAccount(user) ? {is_service_account: true} : {}),
       experiment_permissions: of('experiment').map((grant) => ({experiment_id: grant.resourceId, permission: grant.permission, user_id: user.id})),
       id: user.id,
       is_admin: user.isAdmin,
@@ -819,6 +862,96 @@ export class AuthApi {
   }
 
   /** Store refusals become MLflow's errors; anything else is a real failure. */
+  // ---- access tokens (serve's own) ----
+
+  /**
+   * Whose tokens a call is about: `username` when given, else the caller. Admins may name anyone;
+   * others only themselves (a call made with a token acts as its user, so it may manage that user's
+   * tokens too).
+   */
+  private tokenOwner(call: AuthCall): UserRecord {
+    const named = param(call, 'username', {optional: true})
+    if (named === undefined || named === '') return call.user
+    if (typeof named !== 'string') throw new ApiError('INVALID_PARAMETER_VALUE', "Parameter 'username' must be a string.")
+    requireSelfOrAdmin(call, named)
+    return this.namedUser(named)
+  }
+
+  private tokenJson(token: TokenRecord) {
+    const pending = this.options.tokenLastUse?.(token.id)
+    const lastUsed = pending !== undefined && (token.lastUsedAt === null || pending > token.lastUsedAt) ? pending : token.lastUsedAt
+    return {
+      created_at: token.createdAt,
+      expires_at: token.expiresAt,
+      id: token.id,
+      last_used_at: lastUsed,
+      name: token.name,
+      user_id: token.userId,
+      username: this.options.store.getUserById(token.userId)?.username ?? null,
+    }
+  }
+
+  private async createToken(call: AuthCall): Promise<unknown> {
+    if (!isJsonMediaType(call.contentType)) throw new PlainError(400, 'Invalid content type. Must be application/json')
+    const owner = this.tokenOwner(call)
+    const name = presentParam(call, 'name')
+    if (typeof name !== 'string' || !name.trim() || name.length > 200)
+      throw new ApiError('INVALID_PARAMETER_VALUE', "Parameter 'name' must be a non-empty string of at most 200 characters.")
+    const lifetime = Object.hasOwn(call.body ?? {}, 'expires_in_seconds') ? call.body!.expires_in_seconds : DEFAULT_TOKEN_LIFETIME_SECONDS
+    if (lifetime !== null && (typeof lifetime !== 'number' || !Number.isSafeInteger(lifetime) || lifetime < 1 || lifetime > MAX_TOKEN_LIFETIME_SECONDS))
+      throw new ApiError(
+        'INVALID_PARAMETER_VALUE',
+        `Parameter 'expires_in_seconds' must be a whole number of seconds from 1 to ${MAX_TOKEN_LIFETIME_SECONDS}, or null for a token that never expires.`,
+      )
+    if (this.options.store.listTokens(owner.id).some((token) => token.name === name))
+      throw new ApiError('RESOURCE_ALREADY_EXISTS', `Token (username=${owner.username}, name=${name}) already exists.`)
+    const now = Date.now()
+    const {digest, text} = newToken()
+    const token = await this.storeCall(() =>
+      this.options.store.createToken({
+        createdAt: new Date(now).toISOString(),
+        digest,
+        expiresAt: lifetime === null ? null : new Date(now + (lifetime as number) * 1000).toISOString(),
+        name,
+        userId: owner.id,
+      }),
+    )
+    // The only time the token is ever shown: the store keeps its digest.
+    return {token: text, token_info: this.tokenJson(token)}
+  }
+
+  /** A user's tokens (any user's, for an admin who names no one: all of them), never their text. */
+  private async listTokens(call: AuthCall): Promise<unknown> {
+    const named = param(call, 'username', {optional: true})
+    const tokens =
+      call.user.isAdmin && (named === undefined || named === '') ? this.options.store.listTokens() : this.options.store.listTokens(this.tokenOwner(call).id)
+    return {tokens: tokens.map((token) => this.tokenJson(token))}
+  }
+
+  /** By `name` (of `username`, default the caller) or by `id`; either way only the owner or an admin. */
+  private async revokeToken(call: AuthCall): Promise<unknown> {
+    const rawId = param(call, 'id', {optional: true})
+    let token: TokenRecord | undefined
+    let owner: UserRecord
+    if (rawId !== undefined && rawId !== '') {
+      const id = toInt('id', rawId)
+      token = this.options.store.getToken(id)
+      // Someone else's token is as not found as one that is not there: ids say nothing about others.
+      if (token && !call.user.isAdmin && token.userId !== call.user.id) token = undefined
+      if (!token) throw new ApiError('RESOURCE_DOES_NOT_EXIST', `Token with id=${id} not found`)
+      owner = this.options.store.getUserById(token.userId)!
+    } else {
+      owner = this.tokenOwner(call)
+      const name = presentParam(call, 'name')
+      token = this.options.store.listTokens(owner.id).find((candidate) => candidate.name === name)
+      if (!token) throw new ApiError('RESOURCE_DOES_NOT_EXIST', `Token (username=${owner.username}, name=${pythonStr(name)}) not found`)
+    }
+
+    const revoked = token
+    await this.storeCall(() => this.options.store.deleteToken(revoked.id))
+    return {}
+  }
+
   private async storeCall<T>(write: () => Promise<T>): Promise<T> {
     try {
       return await write()

@@ -23,7 +23,7 @@ import {availableParallelism} from 'node:os'
 import {type BasicCredentials} from './authn.js'
 import {Lockout, type LockoutOptions, type LockoutRefusal} from './lockout.js'
 import {verifyPassword} from './passwords.js'
-import {type Store, type UserRecord} from './store/store.js'
+import {isServiceAccount, type Store, type UserRecord} from './store/store.js'
 
 export interface CredentialCheckOptions {
   /** Key derivations at once; default half the cores, at least one. */
@@ -202,7 +202,8 @@ export class CredentialCheck {
     // The user may have changed while we derived: remember and trust only what is still current.
     const current = this.store.getUser(credentials.username)
     if ((current?.passwordHash ?? '') !== hash) return {kind: 'rejected'}
-    if (!ok || !current) {
+    // A service account has no password: nothing verifies it but its tokens.
+    if (!ok || !current || isServiceAccount(current)) {
       this.rejected.set(key, hash)
       lockout?.failed(address, username)
       return {kind: 'rejected'}

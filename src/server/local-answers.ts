@@ -5,8 +5,8 @@
  */
 import {type IncomingMessage, type ServerResponse} from 'node:http'
 
-import {type AuditOrigin, type AuditSink} from './audit.js'
-import {AuthApi} from './auth-api.js'
+import {type AuditOrigin} from './audit.js'
+import {AuthApi, type AuthApiOptions} from './auth-api.js'
 import {allowedMethods, type RouteMatch} from './authz/route-table.js'
 import {type ServeConfig} from './config.js'
 import {readRequestBody, type RequestBody} from './request-body.js'
@@ -29,8 +29,8 @@ export type LocalAnswerer = (
   origin?: AuditOrigin,
 ) => Promise<void>
 
-export function createLocalAnswerer(config: ServeConfig, store: Store, audit?: AuditSink): LocalAnswerer {
-  const api = new AuthApi({audit, defaultPermission: config.defaultPermission, passwordPolicy: config.passwordPolicy, store})
+export function createLocalAnswerer(config: ServeConfig, store: Store, extra: Pick<AuthApiOptions, 'audit' | 'tokenLastUse'> = {}): LocalAnswerer {
+  const api = new AuthApi({defaultPermission: config.defaultPermission, passwordPolicy: config.passwordPolicy, store, ...extra})
 
   /** As Flask-WTF: the CSRF token is checked first (from the form, else the X-CSRFToken header), then the form. */
   async function submitSignup(request: IncomingMessage, response: ServerResponse, user: UserRecord, body: RequestBody, origin?: AuditOrigin): Promise<void> {

@@ -23,7 +23,7 @@ import {collectDefaultMetrics, Counter, Histogram, Registry} from 'prom-client'
 export type Decision = 'allow' | 'deny' | 'error' | 'invalid' | 'local' | 'public' | 'unauthenticated' | 'unavailable'
 
 /** How a token login ended; the token feature reports each one. */
-export type TokenResult = 'expired' | 'rejected' | 'revoked' | 'verified'
+export type TokenResult = 'expired' | 'rejected' | 'verified'
 
 export interface RequestObservation {
   decision: Decision
@@ -93,7 +93,7 @@ export class ServeMetrics {
     })
     // Series that exist from the start read 0 rather than absent, so a rate() works from the first scrape.
     for (const result of ['hit', 'miss']) this.cacheLookups.inc({result}, 0)
-    for (const result of ['expired', 'rejected', 'revoked', 'verified'] satisfies TokenResult[]) this.tokenLogins.inc({result}, 0)
+    for (const result of ['expired', 'rejected', 'verified'] satisfies TokenResult[]) this.tokenLogins.inc({result}, 0)
   }
 
   /** Node's process metrics (CPU, memory, event loop, handles), once the metrics are exposed. */

@@ -24,6 +24,7 @@ import {createUpstream, type Upstream} from './proxy.js'
 import {openAdapter, storeUserError} from './store/open.js'
 import {type Store, StoreError} from './store/store.js'
 import {type Listener, prepareListener, type TlsFiles} from './tls.js'
+import {TokenCheck} from './tokens.js'
 
 export interface ServeOptions {
   /** One JSON line per request (access-log.ts); none by default. */
@@ -157,8 +158,9 @@ async function startServing(
   })
   const credentialCheck = {...options.credentialCheck, lockout, onLookup: (hit: boolean) => metrics.credentialLookup(hit)}
   const clientAddress = (request: IncomingMessage) => clients.resolve(request).address
-  front.attach(createApp({audit, clientAddress, config, credentialCheck, health, log, observe, store, upstream}))
-  return running({audit, front, listener, lockout: lockout || undefined, metrics, ops, store, upstream})
+  const tokenCheck = new TokenCheck(store, {onCheck: (result) => metrics.tokenAuthentication(result), onError: (error) => log(`warning: ${error.message}`)})
+  front.attach(createApp({audit, clientAddress, config, credentialCheck, health, log, observe, store, tokenCheck, upstream}))
+  return running({audit, front, listener, lockout: lockout || undefined, metrics, ops, store, tokenCheck, upstream})
 }
 
 /**
@@ -330,9 +332,10 @@ function running(parts: {
   metrics: ServeMetrics
   ops?: OpsEndpoint
   store: Store
+  tokenCheck: TokenCheck
   upstream: Upstream
 }): RunningServe {
-  const {audit, front, listener, lockout, metrics, ops, store, upstream} = parts
+  const {audit, front, listener, lockout, metrics, ops, store, tokenCheck, upstream} = parts
   const address = front.server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   let closing: Promise<void> | undefined
@@ -344,6 +347,9 @@ function running(parts: {
         await front.stop()
         await ops?.close()
         await upstream.close()
+        // The tokens' last uses since the last write, so a clean stop loses none.
+        tokenCheck.stop()
+        await tokenCheck.flush()
         try {
           await store.close()
         } finally {

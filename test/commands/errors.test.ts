@@ -184,11 +184,42 @@ describe('client command errors and exit codes', () => {
     assert.equal(await readFile(join(home, '.mlflow', 'credentials'), 'utf8'), broken)
   })
 
-  it('login --token-stdin on the mlflow backend explains where MLflow reads tokens', async () => {
-    // Refused before stdin is read: no pipe needed (an empty stdin would fail with another message).
-    const result = await runCommand(['login', '--tracking-uri', url, '--token-stdin'])
-    assert.equal(result.code, ExitCode.Usage)
-    assert.match(result.stderr, /MLFLOW_TRACKING_TOKEN/)
+  it('login --token-stdin on the mlflow backend checks an access token, stores it for mlflowctl only, and later commands send it as Bearer', async () => {
+    const TOKEN = `mlft_${'a'.repeat(43)}`
+    routes['GET /api/2.0/mlflow/users/current'] = (request, response) => {
+      if (request.headers.authorization === `Bearer ${TOKEN}`) json(response, 200, {user: {id: 7, is_admin: false, username: 'ci-bot'}})
+      else json(response, 401, {error_code: 'UNAUTHENTICATED', message: 'no'})
+    }
+
+    const home = await mkdtemp(join(tmpdir(), 'mlflowctl-home-'))
+    const credentials = join(home, '.mlflow', 'credentials')
+    // A password login first: the token login must not leave its pair for MLflow's clients to send.
+    await mkdir(join(home, '.mlflow'))
+    await writeFile(credentials, '[mlflow]\nmlflow_tracking_username = admin\nmlflow_tracking_password = old\n', {mode: 0o600})
+    const rejected = await runCli(['login', '--tracking-uri', url, '--token-stdin', '--profile', 'ci'], {home, input: 'mlft_wrong'})
+    assert.equal(rejected.code, ExitCode.Unauthenticated, rejected.stderr)
+    assert.match(rejected.stderr, /rejected the token/)
+    assert.ok(!rejected.stderr.includes('mlft_wrong'))
+
+    const result = await runCli(['login', '--tracking-uri', url, '--token-stdin', '--profile', 'ci'], {home, input: `${TOKEN}\n`})
+    assert.equal(result.code, 0, result.stderr)
+    assert.match(result.stderr, /export MLFLOW_TRACKING_TOKEN/)
+    assert.ok(!result.stderr.includes(TOKEN) && !result.stdout.includes(TOKEN), 'the token is never printed')
+    const text = await readFile(credentials, 'utf8')
+    assert.match(
+      text,
+      new RegExp(
+        `\\[mlflowctl\\.profile\\.ci\\]\\ntracking_uri = ${url.replaceAll('.', '\\.')}\\nmlflow_tracking_username = ci-bot\\nmlflowctl_tracking_token = ${TOKEN}\\n`,
+      ),
+    )
+    assert.doesNotMatch(text, /mlflow_tracking_password/, 'no password anywhere, [mlflow] has no pair')
+
+    seen = []
+    const whoami = await runCommand(['whoami', '--json'], {home})
+    assert.equal(whoami.code, 0, whoami.stderr)
+    assert.equal(JSON.parse(whoami.stdout).user.username, 'ci-bot')
+    assert.equal(JSON.parse(whoami.stdout).token_source, credentials)
+    assert.ok(seen.length > 0 && seen.every((request) => request.authorization === `Bearer ${TOKEN}`))
   })
 
   it('logout when not logged in: exit 5', async () => {

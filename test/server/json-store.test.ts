@@ -612,6 +612,7 @@ describe('JsonFileStore: format upgrade', () => {
       next_assignment_id: 3,
       next_role_id: 3,
       next_role_permission_id: 4,
+      next_token_id: 1,
       next_user_id: 5,
       role_permissions: [
         {id: 1, permission: 'READ', resource_pattern: '42', resource_type: 'experiment', role_id: 1},
@@ -627,7 +628,8 @@ describe('JsonFileStore: format upgrade', () => {
         {id: 3, is_admin: false, password_hash: 'h3', username: 'carol'},
         {id: 4, is_admin: false, password_hash: 'h4', username: 'dave'},
       ],
-      version: 2,
+      tokens: [],
+      version: 3,
     })
 
     // The round trip: reopened, the upgraded file reads back the same and is not rewritten.
@@ -648,7 +650,7 @@ describe('JsonFileStore: format upgrade', () => {
     const store = await openStore(path)
     assert.equal(store.getGrant(4, 'experiment', '7')?.permission, 'MANAGE')
     assert.equal(await readFile(`${path}.v1.bak`, 'utf8'), 'the first backup')
-    assert.equal(JSON.parse(await readFile(path, 'utf8')).version, 2)
+    assert.equal(JSON.parse(await readFile(path, 'utf8')).version, 3)
   })
 
   it('keeps a version 1 file another process wrote before writing over it', async () => {
@@ -659,7 +661,7 @@ describe('JsonFileStore: format upgrade', () => {
     await writeFile(path, VERSION_1)
     await store.createUser(user('erin'))
     assert.equal(await readFile(`${path}.v1.bak`, 'utf8'), VERSION_1)
-    assert.equal(JSON.parse(await readFile(path, 'utf8')).version, 2)
+    assert.equal(JSON.parse(await readFile(path, 'utf8')).version, 3)
     const durable = await onDisk(path)
     assert.deepEqual(
       durable.users.map((u) => u.username),
@@ -690,11 +692,13 @@ describe('JsonFileStore: the file', () => {
       next_assignment_id: 1,
       next_role_id: 1,
       next_role_permission_id: 1,
+      next_token_id: 1,
       next_user_id: 1,
       role_permissions: [],
       roles: [],
+      tokens: [],
       users: [],
-      version: 2,
+      version: 3,
     })
     await store.createUser(user('a'))
     assert.equal(await modeOf(path), 0o600)
@@ -719,6 +723,7 @@ describe('JsonFileStore: the file', () => {
       next_assignment_id: 3,
       next_role_id: 3,
       next_role_permission_id: 4,
+      next_token_id: 1,
       next_user_id: 4,
       role_permissions: [
         {id: 1, permission: 'READ', resource_pattern: '42', resource_type: 'experiment', role_id: 1},
@@ -729,9 +734,10 @@ describe('JsonFileStore: the file', () => {
         {id: 1, is_admin: true, password_hash: 'hash-of-alice', username: 'alice'},
         {id: 2, is_admin: false, password_hash: 'hash-of-bob', username: 'bob'},
       ],
-      version: 2,
+      tokens: [],
+      version: 3,
     })
-    assert.match(text, /^\{\n {2}"version": 2,/, 'pretty-printed')
+    assert.match(text, /^\{\n {2}"version": 3,/, 'pretty-printed')
     assert.match(
       text,
       /\n {4}\{"id": 1, "role_id": 1, "resource_type": "experiment", "resource_pattern": "42", "permission": "READ"\},\n/,
@@ -751,8 +757,8 @@ describe('JsonFileStore: the file', () => {
     ['an array', '[]', /top level is an array/],
     [
       'a newer version',
-      '{"version": 3, "next_user_id": 1, "users": [], "grants": []}',
-      /"version" is number 3; this mlflowctl reads versions 1 and 2 \(written by a newer mlflowctl\?/,
+      '{"version": 4, "next_user_id": 1, "users": [], "grants": []}',
+      /"version" is number 4; this mlflowctl reads versions 1 to 3 \(written by a newer mlflowctl\?/,
     ],
     ['a missing key', '{"version": 1, "next_user_id": 1, "grants": []}', /has no "users"/],
     ['an unknown key', '{"version": 1, "next_user_id": 1, "users": [], "grants": [], "roles": []}', /unknown key "roles"/],

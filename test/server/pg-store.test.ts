@@ -84,7 +84,10 @@ describe('two replicas on one database', () => {
 
   test('the schema is applied once, and the banner names the database without its password', async () => {
     const versions = await rowsAt(url, 'SELECT version, name FROM mlflowctl_schema_versions')
-    assert.deepEqual(versions, [{name: '001-initial.sql', version: 1}])
+    assert.deepEqual(versions, [
+      {name: '001-initial.sql', version: 1},
+      {name: '002-tokens.sql', version: 2},
+    ])
     assert.equal(a.serve.storeLocation.includes(new URL(postgres.url).password), false)
     assert.match(a.serve.storeLocation, /^postgresql:\/\/mlflowctl@127\.0\.0\.1:\d+\/replicas/)
   })

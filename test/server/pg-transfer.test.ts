@@ -48,6 +48,17 @@ async function populated(path: string): Promise<void> {
   await store.addRolePermission({permission: 'READ', resourcePattern: '*', resourceType: 'experiment', roleId: role.id})
   await store.addRolePermission({permission: 'DENY', resourcePattern: 'secret', resourceType: 'registered_model', roleId: role.id})
   await store.assignRole(bob.id, role.id)
+  // Tokens: one revoked (its id is not reused), one with a last use.
+  const revoked = await store.createToken({createdAt: '2026-01-01T00:00:00.000Z', digest: 'a'.repeat(64), expiresAt: null, name: 'old', userId: bob.id})
+  await store.deleteToken(revoked.id)
+  const token = await store.createToken({
+    createdAt: '2026-01-01T00:00:00.000Z',
+    digest: 'b'.repeat(64),
+    expiresAt: '2026-04-01T00:00:00.000Z',
+    name: 'ci ✓',
+    userId: alice.id,
+  })
+  await store.touchTokens(new Map([[token.id, '2026-01-02T00:00:00.000Z']]))
   await store.close()
 }
 
@@ -68,7 +79,7 @@ describe('store copy with PostgreSQL', () => {
     const there = await copyStore(from, url)
     assert.equal(there.source.digest, contentDigest(source))
     assert.equal(there.destination.digest, there.source.digest)
-    assert.deepEqual(there.destination.counts, {assignments: 2, role_permissions: 4, roles: 2, users: 3})
+    assert.deepEqual(there.destination.counts, {assignments: 2, role_permissions: 4, roles: 2, tokens: 1, users: 3})
     assert.doesNotMatch(there.to, new RegExp(new URL(postgres.url).password))
     assert.deepEqual(await storeRecords(url), source)
     assert.equal(await commandConnections(), 0)

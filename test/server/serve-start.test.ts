@@ -22,7 +22,7 @@ import {freePort} from '../support/mlflow-server.js'
 
 const ADMIN_PASSWORD = 'admin-password-for-start-tests'
 const EMPTY_STORE =
-  '{\n  "version": 2,\n  "next_user_id": 1,\n  "next_role_id": 1,\n  "next_role_permission_id": 1,\n  "next_assignment_id": 1,\n  "users": [],\n  "roles": [],\n  "role_permissions": [],\n  "assignments": []\n}\n'
+  '{\n  "version": 3,\n  "next_user_id": 1,\n  "next_role_id": 1,\n  "next_role_permission_id": 1,\n  "next_assignment_id": 1,\n  "next_token_id": 1,\n  "users": [],\n  "roles": [],\n  "role_permissions": [],\n  "assignments": [],\n  "tokens": []\n}\n'
 
 const cleanups: Array<() => Promise<unknown>> = []
 after(async () => {

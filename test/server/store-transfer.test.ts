@@ -50,6 +50,7 @@ async function populated(path: string): Promise<void> {
   await store.addRolePermission({permission: 'READ', resourcePattern: '*', resourceType: 'experiment', roleId: role.id})
   await store.addRolePermission({permission: 'DENY', resourcePattern: 'secret', resourceType: 'registered_model', roleId: role.id})
   await store.assignRole(bob.id, role.id)
+  await store.createToken({createdAt: '2026-01-01T00:00:00.000Z', digest: 'c'.repeat(64), expiresAt: null, name: 'laptop', userId: alice.id})
   await store.close()
 }
 
@@ -64,7 +65,7 @@ describe('store copy', () => {
     assert.deepEqual(copy, source)
     assert.equal(result.source.digest, contentDigest(source))
     assert.equal(result.destination.digest, result.source.digest)
-    assert.deepEqual(result.destination.counts, {assignments: 3, role_permissions: 4, roles: 3, users: 3})
+    assert.deepEqual(result.destination.counts, {assignments: 3, role_permissions: 4, roles: 3, tokens: 1, users: 3})
     // The empty per-user role of bob and the deleted admin's id survive: the public writes could make neither.
     assert.ok(copy.roles.some((role) => role.name === '__user_3__'))
     assert.deepEqual(
@@ -125,7 +126,7 @@ describe('importContent', () => {
     const store = await JsonFileStore.open(path, {watch: false})
     const before = readContent(store)
     await assert.rejects(
-      store.importContent({assignments: [], rolePermissions: [], roles: [], users: [{id: 9, isAdmin: false, passwordHash: 'h', username: 'x'}]}),
+      store.importContent({assignments: [], rolePermissions: [], roles: [], tokens: [], users: [{id: 9, isAdmin: false, passwordHash: 'h', username: 'x'}]}),
       (error) => error instanceof StoreError && error.code === 'RESOURCE_ALREADY_EXISTS',
     )
     assert.deepEqual(readContent(store), before)
@@ -140,6 +141,7 @@ describe('importContent', () => {
         assignments: [{id: 1, roleId: 7, userId: 1}],
         rolePermissions: [],
         roles: [],
+        tokens: [],
         users: [{id: 1, isAdmin: false, passwordHash: 'h', username: 'x'}],
       }),
       (error) => error instanceof StoreError && error.code === 'INVALID_PARAMETER_VALUE' && /role 7, which is not there/.test(error.message),
@@ -158,11 +160,14 @@ describe('contentDigest', () => {
       assignments: [...content.assignments].reverse(),
       rolePermissions: [...content.rolePermissions].reverse(),
       roles: [...content.roles].reverse(),
+      tokens: [...content.tokens].reverse(),
       users: [...content.users].reverse(),
     }
     assert.equal(contentDigest(reversed), contentDigest(content))
     const changed = {...content, rolePermissions: content.rolePermissions.map((row, i) => (i === 0 ? {...row, permission: 'MANAGE'} : row))}
     assert.notEqual(contentDigest(changed), contentDigest(content))
+    const used = {...content, tokens: content.tokens.map((token) => ({...token, lastUsedAt: '2026-01-02T00:00:00.000Z'}))}
+    assert.notEqual(contentDigest(used), contentDigest(content))
   })
 })
 

@@ -129,6 +129,10 @@ const ENTRIES: Entry[] = [
   ['GET', '/mlflow/users/permissions/get', API3, auth('grants/get')],
   ['GET', '/mlflow/users/permissions/list', API3, auth('grants/list')],
   ['GET', '/mlflow/users/current/permissions', API3, auth('users/current/permissions')],
+  // serve's own access tokens (MLflow has no token API): under mlflowctl/, a path MLflow does not use.
+  ['POST', '/mlflowctl/tokens/create', API2, auth('tokens/create')],
+  ['GET', '/mlflowctl/tokens/list', API2, auth('tokens/list')],
+  ['DELETE', '/mlflowctl/tokens/revoke', API2, auth('tokens/revoke')],
   // Roles (MLflow 3.14+): each handler decides who (admins, and administrators of the role's workspace).
   ['POST', '/mlflow/roles/create', API3, auth('roles/create')],
   ['GET', '/mlflow/roles/get', API3, auth('roles/get')],

@@ -6,9 +6,9 @@
  */
 import {createHash} from 'node:crypto'
 
-import {type Store, type StoreContent} from './store.js'
+import {isDigest, isStoreTime, type Store, type StoreContent} from './store.js'
 
-export type ContentTable = 'assignments' | 'role_permissions' | 'roles' | 'users'
+export type ContentTable = 'assignments' | 'role_permissions' | 'roles' | 'tokens' | 'users'
 export type ContentCounts = Record<ContentTable, number>
 
 /** Everything `store` holds, each table by id. Reads are synchronous, so this is one instant's state. */
@@ -19,6 +19,7 @@ export function readContent(store: Store): StoreContent {
     assignments: byId(roles.flatMap((role) => store.listRoleUsers(role.id))),
     rolePermissions: byId(roles.flatMap((role) => store.listRolePermissions(role.id))),
     roles: byId(roles),
+    tokens: store.listTokens(),
     users: byId(store.listUsers()),
   }
 }
@@ -28,12 +29,19 @@ export function contentCounts(content: StoreContent): ContentCounts {
     assignments: content.assignments.length,
     role_permissions: content.rolePermissions.length,
     roles: content.roles.length,
+    tokens: content.tokens.length,
     users: content.users.length,
   }
 }
 
 export function isEmptyContent(content: StoreContent): boolean {
-  return content.users.length === 0 && content.roles.length === 0 && content.rolePermissions.length === 0 && content.assignments.length === 0
+  return (
+    content.users.length === 0 &&
+    content.roles.length === 0 &&
+    content.rolePermissions.length === 0 &&
+    content.assignments.length === 0 &&
+    content.tokens.length === 0
+  )
 }
 
 /** One line per record, every field in a fixed order; JSON so no value can run into the next. */
@@ -43,6 +51,9 @@ function canonicalLines(content: StoreContent): string[] {
     ...content.roles.map((role) => JSON.stringify(['roles', role.id, role.workspace, role.name, role.description])),
     ...content.rolePermissions.map((row) => JSON.stringify(['role_permissions', row.id, row.roleId, row.resourceType, row.resourcePattern, row.permission])),
     ...content.assignments.map((assignment) => JSON.stringify(['assignments', assignment.id, assignment.userId, assignment.roleId])),
+    ...content.tokens.map((token) =>
+      JSON.stringify(['tokens', token.id, token.userId, token.name, token.digest, token.createdAt, token.expiresAt, token.lastUsedAt]),
+    ),
   ]
 }
 
@@ -114,6 +125,27 @@ export function contentProblem(content: StoreContent): string | undefined {
     if (assignmentKeys.has(key)) return `role ${assignment.roleId} is assigned twice to user ${assignment.userId}`
     assignmentIds.add(assignment.id)
     assignmentKeys.add(key)
+  }
+
+  const tokenIds = new Set<number>()
+  const tokenNames = new Set<string>()
+  const digests = new Set<string>()
+  for (const token of content.tokens) {
+    if (!isId(token.id) || tokenIds.has(token.id)) return `token id ${token.id} is not a unique positive integer`
+    if (!userIds.has(token.userId)) return `token ${token.id} names user ${token.userId}, who is not there`
+    if (!isString(token.name) || token.name === '') return `token ${token.id} has no name`
+    if (!isString(token.digest) || !isDigest(token.digest) || digests.has(token.digest)) return `token ${token.id}'s digest is not a unique SHA-256`
+    if (
+      !isStoreTime(token.createdAt) ||
+      (token.expiresAt !== null && !isStoreTime(token.expiresAt)) ||
+      (token.lastUsedAt !== null && !isStoreTime(token.lastUsedAt))
+    )
+      return `token ${token.id} has a time that is not ISO 8601 UTC`
+    const key = JSON.stringify([token.userId, token.name])
+    if (tokenNames.has(key)) return `user ${token.userId} has two tokens named ${JSON.stringify(token.name)}`
+    tokenIds.add(token.id)
+    tokenNames.add(key)
+    digests.add(token.digest)
   }
 
   return undefined

@@ -16,7 +16,7 @@
  */
 import {checkKeys, COUNTERS, describe, type Invalid, isPlainObject, parseRecord, recordJson} from './json-format.js'
 import {type Counters, isId, type Op, type StoreModel, type Table} from './model.js'
-import {type RolePermissionRecord, type RoleRecord, type UserRecord} from './store.js'
+import {type RolePermissionRecord, type RoleRecord, type TokenRecord, type UserRecord} from './store.js'
 
 export const JOURNAL_VERSION = 1
 
@@ -27,16 +27,23 @@ export interface JournalHeader {
 }
 
 export interface JournalBatch {
-  counters: Counters
+  /** A counter newer than the line's writer (e.g. next_token_id in a line mlflowctl wrote before tokens) is absent: unchanged. */
+  counters: Partial<Counters>
   ops: Op[]
   seq: number
 }
 
-const TABLE_NAMES: readonly string[] = ['users', 'roles', 'role_permissions', 'assignments']
+/** The counters after a batch: those it names, the others as they were. */
+export function countersAfter(batch: JournalBatch, before: Counters): Counters {
+  return {...before, ...batch.counters}
+}
+
+const TABLE_NAMES: readonly string[] = ['users', 'roles', 'role_permissions', 'assignments', 'tokens']
 const COUNTER_OF: Record<Table, keyof Counters> = {
   assignments: 'nextAssignmentId',
   role_permissions: 'nextRowId',
   roles: 'nextRoleId',
+  tokens: 'nextTokenId',
   users: 'nextUserId',
 }
 
@@ -69,11 +76,13 @@ function isSeq(value: unknown): value is number {
 /** A batch line's shape (keys, types, records); whether it fits the state is checkOp's job. */
 export function parseBatch(value: unknown, invalid: Invalid): JournalBatch {
   if (!isPlainObject(value)) throw invalid(`it is ${describe(value)}, not an object`)
-  const problem = checkKeys(value, ['seq', ...COUNTERS.map(([key]) => key), 'changes'], 'it')
+  // The counters of the journal's first version are always there; later ones only in lines written since they came.
+  const present = COUNTERS.filter(([key, , since]) => since <= 2 || Object.hasOwn(value, key))
+  const problem = checkKeys(value, ['seq', ...present.map(([key]) => key), 'changes'], 'it')
   if (problem) throw invalid(problem)
   if (!isSeq(value.seq)) throw invalid(`"seq" is ${describe(value.seq)}, not a count`)
-  const counters = {} as Counters
-  for (const [key, counter] of COUNTERS) {
+  const counters: Partial<Counters> = {}
+  for (const [key, counter] of present) {
     const count = value[key]
     if (!isId(count)) throw invalid(`"${key}" is ${describe(count)}, not a positive integer`)
     counters[counter] = count
@@ -113,9 +122,12 @@ export function checkOp(op: Op, model: StoreModel, counters: Counters, where: st
           ? model.roles.has(id)
           : table === 'role_permissions'
             ? model.rows.has(id)
-            : model.assignments.has(id)
+            : table === 'tokens'
+              ? model.tokens.has(id)
+              : model.assignments.has(id)
     if (!exists) throw invalid(`${where} deletes ${table} ${id}, which does not exist`)
     if (table === 'users' && model.assignmentsByUser.has(id)) throw invalid(`${where} deletes user ${id}, who still holds roles`)
+    if (table === 'users' && model.tokensByUser.has(id)) throw invalid(`${where} deletes user ${id}, who still holds tokens`)
     if (table === 'roles' && (model.rowsByRole.has(id) || model.assignmentsByRole.has(id)))
       throw invalid(`${where} deletes role ${id}, which still has rows or holders`)
     return
@@ -152,6 +164,17 @@ export function checkOp(op: Op, model: StoreModel, counters: Counters, where: st
       if (!model.usersById.has(userId)) throw invalid(`${where}.user_id ${userId} is not the id of any user`)
       if (!model.roles.has(roleId)) throw invalid(`${where}.role_id ${roleId} is not the id of any role`)
       clash(model.assignmentsByUser.get(userId)?.get(roleId), 'the assignment')
+      break
+    }
+
+    case 'tokens': {
+      const token = op.record as TokenRecord
+      if (!model.usersById.has(token.userId)) throw invalid(`${where}.user_id ${token.userId} is not the id of any user`)
+      const previous = model.tokens.get(id)
+      // A token never moves to another user: its holder is who it was issued to.
+      if (previous && previous.userId !== token.userId) throw invalid(`${where} moves token ${id} to another user`)
+      clash(model.tokensByUser.get(token.userId)?.get(token.name), 'the name')
+      clash(model.tokensByDigest.get(token.digest), 'the digest')
       break
     }
   }

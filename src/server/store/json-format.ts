@@ -1,17 +1,21 @@
 /**
- * The JSON file format of the embedded auth store, version 2 (MLflow 3.14+'s roles):
+ * The JSON file format of the embedded auth store, version 3 (MLflow 3.14+'s roles, and access tokens):
  *
  * ```json
- * {"version": 2, "next_user_id": 3, "next_role_id": 2, "next_role_permission_id": 2, "next_assignment_id": 2,
+ * {"version": 3, "next_user_id": 3, "next_role_id": 2, "next_role_permission_id": 2, "next_assignment_id": 2, "next_token_id": 2,
  *  "users": [{"id": 1, "username": "admin", "password_hash": "scrypt:…", "is_admin": true}],
  *  "roles": [{"id": 1, "workspace": "default", "name": "__user_2__", "description": null}],
  *  "role_permissions": [{"id": 1, "role_id": 1, "resource_type": "experiment", "resource_pattern": "42", "permission": "READ"}],
- *  "assignments": [{"id": 1, "user_id": 2, "role_id": 1}]}
+ *  "assignments": [{"id": 1, "user_id": 2, "role_id": 1}],
+ *  "tokens": [{"id": 1, "user_id": 2, "name": "ci", "digest": "<sha-256 hex>", "created_at": "2026-01-01T00:00:00.000Z", "expires_at": null, "last_used_at": null}]}
  * ```
  *
- * Version 1 (users and per-user `grants` only) is still read: each user's grants become the rows
- * of their per-user role `__user_<id>__`, roles numbered in user order (json-store.ts then rewrites
- * the file as version 2 and keeps the old one beside it).
+ * Each table and its counter name the version that added it (TABLE_SINCE, COUNTERS): a file of an
+ * older version is read with the tables it has, the rest empty, so one more kind of record is one
+ * more entry there. Version 2 is version 3 without tokens (json-store.ts rewrites it as version 3
+ * and keeps the old one beside it). Version 1 (users and per-user `grants` only) is still read:
+ * each user's grants become the rows of their per-user role `__user_<id>__`, roles numbered in
+ * user order.
  *
  * Written sorted by id, one record per line; read strictly (exact keys, types, unique ids and
  * names, references that resolve), so a hand edit that would mean something else than it says is
@@ -19,9 +23,18 @@
  */
 import {jsonSyntaxMessage} from './json-syntax.js'
 import {type Counters, isId, StoreModel, type Table} from './model.js'
-import {type AssignmentRecord, type RolePermissionRecord, type RoleRecord, StoreFileError, type UserRecord} from './store.js'
+import {
+  type AssignmentRecord,
+  isDigest,
+  isStoreTime,
+  type RolePermissionRecord,
+  type RoleRecord,
+  StoreFileError,
+  type TokenRecord,
+  type UserRecord,
+} from './store.js'
 
-export const FORMAT_VERSION = 2
+export const FORMAT_VERSION = 3
 
 const text = JSON.stringify
 
@@ -50,6 +63,11 @@ function recordLine(table: Table, record: AnyRecord): string {
       const assignment = record as AssignmentRecord
       return `{"id": ${assignment.id}, "user_id": ${assignment.userId}, "role_id": ${assignment.roleId}}`
     }
+
+    case 'tokens': {
+      const token = record as TokenRecord
+      return `{"id": ${token.id}, "user_id": ${token.userId}, "name": ${text(token.name)}, "digest": "${token.digest}", "created_at": "${token.createdAt}", "expires_at": ${text(token.expiresAt)}, "last_used_at": ${text(token.lastUsedAt)}}`
+    }
   }
 }
 
@@ -60,7 +78,7 @@ function byId<T extends {id: number}>(records: Iterable<T>): T[] {
   return list
 }
 
-type AnyRecord = AssignmentRecord | RolePermissionRecord | RoleRecord | UserRecord
+type AnyRecord = AssignmentRecord | RolePermissionRecord | RoleRecord | TokenRecord | UserRecord
 
 /** A record as the file writes it: snake_case keys, in this order. */
 export function recordJson(table: Table, record: AnyRecord): Record<string, unknown> {
@@ -84,6 +102,19 @@ export function recordJson(table: Table, record: AnyRecord): Record<string, unkn
       const assignment = record as AssignmentRecord
       return {id: assignment.id, user_id: assignment.userId, role_id: assignment.roleId}
     }
+
+    case 'tokens': {
+      const token = record as TokenRecord
+      return {
+        id: token.id,
+        user_id: token.userId,
+        name: token.name,
+        digest: token.digest,
+        created_at: token.createdAt,
+        expires_at: token.expiresAt,
+        last_used_at: token.lastUsedAt,
+      }
+    }
   }
 }
 
@@ -93,13 +124,16 @@ export interface SnapshotContent {
   tables: [Table, AnyRecord[]][]
 }
 
-export const TABLES: readonly Table[] = ['users', 'roles', 'role_permissions', 'assignments']
+/** The tables in the file's order (references point back), and the format version that added each. */
+export const TABLE_SINCE: Readonly<Record<Table, number>> = {assignments: 2, role_permissions: 2, roles: 2, tokens: 3, users: 1}
+export const TABLES: readonly Table[] = ['users', 'roles', 'role_permissions', 'assignments', 'tokens']
 
 export function snapshotContent(data: StoreModel): SnapshotContent {
   const sources: Record<Table, Iterable<AnyRecord>> = {
     assignments: data.assignments.values(),
     role_permissions: data.rows.values(),
     roles: data.roles.values(),
+    tokens: data.tokens.values(),
     users: data.usersById.values(),
   }
   return {counters: {...data.counters}, tables: TABLES.map((table) => [table, byId(sources[table])])}
@@ -136,13 +170,19 @@ export function serialize(data: StoreModel): string {
   return [...serializePieces(snapshotContent(data))].join('')
 }
 
-export const COUNTERS: [string, keyof Counters][] = [
-  ['next_user_id', 'nextUserId'],
-  ['next_role_id', 'nextRoleId'],
-  ['next_role_permission_id', 'nextRowId'],
-  ['next_assignment_id', 'nextAssignmentId'],
+/** Each id counter: its key in files (and journal lines), and the format version that added it. */
+export const COUNTERS: [key: string, counter: keyof Counters, since: number][] = [
+  ['next_user_id', 'nextUserId', 1],
+  ['next_role_id', 'nextRoleId', 2],
+  ['next_role_permission_id', 'nextRowId', 2],
+  ['next_assignment_id', 'nextAssignmentId', 2],
+  ['next_token_id', 'nextTokenId', 3],
 ]
-const V2_KEYS = ['version', ...COUNTERS.map(([key]) => key), 'users', 'roles', 'role_permissions', 'assignments']
+
+/** The top-level keys of a file of `version` (2 or later). */
+function versionKeys(version: number): string[] {
+  return ['version', ...COUNTERS.filter(([, , since]) => since <= version).map(([key]) => key), ...TABLES.filter((table) => TABLE_SINCE[table] <= version)]
+}
 
 const decoder = new TextDecoder('utf-8', {fatal: true})
 
@@ -182,25 +222,33 @@ export function parseStoreFile(bytes: Buffer, path: string): StoreModel {
   const raw = parseJson(bytes, path, invalid)
   if (!isPlainObject(raw)) throw invalid(`the top level is ${describe(raw)}, not an object`)
   if (raw.version === 1) return readVersion1(raw, invalid)
+  if (raw.version === 2) {
+    const data = readVersioned(raw, 2, invalid)
+    data.upgradedFrom = 2
+    return data
+  }
+
   if (raw.version !== FORMAT_VERSION) {
     const newer = typeof raw.version === 'number' && raw.version > FORMAT_VERSION
     throw invalid(
-      `"version" is ${describe(raw.version)}; this mlflowctl reads versions 1 and ${FORMAT_VERSION}${newer ? ' (written by a newer mlflowctl? Run that one, or restore a backup of a version this one reads)' : ''}`,
+      `"version" is ${describe(raw.version)}; this mlflowctl reads versions 1 to ${FORMAT_VERSION}${newer ? ' (written by a newer mlflowctl? Run that one, or restore a backup of a version this one reads)' : ''}`,
     )
   }
 
-  return readVersion2(raw, invalid)
+  return readVersioned(raw, FORMAT_VERSION, invalid)
 }
 
 /**
- * The state of a version 2 store given as an object (a file's JSON, or a database's tables in the
- * same shape), every record, reference and counter checked as a file's are.
+ * The state of a store of `version` (2 or later) given as an object (a file's JSON, or a
+ * database's tables in the same shape), every record, reference and counter checked as a file's
+ * are; the tables and counters the version predates are empty and start at 1.
  */
-export function readVersion2(raw: Record<string, unknown>, invalid: Invalid): StoreModel {
-  const problem = checkKeys(raw, V2_KEYS, 'the top-level object')
+export function readVersioned(raw: Record<string, unknown>, version: number, invalid: Invalid): StoreModel {
+  const problem = checkKeys(raw, versionKeys(version), 'the top-level object')
   if (problem) throw invalid(problem)
   const counters: Partial<Counters> = {}
-  for (const [key, counter] of COUNTERS) {
+  for (const [key, counter, since] of COUNTERS) {
+    if (since > version) continue
     const value = raw[key]
     if (!isId(value)) throw invalid(`"${key}" is ${describe(value)}, not a positive integer`)
     counters[counter] = value
@@ -211,6 +259,7 @@ export function readVersion2(raw: Record<string, unknown>, invalid: Invalid): St
   readRoles(list(raw, 'roles', invalid), data, invalid)
   readRows(list(raw, 'role_permissions', invalid), data, invalid)
   readAssignments(list(raw, 'assignments', invalid), data, invalid)
+  if (TABLE_SINCE.tokens <= version) readTokens(list(raw, 'tokens', invalid), data, invalid)
   return data
 }
 
@@ -312,6 +361,7 @@ const RECORD_KEYS: Record<Table, readonly string[]> = {
   assignments: ['id', 'user_id', 'role_id'],
   role_permissions: ['id', 'role_id', 'resource_type', 'resource_pattern', 'permission'],
   roles: ['id', 'workspace', 'name', 'description'],
+  tokens: ['id', 'user_id', 'name', 'digest', 'created_at', 'expires_at', 'last_used_at'],
   users: ['id', 'username', 'password_hash', 'is_admin'],
 }
 
@@ -351,6 +401,19 @@ export function parseRecord(table: Table, entry: unknown, where: string, invalid
       const userId = reference(fields, 'user_id', where, invalid)
       const roleId = reference(fields, 'role_id', where, invalid)
       return Object.freeze({id, roleId, userId})
+    }
+
+    case 'tokens': {
+      const userId = reference(fields, 'user_id', where, invalid)
+      const name = nonEmptyString(fields.name, where, invalid, 'name')
+      const {created_at: createdAt, digest, expires_at: expiresAt, last_used_at: lastUsedAt} = fields
+      if (typeof digest !== 'string' || !isDigest(digest)) throw invalid(`${where}.digest is ${describe(digest)}, not a SHA-256 in lower-case hex`)
+      if (!isStoreTime(createdAt)) throw invalid(`${where}.created_at is ${describe(createdAt)}, not a time like 2026-01-31T12:00:00.000Z`)
+      if (expiresAt !== null && !isStoreTime(expiresAt))
+        throw invalid(`${where}.expires_at is ${describe(expiresAt)}, not null or a time like 2026-01-31T12:00:00.000Z`)
+      if (lastUsedAt !== null && !isStoreTime(lastUsedAt))
+        throw invalid(`${where}.last_used_at is ${describe(lastUsedAt)}, not null or a time like 2026-01-31T12:00:00.000Z`)
+      return Object.freeze({createdAt, digest, expiresAt, id, lastUsedAt, name, userId})
     }
   }
 }
@@ -394,5 +457,18 @@ function readAssignments(assignments: unknown[], data: StoreModel, invalid: Inva
     if (!data.roles.has(roleId)) throw invalid(`${where}.role_id ${describe(roleId)} is not the id of any role`)
     if (data.assignmentsByUser.get(userId)?.has(roleId)) throw invalid(`${where} repeats the assignment of role ${roleId} to user ${userId}`)
     data.putAssignment(assignment)
+  }
+}
+
+function readTokens(tokens: unknown[], data: StoreModel, invalid: Invalid): void {
+  for (const [i, entry] of tokens.entries()) {
+    const where = `tokens[${i}]`
+    const token = parseRecord('tokens', entry, where, invalid) as TokenRecord
+    checkNewId(token.id, where, data.tokens, ['next_token_id', data.counters.nextTokenId], invalid)
+    if (!data.usersById.has(token.userId)) throw invalid(`${where}.user_id ${token.userId} is not the id of any user`)
+    if (data.tokensByUser.get(token.userId)?.has(token.name))
+      throw invalid(`${where} repeats the token name ${JSON.stringify(token.name)} of user ${token.userId}`)
+    if (data.tokensByDigest.has(token.digest)) throw invalid(`${where}.digest is also the digest of token ${data.tokensByDigest.get(token.digest)!.id}`)
+    data.putToken(token)
   }
 }

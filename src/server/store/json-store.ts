@@ -45,7 +45,7 @@ import {setImmediate as yieldToLoop} from 'node:timers/promises'
 import {atomicWriteFile, ensurePrivateDir, syncDirectory, tempPathFor, writeFileOnce} from '../../core/atomic-file.js'
 import {errorCode, readStoreBytes, resolveTarget, statSignature, withFileLock} from './file-io.js'
 import {type Invalid, parseStoreFile, serialize, serializePieces, type SnapshotContent, snapshotContent} from './json-format.js'
-import {batchLine, checkCounters, checkOp, headerLine, parseBatch, parseHeader} from './journal-format.js'
+import {batchLine, checkCounters, checkOp, countersAfter, headerLine, parseBatch, parseHeader} from './journal-format.js'
 import {type Plan, StoreModel} from './model.js'
 import {ModelStore} from './model-store.js'
 import {type Store, StoreFileError, type StoreHealth} from './store.js'
@@ -224,8 +224,9 @@ function applyLines(data: StoreModel, journal: JournalState, text: string, first
 
     const batch = parseBatch(value, at)
     if (batch.seq !== journal.seq + 1) throw at(`"seq" is ${batch.seq}, not ${journal.seq + 1}`)
-    checkCounters(data.counters, batch.counters, at)
-    data.replay(batch.ops, batch.counters, (op, model) => checkOp(op, model, batch.counters, `changes[${batch.ops.indexOf(op)}]`, at))
+    const counters = countersAfter(batch, data.counters)
+    checkCounters(data.counters, counters, at)
+    data.replay(batch.ops, counters, (op, model) => checkOp(op, model, counters, `changes[${batch.ops.indexOf(op)}]`, at))
     journal.seq = batch.seq
     journal.offset += Buffer.byteLength(line) + 1
   }
@@ -314,6 +315,9 @@ async function load(paths: Paths, locked: boolean, report: (error: Error) => voi
     }
   }
 
+  // An older version is rewritten in the current one at once, unless changes wait in the journal:
+  // they are kept, applied below, and the next compaction writes the current version.
+  if (data.upgradedFrom !== undefined && body !== '') data.upgradedFrom = undefined
   if (data.upgradedFrom !== undefined) {
     if (!locked) throw new NeedsLock()
     await keepPreviousVersion(target, location, bytes, data.upgradedFrom)

@@ -498,6 +498,8 @@ class Reader {
       assignments: this.assignments.map((assignment, i) => ({...assignment, id: i + 1})),
       rolePermissions: rolePermissions.sort((a, b) => a.id - b.id),
       roles: [...this.roles.values()].sort((a, b) => a.id - b.id),
+      // MLflow's auth database has no access tokens.
+      tokens: [],
       users: [...this.users.values()],
     }
   }

@@ -5,7 +5,16 @@
  */
 import {type RoleRow} from '../../mlflow/rbac.js'
 import {type StoreModel} from './model.js'
-import {type AssignmentRecord, type GrantRecord, type RolePermissionRecord, type RoleRecord, type Store, type StoreContent, type UserRecord} from './store.js'
+import {
+  type AssignmentRecord,
+  type GrantRecord,
+  type RolePermissionRecord,
+  type RoleRecord,
+  type Store,
+  type StoreContent,
+  type TokenRecord,
+  type UserRecord,
+} from './store.js'
 
 export abstract class ModelStore implements Omit<Store, 'close' | 'health' | 'location'> {
   /** Every task on the durable copy (a write batch, a reload, …) runs on this chain, one at a time. */
@@ -98,6 +107,18 @@ export abstract class ModelStore implements Omit<Store, 'close' | 'health' | 'lo
     return this.data.listRoleUsers(roleId)
   }
 
+  getToken(tokenId: number): TokenRecord | undefined {
+    return this.data.tokens.get(tokenId)
+  }
+
+  getTokenByDigest(digest: string): TokenRecord | undefined {
+    return this.data.tokensByDigest.get(digest)
+  }
+
+  listTokens(userId?: number): TokenRecord[] {
+    return this.data.listTokens(userId)
+  }
+
   // --- writes: a change of the model, made durable by the adapter ----------------------------
 
   createUser(user: Omit<UserRecord, 'id'>): Promise<UserRecord> {
@@ -162,6 +183,19 @@ export abstract class ModelStore implements Omit<Store, 'close' | 'health' | 'lo
 
   unassignRole(userId: number, roleId: number): Promise<void> {
     return this.timed(undefined, (data) => data.unassignRole(userId, roleId))
+  }
+
+  createToken(token: Omit<TokenRecord, 'id' | 'lastUsedAt'>): Promise<TokenRecord> {
+    return this.write(token, (data) => data.createToken(token))
+  }
+
+  deleteToken(tokenId: number): Promise<void> {
+    return this.write(undefined, (data) => data.deleteToken(tokenId))
+  }
+
+  touchTokens(lastUsed: ReadonlyMap<number, string>): Promise<number> {
+    const copy = new Map(lastUsed)
+    return this.write([...copy.values()], (data) => data.touchTokens(copy))
   }
 
   /** One write: the store gets all of it or none of it (ids kept; only into an empty store). */

@@ -12,7 +12,18 @@
  */
 import {DEFAULT_WORKSPACE, type RoleRow, rowProblem, userIdOfRoleName, userRoleName} from '../../mlflow/rbac.js'
 import {contentProblem} from './content.js'
-import {type AssignmentRecord, type GrantRecord, type RolePermissionRecord, type RoleRecord, StoreError, type StoreContent, type UserRecord} from './store.js'
+import {
+  type AssignmentRecord,
+  type GrantRecord,
+  type RolePermissionRecord,
+  type RoleRecord,
+  StoreError,
+  type StoreContent,
+  isDigest,
+  isStoreTime,
+  type TokenRecord,
+  type UserRecord,
+} from './store.js'
 
 /** `list` sorted by `id`, in place; sorted only when it is not already (Maps keep insertion order, mostly id order). */
 function inOrder<T>(list: T[], id: (item: T) => number): T[] {
@@ -78,11 +89,12 @@ export interface Counters {
   nextAssignmentId: number
   nextRoleId: number
   nextRowId: number
+  nextTokenId: number
   nextUserId: number
 }
 
 /** The tables of the model, named as the file format names them. */
-export type Table = 'assignments' | 'role_permissions' | 'roles' | 'users'
+export type Table = 'assignments' | 'role_permissions' | 'roles' | 'tokens' | 'users'
 
 /** One change: a record created or replaced (by id), or deleted. What a journal line holds. */
 export type Op =
@@ -90,6 +102,7 @@ export type Op =
   | {op: 'put'; record: AssignmentRecord; table: 'assignments'}
   | {op: 'put'; record: RolePermissionRecord; table: 'role_permissions'}
   | {op: 'put'; record: RoleRecord; table: 'roles'}
+  | {op: 'put'; record: TokenRecord; table: 'tokens'}
   | {op: 'put'; record: UserRecord; table: 'users'}
 
 /** What a batch of writes would change: its ops and the counters after it, and each write's outcome. */
@@ -133,8 +146,13 @@ export class StoreModel {
     readonly assignmentsByUser = new Map<number, Map<number, AssignmentRecord>>(),
     /** roleId → userId → assignment */
     readonly assignmentsByRole = new Map<number, Map<number, AssignmentRecord>>(),
+    readonly tokens = new Map<number, TokenRecord>(),
+    /** digest → token: the lookup of every Bearer request. */
+    readonly tokensByDigest = new Map<string, TokenRecord>(),
+    /** userId → name → token */
+    readonly tokensByUser = new Map<number, Map<string, TokenRecord>>(),
   ) {
-    this.counters = {nextAssignmentId: 1, nextRoleId: 1, nextRowId: 1, nextUserId: 1, ...counters}
+    this.counters = {nextAssignmentId: 1, nextRoleId: 1, nextRowId: 1, nextTokenId: 1, nextUserId: 1, ...counters}
   }
 
   // --- batches ---
@@ -328,8 +346,9 @@ export class StoreModel {
     if (op.op === 'put') this.index(op)
   }
 
-  private record(table: Table, id: number): AssignmentRecord | RolePermissionRecord | RoleRecord | undefined | UserRecord {
+  private record(table: Table, id: number): AnyRecord | undefined {
     if (table === 'users') return this.usersById.get(id)
+    if (table === 'tokens') return this.tokens.get(id)
     if (table === 'roles') return this.roles.get(id)
     if (table === 'role_permissions') return this.rows.get(id)
     return this.assignments.get(id)
@@ -372,10 +391,20 @@ export class StoreModel {
         this.rowsCache.delete(assignment.userId)
         break
       }
+
+      case 'tokens': {
+        const token = op.record
+        let byName = this.tokensByUser.get(token.userId)
+        if (!byName) this.tokensByUser.set(token.userId, (byName = new Map()))
+        byName.set(token.name, token)
+        this.tokensByDigest.set(token.digest, token)
+        this.tokens.set(token.id, token)
+        break
+      }
     }
   }
 
-  private unindex(table: Table, record: AssignmentRecord | RolePermissionRecord | RoleRecord | UserRecord): void {
+  private unindex(table: Table, record: AnyRecord): void {
     switch (table) {
       case 'users': {
         const user = record as UserRecord
@@ -416,6 +445,16 @@ export class StoreModel {
         this.rowsCache.delete(assignment.userId)
         break
       }
+
+      case 'tokens': {
+        const token = record as TokenRecord
+        const byName = this.tokensByUser.get(token.userId)
+        if (byName?.get(token.name) === token) byName.delete(token.name)
+        if (byName?.size === 0) this.tokensByUser.delete(token.userId)
+        if (this.tokensByDigest.get(token.digest) === token) this.tokensByDigest.delete(token.digest)
+        this.tokens.delete(token.id)
+        break
+      }
     }
   }
 
@@ -433,6 +472,10 @@ export class StoreModel {
 
   putAssignment(assignment: AssignmentRecord): void {
     this.apply({op: 'put', record: assignment, table: 'assignments'})
+  }
+
+  putToken(token: TokenRecord): void {
+    this.apply({op: 'put', record: token, table: 'tokens'})
   }
 
   private removeRow(row: RolePermissionRecord): void {
@@ -458,7 +501,7 @@ export class StoreModel {
    * end above every id, so none is handed out again.
    */
   loadContent(content: StoreContent): void {
-    if (this.usersById.size > 0 || this.roles.size > 0)
+    if (this.usersById.size > 0 || this.roles.size > 0 || this.tokens.size > 0)
       throw new StoreError('RESOURCE_ALREADY_EXISTS', `The store already holds ${this.usersById.size} users and ${this.roles.size} roles.`)
     const problem = contentProblem(content)
     if (problem) throw new StoreError('INVALID_PARAMETER_VALUE', `The records do not make one store: ${problem}.`)
@@ -467,11 +510,14 @@ export class StoreModel {
     for (const {id, permission, resourcePattern, resourceType, roleId} of content.rolePermissions)
       this.putRow(Object.freeze({id, permission, resourcePattern, resourceType, roleId}))
     for (const {id, roleId, userId} of content.assignments) this.putAssignment(Object.freeze({id, roleId, userId}))
+    for (const {createdAt, digest, expiresAt, id, lastUsedAt, name, userId} of content.tokens)
+      this.putToken(Object.freeze({createdAt, digest, expiresAt, id, lastUsedAt, name, userId}))
     const above = (records: {id: number}[], current: number) => records.reduce((next, record) => Math.max(next, record.id + 1), current)
     this.counters = {
       nextAssignmentId: above(content.assignments, this.counters.nextAssignmentId),
       nextRoleId: above(content.roles, this.counters.nextRoleId),
       nextRowId: above(content.rolePermissions, this.counters.nextRowId),
+      nextTokenId: above(content.tokens, this.counters.nextTokenId),
       nextUserId: above(content.users, this.counters.nextUserId),
     }
   }
@@ -517,11 +563,12 @@ export class StoreModel {
     )
   }
 
-  /** As MLflow: the user's per-user roles go (with their rows), and so do all their assignments. */
+  /** As MLflow: the user's per-user roles go (with their rows), and so do all their assignments; their tokens too. */
   deleteUser(username: string): void {
     const user = this.usersByName.get(username)
     if (!user) throw userNotFound(username)
     if (user.isAdmin) this.keepAnAdmin(user, 'deleting')
+    for (const token of this.listTokens(user.id)) this.apply({id: token.id, op: 'delete', table: 'tokens'})
     const ownRole = userRoleName(user.id)
     for (const role of [...this.roles.values()]) if (role.name === ownRole) this.removeRole(role)
     for (const assignment of [...(this.assignmentsByUser.get(user.id)?.values() ?? [])]) this.removeAssignment(assignment)
@@ -736,6 +783,57 @@ export class StoreModel {
     if (!assignment) throw new StoreError('RESOURCE_DOES_NOT_EXIST', `User role assignment (user_id=${userId}, role_id=${roleId}) not found`)
     this.removeAssignment(assignment)
   }
+
+  // --- access tokens ---
+
+  /** By id; only the user's when given. */
+  listTokens(userId?: number): TokenRecord[] {
+    const tokens = userId === undefined ? this.tokens.values() : (this.tokensByUser.get(userId)?.values() ?? [])
+    return [...tokens].sort((a, b) => a.id - b.id)
+  }
+
+  createToken(token: Omit<TokenRecord, 'id' | 'lastUsedAt'>): TokenRecord {
+    const {createdAt, digest, expiresAt, name, userId} = token
+    checkId(userId, 'userId')
+    checkString(name, 'name', true)
+    checkTime(createdAt, 'createdAt')
+    if (expiresAt !== null) checkTime(expiresAt, 'expiresAt')
+    if (typeof digest !== 'string' || !isDigest(digest)) throw new TypeError('digest must be a SHA-256 in lower-case hex')
+    const user = this.usersById.get(userId)
+    if (!user) throw new StoreError('RESOURCE_DOES_NOT_EXIST', `User with id=${userId} not found`)
+    if (this.tokensByUser.get(userId)?.has(name))
+      throw new StoreError('RESOURCE_ALREADY_EXISTS', `Token (username=${user.username}, name=${name}) already exists.`)
+    // 256 random bits never collide; a repeat is a caller's bug, and two users must never share a token.
+    if (this.tokensByDigest.has(digest)) throw new StoreError('INVALID_PARAMETER_VALUE', 'This token is already in use; create a new one.')
+    const record: TokenRecord = Object.freeze({createdAt, digest, expiresAt, id: this.counters.nextTokenId++, lastUsedAt: null, name, userId})
+    this.putToken(record)
+    return record
+  }
+
+  deleteToken(tokenId: number): void {
+    if (!this.tokens.has(tokenId)) throw new StoreError('RESOURCE_DOES_NOT_EXIST', `Token with id=${tokenId} not found`)
+    this.apply({id: tokenId, op: 'delete', table: 'tokens'})
+  }
+
+  /** Later times only, of tokens still there: a revoke or an older report meanwhile wins. */
+  touchTokens(lastUsed: ReadonlyMap<number, string>): number {
+    let changed = 0
+    for (const [id, at] of lastUsed) {
+      checkTime(at, 'lastUsedAt')
+      const token = this.tokens.get(id)
+      if (!token || (token.lastUsedAt !== null && token.lastUsedAt >= at)) continue
+      this.putToken(Object.freeze({...token, lastUsedAt: at}))
+      changed++
+    }
+
+    return changed
+  }
+}
+
+type AnyRecord = AssignmentRecord | RolePermissionRecord | RoleRecord | TokenRecord | UserRecord
+
+function checkTime(value: unknown, name: string): void {
+  if (!isStoreTime(value)) throw new TypeError(`${name} must be a time in ISO 8601 UTC (Date.toISOString())`)
 }
 
 function toGrant(row: RolePermissionRecord, userId: number): GrantRecord {

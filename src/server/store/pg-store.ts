@@ -28,10 +28,10 @@ import {fileURLToPath} from 'node:url'
 import pg from 'pg'
 
 import {COUNTERS, type Invalid, recordJson} from './json-format.js'
-import {batchLine, checkCounters, checkOp, parseBatch} from './journal-format.js'
+import {batchLine, checkCounters, checkOp, countersAfter, parseBatch} from './journal-format.js'
 import {type Counters, isId, type Op, type Plan, StoreModel, type Table} from './model.js'
 import {ModelStore} from './model-store.js'
-import {redactUrl, type Store, StoreError, StoreFileError, type StoreHealth, StoreUnavailableError} from './store.js'
+import {isStoreTime, redactUrl, type Store, StoreError, StoreFileError, type StoreHealth, StoreUnavailableError} from './store.js'
 
 const CHANNEL = 'mlflowctl_changes'
 /** pg_advisory_xact_lock's key for migrations: any constant no other application on the database uses. */
@@ -77,6 +77,7 @@ const COLUMNS: Record<Table, string> = {
   assignments: 'id, user_id, role_id',
   role_permissions: 'id, role_id, resource_type, resource_pattern, permission',
   roles: 'id, workspace, name, description',
+  tokens: 'id, user_id, name, digest, created_at, expires_at, last_used_at',
   users: 'id, username, password_hash, is_admin',
 }
 
@@ -123,6 +124,7 @@ interface StateRow {
   next_assignment_id: number
   next_role_id: number
   next_role_permission_id: number
+  next_token_id: number
   next_user_id: number
   seq: number
 }
@@ -132,6 +134,7 @@ function countersOf(state: StateRow): Counters {
     nextAssignmentId: state.next_assignment_id,
     nextRoleId: state.next_role_id,
     nextRowId: state.next_role_permission_id,
+    nextTokenId: state.next_token_id,
     nextUserId: state.next_user_id,
   }
 }
@@ -214,6 +217,15 @@ async function loadAll(query: Query, location: string): Promise<{data: StoreMode
     assignments: {id: number; role_id: number; user_id: number}
     role_permissions: {id: number; permission: string; resource_pattern: string; resource_type: string; role_id: number}
     roles: {description: null | string; id: number; name: string; workspace: string}
+    tokens: {
+      created_at: string
+      digest: string
+      expires_at: null | string
+      id: number
+      last_used_at: null | string
+      name: string
+      user_id: number
+    }
     users: {id: number; is_admin: boolean; password_hash: string; username: string}
   }
   await select<Rows['users']>('users', 'nextUserId', (row) =>
@@ -230,6 +242,22 @@ async function loadAll(query: Query, location: string): Promise<{data: StoreMode
   await select<Rows['assignments']>('assignments', 'nextAssignmentId', (row) =>
     data.putAssignment(Object.freeze({id: row.id, roleId: row.role_id, userId: row.user_id})),
   )
+  await select<Rows['tokens']>('tokens', 'nextTokenId', (row) => {
+    // Times are written by the model only; one that is not its format was edited by hand.
+    for (const time of [row.created_at, row.expires_at, row.last_used_at])
+      if (time !== null && !isStoreTime(time)) throw invalid(`mlflowctl_tokens ${row.id} has the time ${JSON.stringify(time)}, not ISO 8601 UTC`)
+    data.putToken(
+      Object.freeze({
+        createdAt: row.created_at,
+        digest: row.digest,
+        expiresAt: row.expires_at,
+        id: row.id,
+        lastUsedAt: row.last_used_at,
+        name: row.name,
+        userId: row.user_id,
+      }),
+    )
+  })
   return {data, seq: state.seq}
 }
 
@@ -412,8 +440,8 @@ export class PgStore extends ModelStore implements Store {
         const {counters} = plan
         await this.query('INSERT INTO mlflowctl_changes (id, body) VALUES ($1, $2)', [seq, batchLine({counters, ops: plan.ops, seq}).trimEnd()])
         await this.query(
-          'UPDATE mlflowctl_state SET seq = $1, next_user_id = $2, next_role_id = $3, next_role_permission_id = $4, next_assignment_id = $5 WHERE id = 1',
-          [seq, counters.nextUserId, counters.nextRoleId, counters.nextRowId, counters.nextAssignmentId],
+          'UPDATE mlflowctl_state SET seq = $1, next_user_id = $2, next_role_id = $3, next_role_permission_id = $4, next_assignment_id = $5, next_token_id = $6 WHERE id = 1',
+          [seq, counters.nextUserId, counters.nextRoleId, counters.nextRowId, counters.nextAssignmentId, counters.nextTokenId],
         )
         if (seq % 100 === 0) await this.query('DELETE FROM mlflowctl_changes WHERE id <= $1', [seq - this.options.keepChanges])
         await this.query('SELECT pg_notify($1, $2)', [CHANNEL, String(seq)])
@@ -493,8 +521,9 @@ export class PgStore extends ModelStore implements Store {
 
     const batch = parseBatch(value, invalid)
     if (batch.seq !== id) throw invalid(`"seq" is ${batch.seq}`)
-    checkCounters(this.data.counters, batch.counters, invalid)
-    this.data.replay(batch.ops, batch.counters, (op, model) => checkOp(op, model, batch.counters, `changes[${batch.ops.indexOf(op)}]`, invalid))
+    const counters = countersAfter(batch, this.data.counters)
+    checkCounters(this.data.counters, counters, invalid)
+    this.data.replay(batch.ops, counters, (op, model) => checkOp(op, model, counters, `changes[${batch.ops.indexOf(op)}]`, invalid))
     this.seq = id
   }
 

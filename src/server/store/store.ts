@@ -14,9 +14,49 @@ import {type RoleRow} from '../../mlflow/rbac.js'
 export interface UserRecord {
   id: number
   isAdmin: boolean
-  /** Werkzeug format: `scrypt:32768:8:1$salt$hex` or `pbkdf2:sha256:N$salt$hex`. */
+  /**
+   * Werkzeug format: `scrypt:32768:8:1$salt$hex` or `pbkdf2:sha256:N$salt$hex`; empty for a service
+   * account, which has no password and is used through its access tokens only.
+   */
   passwordHash: string
   username: string
+}
+
+/** A user with no password (isServiceAccount): Basic auth never verifies it, only its tokens do. */
+export const SERVICE_ACCOUNT_HASH = ''
+
+export function isServiceAccount(user: UserRecord): boolean {
+  return user.passwordHash === SERVICE_ACCOUNT_HASH
+}
+
+/** SHA-256 in lower-case hex. */
+export function isDigest(value: string): boolean {
+  return /^[0-9a-f]{64}$/.test(value)
+}
+
+/** An instant as the store writes it: ISO 8601 in UTC with milliseconds (`Date.toISOString()`), so strings compare as times. */
+export function isStoreTime(value: unknown): value is string {
+  if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(value)) return false
+  const ms = Date.parse(value)
+  return Number.isFinite(ms) && new Date(ms).toISOString() === value
+}
+
+/**
+ * An access token of a user: never the token itself, only the SHA-256 of its text (a 256-bit random
+ * secret needs no slow derivation). Times are ISO 8601 in UTC; `lastUsedAt` is approximate (kept
+ * in memory and written in batches).
+ */
+export interface TokenRecord {
+  createdAt: string
+  /** SHA-256 of the token's text, lower-case hex: what a request's Bearer token is looked up by. */
+  digest: string
+  /** null: never expires. */
+  expiresAt: null | string
+  id: number
+  lastUsedAt: null | string
+  /** The label, unique per user. */
+  name: string
+  userId: number
 }
 
 /**
@@ -62,6 +102,7 @@ export interface StoreContent {
   assignments: AssignmentRecord[]
   rolePermissions: RolePermissionRecord[]
   roles: RoleRecord[]
+  tokens: TokenRecord[]
   users: UserRecord[]
 }
 
@@ -130,7 +171,7 @@ export interface Store {
 
   close(): Promise<void>
   createUser(user: Omit<UserRecord, 'id'>): Promise<UserRecord>
-  /** Deletes the user, their per-user role (their grants) and their assignments to other roles. */
+  /** Deletes the user, their per-user role (their grants), their assignments to other roles and their tokens. */
   deleteUser(username: string): Promise<void>
   getUser(username: string): undefined | UserRecord
   getUserById(id: number): undefined | UserRecord
@@ -167,6 +208,17 @@ export interface Store {
   unassignRole(userId: number, roleId: number): Promise<void>
   updateRole(roleId: number, patch: {description?: string; name?: string}): Promise<RoleRecord>
   updateRolePermission(rowId: number, permission: string): Promise<RolePermissionRecord>
+
+  // Access tokens: looked up by the digest of their text, never stored themselves.
+  createToken(token: Omit<TokenRecord, 'id' | 'lastUsedAt'>): Promise<TokenRecord>
+  deleteToken(tokenId: number): Promise<void>
+  getToken(tokenId: number): TokenRecord | undefined
+  /** The token whose text has this SHA-256 (hex): one Map lookup, on every Bearer request. */
+  getTokenByDigest(digest: string): TokenRecord | undefined
+  /** By id; only the user's when given. */
+  listTokens(userId?: number): TokenRecord[]
+  /** Records when tokens were last used, in one write for all (tokens gone meanwhile are skipped; a time never goes back). Returns how many changed. */
+  touchTokens(lastUsed: ReadonlyMap<number, string>): Promise<number>
 
   /**
    * Fills an empty store (no user, no role) with `content`, ids kept, in one durable write: all of
