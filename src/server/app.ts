@@ -109,7 +109,7 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
   const credentialCheck = new CredentialCheck(store, options.credentialCheck)
   const tokenCheck = options.tokenCheck ?? new TokenCheck(store, {onError: (error) => log(`warning: ${error.message}`), ...options.tokens})
   const answerLocally = createLocalAnswerer(config, store, {audit, tokenLastUse: (id) => tokenCheck.pendingLastUse(id)})
-  const gate = new Gate({audit, defaultPermission: config.defaultPermission, log, store, upstream})
+  const gate = new Gate({audit, clientAddress, defaultPermission: config.defaultPermission, log, store, upstream})
 
   /** The request as the audit log names it: the path without its query. */
   function origin(request: IncomingMessage): AuditOrigin {
