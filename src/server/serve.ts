@@ -11,7 +11,7 @@ import {ClientAddresses} from './client-address.js'
 import {ClientWatch, type ClientTimeouts, DEFAULT_CLIENT_TIMEOUTS, serverTimeoutOptions} from './connections.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, loadServeConfig, type ServeConfig} from './config.js'
 import {type CredentialCheckOptions} from './credential-check.js'
-import {ClientLimiter, type ClientLimits, DEFAULT_CLIENT_LIMITS, serverLimitOptions} from './limits.js'
+import {ClientLimiter, type ClientLimits, DEFAULT_CLIENT_LIMITS, refuseTunnels, serverLimitOptions} from './limits.js'
 import {hashPassword, verifyPassword} from './passwords.js'
 import {createUpstream, type Upstream} from './proxy.js'
 import {openAdapter, storeUserError} from './store/open.js'
@@ -147,6 +147,7 @@ function createFront(listener: Listener, clients: ClientAddresses, guards: Guard
   })
   watch.attach(server)
   limiter.attach(server)
+  refuseTunnels(server)
 
   return {
     attach(ready) {
