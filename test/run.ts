@@ -79,7 +79,7 @@ await Promise.all(
       try {
         const server = await startMlflowServer({kind, version: install.version})
         started.push(server)
-        const {stop: _stop, ...info} = server
+        const {exited: _exited, signal: _signal, stop: _stop, ...info} = server
         shared[key] = info
         log(`${key} on ${server.url} (${((Date.now() - t0) / 1000).toFixed(1)}s)`)
       } catch (error) {

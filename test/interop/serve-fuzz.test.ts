@@ -391,7 +391,7 @@ function input(port: number): fc.Arbitrary<Input> {
         {arbitrary: fc.constant<Encoding>('json'), weight: 6},
         {arbitrary: fc.constantFrom<Encoding>('bom', 'deep', 'dup-key', 'garbage', 'huge', 'invalid-utf8', 'non-object', 'truncated-json'), weight: 4},
       ),
-      extra: fc.oneof({arbitrary: fc.constant([]), weight: 3}, {arbitrary: fc.uniqueArray(fc.nat({max: EXTRA_HEADERS.length - 1}), {maxLength: 2}), weight: 1}),
+      extra: fc.oneof({arbitrary: fc.constant<number[]>([]), weight: 3}, {arbitrary: fc.uniqueArray(fc.nat({max: EXTRA_HEADERS.length - 1}), {maxLength: 2}), weight: 1}),
       framing: fc.oneof(
         {arbitrary: fc.constant<Framing>('cl'), weight: 6},
         {
