@@ -8,7 +8,7 @@ import {type IncomingMessage, type ServerResponse} from 'node:http'
 
 import {parseBasicAuthorization} from './authn.js'
 import {canonicalPath} from './authz/canonical-path.js'
-import {Gate} from './authz/gate.js'
+import {Gate, refuseWorkspace} from './authz/gate.js'
 import {lookupRoute, type RouteMatch} from './authz/route-table.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, type ServeConfig} from './config.js'
 import {CredentialCheck, type CredentialCheckOptions} from './credential-check.js'
@@ -80,6 +80,7 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
         return
       }
 
+      refuseWorkspace(request)
       await upstream.forward(request, response)
       return
     }

@@ -6,6 +6,10 @@
 import {connect} from 'node:net'
 
 export interface RawAnswer {
+  /** The body of the first final answer (as far as it came, and whatever followed it). */
+  body: string
+  /** The status line and header fields of the first final answer. */
+  head: string
   /** Everything serve sent, as latin1 (bytes kept one for one). */
   raw: string
   /** The status of the first final answer (1xx skipped); undefined: closed without answering. */
@@ -39,16 +43,19 @@ export function sendRaw(port: number, bytes: Buffer, options: RawOptions): Promi
     socket.on('close', () => {
       clearTimeout(timer)
       const raw = Buffer.concat(chunks).toString('latin1')
-      resolve({raw, status: firstFinalStatus(raw)})
+      resolve({raw, ...firstFinalAnswer(raw)})
     })
   })
 }
 
-function firstFinalStatus(raw: string): number | undefined {
-  for (const match of raw.matchAll(/(?:^|\r\n\r\n)HTTP\/1\.[01] (\d{3})/g)) {
-    const status = Number(match[1])
-    if (status >= 200) return status
+function firstFinalAnswer(raw: string): {body: string; head: string; status: number | undefined} {
+  for (const match of raw.matchAll(/(?:^|\r\n\r\n)(HTTP\/1\.[01] (\d{3}))/g)) {
+    const status = Number(match[2])
+    if (status < 200) continue
+    const start = match.index + match[0].length - match[1].length
+    const end = raw.indexOf('\r\n\r\n', start)
+    return end === -1 ? {body: '', head: raw.slice(start), status} : {body: raw.slice(end + 4), head: raw.slice(start, end), status}
   }
 
-  return undefined
+  return {body: '', head: '', status: undefined}
 }

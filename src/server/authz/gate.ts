@@ -44,9 +44,16 @@ function refuseEarly(request: IncomingMessage, user: UserRecord, match: RouteMat
   }
 
   if (!user.isAdmin && (!match || match.rule.access === 'admin')) throw permissionDenied()
-  // serve's grants know no workspaces; a workspace-enabled upstream would apply them across.
-  if (!user.isAdmin && request.headers['x-mlflow-workspace'] !== undefined)
-    throw new ApiError('BAD_REQUEST', 'mlflowctl serve does not support MLflow workspaces (X-MLFLOW-WORKSPACE).')
+  if (!user.isAdmin) refuseWorkspace(request)
+}
+
+/**
+ * A workspace named by a caller who is not an admin (anonymous callers of the public routes too):
+ * serve's grants know no workspaces, and a workspace-enabled upstream would apply them across; one
+ * with workspaces off fails on the header with a 500.
+ */
+export function refuseWorkspace(request: IncomingMessage): void {
+  if (request.headers['x-mlflow-workspace'] !== undefined) throw new ApiError('BAD_REQUEST', 'mlflowctl serve does not support MLflow workspaces (X-MLFLOW-WORKSPACE).')
 }
 
 export class Gate {
