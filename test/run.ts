@@ -119,7 +119,7 @@ async function pass(passFiles: string[], env: NodeJS.ProcessEnv = {}): Promise<n
 // The whole run (no file named, or --postgres) runs the serve suites that exercise the auth store a second
 // time with serve on PostgreSQL (test/support/serve.ts starts one per test process).
 // MLFLOWCTL_TEST_STORE set by hand chooses the store of a single pass instead.
-const POSTGRES_PASS = ['serve-authz', 'serve-auth-api', 'serve-scorers', 'serve-logged-models', 'web-ui'].map((name) =>
+const POSTGRES_PASS = ['serve-authz', 'serve-auth-api', 'serve-scorers', 'serve-logged-models', 'web-ui', 'serve-upstream-loss', 'serve-fuzz'].map((name) =>
   join('test', 'interop', `${name}.test.ts`),
 )
 const postgresPass =

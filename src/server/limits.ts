@@ -160,7 +160,8 @@ export class ClientLimiter {
     if (error.code === 'HPE_HEADER_OVERFLOW') {
       const limit = this.limits.maxHeaderSize
       this.refused('header-size', `a request from ${peerAddress(socket)} with more than ${limit} bytes of headers (--max-header-size): 431`)
-      if (answering) socket.write(rawErrorAnswer('431 Request Header Fields Too Large', `The request's header fields exceed ${limit} bytes. It was not passed on.`))
+      if (answering)
+        socket.write(rawErrorAnswer('431 Request Header Fields Too Large', `The request's header fields exceed ${limit} bytes. It was not passed on.`))
     } else if (answering) socket.write(NODE_CLIENT_ERROR_ANSWERS[error.code ?? ''] ?? NODE_BAD_REQUEST)
     socket.destroy(error)
   }

@@ -248,7 +248,7 @@ type Framing =
   | 'te-odd'
 
 interface Input {
-  auth: 'admin' | 'alice' | 'alice-wrong' | 'bearer' | 'garbage' | 'none' | 'no-colon'
+  auth: 'admin' | 'alice' | 'alice-wrong' | 'bearer' | 'garbage' | 'invalid-utf8' | 'none' | 'no-colon' | 'raw-high-bytes' | 'unknown-unicode'
   body: Buffer | undefined
   contentType: string | undefined
   extraHeaders: string[]
@@ -360,6 +360,12 @@ function authHeader(auth: Input['auth']): string | undefined {
       return 'Basic %%%not-base64'
     case 'no-colon':
       return `Basic ${Buffer.from('alice').toString('base64')}`
+    case 'invalid-utf8':
+      return `Basic ${Buffer.concat([Buffer.from('alice:'), Buffer.from([0xff, 0xfe, 0xc3])]).toString('base64')}`
+    case 'raw-high-bytes':
+      return 'Basic \u00ff\u00fe\u00c3'
+    case 'unknown-unicode':
+      return `Basic ${Buffer.from('李雷\u0000:pässwörd').toString('base64')}`
     case 'none':
       return undefined
   }
@@ -376,7 +382,19 @@ function input(port: number): fc.Arbitrary<Input> {
     .record({
       auth: fc.oneof(
         {arbitrary: fc.constantFrom<Input['auth']>('admin', 'alice'), weight: 6},
-        {arbitrary: fc.constantFrom<Input['auth']>('alice-wrong', 'bearer', 'garbage', 'none', 'no-colon'), weight: 3},
+        {
+          arbitrary: fc.constantFrom<Input['auth']>(
+            'alice-wrong',
+            'bearer',
+            'garbage',
+            'invalid-utf8',
+            'none',
+            'no-colon',
+            'raw-high-bytes',
+            'unknown-unicode',
+          ),
+          weight: 3,
+        },
       ),
       bytes: fc.uint8Array({maxLength: 64}),
       contentType: fc.constantFrom(
@@ -393,7 +411,10 @@ function input(port: number): fc.Arbitrary<Input> {
         {arbitrary: fc.constant<Encoding>('json'), weight: 6},
         {arbitrary: fc.constantFrom<Encoding>('bom', 'deep', 'dup-key', 'garbage', 'huge', 'invalid-utf8', 'non-object', 'truncated-json'), weight: 4},
       ),
-      extra: fc.oneof({arbitrary: fc.constant<number[]>([]), weight: 3}, {arbitrary: fc.uniqueArray(fc.nat({max: EXTRA_HEADERS.length - 1}), {maxLength: 2}), weight: 1}),
+      extra: fc.oneof(
+        {arbitrary: fc.constant<number[]>([]), weight: 3},
+        {arbitrary: fc.uniqueArray(fc.nat({max: EXTRA_HEADERS.length - 1}), {maxLength: 2}), weight: 1},
+      ),
       framing: fc.oneof(
         {arbitrary: fc.constant<Framing>('cl'), weight: 6},
         {
@@ -574,7 +595,7 @@ async function check(serve: RunningServe, input: Input, gone: boolean, counts: C
   // MLflow's own answer, relayed as it is (uvicorn names itself; serve's answers carry no Server
   // header): MLflow fails with a 500 on some wrongly typed fields serve has no reason to read.
   if (status >= 500 && !gone && /^server: uvicorn/im.test(answer.head)) {
-    counts.mlflow5xx.push(`${what.slice(0, 160)} → ${answer.body.slice(0, 120)}`)
+    counts.mlflow5xx.push(`${input.method} ${input.target.slice(0, 200)} ${input.body?.toString('latin1').slice(0, 200) ?? ''} → ${answer.body.slice(0, 120)}`)
     return
   }
 

@@ -163,7 +163,10 @@ describe(`serve while the MLflow ${VERSION} behind it is killed, hung and restar
       await mlflow.exited
       const dead = await settle('dead')
       assertFailing(dead, [502, 503], 'TEMPORARILY_UNAVAILABLE', 'MLflow killed')
-      assert.ok(forwarded(dead).some((sample) => sample.status === 503), `refused connections are 503: ${statuses(dead)}`)
+      assert.ok(
+        forwarded(dead).some((sample) => sample.status === 503),
+        `refused connections are 503: ${statuses(dead)}`,
+      )
       assert.match((await pythonSees('dead'))?.message ?? 'no error', /503|TEMPORARILY_UNAVAILABLE/)
 
       // Back on the same port and data: serve finds it without being restarted.
@@ -205,6 +208,6 @@ describe(`serve while the MLflow ${VERSION} behind it is killed, hung and restar
     assert.doesNotMatch(log, /a bug in mlflowctl serve|Uncaught|TypeError|RangeError/)
     // Each failure logged in one line, never with a credential.
     assert.match(log, /did not answer in time/)
-    for (const secret of [admin.password, alice.password, basicAuth(alice).slice(6)]) assert.ok(!log.includes(secret), 'a credential in serve\'s log')
+    for (const secret of [admin.password, alice.password, basicAuth(alice).slice(6)]) assert.ok(!log.includes(secret), "a credential in serve's log")
   })
 })

@@ -35,7 +35,9 @@ export function sendRaw(port: number, bytes: Buffer, options: RawOptions): Promi
     })
     const timer = setTimeout(() => {
       socket.destroy()
-      reject(new Hang(`no answer and no close within ${options.hangAfterMs} ms; got: ${JSON.stringify(Buffer.concat(chunks).toString('latin1').slice(0, 300))}`))
+      reject(
+        new Hang(`no answer and no close within ${options.hangAfterMs} ms; got: ${JSON.stringify(Buffer.concat(chunks).toString('latin1').slice(0, 300))}`),
+      )
     }, options.hangAfterMs)
     socket.on('data', (chunk: Buffer) => chunks.push(chunk))
     // A reset after an answer (serve closing on unread bytes) still leaves the answer to read.

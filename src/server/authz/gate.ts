@@ -53,7 +53,8 @@ function refuseEarly(request: IncomingMessage, user: UserRecord, match: RouteMat
  * with workspaces off fails on the header with a 500.
  */
 export function refuseWorkspace(request: IncomingMessage): void {
-  if (request.headers['x-mlflow-workspace'] !== undefined) throw new ApiError('BAD_REQUEST', 'mlflowctl serve does not support MLflow workspaces (X-MLFLOW-WORKSPACE).')
+  if (request.headers['x-mlflow-workspace'] !== undefined)
+    throw new ApiError('BAD_REQUEST', 'mlflowctl serve does not support MLflow workspaces (X-MLFLOW-WORKSPACE).')
 }
 
 export class Gate {
