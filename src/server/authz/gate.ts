@@ -57,8 +57,16 @@ function refuseEarly(request: IncomingMessage, user: UserRecord, match: RouteMat
   // Only serve knows the real client for sure: MLflow may see serve's own loopback address.
   if (!user.isAdmin && match?.rule.access === 'local-clients' && !isLoopback(clientAddress(request)))
     throw permissionDenied({rule: 'local clients only (remote: admins)'})
-  // serve's grants know no workspaces; a workspace-enabled upstream would apply them across.
-  if (!user.isAdmin && request.headers['x-mlflow-workspace'] !== undefined)
+  if (!user.isAdmin) refuseWorkspace(request)
+}
+
+/**
+ * A workspace named by a caller who is not an admin (anonymous callers of the public routes too):
+ * serve's grants know no workspaces, and a workspace-enabled upstream would apply them across; one
+ * with workspaces off fails on the header with a 500.
+ */
+export function refuseWorkspace(request: IncomingMessage): void {
+  if (request.headers['x-mlflow-workspace'] !== undefined)
     throw new ApiError('BAD_REQUEST', 'mlflowctl serve does not support MLflow workspaces (X-MLFLOW-WORKSPACE).')
 }
 
