@@ -11,7 +11,7 @@ import {type BasicCredentials, parseBasicAuthorization, parseBearerToken} from '
 import {canonicalPath} from './authz/canonical-path.js'
 import {Gate, refuseWorkspace} from './authz/gate.js'
 import {lookupRoute, type RouteMatch} from './authz/route-table.js'
-import {directClient} from './client-address.js'
+import {ClientAddresses} from './client-address.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, type ServeConfig} from './config.js'
 import {CredentialCheck, type CredentialCheckOptions} from './credential-check.js'
 import {type Health} from './health.js'
@@ -26,8 +26,8 @@ import {TokenCheck, type TokenUseOptions} from './tokens.js'
 export interface AppOptions {
   /** Where failed logins, changes and refusals are recorded; none by default. */
   audit?: AuditSink
-  /** The client's address as serve names it (trusted proxies honoured); default the socket's peer. */
-  clientAddress?: (request: IncomingMessage) => string
+  /** Who the client is (trusted proxies honoured); default: the socket's peer, no proxy trusted. */
+  clients?: ClientAddresses
   config: ServeConfig
   /** Bounds on password verification (concurrency, queue, wait) and on failed logins (lockout). */
   credentialCheck?: CredentialCheckOptions
@@ -105,11 +105,12 @@ export function routeRequest(request: IncomingMessage, staticPrefix: string): Ro
 export function createApp(options: AppOptions): (request: IncomingMessage, response: ServerResponse) => void {
   const {config, health, log, observe, store, upstream} = options
   const audit = options.audit ?? NO_AUDIT
-  const clientAddress = options.clientAddress ?? ((request: IncomingMessage) => directClient(request).address)
+  const clients = options.clients ?? ClientAddresses.none()
+  const clientAddress = (request: IncomingMessage) => clients.resolve(request).address
   const credentialCheck = new CredentialCheck(store, options.credentialCheck)
   const tokenCheck = options.tokenCheck ?? new TokenCheck(store, {onError: (error) => log(`warning: ${error.message}`), ...options.tokens})
   const answerLocally = createLocalAnswerer(config, store, {audit, tokenLastUse: (id) => tokenCheck.pendingLastUse(id)})
-  const gate = new Gate({audit, clientAddress, defaultPermission: config.defaultPermission, log, store, upstream})
+  const gate = new Gate({audit, clients, defaultPermission: config.defaultPermission, log, store, upstream})
 
   /** The request as the audit log names it: the path without its query. */
   function origin(request: IncomingMessage): AuditOrigin {

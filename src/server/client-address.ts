@@ -11,6 +11,7 @@ import {type IncomingMessage} from 'node:http'
 import {BlockList, isIP, type Socket} from 'node:net'
 
 import {ExitCode, UserError} from '../core/errors.js'
+import {isLoopback} from './config.js'
 
 export interface Client {
   /** The client's IP address: the socket's peer, or the one a trusted proxy names. */
@@ -56,6 +57,9 @@ function headerList(value: string | string[] | undefined): string[] {
   return (Array.isArray(value) ? value.join(',') : value).split(',').map((item) => item.trim())
 }
 
+/** Headers a proxy adds to name the client it forwards for. */
+const FORWARDING_HEADERS = ['x-forwarded-for', 'forwarded', 'x-real-ip']
+
 export class ClientAddresses {
   private readonly list = new BlockList()
 
@@ -100,6 +104,17 @@ export class ClientAddresses {
     }
 
     return new ClientAddresses(entries)
+  }
+
+  /**
+   * Whether the client is on this host: its address loopback, and no peer serve does not trust
+   * sends headers that forward for someone else (a proxy on this host nobody listed in
+   * --trusted-proxies, whose clients would all look local).
+   */
+  isLocal(request: IncomingMessage): boolean {
+    const {address, peer} = this.resolve(request)
+    if (!isLoopback(address)) return false
+    return this.isTrusted(peer) || FORWARDING_HEADERS.every((name) => request.headers[name] === undefined)
   }
 
   isTrusted(address: string): boolean {

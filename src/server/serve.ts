@@ -157,9 +157,8 @@ async function startServing(
     audit?.record({client: event.address, event: 'auth.lockout', failures: event.failures, reason: event.scope, until, user: event.username})
   })
   const credentialCheck = {...options.credentialCheck, lockout, onLookup: (hit: boolean) => metrics.credentialLookup(hit)}
-  const clientAddress = (request: IncomingMessage) => clients.resolve(request).address
   const tokenCheck = new TokenCheck(store, {onCheck: (result) => metrics.tokenAuthentication(result), onError: (error) => log(`warning: ${error.message}`)})
-  front.attach(createApp({audit, clientAddress, config, credentialCheck, health, log, observe, store, tokenCheck, upstream}))
+  front.attach(createApp({audit, clients, config, credentialCheck, health, log, observe, store, tokenCheck, upstream}))
   return running({audit, front, listener, lockout: lockout || undefined, metrics, ops, store, tokenCheck, upstream})
 }
 

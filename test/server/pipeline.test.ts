@@ -145,6 +145,18 @@ describe('serve pipeline: stages', () => {
       const answer = await call(pipeline.url, method, path, {body: method === 'GET' ? undefined : '{}', credentials: ALICE})
       assert.equal(answer.status, 200, `${method} ${path}`)
       assert.equal(pipeline.upstream.seen.at(-1)?.headers['x-forwarded-for'], '127.0.0.1')
+      // A proxy on this host that serve does not trust forwards for others: its clients are not local.
+      for (const header of ['x-forwarded-for', 'forwarded', 'x-real-ip']) {
+        const forwarded = await forwardedDuring(async () => {
+          const proxied = await call(pipeline.url, method, path, {
+            body: method === 'GET' ? undefined : '{}',
+            credentials: ALICE,
+            headers: {[header]: '203.0.113.9'},
+          })
+          assert.equal(proxied.status, 403, `${method} ${path} with ${header}`)
+        })
+        assert.equal(forwarded, 0)
+      }
     }
   })
 

@@ -8,7 +8,7 @@
 import {type IncomingMessage, type ServerResponse} from 'node:http'
 
 import {type AuditOrigin, type AuditSink} from '../audit.js'
-import {isLoopback} from '../config.js'
+import {type ClientAddresses} from '../client-address.js'
 import {type Upstream} from '../proxy.js'
 import {readRequestBody} from '../request-body.js'
 import {ApiError, PermissionDenied, permissionDenied} from '../responses.js'
@@ -28,8 +28,8 @@ import {checkSpecial} from './special-checks.js'
 export interface GateOptions {
   /** Where the store changes after-effects make are recorded. */
   audit?: AuditSink
-  /** The client's address as serve names it (trusted proxies honoured). */
-  clientAddress: (request: IncomingMessage) => string
+  /** Who the client is (trusted proxies honoured). */
+  clients: ClientAddresses
   defaultPermission: string
   /** serve's log: permission changes MLflow made that the store could not record. */
   log: (message: string) => void
@@ -46,7 +46,7 @@ function hasBody(request: IncomingMessage): boolean {
  * What is refused before any field is read: a body MLflow would not read, an unknown or admin-only
  * route, a local clients' route from afar, workspaces.
  */
-function refuseEarly(request: IncomingMessage, user: UserRecord, match: RouteMatch | undefined, clientAddress: (request: IncomingMessage) => string): void {
+function refuseEarly(request: IncomingMessage, user: UserRecord, match: RouteMatch | undefined, clients: ClientAddresses): void {
   const method = request.method ?? 'GET'
   if ((method === 'GET' || method === 'HEAD') && hasBody(request)) {
     throw new ApiError('BAD_REQUEST', `A ${method} request must not have a body: MLflow reads its parameters from the query string.`)
@@ -55,7 +55,7 @@ function refuseEarly(request: IncomingMessage, user: UserRecord, match: RouteMat
   if (!user.isAdmin && (!match || match.rule.access === 'admin'))
     throw permissionDenied({rule: match ? 'admin-only route' : 'a route serve does not know: admins only'})
   // Only serve knows the real client for sure: MLflow may see serve's own loopback address.
-  if (!user.isAdmin && match?.rule.access === 'local-clients' && !isLoopback(clientAddress(request)))
+  if (!user.isAdmin && match?.rule.access === 'local-clients' && !clients.isLocal(request))
     throw permissionDenied({rule: 'local clients only (remote: admins)'})
   if (!user.isAdmin) refuseWorkspace(request)
 }
@@ -87,7 +87,7 @@ export class Gate {
     origin?: AuditOrigin,
   ): Promise<void> {
     const {upstream} = this.options
-    refuseEarly(request, user, match, this.options.clientAddress)
+    refuseEarly(request, user, match, this.options.clients)
     if (!match || (user.isAdmin && !match.rule.after && !match.rule.handlerRule)) {
       await upstream.forward(request, response, {identity: user.username})
       return
