@@ -235,6 +235,10 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
     // Refusals throw, and fail() records them as such.
     outcome.decision = match?.rule.answer ? 'local' : 'allow'
     try {
+      // A token that could mint tokens would outlive its own expiry and revocation (a leaked
+      // short-lived token made permanent): new tokens need a password login.
+      if (match?.rule.answer === 'tokens/create' && parseBearerToken(request.headers.authorization) !== undefined)
+        throw new ApiError('PERMISSION_DENIED', 'An access token cannot create tokens: log in with a password, or ask an admin.')
       if (match?.rule.answer)
         await answerLocally(request, response, user, match, new URL(target, 'http://serve.invalid'), options.audit ? origin(request) : undefined)
       // Without an audit log, no per-request cost for it.

@@ -224,3 +224,18 @@ describe('tokens in the metrics', () => {
     assert.equal(lockouts(third) - lockouts(second), 1)
   })
 })
+
+describe('what a token may do with tokens', () => {
+  it('lists its user’s tokens but cannot create one (a token must not outlive its own expiry)', async () => {
+    const {text} = await createToken('one-hour', {expires_in_seconds: 3600})
+    const headers = {authorization: `Bearer ${text}`, 'x-forwarded-for': '198.51.100.80'}
+    const listed = await call(pipeline.url, 'GET', '/api/2.0/mlflowctl/tokens/list', {headers})
+    assert.equal(listed.status, 200, listed.body)
+    const before = (parseJson(listed).tokens as unknown[]).length
+    const minted = await call(pipeline.url, 'POST', '/api/2.0/mlflowctl/tokens/create', {body: {expires_in_seconds: null, name: 'forever'}, headers})
+    assert.equal(minted.status, 403, minted.body)
+    assert.equal(parseJson(minted).error_code, 'PERMISSION_DENIED')
+    const after = await call(pipeline.url, 'GET', '/api/2.0/mlflowctl/tokens/list', {headers})
+    assert.equal((parseJson(after).tokens as unknown[]).length, before, 'nothing created')
+  })
+})
