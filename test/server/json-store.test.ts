@@ -613,6 +613,8 @@ describe('JsonFileStore: format upgrade', () => {
       next_role_id: 3,
       next_role_permission_id: 4,
       next_token_id: 1,
+      next_job_creator_id: 1,
+      job_creators: [],
       next_user_id: 5,
       role_permissions: [
         {id: 1, permission: 'READ', resource_pattern: '42', resource_type: 'experiment', role_id: 1},
@@ -693,6 +695,8 @@ describe('JsonFileStore: the file', () => {
       next_role_id: 1,
       next_role_permission_id: 1,
       next_token_id: 1,
+      next_job_creator_id: 1,
+      job_creators: [],
       next_user_id: 1,
       role_permissions: [],
       roles: [],
@@ -724,6 +728,8 @@ describe('JsonFileStore: the file', () => {
       next_role_id: 3,
       next_role_permission_id: 4,
       next_token_id: 1,
+      next_job_creator_id: 1,
+      job_creators: [],
       next_user_id: 4,
       role_permissions: [
         {id: 1, permission: 'READ', resource_pattern: '42', resource_type: 'experiment', role_id: 1},

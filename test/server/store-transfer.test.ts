@@ -162,6 +162,7 @@ describe('contentDigest', () => {
       rolePermissions: [...content.rolePermissions].reverse(),
       roles: [...content.roles].reverse(),
       tokens: [...content.tokens].reverse(),
+      jobCreators: [...(content.jobCreators ?? [])].reverse(),
       users: [...content.users].reverse(),
     }
     assert.equal(contentDigest(reversed), contentDigest(content))
@@ -169,6 +170,9 @@ describe('contentDigest', () => {
     assert.notEqual(contentDigest(changed), contentDigest(content))
     const used = {...content, tokens: content.tokens.map((token) => ({...token, lastUsedAt: '2026-01-02T00:00:00.000Z'}))}
     assert.notEqual(contentDigest(used), contentDigest(content))
+    const otherCreator = {...content, jobCreators: content.jobCreators?.map((job) => ({...job, userId: content.users.at(-1)!.id}))}
+    assert.equal(content.jobCreators?.length, 1)
+    assert.notEqual(contentDigest(otherCreator), contentDigest(content))
   })
 })
 
