@@ -490,7 +490,8 @@ export async function rewriteAnswer(how: AnswerRewrite, answer: Json, context: R
  * serve recorded them submitting. An answer without a list of jobs is refused rather than passed on.
  */
 function ownJobs(answer: Json, access: Access): boolean {
-  if (!Array.isArray(answer.jobs)) throw new UpstreamError('The MLflow server answered a job search without a list of jobs, so serve cannot keep it to the caller\'s own.', 502)
+  if (!Array.isArray(answer.jobs))
+    throw new UpstreamError("The MLflow server answered a job search without a list of jobs, so serve cannot keep it to the caller's own.", 502)
   const all = answer.jobs as unknown[]
   const own = all.filter((job) => isObject(job) && typeof job.job_id === 'string' && access.ownsJob(job.job_id))
   answer.jobs = own

@@ -90,7 +90,8 @@ const dataset: Resource = {dataset: 'path.dataset_id'}
  * and none of those is checked on this route (the routes that submit each of them are, or are
  * admin only); a function name serve does not know is refused too.
  */
-const JOB_SUBMIT = "admin only: each job function runs judges or scorer code with the server's credentials on the experiment, traces and run its parameters name, unchecked here"
+const JOB_SUBMIT =
+  "admin only: each job function runs judges or scorer code with the server's credentials on the experiment, traces and run its parameters name, unchecked here"
 const JOBS = 'admin only: as MLflow, no route of its job API'
 /**
  * One prompt optimization job: MLflow 3.17 keys its rule for it (the experiment's READ, EDIT to

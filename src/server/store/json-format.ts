@@ -509,7 +509,8 @@ function readJobCreators(jobs: unknown[], data: StoreModel, invalid: Invalid): v
     const job = parseRecord('job_creators', entry, where, invalid) as JobCreatorRecord
     checkNewId(job.id, where, data.jobCreators, ['next_job_creator_id', data.counters.nextJobCreatorId], invalid)
     if (!data.usersById.has(job.userId)) throw invalid(`${where}.user_id ${job.userId} is not the id of any user`)
-    if (data.jobCreatorsByJob.has(job.jobId)) throw invalid(`${where} repeats the job id ${JSON.stringify(job.jobId)} of job_creators ${data.jobCreatorsByJob.get(job.jobId)!.id}`)
+    if (data.jobCreatorsByJob.has(job.jobId))
+      throw invalid(`${where} repeats the job id ${JSON.stringify(job.jobId)} of job_creators ${data.jobCreatorsByJob.get(job.jobId)!.id}`)
     data.putJobCreator(job)
   }
 }
