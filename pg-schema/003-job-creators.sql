@@ -6,7 +6,7 @@ ALTER TABLE mlflowctl_state ADD COLUMN next_job_creator_id bigint NOT NULL DEFAU
 
 CREATE TABLE mlflowctl_job_creators (
   id bigint PRIMARY KEY,
-  job_id text NOT NULL CHECK (job_id ~ '^[!-~]{1,256}$'),
+  job_id text NOT NULL CHECK (job_id ~ '^[!-~]+$' AND length(job_id) <= 256),
   user_id bigint NOT NULL REFERENCES mlflowctl_users (id) DEFERRABLE INITIALLY DEFERRED,
   CONSTRAINT mlflowctl_job_creators_job_id_key UNIQUE (job_id) DEFERRABLE INITIALLY DEFERRED
 );
