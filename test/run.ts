@@ -79,7 +79,7 @@ await Promise.all(
       try {
         const server = await startMlflowServer({kind, version: install.version})
         started.push(server)
-        const {stop: _stop, ...info} = server
+        const {exited: _exited, signal: _signal, stop: _stop, ...info} = server
         shared[key] = info
         log(`${key} on ${server.url} (${((Date.now() - t0) / 1000).toFixed(1)}s)`)
       } catch (error) {
@@ -130,6 +130,8 @@ const POSTGRES_PASS = [
   'serve-audit',
   'serve-bruteforce',
   'serve-tokens',
+  'serve-upstream-loss',
+  'serve-fuzz',
   'web-ui',
 ].map((name) => join('test', 'interop', `${name}.test.ts`))
 const postgresPass =

@@ -14,13 +14,13 @@ HTTPS: --tls-cert and --tls-key (TLS 1.2 and 1.3 only); SIGHUP re-reads them for
 
 Slow clients: --header-timeout, --idle-timeout and --keepalive-timeout close a client that stops sending or reading (nginx's defaults); none limits a request's total time.
 
-Failed logins: --lockout-per-address and --lockout-per-user-address failures within --lockout-window refuse that address, or that username from that address, with 429 and Retry-After for --lockout-duration, doubling with each further lock up to --lockout-max; --lockout-per-user failures of one username from anywhere make its logins with credentials not verified before wait up to --lockout-delay-max, never refused, so a guesser cannot lock the real user out. Counts are per serve process.
+Failed logins: --lockout-per-address and --lockout-per-user-address failures within --lockout-window refuse that address, or that username from that address, with 429 and Retry-After for --lockout-duration, doubling with each further lock up to --lockout-max; --lockout-per-user failures of one username from anywhere make its logins with credentials not verified before wait up to --lockout-delay-max, never refused, so a guesser cannot lock the real user out. An invalid Bearer token counts as a failed login of its address. Each lock is logged, audited and counted (mlflowctl_lockouts_total). Counts are per serve process.
 
 Limits: --max-connections overall and --max-connections-per-client per client address (behind a trusted proxy: that client's requests in flight, more get 503) close connections beyond them as they arrive, with a log line; a request with more than --max-header-size bytes or --max-headers fields of headers gets 431.
 
-Operations: GET /-/live and /-/ready (no login) say whether serve runs and whether it can serve (its store in step, MLflow answering). --metrics-address serves Prometheus metrics at /metrics (and the same checks) on an address of its own. Logs go to stderr as plain lines or JSON (--log-format, --log-level); --access-log writes one JSON line per request.
+Operations: GET /-/live and /-/ready (no login) say whether serve runs and whether it can serve (its store in step, MLflow answering). --metrics-address serves Prometheus metrics at /metrics (and the same checks) on an address of its own. Logs go to stderr as plain lines on a terminal, else as JSON lines (--log-format, --log-level); --access-log writes one JSON line per request.
 
-Audit log: --audit-log FILE (or - for standard output) records, one JSON object per line, every failed login, every change of users, roles and permissions, and every request refused with 403 (who, from where, what, and the rule that refused it; never a password, hash or Authorization header). The file is appended to and created 0600; SIGHUP reopens it, for log rotation. A file serve cannot open stops the start.
+Audit log: --audit-log FILE (or - for standard output) records, one JSON object per line, every failed login (Bearer tokens too), every lockout that begins, every change of users, roles, permissions and access tokens, and every request refused with 403 (who, from where, what, and the rule that refused it; never a password, hash or Authorization header). The file is appended to and created 0600; SIGHUP reopens it, for log rotation. A file serve cannot open stops the start.
 
 SIGINT and SIGTERM stop accepting connections, finish requests in flight and flush the store and the audit log.`
   // serve talks to no MLflow server as a client: no --profile or --tracking-uri.
@@ -160,9 +160,8 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
       min: 16,
     }),
     'log-format': Flags.string({
-      default: 'pretty',
       description:
-        'Log lines on stderr: "pretty" (time, level word, message; coloured on a terminal) or "json" (one JSON object per line, for log collectors).',
+        'Log lines on stderr: "pretty" (time, level word, message; coloured on a terminal) or "json" (one JSON object per line, for log collectors). Default: pretty when stderr is a terminal, else json.',
       env: 'MLFLOWCTL_LOG_FORMAT',
       options: ['json', 'pretty'],
     }),
@@ -288,10 +287,11 @@ SIGINT and SIGTERM stop accepting connections, finish requests in flight and flu
       windowMs: lockoutWindow * 1000,
     })
     const {startServe} = await import('../server/serve.js')
-    const {createLogger, messageLog} = await import('../server/logger.js')
+    const {createLogger, defaultLogFormat, messageLog} = await import('../server/logger.js')
     const {openAccessLog} = await import('../server/access-log.js')
     const {parseListenAddress} = await import('../server/ops-endpoint.js')
-    const logger = createLogger({format: logFormat as 'json' | 'pretty', level: logLevel as 'info', sink: process.stderr})
+    const format = (logFormat as 'json' | 'pretty' | undefined) ?? defaultLogFormat(process.stderr)
+    const logger = createLogger({format, level: logLevel as 'info', sink: process.stderr})
     const log = messageLog(logger)
     const accessLog = accessLogPath === undefined ? undefined : await openAccessLog(accessLogPath, (error) => log(`error: access log: ${error.message}`))
     const running = await startServe({

@@ -9,7 +9,7 @@ import {type IncomingMessage, type ServerResponse} from 'node:http'
 import {type AuditOrigin, type AuditSink, type AuthFailure, NO_AUDIT} from './audit.js'
 import {type BasicCredentials, parseBasicAuthorization, parseBearerToken} from './authn.js'
 import {canonicalPath} from './authz/canonical-path.js'
-import {Gate} from './authz/gate.js'
+import {Gate, refuseWorkspace} from './authz/gate.js'
 import {lookupRoute, type RouteMatch} from './authz/route-table.js'
 import {directClient} from './client-address.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, type ServeConfig} from './config.js'
@@ -109,7 +109,7 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
   const credentialCheck = new CredentialCheck(store, options.credentialCheck)
   const tokenCheck = options.tokenCheck ?? new TokenCheck(store, {onError: (error) => log(`warning: ${error.message}`), ...options.tokens})
   const answerLocally = createLocalAnswerer(config, store, {audit, tokenLastUse: (id) => tokenCheck.pendingLastUse(id)})
-  const gate = new Gate({audit, defaultPermission: config.defaultPermission, log, store, upstream})
+  const gate = new Gate({audit, clientAddress, defaultPermission: config.defaultPermission, log, store, upstream})
 
   /** The request as the audit log names it: the path without its query. */
   function origin(request: IncomingMessage): AuditOrigin {
@@ -177,6 +177,7 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
         return
       }
 
+      refuseWorkspace(request)
       await upstream.forward(request, response)
       return
     }

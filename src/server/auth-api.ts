@@ -115,9 +115,9 @@ function changeFields(
   const renames = operation === 'roles/update'
   const target = pick(renames ? TARGET_FIELDS : [...TARGET_FIELDS, 'name'])
   const values = pick(renames ? [...VALUE_FIELDS, 'name'] : VALUE_FIELDS)
-  // What a create made, by its id.
+  // What a create made, by its id (a token's is in token_info: `token` is its text, never recorded).
   const made = answer as Record<string, {id?: unknown} | undefined> | undefined
-  const id = made?.user?.id ?? made?.role?.id ?? made?.role_permission?.id ?? made?.assignment?.id ?? made?.token?.id
+  const id = made?.user?.id ?? made?.role?.id ?? made?.role_permission?.id ?? made?.assignment?.id ?? made?.token_info?.id
   if (typeof id === 'number') target.id = id
   return {target, values}
 }

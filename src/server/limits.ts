@@ -44,6 +44,24 @@ const NODE_CLIENT_ERROR_ANSWERS: Record<string, string> = {
 }
 const NODE_BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'
 
+/** MLflow's JSON error as the raw bytes of a last answer on a connection no request object owns. */
+export function rawErrorAnswer(status: string, message: string, headers = ''): string {
+  const body = JSON.stringify({error_code: 'BAD_REQUEST', message})
+  return `HTTP/1.1 ${status}\r\n${headers}Connection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+}
+
+/**
+ * A CONNECT asks for a tunnel, which serve never opens. Node hands it to no request handler and,
+ * with no listener, drops the connection unanswered: a client deserves a refusal it can read.
+ */
+export function refuseTunnels(server: Server): void {
+  server.on('connect', (_request: IncomingMessage, socket: Socket) => {
+    socket.on('error', () => {})
+    if (socket.writable) socket.end(rawErrorAnswer('405 Method Not Allowed', 'mlflowctl serve does not open tunnels (CONNECT).'))
+    else socket.destroy()
+  })
+}
+
 /** At most one log line a minute per limit and address: a flood of refusals must not flood the log. */
 const LOG_INTERVAL_MS = 60_000
 
@@ -142,12 +160,8 @@ export class ClientLimiter {
     if (error.code === 'HPE_HEADER_OVERFLOW') {
       const limit = this.limits.maxHeaderSize
       this.refused('header-size', `a request from ${peerAddress(socket)} with more than ${limit} bytes of headers (--max-header-size): 431`)
-      if (answering) {
-        const body = JSON.stringify({error_code: 'BAD_REQUEST', message: `The request's header fields exceed ${limit} bytes. It was not passed on.`})
-        socket.write(
-          `HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-        )
-      }
+      if (answering)
+        socket.write(rawErrorAnswer('431 Request Header Fields Too Large', `The request's header fields exceed ${limit} bytes. It was not passed on.`))
     } else if (answering) socket.write(NODE_CLIENT_ERROR_ANSWERS[error.code ?? ''] ?? NODE_BAD_REQUEST)
     socket.destroy(error)
   }

@@ -1,7 +1,7 @@
 /**
  * serve's logs (docs/operations.md, "Logs"): pino, as JSON lines (`--log-format json`, for log
- * collectors) or as plain lines for people (`pretty`: `time warning: message`, the words serve has
- * always written, coloured on a terminal). serve's modules keep logging plain messages through a
+ * collectors; the default when stderr is not a terminal) or as plain lines for people (`pretty`:
+ * `time warning: message`, the words serve has always written, coloured; the default on a terminal). serve's modules keep logging plain messages through a
  * `(message) => void`; a leading `warning: ` or `error: ` sets the level.
  *
  * Nothing logged may hold a password, hash, token or Authorization header: the messages never do,
@@ -11,6 +11,11 @@ import {pino, type Logger, type LevelWithSilent} from 'pino'
 
 export type LogFormat = 'json' | 'pretty'
 export const LOG_FORMATS: LogFormat[] = ['json', 'pretty']
+
+/** Without --log-format: plain lines for a person at a terminal, JSON lines for whatever collects them otherwise. */
+export function defaultLogFormat(stream: {isTTY?: boolean}): LogFormat {
+  return stream.isTTY === true ? 'pretty' : 'json'
+}
 export const LOG_LEVELS: LevelWithSilent[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
 
 /** Where log lines go: process.stderr, a file stream, or a test's array. */

@@ -15,7 +15,7 @@ import {LEGACY_DEFAULT_ADMIN_PASSWORD, loadServeConfig, type ServeConfig} from '
 import {type CredentialCheckOptions} from './credential-check.js'
 import {Health} from './health.js'
 import {describeLockout, Lockout, type LockoutEvent} from './lockout.js'
-import {ClientLimiter, type ClientLimits, DEFAULT_CLIENT_LIMITS, serverLimitOptions} from './limits.js'
+import {ClientLimiter, type ClientLimits, DEFAULT_CLIENT_LIMITS, refuseTunnels, serverLimitOptions} from './limits.js'
 import {type LineSink} from './logger.js'
 import {ServeMetrics} from './metrics.js'
 import {type ListenAddress, type OpsEndpoint, startOpsEndpoint} from './ops-endpoint.js'
@@ -268,6 +268,7 @@ function createFront(listener: Listener, clients: ClientAddresses, guards: Guard
   })
   watch.attach(server)
   limiter.attach(server)
+  refuseTunnels(server)
 
   return {
     attach(ready) {

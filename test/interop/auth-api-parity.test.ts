@@ -861,20 +861,34 @@ describe(`the last admin, as MLflow ${version}'s basic-auth app`, () => {
   const targets: AuthTarget[] = []
   after(async () => Promise.all(targets.map((target) => target.stop())))
 
-  it('may demote themself, leaving no admin (MLflow has no guard; serve keeps to it)', async () => {
+  it('MLflow lets the last admin demote themself, leaving no admin; serve refuses it and the admin stays one', async () => {
     // Targets of their own (default_permission given): the shared servers keep their admin.
-    targets.push(await authTarget(version, 'basic-auth', {defaultPermission: 'READ'}), await authTarget(version, 'serve', {defaultPermission: 'READ'}))
+    const [mlflow, serve] = [
+      await authTarget(version, 'basic-auth', {defaultPermission: 'READ'}),
+      await authTarget(version, 'serve', {defaultPermission: 'READ'}),
+    ]
+    targets.push(mlflow, serve)
     for (const target of targets) {
-      const rest = restClient(() => target.url)
-      const users = (await rest.ok(target.admin, 'GET', `${API2}/users/list`)).users as Array<{is_admin: boolean; username: string}>
+      const users = (await restClient(() => target.url).ok(target.admin, 'GET', `${API2}/users/list`)).users as Array<{is_admin: boolean; username: string}>
       assert.deepEqual(
         users.filter((user) => user.is_admin).map((user) => user.username),
         [target.admin.username],
       )
-      assert.deepEqual(await rest.ok(target.admin, 'PATCH', `${API2}/users/update-admin`, {is_admin: false, username: target.admin.username}), {})
-      assert.equal((await rest.ok(target.admin, 'GET', `${API2}/users/current`)).user.is_admin, false)
-      const create = await rest.call(target.admin, 'POST', `${API2}/users/create`, {password: 'a-long-password-1', username: uniqueName('after')})
-      assert.equal(create.status, 403)
     }
+
+    const demote = {is_admin: false, username: mlflow.admin.username}
+    const fromMlflow = restClient(() => mlflow.url)
+    assert.deepEqual(await fromMlflow.ok(mlflow.admin, 'PATCH', `${API2}/users/update-admin`, demote), {})
+    assert.equal((await fromMlflow.ok(mlflow.admin, 'GET', `${API2}/users/current`)).user.is_admin, false)
+    assert.equal(
+      (await fromMlflow.call(mlflow.admin, 'POST', `${API2}/users/create`, {password: 'a-long-password-1', username: uniqueName('after')})).status,
+      403,
+    )
+
+    const fromServe = restClient(() => serve.url)
+    const refused = await fromServe.call(serve.admin, 'PATCH', `${API2}/users/update-admin`, {...demote, username: serve.admin.username})
+    assert.equal(refused.status, 400)
+    assert.match(refused.text, /is the last admin/)
+    assert.equal((await fromServe.ok(serve.admin, 'GET', `${API2}/users/current`)).user.is_admin, true)
   })
 })

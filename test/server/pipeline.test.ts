@@ -14,6 +14,12 @@ const LI = {password: 'li-password-for-the-pipeline', username: '李雷'}
 
 let pipeline: Pipeline
 
+const ASSISTANT_ACTIONS = [
+  ['PUT', '/ajax-api/3.0/mlflow/assistant/config'],
+  ['POST', '/ajax-api/3.0/mlflow/assistant/message'],
+  ['GET', '/ajax-api/3.0/mlflow/assistant/providers/claude_code/health'],
+]
+
 before(async () => {
   pipeline = await startPipeline({
     handler(request, response) {
@@ -23,7 +29,7 @@ before(async () => {
       if (route === 'DELETE /api/2.0/mlflow/registered-models/delete') answerJson(response, 200, {})
       if (route === 'POST /api/2.0/mlflow/experiments/update') answerJson(response, 200, {})
       if (route === 'GET /api/2.0/mlflow/unknown-to-serve') answerJson(response, 200, {reached: true})
-      if (route.startsWith('GET /ajax-api/3.0/mlflow/assistant/')) answerJson(response, 200, {providers: {}})
+      if (request.url.pathname.startsWith('/ajax-api/3.0/mlflow/assistant/')) answerJson(response, 200, {providers: {}})
       if (route === 'POST /api/2.0/mlflow/experiments/search') {
         const {page_token: pageToken} = JSON.parse(request.body.toString('utf8') || '{}') as {page_token?: string}
         answerJson(
@@ -127,22 +133,38 @@ describe('serve pipeline: stages', () => {
     assert.equal(forwarded, 0)
   })
 
-  it('route → the assistant: its config and providers for anyone logged in (every web UI page reads them), the rest for admins', async () => {
+  it('route → the assistant: its config and providers for anyone logged in (every web UI page reads them), the rest for local clients', async () => {
     for (const path of ['/ajax-api/3.0/mlflow/assistant/config', '/ajax-api/3.0/mlflow/assistant/providers']) {
       const answer = await call(pipeline.url, 'GET', path, {credentials: ALICE})
       assert.equal(answer.status, 200, path)
       assert.equal(pipeline.upstream.seen.at(-1)?.headers['x-forwarded-user'], 'alice')
     }
 
-    for (const [method, path] of [
-      ['PUT', '/ajax-api/3.0/mlflow/assistant/config'],
-      ['POST', '/ajax-api/3.0/mlflow/assistant/message'],
-      ['GET', '/ajax-api/3.0/mlflow/assistant/providers/claude_code/health'],
-    ]) {
-      const forwarded = await forwardedDuring(async () => {
-        assert.equal((await call(pipeline.url, method, path, {body: method === 'GET' ? undefined : '{}', credentials: ALICE})).status, 403, `${method} ${path}`)
-      })
-      assert.equal(forwarded, 0)
+    // This pipeline trusts no proxy: alice's client is the loopback peer, as MLflow on this host would see it.
+    for (const [method, path] of ASSISTANT_ACTIONS) {
+      const answer = await call(pipeline.url, method, path, {body: method === 'GET' ? undefined : '{}', credentials: ALICE})
+      assert.equal(answer.status, 200, `${method} ${path}`)
+      assert.equal(pipeline.upstream.seen.at(-1)?.headers['x-forwarded-for'], '127.0.0.1')
+    }
+  })
+
+  it('route → the assistant from a remote client (behind a trusted proxy): config and providers only, the rest for admins', async () => {
+    const proxied = await startPipeline({handler: (_request, response) => answerJson(response, 200, {}), serve: {trustedProxies: '127.0.0.1'}})
+    try {
+      await proxied.createUser(ALICE)
+      const remote = {'x-forwarded-for': '203.0.113.9'}
+      assert.equal((await call(proxied.url, 'GET', '/ajax-api/3.0/mlflow/assistant/config', {credentials: ALICE, headers: remote})).status, 200)
+      for (const [method, path] of ASSISTANT_ACTIONS) {
+        const body = method === 'GET' ? undefined : '{}'
+        const before = proxied.upstream.seen.length
+        assert.equal((await call(proxied.url, method, path, {body, credentials: ALICE, headers: remote})).status, 403, `${method} ${path}`)
+        assert.equal(proxied.upstream.seen.length, before, 'nothing forwarded')
+        assert.equal((await call(proxied.url, method, path, {body, credentials: proxied.admin, headers: remote})).status, 200, `admin: ${method} ${path}`)
+        // A local client through the same proxy is local.
+        assert.equal((await call(proxied.url, method, path, {body, credentials: ALICE, headers: {'x-forwarded-for': '127.0.0.1'}})).status, 200)
+      }
+    } finally {
+      await proxied.close()
     }
   })
 

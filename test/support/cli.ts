@@ -41,6 +41,8 @@ export function cliEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.Proc
     NO_COLOR: '1',
     // oclif wraps messages at 80 columns when not on a terminal; tests match whole sentences.
     OCLIF_COLUMNS: '400',
+    // serve's log as on a terminal (without one it writes JSON lines): tests match its sentences.
+    MLFLOWCTL_LOG_FORMAT: 'pretty',
     ...extra,
   }
 }

@@ -1,6 +1,6 @@
 import {type ChildProcess, spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {createWriteStream} from 'node:fs'
+import {createWriteStream, readFileSync} from 'node:fs'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
@@ -32,7 +32,14 @@ export interface ServerInfo {
 }
 
 export interface RunningServer extends ServerInfo {
+  /**
+   * Sends a signal to the MLflow server and all its workers at once (its process group, below
+   * supervise.py): SIGKILL to make it vanish, SIGSTOP / SIGCONT to hang and resume it. Linux only.
+   */
+  signal(signal: NodeJS.Signals): void
   stop(): Promise<void>
+  /** Resolves when the server is gone (stopped, or killed by signal()). */
+  exited: Promise<void>
 }
 
 const running = new Set<ChildProcess>()
@@ -183,11 +190,22 @@ export async function startMlflowServer(options: StartOptions): Promise<RunningS
       throw error
     }
 
+    const exited = new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve()
+      else child.once('exit', () => resolve())
+    })
     return {
       admin,
       dir,
+      exited,
       kind: options.kind,
       logPath,
+      signal(signal) {
+        // supervise.py started the server as the leader of a new process group: its only child.
+        const [group] = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number)
+        if (!group) throw new Error(`the MLflow server under supervise.py (pid ${child.pid}) is not running`)
+        process.kill(-group, signal)
+      },
       async stop() {
         await stop()
         if (options.dir === undefined) await rm(dir, {force: true, recursive: true})

@@ -56,6 +56,8 @@ export async function startServe(options: {
   const env = {
     ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(MLFLOW_|NODE_TEST)/.test(key))),
     MLFLOW_AUTH_ADMIN_PASSWORD: admin.password,
+    // serve's log as a person reads it on a terminal (without one it writes JSON lines), which the tests match.
+    MLFLOWCTL_LOG_FORMAT: 'pretty',
     ...options.env,
   }
   const child = spawn(

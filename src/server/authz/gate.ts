@@ -8,6 +8,7 @@
 import {type IncomingMessage, type ServerResponse} from 'node:http'
 
 import {type AuditOrigin, type AuditSink} from '../audit.js'
+import {isLoopback} from '../config.js'
 import {type Upstream} from '../proxy.js'
 import {readRequestBody} from '../request-body.js'
 import {ApiError, PermissionDenied, permissionDenied} from '../responses.js'
@@ -27,6 +28,8 @@ import {checkSpecial} from './special-checks.js'
 export interface GateOptions {
   /** Where the store changes after-effects make are recorded. */
   audit?: AuditSink
+  /** The client's address as serve names it (trusted proxies honoured). */
+  clientAddress: (request: IncomingMessage) => string
   defaultPermission: string
   /** serve's log: permission changes MLflow made that the store could not record. */
   log: (message: string) => void
@@ -39,8 +42,11 @@ function hasBody(request: IncomingMessage): boolean {
   return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
 }
 
-/** What is refused before any field is read: a body MLflow would not read, an unknown or admin-only route, workspaces. */
-function refuseEarly(request: IncomingMessage, user: UserRecord, match: RouteMatch | undefined): void {
+/**
+ * What is refused before any field is read: a body MLflow would not read, an unknown or admin-only
+ * route, a local clients' route from afar, workspaces.
+ */
+function refuseEarly(request: IncomingMessage, user: UserRecord, match: RouteMatch | undefined, clientAddress: (request: IncomingMessage) => string): void {
   const method = request.method ?? 'GET'
   if ((method === 'GET' || method === 'HEAD') && hasBody(request)) {
     throw new ApiError('BAD_REQUEST', `A ${method} request must not have a body: MLflow reads its parameters from the query string.`)
@@ -48,8 +54,19 @@ function refuseEarly(request: IncomingMessage, user: UserRecord, match: RouteMat
 
   if (!user.isAdmin && (!match || match.rule.access === 'admin'))
     throw permissionDenied({rule: match ? 'admin-only route' : 'a route serve does not know: admins only'})
-  // serve's grants know no workspaces; a workspace-enabled upstream would apply them across.
-  if (!user.isAdmin && request.headers['x-mlflow-workspace'] !== undefined)
+  // Only serve knows the real client for sure: MLflow may see serve's own loopback address.
+  if (!user.isAdmin && match?.rule.access === 'local-clients' && !isLoopback(clientAddress(request)))
+    throw permissionDenied({rule: 'local clients only (remote: admins)'})
+  if (!user.isAdmin) refuseWorkspace(request)
+}
+
+/**
+ * A workspace named by a caller who is not an admin (anonymous callers of the public routes too):
+ * serve's grants know no workspaces, and a workspace-enabled upstream would apply them across; one
+ * with workspaces off fails on the header with a 500.
+ */
+export function refuseWorkspace(request: IncomingMessage): void {
+  if (request.headers['x-mlflow-workspace'] !== undefined)
     throw new ApiError('BAD_REQUEST', 'mlflowctl serve does not support MLflow workspaces (X-MLFLOW-WORKSPACE).')
 }
 
@@ -70,7 +87,7 @@ export class Gate {
     origin?: AuditOrigin,
   ): Promise<void> {
     const {upstream} = this.options
-    refuseEarly(request, user, match)
+    refuseEarly(request, user, match, this.options.clientAddress)
     if (!match || (user.isAdmin && !match.rule.after && !match.rule.handlerRule)) {
       await upstream.forward(request, response, {identity: user.username})
       return

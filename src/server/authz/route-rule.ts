@@ -101,6 +101,11 @@ export type Access =
   | 'public'
   /** Any authenticated user. */
   | 'authenticated'
+  /**
+   * Any authenticated user whose client address is loopback; admins from anywhere. For routes
+   * MLflow lets only local clients use, judging locality from the client address it is given.
+   */
+  | 'local-clients'
   | 'admin'
   | Check[]
 

@@ -662,7 +662,15 @@ const ENTRIES: Entry[] = [
   // itself leaves out API keys, and project locations for callers not on its host).
   ['GET', '/mlflow/assistant/config', AJAX3, {access: 'authenticated', why: 'read by every page of the web UI'}],
   ['GET', '/mlflow/assistant/providers', AJAX3, {access: 'authenticated', why: 'read by every page of the web UI'}],
-  ['GET POST PUT PATCH DELETE', '/mlflow/assistant/<path:rest>', AJAX3, {access: 'admin', why: "runs an LLM agent with the server's credentials"}],
+  [
+    'GET POST PUT PATCH DELETE',
+    '/mlflow/assistant/<path:rest>',
+    AJAX3,
+    {
+      access: 'local-clients',
+      why: "runs an LLM agent with the server's credentials: MLflow lets anyone logged in use it, from its own host only (remote clients only with MLFLOW_ENABLE_REMOTE_ASSISTANT, which serve cannot see: admins)",
+    },
+  ],
 ]
 
 export interface RouteMatch {
