@@ -130,6 +130,7 @@ const POSTGRES_PASS = [
   'serve-audit',
   'serve-bruteforce',
   'serve-tokens',
+  'serve-jobs',
   'serve-upstream-loss',
   'serve-fuzz',
   'web-ui',

@@ -613,6 +613,8 @@ describe('JsonFileStore: format upgrade', () => {
       next_role_id: 3,
       next_role_permission_id: 4,
       next_token_id: 1,
+      next_job_creator_id: 1,
+      job_creators: [],
       next_user_id: 5,
       role_permissions: [
         {id: 1, permission: 'READ', resource_pattern: '42', resource_type: 'experiment', role_id: 1},
@@ -693,6 +695,8 @@ describe('JsonFileStore: the file', () => {
       next_role_id: 1,
       next_role_permission_id: 1,
       next_token_id: 1,
+      next_job_creator_id: 1,
+      job_creators: [],
       next_user_id: 1,
       role_permissions: [],
       roles: [],
@@ -724,6 +728,8 @@ describe('JsonFileStore: the file', () => {
       next_role_id: 3,
       next_role_permission_id: 4,
       next_token_id: 1,
+      next_job_creator_id: 1,
+      job_creators: [],
       next_user_id: 4,
       role_permissions: [
         {id: 1, permission: 'READ', resource_pattern: '42', resource_type: 'experiment', role_id: 1},
@@ -1221,5 +1227,34 @@ describe('JsonFileStore: the journal', () => {
       (await onDisk(path)).users.map((u) => u.username),
       ['alice', 'bob'],
     )
+  })
+})
+
+describe('JsonFileStore: job creators', () => {
+  it('reads a version 3 file written before job creators as holding none, and keeps records across reopen (journal and file)', async () => {
+    const path = join(await freshDir(), 'auth.json')
+    const older = {
+      version: 3,
+      next_user_id: 2,
+      next_role_id: 1,
+      next_role_permission_id: 1,
+      next_assignment_id: 1,
+      next_token_id: 1,
+      users: [{id: 1, username: 'alice', password_hash: 'h', is_admin: true}],
+      roles: [],
+      role_permissions: [],
+      assignments: [],
+      tokens: [],
+    }
+    await writeFile(path, JSON.stringify(older), {mode: 0o600})
+    let store = await JsonFileStore.open(path, {watch: false})
+    assert.deepEqual(store.listJobCreators(), [])
+    await store.recordJobCreator('job-a', 1)
+    await store.recordJobCreator('job-a', 1)
+    await store.close()
+    store = await JsonFileStore.open(path, {watch: false})
+    assert.equal(store.getJobCreator('job-a'), 1)
+    assert.deepEqual(store.listJobCreators(), [{id: 1, jobId: 'job-a', userId: 1}])
+    await store.close()
   })
 })

@@ -59,6 +59,7 @@ async function populated(path: string): Promise<void> {
     userId: alice.id,
   })
   await store.touchTokens(new Map([[token.id, '2026-01-02T00:00:00.000Z']]))
+  await store.recordJobCreator('0b6c4e2a-9f1d-4c3b-8a7e-5d2f1e0c9b8a', alice.id)
   await store.close()
 }
 
@@ -79,7 +80,7 @@ describe('store copy with PostgreSQL', () => {
     const there = await copyStore(from, url)
     assert.equal(there.source.digest, contentDigest(source))
     assert.equal(there.destination.digest, there.source.digest)
-    assert.deepEqual(there.destination.counts, {assignments: 2, role_permissions: 4, roles: 2, tokens: 1, users: 3})
+    assert.deepEqual(there.destination.counts, {assignments: 2, job_creators: 1, role_permissions: 4, roles: 2, tokens: 1, users: 3})
     assert.doesNotMatch(there.to, new RegExp(new URL(postgres.url).password))
     assert.deepEqual(await storeRecords(url), source)
     assert.equal(await commandConnections(), 0)

@@ -51,6 +51,7 @@ async function populated(path: string): Promise<void> {
   await store.addRolePermission({permission: 'DENY', resourcePattern: 'secret', resourceType: 'registered_model', roleId: role.id})
   await store.assignRole(bob.id, role.id)
   await store.createToken({createdAt: '2026-01-01T00:00:00.000Z', digest: 'c'.repeat(64), expiresAt: null, name: 'laptop', userId: alice.id})
+  await store.recordJobCreator('5f0c3c7e9a8b4d2e8f1a2b3c4d5e6f70', alice.id)
   await store.close()
 }
 
@@ -65,7 +66,7 @@ describe('store copy', () => {
     assert.deepEqual(copy, source)
     assert.equal(result.source.digest, contentDigest(source))
     assert.equal(result.destination.digest, result.source.digest)
-    assert.deepEqual(result.destination.counts, {assignments: 3, role_permissions: 4, roles: 3, tokens: 1, users: 3})
+    assert.deepEqual(result.destination.counts, {assignments: 3, job_creators: 1, role_permissions: 4, roles: 3, tokens: 1, users: 3})
     // The empty per-user role of bob and the deleted admin's id survive: the public writes could make neither.
     assert.ok(copy.roles.some((role) => role.name === '__user_3__'))
     assert.deepEqual(
@@ -161,6 +162,7 @@ describe('contentDigest', () => {
       rolePermissions: [...content.rolePermissions].reverse(),
       roles: [...content.roles].reverse(),
       tokens: [...content.tokens].reverse(),
+      jobCreators: [...(content.jobCreators ?? [])].reverse(),
       users: [...content.users].reverse(),
     }
     assert.equal(contentDigest(reversed), contentDigest(content))
@@ -168,6 +170,9 @@ describe('contentDigest', () => {
     assert.notEqual(contentDigest(changed), contentDigest(content))
     const used = {...content, tokens: content.tokens.map((token) => ({...token, lastUsedAt: '2026-01-02T00:00:00.000Z'}))}
     assert.notEqual(contentDigest(used), contentDigest(content))
+    const otherCreator = {...content, jobCreators: content.jobCreators?.map((job) => ({...job, userId: content.users.at(-1)!.id}))}
+    assert.equal(content.jobCreators?.length, 1)
+    assert.notEqual(contentDigest(otherCreator), contentDigest(content))
   })
 })
 

@@ -2,7 +2,7 @@ import {mkdtemp, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {type Credentials, startMlflowServer} from './mlflow-server.js'
+import {type Credentials, type RunningServer, startMlflowServer} from './mlflow-server.js'
 import {restClient} from './rest.js'
 import {type RunningServe, startServe} from './serve.js'
 import {acquireServer} from './servers.js'
@@ -14,6 +14,8 @@ export interface AuthTarget {
   admin: Credentials
   /** The serve process, for the 'serve' kind. */
   serve?: RunningServe
+  /** The plain MLflow behind serve, when the target started its own (with `env`): its log shows what serve forwarded. */
+  upstream?: RunningServer
   /** Stops what this target started (not the run's shared servers: releaseServers() does that). */
   stop(): Promise<void>
   url: string
@@ -58,6 +60,7 @@ async function startOwnTarget(version: string, kind: AuthTargetKind, env: NodeJS
         await serve.stop()
         await server.stop()
       },
+      upstream: server,
       url: serve.url,
     }
   } catch (error) {

@@ -99,6 +99,11 @@ export class Access {
     return this.rowCache
   }
 
+  /** Whether serve recorded the caller as the submitter of MLflow's job `jobId`. */
+  ownsJob(jobId: string): boolean {
+    return this.context.store.getJobCreator(jobId) === this.context.user.id
+  }
+
   /** The caller's user name. */
   get username(): string {
     return this.context.user.username

@@ -6,6 +6,7 @@
 import {scorerResourceId} from '../../mlflow/resources.js'
 import {type AuditSink} from '../audit.js'
 import {type UpstreamResponse} from '../proxy.js'
+import {isJobId} from '../store/model.js'
 import {type Store, type UserRecord} from '../store/store.js'
 import {type Exchange, type Json, parseAnswer} from './exchange.js'
 import {createdGatewayId, GATEWAY_KINDS} from './gateway.js'
@@ -35,6 +36,7 @@ const AFTER_EFFECT_MISSED: Record<AfterEffect, string> = {
   'grant-experiment-creator': 'its creator was not given MANAGE on the new experiment',
   'grant-registered-model-creator': 'its creator was not given MANAGE on the new registered model',
   'grant-scorer-creator': 'its creator was not given MANAGE on the new scorer',
+  'record-job-creator': 'its creator was not recorded (only admins can read or cancel the job)',
   'rename-registered-model-grants':
     'the grants on the registered model were not moved to its new name (those left on the old name would apply to a new model of that name: revoke them)',
   'stamp-review-queue-owner': 'the new review queue has no owner (only managers of its experiment can change or delete it: name one with new_owner)',
@@ -42,7 +44,7 @@ const AFTER_EFFECT_MISSED: Record<AfterEffect, string> = {
 
 /** A change to the store an after-effect made, as the audit log records it. */
 interface AfterChange {
-  operation: 'creator-grant' | 'grants-moved' | 'grants-removed'
+  operation: 'creator-grant' | 'grants-moved' | 'grants-removed' | 'job-creator'
   target: Record<string, unknown>
   values: Record<string, unknown>
 }
@@ -174,6 +176,16 @@ async function applyAfter(
       const name = mcpServerName(params)
       await store.deleteGrantsForResource('mcp_server', name)
       return grantsRemoved('mcp_server', name)
+    }
+
+    // MLflow records a job's submitter in its job table only when it authenticates the caller
+    // itself; behind serve it records none, so serve keeps who it was, by the job id answered.
+    case 'record-job-creator': {
+      // issues/invoke answers the job id; a prompt optimization job's create, the job.
+      const jobId = result?.job_id ?? (result?.job as Json | undefined)?.job_id
+      if (!isJobId(jobId)) return undefined
+      await store.recordJobCreator(jobId, user.id)
+      return {operation: 'job-creator', target: {job_id: jobId}, values: {username: user.username}}
     }
 
     case 'delete-scorer-grants': {

@@ -33,6 +33,7 @@ export type AnswerRewrite =
   | 'gateway-secrets-config'
   | 'issue'
   | 'issues'
+  | 'jobs'
   | 'logged-model'
   | 'logged-models'
   | 'mcp-endpoint'
@@ -477,7 +478,24 @@ export async function rewriteAnswer(how: AnswerRewrite, answer: Json, context: R
     case 'scorers': {
       return scorers(answer, access)
     }
+
+    case 'jobs': {
+      return ownJobs(answer, access)
+    }
   }
+}
+
+/**
+ * A job search (MLflow's answer is the whole list, unpaged): the caller's own jobs only, those
+ * serve recorded them submitting. An answer without a list of jobs is refused rather than passed on.
+ */
+function ownJobs(answer: Json, access: Access): boolean {
+  if (!Array.isArray(answer.jobs))
+    throw new UpstreamError("The MLflow server answered a job search without a list of jobs, so serve cannot keep it to the caller's own.", 502)
+  const all = answer.jobs as unknown[]
+  const own = all.filter((job) => isObject(job) && typeof job.job_id === 'string' && access.ownsJob(job.job_id))
+  answer.jobs = own
+  return own.length !== all.length
 }
 
 /**

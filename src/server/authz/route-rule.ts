@@ -132,6 +132,7 @@ export type AfterEffect =
   | 'grant-mcp-server-parent-creator'
   | 'grant-registered-model-creator'
   | 'grant-scorer-creator'
+  | 'record-job-creator'
   | 'rename-registered-model-grants'
   | 'stamp-review-queue-owner'
 
@@ -215,6 +216,7 @@ export interface RouteRule {
     | 'gateway-endpoint-create'
     | 'gateway-endpoint-update'
     | 'issue-search'
+    | 'job-owner'
     | 'mcp-version-create'
     | 'mcp-version-selected'
     | 'model-version-source'

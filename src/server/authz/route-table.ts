@@ -83,8 +83,16 @@ const MCP_SERVER = `${MCP}/<namespace>/<slug>`
 /** An evaluation dataset by the id in its path. */
 const DATASET = '/mlflow/datasets/<dataset_id>'
 const dataset: Resource = {dataset: 'path.dataset_id'}
-/** MLflow keeps a job's creator in its own job table, which a plain upstream leaves empty. */
-const JOBS = "admin only: MLflow lets a job's creator alone read and cancel it, by a column of its job table a plain upstream leaves empty"
+/**
+ * Submitting a job by function name: every function MLflow 3.17 offers there (scorers, online
+ * scoring, prompt optimization, issue detection, GenAI evaluation) runs an LLM judge or scorer code
+ * with the server's model credentials over the experiment, traces and run its parameters name,
+ * and none of those is checked on this route (the routes that submit each of them are, or are
+ * admin only); a function name serve does not know is refused too.
+ */
+const JOB_SUBMIT =
+  "admin only: each job function runs judges or scorer code with the server's credentials on the experiment, traces and run its parameters name, unchecked here"
+const JOBS = 'admin only: as MLflow, no route of its job API'
 /**
  * One prompt optimization job: MLflow 3.17 keys its rule for it (the experiment's READ, EDIT to
  * cancel, MANAGE to delete) by the route's template, which no request path equals.
@@ -591,6 +599,7 @@ const ENTRIES: Entry[] = [
         ...use(gatewaySecret({optional: true})),
         ...use({gateway: 'gateway_endpoint', name: 'endpoint_name', optional: true}),
       ],
+      after: 'record-job-creator',
     },
   ],
 
@@ -606,6 +615,7 @@ const ENTRIES: Entry[] = [
     {
       access: [...createIn('run'), {need: 'not_denied', on: {tier: 'scorer_version'}}, {need: 'read', on: {dataset: 'config.dataset_id', optional: true}}],
       special: 'prompt-optimization-create',
+      after: 'record-job-creator',
     },
   ],
   ['GET POST', '/mlflow/prompt-optimization/jobs/search', API3, {access: read(experiment())}],
@@ -631,8 +641,18 @@ const ENTRIES: Entry[] = [
     AJAX3,
     {access: 'admin', why: 'writes into the experiment and prompts of fixed demo names, whoever may edit them (MLflow: generate anyone, delete admins)'},
   ],
+  // Server-side jobs (MLflow 3.17's rules): a job has no experiment, so who submitted it is the
+  // boundary. serve records the submitter when MLflow accepts a submit (a plain MLflow records
+  // none); one job (read, cancel): its recorded submitter (job-owner; unknown: 403, as MLflow);
+  // a search (one unpaged list): the caller's own jobs. Submitting stays with admins (JOB_SUBMIT).
+  ['POST', '/jobs/', AJAX3, {access: 'admin', after: 'record-job-creator', why: JOB_SUBMIT}],
+  ['GET PUT PATCH DELETE', '/jobs/', AJAX3, {access: 'admin', why: JOBS}],
+  ['POST', '/jobs/search', AJAX3, {access: 'authenticated', body: 'json', rewrite: 'jobs'}],
+  ['GET', '/jobs/<job_id>', AJAX3, {access: 'authenticated', special: 'job-owner'}],
+  ['PATCH', '/jobs/cancel/<job_id>', AJAX3, {access: 'authenticated', special: 'job-owner'}],
+  ['GET', '/mlflow/jobs/<job_id>', AJAX3, {access: 'authenticated', special: 'job-owner'}],
+  ['PATCH', '/mlflow/jobs/cancel/<job_id>', AJAX3, {access: 'authenticated', special: 'job-owner'}],
   ['GET POST PUT PATCH DELETE', '/mlflow/jobs/<path:rest>', AJAX3, {access: 'admin', why: JOBS}],
-  ['GET POST PUT PATCH DELETE', '/jobs/', AJAX3, {access: 'admin', why: JOBS}],
   ['GET POST PUT PATCH DELETE', '/jobs/<path:rest>', AJAX3, {access: 'admin', why: JOBS}],
   ['GET POST PUT PATCH DELETE', '/mlflow/webhooks', API2, {access: 'admin', why: 'as MLflow 3.11.1+'}],
   ['GET POST PUT PATCH DELETE', '/mlflow/webhooks/<path:rest>', API2, {access: 'admin', why: 'as MLflow 3.11.1+'}],

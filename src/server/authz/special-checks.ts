@@ -16,6 +16,15 @@ import {promptMarker} from './resolver.js'
 /** The route's special check, if it has one; throws MLflow's refusal. */
 export async function checkSpecial(exchange: Exchange): Promise<void> {
   switch (exchange.match.rule.special) {
+    // A job has no experiment: who submitted it is the boundary, as in MLflow 3.17. A job serve
+    // has no record of (unknown, or submitted past serve) is refused, as MLflow refuses a job
+    // without a creator or that does not exist.
+    case 'job-owner': {
+      const jobId = exchange.params.required('path.job_id')
+      if (!exchange.access.ownsJob(jobId)) throw permissionDenied()
+      return
+    }
+
     case 'model-version-source': {
       await checkModelVersionSource(exchange)
       return

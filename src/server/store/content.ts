@@ -8,7 +8,7 @@ import {createHash} from 'node:crypto'
 
 import {isDigest, isStoreTime, type Store, type StoreContent} from './store.js'
 
-export type ContentTable = 'assignments' | 'role_permissions' | 'roles' | 'tokens' | 'users'
+export type ContentTable = 'assignments' | 'job_creators' | 'role_permissions' | 'roles' | 'tokens' | 'users'
 export type ContentCounts = Record<ContentTable, number>
 
 /** Everything `store` holds, each table by id. Reads are synchronous, so this is one instant's state. */
@@ -20,6 +20,7 @@ export function readContent(store: Store): StoreContent {
     rolePermissions: byId(roles.flatMap((role) => store.listRolePermissions(role.id))),
     roles: byId(roles),
     tokens: store.listTokens(),
+    jobCreators: store.listJobCreators(),
     users: byId(store.listUsers()),
   }
 }
@@ -27,6 +28,7 @@ export function readContent(store: Store): StoreContent {
 export function contentCounts(content: StoreContent): ContentCounts {
   return {
     assignments: content.assignments.length,
+    job_creators: content.jobCreators?.length ?? 0,
     role_permissions: content.rolePermissions.length,
     roles: content.roles.length,
     tokens: content.tokens.length,
@@ -40,7 +42,8 @@ export function isEmptyContent(content: StoreContent): boolean {
     content.roles.length === 0 &&
     content.rolePermissions.length === 0 &&
     content.assignments.length === 0 &&
-    content.tokens.length === 0
+    content.tokens.length === 0 &&
+    (content.jobCreators?.length ?? 0) === 0
   )
 }
 
@@ -54,6 +57,7 @@ function canonicalLines(content: StoreContent): string[] {
     ...content.tokens.map((token) =>
       JSON.stringify(['tokens', token.id, token.userId, token.name, token.digest, token.createdAt, token.expiresAt, token.lastUsedAt]),
     ),
+    ...(content.jobCreators ?? []).map((job) => JSON.stringify(['job_creators', job.id, job.jobId, job.userId])),
   ]
 }
 
@@ -146,6 +150,16 @@ export function contentProblem(content: StoreContent): string | undefined {
     tokenIds.add(token.id)
     tokenNames.add(key)
     digests.add(token.digest)
+  }
+
+  const jobIds = new Set<number>()
+  const jobs = new Set<string>()
+  for (const job of content.jobCreators ?? []) {
+    if (!isId(job.id) || jobIds.has(job.id)) return `job creator id ${job.id} is not a unique positive integer`
+    if (!userIds.has(job.userId)) return `job creator ${job.id} names user ${job.userId}, who is not there`
+    if (!isString(job.jobId) || !/^[!-~]{1,256}$/.test(job.jobId) || jobs.has(job.jobId)) return `job creator ${job.id}'s job id is not a unique job id`
+    jobIds.add(job.id)
+    jobs.add(job.jobId)
   }
 
   return undefined

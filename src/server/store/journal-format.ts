@@ -16,7 +16,7 @@
  */
 import {checkKeys, COUNTERS, describe, type Invalid, isPlainObject, parseRecord, recordJson} from './json-format.js'
 import {type Counters, isId, type Op, type StoreModel, type Table} from './model.js'
-import {type RolePermissionRecord, type RoleRecord, type TokenRecord, type UserRecord} from './store.js'
+import {type JobCreatorRecord, type RolePermissionRecord, type RoleRecord, type TokenRecord, type UserRecord} from './store.js'
 
 export const JOURNAL_VERSION = 1
 
@@ -38,9 +38,10 @@ export function countersAfter(batch: JournalBatch, before: Counters): Counters {
   return {...before, ...batch.counters}
 }
 
-const TABLE_NAMES: readonly string[] = ['users', 'roles', 'role_permissions', 'assignments', 'tokens']
+const TABLE_NAMES: readonly string[] = ['users', 'roles', 'role_permissions', 'assignments', 'tokens', 'job_creators']
 const COUNTER_OF: Record<Table, keyof Counters> = {
   assignments: 'nextAssignmentId',
+  job_creators: 'nextJobCreatorId',
   role_permissions: 'nextRowId',
   roles: 'nextRoleId',
   tokens: 'nextTokenId',
@@ -124,10 +125,13 @@ export function checkOp(op: Op, model: StoreModel, counters: Counters, where: st
             ? model.rows.has(id)
             : table === 'tokens'
               ? model.tokens.has(id)
-              : model.assignments.has(id)
+              : table === 'job_creators'
+                ? model.jobCreators.has(id)
+                : model.assignments.has(id)
     if (!exists) throw invalid(`${where} deletes ${table} ${id}, which does not exist`)
     if (table === 'users' && model.assignmentsByUser.has(id)) throw invalid(`${where} deletes user ${id}, who still holds roles`)
     if (table === 'users' && model.tokensByUser.has(id)) throw invalid(`${where} deletes user ${id}, who still holds tokens`)
+    if (table === 'users' && model.jobCreatorsByUser.has(id)) throw invalid(`${where} deletes user ${id}, who is still recorded as a job's creator`)
     if (table === 'roles' && (model.rowsByRole.has(id) || model.assignmentsByRole.has(id)))
       throw invalid(`${where} deletes role ${id}, which still has rows or holders`)
     return
@@ -175,6 +179,13 @@ export function checkOp(op: Op, model: StoreModel, counters: Counters, where: st
       if (previous && previous.userId !== token.userId) throw invalid(`${where} moves token ${id} to another user`)
       clash(model.tokensByUser.get(token.userId)?.get(token.name), 'the name')
       clash(model.tokensByDigest.get(token.digest), 'the digest')
+      break
+    }
+
+    case 'job_creators': {
+      const job = op.record as JobCreatorRecord
+      if (!model.usersById.has(job.userId)) throw invalid(`${where}.user_id ${job.userId} is not the id of any user`)
+      clash(model.jobCreatorsByJob.get(job.jobId), 'the job id')
       break
     }
   }

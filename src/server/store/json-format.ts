@@ -7,12 +7,14 @@
  *  "roles": [{"id": 1, "workspace": "default", "name": "__user_2__", "description": null}],
  *  "role_permissions": [{"id": 1, "role_id": 1, "resource_type": "experiment", "resource_pattern": "42", "permission": "READ"}],
  *  "assignments": [{"id": 1, "user_id": 2, "role_id": 1}],
- *  "tokens": [{"id": 1, "user_id": 2, "name": "ci", "digest": "<sha-256 hex>", "created_at": "2026-01-01T00:00:00.000Z", "expires_at": null, "last_used_at": null}]}
+ *  "tokens": [{"id": 1, "user_id": 2, "name": "ci", "digest": "<sha-256 hex>", "created_at": "2026-01-01T00:00:00.000Z", "expires_at": null, "last_used_at": null}],
+ *  "job_creators": [{"id": 1, "job_id": "<MLflow's job id>", "user_id": 2}]}
  * ```
  *
  * Each table and its counter name the version that added it (TABLE_SINCE, COUNTERS): a file of an
  * older version is read with the tables it has, the rest empty, so one more kind of record is one
- * more entry there. Version 2 is version 3 without tokens (json-store.ts rewrites it as version 3
+ * more entry there. `job_creators` (with `next_job_creator_id`) joined version 3 before its
+ * release: a version 3 file without them is read as having none. Version 2 is version 3 without tokens (json-store.ts rewrites it as version 3
  * and keeps the old one beside it). Version 1 (users and per-user `grants` only) is still read:
  * each user's grants become the rows of their per-user role `__user_<id>__`, roles numbered in
  * user order.
@@ -22,10 +24,11 @@
  * refused with what and where.
  */
 import {jsonSyntaxMessage} from './json-syntax.js'
-import {type Counters, isId, StoreModel, type Table} from './model.js'
+import {type Counters, isId, isJobId, StoreModel, type Table} from './model.js'
 import {
   type AssignmentRecord,
   isDigest,
+  type JobCreatorRecord,
   isStoreTime,
   type RolePermissionRecord,
   type RoleRecord,
@@ -68,6 +71,11 @@ function recordLine(table: Table, record: AnyRecord): string {
       const token = record as TokenRecord
       return `{"id": ${token.id}, "user_id": ${token.userId}, "name": ${text(token.name)}, "digest": "${token.digest}", "created_at": "${token.createdAt}", "expires_at": ${text(token.expiresAt)}, "last_used_at": ${text(token.lastUsedAt)}}`
     }
+
+    case 'job_creators': {
+      const job = record as JobCreatorRecord
+      return `{"id": ${job.id}, "job_id": ${text(job.jobId)}, "user_id": ${job.userId}}`
+    }
   }
 }
 
@@ -78,7 +86,7 @@ function byId<T extends {id: number}>(records: Iterable<T>): T[] {
   return list
 }
 
-type AnyRecord = AssignmentRecord | RolePermissionRecord | RoleRecord | TokenRecord | UserRecord
+type AnyRecord = AssignmentRecord | JobCreatorRecord | RolePermissionRecord | RoleRecord | TokenRecord | UserRecord
 
 /** A record as the file writes it: snake_case keys, in this order. */
 export function recordJson(table: Table, record: AnyRecord): Record<string, unknown> {
@@ -115,6 +123,11 @@ export function recordJson(table: Table, record: AnyRecord): Record<string, unkn
         last_used_at: token.lastUsedAt,
       }
     }
+
+    case 'job_creators': {
+      const job = record as JobCreatorRecord
+      return {id: job.id, job_id: job.jobId, user_id: job.userId}
+    }
   }
 }
 
@@ -125,8 +138,11 @@ export interface SnapshotContent {
 }
 
 /** The tables in the file's order (references point back), and the format version that added each. */
-export const TABLE_SINCE: Readonly<Record<Table, number>> = {assignments: 2, role_permissions: 2, roles: 2, tokens: 3, users: 1}
-export const TABLES: readonly Table[] = ['users', 'roles', 'role_permissions', 'assignments', 'tokens']
+export const TABLE_SINCE: Readonly<Record<Table, number>> = {assignments: 2, job_creators: 3, role_permissions: 2, roles: 2, tokens: 3, users: 1}
+export const TABLES: readonly Table[] = ['users', 'roles', 'role_permissions', 'assignments', 'tokens', 'job_creators']
+
+/** Keys added to version 3 before its release, which a version 3 file may lack: read as empty and 1. */
+const LATE_IN_VERSION_3: readonly string[] = ['next_job_creator_id', 'job_creators']
 
 export function snapshotContent(data: StoreModel): SnapshotContent {
   const sources: Record<Table, Iterable<AnyRecord>> = {
@@ -134,6 +150,7 @@ export function snapshotContent(data: StoreModel): SnapshotContent {
     role_permissions: data.rows.values(),
     roles: data.roles.values(),
     tokens: data.tokens.values(),
+    job_creators: data.jobCreators.values(),
     users: data.usersById.values(),
   }
   return {counters: {...data.counters}, tables: TABLES.map((table) => [table, byId(sources[table])])}
@@ -177,6 +194,7 @@ export const COUNTERS: [key: string, counter: keyof Counters, since: number][] =
   ['next_role_permission_id', 'nextRowId', 2],
   ['next_assignment_id', 'nextAssignmentId', 2],
   ['next_token_id', 'nextTokenId', 3],
+  ['next_job_creator_id', 'nextJobCreatorId', 3],
 ]
 
 /** The top-level keys of a file of `version` (2 or later). */
@@ -244,11 +262,14 @@ export function parseStoreFile(bytes: Buffer, path: string): StoreModel {
  * are; the tables and counters the version predates are empty and start at 1.
  */
 export function readVersioned(raw: Record<string, unknown>, version: number, invalid: Invalid): StoreModel {
-  const problem = checkKeys(raw, versionKeys(version), 'the top-level object')
+  // Both late keys or neither: one without the other is a hand edit that lost something.
+  const late = version === 3 && LATE_IN_VERSION_3.every((key) => !(key in raw))
+  const keys = late ? versionKeys(version).filter((key) => !LATE_IN_VERSION_3.includes(key)) : versionKeys(version)
+  const problem = checkKeys(raw, keys, 'the top-level object')
   if (problem) throw invalid(problem)
   const counters: Partial<Counters> = {}
   for (const [key, counter, since] of COUNTERS) {
-    if (since > version) continue
+    if (since > version || (late && LATE_IN_VERSION_3.includes(key))) continue
     const value = raw[key]
     if (!isId(value)) throw invalid(`"${key}" is ${describe(value)}, not a positive integer`)
     counters[counter] = value
@@ -260,6 +281,7 @@ export function readVersioned(raw: Record<string, unknown>, version: number, inv
   readRows(list(raw, 'role_permissions', invalid), data, invalid)
   readAssignments(list(raw, 'assignments', invalid), data, invalid)
   if (TABLE_SINCE.tokens <= version) readTokens(list(raw, 'tokens', invalid), data, invalid)
+  if (TABLE_SINCE.job_creators <= version && !late) readJobCreators(list(raw, 'job_creators', invalid), data, invalid)
   return data
 }
 
@@ -362,6 +384,7 @@ const RECORD_KEYS: Record<Table, readonly string[]> = {
   role_permissions: ['id', 'role_id', 'resource_type', 'resource_pattern', 'permission'],
   roles: ['id', 'workspace', 'name', 'description'],
   tokens: ['id', 'user_id', 'name', 'digest', 'created_at', 'expires_at', 'last_used_at'],
+  job_creators: ['id', 'job_id', 'user_id'],
   users: ['id', 'username', 'password_hash', 'is_admin'],
 }
 
@@ -414,6 +437,13 @@ export function parseRecord(table: Table, entry: unknown, where: string, invalid
       if (lastUsedAt !== null && !isStoreTime(lastUsedAt))
         throw invalid(`${where}.last_used_at is ${describe(lastUsedAt)}, not null or a time like 2026-01-31T12:00:00.000Z`)
       return Object.freeze({createdAt, digest, expiresAt, id, lastUsedAt, name, userId})
+    }
+
+    case 'job_creators': {
+      const userId = reference(fields, 'user_id', where, invalid)
+      const jobId = fields.job_id
+      if (!isJobId(jobId)) throw invalid(`${where}.job_id is ${describe(jobId)}, not a job id (1 to 256 printable characters, no spaces)`)
+      return Object.freeze({id, jobId, userId})
     }
   }
 }
@@ -470,5 +500,17 @@ function readTokens(tokens: unknown[], data: StoreModel, invalid: Invalid): void
       throw invalid(`${where} repeats the token name ${JSON.stringify(token.name)} of user ${token.userId}`)
     if (data.tokensByDigest.has(token.digest)) throw invalid(`${where}.digest is also the digest of token ${data.tokensByDigest.get(token.digest)!.id}`)
     data.putToken(token)
+  }
+}
+
+function readJobCreators(jobs: unknown[], data: StoreModel, invalid: Invalid): void {
+  for (const [i, entry] of jobs.entries()) {
+    const where = `job_creators[${i}]`
+    const job = parseRecord('job_creators', entry, where, invalid) as JobCreatorRecord
+    checkNewId(job.id, where, data.jobCreators, ['next_job_creator_id', data.counters.nextJobCreatorId], invalid)
+    if (!data.usersById.has(job.userId)) throw invalid(`${where}.user_id ${job.userId} is not the id of any user`)
+    if (data.jobCreatorsByJob.has(job.jobId))
+      throw invalid(`${where} repeats the job id ${JSON.stringify(job.jobId)} of job_creators ${data.jobCreatorsByJob.get(job.jobId)!.id}`)
+    data.putJobCreator(job)
   }
 }

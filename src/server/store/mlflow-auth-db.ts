@@ -500,6 +500,8 @@ class Reader {
       roles: [...this.roles.values()].sort((a, b) => a.id - b.id),
       // MLflow's auth database has no access tokens.
       tokens: [],
+      // Nor job creators: MLflow keeps those in its tracking store's job table.
+      jobCreators: [],
       users: [...this.users.values()],
     }
   }

@@ -11,6 +11,7 @@ import {
   type RolePermissionRecord,
   type RoleRecord,
   type Store,
+  type JobCreatorRecord,
   type StoreContent,
   type TokenRecord,
   type UserRecord,
@@ -119,6 +120,14 @@ export abstract class ModelStore implements Omit<Store, 'close' | 'health' | 'lo
     return this.data.listTokens(userId)
   }
 
+  getJobCreator(jobId: string): number | undefined {
+    return this.data.jobCreatorsByJob.get(jobId)?.userId
+  }
+
+  listJobCreators(): JobCreatorRecord[] {
+    return this.data.listJobCreators()
+  }
+
   // --- writes: a change of the model, made durable by the adapter ----------------------------
 
   createUser(user: Omit<UserRecord, 'id'>): Promise<UserRecord> {
@@ -196,6 +205,12 @@ export abstract class ModelStore implements Omit<Store, 'close' | 'health' | 'lo
   touchTokens(lastUsed: ReadonlyMap<number, string>): Promise<number> {
     const copy = new Map(lastUsed)
     return this.write([...copy.values()], (data) => data.touchTokens(copy))
+  }
+
+  async recordJobCreator(jobId: string, userId: number): Promise<void> {
+    // Known already (a replayed answer): nothing to write.
+    if (this.data.jobCreatorsByJob.has(jobId)) return
+    await this.timed([jobId, userId], (data) => data.recordJobCreator(jobId, userId))
   }
 
   /** One write: the store gets all of it or none of it (ids kept; only into an empty store). */

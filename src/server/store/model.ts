@@ -15,6 +15,7 @@ import {contentProblem} from './content.js'
 import {
   type AssignmentRecord,
   type GrantRecord,
+  type JobCreatorRecord,
   type RolePermissionRecord,
   type RoleRecord,
   StoreError,
@@ -87,6 +88,7 @@ function rejectReservedName(name: string): void {
 /** The id counters: ids are never reused, so a deleted record's id never names a new one. */
 export interface Counters {
   nextAssignmentId: number
+  nextJobCreatorId: number
   nextRoleId: number
   nextRowId: number
   nextTokenId: number
@@ -94,12 +96,13 @@ export interface Counters {
 }
 
 /** The tables of the model, named as the file format names them. */
-export type Table = 'assignments' | 'role_permissions' | 'roles' | 'tokens' | 'users'
+export type Table = 'assignments' | 'job_creators' | 'role_permissions' | 'roles' | 'tokens' | 'users'
 
 /** One change: a record created or replaced (by id), or deleted. What a journal line holds. */
 export type Op =
   | {op: 'delete'; table: Table; id: number}
   | {op: 'put'; record: AssignmentRecord; table: 'assignments'}
+  | {op: 'put'; record: JobCreatorRecord; table: 'job_creators'}
   | {op: 'put'; record: RolePermissionRecord; table: 'role_permissions'}
   | {op: 'put'; record: RoleRecord; table: 'roles'}
   | {op: 'put'; record: TokenRecord; table: 'tokens'}
@@ -151,8 +154,13 @@ export class StoreModel {
     readonly tokensByDigest = new Map<string, TokenRecord>(),
     /** userId → name → token */
     readonly tokensByUser = new Map<number, Map<string, TokenRecord>>(),
+    readonly jobCreators = new Map<number, JobCreatorRecord>(),
+    /** MLflow's job id → its record: the lookup of every request about one job. */
+    readonly jobCreatorsByJob = new Map<string, JobCreatorRecord>(),
+    /** userId → the user's job records, so deleting a user finds them. */
+    readonly jobCreatorsByUser = new Map<number, Map<number, JobCreatorRecord>>(),
   ) {
-    this.counters = {nextAssignmentId: 1, nextRoleId: 1, nextRowId: 1, nextTokenId: 1, nextUserId: 1, ...counters}
+    this.counters = {nextAssignmentId: 1, nextJobCreatorId: 1, nextRoleId: 1, nextRowId: 1, nextTokenId: 1, nextUserId: 1, ...counters}
   }
 
   // --- batches ---
@@ -349,6 +357,7 @@ export class StoreModel {
   private record(table: Table, id: number): AnyRecord | undefined {
     if (table === 'users') return this.usersById.get(id)
     if (table === 'tokens') return this.tokens.get(id)
+    if (table === 'job_creators') return this.jobCreators.get(id)
     if (table === 'roles') return this.roles.get(id)
     if (table === 'role_permissions') return this.rows.get(id)
     return this.assignments.get(id)
@@ -399,6 +408,16 @@ export class StoreModel {
         byName.set(token.name, token)
         this.tokensByDigest.set(token.digest, token)
         this.tokens.set(token.id, token)
+        break
+      }
+
+      case 'job_creators': {
+        const job = op.record
+        let byUser = this.jobCreatorsByUser.get(job.userId)
+        if (!byUser) this.jobCreatorsByUser.set(job.userId, (byUser = new Map()))
+        byUser.set(job.id, job)
+        this.jobCreatorsByJob.set(job.jobId, job)
+        this.jobCreators.set(job.id, job)
         break
       }
     }
@@ -455,6 +474,16 @@ export class StoreModel {
         this.tokens.delete(token.id)
         break
       }
+
+      case 'job_creators': {
+        const job = record as JobCreatorRecord
+        const byUser = this.jobCreatorsByUser.get(job.userId)
+        byUser?.delete(job.id)
+        if (byUser?.size === 0) this.jobCreatorsByUser.delete(job.userId)
+        if (this.jobCreatorsByJob.get(job.jobId) === job) this.jobCreatorsByJob.delete(job.jobId)
+        this.jobCreators.delete(job.id)
+        break
+      }
     }
   }
 
@@ -476,6 +505,10 @@ export class StoreModel {
 
   putToken(token: TokenRecord): void {
     this.apply({op: 'put', record: token, table: 'tokens'})
+  }
+
+  putJobCreator(job: JobCreatorRecord): void {
+    this.apply({op: 'put', record: job, table: 'job_creators'})
   }
 
   private removeRow(row: RolePermissionRecord): void {
@@ -501,7 +534,7 @@ export class StoreModel {
    * end above every id, so none is handed out again.
    */
   loadContent(content: StoreContent): void {
-    if (this.usersById.size > 0 || this.roles.size > 0 || this.tokens.size > 0)
+    if (this.usersById.size > 0 || this.roles.size > 0 || this.tokens.size > 0 || this.jobCreators.size > 0)
       throw new StoreError('RESOURCE_ALREADY_EXISTS', `The store already holds ${this.usersById.size} users and ${this.roles.size} roles.`)
     const problem = contentProblem(content)
     if (problem) throw new StoreError('INVALID_PARAMETER_VALUE', `The records do not make one store: ${problem}.`)
@@ -512,9 +545,12 @@ export class StoreModel {
     for (const {id, roleId, userId} of content.assignments) this.putAssignment(Object.freeze({id, roleId, userId}))
     for (const {createdAt, digest, expiresAt, id, lastUsedAt, name, userId} of content.tokens)
       this.putToken(Object.freeze({createdAt, digest, expiresAt, id, lastUsedAt, name, userId}))
+    const jobCreators = content.jobCreators ?? []
+    for (const {id, jobId, userId} of jobCreators) this.putJobCreator(Object.freeze({id, jobId, userId}))
     const above = (records: {id: number}[], current: number) => records.reduce((next, record) => Math.max(next, record.id + 1), current)
     this.counters = {
       nextAssignmentId: above(content.assignments, this.counters.nextAssignmentId),
+      nextJobCreatorId: above(jobCreators, this.counters.nextJobCreatorId),
       nextRoleId: above(content.roles, this.counters.nextRoleId),
       nextRowId: above(content.rolePermissions, this.counters.nextRowId),
       nextTokenId: above(content.tokens, this.counters.nextTokenId),
@@ -569,6 +605,7 @@ export class StoreModel {
     if (!user) throw userNotFound(username)
     if (user.isAdmin) this.keepAnAdmin(user, 'deleting')
     for (const token of this.listTokens(user.id)) this.apply({id: token.id, op: 'delete', table: 'tokens'})
+    for (const job of [...(this.jobCreatorsByUser.get(user.id)?.values() ?? [])]) this.apply({id: job.id, op: 'delete', table: 'job_creators'})
     const ownRole = userRoleName(user.id)
     for (const role of [...this.roles.values()]) if (role.name === ownRole) this.removeRole(role)
     for (const assignment of [...(this.assignmentsByUser.get(user.id)?.values() ?? [])]) this.removeAssignment(assignment)
@@ -828,9 +865,31 @@ export class StoreModel {
 
     return changed
   }
+
+  // --- server-side jobs' creators ---
+
+  listJobCreators(): JobCreatorRecord[] {
+    return [...this.jobCreators.values()].sort((a, b) => a.id - b.id)
+  }
+
+  /** A job already recorded keeps its creator: MLflow never reuses a job id, so a second record is a replay or a forgery. */
+  recordJobCreator(jobId: string, userId: number): JobCreatorRecord | undefined {
+    checkId(userId, 'userId')
+    if (!isJobId(jobId)) throw new TypeError('jobId must be a non-empty string of at most 256 printable characters')
+    if (!this.usersById.has(userId)) throw new StoreError('RESOURCE_DOES_NOT_EXIST', `User with id=${userId} not found`)
+    if (this.jobCreatorsByJob.has(jobId)) return undefined
+    const record: JobCreatorRecord = Object.freeze({id: this.counters.nextJobCreatorId++, jobId, userId})
+    this.putJobCreator(record)
+    return record
+  }
 }
 
-type AnyRecord = AssignmentRecord | RolePermissionRecord | RoleRecord | TokenRecord | UserRecord
+/** A job id as serve records it: what MLflow hands out (a UUID), bounded and printable so a file stays readable. */
+export function isJobId(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= 256 && /^[\x21-\x7e]+$/.test(value)
+}
+
+type AnyRecord = AssignmentRecord | JobCreatorRecord | RolePermissionRecord | RoleRecord | TokenRecord | UserRecord
 
 function checkTime(value: unknown, name: string): void {
   if (!isStoreTime(value)) throw new TypeError(`${name} must be a time in ISO 8601 UTC (Date.toISOString())`)

@@ -29,7 +29,7 @@ import pg from 'pg'
 
 import {COUNTERS, type Invalid, recordJson} from './json-format.js'
 import {batchLine, checkCounters, checkOp, countersAfter, parseBatch} from './journal-format.js'
-import {type Counters, isId, type Op, type Plan, StoreModel, type Table} from './model.js'
+import {type Counters, isId, isJobId, type Op, type Plan, StoreModel, type Table} from './model.js'
 import {ModelStore} from './model-store.js'
 import {isStoreTime, redactUrl, type Store, StoreError, StoreFileError, type StoreHealth, StoreUnavailableError} from './store.js'
 
@@ -75,6 +75,7 @@ const types = {
 
 const COLUMNS: Record<Table, string> = {
   assignments: 'id, user_id, role_id',
+  job_creators: 'id, job_id, user_id',
   role_permissions: 'id, role_id, resource_type, resource_pattern, permission',
   roles: 'id, workspace, name, description',
   tokens: 'id, user_id, name, digest, created_at, expires_at, last_used_at',
@@ -122,6 +123,7 @@ type Query = <R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, val
 
 interface StateRow {
   next_assignment_id: number
+  next_job_creator_id: number
   next_role_id: number
   next_role_permission_id: number
   next_token_id: number
@@ -132,6 +134,7 @@ interface StateRow {
 function countersOf(state: StateRow): Counters {
   return {
     nextAssignmentId: state.next_assignment_id,
+    nextJobCreatorId: state.next_job_creator_id,
     nextRoleId: state.next_role_id,
     nextRowId: state.next_role_permission_id,
     nextTokenId: state.next_token_id,
@@ -216,6 +219,7 @@ async function loadAll(query: Query, location: string): Promise<{data: StoreMode
   type Rows = {
     assignments: {id: number; role_id: number; user_id: number}
     role_permissions: {id: number; permission: string; resource_pattern: string; resource_type: string; role_id: number}
+    job_creators: {id: number; job_id: string; user_id: number}
     roles: {description: null | string; id: number; name: string; workspace: string}
     tokens: {
       created_at: string
@@ -257,6 +261,10 @@ async function loadAll(query: Query, location: string): Promise<{data: StoreMode
         userId: row.user_id,
       }),
     )
+  })
+  await select<Rows['job_creators']>('job_creators', 'nextJobCreatorId', (row) => {
+    if (!isJobId(row.job_id)) throw invalid(`mlflowctl_job_creators ${row.id} has the job id ${JSON.stringify(row.job_id)}, not one serve records`)
+    data.putJobCreator(Object.freeze({id: row.id, jobId: row.job_id, userId: row.user_id}))
   })
   return {data, seq: state.seq}
 }
@@ -440,8 +448,8 @@ export class PgStore extends ModelStore implements Store {
         const {counters} = plan
         await this.query('INSERT INTO mlflowctl_changes (id, body) VALUES ($1, $2)', [seq, batchLine({counters, ops: plan.ops, seq}).trimEnd()])
         await this.query(
-          'UPDATE mlflowctl_state SET seq = $1, next_user_id = $2, next_role_id = $3, next_role_permission_id = $4, next_assignment_id = $5, next_token_id = $6 WHERE id = 1',
-          [seq, counters.nextUserId, counters.nextRoleId, counters.nextRowId, counters.nextAssignmentId, counters.nextTokenId],
+          'UPDATE mlflowctl_state SET seq = $1, next_user_id = $2, next_role_id = $3, next_role_permission_id = $4, next_assignment_id = $5, next_token_id = $6, next_job_creator_id = $7 WHERE id = 1',
+          [seq, counters.nextUserId, counters.nextRoleId, counters.nextRowId, counters.nextAssignmentId, counters.nextTokenId, counters.nextJobCreatorId],
         )
         if (seq % 100 === 0) await this.query('DELETE FROM mlflowctl_changes WHERE id <= $1', [seq - this.options.keepChanges])
         await this.query('SELECT pg_notify($1, $2)', [CHANNEL, String(seq)])

@@ -60,6 +60,16 @@ export interface TokenRecord {
 }
 
 /**
+ * Who submitted one of MLflow's server-side jobs: MLflow records that in its own job table only
+ * when it authenticates the caller itself, so serve records it. `jobId` is MLflow's id of the job.
+ */
+export interface JobCreatorRecord {
+  id: number
+  jobId: string
+  userId: number
+}
+
+/**
  * A user's own permission on one resource: a row of their per-user role `__user_<id>__`. MLflow's resource types and ids, as its unified grant API
  * names them: `experiment` (experiment id), `registered_model` (model name), `scorer`
  * (`<experiment id>/<quote(scorer name)>`), and any other type MLflow adds.
@@ -102,6 +112,8 @@ export interface StoreContent {
   assignments: AssignmentRecord[]
   rolePermissions: RolePermissionRecord[]
   roles: RoleRecord[]
+  /** Absent in content written before job creators were kept: none. */
+  jobCreators?: JobCreatorRecord[]
   tokens: TokenRecord[]
   users: UserRecord[]
 }
@@ -171,7 +183,7 @@ export interface Store {
 
   close(): Promise<void>
   createUser(user: Omit<UserRecord, 'id'>): Promise<UserRecord>
-  /** Deletes the user, their per-user role (their grants), their assignments to other roles and their tokens. */
+  /** Deletes the user, their per-user role (their grants), their assignments to other roles, their tokens and their job records. */
   deleteUser(username: string): Promise<void>
   getUser(username: string): undefined | UserRecord
   getUserById(id: number): undefined | UserRecord
@@ -219,6 +231,13 @@ export interface Store {
   listTokens(userId?: number): TokenRecord[]
   /** Records when tokens were last used, in one write for all (tokens gone meanwhile are skipped; a time never goes back). Returns how many changed. */
   touchTokens(lastUsed: ReadonlyMap<number, string>): Promise<number>
+
+  // Server-side jobs' creators, by MLflow's job id.
+  /** The id of the user who submitted the job, if serve recorded one. */
+  getJobCreator(jobId: string): number | undefined
+  listJobCreators(): JobCreatorRecord[]
+  /** Records the job's creator; a job already recorded keeps its first creator (ids are never reused). */
+  recordJobCreator(jobId: string, userId: number): Promise<void>
 
   /**
    * Fills an empty store (no user, no role) with `content`, ids kept, in one durable write: all of
