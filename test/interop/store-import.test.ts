@@ -162,8 +162,8 @@ for (const {from, to, version, veto} of [
       assert.equal(imported.schema, version === MLFLOW_VERSIONS.legacy ? 'per-resource' : 'roles')
       assert.deepEqual(imported.skipped, [])
       // admin, alice, bob, carol, boss; editors and the per-user roles of alice, carol and the admin
-      // (MLflow gives the creator of e1, e2 and m MANAGE on each). MLflow has no access tokens.
-      assert.deepEqual(imported.destination.counts, {assignments: 4, role_permissions: 7, roles: 4, tokens: 0, users: 5})
+      // (MLflow gives the creator of e1, e2 and m MANAGE on each). MLflow has no access tokens, and its job creators are in its tracking database.
+      assert.deepEqual(imported.destination.counts, {assignments: 4, job_creators: 0, role_permissions: 7, roles: 4, tokens: 0, users: 5})
       assert.match(imported.destination.digest, /^[0-9a-f]{64}$/)
       if (from === 'postgresql') assert.doesNotMatch(String(imported.from), /mlflow-pw/)
       if (intoFile) {
