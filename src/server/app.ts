@@ -129,15 +129,17 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
    * cannot be checked now; a refusal when there were too many failed logins.
    */
   async function authenticate(request: IncomingMessage): Promise<'busy' | LockoutRefusal | undefined | UserRecord> {
-    // A token is a digest and a lookup: it never waits behind password derivations. Wrong ones
-    // count as failed logins of the client's address (there is no username to count them under).
+    // A token is a digest and a lookup: it never waits behind password derivations. A valid one
+    // passes even from a locked address (256 random bits are not guessed: a lock protects nothing
+    // there, and a neighbour's bad token must not stop a job). Wrong ones count as failed logins of
+    // the client's address (there is no username to count them under).
     const bearer = parseBearerToken(request.headers.authorization)
     if (bearer !== undefined) {
+      const checked = tokenCheck.check(bearer)
+      if (checked.kind === 'verified') return checked.user
       const address = clientAddress(request)
       const refused = credentialCheck.lockout?.refusal(address)
       if (refused) return refused
-      const checked = tokenCheck.check(bearer)
-      if (checked.kind === 'verified') return checked.user
       credentialCheck.lockout?.failed(address)
       audit.record({...origin(request), event: 'auth.failed', reason: 'invalid-token'})
       return undefined
