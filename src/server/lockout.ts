@@ -15,6 +15,7 @@
  * Memory is bounded: each scope keeps at most `maxEntries` keys, dropping the least recently
  * failed (locked ones last). State is this process's: replicas each count their own.
  */
+import {hash} from 'node:crypto'
 import {isIP} from 'node:net'
 
 import {ExitCode, UserError} from '../core/errors.js'
@@ -297,7 +298,7 @@ export class Lockout {
 
   /** How long an attempt with unverified credentials for this username waits before its check; 0: none. */
   delayMs(username: string): number {
-    const strikes = this.byUser.strikesIfLocked(username, this.now())
+    const strikes = this.byUser.strikesIfLocked(userKey(username), this.now())
     if (strikes === 0) return 0
     this.counts.delayed++
     return Math.min(this.settings.delayMaxMs, 1000 * 2 ** Math.min(strikes - 1, 30))
@@ -313,7 +314,7 @@ export class Lockout {
     if (key !== undefined) this.begin(this.byAddress.fail(key, now), {address: key, scope: 'address'})
     if (username === undefined) return
     if (key !== undefined) this.begin(this.byUserAddress.fail(pairKey(username, key), now), {address: key, scope: 'user-address', username})
-    this.begin(this.byUser.fail(username, now), {scope: 'user', username})
+    this.begin(this.byUser.fail(userKey(username), now), {scope: 'user', username})
   }
 
   /** A login that succeeded: the pair's count starts again (the address's and the username's stay). */
@@ -340,7 +341,16 @@ export class Lockout {
   }
 }
 
+/**
+ * A username as a key: a long one (a client may send up to the header limit) as its digest, so
+ * 50,000 keys of attacker-chosen names stay small.
+ */
+function userKey(username: string): string {
+  return username.length <= 64 ? username : `sha256:${hash('sha256', username, 'base64')}`
+}
+
 /** The username's length first, so that no username and address can spell another pair. */
 function pairKey(username: string, address: string): string {
-  return `${username.length}:${username}\0${address}`
+  const key = userKey(username)
+  return `${key.length}:${key}\0${address}`
 }

@@ -121,6 +121,15 @@ describe('lockout: counting failed logins', () => {
     assert.equal(limits.refusal('10.9.9.9')?.scope, 'address')
   })
 
+  it('counts a long username (kept as its digest) apart from another with the same start', () => {
+    const {limits} = lockout({perAddress: 0, perUser: 0, perUserAddress: 3})
+    const long = 'x'.repeat(10_000)
+    for (let i = 0; i < 3; i++) limits.failed('10.1.1.1', `${long}a`)
+    assert.equal(limits.refusal('10.1.1.1', `${long}a`)?.scope, 'user-address')
+    assert.equal(limits.refusal('10.1.1.1', `${long}b`), undefined)
+    assert.equal(limits.refusal('10.1.1.1', long.slice(0, 64)), undefined)
+  })
+
   it('makes a username under attack wait, more with each lock, up to the cap', () => {
     const {clock, events, limits} = lockout({delayMaxMs: 5 * SECOND, perAddress: 0, perUser: 4, perUserAddress: 0})
     assert.equal(limits.delayMs('alice'), 0)
