@@ -122,6 +122,8 @@ function changeFields(
   return {target, values}
 }
 
+/** Access tokens one user may hold, expired ones included until revoked. */
+export const MAX_TOKENS_PER_USER = 100
 /** A token lives this long unless its creator says otherwise. */
 export const DEFAULT_TOKEN_LIFETIME_SECONDS = 90 * 24 * 3600
 /** The longest lifetime a token may be given in seconds (about 100 years); longer is `null`: never. */
@@ -903,8 +905,15 @@ export class AuthApi {
         'INVALID_PARAMETER_VALUE',
         `Parameter 'expires_in_seconds' must be a whole number of seconds from 1 to ${MAX_TOKEN_LIFETIME_SECONDS}, or null for a token that never expires.`,
       )
-    if (this.options.store.listTokens(owner.id).some((token) => token.name === name))
+    const held = this.options.store.listTokens(owner.id)
+    if (held.some((token) => token.name === name))
       throw new ApiError('RESOURCE_ALREADY_EXISTS', `Token (username=${owner.username}, name=${name}) already exists.`)
+    // Every token is held in memory by every replica: one user cannot make that unbounded.
+    if (held.length >= MAX_TOKENS_PER_USER)
+      throw new ApiError(
+        'INVALID_PARAMETER_VALUE',
+        `User ${owner.username} already has ${held.length} access tokens, the most one user may hold: revoke some (expired ones too) first.`,
+      )
     const now = Date.now()
     const {digest, text} = newToken()
     const token = await this.storeCall(() =>

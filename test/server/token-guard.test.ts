@@ -239,3 +239,25 @@ describe('what a token may do with tokens', () => {
     assert.equal((parseJson(after).tokens as unknown[]).length, before, 'nothing created')
   })
 })
+
+describe('how many tokens a user may hold', () => {
+  it('refuses the 101st token of one user, and takes one again after a revoke', async () => {
+    const created = await call(pipeline.url, 'POST', '/api/2.0/mlflow/users/create', {
+      body: {service_account: true, username: 'many-bot'},
+      credentials: pipeline.admin,
+    })
+    assert.equal(created.status, 200, created.body)
+    const create = (name: string) =>
+      call(pipeline.url, 'POST', '/api/2.0/mlflowctl/tokens/create', {body: {name, username: 'many-bot'}, credentials: pipeline.admin})
+    for (let i = 0; i < 100; i++) assert.equal((await create(`t${i}`)).status, 200)
+    const refused = await create('t100')
+    assert.equal(refused.status, 400, refused.body)
+    assert.match(String(parseJson(refused).message), /100 access tokens/)
+    const revoked = await call(pipeline.url, 'DELETE', '/api/2.0/mlflowctl/tokens/revoke', {
+      body: {name: 't0', username: 'many-bot'},
+      credentials: pipeline.admin,
+    })
+    assert.equal(revoked.status, 200, revoked.body)
+    assert.equal((await create('t100')).status, 200)
+  })
+})
