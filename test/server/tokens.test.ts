@@ -138,6 +138,7 @@ describe('tokens in the JSON file store', () => {
     assert.equal(again.getUser('bob')?.id, 2)
     await again.close()
     assert.equal(JSON.parse(await readFile(pending, 'utf8')).version, 3)
+    assert.equal(await readFile(`${pending}.v2.bak`, 'utf8'), v2, 'the version 2 file kept beside it too')
   })
 
   it('refuses a file whose token records do not hold together, naming what', async () => {

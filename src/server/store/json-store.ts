@@ -315,19 +315,21 @@ async function load(paths: Paths, locked: boolean, report: (error: Error) => voi
     }
   }
 
-  // An older version is rewritten in the current one at once, unless changes wait in the journal:
-  // they are kept, applied below, and the next compaction writes the current version.
-  if (data.upgradedFrom !== undefined && body !== '') data.upgradedFrom = undefined
+  // An older version is kept beside the file, then rewritten in the current one at once, unless
+  // changes wait in the journal: they are kept, applied below, and the next compaction writes the
+  // current version.
   if (data.upgradedFrom !== undefined) {
     if (!locked) throw new NeedsLock()
     await keepPreviousVersion(target, location, bytes, data.upgradedFrom)
-    bytes = Buffer.from(serialize(data))
-    await writeStore(target, location, bytes)
+    if (body === '') {
+      bytes = Buffer.from(serialize(data))
+      await writeStore(target, location, bytes)
+      hash = sha256(bytes)
+      signature = await statSignature(target)
+      journal = {...journal, offset: 0, reset: true}
+    }
+
     data.upgradedFrom = undefined
-    hash = sha256(bytes)
-    signature = await statSignature(target)
-    journal = {...journal, offset: 0, reset: true}
-    body = ''
   }
 
   if (applyLines(data, journal, body, 2, invalid)) {
