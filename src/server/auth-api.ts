@@ -863,7 +863,6 @@ export class AuthApi {
     }
   }
 
-  /** Store refusals become MLflow's errors; anything else is a real failure. */
   // ---- access tokens (serve's own) ----
 
   /**
@@ -961,6 +960,7 @@ export class AuthApi {
     return {}
   }
 
+  /** Store refusals become MLflow's errors; anything else is a real failure. */
   private async storeCall<T>(write: () => Promise<T>): Promise<T> {
     try {
       return await write()

@@ -78,7 +78,15 @@ export async function describeUser(location: string, username: string): Promise<
 /** Sets a user's password (admin or not); their admin flag is unchanged. */
 export function resetPassword(options: BreakGlassOptions & {password: string; policy: PasswordPolicy; username: string}): Promise<BreakGlassResult> {
   checkBreakGlassPassword(options.policy, options.password, options.username)
-  return withStore(options, 'password-reset', async (store) => store.updateUser(options.username, {passwordHash: await hashPassword(options.password)}))
+  return withStore(options, 'password-reset', async (store) => {
+    // As serve's API: a service account has no password to reset (it signs in with its tokens).
+    if (store.getUser(options.username)?.passwordHash === '')
+      throw new UserError(`${options.username} is a service account: it has no password, only access tokens.`, {
+        exit: ExitCode.Usage,
+        hint: 'Create it a token through serve as an admin: mlflowctl tokens create --user NAME --name LABEL',
+      })
+    return store.updateUser(options.username, {passwordHash: await hashPassword(options.password)})
+  })
 }
 
 /** Creates a new user who is an admin. */

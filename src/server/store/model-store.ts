@@ -195,16 +195,16 @@ export abstract class ModelStore implements Omit<Store, 'close' | 'health' | 'lo
   }
 
   createToken(token: Omit<TokenRecord, 'id' | 'lastUsedAt'>): Promise<TokenRecord> {
-    return this.write(token, (data) => data.createToken(token))
+    return this.timed(token, (data) => data.createToken(token))
   }
 
   deleteToken(tokenId: number): Promise<void> {
-    return this.write(undefined, (data) => data.deleteToken(tokenId))
+    return this.timed(undefined, (data) => data.deleteToken(tokenId))
   }
 
   touchTokens(lastUsed: ReadonlyMap<number, string>): Promise<number> {
     const copy = new Map(lastUsed)
-    return this.write([...copy.values()], (data) => data.touchTokens(copy))
+    return this.timed([...copy.values()], (data) => data.touchTokens(copy))
   }
 
   async recordJobCreator(jobId: string, userId: number): Promise<void> {
