@@ -79,9 +79,14 @@ export class Session {
     const databricksProfile = uri?.startsWith('databricks')
       ? await readDatabricksProfile({env: options.env, profile: databricksProfileSelection(uri, options.env).profile})
       : undefined
-    // A named, non-current profile brings its own credentials; otherwise MLflow's [mlflow] pair.
+    // A named, non-current profile brings its own credentials (a token login: the token alone);
+    // otherwise MLflow's [mlflow] pair.
     const fileCredentials =
-      stored && profileName !== credentials.currentProfile ? {password: stored.password, username: stored.username} : credentials.activeCredentials
+      stored && profileName !== credentials.currentProfile
+        ? stored.token === undefined
+          ? {password: stored.password, username: stored.username}
+          : {}
+        : credentials.activeCredentials
     const connection = resolveConnection({
       credentialsFile: {path: credentials.path, ...fileCredentials, ...(stored?.token === undefined ? {} : {token: stored.token})},
       databricksProfile,

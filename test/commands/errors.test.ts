@@ -220,6 +220,24 @@ describe('client command errors and exit codes', () => {
     assert.equal(JSON.parse(whoami.stdout).user.username, 'ci-bot')
     assert.equal(JSON.parse(whoami.stdout).token_source, credentials)
     assert.ok(seen.length > 0 && seen.every((request) => request.authorization === `Bearer ${TOKEN}`))
+
+    // Once another login is current, the token profile named with --profile still sends its token alone.
+    routes['GET /api/2.0/mlflow/users/current'] = (request, response) => {
+      if (request.headers.authorization === `Bearer ${TOKEN}`) json(response, 200, {user: {id: 7, is_admin: false, username: 'ci-bot'}})
+      else json(response, 200, {user: {id: 1, is_admin: true, username: 'admin'}})
+    }
+
+    assert.equal(
+      (await runCli(['login', '--tracking-uri', url, '--username', 'admin', '--password-stdin', '--profile', 'main'], {home, input: 'admin-password'})).code,
+      0,
+    )
+    assert.equal((await runCli(['auth', 'switch', 'main'], {home})).code, 0)
+    seen = []
+    const named = await runCli(['whoami', '--json', '--profile', 'ci'], {home})
+    assert.equal(named.code, 0, named.stderr)
+    assert.equal(JSON.parse(named.stdout).user.username, 'ci-bot')
+    assert.doesNotMatch(named.stderr, /no password/, 'no warning about a username without a password')
+    assert.ok(seen.length > 0 && seen.every((request) => request.authorization === `Bearer ${TOKEN}`))
   })
 
   it('logout when not logged in: exit 5', async () => {
