@@ -20,10 +20,12 @@ export default class StoreResetPassword extends BaseCommand<typeof StoreResetPas
 
   public async run(): Promise<BreakGlassResult> {
     const {username} = this.args
-    const {describeUser, resetPassword} = await import('../../server/store/break-glass.js')
+    const {describeUser, resetPassword, serviceAccountRefusal} = await import('../../server/store/break-glass.js')
     const policy = await policyOf(this.flags)
     // Before a password is typed in vain (the write checks again).
-    if (!(await describeUser(this.flags.store, username)))
+    const user = await describeUser(this.flags.store, username)
+    if (user?.serviceAccount) throw serviceAccountRefusal(username)
+    if (!user)
       throw new UserError(`User with username=${username} not found in ${redactUrl(this.flags.store)}. Nothing was changed.`, {
         code: 'RESOURCE_DOES_NOT_EXIST',
         exit: ExitCode.NotFound,

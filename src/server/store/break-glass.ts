@@ -65,26 +65,29 @@ async function withStore(options: BreakGlassOptions, action: BreakGlassAction, c
 }
 
 /** Whether the store holds `username` (asked before a password is prompted for, so nobody types one in vain). */
-export async function describeUser(location: string, username: string): Promise<undefined | {isAdmin: boolean}> {
+export async function describeUser(location: string, username: string): Promise<undefined | {isAdmin: boolean; serviceAccount: boolean}> {
   const store = await openStore(location, {mustExist: true})
   try {
     const user = store.getUser(username)
-    return user && {isAdmin: user.isAdmin}
+    return user && {isAdmin: user.isAdmin, serviceAccount: user.passwordHash === ''}
   } finally {
     await store.close()
   }
+}
+
+/** As serve's API: a service account has no password to reset (it signs in with its tokens). */
+export function serviceAccountRefusal(username: string): UserError {
+  return new UserError(`${username} is a service account: it has no password, only access tokens. Nothing was changed.`, {
+    exit: ExitCode.Usage,
+    hint: 'Create it a token through serve as an admin: mlflowctl tokens create --user NAME --name LABEL',
+  })
 }
 
 /** Sets a user's password (admin or not); their admin flag is unchanged. */
 export function resetPassword(options: BreakGlassOptions & {password: string; policy: PasswordPolicy; username: string}): Promise<BreakGlassResult> {
   checkBreakGlassPassword(options.policy, options.password, options.username)
   return withStore(options, 'password-reset', async (store) => {
-    // As serve's API: a service account has no password to reset (it signs in with its tokens).
-    if (store.getUser(options.username)?.passwordHash === '')
-      throw new UserError(`${options.username} is a service account: it has no password, only access tokens.`, {
-        exit: ExitCode.Usage,
-        hint: 'Create it a token through serve as an admin: mlflowctl tokens create --user NAME --name LABEL',
-      })
+    if (store.getUser(options.username)?.passwordHash === '') throw serviceAccountRefusal(options.username)
     return store.updateUser(options.username, {passwordHash: await hashPassword(options.password)})
   })
 }
