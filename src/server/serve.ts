@@ -195,8 +195,8 @@ async function bindOps(
       async answer(kind, response) {
         const ready = health()
         if (ready) await ready.answer(kind, response)
-        else if (kind === 'live') response.writeHead(200, {'content-type': 'application/json'}).end('{"status":"live"}')
-        else response.writeHead(503, {'content-type': 'application/json', 'retry-after': '1'}).end('{"status":"starting"}')
+        else if (kind === 'live') response.writeHead(200, {'cache-control': 'no-store', 'content-type': 'application/json'}).end('{"status":"live"}')
+        else response.writeHead(503, {'cache-control': 'no-store', 'content-type': 'application/json', 'retry-after': '1'}).end('{"status":"starting"}')
       },
     })
   } catch (error) {
