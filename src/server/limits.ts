@@ -57,10 +57,23 @@ export function rawErrorAnswer(status: string, message: string, headers = ''): s
 export function refuseTunnels(server: Server): void {
   server.on('connect', (_request: IncomingMessage, socket: Socket) => {
     socket.on('error', () => {})
-    if (socket.writable) socket.end(rawErrorAnswer('405 Method Not Allowed', 'mlflowctl serve does not open tunnels (CONNECT).'))
-    else socket.destroy()
+    if (!socket.writable) {
+      socket.destroy()
+      return
+    }
+
+    // The socket is serve's alone now (Node's HTTP handling let go of it): what the client sends
+    // after the request is read and dropped, or a client that sends more than the kernel buffers
+    // would keep it half-closed for ever (and serve's stop waiting on it); one that goes quiet
+    // without closing is cut after TUNNEL_LINGER_MS.
+    socket.resume()
+    socket.setTimeout(TUNNEL_LINGER_MS, () => socket.destroy())
+    socket.end(rawErrorAnswer('405 Method Not Allowed', 'mlflowctl serve does not open tunnels (CONNECT).'))
   })
 }
+
+/** How long a refused CONNECT's connection may stay idle before serve cuts it. */
+const TUNNEL_LINGER_MS = 5000
 
 /** At most one log line a minute per limit and address: a flood of refusals must not flood the log. */
 const LOG_INTERVAL_MS = 60_000

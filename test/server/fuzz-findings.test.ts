@@ -42,6 +42,28 @@ describe('serve: what the fuzz run found', () => {
     assert.equal((await call(pipeline.url, 'GET', '/health')).status, 200)
   })
 
+  it('a CONNECT followed by more bytes than a socket buffers, its client gone: serve lets the connection go and still stops', {timeout: 60_000}, async () => {
+    const own = await startPipeline()
+    const ownPort = Number(new URL(own.url).port)
+    const {connect} = await import('node:net')
+    // Far more than the kernel buffers for an unread socket: unless serve reads (or closes), the
+    // client's FIN never gets through and serve's socket would stay half-closed for ever.
+    const body = Buffer.alloc(8 * 1024 * 1024, 'x')
+    await new Promise<void>((resolve) => {
+      const socket = connect({host: '127.0.0.1', port: ownPort}, () => {
+        socket.write(`CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`)
+        socket.write(body)
+        setTimeout(() => {
+          socket.destroy()
+          resolve()
+        }, 500)
+      })
+      socket.on('error', () => {})
+    })
+    // Stopping waits for every connection: it returns only once serve let this one go.
+    await own.close()
+  })
+
   it('X-MLFLOW-WORKSPACE on a public route is refused (400) for anonymous and non-admin callers, never forwarded', async () => {
     const started = pipeline.upstream.started.length
     for (const credentials of [undefined, ALICE]) {
