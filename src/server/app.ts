@@ -21,7 +21,7 @@ import {type Decision} from './metrics.js'
 import {type Upstream} from './proxy.js'
 import {ApiError, errorAnswer, PermissionDenied, sendError, sendJson, sendUnauthenticated} from './responses.js'
 import {type Store, type UserRecord} from './store/store.js'
-import {TokenCheck, type TokenUseOptions} from './tokens.js'
+import {type TokenCheck} from './tokens.js'
 
 export interface AppOptions {
   /** Where failed logins, changes and refusals are recorded; none by default. */
@@ -38,10 +38,8 @@ export interface AppOptions {
   /** Told about each request once its answer is over (or cut off): metrics and the access log. */
   observe?: (record: RequestRecord) => void
   store: Store
-  /** Bearer tokens' check, when the caller keeps it (to write the last uses at stop); else one of its own. */
-  tokenCheck?: TokenCheck
-  /** How last-used times of access tokens are written (interval), for a check of its own. */
-  tokens?: TokenUseOptions
+  /** Bearer tokens' check (the caller keeps it, to write the last uses at stop). */
+  tokenCheck: TokenCheck
   upstream: Upstream
 }
 
@@ -62,6 +60,9 @@ export interface RequestRecord {
   /** The authenticated user, if the request got that far. */
   user?: string
 }
+
+/** The path as sent, without its query (which may carry anything): what logs and records name. */
+const pathOf = (request: IncomingMessage) => (request.url ?? '/').split('?', 1)[0]
 
 /** What the stages learn about a request, for its record. */
 interface Outcome {
@@ -103,18 +104,17 @@ export function routeRequest(request: IncomingMessage, staticPrefix: string): Ro
 }
 
 export function createApp(options: AppOptions): (request: IncomingMessage, response: ServerResponse) => void {
-  const {config, health, log, observe, store, upstream} = options
+  const {config, health, log, observe, store, tokenCheck, upstream} = options
   const audit = options.audit ?? NO_AUDIT
   const clients = options.clients ?? ClientAddresses.none()
   const clientAddress = (request: IncomingMessage) => clients.resolve(request).address
   const credentialCheck = new CredentialCheck(store, options.credentialCheck)
-  const tokenCheck = options.tokenCheck ?? new TokenCheck(store, {onError: (error) => log(`warning: ${error.message}`), ...options.tokens})
   const answerLocally = createLocalAnswerer(config, store, {audit, tokenLastUse: (id) => tokenCheck.pendingLastUse(id)})
   const gate = new Gate({audit, clients, defaultPermission: config.defaultPermission, log, store, upstream})
 
   /** The request as the audit log names it: the path without its query. */
   function origin(request: IncomingMessage): AuditOrigin {
-    return {client: clientAddress(request), method: request.method ?? 'GET', path: (request.url ?? '/').split('?', 1)[0]}
+    return {client: clientAddress(request), method: request.method ?? 'GET', path: pathOf(request)}
   }
 
   /** Why credentials were refused, for the audit log (never the client's answer). */
@@ -281,7 +281,7 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
           decision: outcome.decision ?? 'invalid',
           family: outcome.family,
           method: request.method ?? 'GET',
-          path: (request.url ?? '/').split('?', 1)[0],
+          path: pathOf(request),
           request,
           seconds: Number(process.hrtime.bigint() - started) / 1e9,
           status: response.headersSent ? response.statusCode : 0,
