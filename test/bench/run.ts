@@ -48,23 +48,35 @@ const ended = machine()
 
 const byName = (wanted: string) => proxy.find(({name}) => name.includes(wanted))!
 const stub = byName('stub')
-const nginx = byName('nginx')
+const nginx = byName('auth_basic')
 const minimal = byName('minimal')
 const serve = byName('serve')
 const real = (server: string, scenario = 'GET experiments/get') => mlflow.find((figure) => figure.server.includes(server) && figure.scenario === scenario)!.load
 const targets = [
   {at_least: 0.8, name: 'serve / minimal Node proxy, req/s at 32', value: serve.at32.rps / minimal.at32.rps},
-  {at_least: 0.35, name: 'serve / nginx auth_basic, req/s at 32', value: serve.at32.rps / nginx.at32.rps},
+  // ceiling: what the same ratio is for what serve cannot beat (the platform's no-check proxy; MLflow itself without auth).
+  {at_least: 0.35, ceiling: minimal.at32.rps / nginx.at32.rps, name: 'serve / nginx auth_basic, req/s at 32', value: serve.at32.rps / nginx.at32.rps},
   {at_most: 0.3, name: 'p50 added over the stub at 1 connection (ms)', value: serve.at1.p50 - stub.at1.p50},
   {at_most: 5, name: "serve's p99 / p50 at 32 connections", value: serve.at32.p99 / serve.at32.p50},
   ...['GET experiments/get', 'GET runs/get'].flatMap((scenario) => [
     {at_least: 0.95, name: `${scenario}: serve / MLflow direct`, value: real('serve', scenario).rps / real('direct', scenario).rps},
-    {at_least: 10, name: `${scenario}: serve / MLflow basic-auth (defaults)`, value: real('serve', scenario).rps / real('(defaults)', scenario).rps},
-    {at_least: 1.5, name: `${scenario}: serve / MLflow basic-auth (cache on)`, value: real('serve', scenario).rps / real('auth_cache', scenario).rps},
+    {
+      at_least: 10,
+      ceiling: real('direct', scenario).rps / real('(defaults)', scenario).rps,
+      name: `${scenario}: serve / MLflow basic-auth (defaults)`,
+      value: real('serve', scenario).rps / real('(defaults)', scenario).rps,
+    },
+    {
+      at_least: 1.5,
+      ceiling: real('direct', scenario).rps / real('auth_cache', scenario).rps,
+      name: `${scenario}: serve / MLflow basic-auth (cache on)`,
+      value: real('serve', scenario).rps / real('auth_cache', scenario).rps,
+    },
   ]),
-].map((target) => ({
+].map((target: {at_least?: number; at_most?: number; ceiling?: number; name: string; value: number}) => ({
   ...target,
-  met: 'at_least' in target ? target.value >= target.at_least! : target.value <= target.at_most!,
+  ceiling: target.ceiling === undefined ? undefined : Number(target.ceiling.toFixed(3)),
+  met: target.at_least === undefined ? target.value <= target.at_most! : target.value >= target.at_least,
   value: Number(target.value.toFixed(3)),
 }))
 
@@ -99,14 +111,16 @@ const table = [heading, heading.map(() => '---'), ...rows].map((cells) => `| ${c
 const verdicts = targets
   .map(
     (target) =>
-      `| ${target.name} | ${target.value} | ${'at_least' in target ? `≥ ${target.at_least}` : `≤ ${target.at_most}`} | ${target.met ? 'met' : 'missed'} |`,
+      `| ${target.name} | ${target.value} | ${target.at_least === undefined ? `≤ ${target.at_most}` : `≥ ${target.at_least}`} | ${target.ceiling ?? ''} | ${target.met ? 'met' : 'missed'} |`,
   )
   .join('\n')
 console.log(
   `${started.cpus} CPUs (${started.cpuModel}), Node ${started.node}, MLflow ${MLFLOW_VERSION}, load average ${started.loadAverage.join(' ')} → ${ended.loadAverage.join(' ')}, ${seconds} s per measurement, wrk on 1 thread\n`,
 )
 console.log(table)
-console.log(`\n| target | this run | goal | |\n| --- | --- | --- | --- |\n${verdicts}`)
+// "ceiling": the same ratio for the minimal Node proxy (no checks), or for MLflow without auth: no proxy in Node, nor
+// any proxy in front of MLflow, can exceed it, so a goal above it cannot be met.
+console.log(`\n| target | this run | goal | ceiling | |\n| --- | --- | --- | --- | --- |\n${verdicts}`)
 
 const results = join(root, 'bench/results')
 mkdirSync(results, {recursive: true})
