@@ -1,8 +1,8 @@
 /**
  * serve's JSON store at scale: a file of BENCH_USERS users (default 10,000) holding BENCH_ROWS
  * per-user permission rows (default 200,000). Prints the cold start, the memory held, a decision
- * (rowsOf + decide), then BENCH_GRANTS durable grants one after another (default 1,000) with the
- * event loop's delay meanwhile, a burst of concurrent grants (group commit), and a compaction into
+ * (rowsOf + decide), then BENCH_GRANTS durable grants one after another (default 1,000) under a
+ * read load (decisions every millisecond) with the event loop's delay meanwhile, a burst of concurrent grants (group commit), and a compaction into
  * a new snapshot while grants go on. Not a test: it prints figures, and the machine may be shared.
  *   npm run bench     (or alone: node --expose-gc --import tsx test/bench/store.ts)
  */
@@ -102,6 +102,15 @@ try {
   // Durable grants one after another, as an admin script would make them.
   const latencies: number[] = []
   const memory: number[] = [rss()]
+  // A read load meanwhile, as requests would make it: every millisecond, a batch of decisions
+  // for users spread over the store (the loop delay above is what each of them waits).
+  const readLatencies: number[] = []
+  let reads = 0
+  const reader = setInterval(() => {
+    const begin = performance.now()
+    for (let k = 0; k < 20; k++, reads++) decide(store.rowsOf(((reads * 7919) % users) + 1), tiers, 'READ')
+    readLatencies.push((performance.now() - begin) / 20)
+  }, 1)
   const sequential = await withLoopDelay(async () => {
     for (let i = 0; i < grants; i++) {
       const begin = performance.now()
@@ -116,7 +125,13 @@ try {
     `${grants} durable grants, one at a time: p50 / p99 / max`,
     `${ms(percentile(latencies, 0.5))} / ${ms(percentile(latencies, 0.99))} / ${ms(latencies.at(-1)!)}`,
   )
+  clearInterval(reader)
+  readLatencies.sort((a, b) => a - b)
   line('event-loop delay meanwhile: p99 / max', `${ms(sequential.p99)} / ${ms(sequential.max)}`)
+  line(
+    `${reads} decisions meanwhile (a read load): each, p50 / p99`,
+    `${(percentile(readLatencies, 0.5) * 1000).toFixed(1)} µs / ${(percentile(readLatencies, 0.99) * 1000).toFixed(1)} µs`,
+  )
   memory.push(rss())
   line(
     `RSS over the ${grants} grants (every ${Math.max(1, Math.floor(grants / 10))}; last after a GC)`,
