@@ -64,8 +64,8 @@ const SERVER_CREDENTIAL_PROVIDERS = new Set([
 /**
  * The judge model of an issue detection: `gateway:/<name>` needs USE on that endpoint (as
  * issues/invoke's endpoint_name); `<provider>:/<model>` runs on the server's credentials for that
- * provider, as issues/invoke with a provider and model lets anyone logged in do, so only those
- * providers; none: MLflow's default judge (an OpenAI model, on the server's credentials).
+ * provider, as issues/invoke given a provider and model (and no secret) does for whoever may run it,
+ * so only the providers it accepts there; none: MLflow's default judge (an OpenAI model, on the server's credentials).
  */
 async function checkJudgeModel({access}: Exchange, params: Json): Promise<void> {
   const model = params.model as string | null | undefined
