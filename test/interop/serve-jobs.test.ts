@@ -4,8 +4,9 @@
  * runs jobs (it records no creator there: serve records it). alice creates a prompt optimization
  * job, which MLflow runs as a job, and the admin submits one by function name: one job is read and
  * cancelled by its creator alone (and admins), a search lists the caller's own jobs. Behind serve a
- * refused request reaches MLflow not at all (its access log). serve keeps submitting by function
- * name to admins, where MLflow lets anyone logged in.
+ * refused request reaches MLflow not at all (its access log). A non-admin submits issue detection
+ * and prompt optimization by function name (serve: with the grants their dedicated routes need);
+ * serve refuses the rest, and the scorer functions, where MLflow lets anyone logged in.
  */
 import assert from 'node:assert/strict'
 import {readFile} from 'node:fs/promises'
@@ -30,6 +31,11 @@ for (const kind of targets) {
     const admin = () => target.admin
     const serve = kind === 'serve'
     let experimentId: string
+    /** A run and a trace in alice's experiment; another experiment (the default, READ, for her) with its own. */
+    let runId: string
+    let traceId: string
+    let otherRunId: string
+    let otherTraceId: string
     let aliceJob: string
     let adminJob: string
 
@@ -71,6 +77,31 @@ for (const kind of targets) {
       aliceJob = created.job.job_id
       adminJob = (await ok(admin(), 'POST', `${JOBS}/`, submitBody())).job_id
       assert.ok(aliceJob && adminJob)
+      const otherExperimentId = (await ok(admin(), 'POST', '/api/2.0/mlflow/experiments/create', {name: uniqueName('jobs-other')})).experiment_id
+      ;[runId, traceId] = await runAndTrace(experimentId)
+      ;[otherRunId, otherTraceId] = await runAndTrace(otherExperimentId)
+    })
+
+    async function runAndTrace(inExperiment: string): Promise<[string, string]> {
+      const run = ((await ok(admin(), 'POST', '/api/2.0/mlflow/runs/create', {experiment_id: inExperiment})).run as Json).info.run_id as string
+      const trace = `tr-${uniqueName('t').replaceAll(/[^a-z\d]/g, '')}`
+      await ok(admin(), 'POST', '/api/3.0/mlflow/traces', {
+        trace: {
+          trace_info: {
+            request_time: '2024-01-01T00:00:00Z',
+            state: 'OK',
+            trace_id: trace,
+            trace_location: {mlflow_experiment: {experiment_id: inExperiment}, type: 'MLFLOW_EXPERIMENT'},
+          },
+        },
+      })
+      return [run, trace]
+    }
+
+    /** An issue detection job alice may submit; the job fails later for want of an LLM (no key on the server). */
+    const detection = (params: Json = {}) => ({
+      job_name: 'invoke_issue_detection',
+      params: {categories: ['quality'], experiment_id: experimentId, model: 'openai:/gpt-4o-mini', run_id: runId, trace_ids: [traceId], ...params},
     })
     after(async () => {
       await target?.stop()
@@ -121,11 +152,49 @@ for (const kind of targets) {
       else assert.match(cancel.text, /already finalized/, `${cancel.status}: ${cancel.text}`)
     })
 
-    it(serve ? 'keeps submitting by function name to admins (MLflow: anyone logged in)' : 'lets anyone logged in submit by function name', async () => {
-      const answer = await call(bob, 'POST', `${JOBS}/`, submitBody())
-      assert.equal(answer.status, serve ? 403 : 200, answer.text)
-      const jobs = await searched(admin())
-      assert.equal(jobs.length, serve ? 2 : 3, "jobs after bob's submit")
+    it(
+      serve ? 'refuses a submit by function name without the grants it needs (MLflow: anyone logged in)' : 'lets anyone logged in submit by function name',
+      async () => {
+        const answer = await call(bob, 'POST', `${JOBS}/`, submitBody())
+        assert.equal(answer.status, serve ? 403 : 200, answer.text)
+        const jobs = await searched(admin())
+        assert.equal(jobs.length, serve ? 2 : 3, "jobs after bob's submit")
+      },
+    )
+
+    it('lets a non-admin with the grants submit issue detection and prompt optimization by function name; the job is hers alone', async () => {
+      const optimization = {...submitBody(), params: {...submitBody().params, run_id: runId}}
+      for (const body of [detection(), optimization]) {
+        const submitted = await call(alice, 'POST', `${JOBS}/`, body)
+        assert.equal(submitted.status, 200, submitted.text)
+        const jobId = submitted.json().job_id as string
+        assert.equal(submitted.json().job_name, body.job_name)
+        assert.equal((await call(bob, 'GET', `${JOBS}/${jobId}`)).status, 403)
+        assert.equal((await call(bob, 'PATCH', `${JOBS}/cancel/${jobId}`)).status, 403)
+        const read = await call(alice, 'GET', `${JOBS}/${jobId}`)
+        assert.equal(read.status, 200, read.text)
+        assert.equal(read.json().job_id, jobId)
+        const cancel = await call(alice, 'PATCH', `${JOBS}/cancel/${jobId}`)
+        if (cancel.status === 200) assert.equal(cancel.json().status, 'CANCELED')
+        else assert.match(cancel.text, /already finalized/, `${cancel.status}: ${cancel.text}`)
+      }
     })
+
+    // MLflow accepts each of these from anyone logged in (the test above for bob's submit).
+    if (serve)
+      it('refuses a submit without EDIT on the experiment or run or READ on a trace, and the scorer functions (403): MLflow gets no job', async () => {
+        const before = (await searched(admin())).length
+        for (const body of [
+          detection({experiment_id: '0'}),
+          detection({run_id: otherRunId}),
+          detection({trace_ids: [traceId, otherTraceId]}),
+          {job_name: 'invoke_scorer', params: {experiment_id: experimentId, serialized_scorer: '{}', trace_ids: [traceId]}},
+        ]) {
+          const answer = await call(alice, 'POST', `${JOBS}/`, body)
+          assert.equal(answer.status, 403, `${JSON.stringify(body)}: ${answer.text}`)
+        }
+
+        assert.equal((await searched(admin())).length, before, 'a refused submit made a job')
+      })
   })
 }

@@ -193,10 +193,20 @@ export class Access {
     return experimentId !== undefined && this.meets(inExperiment(experimentId, 'trace', need))
   }
 
+  /** `need` on traces known to be in this experiment. */
+  canOnTracesIn(need: Need, experimentId: string): boolean {
+    return this.meets(inExperiment(experimentId, 'trace', need))
+  }
+
   /** `need` on a trace when a trace of this id exists; true when none does (a new trace is the route's to decide). */
   async canOnTraceIfExists(need: Need, traceId: string): Promise<boolean> {
     const experimentId = await this.context.resolver.traceExperiment(traceId)
     return experimentId === undefined || this.meets(inExperiment(experimentId, 'trace', need))
+  }
+
+  /** The experiment a trace is in, through the upstream; undefined when there is no such trace. */
+  traceExperiment(traceId: string): Promise<string | undefined> {
+    return this.context.resolver.traceExperiment(traceId)
   }
 
   /** The experiment a gateway endpoint logs usage to ('' none, undefined no such endpoint), through the upstream. */

@@ -10,6 +10,7 @@
  */
 import {scorerResourceId} from '../../mlflow/resources.js'
 import {ApiError, permissionDenied} from '../responses.js'
+import {type Access} from './access.js'
 import {type Exchange} from './exchange.js'
 import {canonicalId} from './request-params.js'
 
@@ -68,7 +69,14 @@ export function reflectionEndpoint(configJson: string | undefined): string | und
   }
 
   const model = config && typeof config === 'object' && !Array.isArray(config) ? (config as Record<string, unknown>).reflection_model : undefined
-  if (typeof model !== 'string') return undefined
+  return typeof model === 'string' ? gatewayEndpointName(model) : undefined
+}
+
+/**
+ * The gateway endpoint a model URI names, as MLflow's judges read `<provider>:/<model>` (split at
+ * the first `:/`, leading slashes of the model dropped): undefined when its provider is not `gateway`.
+ */
+export function gatewayEndpointName(model: string): string | undefined {
   const separator = model.indexOf(':/')
   if (separator < 0 || model.slice(0, separator) !== 'gateway') return undefined
   return model.slice(separator + 2).replace(/^\/+/, '') || undefined
@@ -76,8 +84,30 @@ export function reflectionEndpoint(configJson: string | undefined): string | und
 
 /** Throws 403 unless nothing the create's configuration names is denied to the caller. */
 export async function checkOptimizationCreate({access, params}: Exchange): Promise<void> {
-  const experimentId = canonicalId(params.required('experiment_id'), 'experiment_id')
-  const source = params.optional('source_prompt_uri') ?? ''
+  await checkOptimizationInputs(access, {
+    experimentId: canonicalId(params.required('experiment_id'), 'experiment_id'),
+    source: params.optional('source_prompt_uri') ?? '',
+    // Read once the prompt is decided: a caller the prompt refuses gets 403, never a 400 about the rest.
+    scorers: () => params.values('config.scorers[]'),
+    endpoint: () => reflectionEndpoint(params.optional('config.optimizer_config_json')),
+  })
+}
+
+export interface OptimizationInputs {
+  /** The reflection model's gateway endpoint, if it names one. */
+  endpoint: () => string | undefined
+  experimentId: string
+  scorers: () => string[]
+  /** The source prompt's URI or name ('' none). */
+  source: string
+}
+
+/**
+ * Throws 403 unless nothing an optimization job loads is denied to the caller: the source prompt
+ * (and its versions), each scorer by name in the experiment, the reflection model's endpoint.
+ * Shared by the dedicated create and a submit of `optimize_prompts` by function name (job-submit.ts).
+ */
+export async function checkOptimizationInputs(access: Access, {endpoint, experimentId, scorers, source}: OptimizationInputs): Promise<void> {
   if (source !== '') {
     const names = sourcePromptNames(source)
     if (names.length === 0) throw new ApiError('PERMISSION_DENIED', `Permission denied: the source prompt URI ${JSON.stringify(source)} names no prompt.`)
@@ -87,10 +117,10 @@ export async function checkOptimizationCreate({access, params}: Exchange): Promi
 
   // Built-in scorers are code, not stored resources, but serve does not know which names MLflow
   // builds in: every name is checked as a registered scorer (stricter only for a deny on one of them).
-  for (const name of params.values('config.scorers[]')) {
+  for (const name of scorers()) {
     if (!access.can('not_denied', 'scorer', scorerResourceId(experimentId, name))) throw permissionDenied()
   }
 
-  const endpoint = reflectionEndpoint(params.optional('config.optimizer_config_json'))
-  if (endpoint !== undefined && !(await access.canOnEndpointNamed('not_denied', endpoint))) throw permissionDenied()
+  const endpointName = endpoint()
+  if (endpointName !== undefined && !(await access.canOnEndpointNamed('not_denied', endpointName))) throw permissionDenied()
 }

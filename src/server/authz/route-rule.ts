@@ -217,6 +217,7 @@ export interface RouteRule {
     | 'gateway-endpoint-update'
     | 'issue-search'
     | 'job-owner'
+    | 'job-submit'
     | 'mcp-version-create'
     | 'mcp-version-selected'
     | 'model-version-source'

@@ -9,8 +9,9 @@
  * servers on the server and its version tier; evaluation datasets on every experiment they are
  * linked to; review queues on their tier in the experiment and what the caller is to the queue;
  * label schemas and issues on their experiment; a prompt optimization job's create and search on
- * its experiment and what its configuration names. Families MLflow gates with rules serve does not
- * keep (jobs, webhooks, workspaces, the assistant but what every UI page reads) are admin only.
+ * its experiment and what its configuration names; a job submitted by function name per function,
+ * one job by its submitter. Families MLflow gates with rules serve does not keep (webhooks,
+ * workspaces, the assistant but what every UI page reads) are admin only.
  *
  * The same table holds what serve answers itself (`answer`): MLflow's basic-auth REST API and its
  * sign-up page, so one lookup routes every request.
@@ -84,14 +85,14 @@ const MCP_SERVER = `${MCP}/<namespace>/<slug>`
 const DATASET = '/mlflow/datasets/<dataset_id>'
 const dataset: Resource = {dataset: 'path.dataset_id'}
 /**
- * Submitting a job by function name: every function MLflow 3.17 offers there (scorers, online
- * scoring, prompt optimization, issue detection, GenAI evaluation) runs an LLM judge or scorer code
- * with the server's model credentials over the experiment, traces and run its parameters name,
- * and none of those is checked on this route (the routes that submit each of them are, or are
- * admin only); a function name serve does not know is refused too.
+ * Submitting a job by function name (MLflow 3.17: anyone logged in, any allowed function, any
+ * parameters). serve decides it per function (job-submit.ts): issue detection and prompt
+ * optimization as their dedicated routes, read from the raw parameters (a parameter serve does not
+ * know, missing or of the wrong type: 400); the four scorer functions and any name serve does not
+ * know stay with admins.
  */
 const JOB_SUBMIT =
-  "admin only: each job function runs judges or scorer code with the server's credentials on the experiment, traces and run its parameters name, unchecked here"
+  'per job function (job-submit.ts): invoke_issue_detection and optimize_prompts as their dedicated routes; invoke_scorer, invoke_genai_evaluate, run_online_trace_scorer and run_online_session_scorer admins only, as their parameters carry serialized scorers the job executor runs (custom @scorer code when the operator allows custom scorers, third-party options that pick the host the judge connects to), which MLflow validates only on its dedicated routes and serve cannot; an unknown function admins only'
 const JOBS = 'admin only: as MLflow, no route of its job API'
 /**
  * One prompt optimization job: MLflow 3.17 keys its rule for it (the experiment's READ, EDIT to
@@ -644,8 +645,8 @@ const ENTRIES: Entry[] = [
   // Server-side jobs (MLflow 3.17's rules): a job has no experiment, so who submitted it is the
   // boundary. serve records the submitter when MLflow accepts a submit (a plain MLflow records
   // none); one job (read, cancel): its recorded submitter (job-owner; unknown: 403, as MLflow);
-  // a search (one unpaged list): the caller's own jobs. Submitting stays with admins (JOB_SUBMIT).
-  ['POST', '/jobs/', AJAX3, {access: 'admin', after: 'record-job-creator', why: JOB_SUBMIT}],
+  // a search (one unpaged list): the caller's own jobs. A submit: per job function (JOB_SUBMIT).
+  ['POST', '/jobs/', AJAX3, {access: 'authenticated', after: 'record-job-creator', special: 'job-submit', why: JOB_SUBMIT}],
   ['GET PUT PATCH DELETE', '/jobs/', AJAX3, {access: 'admin', why: JOBS}],
   ['POST', '/jobs/search', AJAX3, {access: 'authenticated', body: 'json', rewrite: 'jobs'}],
   ['GET', '/jobs/<job_id>', AJAX3, {access: 'authenticated', special: 'job-owner'}],

@@ -7,6 +7,7 @@ import {ApiError, permissionDenied} from '../responses.js'
 import {type Access} from './access.js'
 import {type Exchange, type Json} from './exchange.js'
 import {checkEndpointExperiment} from './gateway.js'
+import {checkJobSubmit} from './job-submit.js'
 import {checkVersionCreate, checkVersionSelected} from './mcp.js'
 import {readModelVersionSource} from './model-version-source.js'
 import {MAX_OTLP_TRACES, readOtlpExport} from './otlp.js'
@@ -22,6 +23,12 @@ export async function checkSpecial(exchange: Exchange): Promise<void> {
     case 'job-owner': {
       const jobId = exchange.params.required('path.job_id')
       if (!exchange.access.ownsJob(jobId)) throw permissionDenied()
+      return
+    }
+
+    // A submit by function name: decided per function (job-submit.ts).
+    case 'job-submit': {
+      await checkJobSubmit(exchange)
       return
     }
 

@@ -1,0 +1,181 @@
+/**
+ * A submit of a server-side job by function name, decided per function (job-submit.ts), against a
+ * fake MLflow that knows one run, two traces, a dataset and a gateway endpoint. Each refusal must
+ * leave MLflow without a submit; each accepted submit is forwarded once and its submitter recorded.
+ */
+import assert from 'node:assert/strict'
+import {after, before, describe, it} from 'node:test'
+
+import {answerJson, call, type Pipeline, parseJson, startPipeline, type Who} from '../support/serve-pipeline.js'
+
+const JOBS = '/ajax-api/3.0/jobs'
+const alice: Who = {password: 'alice-password-long-enough', username: 'alice'}
+const RUN = 'a'.repeat(32)
+const OTHER_RUN = 'b'.repeat(32)
+
+let pipeline: Pipeline
+let submits = 0
+
+/** Experiment 1 holds RUN and trace tr-1; experiment 2 holds OTHER_RUN and tr-2. Endpoint `judge` is e-1; dataset d-1 is linked to experiment 1. */
+function fakeMlflow(): void {
+  pipeline.upstream.handle((request, response) => {
+    const route = `${request.method} ${request.url.pathname}`
+    const query = request.url.searchParams
+    if (route === `POST ${JOBS}/`) {
+      submits++
+      answerJson(response, 200, {creator: null, job_id: `job-${submits}`, status: 'PENDING'})
+    } else if (route.startsWith(`GET ${JOBS}/job-`)) {
+      answerJson(response, 200, {job_id: request.url.pathname.slice(JOBS.length + 1)})
+    } else if (route === 'GET /api/2.0/mlflow/runs/get') {
+      const experiment = {[RUN]: '1', [OTHER_RUN]: '2'}[query.get('run_id') ?? '']
+      if (experiment) answerJson(response, 200, {run: {info: {experiment_id: experiment}}})
+      else answerJson(response, 404, {error_code: 'RESOURCE_DOES_NOT_EXIST'})
+    } else if (route.startsWith('GET /api/3.0/mlflow/traces/tr-')) {
+      const experiment = {'tr-1': '1', 'tr-2': '2'}[request.url.pathname.split('/').at(-1)!]
+      if (experiment) answerJson(response, 200, {trace: {trace_info: {trace_location: {mlflow_experiment: {experiment_id: experiment}}}}})
+      else answerJson(response, 404, {error_code: 'RESOURCE_DOES_NOT_EXIST'})
+    } else if (route === 'GET /api/3.0/mlflow/gateway/endpoints/get') {
+      if (query.get('name') === 'judge') answerJson(response, 200, {endpoint: {endpoint_id: 'e-1', name: 'judge'}})
+      else answerJson(response, 404, {error_code: 'RESOURCE_DOES_NOT_EXIST'})
+    } else if (route === 'GET /api/3.0/mlflow/datasets/d-1/experiment-ids') {
+      answerJson(response, 200, {experiment_ids: ['1']})
+    } else {
+      answerJson(response, 404, {error_code: 'ENDPOINT_NOT_FOUND'})
+    }
+  })
+}
+
+const issueDetection = (params: Record<string, unknown> = {}) => ({
+  job_name: 'invoke_issue_detection',
+  params: {categories: ['correctness'], experiment_id: '1', model: 'gateway:/judge', run_id: RUN, trace_ids: ['tr-1'], ...params},
+})
+const optimization = (params: Record<string, unknown> = {}) => ({
+  job_name: 'optimize_prompts',
+  params: {
+    dataset_id: 'd-1',
+    experiment_id: '1',
+    optimizer_config: {reflection_model: 'gateway:/judge'},
+    optimizer_type: 'gepa',
+    prompt_uri: 'prompts:/p/1',
+    run_id: RUN,
+    scorer_names: ['Correctness'],
+    ...params,
+  },
+})
+
+async function rowsFor(who: Who, rows: {permission: string; resource_pattern: string; resource_type: string}[]): Promise<void> {
+  const admin = {credentials: pipeline.admin}
+  const roles = parseJson(await call(pipeline.url, 'GET', `/api/3.0/mlflow/users/roles/list?username=${who.username}`, admin)).roles as {id: number}[]
+  for (const row of rows) {
+    const added = await call(pipeline.url, 'POST', '/api/3.0/mlflow/roles/permissions/add', {...admin, body: {...row, role_id: roles[0].id}})
+    assert.equal(added.status, 200, added.body)
+  }
+}
+
+/** Submits as `who`; asserts the status, and that MLflow saw a submit exactly when it was accepted. */
+async function submit(who: Who, body: unknown, status: number): Promise<string> {
+  const before = submits
+  const answer = await call(pipeline.url, 'POST', `${JOBS}/`, {body, credentials: who})
+  assert.equal(answer.status, status, `${JSON.stringify(body)}: ${answer.body}`)
+  assert.equal(submits, before + (status === 200 ? 1 : 0), 'submits MLflow saw')
+  return answer.body
+}
+
+describe('submitting a job by function name, per function', () => {
+  before(async () => {
+    pipeline = await startPipeline()
+    fakeMlflow()
+    // alice: EDIT on experiment 1 (its run, traces, dataset), READ on 2; USE on endpoint e-1.
+    await pipeline.createUser(alice, {'1': 'EDIT', '2': 'READ'})
+    await rowsFor(alice, [{permission: 'USE', resource_pattern: 'e-1', resource_type: 'gateway_endpoint'}])
+  })
+
+  after(() => pipeline.close())
+
+  it('lets a non-admin with the grants submit invoke_issue_detection and optimize_prompts, and records her as the submitter', async () => {
+    for (const body of [
+      issueDetection(),
+      issueDetection({model: null}),
+      issueDetection({model: 'openai:/gpt-4o'}),
+      optimization(),
+      optimization({dataset_id: '', optimizer_config: null}),
+    ]) {
+      const jobId = (JSON.parse(await submit(alice, body, 200)) as {job_id: string}).job_id
+      const read = await call(pipeline.url, 'GET', `${JOBS}/${jobId}`, {credentials: alice})
+      assert.equal(read.status, 200, `alice reads ${jobId}: the submitter was recorded`)
+    }
+
+    // Without a model: MLflow's default judge. Without the optional parameter at all, too.
+    const {model: _model, ...withoutModel} = issueDetection().params
+    await submit(alice, {job_name: 'invoke_issue_detection', params: withoutModel}, 200)
+  })
+
+  it('refuses (403) a submit missing any permission it needs', async () => {
+    await submit(alice, issueDetection({experiment_id: '2'}), 403) // EDIT on the experiment
+    await submit(alice, issueDetection({run_id: OTHER_RUN}), 403) // EDIT on the run
+    await submit(alice, issueDetection({run_id: 'c'.repeat(32)}), 403) // a run that does not exist
+    await submit(alice, issueDetection({trace_ids: ['tr-1', 'tr-2']}), 403) // a trace of another experiment
+    await submit(alice, issueDetection({trace_ids: ['tr-9']}), 403) // a trace that does not exist
+    await submit(alice, issueDetection({model: 'gateway:/unknown'}), 403) // an endpoint that does not exist
+    await submit(alice, optimization({experiment_id: '2'}), 403)
+    await submit(alice, optimization({run_id: OTHER_RUN}), 403)
+    await submit(alice, optimization({dataset_id: 'd-9'}), 403) // a dataset linked to nothing (or none)
+    await submit(alice, optimization({prompt_uri: 'prompts:/p'}), 403) // names no prompt
+  })
+
+  it('refuses what a deny or a missing USE takes away: the trace tier, the endpoint, the prompt, a scorer, the reflection endpoint', async () => {
+    const bob: Who = {password: 'bob-password-long-enough', username: 'bob'}
+    await pipeline.createUser(bob, {'1': 'EDIT'})
+    // No USE on e-1 (EDIT on an experiment grants none on endpoints); without a gateway model it passes.
+    await submit(bob, issueDetection(), 403)
+    await submit(bob, issueDetection({model: 'anthropic:/claude'}), 200)
+    await rowsFor(bob, [
+      {permission: 'DENY', resource_pattern: '*', resource_type: 'trace'},
+      {permission: 'DENY', resource_pattern: 'p', resource_type: 'prompt'},
+      {permission: 'DENY', resource_pattern: '1/Correctness', resource_type: 'scorer'},
+      {permission: 'DENY', resource_pattern: 'e-1', resource_type: 'gateway_endpoint'},
+    ])
+    await submit(bob, issueDetection({model: null}), 403)
+    await submit(bob, optimization({optimizer_config: null, scorer_names: []}), 403)
+    await submit(bob, optimization({optimizer_config: null, prompt_uri: 'q'}), 403)
+    await submit(bob, optimization({prompt_uri: 'q', scorer_names: []}), 403)
+    await submit(bob, optimization({optimizer_config: null, prompt_uri: 'q', scorer_names: []}), 200)
+  })
+
+  it('refuses (400) parameters missing, of the wrong type, or that serve does not know', async () => {
+    const {run_id: _run, ...withoutRun} = issueDetection().params
+    const {optimizer_config: _config, ...withoutConfig} = optimization().params
+    for (const body of [
+      {job_name: 'invoke_issue_detection', params: withoutRun},
+      {job_name: 'optimize_prompts', params: withoutConfig},
+      {job_name: 'invoke_issue_detection', params: null},
+      {job_name: 'invoke_issue_detection', params: []},
+      {job_name: ['invoke_issue_detection'], params: {}},
+      issueDetection({trace_ids: 'tr-1'}),
+      issueDetection({trace_ids: []}),
+      issueDetection({trace_ids: ['tr-1', 7]}),
+      issueDetection({experiment_id: 1}),
+      issueDetection({experiment_id: '01'}),
+      issueDetection({categories: null}),
+      issueDetection({model: 'ollama:/llama3'}),
+      issueDetection({model: 'openai:/'}),
+      issueDetection({model: 7}),
+      issueDetection({runId: RUN}),
+      issueDetection({username: 'alice'}),
+      optimization({scorer_names: 'Correctness'}),
+      optimization({optimizer_config: '{"reflection_model": "gateway:/judge"}'}),
+      optimization({prompt_uri: ''}),
+      optimization({prompt_uri: 'p\n'}),
+      optimization({extra: 1}),
+    ])
+      await submit(alice, body, 400)
+  })
+
+  it('keeps the four scorer functions and any unknown function to admins, whatever the parameters', async () => {
+    const params = {experiment_id: '1', run_id: RUN, serialized_scorer: '{}', trace_ids: ['tr-1']}
+    for (const name of ['invoke_scorer', 'invoke_genai_evaluate', 'run_online_trace_scorer', 'run_online_session_scorer', 'no_such_function', 'constructor'])
+      await submit(alice, {job_name: name, params}, 403)
+    // An admin's submit is MLflow's to decide.
+    await submit(pipeline.admin, {job_name: 'invoke_scorer', params}, 200)
+  })
+})
