@@ -20,7 +20,7 @@ Limits: --max-connections overall and --max-connections-per-client per client ad
 
 Operations: GET /-/live and /-/ready (no login) say whether serve runs and whether it can serve (its store in step, MLflow answering). --metrics-address serves Prometheus metrics at /metrics (and the same checks) on an address of its own. Logs go to stderr as plain lines on a terminal, else as JSON lines (--log-format, --log-level); --access-log writes one JSON line per request.
 
-Audit log: --audit-log FILE (or - for standard output) records, one JSON object per line, every failed login (Bearer tokens too), every lockout that begins, every change of users, roles, permissions and access tokens, and every request refused with 403 (who, from where, what, and the rule that refused it; never a password, hash or Authorization header). The file is appended to and created 0600; SIGHUP reopens it, for log rotation. A file serve cannot open stops the start.
+Audit log: --audit-log FILE (or - for standard output) records, one JSON object per line, every failed login (Bearer tokens too; repeats of one reason, address and name counted, one line a minute; a name that is no user's as a digest), every lockout that begins, every change of users, roles, permissions and access tokens, and every request refused with 403 (who, from where, what, and the rule that refused it; never a password, hash or Authorization header). The file is appended to and created 0600; SIGHUP reopens it, for log rotation. A file serve cannot open stops the start.
 
 SIGINT and SIGTERM stop accepting connections, finish requests in flight and flush the store and the audit log.`
   // serve talks to no MLflow server as a client: no --profile or --tracking-uri.

@@ -8,7 +8,7 @@ import {createWriteStream} from 'node:fs'
 
 import {ExitCode, UserError} from '../core/errors.js'
 import {type RequestRecord} from './app.js'
-import {type LineSink} from './logger.js'
+import {BoundedWriter, type LineDestination} from './bounded-write.js'
 
 export interface AccessLine {
   bytes: number
@@ -39,17 +39,51 @@ export function accessLine(record: RequestRecord, client: string, now = new Date
   }
 }
 
-/** Writes each request's line to the sink (a file opened for appending, or standard output). */
+export interface AccessLogOptions {
+  /** serve's log: dropping lines is said once when it starts and once when it stops. */
+  log: (message: string) => void
+  /** Bytes queued for the sink beyond which lines are dropped; default DEFAULT_MAX_QUEUED_BYTES. */
+  maxQueuedBytes?: number
+  /** Each line dropped (a metric). */
+  onDrop?: () => void
+}
+
+/**
+ * Writes each request's line to the sink (a file opened for appending, or standard output). A
+ * sink that cannot keep up does not hold serve's memory: beyond a bound of bytes queued, lines
+ * are dropped and counted.
+ */
 export class AccessLog {
-  constructor(private readonly sink: LineSink) {}
+  private readonly writer: BoundedWriter
+
+  constructor(
+    private readonly sink: LineDestination,
+    options: AccessLogOptions,
+  ) {
+    const {log} = options
+    this.writer = new BoundedWriter({
+      maxBytes: options.maxQueuedBytes,
+      onDrop: options.onDrop,
+      onDropEnd: (dropped) => log(`warning: access log is written again; ${dropped} lines were dropped meanwhile`),
+      onDropStart: (queued) =>
+        log(
+          `warning: access log cannot keep up (${queued} bytes not yet written): lines are dropped and counted (mlflowctl_log_lines_dropped_total{log="access"}) until it catches up`,
+        ),
+    })
+  }
 
   write(record: RequestRecord, client: string): void {
-    this.sink.write(`${JSON.stringify(accessLine(record, client))}\n`)
+    this.writer.write(this.sink, `${JSON.stringify(accessLine(record, client))}\n`)
+  }
+
+  /** Lines dropped so far. */
+  get dropped(): number {
+    return this.writer.dropped
   }
 }
 
 /** The access log's destination: `-` for standard output, else a file opened for appending (created 0600: it names users and addresses). */
-export async function openAccessLog(path: string, onError: (error: Error) => void): Promise<{close(): Promise<void>; sink: LineSink}> {
+export async function openAccessLog(path: string, onError: (error: Error) => void): Promise<{close(): Promise<void>; sink: LineDestination}> {
   if (path === '-') return {close: async () => {}, sink: process.stdout}
   const stream = createWriteStream(path, {flags: 'a', mode: 0o600})
   await new Promise<void>((resolve, reject) => {

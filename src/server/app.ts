@@ -6,7 +6,7 @@
  */
 import {type IncomingMessage, type ServerResponse} from 'node:http'
 
-import {type AuditOrigin, type AuditSink, type AuthFailure, NO_AUDIT} from './audit.js'
+import {type AuditOrigin, type AuditSink, type AuthFailure, NO_AUDIT, userLabel} from './audit.js'
 import {type BasicCredentials, parseBasicAuthorization, parseBearerToken} from './authn.js'
 import {canonicalPath} from './authz/canonical-path.js'
 import {Gate, refuseWorkspace} from './authz/gate.js'
@@ -117,11 +117,15 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
     return {client: clientAddress(request), method: request.method ?? 'GET', path: pathOf(request)}
   }
 
-  /** Why credentials were refused, for the audit log (never the client's answer). */
+  /**
+   * Why credentials were refused, for the audit log (never the client's answer). A name that is
+   * no user's may be a password typed in the wrong field: only its digest is written.
+   */
   function failure(request: IncomingMessage, credentials: BasicCredentials | undefined): {reason: AuthFailure; user?: string} {
     if (!request.headers.authorization) return {reason: 'no-credentials'}
     if (!credentials?.username) return {reason: 'malformed'}
-    return {reason: store.getUser(credentials.username) ? 'wrong-password' : 'unknown-user', user: credentials.username}
+    const known = store.getUser(credentials.username) !== undefined
+    return {reason: known ? 'wrong-password' : 'unknown-user', user: userLabel(credentials.username, known)}
   }
 
   /**
@@ -140,8 +144,9 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
       const address = clientAddress(request)
       const refused = credentialCheck.lockout?.refusal(address)
       if (refused) return refused
-      credentialCheck.lockout?.failed(address)
+      // Recorded before it is counted: a lock it sets off comes after it in the audit log.
       audit.record({...origin(request), event: 'auth.failed', reason: 'invalid-token'})
+      credentialCheck.lockout?.failed(address)
       return undefined
     }
 

@@ -9,13 +9,21 @@
  * rotated file is let go) or standard output. Lines go through a stream: a request never waits
  * for the disk. A start that cannot open the file fails; a write that fails later is logged once
  * and counted (`stats()`), and the next reopen tries again.
+ *
+ * Neither the disk nor the memory is the client's to fill: failed logins, which anyone can send
+ * at line rate, are written once per key and then counted (FailureAggregator), and lines beyond
+ * a bound of bytes the stream has not written yet are dropped, counted and reported
+ * (BoundedWriter).
  */
+import {createHmac, randomBytes} from 'node:crypto'
 import {createWriteStream, fstat, type WriteStream} from 'node:fs'
 import {promisify} from 'node:util'
 import {resolve} from 'node:path'
 import {type Writable} from 'node:stream'
 
 import {ExitCode, UserError} from '../core/errors.js'
+import {BoundedWriter, type LineDestination} from './bounded-write.js'
+import {addressKey} from './lockout.js'
 
 /** Longest string kept in a field; longer ones end in `…` after this many characters. */
 export const MAX_FIELD = 256
@@ -37,10 +45,17 @@ export interface AuditOrigin {
 /** Why credentials were refused. */
 export type AuthFailure = 'invalid-token' | 'malformed' | 'no-credentials' | 'unknown-user' | 'wrong-password'
 
-export interface AuthFailedEvent extends AuditOrigin {
+export interface AuthFailedEvent extends Partial<AuditOrigin> {
+  /** A summary: the refusals of one key since its last line (FailureAggregator). */
+  count?: number
   event: 'auth.failed'
+  /** A summary's first and last refusal (ISO 8601). */
+  first?: string
+  last?: string
+  /** A summary of the refusals of keys beyond the ones followed one by one: no client, no user. */
+  overflow?: boolean
   reason: AuthFailure
-  /** The user name the client gave, when it gave one (it need not exist). */
+  /** The user name the client gave, when it gave one: as given for a user that exists, else its digest (userLabel). */
   user?: string
 }
 
@@ -129,7 +144,26 @@ function clean(value: unknown): unknown {
 export function serializeAuditEvent(event: AuditEvent, now: Date = new Date()): string {
   const {event: name, ...fields} = event
   const line: Record<string, unknown> = {time: now.toISOString(), event: name}
-  const order = ['user', 'client', 'method', 'path', 'status', 'decision', 'rule', 'resource', 'need', 'level', 'reason', 'operation', 'target', 'values']
+  const order = [
+    'user',
+    'client',
+    'method',
+    'path',
+    'status',
+    'decision',
+    'rule',
+    'resource',
+    'need',
+    'level',
+    'reason',
+    'count',
+    'first',
+    'last',
+    'overflow',
+    'operation',
+    'target',
+    'values',
+  ]
   const all: Record<string, unknown> = {...fields, decision: DECISION[name], status: STATUS[name]}
   for (const key of [
     ...order,
@@ -144,44 +178,189 @@ export function serializeAuditEvent(event: AuditEvent, now: Date = new Date()): 
   return `${JSON.stringify(line).replaceAll('\u2028', '\\u2028').replaceAll('\u2029', '\\u2029')}\n`
 }
 
+/**
+ * Drawn once per process: a digest of a name that is not a user's is keyed with it, so that a
+ * password typed into the username field cannot be tried against guesses by whoever reads the log.
+ */
+const NAME_KEY = randomBytes(32)
+
+/**
+ * A user name a client gave, as logs show it: as it is when `known` (a user that exists), else
+ * `hmac-sha256:` and 12 hex digits of its keyed digest. The name of a login that failed may be a
+ * password typed in the wrong field; its digest still tells repeated attempts apart, within one
+ * serve process.
+ */
+export function userLabel(username: string, known: boolean): string {
+  return known ? username : `hmac-sha256:${createHmac('sha256', NAME_KEY).update(username).digest('hex').slice(0, 12)}`
+}
+
+/** How failed logins are summarised: the window, and how many keys are followed one by one. */
+export interface FailureLimits {
+  /** Keys (reason, client, user) followed at once; refusals of further ones are counted per reason. Default 1 000. */
+  maxKeys?: number
+  /** How long refusals of one key are counted before their summary is written; default 60 000 ms. */
+  windowMs?: number
+}
+
+export const DEFAULT_FAILURE_WINDOW_MS = 60_000
+export const DEFAULT_FAILURE_KEYS = 1000
+
+interface Pending {
+  count: number
+  event: AuthFailedEvent
+  first: number
+  last: number
+}
+
+/**
+ * Failed logins, bounded: anyone can send them as fast as serve answers, and a line each would
+ * let them fill the disk. The first refusal of a key (reason, client, user) is written at once, as
+ * it comes; later ones of the same key are counted, and written as one line with `count`, `first`
+ * and `last` when the window ends (or a lock of that address or user begins, or the log is
+ * reopened or closed). A key with no refusal for a whole window is forgotten. Beyond `maxKeys`
+ * keys, refusals are counted per reason only. So each window writes at most two lines per key
+ * (three when a lock of its address or user begins), `maxKeys` keys, and one line per reason,
+ * however many refusals came.
+ */
+export class FailureAggregator {
+  private readonly keys = new Map<string, Pending>()
+  private readonly maxKeys: number
+  private readonly overflow = new Map<AuthFailure, Pending>()
+
+  constructor(
+    private readonly write: (event: AuditEvent, time: Date) => void,
+    limits: FailureLimits = {},
+  ) {
+    this.maxKeys = limits.maxKeys ?? DEFAULT_FAILURE_KEYS
+  }
+
+  add(event: AuthFailedEvent, now = Date.now()): void {
+    const key = JSON.stringify([event.reason, event.client ?? '', event.user ?? ''])
+    const known = this.keys.get(key)
+    if (known) {
+      count(known, now)
+      return
+    }
+
+    if (this.keys.size < this.maxKeys) {
+      this.keys.set(key, {count: 0, event, first: now, last: now})
+      this.write(event, new Date(now))
+      return
+    }
+
+    const other = this.overflow.get(event.reason)
+    if (other) count(other, now)
+    else this.overflow.set(event.reason, {count: 1, event: {event: 'auth.failed', overflow: true, reason: event.reason}, first: now, last: now})
+  }
+
+  /** The window ended: every key's refusals since its last line written as one; keys without any forgotten. */
+  tick(now = Date.now()): void {
+    for (const [key, pending] of this.keys) {
+      if (pending.count === 0) this.keys.delete(key)
+      else this.summarise(pending, now)
+    }
+
+    for (const pending of this.overflow.values()) this.summarise(pending, now)
+    this.overflow.clear()
+  }
+
+  /** Writes the summaries of the keys `matches` picks (a lock beginning: the refusals that led to it first). */
+  flush(matches: (event: AuthFailedEvent) => boolean = () => true, now = Date.now()): void {
+    for (const pending of this.keys.values()) if (pending.count > 0 && matches(pending.event)) this.summarise(pending, now)
+  }
+
+  /** Everything still counted, written (a close). */
+  flushAll(now = Date.now()): void {
+    this.flush(() => true, now)
+    for (const pending of this.overflow.values()) this.summarise(pending, now)
+    this.overflow.clear()
+  }
+
+  private summarise(pending: Pending, now: number): void {
+    const {client, reason, user} = pending.event
+    const summary: AuthFailedEvent = pending.event.overflow ? {...pending.event} : {client, event: 'auth.failed', reason, ...(user === undefined ? {} : {user})}
+    this.write({...summary, count: pending.count, first: new Date(pending.first).toISOString(), last: new Date(pending.last).toISOString()}, new Date(now))
+    pending.count = 0
+  }
+}
+
+function count(pending: Pending, now: number): void {
+  if (pending.count === 0) pending.first = now
+  pending.count++
+  pending.last = now
+}
+
 export interface AuditStats {
+  /** Lines dropped because the destination could not keep up (more queued than its bound). */
+  dropped: number
   /** Lines that could not be written (a full disk, a closed pipe). */
   failed: number
   /** Lines written. */
   lines: number
 }
 
+export interface AuditLogOptions {
+  /** How failed logins are summarised. */
+  failures?: FailureLimits
+  /** Bytes queued for the destination beyond which lines are dropped; default DEFAULT_MAX_QUEUED_BYTES. */
+  maxQueuedBytes?: number
+  /** Each line dropped (a metric). */
+  onDrop?: () => void
+}
+
 interface Destination {
   /** A file's stream, which closes the file when it ends; undefined for standard output. */
   file?: WriteStream
-  stream: Writable
+  stream: LineDestination & Pick<Writable, 'destroyed' | 'on' | 'writableEnded'>
 }
 
 /** The audit log: a file or standard output. */
 export class AuditLog implements AuditSink {
+  private changesDropped = 0
   private closed = false
   private destination: Destination
   private failed = 0
+  private readonly failures: FailureAggregator
   private lines = 0
   /** Whether the current destination's failure has been logged (once per destination). */
   private reported = false
+  private readonly timer: NodeJS.Timeout
+  private readonly writer: BoundedWriter
 
   private constructor(
     /** The absolute path, or '-' for standard output. */
     readonly location: string,
     destination: Destination,
     private readonly log: (message: string) => void,
+    options: AuditLogOptions = {},
   ) {
     this.destination = destination
     this.watch(destination)
+    this.failures = new FailureAggregator((event, time) => this.write(event, time), options.failures)
+    this.timer = setInterval(() => this.failures.tick(), options.failures?.windowMs ?? DEFAULT_FAILURE_WINDOW_MS)
+    // The summaries' clock must not keep a stopping process alive; close() writes what is left.
+    this.timer.unref()
+    const where = location === '-' ? 'on standard output' : location
+    this.writer = new BoundedWriter({
+      maxBytes: options.maxQueuedBytes,
+      onDrop: options.onDrop,
+      onDropEnd: (dropped) => {
+        this.log(`error: audit log ${where} is written again; ${dropped} audit lines were dropped meanwhile, ${this.changesDropped} of them changes`)
+        this.changesDropped = 0
+      },
+      onDropStart: (queued) =>
+        this.log(
+          `error: audit log ${where} cannot keep up (${queued} bytes not yet written): audit lines are dropped, changes included, until it catches up; each is counted (mlflowctl_log_lines_dropped_total{log="audit"})`,
+        ),
+    })
   }
 
   /** Opens `target` (a path, or '-' for standard output); a file that cannot be opened stops the start. */
-  static async open(target: string, log: (message: string) => void): Promise<AuditLog> {
-    if (target === '-') return new AuditLog('-', {stream: process.stdout}, log)
+  static async open(target: string, log: (message: string) => void, options: AuditLogOptions = {}): Promise<AuditLog> {
+    if (target === '-') return new AuditLog('-', {stream: process.stdout}, log, options)
     const location = resolve(target)
     try {
-      return new AuditLog(location, await openFile(location, log), log)
+      return new AuditLog(location, await openFile(location, log), log, options)
     } catch (error) {
       throw new UserError(`Cannot open the audit log ${location}: ${(error as Error).message}; nothing was started`, {
         code: 'AUDIT_LOG_UNWRITABLE',
@@ -191,22 +370,25 @@ export class AuditLog implements AuditSink {
     }
   }
 
+  /** An audit log on a stream of the caller's (a test's): reported as standard output is. */
+  static onStream(stream: Destination['stream'], log: (message: string) => void, options: AuditLogOptions = {}): AuditLog {
+    return new AuditLog('-', {stream}, log, options)
+  }
+
   record(event: AuditEvent): void {
     if (this.closed) return
-    const {stream} = this.destination
-    if (stream.destroyed || stream.writableEnded) {
-      this.failed++
+    if (event.event === 'auth.failed') {
+      this.failures.add(event)
       return
     }
 
-    stream.write(serializeAuditEvent(event), (error) => {
-      if (error) this.lost(error)
-      else this.lines++
-    })
+    // The refusals that led to a lock come before it.
+    if (event.event === 'auth.lockout') this.failures.flush((failed) => lockedBy(event, failed))
+    this.write(event, new Date())
   }
 
   stats(): AuditStats {
-    return {failed: this.failed, lines: this.lines}
+    return {dropped: this.writer.dropped, failed: this.failed, lines: this.lines}
   }
 
   /**
@@ -222,27 +404,46 @@ export class AuditLog implements AuditSink {
       return 'audit log closed: nothing to reopen'
     }
 
+    // The refusals counted before the signal belong to the file they happened in.
+    this.failures.flushAll()
     const previous = this.destination
     this.destination = next
+    this.writer.release()
     this.reported = false
     this.watch(next)
     await finish(previous)
     return `audit log reopened: ${this.location}`
   }
 
-  /** Writes what is buffered and lets the file go; later events are dropped. */
+  /** Writes what is counted and buffered and lets the file go; later events are dropped. */
   async close(): Promise<void> {
     if (this.closed) return
+    this.failures.flushAll()
+    clearInterval(this.timer)
     this.closed = true
     if (this.location === '-') {
       // Standard output stays open for others; its buffered writes are flushed before exit by Node.
       await new Promise<void>((done) => {
-        process.stdout.write('', () => done())
+        this.destination.stream.write('', () => done())
       })
       return
     }
 
     await finish(this.destination)
+  }
+
+  private write(event: AuditEvent, time: Date): void {
+    const {stream} = this.destination
+    if (stream.destroyed || stream.writableEnded) {
+      this.failed++
+      return
+    }
+
+    const written = this.writer.write(stream, serializeAuditEvent(event, time), (error) => {
+      if (error) this.lost(error)
+      else this.lines++
+    })
+    if (!written && event.event === 'change') this.changesDropped++
   }
 
   /** A line that could not be written: counted, and the first failure of a destination logged. */
@@ -263,6 +464,12 @@ export class AuditLog implements AuditSink {
     // A failed stream reports to the log once; the lines it drops are counted by their callbacks.
     destination.stream.on('error', (error: Error) => this.report(error))
   }
+}
+
+/** Whether a failed login is one of those a lock counted: the same address (IPv6: its /64), the same user. */
+function lockedBy(lock: LockoutEvent, failed: AuthFailedEvent): boolean {
+  if (lock.client !== undefined && (failed.client === undefined || addressKey(failed.client) !== lock.client)) return false
+  return lock.user === undefined || failed.user === lock.user
 }
 
 async function openFile(location: string, log: (message: string) => void): Promise<Destination> {

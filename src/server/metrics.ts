@@ -41,6 +41,7 @@ export class ServeMetrics {
   readonly registry = new Registry()
   private readonly cacheLookups: Counter<'result'>
   private readonly lockouts: Counter
+  private readonly logLinesDropped: Counter<'log'>
   private readonly requestDuration: Histogram<'decision'>
   private readonly requests: Counter<'decision' | 'family' | 'method' | 'status'>
   private readonly storeWrites: Histogram<'outcome'>
@@ -91,9 +92,16 @@ export class ServeMetrics {
       name: 'mlflowctl_token_authentications_total',
       registers,
     })
+    this.logLinesDropped = new Counter({
+      help: 'Lines of the access log or the audit log dropped because their destination could not keep up (a slow disk, a blocked pipe).',
+      labelNames: ['log'],
+      name: 'mlflowctl_log_lines_dropped_total',
+      registers,
+    })
     // Series that exist from the start read 0 rather than absent, so a rate() works from the first scrape.
     for (const result of ['hit', 'miss']) this.cacheLookups.inc({result}, 0)
     for (const result of ['expired', 'rejected', 'verified'] satisfies TokenResult[]) this.tokenLogins.inc({result}, 0)
+    for (const log of ['access', 'audit']) this.logLinesDropped.inc({log}, 0)
   }
 
   /** Node's process metrics (CPU, memory, event loop, handles), once the metrics are exposed. */
@@ -123,6 +131,11 @@ export class ServeMetrics {
   /** For the lockout feature: one account or client locked out. */
   lockout(): void {
     this.lockouts.inc()
+  }
+
+  /** A line of the access log or the audit log dropped: its destination could not keep up. */
+  logLineDropped(log: 'access' | 'audit'): void {
+    this.logLinesDropped.inc({log})
   }
 
   /** For the token feature: one token login and how it ended. */

@@ -32,6 +32,22 @@ export function parseListenAddress(value: string, flag = '--metrics-address'): L
   return {host: match[1]?.replace(/^\[|\]$/g, '') ?? '127.0.0.1', port}
 }
 
+/**
+ * The operations address's health before the store is open (then: `health()`'s): live, and not
+ * ready yet. Like every health answer, never cached by anyone between.
+ */
+export function startingHealth(health: () => Pick<Health, 'answer'> | undefined): Pick<Health, 'answer'> {
+  return {
+    async answer(kind, response) {
+      const ready = health()
+      const headers = {'cache-control': 'no-store'}
+      if (ready) await ready.answer(kind, response)
+      else if (kind === 'live') sendJson(response, 200, {status: 'live'}, headers)
+      else sendJson(response, 503, {status: 'starting'}, {...headers, 'retry-after': '1'})
+    },
+  }
+}
+
 export interface OpsEndpoint {
   close(): Promise<void>
   url: string

@@ -8,7 +8,7 @@ import {type AddressInfo, type Server} from 'node:net'
 import {ExitCode, UserError} from '../core/errors.js'
 import {AccessLog} from './access-log.js'
 import {createApp, type RequestRecord} from './app.js'
-import {AuditLog, type AuditStats} from './audit.js'
+import {AuditLog, type AuditStats, type FailureLimits, userLabel} from './audit.js'
 import {ClientAddresses} from './client-address.js'
 import {ClientWatch, type ClientTimeouts, DEFAULT_CLIENT_TIMEOUTS, serverTimeoutOptions} from './connections.js'
 import {LEGACY_DEFAULT_ADMIN_PASSWORD, loadServeConfig, type ServeConfig} from './config.js'
@@ -16,9 +16,9 @@ import {type CredentialCheckOptions} from './credential-check.js'
 import {Health} from './health.js'
 import {describeLockout, Lockout, type LockoutEvent} from './lockout.js'
 import {ClientLimiter, type ClientLimits, DEFAULT_CLIENT_LIMITS, refuseTunnels, serverLimitOptions} from './limits.js'
-import {type LineSink} from './logger.js'
+import {type LineDestination} from './bounded-write.js'
 import {ServeMetrics} from './metrics.js'
-import {type ListenAddress, type OpsEndpoint, startOpsEndpoint} from './ops-endpoint.js'
+import {type ListenAddress, type OpsEndpoint, startingHealth, startOpsEndpoint} from './ops-endpoint.js'
 import {hashPassword, verifyPassword} from './passwords.js'
 import {createUpstream, type Upstream} from './proxy.js'
 import {openAdapter, storeUserError} from './store/open.js'
@@ -28,9 +28,11 @@ import {TokenCheck} from './tokens.js'
 
 export interface ServeOptions {
   /** One JSON line per request (access-log.ts); none by default. */
-  accessLog?: LineSink
+  accessLog?: LineDestination
   /** The audit log: a file (appended to, created 0600), or '-' for standard output; none when undefined. */
   auditLog?: string
+  /** How the audit log summarises failed logins (window, keys followed); the defaults suit production. */
+  auditFailures?: FailureLimits
   /** Bounds on password verification: derivations at once, queue, wait before 429. */
   credentialCheck?: CredentialCheckOptions
   /** Header, body-idle and keep-alive timeouts for clients; each defaults to DEFAULT_CLIENT_TIMEOUTS. */
@@ -109,10 +111,17 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     staticPrefix: options.staticPrefix,
   })
   for (const warning of config.warnings) log(`warning: ${warning}`)
+  const metrics = new ServeMetrics()
   // Before the port: a start whose audit log cannot be written records nothing, so serves nothing.
-  const audit = options.auditLog === undefined ? undefined : await AuditLog.open(options.auditLog, log)
+  const audit =
+    options.auditLog === undefined
+      ? undefined
+      : await AuditLog.open(options.auditLog, log, {
+          failures: options.auditFailures,
+          onDrop: () => metrics.logLineDropped('audit'),
+        })
   try {
-    return await startServing(options, {audit, clients, config, listener})
+    return await startServing(options, {audit, clients, config, listener, metrics})
   } catch (error) {
     await audit?.close()
     throw error
@@ -122,11 +131,10 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
 /** The start after the checks that create nothing: upstream, ports, store, app. */
 async function startServing(
   options: ServeOptions,
-  parts: {audit?: AuditLog; clients: ClientAddresses; config: ServeConfig; listener: Listener},
+  parts: {audit?: AuditLog; clients: ClientAddresses; config: ServeConfig; listener: Listener; metrics: ServeMetrics},
 ): Promise<RunningServe> {
-  const {audit, clients, config, listener} = parts
+  const {audit, clients, config, listener, metrics} = parts
   const {log} = options
-  const metrics = new ServeMetrics()
   const upstream = openUpstream(options, clients, metrics)
   const timeouts = {...DEFAULT_CLIENT_TIMEOUTS, ...options.clientTimeouts}
   const limits = {...DEFAULT_CLIENT_LIMITS, ...options.clientLimits}
@@ -145,13 +153,15 @@ async function startServing(
     await upstream.close()
   })
   health = new Health({...options.readiness, healthPath: `${config.staticPrefix}/health`, store, upstream})
-  const accessLog = options.accessLog && new AccessLog(options.accessLog)
+  const accessLog = options.accessLog && new AccessLog(options.accessLog, {log, onDrop: () => metrics.logLineDropped('access')})
   const observe = (record: RequestRecord) => {
     metrics.request(record)
     accessLog?.write(record, clients.resolve(record.request).address)
   }
 
-  const lockout = createLockout(options.credentialCheck, log, (event) => {
+  // A username locked that is no user's may be a password typed in the wrong field: logged as its digest.
+  const label = (username: string) => userLabel(username, store.getUser(username) !== undefined)
+  const lockout = createLockout(options.credentialCheck, log, label, (event) => {
     metrics.lockout()
     const until = new Date(Date.now() + event.lockMs).toISOString()
     audit?.record({client: event.address, event: 'auth.lockout', failures: event.failures, reason: event.scope, until, user: event.username})
@@ -163,18 +173,24 @@ async function startServing(
 }
 
 /**
- * The failed-login counts (none when turned off), each lock that begins logged (the address, the
- * username, never a password) and then passed to the caller's hook.
+ * The failed-login counts (none when turned off), each lock that begins logged and recorded (the
+ * address, the username as `label` shows it, never a password) and then passed to the caller's hook.
  */
-function createLockout(options: CredentialCheckOptions | undefined, log: (message: string) => void, record: (event: LockoutEvent) => void): false | Lockout {
+function createLockout(
+  options: CredentialCheckOptions | undefined,
+  log: (message: string) => void,
+  label: (username: string) => string,
+  record: (event: LockoutEvent) => void,
+): false | Lockout {
   const given = options?.lockout
   if (given === false || given instanceof Lockout) return given
   const onLockout = given?.onLockout
   return new Lockout({
     ...given,
     onLockout(event) {
-      log(describeLockout(event))
-      record(event)
+      const shown = event.username === undefined ? event : {...event, username: label(event.username)}
+      log(describeLockout(shown))
+      record(shown)
       onLockout?.(event)
     },
   })
@@ -191,14 +207,7 @@ async function bindOps(
   if (!options.metricsAddress) return undefined
   metrics.collectProcessMetrics()
   try {
-    return await startOpsEndpoint(options.metricsAddress, metrics, {
-      async answer(kind, response) {
-        const ready = health()
-        if (ready) await ready.answer(kind, response)
-        else if (kind === 'live') response.writeHead(200, {'cache-control': 'no-store', 'content-type': 'application/json'}).end('{"status":"live"}')
-        else response.writeHead(503, {'cache-control': 'no-store', 'content-type': 'application/json', 'retry-after': '1'}).end('{"status":"starting"}')
-      },
-    })
+    return await startOpsEndpoint(options.metricsAddress, metrics, startingHealth(health))
   } catch (error) {
     await front.abort()
     await upstream.close()

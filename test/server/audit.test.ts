@@ -9,7 +9,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {MAX_FIELD, serializeAuditEvent} from '../../src/server/audit.js'
+import {MAX_FIELD, serializeAuditEvent, userLabel} from '../../src/server/audit.js'
 import {startServe} from '../../src/server/serve.js'
 import {answerJson, basicAuth, call, type Pipeline, startPipeline} from '../support/serve-pipeline.js'
 
@@ -117,7 +117,7 @@ describe('serve audit log', () => {
     })
   })
 
-  it('records a wrong password (the name given, never the password), an unknown user and a missing login; a right one writes nothing', async () => {
+  it('records a wrong password (the name given, never the password), an unknown user (its digest only) and a missing login; a right one writes nothing', async () => {
     const recorded = await during(async () => {
       assert.equal((await call(pipeline.url, 'GET', '/api/2.0/mlflow/experiments/get?experiment_id=1', {credentials: {...ALICE, password: WRONG}})).status, 401)
       assert.equal(
@@ -130,9 +130,11 @@ describe('serve audit log', () => {
     const base = {client: '127.0.0.1', decision: 'deny', event: 'auth.failed', method: 'GET', path: '/api/2.0/mlflow/experiments/get', status: 401}
     assert.deepEqual(recorded.map(without), [
       {...base, reason: 'wrong-password', user: 'alice'},
-      {...base, reason: 'unknown-user', user: 'mallory'},
+      {...base, reason: 'unknown-user', user: userLabel('mallory', false)},
       {...base, reason: 'no-credentials'},
     ])
+    assert.match(userLabel('mallory', false), /^hmac-sha256:[0-9a-f]{12}$/)
+    assert.doesNotMatch(await readFile(auditPath, 'utf8'), /mallory/)
   })
 
   it("records a refused request with the row that refused it: the user's own grant, the resource, the level and the need", async () => {
@@ -240,6 +242,10 @@ describe('serve audit log', () => {
 
   it('cuts a long name to 256 characters, and keeps each event on one line whatever it holds', async () => {
     const long = `${'é'.repeat(300)}\n\u2028"}`
+    assert.equal(
+      JSON.parse(serializeAuditEvent({client: '::1', event: 'request.denied', method: 'GET', path: '/', rule: 'r', user: long})).user,
+      `${'é'.repeat(MAX_FIELD)}…`,
+    )
     const recorded = await during(async () => {
       assert.equal((await call(pipeline.url, 'GET', '/health', {credentials: {password: 'x', username: long}})).status, 404)
       assert.equal(
@@ -248,7 +254,8 @@ describe('serve audit log', () => {
         401,
       )
     }, 1)
-    assert.equal(recorded[0].user, `${'é'.repeat(MAX_FIELD)}…`)
+    // A name that is no user's is written as its digest, whatever it holds.
+    assert.equal(recorded[0].user, userLabel(long, false))
     const line = serializeAuditEvent({client: '::1', event: 'auth.failed', method: 'GET', path: '/', reason: 'unknown-user', user: 'a\u2028b\nc'})
     assert.equal(line.split(/[\n\u2028\u2029]/).length, 2)
     assert.equal(JSON.parse(line).user, 'a\u2028b\nc')
@@ -271,7 +278,7 @@ describe('serve audit log', () => {
     assert.equal(fresh[0].path, '/api/2.0/mlflow/users/get')
     assert.equal((await lines(rotated)).length, before + 1)
     await waitUntil(() => pipeline.serve.auditStats()?.lines === before + 2)
-    assert.deepEqual(pipeline.serve.auditStats(), {failed: 0, lines: before + 2})
+    assert.deepEqual(pipeline.serve.auditStats(), {dropped: 0, failed: 0, lines: before + 2})
   })
 
   it("records each change of a role, and names a role's row when it refuses", async () => {
@@ -358,9 +365,14 @@ describe('serve audit log: the client behind a trusted proxy, and a destination 
     // Every write to /dev/full fails with ENOSPC, as on a full disk.
     const full = await startPipeline({serve: {auditLog: '/dev/full'}})
     try {
-      for (let i = 0; i < 3; i++) assert.equal((await call(full.url, 'GET', '/api/2.0/mlflow/experiments/get?experiment_id=1')).status, 401)
+      // Three names, so three lines (a name's further failures would be counted, not written at once).
+      for (const username of ['m1', 'm2', 'm3']) {
+        const credentials = {password: WRONG, username}
+        assert.equal((await call(full.url, 'GET', '/api/2.0/mlflow/experiments/get?experiment_id=1', {credentials})).status, 401)
+      }
+
       await waitUntil(() => full.serve.auditStats()?.failed === 3)
-      assert.deepEqual(full.serve.auditStats(), {failed: 3, lines: 0})
+      assert.deepEqual(full.serve.auditStats(), {dropped: 0, failed: 3, lines: 0})
       const errors = full.log.filter((line) => line.startsWith('error: audit log /dev/full'))
       assert.equal(errors.length, 1, full.log.join('\n'))
       assert.match(errors[0], /ENOSPC.*audit lines are lost until it can be written again \(SIGHUP reopens it\)/)
