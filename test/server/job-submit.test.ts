@@ -171,6 +171,73 @@ describe('submitting a job by function name, per function', () => {
       await submit(alice, body, 400)
   })
 
+  it("refuses (400) an optimizer_config key that could send the server's provider key elsewhere, naming the key and never its value; an admin's passes", async () => {
+    const value = 'http://attacker.invalid/do-not-echo'
+    const refused: Array<[Record<string, unknown>, string]> = [
+      [{lm_kwargs: {api_base: value}}, 'lm_kwargs.api_base'],
+      [{lm_kwargs: {temperature: 0.2, base_url: value}}, 'lm_kwargs.base_url'],
+      [{lm_kwargs: {api_key: value}}, 'lm_kwargs.api_key'],
+      [{lm_kwargs: {extra_headers: {authorization: value}}}, 'lm_kwargs.extra_headers'],
+      [{lm_kwargs: {custom_llm_provider: value}}, 'lm_kwargs.custom_llm_provider'],
+      [{lm_kwargs: {model_list: [{litellm_params: {api_base: value}}]}}, 'lm_kwargs.model_list'],
+      [{lm_kwargs: {model: value}}, 'lm_kwargs.model'],
+      [{lm_kwargs: {timeout: 1e9}}, 'lm_kwargs.timeout'],
+      [{lm_kwargs: {n: 100}}, 'lm_kwargs.n'],
+      [{gepa_kwargs: {run_dir: value}}, 'gepa_kwargs.run_dir'],
+      [{gepa_kwargs: {mlflow_tracking_uri: value}}, 'gepa_kwargs.mlflow_tracking_uri'],
+      [{gepa_kwargs: {use_wandb: true, wandb_api_key: value}}, 'gepa_kwargs.use_wandb'],
+      [{gepa_kwargs: {use_cloudpickle: true}}, 'gepa_kwargs.use_cloudpickle'],
+      [{api_base: value}, 'api_base'],
+      // Types: each allowed key only of its JSON type (a value never echoed either).
+      [{lm_kwargs: {temperature: value}}, 'lm_kwargs.temperature'],
+      [{lm_kwargs: {stop: [value]}}, 'lm_kwargs.stop'],
+      [{lm_kwargs: value}, 'lm_kwargs'],
+      [{gepa_kwargs: [value]}, 'gepa_kwargs'],
+      [{max_metric_calls: -1}, 'max_metric_calls'],
+      [{reflection_model: {provider: value}}, 'reflection_model'],
+    ]
+    for (const [config, key] of refused) {
+      const body = await submit(alice, optimization({optimizer_config: {reflection_model: 'gateway:/judge', ...config}}), 400)
+      const error = JSON.parse(body) as {error_code: string; message: string}
+      assert.equal(error.error_code, 'INVALID_PARAMETER_VALUE')
+      assert.ok(error.message.includes(`"${key}"`), `${error.message} names ${key}`)
+      assert.ok(!error.message.includes(value), `${error.message} echoes the value`)
+    }
+
+    // Sampling parameters and the search's own settings pass.
+    await submit(
+      alice,
+      optimization({
+        optimizer_config: {
+          guidelines: 'Be brief.',
+          lm_kwargs: {max_completion_tokens: 256, max_tokens: 512, reasoning_effort: 'low', seed: 7, stop: 'END', temperature: 0.2, top_p: 0.9},
+          reflection_model: 'gateway:/judge',
+        },
+        optimizer_type: 'metaprompt',
+      }),
+      200,
+    )
+    await submit(
+      alice,
+      optimization({
+        optimizer_config: {
+          display_progress_bar: false,
+          gepa_kwargs: {candidate_selection_strategy: 'pareto', reflection_minibatch_size: 3, seed: 1, use_merge: true},
+          lm_kwargs: null,
+          max_metric_calls: 10,
+          reflection_model: 'gateway:/judge',
+        },
+      }),
+      200,
+    )
+    // An admin's configuration is MLflow's to decide: admins own the server's credentials.
+    await submit(
+      pipeline.admin,
+      optimization({optimizer_config: {gepa_kwargs: {run_dir: '/tmp/x'}, lm_kwargs: {api_base: value}, reflection_model: 'openai:/gpt-4o'}}),
+      200,
+    )
+  })
+
   it('keeps the four scorer functions and any unknown function to admins, whatever the parameters', async () => {
     const params = {experiment_id: '1', run_id: RUN, serialized_scorer: '{}', trace_ids: ['tr-1']}
     for (const name of ['invoke_scorer', 'invoke_genai_evaluate', 'run_online_trace_scorer', 'run_online_session_scorer', 'no_such_function', 'constructor'])

@@ -128,9 +128,9 @@ const OPEN: Record<string, JobFunction> = {
     async special({access}, params) {
       const source = params.prompt_uri as string
       if (source === '') throw new ApiError('INVALID_PARAMETER_VALUE', "Parameter 'params.prompt_uri' must name a prompt.")
-      const config = params.optimizer_config as Json | null
       await checkOptimizationInputs(access, {
-        endpoint: () => (typeof config?.reflection_model === 'string' ? gatewayEndpointName(config.reflection_model) : undefined),
+        config: () => params.optimizer_config,
+        configField: 'params.optimizer_config',
         experimentId: params.experiment_id as string,
         scorers: () => params.scorer_names as string[],
         source,
