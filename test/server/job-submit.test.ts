@@ -15,13 +15,18 @@ const OTHER_RUN = 'b'.repeat(32)
 
 let pipeline: Pipeline
 let submits = 0
+let invokes = 0
+const INVOKE = '/ajax-api/3.0/mlflow/issues/invoke'
 
 /** Experiment 1 holds RUN and trace tr-1; experiment 2 holds OTHER_RUN and tr-2. Endpoint `judge` is e-1; dataset d-1 is linked to experiment 1. */
 function fakeMlflow(): void {
   pipeline.upstream.handle((request, response) => {
     const route = `${request.method} ${request.url.pathname}`
     const query = request.url.searchParams
-    if (route === `POST ${JOBS}/`) {
+    if (route === `POST ${INVOKE}`) {
+      invokes++
+      answerJson(response, 200, {job_id: `job-i${invokes}`, run_id: RUN})
+    } else if (route === `POST ${JOBS}/`) {
       submits++
       answerJson(response, 200, {creator: null, job_id: `job-${submits}`, status: 'PENDING'})
     } else if (route.startsWith(`GET ${JOBS}/job-`)) {
@@ -236,6 +241,25 @@ describe('submitting a job by function name, per function', () => {
       optimization({optimizer_config: {gepa_kwargs: {run_dir: '/tmp/x'}, lm_kwargs: {api_base: value}, reflection_model: 'openai:/gpt-4o'}}),
       200,
     )
+  })
+
+  it("refuses (400) a non-admin's issues/invoke naming a secret for openai or azure (its api_base would be paired with the server's key)", async () => {
+    await rowsFor(alice, [{permission: 'USE', resource_pattern: 's-1', resource_type: 'gateway_secret'}])
+    const invoke = async (who: Who, fields: Record<string, unknown>, status: number) => {
+      const before = invokes
+      const body = {categories: ['correctness'], experiment_id: '1', trace_ids: ['tr-1'], ...fields}
+      const answer = await call(pipeline.url, 'POST', INVOKE, {body, credentials: who})
+      assert.equal(answer.status, status, `${JSON.stringify(fields)}: ${answer.body}`)
+      assert.equal(invokes, before + (status === 200 ? 1 : 0), 'invokes MLflow saw')
+    }
+
+    for (const provider of ['openai', 'OpenAI', 'azure']) await invoke(alice, {model: 'gpt-4o', provider, secret_id: 's-1'}, 400)
+    await invoke(alice, {endpoint_name: 'judge', provider: 'openai', secret_id: 's-1'}, 400)
+    // Another provider's secret sets no base URL; without a secret the server's settings are whole.
+    await invoke(alice, {model: 'claude', provider: 'anthropic', secret_id: 's-1'}, 200)
+    await invoke(alice, {model: 'gpt-4o', provider: 'openai'}, 200)
+    await invoke(alice, {endpoint_name: 'judge', provider: 'openai'}, 200)
+    await invoke(pipeline.admin, {model: 'gpt-4o', provider: 'openai', secret_id: 's-1'}, 200)
   })
 
   it('keeps the four scorer functions and any unknown function to admins, whatever the parameters', async () => {
