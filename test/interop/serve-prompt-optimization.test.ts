@@ -6,7 +6,8 @@
  * delete) is for admins only, as MLflow 3.17 decides in effect. serve also requires READ on the
  * dataset a create names, which MLflow does not check. MLflow 3.12 looks up no rule for the routes
  * on one job (anyone reads, cancels and deletes any job there), so the same body runs on 3.12
- * against serve only. Every refused change is checked, as admin, not to have happened.
+ * against serve only. serve also refuses a non-admin's optimizer configuration keys beyond its
+ * allowlist (an `lm_kwargs.api_base` here). Every refused change is checked, as admin, not to have happened.
  */
 import assert from 'node:assert/strict'
 import {after, before, describe, it} from 'node:test'
@@ -133,6 +134,18 @@ for (const [version, kind] of targets) {
       // A dataset that does not exist is denied by serve (MLflow fails on it after making the run).
       if (serve) await refusedCreates(async () => assert.equal((await create(editor, jobBody({dataset_id: `d-${'0'.repeat(32)}`}))).status, 403))
     })
+
+    // The reflection model's call takes lm_kwargs as keyword arguments: an api_base there would send
+    // the server's provider key to a host the caller picks. serve refuses it before MLflow sees it.
+    if (serve)
+      it("a non-admin's lm_kwargs.api_base is refused (400), and MLflow makes no run or job", async () => {
+        const config = {lm_kwargs: {api_base: 'http://127.0.0.1:9/'}, reflection_model: 'openai:/gpt-4o'}
+        await refusedCreates(async () => {
+          const answer = await create(editor, jobBody({optimizer_config_json: JSON.stringify(config), optimizer_type: 'OPTIMIZER_TYPE_METAPROMPT'}))
+          assert.equal(answer.status, 400, answer.text)
+          assert.match(answer.text, /lm_kwargs\.api_base/)
+        })
+      })
 
     if (legacy) return
     it('a DENY on `run *`, the prompt, a scorer or the reflection model’s gateway endpoint vetoes a create (MLflow 3.17)', async () => {

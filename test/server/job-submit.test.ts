@@ -15,13 +15,18 @@ const OTHER_RUN = 'b'.repeat(32)
 
 let pipeline: Pipeline
 let submits = 0
+let invokes = 0
+const INVOKE = '/ajax-api/3.0/mlflow/issues/invoke'
 
 /** Experiment 1 holds RUN and trace tr-1; experiment 2 holds OTHER_RUN and tr-2. Endpoint `judge` is e-1; dataset d-1 is linked to experiment 1. */
 function fakeMlflow(): void {
   pipeline.upstream.handle((request, response) => {
     const route = `${request.method} ${request.url.pathname}`
     const query = request.url.searchParams
-    if (route === `POST ${JOBS}/`) {
+    if (route === `POST ${INVOKE}`) {
+      invokes++
+      answerJson(response, 200, {job_id: `job-i${invokes}`, run_id: RUN})
+    } else if (route === `POST ${JOBS}/`) {
       submits++
       answerJson(response, 200, {creator: null, job_id: `job-${submits}`, status: 'PENDING'})
     } else if (route.startsWith(`GET ${JOBS}/job-`)) {
@@ -169,6 +174,92 @@ describe('submitting a job by function name, per function', () => {
       optimization({extra: 1}),
     ])
       await submit(alice, body, 400)
+  })
+
+  it("refuses (400) an optimizer_config key that could send the server's provider key elsewhere, naming the key and never its value; an admin's passes", async () => {
+    const value = 'http://attacker.invalid/do-not-echo'
+    const refused: Array<[Record<string, unknown>, string]> = [
+      [{lm_kwargs: {api_base: value}}, 'lm_kwargs.api_base'],
+      [{lm_kwargs: {temperature: 0.2, base_url: value}}, 'lm_kwargs.base_url'],
+      [{lm_kwargs: {api_key: value}}, 'lm_kwargs.api_key'],
+      [{lm_kwargs: {extra_headers: {authorization: value}}}, 'lm_kwargs.extra_headers'],
+      [{lm_kwargs: {custom_llm_provider: value}}, 'lm_kwargs.custom_llm_provider'],
+      [{lm_kwargs: {model_list: [{litellm_params: {api_base: value}}]}}, 'lm_kwargs.model_list'],
+      [{lm_kwargs: {model: value}}, 'lm_kwargs.model'],
+      [{lm_kwargs: {timeout: 1e9}}, 'lm_kwargs.timeout'],
+      [{lm_kwargs: {n: 100}}, 'lm_kwargs.n'],
+      [{gepa_kwargs: {run_dir: value}}, 'gepa_kwargs.run_dir'],
+      [{gepa_kwargs: {mlflow_tracking_uri: value}}, 'gepa_kwargs.mlflow_tracking_uri'],
+      [{gepa_kwargs: {use_wandb: true, wandb_api_key: value}}, 'gepa_kwargs.use_wandb'],
+      [{gepa_kwargs: {use_cloudpickle: true}}, 'gepa_kwargs.use_cloudpickle'],
+      [{api_base: value}, 'api_base'],
+      // Types: each allowed key only of its JSON type (a value never echoed either).
+      [{lm_kwargs: {temperature: value}}, 'lm_kwargs.temperature'],
+      [{lm_kwargs: {stop: [value]}}, 'lm_kwargs.stop'],
+      [{lm_kwargs: value}, 'lm_kwargs'],
+      [{gepa_kwargs: [value]}, 'gepa_kwargs'],
+      [{max_metric_calls: -1}, 'max_metric_calls'],
+      [{reflection_model: {provider: value}}, 'reflection_model'],
+    ]
+    for (const [config, key] of refused) {
+      const body = await submit(alice, optimization({optimizer_config: {reflection_model: 'gateway:/judge', ...config}}), 400)
+      const error = JSON.parse(body) as {error_code: string; message: string}
+      assert.equal(error.error_code, 'INVALID_PARAMETER_VALUE')
+      assert.ok(error.message.includes(`"${key}"`), `${error.message} names ${key}`)
+      assert.ok(!error.message.includes(value), `${error.message} echoes the value`)
+    }
+
+    // Sampling parameters and the search's own settings pass.
+    await submit(
+      alice,
+      optimization({
+        optimizer_config: {
+          guidelines: 'Be brief.',
+          lm_kwargs: {max_completion_tokens: 256, max_tokens: 512, reasoning_effort: 'low', seed: 7, stop: 'END', temperature: 0.2, top_p: 0.9},
+          reflection_model: 'gateway:/judge',
+        },
+        optimizer_type: 'metaprompt',
+      }),
+      200,
+    )
+    await submit(
+      alice,
+      optimization({
+        optimizer_config: {
+          display_progress_bar: false,
+          gepa_kwargs: {candidate_selection_strategy: 'pareto', reflection_minibatch_size: 3, seed: 1, use_merge: true},
+          lm_kwargs: null,
+          max_metric_calls: 10,
+          reflection_model: 'gateway:/judge',
+        },
+      }),
+      200,
+    )
+    // An admin's configuration is MLflow's to decide: admins own the server's credentials.
+    await submit(
+      pipeline.admin,
+      optimization({optimizer_config: {gepa_kwargs: {run_dir: '/tmp/x'}, lm_kwargs: {api_base: value}, reflection_model: 'openai:/gpt-4o'}}),
+      200,
+    )
+  })
+
+  it("refuses (400) a non-admin's issues/invoke naming a secret for openai or azure (its api_base would be paired with the server's key)", async () => {
+    await rowsFor(alice, [{permission: 'USE', resource_pattern: 's-1', resource_type: 'gateway_secret'}])
+    const invoke = async (who: Who, fields: Record<string, unknown>, status: number) => {
+      const before = invokes
+      const body = {categories: ['correctness'], experiment_id: '1', trace_ids: ['tr-1'], ...fields}
+      const answer = await call(pipeline.url, 'POST', INVOKE, {body, credentials: who})
+      assert.equal(answer.status, status, `${JSON.stringify(fields)}: ${answer.body}`)
+      assert.equal(invokes, before + (status === 200 ? 1 : 0), 'invokes MLflow saw')
+    }
+
+    for (const provider of ['openai', 'OpenAI', 'azure']) await invoke(alice, {model: 'gpt-4o', provider, secret_id: 's-1'}, 400)
+    await invoke(alice, {endpoint_name: 'judge', provider: 'openai', secret_id: 's-1'}, 400)
+    // Another provider's secret sets no base URL; without a secret the server's settings are whole.
+    await invoke(alice, {model: 'claude', provider: 'anthropic', secret_id: 's-1'}, 200)
+    await invoke(alice, {model: 'gpt-4o', provider: 'openai'}, 200)
+    await invoke(alice, {endpoint_name: 'judge', provider: 'openai'}, 200)
+    await invoke(pipeline.admin, {model: 'gpt-4o', provider: 'openai', secret_id: 's-1'}, 200)
   })
 
   it('keeps the four scorer functions and any unknown function to admins, whatever the parameters', async () => {

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
-import {describe, it} from 'node:test'
+import {after, before, describe, it} from 'node:test'
 
-import {reflectionEndpoint, sourcePromptNames} from '../../src/server/authz/prompt-optimization.js'
+import {checkOptimizerConfig, reflectionEndpoint, sourcePromptNames} from '../../src/server/authz/prompt-optimization.js'
 import {ApiError} from '../../src/server/responses.js'
+import {answerJson, call, type Pipeline, startPipeline, type Who} from '../support/serve-pipeline.js'
 
 // Expected values are what MLflow 3.17.2's own readers (`_source_prompt_names`,
 // `_optimizer_gateway_endpoint` in mlflow.server.auth) answer, except where a comment says serve
@@ -70,5 +71,116 @@ describe('reflectionEndpoint', () => {
         (error: unknown) => error instanceof ApiError && error.code === 'INVALID_PARAMETER_VALUE',
         config,
       )
+  })
+})
+
+describe('checkOptimizerConfig', () => {
+  const refused = (config: unknown) => () => checkOptimizerConfig(config, 'config.optimizer_config_json')
+  const invalid = (error: unknown) => error instanceof ApiError && error.code === 'INVALID_PARAMETER_VALUE'
+
+  it('passes no configuration, and one of the keys MLflow reads with sampling parameters only', () => {
+    for (const config of [
+      undefined,
+      null,
+      {},
+      {reflection_model: 'openai:/gpt-4o'},
+      {guidelines: 'g', lm_kwargs: {frequency_penalty: 0, presence_penalty: 0.5, stop: 'x', temperature: 1, top_k: 40}, reflection_model: 'gateway:/e'},
+      {display_progress_bar: true, gepa_kwargs: {module_selector: 'all', perfect_score: 1, skip_perfect_score: false}, max_metric_calls: 5},
+      {gepa_kwargs: null, lm_kwargs: null},
+    ])
+      assert.doesNotThrow(refused(config), JSON.stringify(config))
+  })
+
+  it('refuses a configuration that is not an object (the worker reads its keys)', () => {
+    for (const config of [[], 3, 'x', true]) assert.throws(refused(config), invalid, JSON.stringify(config))
+  })
+
+  it('refuses keys that choose a host, headers, a provider, a path or a tracking server, at any level', () => {
+    for (const config of [
+      {lm_kwargs: {api_base: 'h'}},
+      {lm_kwargs: {api_version: 'v'}},
+      {lm_kwargs: {headers: {}}},
+      {lm_kwargs: {organization: 'o'}},
+      {lm_kwargs: {metadata: {}}},
+      {lm_kwargs: {success_callback: ['x']}},
+      {lm_kwargs: {fallbacks: ['x']}},
+      {lm_kwargs: {constructor: 1}},
+      {gepa_kwargs: {run_dir: '/'}},
+      {gepa_kwargs: {wandb_init_kwargs: {}}},
+      {gepa_kwargs: {reflection_lm: 'x'}},
+      {gepa_kwargs: {logger: 'x'}},
+      {base_url: 'h'},
+      JSON.parse('{"__proto__": 1}') as unknown,
+      JSON.parse('{"lm_kwargs": {"__proto__": {"api_base": "h"}}}') as unknown,
+    ])
+      assert.throws(refused(config), invalid, JSON.stringify(config))
+  })
+
+  it('refuses an allowed key of another JSON type', () => {
+    for (const config of [
+      {lm_kwargs: {temperature: '1'}},
+      {lm_kwargs: {max_tokens: 0}},
+      {lm_kwargs: {seed: 1.5}},
+      {gepa_kwargs: {use_merge: 'true'}},
+      {display_progress_bar: 1},
+      {max_metric_calls: 1.5},
+      {guidelines: ['g']},
+      {reflection_model: null},
+    ])
+      assert.throws(refused(config), invalid, JSON.stringify(config))
+  })
+})
+
+// The dedicated create, through serve in front of a fake MLflow that counts the creates it gets.
+describe('a prompt optimization create through serve', () => {
+  const JOBS = '/api/3.0/mlflow/prompt-optimization/jobs'
+  const alice: Who = {password: 'alice-password-long-enough', username: 'alice'}
+  let pipeline: Pipeline
+  let creates = 0
+
+  before(async () => {
+    pipeline = await startPipeline()
+    pipeline.upstream.handle((request, response) => {
+      if (`${request.method} ${request.url.pathname}` === `POST ${JOBS}`) {
+        creates++
+        answerJson(response, 200, {job: {job_id: `job-${creates}`}})
+      } else answerJson(response, 404, {error_code: 'ENDPOINT_NOT_FOUND'})
+    })
+    await pipeline.createUser(alice, {'1': 'EDIT'})
+  })
+
+  after(() => pipeline.close())
+
+  const body = (optimizerConfig: unknown) => ({
+    config: {optimizer_config_json: JSON.stringify(optimizerConfig), optimizer_type: 'OPTIMIZER_TYPE_METAPROMPT', scorers: []},
+    experiment_id: '1',
+    source_prompt_uri: 'prompts:/p/1',
+  })
+  const create = async (who: Who, optimizerConfig: unknown, status: number) => {
+    const before = creates
+    const answer = await call(pipeline.url, 'POST', JOBS, {body: body(optimizerConfig), credentials: who})
+    assert.equal(answer.status, status, answer.body)
+    assert.equal(creates, before + (status === 200 ? 1 : 0), 'creates MLflow saw')
+    return answer.body
+  }
+
+  it("refuses (400) a non-admin's lm_kwargs or gepa_kwargs key outside the allowlist, naming the key, not its value", async () => {
+    const value = 'http://attacker.invalid/do-not-echo'
+    for (const [config, key] of [
+      [{lm_kwargs: {api_base: value}, reflection_model: 'openai:/gpt-4o'}, 'lm_kwargs.api_base'],
+      [{lm_kwargs: {extra_headers: {x: value}}, reflection_model: 'openai:/gpt-4o'}, 'lm_kwargs.extra_headers'],
+      [{gepa_kwargs: {mlflow_tracking_uri: value}, reflection_model: 'openai:/gpt-4o'}, 'gepa_kwargs.mlflow_tracking_uri'],
+      [{reflection_model: 'openai:/gpt-4o', api_key: value}, 'api_key'],
+    ] as const) {
+      const answer = JSON.parse(await create(alice, config, 400)) as {error_code: string; message: string}
+      assert.equal(answer.error_code, 'INVALID_PARAMETER_VALUE')
+      assert.ok(answer.message.includes(`"${key}"`) && answer.message.includes('config.optimizer_config_json'), answer.message)
+      assert.ok(!answer.message.includes(value), answer.message)
+    }
+  })
+
+  it('passes sampling parameters; an admin may set any key', async () => {
+    await create(alice, {lm_kwargs: {max_tokens: 100, temperature: 0.5}, reflection_model: 'openai:/gpt-4o'}, 200)
+    await create(pipeline.admin, {lm_kwargs: {api_base: 'http://127.0.0.1:9/'}, reflection_model: 'openai:/gpt-4o'}, 200)
   })
 })

@@ -62,6 +62,29 @@ const SERVER_CREDENTIAL_PROVIDERS = new Set([
 ])
 
 /**
+ * The providers whose server-side settings MLflow 3.17 takes from a gateway secret key by key
+ * (`_CORE_PROVIDER_ENV_VARS`) including the base URL (OPENAI_API_BASE, AZURE_API_BASE): issues/invoke
+ * with a `secret_id` sets only the keys the secret holds in the job's environment, over the
+ * server's own. A secret holding an `api_base` (anyone may create one) and no `api_key` sends the
+ * SERVER's key for that provider to the secret's host.
+ */
+const BASE_URL_PROVIDERS = new Set(['azure', 'openai'])
+
+/**
+ * issues/invoke for a non-admin: no `secret_id` with a provider whose base URL a secret can set.
+ * serve could read the secret's keys first, but its owner can change them between that read and
+ * MLflow's; a gateway endpoint (`endpoint_name`) names the same key and host with no mix.
+ */
+export function checkIssueInvoke({params}: Exchange): void {
+  const provider = params.optional('provider')
+  if (!params.optional('secret_id') || provider === undefined || !BASE_URL_PROVIDERS.has(provider.toLowerCase())) return
+  throw new ApiError(
+    'INVALID_PARAMETER_VALUE',
+    `serve does not pass on a non-admin's 'secret_id' for provider ${JSON.stringify(provider)}: the job would complete the secret with the server's own credentials for that provider, wherever the secret's api_base points. Use a gateway endpoint ('endpoint_name') instead.`,
+  )
+}
+
+/**
  * The judge model of an issue detection: `gateway:/<name>` needs USE on that endpoint (as
  * issues/invoke's endpoint_name); `<provider>:/<model>` runs on the server's credentials for that
  * provider, as issues/invoke given a provider and model (and no secret) does for whoever may run it,
@@ -128,9 +151,9 @@ const OPEN: Record<string, JobFunction> = {
     async special({access}, params) {
       const source = params.prompt_uri as string
       if (source === '') throw new ApiError('INVALID_PARAMETER_VALUE', "Parameter 'params.prompt_uri' must name a prompt.")
-      const config = params.optimizer_config as Json | null
       await checkOptimizationInputs(access, {
-        endpoint: () => (typeof config?.reflection_model === 'string' ? gatewayEndpointName(config.reflection_model) : undefined),
+        config: () => params.optimizer_config,
+        configField: 'params.optimizer_config',
         experimentId: params.experiment_id as string,
         scorers: () => params.scorer_names as string[],
         source,

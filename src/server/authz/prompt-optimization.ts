@@ -6,7 +6,8 @@
  * prompt (by URI or by name; its versions), the scorers (a name the worker does not find among its
  * built-in scorers loads the scorer of that name registered in the experiment), and the gateway
  * endpoint of the optimizer's reflection model. A value serve cannot read as the worker would is
- * refused.
+ * refused. The optimizer configuration reaches the reflection model's call and GEPA as keyword
+ * arguments: a non-admin may set only the keys listed here (checkOptimizerConfig).
  */
 import {scorerResourceId} from '../../mlflow/resources.js'
 import {ApiError, permissionDenied} from '../responses.js'
@@ -55,21 +56,155 @@ export function sourcePromptNames(uri: string): string[] {
 }
 
 /**
- * The gateway endpoint the optimizer's reflection model names (`gateway:/<name>`), as MLflow reads
- * the configuration: undefined when it names none. A configuration that is not JSON serve can read
- * is refused (MLflow refuses one that is not JSON at all).
+ * The optimizer configuration as MLflow's handler reads `optimizer_config_json`: undefined when
+ * there is none (MLflow passes an empty one on as none). A configuration that is not JSON is
+ * refused (MLflow refuses it too).
  */
-export function reflectionEndpoint(configJson: string | undefined): string | undefined {
+export function parseOptimizerConfig(configJson: string | undefined): unknown {
   if (!configJson) return undefined
-  let config: unknown
   try {
-    config = JSON.parse(configJson)
+    return JSON.parse(configJson)
   } catch {
     throw new ApiError('INVALID_PARAMETER_VALUE', "The optimizer configuration ('optimizer_config_json') is not valid JSON.")
   }
+}
 
-  const model = config && typeof config === 'object' && !Array.isArray(config) ? (config as Record<string, unknown>).reflection_model : undefined
+/** The gateway endpoint the optimizer's reflection model names (`gateway:/<name>`), as MLflow reads the configuration: undefined when it names none. */
+export function reflectionEndpoint(configJson: string | undefined): string | undefined {
+  return configReflectionEndpoint(parseOptimizerConfig(configJson))
+}
+
+function configReflectionEndpoint(config: unknown): string | undefined {
+  const model = isObject(config) ? config.reflection_model : undefined
   return typeof model === 'string' ? gatewayEndpointName(model) : undefined
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}
+
+type Kind = 'boolean' | 'integer' | 'number' | 'object or null' | 'positive integer' | 'string'
+
+/**
+ * What a non-admin's optimizer configuration may set, key by key: the keys MLflow 3.17's
+ * `_create_optimizer` reads (GEPA: reflection_model, max_metric_calls, display_progress_bar,
+ * gepa_kwargs; MetaPrompt: reflection_model, lm_kwargs, guidelines). A key it ignores today is
+ * refused too: a later MLflow could read it.
+ */
+const OPTIMIZER_CONFIG: Record<string, Kind> = {
+  display_progress_bar: 'boolean',
+  gepa_kwargs: 'object or null',
+  guidelines: 'string',
+  lm_kwargs: 'object or null',
+  max_metric_calls: 'positive integer',
+  reflection_model: 'string',
+}
+
+/**
+ * MetaPrompt's `lm_kwargs` are spread over the keyword arguments of the reflection model's call
+ * (`litellm.completion`, or the body the gateway fallback sends), after the ones MLflow sets: any
+ * key there can choose the host (`api_base`, `base_url`, `model_list`, `custom_llm_provider`…) the
+ * server's provider key is sent to, add headers, callbacks or a different model. Only sampling
+ * parameters pass. `n` is left out: the optimizer reads one choice, more only cost the server.
+ */
+const LM_KWARGS: Record<string, Kind> = {
+  frequency_penalty: 'number',
+  max_completion_tokens: 'positive integer',
+  max_tokens: 'positive integer',
+  presence_penalty: 'number',
+  reasoning_effort: 'string',
+  seed: 'integer',
+  stop: 'string',
+  temperature: 'number',
+  top_k: 'positive integer',
+  top_p: 'number',
+}
+
+/**
+ * GEPA's `gepa_kwargs` are passed to `gepa.optimize`, under the ones MLflow sets. Left out: `run_dir`
+ * (a directory on the server that GEPA writes to, and whose saved state it loads with pickle),
+ * `mlflow_tracking_uri` and `mlflow_experiment_name` (the job's tracking sent to a server the
+ * caller picks), `use_wandb`, `wandb_api_key`, `wandb_init_kwargs` (uploads to W&B, a host in the
+ * init options), `use_cloudpickle`, and the ones that take Python objects or a second model
+ * (`logger`, `callbacks`, `stop_callbacks`, `task_lm`, `evaluator`, `valset`…). What passes are
+ * the search's own settings, which name nothing outside the job.
+ */
+const GEPA_KWARGS: Record<string, Kind> = {
+  batch_sampler: 'string',
+  cache_evaluation: 'boolean',
+  candidate_selection_strategy: 'string',
+  frontier_type: 'string',
+  max_merge_invocations: 'integer',
+  merge_val_overlap_floor: 'integer',
+  module_selector: 'string',
+  perfect_score: 'number',
+  raise_on_exception: 'boolean',
+  reflection_minibatch_size: 'positive integer',
+  reflection_prompt_template: 'string',
+  seed: 'integer',
+  skip_perfect_score: 'boolean',
+  track_best_outputs: 'boolean',
+  use_merge: 'boolean',
+  val_evaluation_policy: 'string',
+}
+
+const NESTED: Record<string, Record<string, Kind>> = {gepa_kwargs: GEPA_KWARGS, lm_kwargs: LM_KWARGS}
+
+function hasKind(value: unknown, kind: Kind): boolean {
+  switch (kind) {
+    case 'boolean': {
+      return typeof value === 'boolean'
+    }
+
+    case 'integer': {
+      return Number.isSafeInteger(value)
+    }
+
+    case 'number': {
+      return typeof value === 'number' && Number.isFinite(value)
+    }
+
+    case 'object or null': {
+      return value === null || isObject(value)
+    }
+
+    case 'positive integer': {
+      return Number.isSafeInteger(value) && (value as number) > 0
+    }
+
+    case 'string': {
+      return typeof value === 'string'
+    }
+  }
+}
+
+/**
+ * Throws 400 unless a non-admin's optimizer configuration (none, or a JSON object) sets only keys
+ * serve lets through, each of its type. `field` names where the request carries it. The error
+ * names the key, never its value.
+ */
+export function checkOptimizerConfig(config: unknown, field: string): void {
+  if (config === undefined || config === null) return
+  if (!isObject(config)) throw new ApiError('INVALID_PARAMETER_VALUE', `The optimizer configuration ('${field}') must be a JSON object.`)
+  const check = (object: Record<string, unknown>, allowed: Record<string, Kind>, path: string) => {
+    for (const [key, value] of Object.entries(object)) {
+      const name = `${path}${key}`
+      const kind = Object.hasOwn(allowed, key) ? allowed[key] : undefined
+      if (!kind)
+        throw new ApiError(
+          'INVALID_PARAMETER_VALUE',
+          `The optimizer configuration ('${field}') may not set ${JSON.stringify(name)}: serve lets a non-admin set only ${Object.keys(allowed).join(', ')}${path ? ` in ${path.slice(0, -1)}` : ''}.`,
+        )
+      if (!hasKind(value, kind))
+        throw new ApiError(
+          'INVALID_PARAMETER_VALUE',
+          `The optimizer configuration's ${JSON.stringify(name)} ('${field}') must be ${kind === 'integer' ? 'an integer' : `a ${kind}`}.`,
+        )
+      if (Object.hasOwn(NESTED, key) && value !== null) check(value as Record<string, unknown>, NESTED[key], `${name}.`)
+    }
+  }
+
+  check(config, OPTIMIZER_CONFIG, '')
 }
 
 /**
@@ -89,13 +224,16 @@ export async function checkOptimizationCreate({access, params}: Exchange): Promi
     source: params.optional('source_prompt_uri') ?? '',
     // Read once the prompt is decided: a caller the prompt refuses gets 403, never a 400 about the rest.
     scorers: () => params.values('config.scorers[]'),
-    endpoint: () => reflectionEndpoint(params.optional('config.optimizer_config_json')),
+    config: () => parseOptimizerConfig(params.optional('config.optimizer_config_json')),
+    configField: 'config.optimizer_config_json',
   })
 }
 
 export interface OptimizationInputs {
-  /** The reflection model's gateway endpoint, if it names one. */
-  endpoint: () => string | undefined
+  /** The optimizer configuration as the worker gets it (undefined or null: none). */
+  config: () => unknown
+  /** Where the request carries the configuration, for errors. */
+  configField: string
   experimentId: string
   scorers: () => string[]
   /** The source prompt's URI or name ('' none). */
@@ -104,10 +242,13 @@ export interface OptimizationInputs {
 
 /**
  * Throws 403 unless nothing an optimization job loads is denied to the caller: the source prompt
- * (and its versions), each scorer by name in the experiment, the reflection model's endpoint.
+ * (and its versions), each scorer by name in the experiment, the reflection model's endpoint; and
+ * throws 400 unless the optimizer configuration sets only what serve lets a non-admin set
+ * (checkOptimizerConfig: the keys that would send the server's provider key elsewhere, or reach
+ * the server's disk or another tracking server, stay with admins).
  * Shared by the dedicated create and a submit of `optimize_prompts` by function name (job-submit.ts).
  */
-export async function checkOptimizationInputs(access: Access, {endpoint, experimentId, scorers, source}: OptimizationInputs): Promise<void> {
+export async function checkOptimizationInputs(access: Access, {config, configField, experimentId, scorers, source}: OptimizationInputs): Promise<void> {
   if (source !== '') {
     const names = sourcePromptNames(source)
     if (names.length === 0) throw new ApiError('PERMISSION_DENIED', `Permission denied: the source prompt URI ${JSON.stringify(source)} names no prompt.`)
@@ -121,6 +262,8 @@ export async function checkOptimizationInputs(access: Access, {endpoint, experim
     if (!access.can('not_denied', 'scorer', scorerResourceId(experimentId, name))) throw permissionDenied()
   }
 
-  const endpointName = endpoint()
+  const optimizerConfig = config()
+  checkOptimizerConfig(optimizerConfig, configField)
+  const endpointName = configReflectionEndpoint(optimizerConfig)
   if (endpointName !== undefined && !(await access.canOnEndpointNamed('not_denied', endpointName))) throw permissionDenied()
 }

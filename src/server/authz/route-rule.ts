@@ -215,6 +215,7 @@ export interface RouteRule {
     | 'experiment-artifact-location'
     | 'gateway-endpoint-create'
     | 'gateway-endpoint-update'
+    | 'issue-invoke'
     | 'issue-search'
     | 'job-owner'
     | 'job-submit'

@@ -584,7 +584,8 @@ const ENTRIES: Entry[] = [
   // Issues (found in an experiment's traces): decided on their experiment; the run an issue names
   // is withheld when `run *` is denied. Detection runs an LLM over traces as a job that makes a run:
   // EDIT on the experiment and `run *` not denied, READ on every trace (MLflow 3.17's handler
-  // binds them to the experiment, older ones do not), USE on the secret or endpoint it would use.
+  // binds them to the experiment, older ones do not), USE on the secret or endpoint it would use;
+  // no secret for openai or azure, whose base URL a secret sets over the server's key (job-submit.ts).
   ['POST', '/mlflow/issues', API3, {access: update(experiment()), rewrite: 'issue'}],
   ['POST', '/mlflow/issues/search', API3, {access: read(experiment()), rewrite: 'issues', special: 'issue-search'}],
   ['GET', '/mlflow/issues/<issue_id>', API3, {access: read({issue: 'path.issue_id'}), rewrite: 'issue'}],
@@ -601,6 +602,7 @@ const ENTRIES: Entry[] = [
         ...use({gateway: 'gateway_endpoint', name: 'endpoint_name', optional: true}),
       ],
       after: 'record-job-creator',
+      special: 'issue-invoke',
     },
   ],
 

@@ -7,7 +7,7 @@ import {ApiError, permissionDenied} from '../responses.js'
 import {type Access} from './access.js'
 import {type Exchange, type Json} from './exchange.js'
 import {checkEndpointExperiment} from './gateway.js'
-import {checkJobSubmit} from './job-submit.js'
+import {checkIssueInvoke, checkJobSubmit} from './job-submit.js'
 import {checkVersionCreate, checkVersionSelected} from './mcp.js'
 import {readModelVersionSource} from './model-version-source.js'
 import {MAX_OTLP_TRACES, readOtlpExport} from './otlp.js'
@@ -83,6 +83,11 @@ export async function checkSpecial(exchange: Exchange): Promise<void> {
     case 'issue-search': {
       const filter = exchange.params.optional('filter_string') ?? ''
       if (filter.includes('source_run_id') && !exchange.access.can('not_denied', 'run', '*')) throw permissionDenied()
+      return
+    }
+
+    case 'issue-invoke': {
+      checkIssueInvoke(exchange)
       return
     }
 
