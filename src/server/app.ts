@@ -19,6 +19,7 @@ import {type LockoutRefusal} from './lockout.js'
 import {createLocalAnswerer} from './local-answers.js'
 import {type Decision} from './metrics.js'
 import {type Upstream} from './proxy.js'
+import {pathOf, withoutQuery} from './request-path.js'
 import {ApiError, errorAnswer, PermissionDenied, sendError, sendJson, sendUnauthenticated} from './responses.js'
 import {type Store, type UserRecord} from './store/store.js'
 import {type TokenCheck} from './tokens.js'
@@ -61,9 +62,6 @@ export interface RequestRecord {
   user?: string
 }
 
-/** The path as sent, without its query (which may carry anything): what logs and records name. */
-const pathOf = (request: IncomingMessage) => (request.url ?? '/').split('?', 1)[0]
-
 /** What the stages learn about a request, for its record. */
 interface Outcome {
   decision?: Decision
@@ -97,7 +95,7 @@ export function routeRequest(request: IncomingMessage, staticPrefix: string): Ro
   // A fragment never belongs in a request; URL parsers drop it, MLflow's server keeps it in the
   // query, so the two would read different parameters.
   if (target.includes('#')) throw new ApiError('BAD_REQUEST', 'Refused a request target with a # in it.')
-  const canonical = canonicalPath(target.split('?', 1)[0])
+  const canonical = canonicalPath(withoutQuery(target))
   if (!canonical.ok) throw new ApiError('BAD_REQUEST', `Refused an unusual request path: ${canonical.reason}.`)
   const path = !staticPrefix ? canonical.path : canonical.path.startsWith(`${staticPrefix}/`) ? canonical.path.slice(staticPrefix.length) : undefined
   return {match: path === undefined ? undefined : lookupRoute(request.method ?? 'GET', path), target}
@@ -263,7 +261,7 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
     if (response.destroyed && (error as NodeJS.ErrnoException | undefined)?.code === 'ECONNRESET') return
     const answer = errorAnswer(error)
     outcome.decision = failureDecision(answer.status, outcome.decision)
-    if (answer.log) log(`error: ${request.method} ${request.url?.split('?')[0]}: ${answer.log}`)
+    if (answer.log) log(`error: ${request.method} ${pathOf(request)}: ${answer.log}`)
     if (response.headersSent) response.destroy()
     else sendError(response, answer)
   }
