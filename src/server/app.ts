@@ -123,15 +123,15 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
   }
 
   /**
-   * The caller; undefined when the credentials are missing or wrong (recorded); 'busy' when they
-   * cannot be checked now; a refusal when there were too many failed logins.
+   * The caller (`bearer`: the request's Bearer token, if it sent one); undefined when the
+   * credentials are missing or wrong (recorded); 'busy' when they cannot be checked now; a refusal
+   * when there were too many failed logins.
    */
-  async function authenticate(request: IncomingMessage): Promise<'busy' | LockoutRefusal | undefined | UserRecord> {
+  async function authenticate(request: IncomingMessage, bearer: string | undefined): Promise<'busy' | LockoutRefusal | undefined | UserRecord> {
     // A token is a digest and a lookup: it never waits behind password derivations. A valid one
     // passes even from a locked address (256 random bits are not guessed: a lock protects nothing
     // there, and a neighbour's bad token must not stop a job). Wrong ones count as failed logins of
     // the client's address (there is no username to count them under).
-    const bearer = parseBearerToken(request.headers.authorization)
     if (bearer !== undefined) {
       const checked = tokenCheck.check(bearer)
       if (checked.kind === 'verified') return checked.user
@@ -199,7 +199,8 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
       return
     }
 
-    const user = await authenticate(request)
+    const bearer = parseBearerToken(request.headers.authorization)
+    const user = await authenticate(request, bearer)
     if (user === 'busy') {
       outcome.decision = 'unavailable'
       // MLflow's clients retry a 429 after the time it names.
@@ -237,7 +238,7 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
     try {
       // A token that could mint tokens would outlive its own expiry and revocation (a leaked
       // short-lived token made permanent): new tokens need a password login.
-      if (match?.rule.answer === 'tokens/create' && parseBearerToken(request.headers.authorization) !== undefined)
+      if (match?.rule.answer === 'tokens/create' && bearer !== undefined)
         throw new ApiError('PERMISSION_DENIED', 'An access token cannot create tokens: log in with a password, or ask an admin.')
       if (match?.rule.answer)
         await answerLocally(request, response, user, match, new URL(target, 'http://serve.invalid'), options.audit ? origin(request) : undefined)
