@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {readFile, writeFile} from 'node:fs/promises'
-import {createServer, type ServerResponse} from 'node:http'
+import {createServer} from 'node:http'
 import {createServer as createHttpsServer} from 'node:https'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -17,14 +17,10 @@ import {
 } from '../../src/client/http.js'
 import {ExitCode, UserError} from '../../src/core/errors.js'
 import {createTestCa, type TestCa} from '../support/pki.js'
-import {type Handler, listen, type TestServer} from '../support/recorder.js'
+import {type Handler, json, listen, type TestServer} from '../support/recorder.js'
 
 function serve(handler: Handler): Promise<TestServer> {
   return listen(createServer(), handler, 'http')
-}
-
-function json(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  response.writeHead(status, {'Content-Type': 'application/json', ...headers}).end(JSON.stringify(body))
 }
 
 /** Fast retries: backoff factor 0 and no jitter. */
