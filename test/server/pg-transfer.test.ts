@@ -4,29 +4,23 @@
  * database that holds users is refused and left as it was; a database with no store is no source.
  */
 import assert from 'node:assert/strict'
-import {mkdtemp, rm, stat} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
 import {contentDigest} from '../../src/server/store/content.js'
 import {PgStore} from '../../src/server/store/pg-store.js'
 import {copyStore} from '../../src/server/store/transfer.js'
+import {exists, scratchFiles} from '../support/files.js'
 import {queryAt, type RunningPostgres, startPostgres} from '../support/postgres.js'
 import {assertUserError, populatedStore, storeRecords} from '../support/store-files.js'
 
 let postgres: RunningPostgres
-let dir: string
-let n = 0
-const fresh = (name: string) => join(dir, `${++n}-${name}`)
+const fresh = scratchFiles('pg-transfer')
 
 before(async () => {
   postgres = await startPostgres()
-  dir = await mkdtemp(join(tmpdir(), 'mlflowctl-pg-transfer-'))
 })
 after(async () => {
   await postgres?.stop()
-  await rm(dir, {force: true, recursive: true})
 })
 
 /** The rows a query gives on the database at `url`. */
@@ -84,12 +78,7 @@ describe('store copy with PostgreSQL', () => {
     const to = fresh('never.json')
     await assert.rejects(copyStore(url, to), (error) => assertUserError(error, 2, /holds no mlflowctl auth store/))
     assert.deepEqual(await rows(url, "SELECT tablename FROM pg_tables WHERE tablename LIKE 'mlflowctl%'"), [])
-    assert.ok(
-      await stat(to).then(
-        () => false,
-        () => true,
-      ),
-    )
+    assert.equal(await exists(to), false)
   })
 })
 

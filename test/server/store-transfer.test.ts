@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict'
-import {mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
-import {after, before, describe, it} from 'node:test'
+import {readFile, writeFile} from 'node:fs/promises'
+import {describe, it} from 'node:test'
 
 import initSqlJs from 'sql.js'
 
@@ -12,26 +10,11 @@ import {readMlflowAuthDb} from '../../src/server/store/mlflow-auth-db.js'
 import {StoreError} from '../../src/server/store/store.js'
 import {copyStore, importFromMlflow} from '../../src/server/store/transfer.js'
 
+import {exists, scratchFiles} from '../support/files.js'
 import {assertUserError, populatedStore, storeRecords} from '../support/store-files.js'
 
-let dir: string
-let n = 0
-const fresh = (name: string) => join(dir, `${++n}-${name}`)
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'mlflowctl-transfer-'))
-})
-
-after(async () => {
-  await rm(dir, {force: true, recursive: true})
-})
-
-async function missing(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => false,
-    () => true,
-  )
-}
+const fresh = scratchFiles('transfer')
+const missing = async (path: string) => !(await exists(path))
 
 describe('store copy', () => {
   it('copies a store file into a new one: the same records, ids included, and the same digest', async () => {
