@@ -4,7 +4,7 @@
  * Calls are thin; what needs more than one call (a role by name, a row by its resource) is here
  * too, so the commands stay one call each.
  */
-import {MlflowApiError, type MlflowHttp} from '../client/http.js'
+import {MlflowApiError, type MlflowHttp, whenEndpointMissing} from '../client/http.js'
 import {ExitCode, UserError} from '../core/errors.js'
 import {isUserRoleName} from '../mlflow/rbac.js'
 
@@ -195,27 +195,21 @@ export class RolesApi {
 
   /** Every row of every role the user holds, with `is_admin`. */
   async userPermissions(username: string): Promise<UserPermissions> {
-    const answer = await this.http
-      .get<Partial<UserPermissions>>(`${USERS}/permissions/list`, {username})
-      .catch((error: unknown) => Promise.reject(error instanceof MlflowApiError && error.endpointMissing ? noUserPermissions(error) : error))
+    const answer = await whenEndpointMissing(this.http.get<Partial<UserPermissions>>(`${USERS}/permissions/list`, {username}), noUserPermissions)
     return {is_admin: answer.is_admin ?? false, permissions: answer.permissions ?? []}
   }
 
   /** The level MLflow itself resolves for the user on one resource (platform admins aside). */
   async effectivePermission(username: string, resourceType: string, resourceId: string): Promise<EffectivePermission> {
-    return this.http
-      .get<EffectivePermission>(`${USERS}/permissions/get`, {resource_id: resourceId, resource_type: resourceType, username})
-      .catch((error: unknown) => Promise.reject(error instanceof MlflowApiError && error.endpointMissing ? noUserPermissions(error) : error))
+    return whenEndpointMissing(
+      this.http.get<EffectivePermission>(`${USERS}/permissions/get`, {resource_id: resourceId, resource_type: resourceType, username}),
+      noUserPermissions,
+    )
   }
 
   /** A missing role endpoint is a server without roles, said in one sentence. */
-  private async call<T>(request: () => Promise<T>): Promise<T> {
-    try {
-      return await request()
-    } catch (error) {
-      if (error instanceof MlflowApiError && error.endpointMissing) throw noRoles(error)
-      throw error
-    }
+  private call<T>(request: () => Promise<T>): Promise<T> {
+    return whenEndpointMissing(request(), noRoles)
   }
 }
 

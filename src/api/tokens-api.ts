@@ -2,7 +2,7 @@
  * mlflowctl serve's access tokens (its own API: MLflow's basic-auth app has none). Against a server
  * without it, every call says so in one sentence (exit code for "not supported by this server").
  */
-import {MlflowApiError, type MlflowHttp} from '../client/http.js'
+import {type MlflowHttp, whenEndpointMissing} from '../client/http.js'
 import {ExitCode, UserError} from '../core/errors.js'
 
 const BASE = '/api/2.0/mlflowctl/tokens'
@@ -57,12 +57,7 @@ export class TokensApi {
     await this.call(() => this.http.delete(`${BASE}/revoke`, body))
   }
 
-  private async call<T>(request: () => Promise<T>): Promise<T> {
-    try {
-      return await request()
-    } catch (error) {
-      if (error instanceof MlflowApiError && error.endpointMissing) throw noTokens(error)
-      throw error
-    }
+  private call<T>(request: () => Promise<T>): Promise<T> {
+    return whenEndpointMissing(request(), noTokens)
   }
 }

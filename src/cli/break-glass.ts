@@ -2,13 +2,13 @@
  * What the offline store commands (store reset-password, create-admin, make-admin) share: their
  * flags (the store, and the same password policy flags as serve, read from the same environment
  * variables), and reading a new password held to that policy: hidden on a terminal, or from
- * standard input, never from the command line.
+ * standard input, never from the command line, once the user is checked and the change confirmed.
  */
 import * as Flags from '@oclif/core/flags'
 
 import {loadPasswordPolicy, MAX_MIN_PASSWORD_LENGTH, MLFLOW_MIN_PASSWORD_LENGTH, type PasswordPolicy, passwordProblem} from '../mlflow/password-policy.js'
 import {passwordStdinFlag, yesFlag} from './flags.js'
-import {promptNewPassword, readNewPasswordFromStdin} from './prompts.js'
+import {confirmDestructive, promptNewPassword, readNewPasswordFromStdin} from './prompts.js'
 
 export const storeFlag = Flags.string({
   description:
@@ -33,7 +33,12 @@ export const policyFlags = {
 
 export const newPasswordFlags = {...policyFlags, 'password-stdin': passwordStdinFlag, store: storeFlag, yes: yesFlag}
 
-export function policyOf(flags: {'password-min-length': number; 'refused-passwords'?: string}): Promise<PasswordPolicy> {
+interface PolicyFlagValues {
+  'password-min-length': number
+  'refused-passwords'?: string
+}
+
+export function policyOf(flags: PolicyFlagValues): Promise<PasswordPolicy> {
   return loadPasswordPolicy({minLength: flags['password-min-length'], refusedFile: flags['refused-passwords']})
 }
 
@@ -42,4 +47,20 @@ export async function readPolicyPassword(policy: PasswordPolicy, username: strin
   const check = (password: string) => passwordProblem(policy, password, username) ?? true
   if (fromStdin) return readNewPasswordFromStdin(check)
   return promptNewPassword({check, flag: '--password-stdin', message: `New password for ${username}`, rule: `at least ${policy.minLength} characters`})
+}
+
+/**
+ * What store create-admin and reset-password do before their write: `check` refuses what the write
+ * would (before a password is typed in vain; the write checks again), then `action` is confirmed,
+ * then the new password is read, held to the policy.
+ */
+export async function askNewPassword(
+  flags: PolicyFlagValues & {'password-stdin': boolean; yes: boolean},
+  username: string,
+  options: {action: string; check: () => Promise<void>},
+): Promise<{password: string; policy: PasswordPolicy}> {
+  const policy = await policyOf(flags)
+  await options.check()
+  await confirmDestructive(options.action, flags.yes)
+  return {password: await readPolicyPassword(policy, username, flags['password-stdin']), policy}
 }

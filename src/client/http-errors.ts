@@ -43,6 +43,16 @@ export class MlflowApiError extends UserError {
   }
 }
 
+/** `request`'s answer; its error for an endpoint the server does not have becomes `missing`'s (what the server lacks, in one sentence). */
+export async function whenEndpointMissing<T>(request: Promise<T>, missing: (cause: MlflowApiError) => Error): Promise<T> {
+  try {
+    return await request
+  } catch (error) {
+    if (error instanceof MlflowApiError && error.endpointMissing) throw missing(error)
+    throw error
+  }
+}
+
 /** MLflow's HTTP_STATUS_TO_ERROR_CODE, for bodies without an error_code. */
 const STATUS_TO_ERROR_CODE: Record<number, string> = {
   400: 'BAD_REQUEST',

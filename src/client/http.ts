@@ -20,7 +20,7 @@ import {apiError, describeNetworkError, parseSuccess, unreachable} from './http-
 import {RETRY_AFTER_STATUSES, RETRY_STATUSES, type RetryEvent, type RetryWait, waitForAnswer, waitForFailure} from './retry.js'
 import {createTransport, type Transport} from './transport.js'
 
-export {MlflowApiError, type MlflowApiErrorOptions} from './http-errors.js'
+export {MlflowApiError, type MlflowApiErrorOptions, whenEndpointMissing} from './http-errors.js'
 export {backoffSeconds, parseRetryAfter, type RetryEvent} from './retry.js'
 
 export type QueryScalar = boolean | number | string

@@ -19,6 +19,7 @@ import {type LockoutRefusal} from './lockout.js'
 import {createLocalAnswerer} from './local-answers.js'
 import {type Decision} from './metrics.js'
 import {type Upstream} from './proxy.js'
+import {pathOf, withoutQuery} from './request-path.js'
 import {ApiError, errorAnswer, PermissionDenied, sendError, sendJson, sendUnauthenticated} from './responses.js'
 import {type Store, type UserRecord} from './store/store.js'
 import {type TokenCheck} from './tokens.js'
@@ -61,9 +62,6 @@ export interface RequestRecord {
   user?: string
 }
 
-/** The path as sent, without its query (which may carry anything): what logs and records name. */
-const pathOf = (request: IncomingMessage) => (request.url ?? '/').split('?', 1)[0]
-
 /** What the stages learn about a request, for its record. */
 interface Outcome {
   decision?: Decision
@@ -97,7 +95,7 @@ export function routeRequest(request: IncomingMessage, staticPrefix: string): Ro
   // A fragment never belongs in a request; URL parsers drop it, MLflow's server keeps it in the
   // query, so the two would read different parameters.
   if (target.includes('#')) throw new ApiError('BAD_REQUEST', 'Refused a request target with a # in it.')
-  const canonical = canonicalPath(target.split('?', 1)[0])
+  const canonical = canonicalPath(withoutQuery(target))
   if (!canonical.ok) throw new ApiError('BAD_REQUEST', `Refused an unusual request path: ${canonical.reason}.`)
   const path = !staticPrefix ? canonical.path : canonical.path.startsWith(`${staticPrefix}/`) ? canonical.path.slice(staticPrefix.length) : undefined
   return {match: path === undefined ? undefined : lookupRoute(request.method ?? 'GET', path), target}
@@ -129,15 +127,15 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
   }
 
   /**
-   * The caller; undefined when the credentials are missing or wrong (recorded); 'busy' when they
-   * cannot be checked now; a refusal when there were too many failed logins.
+   * The caller (`bearer`: the request's Bearer token, if it sent one); undefined when the
+   * credentials are missing or wrong (recorded); 'busy' when they cannot be checked now; a refusal
+   * when there were too many failed logins.
    */
-  async function authenticate(request: IncomingMessage): Promise<'busy' | LockoutRefusal | undefined | UserRecord> {
+  async function authenticate(request: IncomingMessage, bearer: string | undefined): Promise<'busy' | LockoutRefusal | undefined | UserRecord> {
     // A token is a digest and a lookup: it never waits behind password derivations. A valid one
     // passes even from a locked address (256 random bits are not guessed: a lock protects nothing
     // there, and a neighbour's bad token must not stop a job). Wrong ones count as failed logins of
     // the client's address (there is no username to count them under).
-    const bearer = parseBearerToken(request.headers.authorization)
     if (bearer !== undefined) {
       const checked = tokenCheck.check(bearer)
       if (checked.kind === 'verified') return checked.user
@@ -206,7 +204,8 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
       return
     }
 
-    const user = await authenticate(request)
+    const bearer = parseBearerToken(request.headers.authorization)
+    const user = await authenticate(request, bearer)
     if (user === 'busy') {
       outcome.decision = 'unavailable'
       // MLflow's clients retry a 429 after the time it names.
@@ -244,7 +243,7 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
     try {
       // A token that could mint tokens would outlive its own expiry and revocation (a leaked
       // short-lived token made permanent): new tokens need a password login.
-      if (match?.rule.answer === 'tokens/create' && parseBearerToken(request.headers.authorization) !== undefined)
+      if (match?.rule.answer === 'tokens/create' && bearer !== undefined)
         throw new ApiError('PERMISSION_DENIED', 'An access token cannot create tokens: log in with a password, or ask an admin.')
       if (match?.rule.answer)
         await answerLocally(request, response, user, match, new URL(target, 'http://serve.invalid'), options.audit ? origin(request) : undefined)
@@ -268,7 +267,7 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
     if (response.destroyed && (error as NodeJS.ErrnoException | undefined)?.code === 'ECONNRESET') return
     const answer = errorAnswer(error)
     outcome.decision = failureDecision(answer.status, outcome.decision)
-    if (answer.log) log(`error: ${request.method} ${request.url?.split('?')[0]}: ${answer.log}`)
+    if (answer.log) log(`error: ${request.method} ${pathOf(request)}: ${answer.log}`)
     if (response.headersSent) response.destroy()
     else sendError(response, answer)
   }

@@ -7,6 +7,8 @@
 import {type IncomingMessage, type Server, type ServerOptions, type ServerResponse} from 'node:http'
 import {type Socket} from 'node:net'
 
+import {pathOf} from './request-path.js'
+
 export interface ClientTimeouts {
   /** From the connection (after the TLS handshake) to the end of a request's headers; also bounds the TLS handshake. */
   headerMs: number
@@ -85,7 +87,7 @@ export class ClientWatch {
 
     const {request, response} = exchange
     const seconds = this.timeouts.idleMs / 1000
-    const where = `${request.method} ${request.url?.split('?', 1)[0]}`
+    const where = `${request.method} ${pathOf(request)}`
     if (!request.complete) {
       // Bytes wait in the request's buffer: serve is the one not reading.
       if (request.readableLength > 0) return

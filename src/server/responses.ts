@@ -133,32 +133,22 @@ export function errorAnswer(error: unknown): ErrorAnswer {
   if (error instanceof PlainError) return {body: error.message, status: error.status}
   if (error instanceof UpstreamError) return {body: error.body, log: error.message, status: error.status}
   if (error instanceof StoreError) return errorAnswer(new ApiError(error.code, error.message))
-  if (error instanceof StoreUnavailableError) {
-    return {
-      body: {
-        error_code: 'TEMPORARILY_UNAVAILABLE',
-        message: 'The auth store of mlflowctl serve cannot take changes right now; this one was not made. Its log says why.',
-      },
-      log: error.message,
-      status: 503,
-    }
-  }
-
-  if (error instanceof StoreFileError) {
-    return {
-      body: {
-        error_code: 'TEMPORARILY_UNAVAILABLE',
-        message: 'The auth store of mlflowctl serve cannot be written right now; nothing was changed. Its log says why.',
-      },
-      log: error.message,
-      status: 503,
-    }
-  }
+  if (error instanceof StoreUnavailableError) return storeUnavailable('cannot take changes right now; this one was not made', error)
+  if (error instanceof StoreFileError) return storeUnavailable('cannot be written right now; nothing was changed', error)
 
   return {
     body: {error_code: 'INTERNAL_ERROR', message: 'Internal error in mlflowctl serve.'},
     log: `${(error as Error | undefined)?.message ?? String(error)} (a bug in mlflowctl serve)`,
     status: 500,
+  }
+}
+
+/** A change the auth store could not make: the client is told so, the log why. */
+function storeUnavailable(what: string, error: Error): ErrorAnswer {
+  return {
+    body: {error_code: 'TEMPORARILY_UNAVAILABLE', message: `The auth store of mlflowctl serve ${what}. Its log says why.`},
+    log: error.message,
+    status: 503,
   }
 }
 

@@ -1,22 +1,26 @@
 import assert from 'node:assert/strict'
 import {readFile, writeFile} from 'node:fs/promises'
-import {createServer, type ServerResponse} from 'node:http'
+import {createServer} from 'node:http'
 import {createServer as createHttpsServer} from 'node:https'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {resolveConnection} from '../../src/client/connection.js'
-import {backoffSeconds, createMlflowHttp, MlflowApiError, type MlflowHttpOptions, parseRetryAfter, type RetryEvent} from '../../src/client/http.js'
+import {
+  backoffSeconds,
+  createMlflowHttp,
+  MlflowApiError,
+  type MlflowHttpOptions,
+  parseRetryAfter,
+  type RetryEvent,
+  whenEndpointMissing,
+} from '../../src/client/http.js'
 import {ExitCode, UserError} from '../../src/core/errors.js'
 import {createTestCa, type TestCa} from '../support/pki.js'
-import {type Handler, listen, type TestServer} from '../support/recorder.js'
+import {type Handler, json, listen, type TestServer} from '../support/recorder.js'
 
 function serve(handler: Handler): Promise<TestServer> {
   return listen(createServer(), handler, 'http')
-}
-
-function json(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  response.writeHead(status, {'Content-Type': 'application/json', ...headers}).end(JSON.stringify(body))
 }
 
 /** Fast retries: backoff factor 0 and no jitter. */
@@ -408,6 +412,27 @@ describe('errors', () => {
       }
     })
   }
+
+  it('whenEndpointMissing replaces only the error of an endpoint the server does not have', async () => {
+    const server = await serve((request, response) =>
+      request.url!.startsWith('/api/2.0/mlflow/roles/')
+        ? response.writeHead(404).end('<html>404 Not Found</html>')
+        : json(response, 404, {error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'User with username=bob not found'}),
+    )
+    try {
+      const http = client(server.url, {MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0'})
+      const missing = (cause: MlflowApiError) => new UserError('no roles here', {cause, exit: ExitCode.Unsupported})
+      const replaced = await rejection(whenEndpointMissing(http.get('/api/2.0/mlflow/roles/list'), missing))
+      assert.equal(replaced.message, 'no roles here')
+      assert.ok(replaced.cause instanceof MlflowApiError && replaced.cause.endpointMissing)
+      const kept = await rejection(whenEndpointMissing(http.get('/api/2.0/mlflow/users/get', {username: 'bob'}), missing))
+      assert.ok(kept instanceof MlflowApiError)
+      assert.equal(kept.code, 'RESOURCE_DOES_NOT_EXIST')
+      assert.deepEqual(await whenEndpointMissing(Promise.resolve({ok: 1}), missing), {ok: 1})
+    } finally {
+      await server.close()
+    }
+  })
 
   it('maps 401 to Unauthenticated, naming the sources of the credentials', async () => {
     const text = 'You are not authenticated. Please see https://www.mlflow.org/docs/latest/auth/index.html#authenticating-to-mlflow on how to authenticate.'

@@ -8,49 +8,31 @@
  */
 import assert from 'node:assert/strict'
 import {mkdir, mkdtemp, readdir, readFile, stat, writeFile} from 'node:fs/promises'
-import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, beforeEach, describe, it} from 'node:test'
 
 import {ExitCode} from '../../src/core/errors.js'
 import {runCli} from '../support/cli.js'
+import {type Handler, json, scriptedServer, type TestServer} from '../support/recorder.js'
 import {runCommand} from '../support/run-command.js'
 
-type Handler = (request: IncomingMessage, response: ServerResponse, body: string) => void
-
-const json = (response: ServerResponse, status: number, body: unknown) => {
-  response.writeHead(status, {'content-type': 'application/json'})
-  response.end(JSON.stringify(body))
-}
-
 describe('client command errors and exit codes', () => {
-  let server: Server
+  let server: TestServer
   let url: string
   let routes: Record<string, Handler>
   let seen: Array<{authorization?: string; path: string}>
   const PASSWORD = 'sekrit-%-password'
 
   before(async () => {
-    server = createServer((request, response) => {
-      let body = ''
-      request.on('data', (chunk) => (body += chunk))
-      request.on('end', () => {
-        const path = new URL(request.url!, 'http://x').pathname
-        seen.push({authorization: request.headers.authorization, path})
-        const handler = routes[`${request.method} ${path}`]
-        if (handler) handler(request, response, body)
-        else {
-          response.writeHead(404, {'content-type': 'text/html'})
-          response.end('<!doctype html><title>404 Not Found</title>')
-        }
-      })
+    server = await scriptedServer((request, path) => {
+      seen.push({authorization: request.headers.authorization, path})
+      return routes[`${request.method} ${path}`]
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    url = `http://127.0.0.1:${(server.address() as {port: number}).port}`
+    url = server.url
   })
 
-  after(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  after(() => server.close())
 
   beforeEach(() => {
     routes = {}

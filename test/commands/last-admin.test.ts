@@ -5,39 +5,31 @@
  * Against a scripted local server (real HTTP on loopback).
  */
 import assert from 'node:assert/strict'
-import {createServer, type Server, type ServerResponse} from 'node:http'
 import {after, before, beforeEach, describe, it} from 'node:test'
 
 import {ExitCode} from '../../src/core/errors.js'
+import {json, scriptedServer, type TestServer} from '../support/recorder.js'
 import {runCommand} from '../support/run-command.js'
 
-const json = (response: ServerResponse, status: number, body: unknown) => {
-  response.writeHead(status, {'content-type': 'application/json'})
-  response.end(JSON.stringify(body))
-}
-
 describe('users demote and delete keep the last admin', () => {
-  let server: Server
+  let server: TestServer
   let url: string
   let users: unknown
   let seen: string[]
 
   before(async () => {
-    server = createServer((request, response) => {
-      request.resume()
-      request.on('end', () => {
-        const path = new URL(request.url!, 'http://x').pathname
-        seen.push(`${request.method} ${path}`)
+    server = await scriptedServer((request, path) => {
+      seen.push(`${request.method} ${path}`)
+      return (_request, response) => {
         if (path === '/api/2.0/mlflow/users/list' && users !== undefined) json(response, 200, {users})
         else if (path === '/api/2.0/mlflow/users/update-admin' || path === '/api/2.0/mlflow/users/delete') json(response, 200, {})
         else json(response, 404, {error_code: 'ENDPOINT_NOT_FOUND', message: 'no such endpoint'})
-      })
+      }
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    url = `http://127.0.0.1:${(server.address() as {port: number}).port}`
+    url = server.url
   })
 
-  after(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  after(() => server.close())
 
   beforeEach(() => {
     seen = []

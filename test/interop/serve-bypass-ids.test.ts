@@ -13,7 +13,7 @@ import {after, before, describe, it} from 'node:test'
 import {type AuthTarget, authTarget, type AuthTargetKind, targetTitle} from '../support/auth-target.js'
 import {type Credentials, randomSecret} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS, PINNED_VERSIONS} from '../support/mlflow-versions.js'
-import {type Answer, assertNoSecrets, closeRawAgent, describeAnswer, ok, q, send, type Send} from '../support/raw-http.js'
+import {type Answer, assertNoSecrets, closeRawAgent, describeAnswer, malloryOwn, ok, q, send, type Send} from '../support/raw-http.js'
 import {type Json} from '../support/rest.js'
 import {releaseServers, uniqueName} from '../support/servers.js'
 
@@ -70,21 +70,12 @@ async function setUp(target: AuthTarget, version: string): Promise<World> {
   )
   await denyExperiment(target, version, owner, experimentId, mallory.username)
 
-  const malloryExperimentId = (
-    await ok(m('POST', '/api/2.0/mlflow/experiments/create', {body: {name: uniqueName('mallory-experiment')}}), 'mallory creates an experiment')
-  ).experiment_id as string
-  const malloryRunId = (await ok(m('POST', '/api/2.0/mlflow/runs/create', {body: {experiment_id: malloryExperimentId}}), 'mallory creates a run')).run.info
-    .run_id as string
-  const malloryModel = uniqueName('mallory-model')
-  await ok(m('POST', '/api/2.0/mlflow/registered-models/create', {body: {name: malloryModel}}), 'mallory creates a model')
   return {
     artifact,
     experimentId,
     experimentName,
     mallory,
-    malloryExperimentId,
-    malloryModel,
-    malloryRunId,
+    ...(await malloryOwn(m)),
     owner,
     paramValue,
     runId,

@@ -16,7 +16,7 @@ import {isDeepStrictEqual} from 'node:util'
 
 import {type Credentials, randomSecret} from '../support/mlflow-server.js'
 import {PINNED_VERSIONS} from '../support/mlflow-versions.js'
-import {type Answer, assertNoLeak, assertNoSecrets, closeRawAgent, describeAnswer, ok, q, send, type Send} from '../support/raw-http.js'
+import {type Answer, assertNoLeak, assertNoSecrets, closeRawAgent, describeAnswer, malloryOwn, ok, q, send, type Send} from '../support/raw-http.js'
 import {basicAuth as basic, type Json} from '../support/rest.js'
 import {type RunningServe, startServe} from '../support/serve.js'
 import {acquireServer, releaseServers, uniqueName} from '../support/servers.js'
@@ -175,16 +175,10 @@ async function setUp(version: string): Promise<World> {
     'deny mallory the model',
   )
 
-  const malloryExperimentId = (
-    await ok(m('POST', '/api/2.0/mlflow/experiments/create', {body: {name: uniqueName('mallory-experiment')}}), 'mallory creates an experiment')
-  ).experiment_id as string
-  const malloryRunId = (await ok(m('POST', '/api/2.0/mlflow/runs/create', {body: {experiment_id: malloryExperimentId}}), 'mallory creates a run')).run.info
-    .run_id as string
-  const malloryModel = uniqueName('mallory-model')
-  await ok(m('POST', '/api/2.0/mlflow/registered-models/create', {body: {name: malloryModel}}), 'mallory creates a model')
+  const mine = await malloryOwn(m)
   const malloryLoggedModelId = (
     await ok(
-      m('POST', '/api/2.0/mlflow/logged-models', {body: {experiment_id: malloryExperimentId, name: uniqueName('mallory-lm')}}),
+      m('POST', '/api/2.0/mlflow/logged-models', {body: {experiment_id: mine.malloryExperimentId, name: uniqueName('mallory-lm')}}),
       'mallory creates a logged model',
     )
   ).model.info.model_id as string
@@ -198,10 +192,8 @@ async function setUp(version: string): Promise<World> {
     loggedModelId,
     loggedModelName,
     mallory,
-    malloryExperimentId,
+    ...mine,
     malloryLoggedModelId,
-    malloryModel,
-    malloryRunId,
     metricKey,
     metricValue,
     model,

@@ -15,6 +15,7 @@ import {MLFLOW_VERSIONS} from '../support/mlflow-versions.js'
 import {type Json, restClient} from '../support/rest.js'
 import {giveRoles, type RowSpec} from '../support/roles.js'
 import {releaseServers, uniqueName} from '../support/servers.js'
+import {newTrace} from '../support/traces.js'
 
 const ISSUES = '/api/3.0/mlflow/issues'
 
@@ -95,17 +96,7 @@ for (const [version, kind] of targets) {
     })
 
     it('detection needs EDIT on the experiment', async () => {
-      const traceId = `tr-${uniqueName('t').replaceAll(/[^a-z\d]/g, '')}`
-      await ok(admin(), 'POST', '/api/3.0/mlflow/traces', {
-        trace: {
-          trace_info: {
-            request_time: '2024-01-01T00:00:00Z',
-            state: 'OK',
-            trace_id: traceId,
-            trace_location: {mlflow_experiment: {experiment_id: experimentId}, type: 'MLFLOW_EXPERIMENT'},
-          },
-        },
-      })
+      const traceId = await newTrace((method, path, body) => ok(admin(), method, path, body), experimentId)
       const body = {categories: ['quality'], experiment_id: experimentId, model: 'gpt-4o', provider: 'openai', trace_ids: [traceId]}
       const runs = async () => ((await ok(admin(), 'POST', '/api/2.0/mlflow/runs/search', {experiment_ids: [experimentId]})).runs as Json[]).length
       const before = await runs()

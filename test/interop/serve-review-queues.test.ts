@@ -7,7 +7,6 @@
  * client says. Every refused change is checked, as admin, not to have happened.
  */
 import assert from 'node:assert/strict'
-import {randomBytes} from 'node:crypto'
 import {after, before, describe, it} from 'node:test'
 
 import {type AuthTarget, authTarget, targetTitle} from '../support/auth-target.js'
@@ -16,6 +15,7 @@ import {MLFLOW_VERSIONS} from '../support/mlflow-versions.js'
 import {type Json, restClient} from '../support/rest.js'
 import {giveRoles, type RowSpec} from '../support/roles.js'
 import {releaseServers, uniqueName} from '../support/servers.js'
+import {newTrace} from '../support/traces.js'
 
 const QUEUES = '/api/3.0/mlflow/review-queues'
 
@@ -59,20 +59,7 @@ for (const kind of ['basic-auth', 'serve'] as const) {
     const asAdmin = async (queueId: string) => (await ok(admin(), 'GET', `${QUEUES}/get?queue_id=${queueId}`)).review_queue as Json
     const listed = async (who: Credentials) =>
       ((await ok(who, 'GET', `${QUEUES}/list?experiment_id=${experimentId}`)).review_queues as Json[] | undefined)?.map((queue) => queue.queue_id) ?? []
-    const newTrace = async () => {
-      const traceId = `tr-${randomBytes(16).toString('hex')}`
-      await ok(admin(), 'POST', '/api/3.0/mlflow/traces', {
-        trace: {
-          trace_info: {
-            request_time: '2024-01-01T00:00:00Z',
-            state: 'OK',
-            trace_id: traceId,
-            trace_location: {mlflow_experiment: {experiment_id: experimentId}, type: 'MLFLOW_EXPERIMENT'},
-          },
-        },
-      })
-      return traceId
-    }
+    const trace = () => newTrace((method, path, body) => ok(admin(), method, path, body), experimentId)
 
     const items = async (queueId: string) => (await ok(admin(), 'GET', `${QUEUES}/items/list?queue_id=${queueId}`)).items as Json[] | undefined
 
@@ -156,7 +143,7 @@ for (const kind of ['basic-auth', 'serve'] as const) {
     it('items: any EDITor adds, the owner removes, an assigned EDITor reviews, attributed to them', async () => {
       const queue = await createQueue(owner)
       const id = queue.queue_id as string
-      const [first, second] = [await newTrace(), await newTrace()]
+      const [first, second] = [await trace(), await trace()]
       assert.equal((await call(reader, 'POST', `${QUEUES}/items/add`, {item_ids: [first], queue_id: id})).status, 403)
       assert.deepEqual(await items(id), undefined, 'a refused add added an item')
       await ok(editor, 'POST', `${QUEUES}/items/add`, {item_ids: [first, second], queue_id: id})

@@ -45,6 +45,14 @@ for (const kind of ['basic-auth', 'serve'] as AuthTargetKind[]) {
     // Resources need not exist (but one, below): MLflow stores and resolves rows by their pattern alone.
     const experiment = String(900_000_000 + (process.pid % 1_000_000))
     const names = {gateway: `ge-${u}`, mcp: `mcp-${u}`, model: `model-${u}`, prompt: `prompt-${u}`, scorer: `${experiment}/my%20scorer`}
+    /** One resource of each type the API resolves (a prompt it does not). */
+    const resolvable = [
+      ['experiment', experiment],
+      ['registered_model', names.model],
+      ['mcp_server', names.mcp],
+      ['gateway_endpoint', names.gateway],
+      ['scorer', names.scorer],
+    ]
 
     const grant = async (who: Credentials, username: string, type: string, id: string, permission: string) =>
       outcome(await rest.call(who, 'POST', `${PATH}/grant`, {permission, resource_id: id, resource_type: type, username}))
@@ -64,14 +72,7 @@ for (const kind of ['basic-auth', 'serve'] as AuthTargetKind[]) {
       // resource it finds (serve, which has one workspace, about any).
       await rest.ok(target.admin, 'POST', '/api/2.0/mlflow/registered-models/create', {name: names.model})
       // alice holds MANAGE on one resource of each type the API resolves, and on a prompt.
-      for (const [type, id] of [
-        ['experiment', experiment],
-        ['registered_model', names.model],
-        ['mcp_server', names.mcp],
-        ['gateway_endpoint', names.gateway],
-        ['scorer', names.scorer],
-        ['prompt', names.prompt],
-      ])
+      for (const [type, id] of [...resolvable, ['prompt', names.prompt]])
         assert.deepEqual(await grant(target.admin, alice.username, type, id, 'MANAGE'), OK, `${type} ${id}`)
       // carol administers the default workspace through a role.
       const role = await rest.ok(target.admin, 'POST', '/api/3.0/mlflow/roles/create', {name: `wsadmins-${u}`, workspace: 'default'})
@@ -179,14 +180,7 @@ for (const kind of ['basic-auth', 'serve'] as AuthTargetKind[]) {
 
     it("lets a holder of MANAGE grant and revoke on that one resource, and workspace admins grant '*'; nobody else", async () => {
       // alice: MANAGE on one resource of each resolvable type.
-      for (const [type, id] of [
-        ['experiment', experiment],
-        ['registered_model', names.model],
-        ['mcp_server', names.mcp],
-        ['gateway_endpoint', names.gateway],
-        ['scorer', names.scorer],
-      ])
-        assert.deepEqual(await grant(alice, bob.username, type, id, 'READ'), OK, `alice grants on ${type} ${id}`)
+      for (const [type, id] of resolvable) assert.deepEqual(await grant(alice, bob.username, type, id, 'READ'), OK, `alice grants on ${type} ${id}`)
       assert.deepEqual(await grant(alice, bob.username, 'experiment', '12345', 'READ'), DENIED)
       assert.deepEqual(await grant(alice, bob.username, 'experiment', '*', 'READ'), DENIED)
       assert.deepEqual(await grant(alice, bob.username, 'run', '*', 'DENY'), DENIED)

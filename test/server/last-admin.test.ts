@@ -4,15 +4,13 @@
  * or through two processes' stores on one JSON file or one database) leave one admin, never none.
  */
 import assert from 'node:assert/strict'
-import {mkdtemp, rm} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
 import {JsonFileStore} from '../../src/server/store/json-store.js'
 import {StoreModel} from '../../src/server/store/model.js'
 import {PgStore} from '../../src/server/store/pg-store.js'
 import {type Store, StoreError} from '../../src/server/store/store.js'
+import {scratchFiles} from '../support/files.js'
 import {type RunningPostgres, startPostgres} from '../support/postgres.js'
 
 const HASH = 'scrypt:32768:8:1$salt$aa'
@@ -55,42 +53,39 @@ describe('the last admin, in the model', () => {
   })
 })
 
-/** Two stores on one location demote one admin each, at once: exactly one is refused, one admin is left. */
-async function raceDemotions(first: Store, second: Store): Promise<void> {
-  const outcomes = await Promise.allSettled([first.updateUser('a', {isAdmin: false}), second.updateUser('b', {isAdmin: false})])
-  const refused = outcomes.filter((outcome) => outcome.status === 'rejected')
-  assert.equal(refused.length, 1, JSON.stringify(outcomes.map((outcome) => outcome.status)))
-  assert.ok(isLastAdminRefusal((refused[0] as PromiseRejectedResult).reason))
+/**
+ * Two stores `open` on one location demote one of its two admins each, at once: exactly one is
+ * refused, and the location, opened again, holds one admin.
+ */
+async function raceDemotions(open: () => Promise<Store>): Promise<void> {
+  const first = await open()
+  await first.createUser({isAdmin: true, passwordHash: HASH, username: 'a'})
+  await first.createUser({isAdmin: true, passwordHash: HASH, username: 'b'})
+  const second = await open()
+  try {
+    const outcomes = await Promise.allSettled([first.updateUser('a', {isAdmin: false}), second.updateUser('b', {isAdmin: false})])
+    const refused = outcomes.filter((outcome) => outcome.status === 'rejected')
+    assert.equal(refused.length, 1, JSON.stringify(outcomes.map((outcome) => outcome.status)))
+    assert.ok(isLastAdminRefusal((refused[0] as PromiseRejectedResult).reason))
+  } finally {
+    await first.close()
+    await second.close()
+  }
+
+  const reopened = await open()
+  try {
+    assert.equal(admins(reopened).length, 1)
+  } finally {
+    await reopened.close()
+  }
 }
 
 describe('racing demotions of the last two admins', () => {
-  let dir: string
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'mlflowctl-last-admin-'))
-  })
-  after(async () => {
-    await rm(dir, {force: true, recursive: true})
-  })
+  const fresh = scratchFiles('last-admin')
 
   test('JSON file: two stores on one file (as two processes)', async () => {
-    const path = join(dir, 'auth.json')
-    const first = await JsonFileStore.open(path, {watch: false})
-    await first.createUser({isAdmin: true, passwordHash: HASH, username: 'a'})
-    await first.createUser({isAdmin: true, passwordHash: HASH, username: 'b'})
-    const second = await JsonFileStore.open(path, {watch: false})
-    try {
-      await raceDemotions(first, second)
-    } finally {
-      await first.close()
-      await second.close()
-    }
-
-    const reopened = await JsonFileStore.open(path, {watch: false})
-    try {
-      assert.equal(admins(reopened).length, 1)
-    } finally {
-      await reopened.close()
-    }
+    const path = fresh('auth.json')
+    await raceDemotions(() => JsonFileStore.open(path, {watch: false}))
   })
 
   describe('PostgreSQL: two stores on one database (as two replicas)', () => {
@@ -104,23 +99,7 @@ describe('racing demotions of the last two admins', () => {
 
     test('one demotion wins, the other is refused', async () => {
       const url = await postgres.database('last_admin')
-      const first = await PgStore.open(url, {follow: false})
-      await first.createUser({isAdmin: true, passwordHash: HASH, username: 'a'})
-      await first.createUser({isAdmin: true, passwordHash: HASH, username: 'b'})
-      const second = await PgStore.open(url, {follow: false})
-      try {
-        await raceDemotions(first, second)
-      } finally {
-        await first.close()
-        await second.close()
-      }
-
-      const reopened = await PgStore.open(url, {follow: false})
-      try {
-        assert.equal(admins(reopened).length, 1)
-      } finally {
-        await reopened.close()
-      }
+      await raceDemotions(() => PgStore.open(url, {follow: false}))
     })
   })
 })

@@ -4,64 +4,27 @@
  * database that holds users is refused and left as it was; a database with no store is no source.
  */
 import assert from 'node:assert/strict'
-import {mkdtemp, rm, stat} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
 import {contentDigest} from '../../src/server/store/content.js'
-import {JsonFileStore} from '../../src/server/store/json-store.js'
 import {PgStore} from '../../src/server/store/pg-store.js'
 import {copyStore} from '../../src/server/store/transfer.js'
+import {exists, scratchFiles} from '../support/files.js'
 import {queryAt, type RunningPostgres, startPostgres} from '../support/postgres.js'
-import {assertUserError, storeRecords} from '../support/store-files.js'
+import {assertUserError, populatedStore, storeRecords} from '../support/store-files.js'
 
 let postgres: RunningPostgres
-let dir: string
-let n = 0
-const fresh = (name: string) => join(dir, `${++n}-${name}`)
+const fresh = scratchFiles('pg-transfer')
 
 before(async () => {
   postgres = await startPostgres()
-  dir = await mkdtemp(join(tmpdir(), 'mlflowctl-pg-transfer-'))
 })
 after(async () => {
   await postgres?.stop()
-  await rm(dir, {force: true, recursive: true})
 })
 
 /** The rows a query gives on the database at `url`. */
 const rows = async (url: string, text: string) => (await queryAt(url, text)).rows
-
-/** Users (one deleted, so ids have a gap), per-user grants, a role with rows and a holder. */
-async function populated(path: string): Promise<void> {
-  const store = await JsonFileStore.open(path, {watch: false})
-  const gone = await store.createUser({isAdmin: true, passwordHash: 'scrypt:32768:8:1$salt$aa', username: 'gone'})
-  const alice = await store.createUser({isAdmin: false, passwordHash: 'pbkdf2:sha256:1000$salt$bb', username: 'alice'})
-  const bob = await store.createUser({isAdmin: false, passwordHash: 'scrypt:32768:8:1$salt$cc', username: 'bob'})
-  await store.createUser({isAdmin: true, passwordHash: gone.passwordHash, username: 'root'})
-  // After root is made: the store never lets its last admin go.
-  await store.deleteUser(gone.username)
-  await store.createGrant({permission: 'EDIT', resourceId: '1', resourceType: 'experiment', userId: alice.id})
-  await store.createGrant({permission: 'NO_PERMISSIONS', resourceId: '2', resourceType: 'experiment', userId: alice.id})
-  const role = await store.createRole({description: "it's read-only", name: 'readers', workspace: 'default'})
-  await store.addRolePermission({permission: 'READ', resourcePattern: '*', resourceType: 'experiment', roleId: role.id})
-  await store.addRolePermission({permission: 'DENY', resourcePattern: 'secret', resourceType: 'registered_model', roleId: role.id})
-  await store.assignRole(bob.id, role.id)
-  // Tokens: one revoked (its id is not reused), one with a last use.
-  const revoked = await store.createToken({createdAt: '2026-01-01T00:00:00.000Z', digest: 'a'.repeat(64), expiresAt: null, name: 'old', userId: bob.id})
-  await store.deleteToken(revoked.id)
-  const token = await store.createToken({
-    createdAt: '2026-01-01T00:00:00.000Z',
-    digest: 'b'.repeat(64),
-    expiresAt: '2026-04-01T00:00:00.000Z',
-    name: 'ci ✓',
-    userId: alice.id,
-  })
-  await store.touchTokens(new Map([[token.id, '2026-01-02T00:00:00.000Z']]))
-  await store.recordJobCreator('0b6c4e2a-9f1d-4c3b-8a7e-5d2f1e0c9b8a', alice.id)
-  await store.close()
-}
 
 /** The connections a command left open on the database (none once it is done). */
 async function commandConnections(): Promise<number> {
@@ -73,14 +36,14 @@ describe('store copy with PostgreSQL', () => {
   test('a file into an empty database and back into a file: the same records, ids and digest; the next ids go on', async () => {
     const from = fresh('source.json')
     const back = fresh('back.json')
-    await populated(from)
+    await populatedStore(from)
     const url = await postgres.database('copy_round_trip')
     const source = await storeRecords(from)
 
     const there = await copyStore(from, url)
     assert.equal(there.source.digest, contentDigest(source))
     assert.equal(there.destination.digest, there.source.digest)
-    assert.deepEqual(there.destination.counts, {assignments: 2, job_creators: 1, role_permissions: 4, roles: 2, tokens: 1, users: 3})
+    assert.deepEqual(there.destination.counts, {assignments: 3, job_creators: 1, role_permissions: 4, roles: 3, tokens: 1, users: 3})
     assert.doesNotMatch(there.to, new RegExp(new URL(postgres.url).password))
     assert.deepEqual(await storeRecords(url), source)
     assert.equal(await commandConnections(), 0)
@@ -99,7 +62,7 @@ describe('store copy with PostgreSQL', () => {
 
   test('refuses a database that holds users (exit 6) and leaves its tables and change log as they were', async () => {
     const from = fresh('source.json')
-    await populated(from)
+    await populatedStore(from)
     const url = await postgres.database('copy_busy')
     const busy = await PgStore.open(url, {follow: false})
     await busy.createUser({isAdmin: false, passwordHash: 'h', username: 'someone'})
@@ -115,12 +78,7 @@ describe('store copy with PostgreSQL', () => {
     const to = fresh('never.json')
     await assert.rejects(copyStore(url, to), (error) => assertUserError(error, 2, /holds no mlflowctl auth store/))
     assert.deepEqual(await rows(url, "SELECT tablename FROM pg_tables WHERE tablename LIKE 'mlflowctl%'"), [])
-    assert.ok(
-      await stat(to).then(
-        () => false,
-        () => true,
-      ),
-    )
+    assert.equal(await exists(to), false)
   })
 })
 

@@ -4,7 +4,7 @@ import {describe, it} from 'node:test'
 
 import {UpstreamError} from '../../src/server/proxy.js'
 import {ApiError, errorAnswer, PlainError} from '../../src/server/responses.js'
-import {StoreError, StoreFileError} from '../../src/server/store/store.js'
+import {StoreError, StoreFileError, StoreUnavailableError} from '../../src/server/store/store.js'
 
 describe('errorAnswer', () => {
   it("answers the caller's mistakes and refusals as MLflow does, and logs nothing for them", () => {
@@ -57,6 +57,17 @@ describe('errorAnswer', () => {
       message: 'The auth store of mlflowctl serve cannot be written right now; nothing was changed. Its log says why.',
     })
     assert.equal(answer.log, 'Cannot lock the auth store /srv/auth.json: busy. Nothing was changed.')
+  })
+
+  it('answers a store whose database is out of reach 503, and logs why', () => {
+    assert.deepEqual(errorAnswer(new StoreUnavailableError('the database at db.internal does not answer')), {
+      body: {
+        error_code: 'TEMPORARILY_UNAVAILABLE',
+        message: 'The auth store of mlflowctl serve cannot take changes right now; this one was not made. Its log says why.',
+      },
+      log: 'the database at db.internal does not answer',
+      status: 503,
+    })
   })
 
   it('answers anything else 500 with a fixed message, and logs it as a bug', () => {

@@ -292,43 +292,34 @@ describe('serve when the upstream fails, for every kind of route a non-admin cal
     await answersAgain()
   })
 
-  it('answers 504 DEADLINE_EXCEEDED when the upstream does not answer in time, then answers again', GUARD, async () => {
-    for (const route of ROUTES) {
-      fake.set('hang', route.affected)
-      const answer = await route.send(serve.url, counter++)
-      assert.equal(answer.status, 504, `${route.name}: ${answer.body}`)
-      assert.deepEqual(
-        json(answer),
-        {
-          error_code: 'DEADLINE_EXCEEDED',
-          message: `The MLflow tracking server at ${fake.url.origin} did not answer in time: no answer within ${UPSTREAM_TIMEOUT_MS} ms (ETIMEDOUT)`,
-        },
-        route.name,
-      )
-    }
+  for (const failure of [
+    {
+      code: 'DEADLINE_EXCEEDED',
+      mode: 'hang',
+      status: 504,
+      title: 'answers 504 DEADLINE_EXCEEDED when the upstream does not answer in time, then answers again',
+      why: `did not answer in time: no answer within ${UPSTREAM_TIMEOUT_MS} ms (ETIMEDOUT)`,
+    },
+    {
+      code: 'TEMPORARILY_UNAVAILABLE',
+      mode: 'reset',
+      status: 502,
+      title: 'answers 502 when the upstream drops the connection before answering, then answers again',
+      why: 'gave no usable answer: connection closed without an answer (ECONNRESET)',
+    },
+  ] as const) {
+    it(failure.title, GUARD, async () => {
+      for (const route of ROUTES) {
+        fake.set(failure.mode, route.affected)
+        const answer = await route.send(serve.url, counter++)
+        assert.equal(answer.status, failure.status, `${route.name}: ${answer.body}`)
+        assert.deepEqual(json(answer), {error_code: failure.code, message: `The MLflow tracking server at ${fake.url.origin} ${failure.why}`}, route.name)
+      }
 
-    fake.set('answer')
-    await answersAgain()
-  })
-
-  it('answers 502 when the upstream drops the connection before answering, then answers again', GUARD, async () => {
-    for (const route of ROUTES) {
-      fake.set('reset', route.affected)
-      const answer = await route.send(serve.url, counter++)
-      assert.equal(answer.status, 502, `${route.name}: ${answer.body}`)
-      assert.deepEqual(
-        json(answer),
-        {
-          error_code: 'TEMPORARILY_UNAVAILABLE',
-          message: `The MLflow tracking server at ${fake.url.origin} gave no usable answer: connection closed without an answer (ECONNRESET)`,
-        },
-        route.name,
-      )
-    }
-
-    fake.set('answer')
-    await answersAgain()
-  })
+      fake.set('answer')
+      await answersAgain()
+    })
+  }
 
   it('answers 502 when the upstream breaks off an answer serve reads; a streamed one reaches the client truncated', GUARD, async () => {
     for (const route of ROUTES) {

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict'
-import {mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
-import {after, before, describe, it} from 'node:test'
+import {readFile, writeFile} from 'node:fs/promises'
+import {describe, it} from 'node:test'
 
 import initSqlJs from 'sql.js'
 
@@ -12,54 +10,17 @@ import {readMlflowAuthDb} from '../../src/server/store/mlflow-auth-db.js'
 import {StoreError} from '../../src/server/store/store.js'
 import {copyStore, importFromMlflow} from '../../src/server/store/transfer.js'
 
-import {assertUserError, storeRecords} from '../support/store-files.js'
+import {exists, scratchFiles} from '../support/files.js'
+import {assertUserError, populatedStore, storeRecords} from '../support/store-files.js'
 
-let dir: string
-let n = 0
-const fresh = (name: string) => join(dir, `${++n}-${name}`)
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'mlflowctl-transfer-'))
-})
-
-after(async () => {
-  await rm(dir, {force: true, recursive: true})
-})
-
-async function missing(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => false,
-    () => true,
-  )
-}
-
-/** A store with users, per-user grants (one per-user role left empty), a role with rows and holders. */
-async function populated(path: string): Promise<void> {
-  const store = await JsonFileStore.open(path, {watch: false})
-  const admin = await store.createUser({isAdmin: true, passwordHash: 'scrypt:32768:8:1$salt$aa', username: 'admin'})
-  const alice = await store.createUser({isAdmin: false, passwordHash: 'pbkdf2:sha256:1000$salt$bb', username: 'alice'})
-  const bob = await store.createUser({isAdmin: false, passwordHash: 'scrypt:32768:8:1$salt$cc', username: 'bob'})
-  await store.createUser({isAdmin: true, passwordHash: admin.passwordHash, username: 'root'})
-  // After root is made: the store never lets its last admin go.
-  await store.deleteUser('admin')
-  await store.createGrant({permission: 'EDIT', resourceId: '1', resourceType: 'experiment', userId: alice.id})
-  await store.createGrant({permission: 'NO_PERMISSIONS', resourceId: '2', resourceType: 'experiment', userId: alice.id})
-  await store.createGrant({permission: 'READ', resourceId: 'm', resourceType: 'registered_model', userId: bob.id})
-  await store.deleteGrant(bob.id, 'registered_model', 'm')
-  const role = await store.createRole({description: 'reads all', name: 'readers', workspace: 'default'})
-  await store.addRolePermission({permission: 'READ', resourcePattern: '*', resourceType: 'experiment', roleId: role.id})
-  await store.addRolePermission({permission: 'DENY', resourcePattern: 'secret', resourceType: 'registered_model', roleId: role.id})
-  await store.assignRole(bob.id, role.id)
-  await store.createToken({createdAt: '2026-01-01T00:00:00.000Z', digest: 'c'.repeat(64), expiresAt: null, name: 'laptop', userId: alice.id})
-  await store.recordJobCreator('5f0c3c7e9a8b4d2e8f1a2b3c4d5e6f70', alice.id)
-  await store.close()
-}
+const fresh = scratchFiles('transfer')
+const missing = async (path: string) => !(await exists(path))
 
 describe('store copy', () => {
   it('copies a store file into a new one: the same records, ids included, and the same digest', async () => {
     const from = fresh('source.json')
     const to = fresh('copy.json')
-    await populated(from)
+    await populatedStore(from)
     const result = await copyStore(from, to)
     const source = await storeRecords(from)
     const copy = await storeRecords(to)
@@ -83,7 +44,7 @@ describe('store copy', () => {
   it('refuses a destination that holds users, and leaves it byte for byte as it was', async () => {
     const from = fresh('source.json')
     const to = fresh('busy.json')
-    await populated(from)
+    await populatedStore(from)
     const store = await JsonFileStore.open(to, {watch: false})
     await store.createUser({isAdmin: false, passwordHash: 'h', username: 'someone'})
     await store.close()
@@ -111,7 +72,7 @@ describe('store copy', () => {
 
   it('takes a PostgreSQL location for a database: one that does not answer is a clear error (exit 2), without its password', async () => {
     const from = fresh('source.json')
-    await populated(from)
+    await populatedStore(from)
     await assert.rejects(copyStore(from, 'postgresql+psycopg2://me:hunter2@127.0.0.1:1/auth'), (error) => {
       assertUserError(error, 2, /Cannot use the auth store's database postgresql\+psycopg2:\/\/me@127\.0\.0\.1:1\/auth: .*ECONNREFUSED/)
       assert.doesNotMatch((error as Error).message, /hunter2/)
@@ -123,7 +84,7 @@ describe('store copy', () => {
 describe('importContent', () => {
   it('refuses a store that is not empty, changing nothing', async () => {
     const path = fresh('store.json')
-    await populated(path)
+    await populatedStore(path)
     const store = await JsonFileStore.open(path, {watch: false})
     const before = readContent(store)
     await assert.rejects(
@@ -155,7 +116,7 @@ describe('importContent', () => {
 describe('contentDigest', () => {
   it('does not depend on the order of the records, and changes with any field', async () => {
     const path = fresh('store.json')
-    await populated(path)
+    await populatedStore(path)
     const content = await storeRecords(path)
     const reversed = {
       assignments: [...content.assignments].reverse(),
@@ -168,7 +129,7 @@ describe('contentDigest', () => {
     assert.equal(contentDigest(reversed), contentDigest(content))
     const changed = {...content, rolePermissions: content.rolePermissions.map((row, i) => (i === 0 ? {...row, permission: 'MANAGE'} : row))}
     assert.notEqual(contentDigest(changed), contentDigest(content))
-    const used = {...content, tokens: content.tokens.map((token) => ({...token, lastUsedAt: '2026-01-02T00:00:00.000Z'}))}
+    const used = {...content, tokens: content.tokens.map((token) => ({...token, lastUsedAt: '2026-01-03T00:00:00.000Z'}))}
     assert.notEqual(contentDigest(used), contentDigest(content))
     const otherCreator = {...content, jobCreators: content.jobCreators?.map((job) => ({...job, userId: content.users.at(-1)!.id}))}
     assert.equal(content.jobCreators?.length, 1)
@@ -378,7 +339,7 @@ describe("MLflow's auth database", () => {
   it('refuses an import into a store that holds users (exit 6), changing nothing', async () => {
     const db = await sqliteFile('basic_auth.db', SCHEMA_312 + DATA_312)
     const to = fresh('busy.json')
-    await populated(to)
+    await populatedStore(to)
     const before = await readFile(to)
     await assert.rejects(importFromMlflow(db, to), (error) => assertUserError(error, 6, /is not empty/))
     assert.deepEqual(await readFile(to), before)

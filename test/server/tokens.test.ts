@@ -5,9 +5,7 @@
  * last uses written in one batch, never per request.
  */
 import assert from 'node:assert/strict'
-import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {readFile, writeFile} from 'node:fs/promises'
 import {after, before, describe, it} from 'node:test'
 
 import {parseBearerToken} from '../../src/server/authn.js'
@@ -18,19 +16,11 @@ import {type Store, StoreError, type TokenRecord} from '../../src/server/store/s
 import {copyStore} from '../../src/server/store/transfer.js'
 import {startServe} from '../../src/server/serve.js'
 import {newToken, TokenCheck, tokenDigest} from '../../src/server/tokens.js'
+import {scratchFiles} from '../support/files.js'
 import {freePort} from '../support/mlflow-server.js'
 import {queryAt, type RunningPostgres, startPostgres} from '../support/postgres.js'
 
-let dir: string
-let n = 0
-const fresh = (name: string) => join(dir, `${++n}-${name}`)
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'mlflowctl-tokens-'))
-})
-after(async () => {
-  await rm(dir, {force: true, recursive: true})
-})
+const fresh = scratchFiles('tokens')
 
 const CREATED = '2026-01-01T00:00:00.000Z'
 const LATER = '2026-02-01T00:00:00.000Z'

@@ -8,6 +8,7 @@ import {Agent, type IncomingHttpHeaders, request as httpRequest} from 'node:http
 
 import {type Credentials} from './mlflow-server.js'
 import {basicAuth, type Json} from './rest.js'
+import {uniqueName} from './servers.js'
 
 const agent = new Agent({keepAlive: true, maxSockets: 16})
 
@@ -86,6 +87,20 @@ export async function ok(answer: Promise<Answer> | Answer, what: string): Promis
   const result = await answer
   assert.equal(result.status, 200, `${what}: ${describeAnswer(result)}`)
   return result.json ?? {}
+}
+
+/** What mallory (the attacker, through `as`) makes of her own to aim requests with: an experiment, a run in it, a registered model. */
+export async function malloryOwn(
+  as: (method: string, path: string, options?: Send) => Promise<Answer>,
+): Promise<{malloryExperimentId: string; malloryModel: string; malloryRunId: string}> {
+  const malloryExperimentId = (
+    await ok(as('POST', '/api/2.0/mlflow/experiments/create', {body: {name: uniqueName('mallory-experiment')}}), 'mallory creates an experiment')
+  ).experiment_id as string
+  const malloryRunId = (await ok(as('POST', '/api/2.0/mlflow/runs/create', {body: {experiment_id: malloryExperimentId}}), 'mallory creates a run')).run.info
+    .run_id as string
+  const malloryModel = uniqueName('mallory-model')
+  await ok(as('POST', '/api/2.0/mlflow/registered-models/create', {body: {name: malloryModel}}), 'mallory creates a model')
+  return {malloryExperimentId, malloryModel, malloryRunId}
 }
 
 /** A 4xx (exactly `status` when given) that carries none of the secrets (the owner's data) the caller did not send themself. */

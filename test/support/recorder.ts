@@ -1,5 +1,5 @@
 /** A loopback HTTP(S) server for client tests that records every request it answers. */
-import {type IncomingMessage, type Server, type ServerResponse} from 'node:http'
+import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
 
 export interface Seen {
   body: string
@@ -43,4 +43,25 @@ export async function listen(server: Server, handler: Handler, scheme: 'http' | 
     seen,
     url: `${scheme}://127.0.0.1:${port}`,
   }
+}
+
+export function json(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  response.writeHead(status, {'content-type': 'application/json', ...headers}).end(JSON.stringify(body))
+}
+
+/**
+ * A scripted server for command tests on loopback: `route` picks each request's handler by its
+ * method and path (without the query), and may note the request; one it has no handler for gets
+ * the HTML 404 of a server without that endpoint.
+ */
+export function scriptedServer(route: (request: IncomingMessage, path: string) => Handler | undefined): Promise<TestServer> {
+  return listen(
+    createServer(),
+    (request, response, body, attempt) => {
+      const handler = route(request, new URL(request.url!, 'http://x').pathname)
+      if (handler) handler(request, response, body, attempt)
+      else response.writeHead(404, {'content-type': 'text/html'}).end('<!doctype html><title>404 Not Found</title>')
+    },
+    'http',
+  )
 }

@@ -74,3 +74,39 @@ export function assertUserError(error: unknown, exit: number, pattern: RegExp): 
   assert.match(error.message, pattern)
   return true
 }
+
+/**
+ * A JSON file store with what a copy must carry over whole: users (the first one deleted, so ids
+ * have a gap), per-user grants (bob's per-user role left empty), a role with rows and a holder
+ * (its description with a quote), tokens (one revoked: its id is not reused; one with a last use)
+ * and a job's creator. Users: alice 2, bob 3, root 4.
+ */
+export async function populatedStore(path: string): Promise<void> {
+  const store = await JsonFileStore.open(path, {watch: false})
+  const gone = await store.createUser({isAdmin: true, passwordHash: 'scrypt:32768:8:1$salt$aa', username: 'gone'})
+  const alice = await store.createUser({isAdmin: false, passwordHash: 'pbkdf2:sha256:1000$salt$bb', username: 'alice'})
+  const bob = await store.createUser({isAdmin: false, passwordHash: 'scrypt:32768:8:1$salt$cc', username: 'bob'})
+  await store.createUser({isAdmin: true, passwordHash: gone.passwordHash, username: 'root'})
+  // After root is made: the store never lets its last admin go.
+  await store.deleteUser(gone.username)
+  await store.createGrant({permission: 'EDIT', resourceId: '1', resourceType: 'experiment', userId: alice.id})
+  await store.createGrant({permission: 'NO_PERMISSIONS', resourceId: '2', resourceType: 'experiment', userId: alice.id})
+  await store.createGrant({permission: 'READ', resourceId: 'm', resourceType: 'registered_model', userId: bob.id})
+  await store.deleteGrant(bob.id, 'registered_model', 'm')
+  const role = await store.createRole({description: "it's read-only", name: 'readers', workspace: 'default'})
+  await store.addRolePermission({permission: 'READ', resourcePattern: '*', resourceType: 'experiment', roleId: role.id})
+  await store.addRolePermission({permission: 'DENY', resourcePattern: 'secret', resourceType: 'registered_model', roleId: role.id})
+  await store.assignRole(bob.id, role.id)
+  const revoked = await store.createToken({createdAt: '2026-01-01T00:00:00.000Z', digest: 'a'.repeat(64), expiresAt: null, name: 'old', userId: bob.id})
+  await store.deleteToken(revoked.id)
+  const token = await store.createToken({
+    createdAt: '2026-01-01T00:00:00.000Z',
+    digest: 'b'.repeat(64),
+    expiresAt: '2026-04-01T00:00:00.000Z',
+    name: 'ci ✓',
+    userId: alice.id,
+  })
+  await store.touchTokens(new Map([[token.id, '2026-01-02T00:00:00.000Z']]))
+  await store.recordJobCreator('0b6c4e2a-9f1d-4c3b-8a7e-5d2f1e0c9b8a', alice.id)
+  await store.close()
+}

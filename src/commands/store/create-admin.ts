@@ -1,8 +1,7 @@
 import {BaseCommand} from '../../cli/base-command.js'
 import {ExitCode, UserError} from '../../core/errors.js'
-import {newPasswordFlags, policyOf, readPolicyPassword} from '../../cli/break-glass.js'
+import {askNewPassword, newPasswordFlags} from '../../cli/break-glass.js'
 import {usernameArg} from '../../cli/flags.js'
-import {confirmDestructive} from '../../cli/prompts.js'
 import {redactUrl} from '../../server/store/store.js'
 import {type BreakGlassResult} from '../../server/store/break-glass.js'
 
@@ -21,16 +20,18 @@ export default class StoreCreateAdmin extends BaseCommand<typeof StoreCreateAdmi
   public async run(): Promise<BreakGlassResult> {
     const {username} = this.args
     const {createAdmin, describeUser} = await import('../../server/store/break-glass.js')
-    const policy = await policyOf(this.flags)
-    // Before a password is typed in vain (the write checks again).
-    if (await describeUser(this.flags.store, username))
-      throw new UserError(`User (username=${username}) already exists in ${redactUrl(this.flags.store)}. Nothing was changed.`, {
-        code: 'RESOURCE_ALREADY_EXISTS',
-        exit: ExitCode.AlreadyExists,
-        hint: 'Use `mlflowctl store reset-password` and `mlflowctl store make-admin` for an existing user.',
-      })
-    await confirmDestructive(`create the admin ${username} in ${redactUrl(this.flags.store)}`, this.flags.yes)
-    const password = await readPolicyPassword(policy, username, this.flags['password-stdin'])
+    const where = redactUrl(this.flags.store)
+    const {password, policy} = await askNewPassword(this.flags, username, {
+      action: `create the admin ${username} in ${where}`,
+      check: async () => {
+        if (await describeUser(this.flags.store, username))
+          throw new UserError(`User (username=${username}) already exists in ${where}. Nothing was changed.`, {
+            code: 'RESOURCE_ALREADY_EXISTS',
+            exit: ExitCode.AlreadyExists,
+            hint: 'Use `mlflowctl store reset-password` and `mlflowctl store make-admin` for an existing user.',
+          })
+      },
+    })
     const result = await createAdmin({location: this.flags.store, password, policy, username})
     this.status(`Created the admin ${username} in ${result.store}`)
     return result

@@ -1,8 +1,7 @@
 import {BaseCommand} from '../../cli/base-command.js'
 import {ExitCode, UserError} from '../../core/errors.js'
-import {newPasswordFlags, policyOf, readPolicyPassword} from '../../cli/break-glass.js'
+import {askNewPassword, newPasswordFlags} from '../../cli/break-glass.js'
 import {usernameArg} from '../../cli/flags.js'
-import {confirmDestructive} from '../../cli/prompts.js'
 import {redactUrl} from '../../server/store/store.js'
 import {type BreakGlassResult} from '../../server/store/break-glass.js'
 
@@ -21,18 +20,20 @@ export default class StoreResetPassword extends BaseCommand<typeof StoreResetPas
   public async run(): Promise<BreakGlassResult> {
     const {username} = this.args
     const {describeUser, resetPassword, serviceAccountRefusal} = await import('../../server/store/break-glass.js')
-    const policy = await policyOf(this.flags)
-    // Before a password is typed in vain (the write checks again).
-    const user = await describeUser(this.flags.store, username)
-    if (user?.serviceAccount) throw serviceAccountRefusal(username)
-    if (!user)
-      throw new UserError(`User with username=${username} not found in ${redactUrl(this.flags.store)}. Nothing was changed.`, {
-        code: 'RESOURCE_DOES_NOT_EXIST',
-        exit: ExitCode.NotFound,
-        hint: 'Create an admin with `mlflowctl store create-admin`.',
-      })
-    await confirmDestructive(`replace the password of ${username} in ${redactUrl(this.flags.store)}`, this.flags.yes)
-    const password = await readPolicyPassword(policy, username, this.flags['password-stdin'])
+    const where = redactUrl(this.flags.store)
+    const {password, policy} = await askNewPassword(this.flags, username, {
+      action: `replace the password of ${username} in ${where}`,
+      check: async () => {
+        const user = await describeUser(this.flags.store, username)
+        if (user?.serviceAccount) throw serviceAccountRefusal(username)
+        if (!user)
+          throw new UserError(`User with username=${username} not found in ${where}. Nothing was changed.`, {
+            code: 'RESOURCE_DOES_NOT_EXIST',
+            exit: ExitCode.NotFound,
+            hint: 'Create an admin with `mlflowctl store create-admin`.',
+          })
+      },
+    })
     const result = await resetPassword({location: this.flags.store, password, policy, username})
     this.status(`Set the password of ${username}${result.is_admin ? ' (admin)' : ''} in ${result.store}`)
     return result

@@ -6,6 +6,7 @@
 import {scorerResourceId} from '../../mlflow/resources.js'
 import {type AuditSink} from '../audit.js'
 import {type UpstreamResponse} from '../proxy.js'
+import {withoutQuery} from '../request-path.js'
 import {isJobId} from '../store/model.js'
 import {type Store, type UserRecord} from '../store/store.js'
 import {type Exchange, type Json, parseAnswer} from './exchange.js'
@@ -89,7 +90,7 @@ export async function recordAfter(
   } catch (error) {
     const {request, user} = exchange
     log(
-      `error: ${request.method} ${exchange.target.split('?', 1)[0]} by ${user.username}: MLflow made the change, but ${AFTER_EFFECT_MISSED[effect]}: ${(error as Error).message}`,
+      `error: ${request.method} ${withoutQuery(exchange.target)} by ${user.username}: MLflow made the change, but ${AFTER_EFFECT_MISSED[effect]}: ${(error as Error).message}`,
     )
   }
 

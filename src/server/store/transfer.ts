@@ -9,7 +9,7 @@ import {ExitCode, UserError} from '../../core/errors.js'
 import {type ContentCounts, contentCounts, contentDigest, isEmptyContent, readContent} from './content.js'
 import {readMlflowAuthDb, type Skipped} from './mlflow-auth-db.js'
 import {openStore, parseStoreLocation, storeUserError} from './open.js'
-import {redactUrl, type Store, type StoreContent, StoreError} from './store.js'
+import {redactUrl, type StoreContent, StoreError} from './store.js'
 
 export interface Summary {
   counts: ContentCounts
@@ -71,14 +71,7 @@ async function loadInto(location: string, content: StoreContent): Promise<Summar
   }
 
   // What is durable, not what this process remembers: the store read back from where it lives.
-  const again = await openStore(location, {mustExist: true})
-  let written: StoreContent
-  try {
-    written = readContent(again)
-  } finally {
-    await again.close()
-  }
-
+  const written = await contentAt(location)
   const expected = summarize(content)
   const actual = summarize(written)
   if (actual.digest !== expected.digest) {
@@ -89,6 +82,16 @@ async function loadInto(location: string, content: StoreContent): Promise<Summar
   }
 
   return actual
+}
+
+/** Everything the store at `location` (which must exist) holds, read through the store itself. */
+async function contentAt(location: string): Promise<StoreContent> {
+  const store = await openStore(location, {mustExist: true})
+  try {
+    return readContent(store)
+  } finally {
+    await store.close()
+  }
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -112,14 +115,7 @@ export async function importFromMlflow(from: string, to: string): Promise<Import
 
 /** Everything in the store at `from` into the empty store at `to`, verified by counts and digest. */
 export async function copyStore(from: string, to: string): Promise<CopyResult> {
-  const source: Store = await openStore(from, {mustExist: true})
-  let content: StoreContent
-  try {
-    content = readContent(source)
-  } finally {
-    await source.close()
-  }
-
+  const content = await contentAt(from)
   const expected = summarize(content)
   const destination = await loadInto(to, content)
   return {destination, from: redactUrl(from), source: expected, to: redactUrl(to)}

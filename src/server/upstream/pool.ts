@@ -9,6 +9,7 @@ import {type IncomingMessage} from 'node:http'
 import {buildConnector, type Dispatcher, Pool} from 'undici'
 
 import {type Client, directClient} from '../client-address.js'
+import {withoutQuery} from '../request-path.js'
 import {codeOf, type UpstreamError, upstreamFailure, withCode} from './errors.js'
 
 export interface UpstreamTlsOptions {
@@ -236,7 +237,7 @@ export class UpstreamPool {
   report(error: Error, method: string, path: string): UpstreamError {
     const failure = this.failure(error)
     try {
-      this.options.onError?.(failure, {method, path: path.split('?', 1)[0]})
+      this.options.onError?.(failure, {method, path: withoutQuery(path)})
     } catch {
       // A logging hook must not break forwarding.
     }
