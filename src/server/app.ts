@@ -101,7 +101,12 @@ export function routeRequest(request: IncomingMessage, staticPrefix: string): Ro
   return {match: path === undefined ? undefined : lookupRoute(request.method ?? 'GET', path), target}
 }
 
-export function createApp(options: AppOptions): (request: IncomingMessage, response: ServerResponse) => void {
+/**
+ * The request handler; its promise settles when the handling is over, which may be after the
+ * answer (a client that left does not stop what the request set going), so that a stop can wait
+ * for the lines it records.
+ */
+export function createApp(options: AppOptions): (request: IncomingMessage, response: ServerResponse) => Promise<void> {
   const {config, health, log, observe, store, tokenCheck, upstream} = options
   const audit = options.audit ?? NO_AUDIT
   const clients = options.clients ?? ClientAddresses.none()
@@ -301,6 +306,6 @@ export function createApp(options: AppOptions): (request: IncomingMessage, respo
   return (request, response) => {
     const outcome: Outcome = {family: 'unknown'}
     watch(request, response, outcome)
-    handle(request, response, outcome).catch((error: unknown) => fail(request, response, error, outcome))
+    return handle(request, response, outcome).catch((error: unknown) => fail(request, response, error, outcome))
   }
 }

@@ -52,7 +52,12 @@ export interface AuthFailedEvent extends Partial<AuditOrigin> {
   /** A summary's first and last refusal (ISO 8601). */
   first?: string
   last?: string
-  /** A summary of the refusals of keys beyond the ones followed one by one: no client, no user. */
+  /**
+   * The refusals of one reason from one client (IPv6: its /64, as `client` shows it) beyond the
+   * keys a client is followed under, whatever name or address each gave: no user.
+   */
+  many?: boolean
+  /** A summary of the refusals of keys beyond the ones followed one by one, per reason: no client, no user. */
   overflow?: boolean
   reason: AuthFailure
   /** The user name the client gave, when it gave one: as given for a user that exists, else its digest (userLabel). */
@@ -159,6 +164,7 @@ export function serializeAuditEvent(event: AuditEvent, now: Date = new Date()): 
     'count',
     'first',
     'last',
+    'many',
     'overflow',
     'operation',
     'target',
@@ -196,19 +202,42 @@ export function userLabel(username: string, known: boolean): string {
 
 /** How failed logins are summarised: the window, and how many keys are followed one by one. */
 export interface FailureLimits {
-  /** Keys (reason, client, user) followed at once; refusals of further ones are counted per reason. Default 1 000. */
+  /**
+   * Keys followed at once for `wrong-password` refusals (a name that is a user's), apart from all
+   * others, so that a flood of unknown names cannot crowd them out. Default 1 000.
+   */
+  maxKnownKeys?: number
+  /** Keys followed at once for every other reason; default 1 000. */
   maxKeys?: number
+  /**
+   * Keys one client (IPv6: its /64) is followed under, in each of the two groups above; beyond,
+   * its further names and addresses are counted under one key per reason (`many`). Default 20.
+   */
+  maxKeysPerClient?: number
   /** How long refusals of one key are counted before their summary is written; default 60 000 ms. */
   windowMs?: number
 }
 
 export const DEFAULT_FAILURE_WINDOW_MS = 60_000
 export const DEFAULT_FAILURE_KEYS = 1000
+export const DEFAULT_FAILURE_KEYS_PER_CLIENT = 20
+
+/** Keys followed one by one, bounded as a whole and per client. */
+interface KeyGroup {
+  /** Keys of the group, `many` ones included. */
+  keys: number
+  max: number
+  /** Per client (IPv6: its /64): its keys other than `many` ones. */
+  perClient: Map<string, number>
+}
 
 interface Pending {
+  /** The client as counted (IPv6: its /64); '' when none. */
+  client: string
   count: number
   event: AuthFailedEvent
   first: number
+  group?: KeyGroup
   last: number
 }
 
@@ -217,46 +246,70 @@ interface Pending {
  * let them fill the disk. The first refusal of a key (reason, client, user) is written at once, as
  * it comes; later ones of the same key are counted, and written as one line with `count`, `first`
  * and `last` when the window ends (or a lock of that address or user begins, or the log is
- * reopened or closed). A key with no refusal for a whole window is forgotten. Beyond `maxKeys`
- * keys, refusals are counted per reason only. So each window writes at most two lines per key
- * (three when a lock of its address or user begins), `maxKeys` keys, and one line per reason,
- * however many refusals came.
+ * reopened or closed). A key with no refusal for a whole window is forgotten.
+ *
+ * The keys are bounded so that no one client can take the room of the others: a client (IPv6: its
+ * /64, which one holder has whole) is followed under at most `maxKeysPerClient` keys, and its
+ * refusals beyond them are counted per reason under one key of its own (`many`: client as counted,
+ * no user). `wrong-password` keys (a user that exists, whose login is being guessed) have a group
+ * of their own, `maxKnownKeys`, which unknown names, missing credentials and bad tokens never
+ * use. Only when a group is full are further refusals counted per reason alone (`overflow`). So
+ * each window writes at most two lines per key (three when a lock of its address or user
+ * begins), `maxKeys` + `maxKnownKeys` keys, and one line per reason, however many refusals came.
  */
 export class FailureAggregator {
   private readonly keys = new Map<string, Pending>()
-  private readonly maxKeys: number
+  private readonly known: KeyGroup
+  private readonly maxPerClient: number
+  private readonly others: KeyGroup
   private readonly overflow = new Map<AuthFailure, Pending>()
 
   constructor(
     private readonly write: (event: AuditEvent, time: Date) => void,
     limits: FailureLimits = {},
   ) {
-    this.maxKeys = limits.maxKeys ?? DEFAULT_FAILURE_KEYS
+    this.others = {keys: 0, max: limits.maxKeys ?? DEFAULT_FAILURE_KEYS, perClient: new Map()}
+    this.known = {keys: 0, max: limits.maxKnownKeys ?? DEFAULT_FAILURE_KEYS, perClient: new Map()}
+    this.maxPerClient = limits.maxKeysPerClient ?? DEFAULT_FAILURE_KEYS_PER_CLIENT
   }
 
   add(event: AuthFailedEvent, now = Date.now()): void {
     const key = JSON.stringify([event.reason, event.client ?? '', event.user ?? ''])
-    const known = this.keys.get(key)
-    if (known) {
-      count(known, now)
+    const followed = this.keys.get(key)
+    if (followed) {
+      count(followed, now)
       return
     }
 
-    if (this.keys.size < this.maxKeys) {
-      this.keys.set(key, {count: 0, event, first: now, last: now})
-      this.write(event, new Date(now))
+    const group = event.reason === 'wrong-password' ? this.known : this.others
+    const client = event.client === undefined ? '' : addressKey(event.client)
+    if ((group.perClient.get(client) ?? 0) < this.maxPerClient) {
+      if (group.keys >= group.max) {
+        this.overflowed(event, now)
+        return
+      }
+
+      group.perClient.set(client, (group.perClient.get(client) ?? 0) + 1)
+      this.follow(key, {client, count: 0, event, first: now, group, last: now})
       return
     }
 
-    const other = this.overflow.get(event.reason)
-    if (other) count(other, now)
-    else this.overflow.set(event.reason, {count: 1, event: {event: 'auth.failed', overflow: true, reason: event.reason}, first: now, last: now})
+    // This client has used its keys: its other names and addresses are counted together. (Two
+    // elements: no key of three can be the same.)
+    const manyKey = JSON.stringify([event.reason, client])
+    const many = this.keys.get(manyKey)
+    if (many) count(many, now)
+    else if (group.keys >= group.max) this.overflowed(event, now)
+    else {
+      const {user: _user, ...rest} = event
+      this.follow(manyKey, {client, count: 0, event: {...rest, client: client || undefined, many: true}, first: now, group, last: now})
+    }
   }
 
   /** The window ended: every key's refusals since its last line written as one; keys without any forgotten. */
   tick(now = Date.now()): void {
     for (const [key, pending] of this.keys) {
-      if (pending.count === 0) this.keys.delete(key)
+      if (pending.count === 0) this.forget(key, pending)
       else this.summarise(pending, now)
     }
 
@@ -276,9 +329,36 @@ export class FailureAggregator {
     this.overflow.clear()
   }
 
+  /** A new key: followed, and its first refusal written at once. */
+  private follow(key: string, pending: Pending): void {
+    this.keys.set(key, pending)
+    pending.group!.keys++
+    this.write(pending.event, new Date(pending.first))
+  }
+
+  private forget(key: string, pending: Pending): void {
+    this.keys.delete(key)
+    const {client, event, group} = pending
+    if (!group) return
+    group.keys--
+    if (event.many) return
+    const left = (group.perClient.get(client) ?? 1) - 1
+    if (left > 0) group.perClient.set(client, left)
+    else group.perClient.delete(client)
+  }
+
+  /** A group full: counted per reason only, the last resort. */
+  private overflowed(event: AuthFailedEvent, now: number): void {
+    const other = this.overflow.get(event.reason)
+    if (other) count(other, now)
+    else this.overflow.set(event.reason, {client: '', count: 1, event: {event: 'auth.failed', overflow: true, reason: event.reason}, first: now, last: now})
+  }
+
   private summarise(pending: Pending, now: number): void {
-    const {client, reason, user} = pending.event
-    const summary: AuthFailedEvent = pending.event.overflow ? {...pending.event} : {client, event: 'auth.failed', reason, ...(user === undefined ? {} : {user})}
+    const {client, many, reason, user} = pending.event
+    const summary: AuthFailedEvent = pending.event.overflow
+      ? {...pending.event}
+      : {client, event: 'auth.failed', reason, ...(user === undefined ? {} : {user}), ...(many ? {many} : {})}
     this.write({...summary, count: pending.count, first: new Date(pending.first).toISOString(), last: new Date(pending.last).toISOString()}, new Date(now))
     pending.count = 0
   }
@@ -293,7 +373,7 @@ function count(pending: Pending, now: number): void {
 export interface AuditStats {
   /** Lines dropped because the destination could not keep up (more queued than its bound). */
   dropped: number
-  /** Lines that could not be written (a full disk, a closed pipe). */
+  /** Lines that could not be written: a full disk, a closed pipe, or an event recorded after the log was closed. */
   failed: number
   /** Lines written. */
   lines: number
@@ -306,6 +386,8 @@ export interface AuditLogOptions {
   maxQueuedBytes?: number
   /** Each line dropped (a metric). */
   onDrop?: () => void
+  /** Each line that could not be written (a metric): counted in `failed`. */
+  onFail?: () => void
 }
 
 interface Destination {
@@ -318,9 +400,12 @@ interface Destination {
 export class AuditLog implements AuditSink {
   private changesDropped = 0
   private closed = false
+  /** `failed` when the log was closed: the first line lost after it is logged. */
+  private failedAtClose = 0
   private destination: Destination
   private failed = 0
   private readonly failures: FailureAggregator
+  private readonly onFail: () => void
   private lines = 0
   /** Whether the current destination's failure has been logged (once per destination). */
   private reported = false
@@ -335,6 +420,7 @@ export class AuditLog implements AuditSink {
     options: AuditLogOptions = {},
   ) {
     this.destination = destination
+    this.onFail = options.onFail ?? (() => {})
     this.watch(destination)
     this.failures = new FailureAggregator((event, time) => this.write(event, time), options.failures)
     this.timer = setInterval(() => this.failures.tick(), options.failures?.windowMs ?? DEFAULT_FAILURE_WINDOW_MS)
@@ -376,7 +462,16 @@ export class AuditLog implements AuditSink {
   }
 
   record(event: AuditEvent): void {
-    if (this.closed) return
+    if (this.closed) {
+      // A request still being handled when serve stopped: its line is lost, but not silently.
+      if (this.failed === this.failedAtClose)
+        this.log(
+          `error: audit log ${this.where()}: an event (${event.event}) was recorded after the log was closed and is lost; every such line is counted (mlflowctl_log_lines_failed_total{log="audit"})`,
+        )
+      this.fail()
+      return
+    }
+
     if (event.event === 'auth.failed') {
       this.failures.add(event)
       return
@@ -415,12 +510,13 @@ export class AuditLog implements AuditSink {
     return `audit log reopened: ${this.location}`
   }
 
-  /** Writes what is counted and buffered and lets the file go; later events are dropped. */
+  /** Writes what is counted and buffered and lets the file go; later events are lost, counted as `failed` and logged. */
   async close(): Promise<void> {
     if (this.closed) return
     this.failures.flushAll()
     clearInterval(this.timer)
     this.closed = true
+    this.failedAtClose = this.failed
     if (this.location === '-') {
       // Standard output stays open for others; its buffered writes are flushed before exit by Node.
       await new Promise<void>((done) => {
@@ -435,7 +531,7 @@ export class AuditLog implements AuditSink {
   private write(event: AuditEvent, time: Date): void {
     const {stream} = this.destination
     if (stream.destroyed || stream.writableEnded) {
-      this.failed++
+      this.fail()
       return
     }
 
@@ -448,8 +544,17 @@ export class AuditLog implements AuditSink {
 
   /** A line that could not be written: counted, and the first failure of a destination logged. */
   private lost(error: Error): void {
-    this.failed++
+    this.fail()
     this.report(error)
+  }
+
+  private fail(): void {
+    this.failed++
+    this.onFail()
+  }
+
+  private where(): string {
+    return this.location === '-' ? 'on standard output' : this.location
   }
 
   private report(error: Error): void {
@@ -468,8 +573,14 @@ export class AuditLog implements AuditSink {
 
 /** Whether a failed login is one of those a lock counted: the same address (IPv6: its /64), the same user. */
 function lockedBy(lock: LockoutEvent, failed: AuthFailedEvent): boolean {
-  if (lock.client !== undefined && (failed.client === undefined || addressKey(failed.client) !== lock.client)) return false
-  return lock.user === undefined || failed.user === lock.user
+  if (lock.client !== undefined) {
+    // A `many` count names its client as counted already.
+    const client = failed.many || failed.client === undefined ? failed.client : addressKey(failed.client)
+    if (client !== lock.client) return false
+  }
+
+  // A client's `many` count may hold refusals of the name locked from it: written before the lock too.
+  return lock.user === undefined || failed.user === lock.user || (failed.many === true && lock.client !== undefined)
 }
 
 async function openFile(location: string, log: (message: string) => void): Promise<Destination> {

@@ -42,6 +42,7 @@ export class ServeMetrics {
   private readonly cacheLookups: Counter<'result'>
   private readonly lockouts: Counter
   private readonly logLinesDropped: Counter<'log'>
+  private readonly logLinesFailed: Counter<'log'>
   private readonly requestDuration: Histogram<'decision'>
   private readonly requests: Counter<'decision' | 'family' | 'method' | 'status'>
   private readonly storeWrites: Histogram<'outcome'>
@@ -98,10 +99,17 @@ export class ServeMetrics {
       name: 'mlflowctl_log_lines_dropped_total',
       registers,
     })
+    this.logLinesFailed = new Counter({
+      help: 'Lines of the audit log lost because they could not be written: a write failed (a full disk, a closed pipe), or the line came after the log was closed at a stop.',
+      labelNames: ['log'],
+      name: 'mlflowctl_log_lines_failed_total',
+      registers,
+    })
     // Series that exist from the start read 0 rather than absent, so a rate() works from the first scrape.
     for (const result of ['hit', 'miss']) this.cacheLookups.inc({result}, 0)
     for (const result of ['expired', 'rejected', 'verified'] satisfies TokenResult[]) this.tokenLogins.inc({result}, 0)
     for (const log of ['access', 'audit']) this.logLinesDropped.inc({log}, 0)
+    this.logLinesFailed.inc({log: 'audit'}, 0)
   }
 
   /** Node's process metrics (CPU, memory, event loop, handles), once the metrics are exposed. */
@@ -136,6 +144,11 @@ export class ServeMetrics {
   /** A line of the access log or the audit log dropped: its destination could not keep up. */
   logLineDropped(log: 'access' | 'audit'): void {
     this.logLinesDropped.inc({log})
+  }
+
+  /** A line of the audit log lost: its write failed, or it came after the log was closed. */
+  logLineFailed(log: 'audit'): void {
+    this.logLinesFailed.inc({log})
   }
 
   /** For the token feature: one token login and how it ended. */

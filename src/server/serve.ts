@@ -64,6 +64,8 @@ export interface ServeOptions {
   storeMaxStaleMs?: number
   /** A JSON file, or a PostgreSQL URL (`postgresql://…`). */
   storePath: string
+  /** How long a stop waits for requests still being handled after their connections closed; default DEFAULT_STOP_GRACE_MS. */
+  stopGraceMs?: number
   /** HTTPS: certificate and key files, and optionally a CA that client certificates must chain to. */
   tls?: Partial<TlsFiles>
   /** Comma-separated addresses and networks of reverse proxies whose X-Forwarded-* are believed. */
@@ -94,7 +96,14 @@ export interface RunningServe {
   url: string
 }
 
-type Handler = (request: IncomingMessage, response: ServerResponse) => void
+/** Its promise, when it returns one, settles when the handling is over (a stop waits for it). */
+type Handler = (request: IncomingMessage, response: ServerResponse) => Promise<void> | void
+
+/**
+ * How long a stop waits, once every connection is closed, for requests still being handled (a
+ * client that left while its change was being written): their audit lines come before the log closes.
+ */
+export const DEFAULT_STOP_GRACE_MS = 10_000
 
 export async function startServe(options: ServeOptions): Promise<RunningServe> {
   const {log} = options
@@ -119,6 +128,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       : await AuditLog.open(options.auditLog, log, {
           failures: options.auditFailures,
           onDrop: () => metrics.logLineDropped('audit'),
+          onFail: () => metrics.logLineFailed('audit'),
         })
   try {
     return await startServing(options, {audit, clients, config, listener, metrics})
@@ -169,7 +179,8 @@ async function startServing(
   const credentialCheck = {...options.credentialCheck, lockout, onLookup: (hit: boolean) => metrics.credentialLookup(hit)}
   const tokenCheck = new TokenCheck(store, {onCheck: (result) => metrics.tokenAuthentication(result), onError: (error) => log(`warning: ${error.message}`)})
   front.attach(createApp({audit, clients, config, credentialCheck, health, log, observe, store, tokenCheck, upstream}))
-  return running({audit, front, listener, lockout: lockout || undefined, metrics, ops, store, tokenCheck, upstream})
+  const graceMs = options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS
+  return running({audit, front, graceMs, listener, lockout: lockout || undefined, log, metrics, ops, store, tokenCheck, upstream})
 }
 
 /**
@@ -237,6 +248,8 @@ interface Front {
   /** A failed start: drops the requests that waited and closes every connection now. */
   abort(): Promise<void>
   server: Server
+  /** Waits up to `ms` for the requests still being handled; resolves to how many are left. */
+  settle(ms: number): Promise<number>
   /** Stops accepting; in-flight requests finish, and their connections close after them. */
   stop(): Promise<void>
 }
@@ -255,6 +268,20 @@ function createFront(listener: Listener, clients: ClientAddresses, guards: Guard
   const early: Array<[IncomingMessage, ServerResponse]> = []
   // Responses not finished yet, so that stopping can close their keep-alive connections.
   const inFlight = new Set<ServerResponse>()
+  // Handlers not finished yet: one may go on after its connection closed (a client that left),
+  // and what it records must reach the audit log before that closes.
+  const handling = new Set<Promise<void>>()
+  const run = (handler: Handler, request: IncomingMessage, response: ServerResponse) => {
+    const handled = handler(request, response)
+    if (!handled) return
+    const tracked = handled.then(
+      () => {},
+      () => {},
+    )
+    handling.add(tracked)
+    void tracked.then(() => handling.delete(tracked))
+  }
+
   let stopping = false
   const {hsts} = listener
   const server = listener.createServer(guards.serverOptions, (request, response) => {
@@ -271,7 +298,7 @@ function createFront(listener: Listener, clients: ClientAddresses, guards: Guard
     })
     // Refused (too many header fields, or requests in flight from one client): answered already.
     if (!limiter.admit(request, response)) return
-    if (app) app(request, response)
+    if (app) run(app, request, response)
     else early.push([request, response])
   })
   watch.attach(server)
@@ -281,7 +308,7 @@ function createFront(listener: Listener, clients: ClientAddresses, guards: Guard
   return {
     attach(ready) {
       app = ready
-      for (const [request, response] of early.splice(0)) ready(request, response)
+      for (const [request, response] of early.splice(0)) run(ready, request, response)
     },
     async abort() {
       for (const [, response] of early.splice(0)) response.destroy()
@@ -291,6 +318,16 @@ function createFront(listener: Listener, clients: ClientAddresses, guards: Guard
       })
     },
     server,
+    async settle(ms) {
+      if (handling.size === 0) return 0
+      let timer: NodeJS.Timeout | undefined
+      const bound = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, ms)
+      })
+      await Promise.race([Promise.all(handling), bound])
+      clearTimeout(timer)
+      return handling.size
+    },
     async stop() {
       stopping = true
       // Answers not yet begun tell their clients the connection ends with them.
@@ -336,15 +373,17 @@ async function openStore(options: ServeOptions, config: ServeConfig, metrics: Se
 function running(parts: {
   audit?: AuditLog
   front: Front
+  graceMs: number
   listener: Listener
   lockout?: Lockout
+  log: (message: string) => void
   metrics: ServeMetrics
   ops?: OpsEndpoint
   store: Store
   tokenCheck: TokenCheck
   upstream: Upstream
 }): RunningServe {
-  const {audit, front, listener, lockout, metrics, ops, store, tokenCheck, upstream} = parts
+  const {audit, front, graceMs, listener, lockout, log, metrics, ops, store, tokenCheck, upstream} = parts
   const address = front.server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   let closing: Promise<void> | undefined
@@ -354,6 +393,12 @@ function running(parts: {
       // Stop accepting, let in-flight requests finish, then make sure every write is on disk.
       closing ??= (async () => {
         await front.stop()
+        // A request whose client left may still be writing its change: its line comes before the log closes.
+        const left = await front.settle(graceMs)
+        if (left > 0)
+          log(
+            `warning: stopping with ${left} requests still being handled after ${graceMs / 1000} s; what they would record in the audit log is lost, and counted (mlflowctl_log_lines_failed_total{log="audit"})`,
+          )
         await ops?.close()
         await upstream.close()
         // The tokens' last uses since the last write, so a clean stop loses none.

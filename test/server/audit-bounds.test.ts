@@ -15,7 +15,7 @@ import {describe, it} from 'node:test'
 
 import {AccessLog} from '../../src/server/access-log.js'
 import {type RequestRecord} from '../../src/server/app.js'
-import {type AuditEvent, AuditLog, FailureAggregator, userLabel} from '../../src/server/audit.js'
+import {type AuditEvent, AuditLog, type AuthFailedEvent, FailureAggregator, serializeAuditEvent, userLabel} from '../../src/server/audit.js'
 import {ServeMetrics} from '../../src/server/metrics.js'
 import {startingHealth} from '../../src/server/ops-endpoint.js'
 import {seriesValue} from '../support/metrics.js'
@@ -114,6 +114,171 @@ describe('failed logins in the audit log are bounded', () => {
     failures.add({client: '2001:db8::0', event: 'auth.failed', reason: 'invalid-token'}, now)
     assert.equal(written.length, 5)
     assert.equal((written[4] as {count?: number}).count, undefined)
+  })
+})
+
+describe('failed logins: no client can crowd out the others', () => {
+  const sum = (events: AuditEvent[]) => events.reduce((total, event) => total + ((event as {count?: number}).count ?? 1), 0)
+  const failedOf = (events: AuditEvent[]) => events.filter((event): event is AuthFailedEvent => event.event === 'auth.failed')
+
+  it('after 1 200 unknown names from 60 IPv6 /64s, a wrong password for a real user from another client has its own line', () => {
+    const written: AuditEvent[] = []
+    // The defaults: what serve runs with.
+    const failures = new FailureAggregator((event) => written.push(event))
+    let now = Date.parse('2026-01-31T09:00:00Z')
+    let sent = 0
+    for (let net = 0; net < 60; net++)
+      for (let host = 0; host < 20; host++) {
+        failures.add(
+          {
+            client: `2001:db8:0:${net.toString(16)}::${(host + 1).toString(16)}`,
+            event: 'auth.failed',
+            reason: 'unknown-user',
+            user: userLabel(`guess-${net}-${host}`, false),
+          },
+          now++,
+        )
+        sent++
+      }
+
+    // Then one repeat per key, as the attacker keeps them alive.
+    for (let net = 0; net < 60; net++) {
+      failures.add({client: `2001:db8:0:${net.toString(16)}::1`, event: 'auth.failed', reason: 'unknown-user', user: userLabel(`guess-${net}-0`, false)}, now++)
+      sent++
+    }
+
+    const before = written.length
+    const admin: AuthFailedEvent = {
+      client: '198.51.100.7',
+      event: 'auth.failed',
+      method: 'GET',
+      path: '/api/2.0/mlflow/experiments/get',
+      reason: 'wrong-password',
+      user: 'admin',
+    }
+    failures.add(admin, now++)
+    assert.deepEqual(written.slice(before), [admin])
+    // And its repeats are summarised under its own key, with its client and user.
+    failures.add(admin, now++)
+    failures.tick(now)
+    const adminLines = failedOf(written).filter((event) => event.user === 'admin')
+    assert.equal(adminLines.length, 2, JSON.stringify(adminLines))
+    assert.deepEqual(
+      {client: adminLines[1].client, count: adminLines[1].count, overflow: adminLines[1].overflow},
+      {client: '198.51.100.7', count: 1, overflow: undefined},
+    )
+    assert.equal(sum(written), sent + 2)
+  })
+
+  it('one client is followed under 20 keys; its further names and addresses are counted under one `many` key for its /64', () => {
+    const written: AuditEvent[] = []
+    const failures = new FailureAggregator((event) => written.push(event))
+    let now = Date.parse('2026-01-31T09:00:00Z')
+    const N = 50
+    for (let i = 0; i < N; i++)
+      failures.add(
+        {
+          client: `2001:db8:1:2::${(i + 1).toString(16)}`,
+          event: 'auth.failed',
+          method: 'GET',
+          path: '/x',
+          reason: 'unknown-user',
+          user: userLabel(`name-${i}`, false),
+        },
+        now++,
+      )
+    assert.equal(written.length, 21, JSON.stringify(written))
+    assert.ok(written.slice(0, 20).every((event) => (event as AuthFailedEvent).user !== undefined && !(event as AuthFailedEvent).many))
+    // The 21st: the first refusal of the client's `many` key, as it came, but without a name, and the client as counted.
+    assert.deepEqual(written[20], {client: '2001:db8:1:2::/64', event: 'auth.failed', many: true, method: 'GET', path: '/x', reason: 'unknown-user'})
+    // A wrong password for a real user from the same /64 is in a group of its own: its own line.
+    failures.add({client: '2001:db8:1:2::99', event: 'auth.failed', reason: 'wrong-password', user: 'alice'}, now++)
+    assert.deepEqual(written.at(-1), {client: '2001:db8:1:2::99', event: 'auth.failed', reason: 'wrong-password', user: 'alice'})
+    // Another client is not affected.
+    failures.add({client: '2001:db8:1:3::1', event: 'auth.failed', reason: 'unknown-user', user: userLabel('someone', false)}, now++)
+    assert.equal((written.at(-1) as AuthFailedEvent).client, '2001:db8:1:3::1')
+    const count = written.length
+    failures.tick(now)
+    assert.deepEqual(written.slice(count), [
+      {
+        client: '2001:db8:1:2::/64',
+        count: N - 21,
+        event: 'auth.failed',
+        first: new Date(Date.parse('2026-01-31T09:00:00Z') + 21).toISOString(),
+        last: new Date(Date.parse('2026-01-31T09:00:00Z') + N - 1).toISOString(),
+        many: true,
+        reason: 'unknown-user',
+      },
+    ])
+    assert.equal(sum(written), N + 2)
+    // The line as written: `many` after the counts, no user.
+    const line = JSON.parse(serializeAuditEvent(written.at(-1)!, new Date(now))) as Record<string, unknown>
+    assert.deepEqual(Object.keys(line), ['time', 'event', 'client', 'status', 'decision', 'reason', 'count', 'first', 'last', 'many'])
+  })
+
+  it('the keys a client forgets at the end of a window are its to use again', () => {
+    const written: AuditEvent[] = []
+    const failures = new FailureAggregator((event) => written.push(event), {maxKeysPerClient: 2})
+    let now = 0
+    for (const name of ['a', 'b', 'c']) failures.add({client: '10.0.0.1', event: 'auth.failed', reason: 'unknown-user', user: name}, now++)
+    assert.equal((written.at(-1) as AuthFailedEvent).many, true)
+    // No repeat in the window: all three forgotten.
+    failures.tick(now)
+    failures.add({client: '10.0.0.1', event: 'auth.failed', reason: 'unknown-user', user: 'd'}, now++)
+    assert.deepEqual(written.at(-1), {client: '10.0.0.1', event: 'auth.failed', reason: 'unknown-user', user: 'd'})
+  })
+
+  it("a lock of a client's address writes its `many` count before the lock line", async () => {
+    const lines: string[] = []
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        if (chunk.length > 0) lines.push(chunk.toString())
+        done()
+      },
+    })
+    const audit = AuditLog.onStream(stream, () => {}, {failures: {maxKeysPerClient: 1}})
+    for (const name of ['a', 'b', 'c', 'd']) audit.record({client: '2001:db8:5:6::1', event: 'auth.failed', reason: 'unknown-user', user: name})
+    audit.record({client: '2001:db8:5:6::/64', event: 'auth.lockout', failures: 4, reason: 'address'})
+    await audit.close()
+    const events = lines.map((line) => JSON.parse(line) as Record<string, unknown>)
+    assert.deepEqual(
+      events.map((event) => [event.event, event.user, event.client, event.many, event.count]),
+      [
+        ['auth.failed', 'a', '2001:db8:5:6::1', undefined, undefined],
+        ['auth.failed', undefined, '2001:db8:5:6::/64', true, undefined],
+        ['auth.failed', undefined, '2001:db8:5:6::/64', true, 2],
+        ['auth.lockout', undefined, '2001:db8:5:6::/64', undefined, undefined],
+      ],
+    )
+  })
+
+  it('only when a whole group is full are refusals counted per reason alone', () => {
+    const written: AuditEvent[] = []
+    const failures = new FailureAggregator((event) => written.push(event), {maxKeys: 4, maxKeysPerClient: 2, maxKnownKeys: 2})
+    let now = 0
+    // Three clients' unknown names: 2 + 2 followed, the third client's overflow.
+    for (const client of ['10.0.0.1', '10.0.0.2', '10.0.0.3'])
+      for (const name of ['a', 'b']) failures.add({client, event: 'auth.failed', reason: 'unknown-user', user: name}, now++)
+    assert.equal(written.length, 4)
+    // The wrong-password group is still empty.
+    failures.add({client: '10.0.0.3', event: 'auth.failed', reason: 'wrong-password', user: 'admin'}, now++)
+    failures.add({client: '10.0.0.4', event: 'auth.failed', reason: 'wrong-password', user: 'admin'}, now++)
+    failures.add({client: '10.0.0.5', event: 'auth.failed', reason: 'wrong-password', user: 'admin'}, now++)
+    assert.deepEqual(
+      failedOf(written.slice(4)).map((event) => event.client),
+      ['10.0.0.3', '10.0.0.4'],
+    )
+    failures.tick(now)
+    assert.deepEqual(
+      failedOf(written)
+        .filter((event) => event.overflow)
+        .map((event) => [event.reason, event.count]),
+      [
+        ['unknown-user', 2],
+        ['wrong-password', 1],
+      ],
+    )
+    assert.equal(sum(written), 9)
   })
 })
 
