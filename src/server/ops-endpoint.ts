@@ -10,6 +10,7 @@ import {type AddressInfo} from 'node:net'
 import {ExitCode, UserError} from '../core/errors.js'
 import {type Health} from './health.js'
 import {type ServeMetrics} from './metrics.js'
+import {pathOf} from './request-path.js'
 import {sendJson} from './responses.js'
 
 export interface ListenAddress {
@@ -55,7 +56,7 @@ export interface OpsEndpoint {
 
 export async function startOpsEndpoint(address: ListenAddress, metrics: ServeMetrics, health: Pick<Health, 'answer'>): Promise<OpsEndpoint> {
   const server: Server = createServer((request, response) => {
-    const path = (request.url ?? '/').split('?', 1)[0]
+    const path = pathOf(request)
     const method = request.method ?? 'GET'
     const answer = async () => {
       if (method !== 'GET' && method !== 'HEAD') {
