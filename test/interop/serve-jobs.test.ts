@@ -5,8 +5,9 @@
  * job, which MLflow runs as a job, and the admin submits one by function name: one job is read and
  * cancelled by its creator alone (and admins), a search lists the caller's own jobs. Behind serve a
  * refused request reaches MLflow not at all (its access log). A non-admin submits issue detection
- * and prompt optimization by function name (serve: with the grants their dedicated routes need);
- * serve refuses the rest, and the scorer functions, where MLflow lets anyone logged in.
+ * and prompt optimization by function name (serve: with the grants their dedicated routes need,
+ * EDIT on the prompt an optimization registers a new version of among them); serve refuses the
+ * rest, and the scorer functions, where MLflow lets anyone logged in.
  */
 import assert from 'node:assert/strict'
 import {readFile} from 'node:fs/promises'
@@ -16,6 +17,7 @@ import {type AuthTarget, type AuthTargetKind, authTarget, targetTitle} from '../
 import {type Credentials} from '../support/mlflow-server.js'
 import {MLFLOW_VERSIONS} from '../support/mlflow-versions.js'
 import {type Json, restClient} from '../support/rest.js'
+import {giveRoles} from '../support/roles.js'
 import {releaseServers, uniqueName} from '../support/servers.js'
 
 const JOBS = '/ajax-api/3.0/jobs'
@@ -36,6 +38,9 @@ for (const kind of targets) {
     let traceId: string
     let otherRunId: string
     let otherTraceId: string
+    let otherExperimentId: string
+    /** A prompt alice may edit (serve asks it of an optimization, which registers a new version of its source prompt). */
+    const alicePrompt = uniqueName('jobs-alice-prompt')
     let aliceJob: string
     let adminJob: string
 
@@ -69,15 +74,16 @@ for (const kind of targets) {
         resource_type: 'experiment',
         username: alice.username,
       })
+      await giveRoles((method, path, json) => ok(admin(), method, path, json), alice.username, [[['prompt', alicePrompt, 'EDIT']]])
       const created = await ok(alice, 'POST', '/api/3.0/mlflow/prompt-optimization/jobs', {
         config: {optimizer_type: 'OPTIMIZER_TYPE_GEPA', scorers: []},
         experiment_id: experimentId,
-        source_prompt_uri: `prompts:/${uniqueName('jobs-prompt')}/1`,
+        source_prompt_uri: `prompts:/${alicePrompt}/1`,
       })
       aliceJob = created.job.job_id
       adminJob = (await ok(admin(), 'POST', `${JOBS}/`, submitBody())).job_id
       assert.ok(aliceJob && adminJob)
-      const otherExperimentId = (await ok(admin(), 'POST', '/api/2.0/mlflow/experiments/create', {name: uniqueName('jobs-other')})).experiment_id
+      otherExperimentId = (await ok(admin(), 'POST', '/api/2.0/mlflow/experiments/create', {name: uniqueName('jobs-other')})).experiment_id
       ;[runId, traceId] = await runAndTrace(experimentId)
       ;[otherRunId, otherTraceId] = await runAndTrace(otherExperimentId)
     })
@@ -98,6 +104,11 @@ for (const kind of targets) {
       return [run, trace]
     }
 
+    /** A prompt optimization job alice may submit (her run, her prompt); its worker fails it fast (the prompt has no version). */
+    const optimization = (params: Json = {}) => ({
+      ...submitBody(),
+      params: {...submitBody().params, prompt_uri: `prompts:/${alicePrompt}/1`, run_id: runId, ...params},
+    })
     /** An issue detection job alice may submit; the job fails later for want of an LLM (no key on the server). */
     const detection = (params: Json = {}) => ({
       job_name: 'invoke_issue_detection',
@@ -163,8 +174,7 @@ for (const kind of targets) {
     )
 
     it('lets a non-admin with the grants submit issue detection and prompt optimization by function name; the job is hers alone', async () => {
-      const optimization = {...submitBody(), params: {...submitBody().params, run_id: runId}}
-      for (const body of [detection(), optimization]) {
+      for (const body of [detection(), optimization()]) {
         const submitted = await call(alice, 'POST', `${JOBS}/`, body)
         assert.equal(submitted.status, 200, submitted.text)
         const jobId = submitted.json().job_id as string
@@ -180,14 +190,18 @@ for (const kind of targets) {
       }
     })
 
-    // MLflow accepts each of these from anyone logged in (the test above for bob's submit).
+    // MLflow accepts each of these from anyone logged in (the test above for bob's submit). Each
+    // lacks one permission alone.
     if (serve)
-      it('refuses a submit without EDIT on the experiment or run or READ on a trace, and the scorer functions (403): MLflow gets no job', async () => {
+      it('refuses a submit without EDIT on the experiment, the run or the source prompt, or with a trace elsewhere, and the scorer functions (403): MLflow gets no job', async () => {
         const before = (await searched(admin())).length
         for (const body of [
-          detection({experiment_id: '0'}),
+          // READ (the default) on the other experiment, its trace there: only EDIT on it is missing.
+          detection({experiment_id: otherExperimentId, trace_ids: [otherTraceId]}),
           detection({run_id: otherRunId}),
           detection({trace_ids: [traceId, otherTraceId]}),
+          // READ (the default) on another prompt: the job would register a new version of it.
+          optimization({prompt_uri: `prompts:/${uniqueName('jobs-other-prompt')}/1`}),
           {job_name: 'invoke_scorer', params: {experiment_id: experimentId, serialized_scorer: '{}', trace_ids: [traceId]}},
         ]) {
           const answer = await call(alice, 'POST', `${JOBS}/`, body)

@@ -4,7 +4,9 @@
  * on the experiment, a create EDIT there, and a DENY on what its configuration names (the prompt,
  * a scorer, the reflection model's gateway endpoint, `run *`) vetoes it; one job (read, cancel,
  * delete) is for admins only, as MLflow 3.17 decides in effect. serve also requires READ on the
- * dataset a create names, which MLflow does not check. MLflow 3.12 looks up no rule for the routes
+ * dataset a create names, which MLflow does not check, and, where MLflow asks only that they not be
+ * denied, EDIT on the source prompt (the job registers a new version of it) and USE on the reflection
+ * model's gateway endpoint. MLflow 3.12 looks up no rule for the routes
  * on one job (anyone reads, cancels and deletes any job there), so the same body runs on 3.12
  * against serve only. serve also refuses a non-admin's optimizer configuration keys beyond its
  * allowlist (an `lm_kwargs.api_base` here). Every refused change is checked, as admin, not to have happened.
@@ -40,6 +42,8 @@ for (const [version, kind] of targets) {
     const legacy = version === MLFLOW_VERSIONS.legacy
     const serve = kind === 'serve'
     const NONE = legacy ? 'NO_PERMISSIONS' : 'DENY'
+    /** The source prompt of the editor's creates: EDIT on it is hers (serve asks it, MLflow does not). */
+    const sourcePrompt = uniqueName('po-prompt')
 
     /** Each generation's own grant API: per-experiment endpoints up to 3.12, unified grants after. */
     const grant = (who: Credentials, id: string, permission: string) =>
@@ -54,13 +58,14 @@ for (const [version, kind] of targets) {
       await grant(editor, experimentId, 'EDIT')
       await grant(manager, experimentId, 'MANAGE')
       await grant(stranger, experimentId, NONE)
+      await give(editor, [['prompt', sourcePrompt, 'EDIT']])
     })
     after(async () => {
       await target?.stop()
       await releaseServers()
     })
 
-    const jobBody = (config: Json = {}, source = `prompts:/${uniqueName('po-prompt')}/1`) => ({
+    const jobBody = (config: Json = {}, source = `prompts:/${sourcePrompt}/1`) => ({
       config: {optimizer_type: 'OPTIMIZER_TYPE_GEPA', scorers: [], ...config},
       experiment_id: experimentId,
       source_prompt_uri: source,
@@ -135,6 +140,12 @@ for (const [version, kind] of targets) {
       if (serve) await refusedCreates(async () => assert.equal((await create(editor, jobBody({dataset_id: `d-${'0'.repeat(32)}`}))).status, 403))
     })
 
+    it('a create on a source prompt the caller may only read: MLflow asks only that it not be denied, serve refuses', async () => {
+      const readOnly = jobBody({}, `prompts:/${uniqueName('po-read-only')}/1`)
+      if (serve) await refusedCreates(async () => assert.equal((await create(editor, readOnly)).status, 403))
+      else await created(editor, readOnly)
+    })
+
     // The reflection model's call takes lm_kwargs as keyword arguments: an api_base there would send
     // the server's provider key to a host the caller picks. serve refuses it before MLflow sees it.
     if (serve)
@@ -200,13 +211,27 @@ for (const [version, kind] of targets) {
           }
         })
         // What the rows do not name is not vetoed.
-        await created(editor, jobBody({scorers: [`${scorer} 2`]}, `prompts:/${prompt}-other@production`))
+        await created(editor, jobBody({scorers: [`${scorer} 2`]}, `prompts:/${sourcePrompt}@production`))
       } finally {
         await remove()
       }
 
-      await created(editor, jobBody({scorers: [scorer]}, `prompts:/${prompt}/1`))
-      await created(editor, jobBody(reflection(endpoint.name as string)))
+      // Not denied is all MLflow asks of the prompt and the endpoint; serve asks EDIT on the prompt
+      // (the job registers a new version of it) and USE on the endpoint (the job calls it).
+      const allowed = [jobBody({scorers: [scorer]}, `prompts:/${prompt}/1`), jobBody(reflection(endpoint.name as string))]
+      if (serve)
+        await refusedCreates(async () => {
+          for (const body of allowed) assert.equal((await create(editor, body)).status, 403, JSON.stringify(body))
+        })
+      const removeGrants = await give(editor, [
+        ['prompt', prompt, 'EDIT'],
+        ['gateway_endpoint', endpoint.endpoint_id as string, 'USE'],
+      ])
+      try {
+        for (const body of allowed) await created(editor, body)
+      } finally {
+        await removeGrants()
+      }
 
       // A create makes a run in the experiment: a DENY on `run *` vetoes it.
       const removeRuns = await give(editor, [['run', '*', 'DENY']])

@@ -4,6 +4,9 @@
  * leave MLflow without a submit; each accepted submit is forwarded once and its submitter recorded.
  */
 import assert from 'node:assert/strict'
+import {mkdtemp, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {answerJson, call, type Pipeline, parseJson, startPipeline, type Who} from '../support/serve-pipeline.js'
@@ -16,16 +19,21 @@ const OTHER_RUN = 'b'.repeat(32)
 let pipeline: Pipeline
 let submits = 0
 let invokes = 0
+/** The next submit MLflow answers with this status (and a job id all the same); 0: accepts it. */
+let refuseNextSubmit = 0
 const INVOKE = '/ajax-api/3.0/mlflow/issues/invoke'
 
 /** Experiment 1 holds RUN and trace tr-1; experiment 2 holds OTHER_RUN and tr-2. Endpoint `judge` is e-1; dataset d-1 is linked to experiment 1. */
-function fakeMlflow(): void {
-  pipeline.upstream.handle((request, response) => {
+function fakeMlflow(on: Pipeline): void {
+  on.upstream.handle((request, response) => {
     const route = `${request.method} ${request.url.pathname}`
     const query = request.url.searchParams
     if (route === `POST ${INVOKE}`) {
       invokes++
       answerJson(response, 200, {job_id: `job-i${invokes}`, run_id: RUN})
+    } else if (route === `POST ${JOBS}/` && refuseNextSubmit !== 0) {
+      answerJson(response, refuseNextSubmit, {error_code: 'INVALID_PARAMETER_VALUE', job_id: 'job-refused', message: 'refused'})
+      refuseNextSubmit = 0
     } else if (route === `POST ${JOBS}/`) {
       submits++
       answerJson(response, 200, {creator: null, job_id: `job-${submits}`, status: 'PENDING'})
@@ -68,19 +76,19 @@ const optimization = (params: Record<string, unknown> = {}) => ({
   },
 })
 
-async function rowsFor(who: Who, rows: {permission: string; resource_pattern: string; resource_type: string}[]): Promise<void> {
-  const admin = {credentials: pipeline.admin}
-  const roles = parseJson(await call(pipeline.url, 'GET', `/api/3.0/mlflow/users/roles/list?username=${who.username}`, admin)).roles as {id: number}[]
+async function rowsFor(who: Who, rows: {permission: string; resource_pattern: string; resource_type: string}[], on = pipeline): Promise<void> {
+  const admin = {credentials: on.admin}
+  const roles = parseJson(await call(on.url, 'GET', `/api/3.0/mlflow/users/roles/list?username=${who.username}`, admin)).roles as {id: number}[]
   for (const row of rows) {
-    const added = await call(pipeline.url, 'POST', '/api/3.0/mlflow/roles/permissions/add', {...admin, body: {...row, role_id: roles[0].id}})
+    const added = await call(on.url, 'POST', '/api/3.0/mlflow/roles/permissions/add', {...admin, body: {...row, role_id: roles[0].id}})
     assert.equal(added.status, 200, added.body)
   }
 }
 
 /** Submits as `who`; asserts the status, and that MLflow saw a submit exactly when it was accepted. */
-async function submit(who: Who, body: unknown, status: number): Promise<string> {
+async function submit(who: Who, body: unknown, status: number, on = pipeline): Promise<string> {
   const before = submits
-  const answer = await call(pipeline.url, 'POST', `${JOBS}/`, {body, credentials: who})
+  const answer = await call(on.url, 'POST', `${JOBS}/`, {body, credentials: who})
   assert.equal(answer.status, status, `${JSON.stringify(body)}: ${answer.body}`)
   assert.equal(submits, before + (status === 200 ? 1 : 0), 'submits MLflow saw')
   return answer.body
@@ -89,10 +97,13 @@ async function submit(who: Who, body: unknown, status: number): Promise<string> 
 describe('submitting a job by function name, per function', () => {
   before(async () => {
     pipeline = await startPipeline()
-    fakeMlflow()
-    // alice: EDIT on experiment 1 (its run, traces, dataset), READ on 2; USE on endpoint e-1.
+    fakeMlflow(pipeline)
+    // alice: EDIT on experiment 1 (its run, traces, dataset), READ on 2; USE on endpoint e-1; EDIT on prompt p.
     await pipeline.createUser(alice, {'1': 'EDIT', '2': 'READ'})
-    await rowsFor(alice, [{permission: 'USE', resource_pattern: 'e-1', resource_type: 'gateway_endpoint'}])
+    await rowsFor(alice, [
+      {permission: 'USE', resource_pattern: 'e-1', resource_type: 'gateway_endpoint'},
+      {permission: 'EDIT', resource_pattern: 'p', resource_type: 'prompt'},
+    ])
   })
 
   after(() => pipeline.close())
@@ -115,8 +126,19 @@ describe('submitting a job by function name, per function', () => {
     await submit(alice, {job_name: 'invoke_issue_detection', params: withoutModel}, 200)
   })
 
-  it('refuses (403) a submit missing any permission it needs', async () => {
-    await submit(alice, issueDetection({experiment_id: '2'}), 403) // EDIT on the experiment
+  it('does not record the submitter of a submit MLflow refuses, whatever job id its answer carries', async () => {
+    for (const status of [400, 500]) {
+      refuseNextSubmit = status
+      const answer = await call(pipeline.url, 'POST', `${JOBS}/`, {body: issueDetection(), credentials: alice})
+      assert.equal(answer.status, status, answer.body)
+      const read = await call(pipeline.url, 'GET', `${JOBS}/job-refused`, {credentials: alice})
+      assert.equal(read.status, 403, `alice reads the job of a refused submit: ${read.body}`)
+    }
+  })
+
+  it('refuses (403) a submit missing any permission it needs, each lacking one alone', async () => {
+    // Traces in experiment 2 too: the trace binding holds, only EDIT on the experiment is missing.
+    await submit(alice, issueDetection({experiment_id: '2', trace_ids: ['tr-2']}), 403) // EDIT on the experiment
     await submit(alice, issueDetection({run_id: OTHER_RUN}), 403) // EDIT on the run
     await submit(alice, issueDetection({run_id: 'c'.repeat(32)}), 403) // a run that does not exist
     await submit(alice, issueDetection({trace_ids: ['tr-1', 'tr-2']}), 403) // a trace of another experiment
@@ -144,7 +166,24 @@ describe('submitting a job by function name, per function', () => {
     await submit(bob, optimization({optimizer_config: null, scorer_names: []}), 403)
     await submit(bob, optimization({optimizer_config: null, prompt_uri: 'q'}), 403)
     await submit(bob, optimization({prompt_uri: 'q', scorer_names: []}), 403)
+    await rowsFor(bob, [{permission: 'EDIT', resource_pattern: 'q', resource_type: 'prompt'}])
     await submit(bob, optimization({optimizer_config: null, prompt_uri: 'q', scorer_names: []}), 200)
+  })
+
+  it("refuses (400) a timeout other than none or a positive number of seconds up to a day; an admin's passes", async () => {
+    for (const timeout of [60, 0.5, 86_400, null]) await submit(alice, {...issueDetection(), timeout}, 200)
+    for (const timeout of ['5', 0, -1, 86_401, 1e300, true, [5], {seconds: 5}]) {
+      const body = await submit(alice, {...issueDetection(), timeout}, 400)
+      assert.match(body, /'timeout'/)
+    }
+
+    // JSON that Python reads as NaN or infinity (and JavaScript not at all, or as Infinity).
+    for (const timeout of ['NaN', '1e999', '-Infinity']) {
+      const raw = JSON.stringify(issueDetection()).replace(/}$/, `, "timeout": ${timeout}}`)
+      await submit(alice, raw, 400)
+    }
+
+    await submit(pipeline.admin, {...issueDetection(), timeout: 604_800}, 200)
   })
 
   it('refuses (400) parameters missing, of the wrong type, or that serve does not know', async () => {
@@ -270,3 +309,51 @@ describe('submitting a job by function name, per function', () => {
     await submit(pipeline.admin, {job_name: 'invoke_scorer', params}, 200)
   })
 })
+
+// MLflow 3.17 asks only that the prompt, the scorers and the reflection endpoint not be denied: with
+// a default of NO_PERMISSIONS, a caller with no grant on them at all passes. serve asks what the job does.
+describe('submitting optimize_prompts under a default of NO_PERMISSIONS', () => {
+  let strict: Pipeline
+  // carol and dave: EDIT on experiment 1 and prompt p, READ on prompt q and scorer Correctness; dave READ on endpoint e-1.
+  const carol: Who = {password: 'carol-password-long-enough', username: 'carol'}
+  const dave: Who = {password: 'dave-password-long-enough', username: 'dave'}
+
+  before(async () => {
+    strict = await startPipeline({serve: {configPath: await noPermissionsIni()}})
+    fakeMlflow(strict)
+    for (const who of [carol, dave]) {
+      await strict.createUser(who, {'1': 'EDIT'})
+      await rowsFor(
+        who,
+        [
+          {permission: 'EDIT', resource_pattern: 'p', resource_type: 'prompt'},
+          {permission: 'READ', resource_pattern: 'q', resource_type: 'prompt'},
+          {permission: 'READ', resource_pattern: '1/Correctness', resource_type: 'scorer'},
+        ],
+        strict,
+      )
+    }
+
+    await rowsFor(dave, [{permission: 'READ', resource_pattern: 'e-1', resource_type: 'gateway_endpoint'}], strict)
+  })
+
+  after(() => strict.close())
+
+  it('needs EDIT on the prompt it registers a version of, READ on each scorer, USE on the reflection endpoint', async () => {
+    // No grant on endpoint e-1, and READ there: the worker calls it.
+    await submit(carol, optimization(), 403, strict)
+    await submit(dave, optimization(), 403, strict)
+    await rowsFor(carol, [{permission: 'USE', resource_pattern: 'e-1', resource_type: 'gateway_endpoint'}], strict)
+    await submit(carol, optimization(), 200, strict)
+    // No grant on prompt r, READ only on q: the job reads the prompt and registers a new version of it.
+    for (const prompt_uri of ['prompts:/r/1', 'r', 'prompts:/q/1', 'prompts:/q@production', 'q']) await submit(carol, optimization({prompt_uri}), 403, strict)
+    // A scorer she has no grant on: the worker would load and run the registered scorer of that name.
+    await submit(carol, optimization({scorer_names: ['Correctness', 'Hidden']}), 403, strict)
+  })
+})
+
+async function noPermissionsIni(): Promise<string> {
+  const path = join(await mkdtemp(join(tmpdir(), 'mlflowctl-job-submit-')), 'basic_auth.ini')
+  await writeFile(path, '[mlflow]\ndefault_permission = NO_PERMISSIONS\n')
+  return path
+}

@@ -3,7 +3,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {checkOptimizerConfig, reflectionEndpoint, sourcePromptNames} from '../../src/server/authz/prompt-optimization.js'
 import {ApiError} from '../../src/server/responses.js'
-import {answerJson, call, type Pipeline, startPipeline, type Who} from '../support/serve-pipeline.js'
+import {answerJson, call, type Pipeline, parseJson, startPipeline, type Who} from '../support/serve-pipeline.js'
 
 // Expected values are what MLflow 3.17.2's own readers (`_source_prompt_names`,
 // `_optimizer_gateway_endpoint` in mlflow.server.auth) answer, except where a comment says serve
@@ -147,6 +147,11 @@ describe('a prompt optimization create through serve', () => {
       } else answerJson(response, 404, {error_code: 'ENDPOINT_NOT_FOUND'})
     })
     await pipeline.createUser(alice, {'1': 'EDIT'})
+    // EDIT on the source prompt: the job registers a new version of it.
+    const admin = {credentials: pipeline.admin}
+    const roles = parseJson(await call(pipeline.url, 'GET', `/api/3.0/mlflow/users/roles/list?username=${alice.username}`, admin)).roles as {id: number}[]
+    const row = {permission: 'EDIT', resource_pattern: 'p', resource_type: 'prompt', role_id: roles[0].id}
+    assert.equal((await call(pipeline.url, 'POST', '/api/3.0/mlflow/roles/permissions/add', {...admin, body: row})).status, 200)
   })
 
   after(() => pipeline.close())
@@ -177,6 +182,16 @@ describe('a prompt optimization create through serve', () => {
       assert.ok(answer.message.includes(`"${key}"`) && answer.message.includes('config.optimizer_config_json'), answer.message)
       assert.ok(!answer.message.includes(value), answer.message)
     }
+  })
+
+  it('refuses (403) a source prompt the caller may only read: the job registers a new version of it', async () => {
+    const before = creates
+    for (const source_prompt_uri of ['prompts:/q/1', 'q', 'p@q']) {
+      const answer = await call(pipeline.url, 'POST', JOBS, {body: {...body(null), source_prompt_uri}, credentials: alice})
+      assert.equal(answer.status, 403, `${source_prompt_uri}: ${answer.body}`)
+    }
+
+    assert.equal(creates, before, 'creates MLflow saw')
   })
 
   it('passes sampling parameters; an admin may set any key', async () => {

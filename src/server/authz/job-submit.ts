@@ -15,7 +15,8 @@
  *   that, and serve cannot repeat MLflow's Python reading of a scorer;
  * - a name serve does not know (MLflow's `_MLFLOW_ALLOWED_JOB_NAME_LIST` adds names): fail closed.
  * A parameter serve does not know, a required one missing, or one of the wrong type is refused
- * (400): the function would receive it, and serve decides on every one it passes.
+ * (400): the function would receive it, and serve decides on every one it passes. So is a
+ * `timeout` other than none or a positive number of seconds up to a day (checkTimeout).
  */
 import {ApiError, permissionDenied} from '../responses.js'
 import {type Exchange, type Json} from './exchange.js'
@@ -194,7 +195,26 @@ function hasType(value: unknown, type: ParamType): boolean {
   }
 }
 
-/** Throws 403 unless a non-admin may submit this job, 400 when its parameters are not what serve decides on. */
+/**
+ * The longest run a non-admin's submit may ask for, in seconds. MLflow reads `timeout` as any float
+ * (a string of digits, NaN and infinities too) and its executor kills the job once it has run that
+ * long; none leaves the job the executor's configured default (MLFLOW_SERVER_JOB_DEFAULT_TIMEOUT,
+ * an hour unless the operator set it), which a caller's own value replaces. Capped so that a
+ * caller cannot hold a worker for days; admins are not.
+ */
+export const MAX_JOB_TIMEOUT_SECONDS = 86_400
+
+/** Throws 400 unless a submit's `timeout` is absent, null, or a number of seconds above 0 and at most MAX_JOB_TIMEOUT_SECONDS. */
+function checkTimeout(timeout: unknown): void {
+  if (timeout === undefined || timeout === null) return
+  if (typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0 && timeout <= MAX_JOB_TIMEOUT_SECONDS) return
+  throw new ApiError(
+    'INVALID_PARAMETER_VALUE',
+    `Field 'timeout' must be null or a number of seconds above 0 and at most ${MAX_JOB_TIMEOUT_SECONDS} (serve's limit for a non-admin's job).`,
+  )
+}
+
+/** Throws 403 unless a non-admin may submit this job, 400 when its parameters or timeout are not what serve decides on. */
 export async function checkJobSubmit(exchange: Exchange): Promise<void> {
   const name: unknown = exchange.json.job_name
   if (typeof name !== 'string') throw new ApiError('INVALID_PARAMETER_VALUE', "Field 'job_name' must be a string.")
@@ -219,6 +239,8 @@ export async function checkJobSubmit(exchange: Exchange): Promise<void> {
   for (const [key, {required}] of Object.entries(job.params)) {
     if (required && !Object.hasOwn(params, key)) throw new ApiError('INVALID_PARAMETER_VALUE', `Missing parameter 'params.${key}' of job ${name}.`)
   }
+
+  checkTimeout(exchange.json.timeout)
 
   await exchange.access.enforce(job.checks, exchange.params)
   await job.special?.(exchange, params as Json)

@@ -2,12 +2,16 @@
  * A prompt optimization job's create, beyond what the route table states (EDIT on the experiment,
  * `run *` and `scorer_version *` not denied, READ on the dataset): the job's worker runs with no
  * caller identity and loads what free-form fields of the request name, so each is read here the
- * way the worker reads it, and none may be denied to the caller, as MLflow 3.17 decides: the source
- * prompt (by URI or by name; its versions), the scorers (a name the worker does not find among its
- * built-in scorers loads the scorer of that name registered in the experiment), and the gateway
- * endpoint of the optimizer's reflection model. A value serve cannot read as the worker would is
- * refused. The optimizer configuration reaches the reflection model's call and GEPA as keyword
- * arguments: a non-admin may set only the keys listed here (checkOptimizerConfig).
+ * way the worker reads it. MLflow 3.17 asks only that none be denied to the caller, which with a
+ * default of NO_PERMISSIONS passes a caller with no grant at all; serve asks what the worker does
+ * with each: EDIT on the source prompt (by URI or by name; its versions not denied), as the worker
+ * reads its template into the caller's run and registers the optimized template as a new version
+ * of that same prompt (the name it loaded); READ on each scorer by name in the experiment (a name
+ * the worker does not find among its built-in scorers loads and runs the scorer of that name
+ * registered there); USE on the gateway endpoint of the optimizer's reflection model, which the
+ * worker calls (issue detection asks USE of its judge's endpoint too). A value serve cannot read
+ * as the worker would is refused. The optimizer configuration reaches the reflection model's call
+ * and GEPA as keyword arguments: a non-admin may set only the keys listed here (checkOptimizerConfig).
  */
 import {scorerResourceId} from '../../mlflow/resources.js'
 import {ApiError, permissionDenied} from '../responses.js'
@@ -217,7 +221,7 @@ export function gatewayEndpointName(model: string): string | undefined {
   return model.slice(separator + 2).replace(/^\/+/, '') || undefined
 }
 
-/** Throws 403 unless nothing the create's configuration names is denied to the caller. */
+/** Throws 403 unless the caller may use what the create's configuration names (checkOptimizationInputs). */
 export async function checkOptimizationCreate({access, params}: Exchange): Promise<void> {
   await checkOptimizationInputs(access, {
     experimentId: canonicalId(params.required('experiment_id'), 'experiment_id'),
@@ -241,11 +245,12 @@ export interface OptimizationInputs {
 }
 
 /**
- * Throws 403 unless nothing an optimization job loads is denied to the caller: the source prompt
- * (and its versions), each scorer by name in the experiment, the reflection model's endpoint; and
- * throws 400 unless the optimizer configuration sets only what serve lets a non-admin set
- * (checkOptimizerConfig: the keys that would send the server's provider key elsewhere, or reach
- * the server's disk or another tracking server, stay with admins).
+ * Throws 403 unless the caller may do what an optimization job does with what it names: EDIT on
+ * the source prompt (every name it could resolve to; `prompt_version *` not denied), as the worker
+ * reads it and registers a new version of it; READ on each scorer by name in the experiment; USE
+ * on the reflection model's endpoint. And throws 400 unless the optimizer configuration sets only
+ * what serve lets a non-admin set (checkOptimizerConfig: the keys that would send the server's
+ * provider key elsewhere, or reach the server's disk or another tracking server, stay with admins).
  * Shared by the dedicated create and a submit of `optimize_prompts` by function name (job-submit.ts).
  */
 export async function checkOptimizationInputs(access: Access, {config, configField, experimentId, scorers, source}: OptimizationInputs): Promise<void> {
@@ -253,17 +258,17 @@ export async function checkOptimizationInputs(access: Access, {config, configFie
     const names = sourcePromptNames(source)
     if (names.length === 0) throw new ApiError('PERMISSION_DENIED', `Permission denied: the source prompt URI ${JSON.stringify(source)} names no prompt.`)
     if (!access.can('not_denied', 'prompt_version', '*')) throw permissionDenied()
-    for (const name of names) if (!access.can('not_denied', 'prompt', name)) throw permissionDenied()
+    for (const name of names) if (!access.can('update', 'prompt', name)) throw permissionDenied()
   }
 
   // Built-in scorers are code, not stored resources, but serve does not know which names MLflow
-  // builds in: every name is checked as a registered scorer (stricter only for a deny on one of them).
+  // builds in: every name is checked as a registered scorer.
   for (const name of scorers()) {
-    if (!access.can('not_denied', 'scorer', scorerResourceId(experimentId, name))) throw permissionDenied()
+    if (!access.can('read', 'scorer', scorerResourceId(experimentId, name))) throw permissionDenied()
   }
 
   const optimizerConfig = config()
   checkOptimizerConfig(optimizerConfig, configField)
   const endpointName = configReflectionEndpoint(optimizerConfig)
-  if (endpointName !== undefined && !(await access.canOnEndpointNamed('not_denied', endpointName))) throw permissionDenied()
+  if (endpointName !== undefined && !(await access.canOnEndpointNamed('use', endpointName))) throw permissionDenied()
 }

@@ -608,8 +608,9 @@ const ENTRIES: Entry[] = [
 
   // Prompt optimization jobs (MLflow 3.17's rules): a search READ on the experiment; a create EDIT
   // there, as it makes a run in it, and it hands a worker what the configuration names, loaded with
-  // no caller identity: the prompt, scorers and reflection model's gateway endpoint must not be
-  // denied (prompt-optimization.ts), and the dataset must be readable (MLflow does not check it).
+  // no caller identity (MLflow: none of it denied; serve, as the worker uses each): EDIT on the
+  // prompt it registers a new version of, READ on the scorers, USE on the reflection model's
+  // gateway endpoint (prompt-optimization.ts), and READ on the dataset (MLflow does not check it).
   // One job (read, cancel, delete): admins, as MLflow 3.17 decides in effect.
   [
     'POST',
