@@ -164,3 +164,42 @@ describe('a positive row never resolves below default_permission', () => {
     assert.equal((await update('2')).status, 403)
   })
 })
+
+describe("a registry entry's creator is its MANAGE in the namespace of what was made", () => {
+  let pipeline: Pipeline
+  const who: Who = {password: 'a password for the creator test', username: 'maker'}
+  // The fake keeps what was created, as MLflow answers it: the entity with its tags.
+  const made = new Map<string, unknown[]>()
+  before(async () => {
+    const ini = join(await mkdtemp(join(tmpdir(), 'mlflowctl-roles-')), 'basic_auth.ini')
+    await writeFile(ini, '[mlflow]\ndefault_permission = NO_PERMISSIONS\n')
+    pipeline = await startPipeline({
+      handler: (request, response) => {
+        const {pathname, searchParams} = request.url
+        if (pathname === '/api/2.0/mlflow/registered-models/create') {
+          const {name, tags = []} = JSON.parse(request.body.toString()) as {name: string; tags?: unknown[]}
+          made.set(name, tags)
+          answerJson(response, 200, {registered_model: {name, tags}})
+        } else if (pathname === '/api/2.0/mlflow/registered-models/get') {
+          const name = searchParams.get('name') ?? ''
+          if (made.has(name)) answerJson(response, 200, {registered_model: {name, tags: made.get(name)}})
+          else answerJson(response, 404, {error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'not found'})
+        } else answerJson(response, 200, {})
+      },
+      serve: {configPath: ini},
+    })
+    await pipeline.createUser(who)
+  })
+  after(() => pipeline.close())
+
+  it('the creator of a prompt may edit it, as the creator of a model may edit the model (MLflow grants MANAGE on the prompt)', async () => {
+    const post = (path: string, body: unknown, method = 'POST') => call(pipeline.url, method, path, {body, credentials: who})
+    for (const [name, tags] of [
+      ['my-prompt', PROMPT_TAG],
+      ['my-model', []],
+    ] as const) {
+      assert.equal((await post('/api/2.0/mlflow/registered-models/create', {name, tags})).status, 200, name)
+      assert.equal((await post('/api/2.0/mlflow/registered-models/update', {description: 'd', name}, 'PATCH')).status, 200, name)
+    }
+  })
+})

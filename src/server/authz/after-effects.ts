@@ -12,6 +12,7 @@ import {type Store, type UserRecord} from '../store/store.js'
 import {type Exchange, type Json, parseAnswer} from './exchange.js'
 import {createdGatewayId, GATEWAY_KINDS} from './gateway.js'
 import {mcpServerName} from './mcp.js'
+import {isPromptTagged} from './resolver.js'
 import {stampOwner} from './review-queues.js'
 import {type AfterEffect, type GatewayType} from './route-table.js'
 
@@ -112,9 +113,12 @@ async function applyAfter(
       return id ? grantManage(store, user, 'experiment', id) : undefined
     }
 
+    // MLflow 3.17 grants the creator MANAGE in the namespace of what the answer says was made: a
+    // prompt's creator holds the prompt (rows of `registered_model` do not decide on a prompt).
     case 'grant-registered-model-creator': {
-      const name = (result?.registered_model as Json | undefined)?.name
-      return typeof name === 'string' ? grantManage(store, user, 'registered_model', name) : undefined
+      const made = result?.registered_model as Json | undefined
+      const kind = isPromptTagged(made?.tags) ? 'prompt' : 'registered_model'
+      return typeof made?.name === 'string' ? grantManage(store, user, kind, made.name) : undefined
     }
 
     // MLflow keeps prompts as registered models, and these routes serve both: the per-user rows of
