@@ -11,7 +11,8 @@ import {DEFAULT_WORKSPACE, isPerUserRole, type Role, type RolePermission} from '
 import {ExitCode, UserError} from '../core/errors.js'
 import {ROLE_RESOURCE_TYPES, type RoleResourceType, rowProblem, WILDCARD} from '../mlflow/rbac.js'
 import {scorerResourceId} from '../mlflow/resources.js'
-import {type Cell, renderRecord, renderTable} from './output.js'
+import type {Cell} from './output.js'
+import {renderRecord, renderTable} from './render.js'
 import type {Session} from './session.js'
 
 // ---- naming a role ----
