@@ -5,12 +5,10 @@
  * Tables go through table(), so every table takes the same --columns, --sort, --csv and
  * --no-header, and reads as tab-separated lines in a pipe.
  */
-// Subpath imports: the package index loads all of oclif (~30 ms more on every run).
-import {Command} from '@oclif/core/command'
-import {CLIError} from '@oclif/core/errors'
-import * as Flags from '@oclif/core/flags'
+// oclif's types by subpath (its package index loads all of oclif), its values through ./oclif.js.
 import type * as Interfaces from '@oclif/core/interfaces'
 
+import {CLIError, Command, Flags} from './oclif.js'
 import {ExitCode, UserError} from '../core/errors.js'
 import {type Cell, JSON_FIELDS, type JsonFields, parseJsonFields, pickColumns, selectJsonFields, sortKeys, type TableOptions} from './output.js'
 import {Progress} from './progress.js'

@@ -1,7 +1,6 @@
 /** Flags and arguments shared by several commands. */
-import * as Args from '@oclif/core/args'
-import * as Flags from '@oclif/core/flags'
 
+import {Args, Flags} from './oclif.js'
 import {type PermissionLevel} from '../api/auth-api.js'
 import {PERMISSION_LEVELS} from '../mlflow/permissions.js'
 import {ExitCode, UserError} from '../core/errors.js'

@@ -2,10 +2,9 @@
  * oclif's help, except for a subject that is no command or topic (`mlflowctl users lst -h`): that
  * gets the same answer and suggestion as running it would, instead of oclif's colon-joined id.
  */
-import {CLIError} from '@oclif/core/errors'
-import {CommandHelp, Help} from '@oclif/core/help'
 import type {Config} from '@oclif/core/interfaces'
 
+import {CLIError, CommandHelp, Help} from './oclif.js'
 import {ExitCode} from '../core/errors.js'
 import {notFoundMessage} from './suggest.js'
 

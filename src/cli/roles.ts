@@ -3,10 +3,9 @@
  * workspace, or --id), naming what a row is on (a resource type and an id, a name or `*`), and
  * showing roles. The calls themselves are in api/roles-api.ts.
  */
-import * as Args from '@oclif/core/args'
-import * as Flags from '@oclif/core/flags'
 import {type ChalkInstance} from 'chalk'
 
+import {Args, Flags} from './oclif.js'
 import {DEFAULT_WORKSPACE, isPerUserRole, type Role, type RolePermission} from '../api/roles-api.js'
 import {ExitCode, UserError} from '../core/errors.js'
 import {ROLE_RESOURCE_TYPES, type RoleResourceType, rowProblem, WILDCARD} from '../mlflow/rbac.js'

@@ -1,12 +1,9 @@
 /**
  * `mlflowctl help [COMMAND…]`: the command @oclif/plugin-help provides, kept here so oclif loads no
  * plugin at start-up (finding it, reading its package.json and manifest cost every command ~5 ms),
- * and imported by subpath (the plugin imports the whole of @oclif/core).
+ * and without the plugin's import of the whole of @oclif/core.
  */
-import * as Args from '@oclif/core/args'
-import {Command} from '@oclif/core/command'
-import * as Flags from '@oclif/core/flags'
-import {loadHelpClass} from '@oclif/core/help'
+import {Args, Command, Flags, loadHelpClass} from '../cli/oclif.js'
 
 export default class Help extends Command {
   static override args = {command: Args.string({description: 'Command to show help for.', required: false})}
