@@ -3,7 +3,7 @@
  * no `*`) and showing verdicts. The computation is api/access.ts.
  */
 
-import {Args} from './oclif.js'
+import {Args} from './oclif-command.js'
 import {accessOf, type AccessVerdict} from '../api/access.js'
 import {ExitCode, UserError} from '../core/errors.js'
 import {type Level} from '../mlflow/permissions.js'

@@ -8,7 +8,8 @@
 // oclif's types by subpath (its package index loads all of oclif), its values through ./oclif.js.
 import type * as Interfaces from '@oclif/core/interfaces'
 
-import {CLIError, Command, Flags} from './oclif.js'
+import {Command} from './oclif-command.js'
+import {CLIError, Flags} from './oclif.js'
 import {ExitCode, UserError} from '../core/errors.js'
 import {type Cell, JSON_FIELDS, type JsonFields, parseJsonFields, pickColumns, selectJsonFields, sortKeys, type TableOptions} from './output.js'
 import {Progress} from './progress.js'

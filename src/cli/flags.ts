@@ -1,6 +1,7 @@
 /** Flags and arguments shared by several commands. */
 
-import {Args, Flags} from './oclif.js'
+import {Args} from './oclif-command.js'
+import {Flags} from './oclif.js'
 import {type PermissionLevel} from '../api/auth-api.js'
 import {PERMISSION_LEVELS} from '../mlflow/permissions.js'
 import {ExitCode, UserError} from '../core/errors.js'

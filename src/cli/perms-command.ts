@@ -6,7 +6,8 @@
 import type {Command} from '@oclif/core/command'
 import type * as Interfaces from '@oclif/core/interfaces'
 
-import {Args, Flags} from './oclif.js'
+import {Args} from './oclif-command.js'
+import {Flags} from './oclif.js'
 import {describeResource, isAllResources, type PermissionRow, type Resource, type ResourceKind} from '../api/auth-api.js'
 import {BaseCommand, tableFlags} from './base-command.js'
 import {ExitCode, UserError} from '../core/errors.js'

@@ -5,7 +5,8 @@
  */
 import {type ChalkInstance} from 'chalk'
 
-import {Args, Flags} from './oclif.js'
+import {Args} from './oclif-command.js'
+import {Flags} from './oclif.js'
 import {DEFAULT_WORKSPACE, isPerUserRole, type Role, type RolePermission} from '../api/roles-api.js'
 import {ExitCode, UserError} from '../core/errors.js'
 import {ROLE_RESOURCE_TYPES, type RoleResourceType, rowProblem, WILDCARD} from '../mlflow/rbac.js'

@@ -1,4 +1,4 @@
-import {Command} from '../cli/oclif.js'
+import {Command} from '../cli/oclif-command.js'
 import {complete} from '../cli/completion.js'
 
 /**

@@ -1,4 +1,4 @@
-import {Args} from '../cli/oclif.js'
+import {Args} from '../cli/oclif-command.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {completionScript, type Shell, SHELLS} from '../cli/completion.js'
 

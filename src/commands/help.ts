@@ -3,7 +3,8 @@
  * plugin at start-up (finding it, reading its package.json and manifest cost every command ~5 ms),
  * and without the plugin's import of the whole of @oclif/core.
  */
-import {Args, Command, Flags, loadHelpClass} from '../cli/oclif.js'
+import {Args, Command} from '../cli/oclif-command.js'
+import {Flags, loadHelpClass} from '../cli/oclif.js'
 
 export default class Help extends Command {
   static override args = {command: Args.string({description: 'Command to show help for.', required: false})}

@@ -1,4 +1,5 @@
-import {Args, Flags} from '../../cli/oclif.js'
+import {Args} from '../../cli/oclif-command.js'
+import {Flags} from '../../cli/oclif.js'
 import {BaseCommand} from '../../cli/base-command.js'
 import {colorsFor} from '../../cli/render.js'
 import {renderRole, type RoleJson, roleFlags, roleJson} from '../../cli/roles.js'

@@ -1,4 +1,5 @@
-import {Args, Flags} from '../../cli/oclif.js'
+import {Args} from '../../cli/oclif-command.js'
+import {Flags} from '../../cli/oclif.js'
 import {BaseCommand} from '../../cli/base-command.js'
 import {yesFlag} from '../../cli/flags.js'
 import {confirmDestructive} from '../../cli/prompts.js'
