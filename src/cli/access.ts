@@ -2,8 +2,8 @@
  * The access commands' shared parts: naming the resource (as `roles grant` does, one resource,
  * no `*`) and showing verdicts. The computation is api/access.ts.
  */
-import * as Args from '@oclif/core/args'
 
+import {Args} from './oclif-command.js'
 import {accessOf, type AccessVerdict} from '../api/access.js'
 import {ExitCode, UserError} from '../core/errors.js'
 import {type Level} from '../mlflow/permissions.js'

@@ -5,25 +5,13 @@
  * Tables go through table(), so every table takes the same --columns, --sort, --csv and
  * --no-header, and reads as tab-separated lines in a pipe.
  */
-// Subpath imports: the package index loads all of oclif (~30 ms more on every run).
-import {Command} from '@oclif/core/command'
-import {CLIError} from '@oclif/core/errors'
-import * as Flags from '@oclif/core/flags'
+// oclif's types by subpath (its package index loads all of oclif), its values through ./oclif.js.
 import type * as Interfaces from '@oclif/core/interfaces'
 
+import {Command} from './oclif-command.js'
+import {CLIError, Flags} from './oclif.js'
 import {ExitCode, UserError} from '../core/errors.js'
-import {
-  type Cell,
-  colorsFor,
-  formatTable,
-  JSON_FIELDS,
-  type JsonFields,
-  parseJsonFields,
-  pickColumns,
-  selectJsonFields,
-  sortKeys,
-  type TableOptions,
-} from './output.js'
+import {type Cell, JSON_FIELDS, type JsonFields, parseJsonFields, pickColumns, selectJsonFields, sortKeys, type TableOptions} from './output.js'
 import {Progress} from './progress.js'
 import type {RetryEvent} from '../client/retry.js'
 import type {Session} from './session.js'
@@ -83,6 +71,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   /** The fields of --json=a,b; undefined for the whole document. */
   private jsonFieldList: string[] | undefined
   private progress: Progress | undefined
+  /** The table renderer, loaded in init() by the commands that print a table (chalk, cli-table3). */
+  private render: typeof import('./render.js') | undefined
 
   public override async init(): Promise<void> {
     // Before anything else: oclif decides JSON output (also for errors) from `--json` in argv.
@@ -104,6 +94,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       const options = this.flags as TableOptions
       pickColumns([...shape.tableHead], options.columns)
       sortKeys([...shape.tableHead], options.sort)
+      this.render = await import('./render.js')
     }
   }
 
@@ -143,9 +134,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   /** Prints the command's table (columns as declared in `tableHead`) on stdout, as the user asked. */
   protected table(rows: Cell[][]): void {
     const head = this.shape().tableHead
-    if (!head) throw new Error(`${this.id} prints a table but declares no tableHead`)
+    if (!head || !this.render) throw new Error(`${this.id} prints a table but declares no tableHead`)
     const options = this.flags as TableOptions
-    this.log(formatTable([...head], rows, {...options, color: this.stdoutColors(), terminal: Boolean(process.stdout.isTTY)}))
+    const {colorsFor, formatTable} = this.render
+    this.log(formatTable([...head], rows, {...options, color: colorsFor(process.stdout), terminal: Boolean(process.stdout.isTTY)}))
   }
 
   private sessionPromise: Promise<Session> | undefined
@@ -185,14 +177,6 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (!Progress.enabledFor(process.stderr)) return () => {}
     this.progress ??= new Progress(process.stderr)
     return this.progress.begin(`Waiting for ${request.host} (${request.method} ${request.path})…`)
-  }
-
-  protected stdoutColors() {
-    return colorsFor(process.stdout)
-  }
-
-  protected stderrColors() {
-    return colorsFor(process.stderr)
   }
 
   /** Status for people, on stderr; silent under --json. */

@@ -4,8 +4,8 @@
  * variables), and reading a new password held to that policy: hidden on a terminal, or from
  * standard input, never from the command line, once the user is checked and the change confirmed.
  */
-import * as Flags from '@oclif/core/flags'
 
+import {Flags} from './oclif.js'
 import {loadPasswordPolicy, MAX_MIN_PASSWORD_LENGTH, MLFLOW_MIN_PASSWORD_LENGTH, type PasswordPolicy, passwordProblem} from '../mlflow/password-policy.js'
 import {passwordStdinFlag, yesFlag} from './flags.js'
 import {confirmDestructive, promptNewPassword, readNewPasswordFromStdin} from './prompts.js'

@@ -1,7 +1,7 @@
 /** Flags and arguments shared by several commands. */
-import * as Args from '@oclif/core/args'
-import * as Flags from '@oclif/core/flags'
 
+import {Args} from './oclif-command.js'
+import {Flags} from './oclif.js'
 import {type PermissionLevel} from '../api/auth-api.js'
 import {PERMISSION_LEVELS} from '../mlflow/permissions.js'
 import {ExitCode, UserError} from '../core/errors.js'

@@ -3,11 +3,11 @@
  * The experiment or model is looked up here through the tracking API (api/tracking-api.ts); the
  * permission calls live in api/auth-api.ts.
  */
-import * as Args from '@oclif/core/args'
 import type {Command} from '@oclif/core/command'
-import * as Flags from '@oclif/core/flags'
 import type * as Interfaces from '@oclif/core/interfaces'
 
+import {Args} from './oclif-command.js'
+import {Flags} from './oclif.js'
 import {describeResource, isAllResources, type PermissionRow, type Resource, type ResourceKind} from '../api/auth-api.js'
 import {BaseCommand, tableFlags} from './base-command.js'
 import {ExitCode, UserError} from '../core/errors.js'

@@ -1,5 +1,5 @@
 /** The flags of the access-as-code commands. */
-import * as Flags from '@oclif/core/flags'
+import {Flags} from './oclif.js'
 
 export const policyFileFlag = Flags.string({
   char: 'f',

@@ -3,15 +3,16 @@
  * workspace, or --id), naming what a row is on (a resource type and an id, a name or `*`), and
  * showing roles. The calls themselves are in api/roles-api.ts.
  */
-import * as Args from '@oclif/core/args'
-import * as Flags from '@oclif/core/flags'
 import {type ChalkInstance} from 'chalk'
 
+import {Args} from './oclif-command.js'
+import {Flags} from './oclif.js'
 import {DEFAULT_WORKSPACE, isPerUserRole, type Role, type RolePermission} from '../api/roles-api.js'
 import {ExitCode, UserError} from '../core/errors.js'
 import {ROLE_RESOURCE_TYPES, type RoleResourceType, rowProblem, WILDCARD} from '../mlflow/rbac.js'
 import {scorerResourceId} from '../mlflow/resources.js'
-import {type Cell, renderRecord, renderTable} from './output.js'
+import type {Cell} from './output.js'
+import {renderRecord, renderTable} from './render.js'
 import type {Session} from './session.js'
 
 // ---- naming a role ----

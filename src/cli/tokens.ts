@@ -1,6 +1,6 @@
 /** What the tokens commands share: the --expires flag and how a token's times read in a table. */
-import * as Flags from '@oclif/core/flags'
 
+import {Flags} from './oclif.js'
 import {ExitCode, UserError} from '../core/errors.js'
 
 const UNIT_SECONDS: Record<string, number> = {d: 86_400, h: 3600, m: 60, w: 604_800}

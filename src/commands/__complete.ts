@@ -1,5 +1,4 @@
-import {Command} from '@oclif/core/command'
-
+import {Command} from '../cli/oclif-command.js'
 import {complete} from '../cli/completion.js'
 
 /**

@@ -1,5 +1,4 @@
-import * as Args from '@oclif/core/args'
-
+import {Args} from '../cli/oclif-command.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {completionScript, type Shell, SHELLS} from '../cli/completion.js'
 

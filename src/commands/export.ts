@@ -1,5 +1,4 @@
-import * as Flags from '@oclif/core/flags'
-
+import {Flags} from '../cli/oclif.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {atomicWriteFile} from '../core/atomic-file.js'
 import {ExitCode, UserError} from '../core/errors.js'

@@ -1,7 +1,7 @@
+import {Flags} from '../cli/oclif.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {planFromFile} from '../cli/policy.js'
 import {policyFileFlag, pruneFlag} from '../cli/policy-flags.js'
-import * as Flags from '@oclif/core/flags'
 import {ExitCode} from '../core/errors.js'
 import {type PlanJson, planJson, renderPlan} from '../policy/plan.js'
 

@@ -1,5 +1,5 @@
 import {BaseCommand} from '../cli/base-command.js'
-import {renderRecord} from '../cli/output.js'
+import {colorsFor, renderRecord} from '../cli/render.js'
 import {CREDENTIAL_ENV} from '../client/connection.js'
 
 export interface WhoamiResult {
@@ -49,7 +49,7 @@ export default class Whoami extends BaseCommand<typeof Whoami> {
           ['token from', result.token_source],
           ['profile', session.profile],
         ],
-        this.stdoutColors(),
+        colorsFor(process.stdout),
       ),
     )
     return result

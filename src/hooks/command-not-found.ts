@@ -5,9 +5,9 @@
  * never runs the guessed command itself: in an admin tool a typo must not grant or revoke.
  * Loaded only when a command is not found, so it costs the other commands nothing.
  */
-import {CLIError} from '@oclif/core/errors'
 import type {Hook} from '@oclif/core/hooks'
 
+import {CLIError} from '../cli/oclif.js'
 import {ExitCode} from '../core/errors.js'
 import {notFoundMessage} from '../cli/suggest.js'
 

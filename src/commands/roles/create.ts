@@ -1,7 +1,7 @@
-import * as Args from '@oclif/core/args'
-import * as Flags from '@oclif/core/flags'
-
+import {Args} from '../../cli/oclif-command.js'
+import {Flags} from '../../cli/oclif.js'
 import {BaseCommand} from '../../cli/base-command.js'
+import {colorsFor} from '../../cli/render.js'
 import {renderRole, type RoleJson, roleFlags, roleJson} from '../../cli/roles.js'
 
 export default class RolesCreate extends BaseCommand<typeof RolesCreate> {
@@ -24,7 +24,7 @@ export default class RolesCreate extends BaseCommand<typeof RolesCreate> {
     const session = await this.session()
     const role = await session.roles.create(this.flags.workspace, this.args.name, this.flags.description)
     this.status(`Created role ${role.name} (id ${role.id}) in workspace ${role.workspace}`)
-    this.log(renderRole(role, this.stdoutColors()))
+    this.log(renderRole(role, colorsFor(process.stdout)))
     return {role: roleJson(role)}
   }
 }

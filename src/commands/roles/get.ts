@@ -1,4 +1,5 @@
 import {BaseCommand} from '../../cli/base-command.js'
+import {colorsFor} from '../../cli/render.js'
 import {pickRole, renderRole, roleArg, type RoleJson, roleFlags, roleJson} from '../../cli/roles.js'
 
 export default class RolesGet extends BaseCommand<typeof RolesGet> {
@@ -10,7 +11,7 @@ export default class RolesGet extends BaseCommand<typeof RolesGet> {
   public async run(): Promise<{role: RoleJson}> {
     const session = await this.session()
     const role = await pickRole(session, this.args.role, this.flags, false)
-    this.log(renderRole(role, this.stdoutColors()))
+    this.log(renderRole(role, colorsFor(process.stdout)))
     return {role: roleJson(role)}
   }
 }

@@ -1,5 +1,4 @@
-import * as Flags from '@oclif/core/flags'
-
+import {Flags} from '../../cli/oclif.js'
 import {type TokenInfo} from '../../api/tokens-api.js'
 import {BaseCommand, tableFlags} from '../../cli/base-command.js'
 import {tableTime} from '../../cli/tokens.js'

@@ -1,6 +1,5 @@
-import * as Args from '@oclif/core/args'
-import * as Flags from '@oclif/core/flags'
-
+import {Args} from '../../cli/oclif-command.js'
+import {Flags} from '../../cli/oclif.js'
 import {BaseCommand} from '../../cli/base-command.js'
 import {yesFlag} from '../../cli/flags.js'
 import {confirmDestructive} from '../../cli/prompts.js'

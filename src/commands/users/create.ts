@@ -1,5 +1,4 @@
-import * as Flags from '@oclif/core/flags'
-
+import {Flags} from '../../cli/oclif.js'
 import {type User} from '../../api/auth-api.js'
 import {BaseCommand} from '../../cli/base-command.js'
 import {passwordStdinFlag, usernameArg} from '../../cli/flags.js'

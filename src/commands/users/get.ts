@@ -1,7 +1,7 @@
 import {type User} from '../../api/auth-api.js'
 import {BaseCommand} from '../../cli/base-command.js'
 import {usernameArg} from '../../cli/flags.js'
-import {renderRecord} from '../../cli/output.js'
+import {colorsFor, renderRecord} from '../../cli/render.js'
 
 export default class UsersGet extends BaseCommand<typeof UsersGet> {
   static override args = {username: usernameArg}
@@ -19,7 +19,7 @@ export default class UsersGet extends BaseCommand<typeof UsersGet> {
           ['id', user.id],
           ['admin', user.is_admin ? 'yes' : 'no'],
         ],
-        this.stdoutColors(),
+        colorsFor(process.stdout),
       ),
     )
     return {user}

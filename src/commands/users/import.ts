@@ -1,6 +1,6 @@
-import * as Args from '@oclif/core/args'
 import {readFile} from 'node:fs/promises'
 
+import {Args} from '../../cli/oclif-command.js'
 import {yesFlag} from '../../cli/flags.js'
 import {type ApplyJson, ApplyingCommand, refuseSelfDemotion} from '../../cli/policy.js'
 import {checkNewPassword} from '../../cli/prompts.js'

@@ -1,5 +1,4 @@
-import * as Flags from '@oclif/core/flags'
-
+import {Flags} from '../../cli/oclif.js'
 import {isPerUserRole} from '../../api/roles-api.js'
 import {BaseCommand, tableFlags} from '../../cli/base-command.js'
 import {usernameArg} from '../../cli/flags.js'
