@@ -18,6 +18,7 @@ import {type RequestRecord} from '../../src/server/app.js'
 import {type AuditEvent, AuditLog, type AuthFailedEvent, FailureAggregator, serializeAuditEvent, userLabel} from '../../src/server/audit.js'
 import {ServeMetrics} from '../../src/server/metrics.js'
 import {startingHealth} from '../../src/server/ops-endpoint.js'
+import {GRANT_CHANGE} from '../support/audit-events.js'
 import {seriesValue} from '../support/metrics.js'
 import {call, startPipeline} from '../support/serve-pipeline.js'
 
@@ -340,16 +341,7 @@ describe('a destination that does not keep up holds a bounded amount of memory',
     const log: string[] = []
     let metered = 0
     const audit = AuditLog.onStream(stream, (line) => log.push(line), {maxQueuedBytes: MAX, onDrop: () => metered++})
-    const change: AuditEvent = {
-      client: '10.0.0.1',
-      event: 'change',
-      method: 'POST',
-      operation: 'grants/grant',
-      path: '/api/3.0/mlflow/users/permissions/grant',
-      target: {resource_id: '1', resource_type: 'experiment', username: 'alice'},
-      user: 'admin',
-      values: {permission: 'READ'},
-    }
+    const change = GRANT_CHANGE
     const N = 5000
     for (let i = 0; i < N; i++) {
       audit.record(change)

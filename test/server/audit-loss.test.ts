@@ -11,20 +11,10 @@ import {join} from 'node:path'
 import {Writable} from 'node:stream'
 import {describe, it} from 'node:test'
 
-import {type AuditEvent, AuditLog} from '../../src/server/audit.js'
+import {AuditLog} from '../../src/server/audit.js'
+import {GRANT_CHANGE} from '../support/audit-events.js'
 import {seriesValue} from '../support/metrics.js'
 import {basicAuth, call, type Pipeline, startPipeline} from '../support/serve-pipeline.js'
-
-const CHANGE: AuditEvent = {
-  client: '10.0.0.1',
-  event: 'change',
-  method: 'POST',
-  operation: 'grants/grant',
-  path: '/api/3.0/mlflow/users/permissions/grant',
-  target: {resource_id: '1', resource_type: 'experiment', username: 'alice'},
-  user: 'admin',
-  values: {permission: 'READ'},
-}
 
 async function until(test: () => Promise<boolean> | boolean): Promise<void> {
   for (let i = 0; i < 500; i++) {
@@ -50,9 +40,9 @@ describe('audit lines that cannot be written are counted', () => {
       },
     })
     const audit = AuditLog.onStream(stream, (line) => log.push(line), {onFail: () => metered++})
-    audit.record(CHANGE)
+    audit.record(GRANT_CHANGE)
     await audit.close()
-    audit.record(CHANGE)
+    audit.record(GRANT_CHANGE)
     audit.record({client: '10.0.0.2', event: 'auth.failed', reason: 'no-credentials'})
     assert.equal(written.length, 1)
     assert.deepEqual(audit.stats(), {dropped: 0, failed: 2, lines: 1})
