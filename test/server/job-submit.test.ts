@@ -19,6 +19,7 @@ const OTHER_RUN = 'b'.repeat(32)
 let pipeline: Pipeline
 let submits = 0
 let invokes = 0
+let traceLookups = 0
 /** The next submit MLflow answers with this status (and a job id all the same); 0: accepts it. */
 let refuseNextSubmit = 0
 const INVOKE = '/ajax-api/3.0/mlflow/issues/invoke'
@@ -44,6 +45,7 @@ function fakeMlflow(on: Pipeline): void {
       if (experiment) answerJson(response, 200, {run: {info: {experiment_id: experiment}}})
       else answerJson(response, 404, {error_code: 'RESOURCE_DOES_NOT_EXIST'})
     } else if (route.startsWith('GET /api/3.0/mlflow/traces/tr-')) {
+      traceLookups++
       const experiment = {'tr-1': '1', 'tr-2': '2'}[request.url.pathname.split('/').at(-1)!]
       if (experiment) answerJson(response, 200, {trace: {trace_info: {trace_location: {mlflow_experiment: {experiment_id: experiment}}}}})
       else answerJson(response, 404, {error_code: 'RESOURCE_DOES_NOT_EXIST'})
@@ -299,6 +301,25 @@ describe('submitting a job by function name, per function', () => {
     await invoke(alice, {model: 'gpt-4o', provider: 'openai'}, 200)
     await invoke(alice, {endpoint_name: 'judge', provider: 'openai'}, 200)
     await invoke(pipeline.admin, {model: 'gpt-4o', provider: 'openai', secret_id: 's-1'}, 200)
+  })
+
+  it('looks each trace up once however often it is named, and refuses (400) more than 1000 distinct traces without a lookup', async () => {
+    const many = Array.from({length: 1001}, (_, i) => `tr-${i}`)
+    const repeated = Array.from({length: 5000}, () => 'tr-1')
+    for (const [path, body] of [
+      [`${JOBS}/`, (ids: string[]) => issueDetection({trace_ids: ids})],
+      [INVOKE, (ids: string[]) => ({categories: ['correctness'], experiment_id: '1', model: 'gpt-4o', provider: 'openai', trace_ids: ids})],
+    ] as const) {
+      let before = traceLookups
+      assert.equal((await call(pipeline.url, 'POST', path, {body: body(repeated), credentials: alice})).status, 200, path)
+      assert.equal(traceLookups - before, 1, `${path}: lookups of a trace named 5000 times`)
+      before = traceLookups
+      const [submitsBefore, invokesBefore] = [submits, invokes]
+      const refused = await call(pipeline.url, 'POST', path, {body: body(many), credentials: alice})
+      assert.equal(refused.status, 400, refused.body)
+      assert.match(refused.body, /more than 1000/)
+      assert.deepEqual([traceLookups - before, submits, invokes], [0, submitsBefore, invokesBefore], `${path}: nothing looked up or forwarded`)
+    }
   })
 
   it('keeps the four scorer functions and any unknown function to admins, whatever the parameters', async () => {

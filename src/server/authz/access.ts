@@ -32,6 +32,8 @@ export interface AccessContext {
 const EXPERIMENT_CASCADE_TIERS = ['run', 'trace', 'logged_model', 'assessment', 'review_queue', 'scorer', 'scorer_version']
 /** The tiers a trace search can select or sort on (its filter grammar reaches assessments, a trace's run and logged model). */
 const TRACE_SEARCH_TIERS = ['assessment', 'run', 'logged_model']
+/** At most this many distinct ids of runs, traces or logged models looked up for one request. */
+export const MAX_IDS_CHECKED = 1000
 /** Fields of the trace searches that select or sort rows. */
 const TRACE_SEARCH_FIELDS = ['filter', 'filter_string1', 'filter_string2', 'base_filter', 'order_by']
 
@@ -270,8 +272,13 @@ export class Access {
 
   private async passes({need, on}: Check, params: RequestParams): Promise<boolean> {
     const {resolver} = this.context
+    // Each id may cost a lookup in MLflow: once per distinct id, and a bounded number of them, so
+    // one request cannot make serve send MLflow thousands of lookups (docs/mlflow-auth-contract.md).
     const every = async (ids: string[], test: (id: string) => Promise<boolean> | boolean) => {
-      for (const id of ids) {
+      const distinct = new Set(ids)
+      if (distinct.size > MAX_IDS_CHECKED)
+        throw new ApiError('INVALID_PARAMETER_VALUE', `The request names more than ${MAX_IDS_CHECKED} resources to check; send them in smaller batches.`)
+      for (const id of distinct) {
         if (!(await test(id))) return false
       }
 
