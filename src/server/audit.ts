@@ -262,7 +262,7 @@ export class FailureAggregator {
   private readonly known: KeyGroup
   private readonly maxPerClient: number
   private readonly others: KeyGroup
-  private readonly overflow = new Map<AuthFailure, Pending>()
+  private readonly overflow = new Map<string, Pending>()
 
   constructor(
     private readonly write: (event: AuditEvent, time: Date) => void,
@@ -274,7 +274,10 @@ export class FailureAggregator {
   }
 
   add(event: AuthFailedEvent, now = Date.now()): void {
-    const key = JSON.stringify([event.reason, event.client ?? '', event.user ?? ''])
+    // Keyed by the client as the limits count it (an IPv6 /64): rotating addresses inside one
+    // network must not take a key each.
+    const client = event.client === undefined ? '' : addressKey(event.client)
+    const key = JSON.stringify([event.reason, client, event.user ?? ''])
     const followed = this.keys.get(key)
     if (followed) {
       count(followed, now)
@@ -282,7 +285,6 @@ export class FailureAggregator {
     }
 
     const group = event.reason === 'wrong-password' ? this.known : this.others
-    const client = event.client === undefined ? '' : addressKey(event.client)
     if ((group.perClient.get(client) ?? 0) < this.maxPerClient) {
       if (group.keys >= group.max) {
         this.overflowed(event, now)
@@ -349,9 +351,20 @@ export class FailureAggregator {
 
   /** A group full: counted per reason only, the last resort. */
   private overflowed(event: AuthFailedEvent, now: number): void {
-    const other = this.overflow.get(event.reason)
+    // A wrong password keeps its user (a real one: as many as the store holds), so a flood cannot
+    // hide which account is being guessed; other refusals are counted per reason alone.
+    const user = event.reason === 'wrong-password' ? event.user : undefined
+    const key = JSON.stringify([event.reason, user ?? ''])
+    const other = this.overflow.get(key)
     if (other) count(other, now)
-    else this.overflow.set(event.reason, {client: '', count: 1, event: {event: 'auth.failed', overflow: true, reason: event.reason}, first: now, last: now})
+    else
+      this.overflow.set(key, {
+        client: '',
+        count: 1,
+        event: {event: 'auth.failed', overflow: true, reason: event.reason, ...(user === undefined ? {} : {user})},
+        first: now,
+        last: now,
+      })
   }
 
   private summarise(pending: Pending, now: number): void {

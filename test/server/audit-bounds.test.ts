@@ -94,8 +94,8 @@ describe('failed logins in the audit log are bounded', () => {
     const failures = new FailureAggregator((event) => written.push(event), {maxKeys: 3})
     const N = 1000
     let now = Date.parse('2026-01-31T09:00:00Z')
-    // An address per refusal: what a guesser with many addresses (an IPv6 /64) sends.
-    for (let i = 0; i < N; i++) failures.add({client: `2001:db8::${i.toString(16)}`, event: 'auth.failed', reason: 'invalid-token'}, now++)
+    // A network per refusal: what a guesser with many IPv6 /64s sends.
+    for (let i = 0; i < N; i++) failures.add({client: `2001:db8:${i.toString(16)}::1`, event: 'auth.failed', reason: 'invalid-token'}, now++)
     failures.tick(now)
     assert.equal(written.length, 4, JSON.stringify(written))
     assert.equal(
@@ -112,7 +112,7 @@ describe('failed logins in the audit log are bounded', () => {
     })
     // The three keys had no refusal after their first line: forgotten at the window's end, so the
     // next refusal of one is written at once again.
-    failures.add({client: '2001:db8::0', event: 'auth.failed', reason: 'invalid-token'}, now)
+    failures.add({client: '2001:db8:0::1', event: 'auth.failed', reason: 'invalid-token'}, now)
     assert.equal(written.length, 5)
     assert.equal((written[4] as {count?: number}).count, undefined)
   })
@@ -121,6 +121,26 @@ describe('failed logins in the audit log are bounded', () => {
 describe('failed logins: no client can crowd out the others', () => {
   const sum = (events: AuditEvent[]) => events.reduce((total, event) => total + ((event as {count?: number}).count ?? 1), 0)
   const failedOf = (events: AuditEvent[]) => events.filter((event): event is AuthFailedEvent => event.event === 'auth.failed')
+
+  it('addresses of one /64 share a key; a full pool of wrong passwords still names the user guessed', () => {
+    const written: AuditEvent[] = []
+    const failures = new FailureAggregator((event) => written.push(event), {maxKnownKeys: 50})
+    let now = Date.parse('2026-01-31T09:00:00Z')
+    // 50 networks, 20 addresses each, all guessing admin's password: one key per network.
+    for (let net = 0; net < 50; net++)
+      for (let host = 1; host <= 20; host++)
+        failures.add({client: `2001:db8:${net.toString(16)}::${host.toString(16)}`, event: 'auth.failed', reason: 'wrong-password', user: 'admin'}, now++)
+    assert.equal(failedOf(written).length, 50, 'a first line per network, not per address')
+    // The pool is full now: bob's mistyped password, from elsewhere, is counted with his name.
+    failures.add({client: '198.51.100.7', event: 'auth.failed', reason: 'wrong-password', user: 'bob'}, now++)
+    failures.tick(now)
+    const bob = failedOf(written).filter((event) => event.user === 'bob')
+    assert.deepEqual(
+      bob.map(({count, overflow}) => ({count, overflow})),
+      [{count: 1, overflow: true}],
+    )
+    assert.equal(sum(failedOf(written)), 50 * 20 + 1)
+  })
 
   it('after 1 200 unknown names from 60 IPv6 /64s, a wrong password for a real user from another client has its own line', () => {
     const written: AuditEvent[] = []

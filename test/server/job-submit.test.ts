@@ -236,7 +236,8 @@ describe('submitting a job by function name, per function', () => {
       [{api_base: value}, 'api_base'],
       // Types: each allowed key only of its JSON type (a value never echoed either).
       [{lm_kwargs: {temperature: value}}, 'lm_kwargs.temperature'],
-      [{lm_kwargs: {stop: [value]}}, 'lm_kwargs.stop'],
+      [{lm_kwargs: {stop: [1]}}, 'lm_kwargs.stop'],
+      [{reflection_model: 'huggingface:/https://attacker.invalid/do-not-echo'}, 'reflection_model'],
       [{lm_kwargs: value}, 'lm_kwargs'],
       [{gepa_kwargs: [value]}, 'gepa_kwargs'],
       [{max_metric_calls: -1}, 'max_metric_calls'],

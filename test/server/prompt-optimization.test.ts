@@ -87,8 +87,21 @@ describe('checkOptimizerConfig', () => {
       {guidelines: 'g', lm_kwargs: {frequency_penalty: 0, presence_penalty: 0.5, stop: 'x', temperature: 1, top_k: 40}, reflection_model: 'gateway:/e'},
       {display_progress_bar: true, gepa_kwargs: {module_selector: 'all', perfect_score: 1, skip_perfect_score: false}, max_metric_calls: 5},
       {gepa_kwargs: null, lm_kwargs: null},
+      {lm_kwargs: {stop: ['\n', 'END']}, reflection_model: 'anthropic:/claude-sonnet'},
     ])
       assert.doesNotThrow(refused(config), JSON.stringify(config))
+  })
+
+  it("refuses a reflection model that runs on the server's credentials with a URL or a provider that takes one", () => {
+    for (const reflection_model of [
+      'huggingface:/https://attacker.example/v1',
+      'ollama:/llama3',
+      'openai:/https://attacker.example',
+      'openai:/',
+      'gpt-4o',
+      'hosted_vllm:/m',
+    ])
+      assert.throws(refused({reflection_model}), invalid, reflection_model)
   })
 
   it('refuses a configuration that is not an object (the worker reads its keys)', () => {

@@ -21,7 +21,7 @@
 import {ApiError, permissionDenied} from '../responses.js'
 import {MAX_IDS_CHECKED} from './access.js'
 import {type Exchange, type Json} from './exchange.js'
-import {checkOptimizationInputs, gatewayEndpointName} from './prompt-optimization.js'
+import {checkOptimizationInputs, gatewayEndpointName, isServerCredentialModel, SERVER_CREDENTIAL_PROVIDERS} from './prompt-optimization.js'
 import {type Check} from './route-table.js'
 
 type ParamType = 'object or null' | 'string or null' | 'string' | 'strings'
@@ -43,25 +43,6 @@ const WRITES_RUN: Check[] = [
   {need: 'update', on: {experiment: `${P}experiment_id`}},
   {need: 'update', on: {run: `${P}run_id`}},
 ]
-
-/**
- * The providers the issue detection route runs a judge with, on the server's own credentials,
- * when it is given no gateway endpoint or secret (MLflow 3.17's `_CORE_PROVIDER_ENV_VARS`).
- */
-const SERVER_CREDENTIAL_PROVIDERS = new Set([
-  'anthropic',
-  'azure',
-  'bedrock',
-  'deepseek',
-  'gemini',
-  'groq',
-  'mistral',
-  'openai',
-  'openrouter',
-  'togetherai',
-  'typesafe',
-  'xai',
-])
 
 /**
  * The providers whose server-side settings MLflow 3.17 takes from a gateway secret key by key
@@ -101,11 +82,10 @@ async function checkJudgeModel({access}: Exchange, params: Json): Promise<void> 
     return
   }
 
-  const separator = model.indexOf(':/')
-  if (separator < 0 || !SERVER_CREDENTIAL_PROVIDERS.has(model.slice(0, separator)) || model.slice(separator + 2).replace(/^\/+/, '') === '')
+  if (!isServerCredentialModel(model))
     throw new ApiError(
       'INVALID_PARAMETER_VALUE',
-      `Parameter 'params.model' must be gateway:/<endpoint> or <provider>:/<model> with one of the providers ${[...SERVER_CREDENTIAL_PROVIDERS].join(', ')}, got ${JSON.stringify(model)}.`,
+      `Parameter 'params.model' must be gateway:/<endpoint> or <provider>:/<model> with one of the providers ${[...SERVER_CREDENTIAL_PROVIDERS].join(', ')} and no URL in the model, got ${JSON.stringify(model)}.`,
     )
 }
 

@@ -87,7 +87,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value)
 }
 
-type Kind = 'boolean' | 'integer' | 'number' | 'object or null' | 'positive integer' | 'string'
+type Kind = 'boolean' | 'integer' | 'number' | 'object or null' | 'positive integer' | 'string' | 'string or list of strings'
 
 /**
  * What a non-admin's optimizer configuration may set, key by key: the keys MLflow 3.17's
@@ -118,7 +118,7 @@ const LM_KWARGS: Record<string, Kind> = {
   presence_penalty: 'number',
   reasoning_effort: 'string',
   seed: 'integer',
-  stop: 'string',
+  stop: 'string or list of strings',
   temperature: 'number',
   top_k: 'positive integer',
   top_p: 'number',
@@ -179,6 +179,10 @@ function hasKind(value: unknown, kind: Kind): boolean {
     case 'string': {
       return typeof value === 'string'
     }
+
+    case 'string or list of strings': {
+      return typeof value === 'string' || (Array.isArray(value) && value.every((each) => typeof each === 'string'))
+    }
   }
 }
 
@@ -209,6 +213,40 @@ export function checkOptimizerConfig(config: unknown, field: string): void {
   }
 
   check(config, OPTIMIZER_CONFIG, '')
+  const model = config.reflection_model
+  if (typeof model === 'string' && gatewayEndpointName(model) === undefined && !isServerCredentialModel(model))
+    throw new ApiError(
+      'INVALID_PARAMETER_VALUE',
+      `The optimizer configuration's "reflection_model" ('${field}') must be gateway:/<endpoint> or <provider>:/<model> with one of the providers ${[...SERVER_CREDENTIAL_PROVIDERS].join(', ')} and no URL in the model.`,
+    )
+}
+
+/**
+ * The providers MLflow 3.17 runs a judge or reflection model with on the server's own credentials
+ * when given `<provider>:/<model>` (its `_CORE_PROVIDER_ENV_VARS`): each names only a model. Others
+ * LiteLLM knows take a URL in the model name (`huggingface/https://host…` sends the server's
+ * Hugging Face key there) or reach the server's own network (`ollama`).
+ */
+export const SERVER_CREDENTIAL_PROVIDERS = new Set([
+  'anthropic',
+  'azure',
+  'bedrock',
+  'deepseek',
+  'gemini',
+  'groq',
+  'mistral',
+  'openai',
+  'openrouter',
+  'togetherai',
+  'typesafe',
+  'xai',
+])
+
+/** `<provider>:/<model>` of a provider above, naming a model and no URL (split as MLflow splits it, at the first `:/`). */
+export function isServerCredentialModel(model: string): boolean {
+  const separator = model.indexOf(':/')
+  const name = separator < 0 ? '' : model.slice(separator + 2).replace(/^\/+/, '')
+  return SERVER_CREDENTIAL_PROVIDERS.has(model.slice(0, separator)) && name !== '' && !name.includes('://')
 }
 
 /**
