@@ -134,7 +134,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   /** Prints the command's table (columns as declared in `tableHead`) on stdout, as the user asked. */
   protected table(rows: Cell[][]): void {
     const head = this.shape().tableHead
-    if (!head || !this.render) throw new Error(`${this.id} prints a table but declares no tableHead`)
+    // The renderer is loaded in init() for commands that declare a tableHead: both are a programming error.
+    if (!head) throw new Error(`${this.id} prints a table but declares no tableHead`)
+    if (!this.render) throw new Error(`${this.id} prints a table before its renderer was loaded`)
     const options = this.flags as TableOptions
     const {colorsFor, formatTable} = this.render
     this.log(formatTable([...head], rows, {...options, color: colorsFor(process.stdout), terminal: Boolean(process.stdout.isTTY)}))
