@@ -11,6 +11,7 @@ import {type AuditOrigin, type AuditSink} from '../audit.js'
 import {type ClientAddresses} from '../client-address.js'
 import {type Upstream} from '../proxy.js'
 import {readRequestBody} from '../request-body.js'
+import {queryParams} from '../request-path.js'
 import {ApiError, PermissionDenied, permissionDenied} from '../responses.js'
 import {type Store, type UserRecord} from '../store/store.js'
 import {Access} from './access.js'
@@ -111,7 +112,7 @@ export class Gate {
     const {rule} = match
     if (!user.isAdmin) {
       if (Array.isArray(rule.access)) await exchange.access.enforce(rule.access, exchange.params)
-      await checkSpecial(exchange)
+      if (rule.special !== undefined) await checkSpecial(exchange)
       if (rule.filter) {
         await filterAnswer(exchange)
         return
@@ -144,8 +145,7 @@ export class Gate {
     // MLflow reads the fields of a GET from its query, of a request whose body is data (uploads) too.
     const readsBody = method !== 'GET' && method !== 'HEAD' && match.rule.params !== 'query'
     const {json = {}, raw: body} = readsBody ? await readRequestBody(request, match.rule.body) : {}
-    const url = new URL(target, 'http://serve.invalid')
-    const params = new RequestParams(readsBody ? 'body' : 'query', url.searchParams, json, match.pathParams, request.headers)
+    const params = new RequestParams(readsBody ? 'body' : 'query', queryParams(target), json, match.pathParams, request.headers)
     if (!user.isAdmin) params.checkNumbers()
     const access = new Access({defaultPermission: this.options.defaultPermission, resolver: this.resolver, store: this.options.store, user})
     return {access, body, json, match, params, request, response, target, upstream: this.options.upstream, user}

@@ -310,6 +310,7 @@ function send(pool: UpstreamPool, exchange: Omit<Outgoing, 'headers'>, identity:
     return
   }
 
-  const headers = requestHeaders(req, pool.clientOf(req), exchange.body, identity)
-  new Attempt(pool, {...exchange, headers}, true).start()
+  const {body, method, path} = exchange
+  const headers = requestHeaders(req, pool.clientOf(req), body, identity)
+  new Attempt(pool, {body, headers, method, path, req, res}, true).start()
 }

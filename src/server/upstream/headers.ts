@@ -100,16 +100,33 @@ function passesOn(name: string): boolean {
  */
 const BODY_HEADERS = ['content-length', 'content-type', 'content-encoding']
 
+/**
+ * Connection values already read: clients and upstreams send the same one or two short values on
+ * every message. Short ones only, and a bounded number of them, as the values are theirs to
+ * choose. The sets are shared: never changed.
+ */
+const connectionLists = new Map<string, ReadonlySet<string>>()
+const MAX_CONNECTION_LISTS = 1000
+const MAX_REMEMBERED_LIST = 100
+
 /** Names listed in Connection are hop-by-hop too; never those of the body. */
-function connectionTokens(value: string | string[] | undefined): Set<string> {
+function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
   const text = Array.isArray(value) ? value.join(',') : (value ?? '')
-  const tokens = new Set(
-    text
-      .split(',')
-      .map((token) => token.trim().toLowerCase())
-      .filter(Boolean),
-  )
-  for (const name of BODY_HEADERS) tokens.delete(name)
+  let tokens = connectionLists.get(text)
+  if (tokens === undefined) {
+    const names = new Set(
+      text
+        .split(',')
+        .map((token) => token.trim().toLowerCase())
+        .filter(Boolean),
+    )
+    for (const name of BODY_HEADERS) names.delete(name)
+    if (text.length > MAX_REMEMBERED_LIST) return names
+    if (connectionLists.size >= MAX_CONNECTION_LISTS) connectionLists.clear()
+    connectionLists.set(text, names)
+    tokens = names
+  }
+
   return tokens
 }
 

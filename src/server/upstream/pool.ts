@@ -88,39 +88,53 @@ export function brokenOff(): Error {
   return withCode('the upstream connection closed in the middle of the answer', 'ECONNRESET')
 }
 
-/** The handler, reporting the time to the answer's head (or to a failure before it) once. */
-function timed(handler: Dispatcher.DispatchHandlers, onLatency: (seconds: number, answered: boolean) => void): Dispatcher.DispatchHandlers {
-  const started = process.hrtime.bigint()
-  let reported = false
-  const report = (answered: boolean) => {
-    if (reported) return
-    reported = true
+/**
+ * The handler, reporting the time to the answer's head (or to a failure before it) once. A plain
+ * class rather than a Proxy: undici reads a handler's callbacks several times per exchange, and a
+ * trap that binds a function on each read costs on every request. The handlers it wraps (a
+ * forward's attempt, serve's own calls) take no callbacks beyond these five.
+ */
+class Timed implements Dispatcher.DispatchHandlers {
+  private readonly started = process.hrtime.bigint()
+  private reported = false
+
+  constructor(
+    private readonly handler: Dispatcher.DispatchHandlers,
+    private readonly onLatency: (seconds: number, answered: boolean) => void,
+  ) {}
+
+  onConnect(abort: (error?: Error) => void): void {
+    this.handler.onConnect!(abort)
+  }
+
+  onError(error: Error): void {
+    this.report(false)
+    this.handler.onError!(error)
+  }
+
+  onHeaders(statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean {
+    // A 1xx head is not the answer.
+    if (statusCode >= 200) this.report(true)
+    return this.handler.onHeaders!(statusCode, headers, resume, statusText)
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.handler.onData!(chunk)
+  }
+
+  onComplete(trailers: null | string[]): void {
+    this.handler.onComplete!(trailers)
+  }
+
+  private report(answered: boolean): void {
+    if (this.reported) return
+    this.reported = true
     try {
-      onLatency(Number(process.hrtime.bigint() - started) / 1e9, answered)
+      this.onLatency(Number(process.hrtime.bigint() - this.started) / 1e9, answered)
     } catch {
       // Metrics must not break forwarding.
     }
   }
-
-  const overrides: Partial<Dispatcher.DispatchHandlers> = {
-    onError(error) {
-      report(false)
-      handler.onError!(error)
-    },
-    onHeaders(statusCode, headers, resume, statusText) {
-      // A 1xx head is not the answer.
-      if (statusCode >= 200) report(true)
-      return handler.onHeaders!(statusCode, headers, resume, statusText)
-    },
-  }
-  // Every other callback goes to the handler itself, with the handler as `this`.
-  return new Proxy(handler, {
-    get(target, name, receiver) {
-      if (name in overrides) return overrides[name as keyof typeof overrides]
-      const value: unknown = Reflect.get(target, name, receiver)
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value
-    },
-  })
 }
 
 export class UpstreamPool {
@@ -188,7 +202,7 @@ export class UpstreamPool {
   /** Starts an upstream exchange; whatever fails reaches the handler's onError. */
   dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandlers): void {
     const {onLatency} = this.options
-    this.pool.dispatch(options, onLatency ? timed(handler, onLatency) : handler)
+    this.pool.dispatch(options, onLatency ? new Timed(handler, onLatency) : handler)
   }
 
   /** undici's errors in serve's words, with the codes the failure mapping knows. */
