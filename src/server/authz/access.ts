@@ -33,9 +33,20 @@ const EXPERIMENT_CASCADE_TIERS = ['run', 'trace', 'logged_model', 'assessment', 
 /** The tiers a trace search can select or sort on (its filter grammar reaches assessments, a trace's run and logged model). */
 const TRACE_SEARCH_TIERS = ['assessment', 'run', 'logged_model']
 /** At most this many distinct ids of runs, traces or logged models looked up for one request. */
-export const MAX_IDS_CHECKED = 1000
+const MAX_IDS_CHECKED = 1000
 /** Fields of the trace searches that select or sort rows. */
 const TRACE_SEARCH_FIELDS = ['filter', 'filter_string1', 'filter_string2', 'base_filter', 'order_by']
+
+/**
+ * The ids a request lists, each once, for lookups in MLflow; 400 beyond MAX_IDS_CHECKED, so one
+ * request cannot make serve send MLflow thousands of lookups. `what` names them in the error.
+ */
+export function idsToLookUp(ids: readonly string[], what: string): string[] {
+  const distinct = [...new Set(ids)]
+  if (distinct.length > MAX_IDS_CHECKED)
+    throw new ApiError('INVALID_PARAMETER_VALUE', `The request names more than ${MAX_IDS_CHECKED} ${what} to check; send them in smaller batches.`)
+  return distinct
+}
 
 const experimentKey = (experimentId: string): Key => ({resourceId: experimentId, resourceType: 'experiment'})
 
@@ -275,10 +286,7 @@ export class Access {
     // Each id may cost a lookup in MLflow: once per distinct id, and a bounded number of them, so
     // one request cannot make serve send MLflow thousands of lookups (docs/mlflow-auth-contract.md).
     const every = async (ids: string[], test: (id: string) => Promise<boolean> | boolean) => {
-      const distinct = new Set(ids)
-      if (distinct.size > MAX_IDS_CHECKED)
-        throw new ApiError('INVALID_PARAMETER_VALUE', `The request names more than ${MAX_IDS_CHECKED} resources to check; send them in smaller batches.`)
-      for (const id of distinct) {
+      for (const id of idsToLookUp(ids, 'resources')) {
         if (!(await test(id))) return false
       }
 

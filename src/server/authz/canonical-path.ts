@@ -33,8 +33,13 @@ function isPlain(rawPath: string): boolean {
 }
 
 export function canonicalPath(rawPath: string): CanonicalPath {
+  if (rawPath.startsWith('/') && isPlain(rawPath)) return {ok: true, path: rawPath}
+  return decodedPath(rawPath)
+}
+
+/** The whole check, decoding each segment: what canonicalPath answers for every path (exported for the test that says so). */
+export function decodedPath(rawPath: string): CanonicalPath {
   if (!rawPath.startsWith('/')) return {ok: false, reason: 'the request target must be a path starting with /'}
-  if (isPlain(rawPath)) return {ok: true, path: rawPath}
   if (rawPath.includes('\\')) return {ok: false, reason: 'backslashes are not allowed in paths'}
   if (rawPath.includes(';')) return {ok: false, reason: '; parameters are not allowed in paths'}
   const segments = rawPath.slice(1).split('/')

@@ -19,7 +19,7 @@
  * `timeout` other than none or a positive number of seconds up to a day (checkTimeout).
  */
 import {ApiError, permissionDenied} from '../responses.js'
-import {MAX_IDS_CHECKED} from './access.js'
+import {idsToLookUp} from './access.js'
 import {type Exchange, type Json} from './exchange.js'
 import {checkOptimizationInputs, gatewayEndpointName, isServerCredentialModel, SERVER_CREDENTIAL_PROVIDERS} from './prompt-optimization.js'
 import {type Check} from './route-table.js'
@@ -106,10 +106,8 @@ const OPEN: Record<string, JobFunction> = {
       // READ on each trace, as issues/invoke; and as MLflow binds that route's traces to its
       // experiment, each must be in the experiment (the job writes assessments on them). A trace
       // that does not exist is refused like one the caller cannot see.
-      const traceIds = [...new Set(params.trace_ids as string[])]
+      const traceIds = idsToLookUp(params.trace_ids as string[], 'traces')
       if (traceIds.length === 0) throw new ApiError('INVALID_PARAMETER_VALUE', "Parameter 'params.trace_ids' must name at least one trace.")
-      if (traceIds.length > MAX_IDS_CHECKED)
-        throw new ApiError('INVALID_PARAMETER_VALUE', `Parameter 'params.trace_ids' names more than ${MAX_IDS_CHECKED} traces; send them in smaller batches.`)
       const experimentId = params.experiment_id as string
       for (const traceId of traceIds) {
         if ((await exchange.access.traceExperiment(traceId)) !== experimentId) throw permissionDenied()
